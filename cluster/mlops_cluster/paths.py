@@ -1,0 +1,22 @@
+"""Where the control plane keeps its build cache and its run state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CLUSTER_DIR = Path(__file__).resolve().parent.parent
+"""The ``cluster/`` folder of the repository (manifests, CRDs, build script)."""
+
+
+def cache_dir() -> Path:
+    """Build cache outside the repository; survives ``make clean`` and fresh clones."""
+    root = os.environ.get("MLOPS_CLUSTER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jupyterhub-mlops"
+    )
+    return Path(root)
+
+
+def default_run_dir() -> Path:
+    """Run state of the cluster started by the CLI (kubeconfigs, logs, pids)."""
+    return Path(os.environ.get("MLOPS_CLUSTER_RUN_DIR") or cache_dir() / "run" / "default")
