@@ -71,7 +71,7 @@ def cmd_up(args) -> int:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(args.run_dir / "supervisor.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cluster.cli", "_serve", "--run-dir", str(args.run_dir),
+        [sys.executable, "-m", "mlops_cluster.cli", "--run-dir", str(args.run_dir), "_serve",
          "--fleet", str(args.fleet)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),

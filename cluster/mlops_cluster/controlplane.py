@@ -28,7 +28,10 @@ from .paths import CLUSTER_DIR
 from .ports import free_ports
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-POD_CIDR = "10.244.0.1/16"
+# Pod IPs are loopback addresses, so a process standing in for a pod (a
+# real sshd or notebook server in the tests and the demo) can listen on the
+# very IP the API server reports for that pod.
+POD_CIDR = "127.128.0.1/16"
 
 
 class ControlPlaneError(RuntimeError):
@@ -48,6 +51,8 @@ class ControlPlane:
     fleet_file: Path = field(default_factory=lambda: fleet.DEFAULT_FLEET)
     fresh: bool = True
     """Wipe etcd on start, so every start sees the same cluster."""
+    authorization_mode: str = "RBAC"
+    """Only tests that prove the isolation tests can fail change this."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -192,7 +197,7 @@ class ControlPlane:
             f"--tls-cert-file={self.pki.serving_cert}",
             f"--tls-private-key-file={self.pki.serving_key}",
             f"--token-auth-file={self.run_dir / 'tokens.csv'}",
-            "--authorization-mode=RBAC",
+            f"--authorization-mode={self.authorization_mode}",
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={self.pki.service_account_pub}",
             f"--service-account-signing-key-file={self.pki.service_account_key}",

@@ -1,0 +1,44 @@
+# jupyterhub-mlops — `make demo` and `make test` install everything themselves.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/cluster$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench lint clean cluster-up cluster-down cluster-status
+
+install:
+	@bash scripts/bootstrap.sh
+
+demo: install
+	@$(PY) -m demo
+
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## unit tests only: no cluster, browser or hub
+	@$(PY) -m pytest -m "not cluster and not browser and not slow" $(PYTEST_ARGS)
+
+bench: install
+	@$(PY) -m benchmarks
+
+lint: install
+	@$(VENV)/bin/ruff check spawner server_ext cluster tests benchmarks demo
+	@cd labextension && npx tsc --noEmit
+
+cluster-up: install
+	@cluster/mlops-cluster up
+
+cluster-down:
+	@cluster/mlops-cluster down
+
+cluster-status:
+	@cluster/mlops-cluster status
+
+clean:
+	-@cluster/mlops-cluster down >/dev/null 2>&1
+	rm -rf $(VENV) labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo \
+	  server_ext/jupyter_mlops/labextension test-artifacts .pytest_cache .ruff_cache .demo
+	@echo "kept the control-plane build cache in ~/.cache/jupyterhub-mlops (rm -rf it to rebuild)"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, on a fresh machine or an old
+# one: Debian packages, the Python virtualenv at .venv (with the suite, its
+# JupyterLab extension built by npm, and the test tools), configurable-http-proxy,
+# and the local control plane built from Go modules into a cache outside the
+# repository. Every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+APT_PACKAGES=(chromium openssh-server openssh-client rsync)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating the virtualenv .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+
+# Reinstall the suite when its definition or sources changed.
+stamp=.venv/.mlops-installed
+digest=$(cat pyproject.toml labextension/package.json labextension/package-lock.json \
+           $(git ls-files labextension/src labextension/style 2>/dev/null || find labextension/src labextension/style -type f) \
+         | sha256sum | cut -d' ' -f1)
+if [[ ! -f $stamp || "$(cat $stamp)" != "$digest" ]]; then
+  say "installing jupyterhub-mlops with its hub, lab and test extras (builds the JupyterLab extension)"
+  (cd labextension && npm ci --no-audit --no-fund --loglevel=error)
+  rm -rf server_ext/jupyter_mlops/labextension
+  PATH="$PWD/.venv/bin:$PATH" .venv/bin/pip install -q -e ".[test]"
+  echo "$digest" > $stamp
+fi
+
+if [[ ! -x .venv/bin/configurable-http-proxy ]]; then
+  say "installing configurable-http-proxy (npm)"
+  npm install --silent --no-audit --no-fund --prefix .venv/chp configurable-http-proxy@^5 >/dev/null
+  ln -sf ../chp/node_modules/.bin/configurable-http-proxy .venv/bin/configurable-http-proxy
+fi
+
+say "building the local control plane (cached in ${MLOPS_CLUSTER_CACHE:-~/.cache/jupyterhub-mlops})"
+bash cluster/build-binaries.sh
+say "ready"

@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: the real local control plane and per-test namespaces.
+
+The control plane starts once per session (``control_plane``) and is stopped at
+the end; its processes die with the test run even when it is killed (see
+cluster/mlops_cluster/processes.py). Each test that needs the cluster gets a
+namespace of its own (``namespace``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from mlops_cluster import ControlPlane
+from mlops_cluster.fleet import DEFAULT_FLEET
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def control_plane(request, tmp_path_factory) -> ControlPlane:
+    run_dir = Path(os.environ.get("MLOPS_TEST_RUN_DIR") or tmp_path_factory.mktemp("cluster"))
+    # The overrides exist for tests/cluster/test_smoke_premises.py, which breaks
+    # a premise on purpose and checks that the smoke tests notice.
+    cp = ControlPlane(
+        run_dir,
+        fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
+        authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
+    )
+    began = time.monotonic()
+    cp.start()
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    message = (
+        f"local control plane ready in {time.monotonic() - began:.1f}s at {cp.server} "
+        f"(logs: {cp.log_dir})"
+    )
+    if reporter:
+        reporter.write_line(message)
+    (ARTIFACTS).mkdir(exist_ok=True)
+    (ARTIFACTS / "control-plane-startup.txt").write_text(f"{cp.startup_seconds:.2f}\n")
+    yield cp
+    cp.stop()
+
+
+@pytest.fixture(scope="session")
+def core_v1(control_plane):
+    import kubernetes
+
+    return kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
+
+
+def _namespace_name(nodeid: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", nodeid.split("::")[-1].lower()).strip("-")[:40].strip("-")
+    return f"t-{base}-{uuid.uuid4().hex[:6]}"
+
+
+def create_namespace(core_v1, name: str, labels: dict | None = None) -> str:
+    """Create a namespace and wait for its default service account (pods need it)."""
+    import kubernetes
+
+    core_v1.create_namespace(
+        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels))
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            core_v1.read_namespaced_service_account("default", name)
+            return name
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        time.sleep(0.1)
+    raise TimeoutError(f"namespace {name}: no default service account after 30s")
+
+
+@pytest.fixture
+def namespace(request, control_plane, core_v1) -> str:
+    """A fresh namespace for this test, deleted afterwards."""
+    name = create_namespace(core_v1, _namespace_name(request.node.nodeid),
+                            labels={"jupyterhub-mlops/test": "true"})
+    yield name
+    core_v1.delete_namespace(name)
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
