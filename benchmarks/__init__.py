@@ -1,0 +1,1 @@
+"""Benchmarks of jupyterhub-mlops; run them all with ``make bench``."""
