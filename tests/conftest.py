@@ -34,13 +34,13 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
     )
     began = time.monotonic()
     cp.start()
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     message = (
         f"local control plane ready in {time.monotonic() - began:.1f}s at {cp.server} "
         f"(logs: {cp.log_dir})"
     )
-    if reporter:
-        reporter.write_line(message)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n{message}", flush=True)
     (ARTIFACTS).mkdir(exist_ok=True)
     (ARTIFACTS / "control-plane-startup.txt").write_text(f"{cp.startup_seconds:.2f}\n")
     yield cp
