@@ -3,6 +3,7 @@ namespace the manifests name (``jhub``), and ``can_i`` over ``kubectl auth can-i
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 HELM_VALUES = REPO / "helm-values"
 RELEASE_NAMESPACE = "jhub"
 """The namespace helm-values/ assumes for the Zero-to-JupyterHub release."""
+NOTEBOOK_SA = "jupyter-notebook"
+"""The notebook pods' service account in each per-user namespace (values.yaml)."""
 
 
 def load_all(path: Path) -> list[dict]:
@@ -64,3 +67,20 @@ def can_i(control_plane, verb: str, resource: str, *, namespace: str | None = No
     if answer not in (["yes"], ["no"]):
         raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout} {result.stderr}")
     return answer == ["yes"]
+
+
+def provision_as_hub(control_plane, namespace: str) -> None:
+    """What the spawner does on a user's first spawn, with the hub's own token: create
+    (POST; a 409 means done, as KubeSpawner does it), never patch or apply."""
+    create = lambda obj: control_plane.kubectl("create", "-f", "-", identity="hub",  # noqa: E731
+                                               input=json.dumps(obj))
+    create({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": NOTEBOOK_SA, "namespace": namespace}})
+    create({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "jupyterhub-mlops:user", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "jupyterhub-mlops:user"},
+        "subjects": [{"kind": "ServiceAccount", "name": NOTEBOOK_SA, "namespace": namespace}],
+    })

@@ -17,13 +17,12 @@ import deploy_support
 import kubernetes
 import pytest
 from conftest import wait_for
-from deploy_support import HELM_VALUES, can_i, load_all
+from deploy_support import HELM_VALUES, NOTEBOOK_SA, can_i, load_all, provision_as_hub
 
 pytestmark = pytest.mark.cluster
 
 RBAC = HELM_VALUES / "rbac.yaml"
 HUB_SA = "system:serviceaccount:jhub:hub"
-NOTEBOOK_SA = "jupyter-notebook"
 
 
 @pytest.fixture
@@ -33,23 +32,6 @@ def user_namespaces(control_plane, core_v1):
 
 def sa(namespace: str, name: str = NOTEBOOK_SA) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
-
-
-def provision_as_hub(control_plane, namespace: str) -> None:
-    """What the spawner does on a user's first spawn, with the hub's own token: create
-    (POST; a 409 means done, as KubeSpawner does it), never patch or apply."""
-    create = lambda obj: control_plane.kubectl("create", "-f", "-", identity="hub",  # noqa: E731
-                                               input=json.dumps(obj))
-    create({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": NOTEBOOK_SA, "namespace": namespace}})
-    create({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "jupyterhub-mlops:user", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "jupyterhub-mlops:user"},
-        "subjects": [{"kind": "ServiceAccount", "name": NOTEBOOK_SA, "namespace": namespace}],
-    })
 
 
 def test_rbac_applies_server_side_and_is_what_the_local_cluster_runs(control_plane):
