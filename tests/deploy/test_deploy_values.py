@@ -10,6 +10,7 @@ import logging
 from types import SimpleNamespace
 
 import kubernetes_asyncio
+import kubespawner.clients as kubespawner_clients
 import pytest
 import traitlets.config
 import yaml
@@ -18,6 +19,7 @@ from deploy_support import HELM_VALUES, load_all, provision_as_hub
 from jupyterhub.app import JupyterHub
 from jupyterhub.scopes import scope_definitions
 from jupyterhub_mlops.spawner import GPUKubeSpawner
+from kubernetes_asyncio.client import Configuration
 from traitlets.utils.importstring import import_item
 
 VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
@@ -89,11 +91,20 @@ def test_hub_services_and_their_roles_are_consistent():
 # ------------------------------------------------------------- pods on the real API server
 @pytest.fixture
 def hub_kubeconfig(control_plane, monkeypatch):
-    """KubeSpawner loads its client configuration at construction: point it at the hub."""
+    """KubeSpawner loads its client configuration at construction: point it at the hub,
+    and leave no trace of it in KubeSpawner's process-wide caches afterwards."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     # kubernetes_asyncio reads $KUBECONFIG once, at import: set its default itself.
     monkeypatch.setattr(kubernetes_asyncio.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION",
                         str(control_plane.kubeconfig("hub")))
+    previous = Configuration.get_default_copy()
+    kubespawner_clients.load_config.cache_clear()
+    cached = set(kubespawner_clients._client_cache)
+    yield
+    kubespawner_clients.load_config.cache_clear()
+    for key in set(kubespawner_clients._client_cache) - cached:
+        kubespawner_clients._client_cache.pop(key)
+    Configuration.set_default(previous)
 
 
 def make_spawner(c, username: str) -> GPUKubeSpawner:
