@@ -9,13 +9,13 @@ from pathlib import Path
 
 import kubernetes
 import yaml
-from conftest import create_namespace
+from conftest import create_namespace, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HELM_VALUES = REPO / "helm-values"
 RELEASE_NAMESPACE = "jhub"
 """The namespace helm-values/ assumes for the Zero-to-JupyterHub release."""
-NOTEBOOK_SA = "jupyter-notebook"
+NOTEBOOK_SA = "jupyter-mlops"
 """The notebook pods' service account in each per-user namespace (values.yaml)."""
 
 
@@ -24,12 +24,22 @@ def load_all(path: Path) -> list[dict]:
 
 
 def release_namespace(core_v1):
-    """For a fixture: the release namespace, created, yielded, deleted afterwards."""
-    try:
-        create_namespace(core_v1, RELEASE_NAMESPACE, labels={"jupyterhub-mlops/test": "true"})
-    except kubernetes.client.ApiException as exc:
-        if exc.status != 409:
-            raise
+    """For a fixture: the release namespace, created, yielded, deleted afterwards.
+
+    Several test modules need it under its one name; when the previous user's
+    deletion is still under way, wait for it to finish rather than reuse a
+    namespace that refuses new objects.
+    """
+    def created():
+        try:
+            create_namespace(core_v1, RELEASE_NAMESPACE, labels={"jupyterhub-mlops/test": "true"})
+            return True
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+
+    wait_for(created, timeout=90, what=f"namespace {RELEASE_NAMESPACE} to be (re-)created")
     yield RELEASE_NAMESPACE
     core_v1.delete_namespace(RELEASE_NAMESPACE)
 
@@ -79,7 +89,7 @@ def provision_as_hub(control_plane, namespace: str) -> None:
         "metadata": {"name": NOTEBOOK_SA, "namespace": namespace}})
     create({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "jupyterhub-mlops:user", "namespace": namespace},
+        "metadata": {"name": NOTEBOOK_SA, "namespace": namespace},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": "jupyterhub-mlops:user"},
         "subjects": [{"kind": "ServiceAccount", "name": NOTEBOOK_SA, "namespace": namespace}],

@@ -43,7 +43,7 @@ AGREED = {
     "jupyterhub_mlops_jobs",
 }
 SERVICE_MODULES = [s["command"][2] for s in yaml.safe_load(
-    (HELM_VALUES / "values.yaml").read_text())["hub"]["services"].values()]
+    (HELM_VALUES / "values.yaml").read_text())["hub"]["services"].values() if "command" in s]
 SERVICES_MISSING = [m for m in SERVICE_MODULES if importlib.util.find_spec(m) is None]
 
 

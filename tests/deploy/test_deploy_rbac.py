@@ -192,3 +192,33 @@ def test_user_token_submits_a_job_at_home_and_is_refused_next_door(control_plane
                  ("get", "secrets", "-n", alice_ns), ("get", "nodes")):
         denied = as_alice(*args, stdin=json.dumps(job))
         assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), (args, denied)
+
+
+# ------------------------------------------------------------ release namespace
+@pytest.fixture
+def release_namespace(control_plane, core_v1):
+    yield from deploy_support.release_namespace(core_v1)
+
+
+def test_gateway_storage_is_granted_in_the_release_namespace_only(control_plane, release_namespace,
+                                                                  namespace):
+    control_plane.kubectl("apply", "--server-side", "-n", release_namespace,
+                          "-f", str(HELM_VALUES / "rbac-release-namespace.yaml"))
+    gateway_secret = "secrets/jupyterhub-mlops-ssh-gateway"
+
+    def ask(verb, resource, ns):
+        return can_i(control_plane, verb, resource, namespace=ns, as_user=HUB_SA)
+
+    wait_for(lambda: ask("update", gateway_secret, release_namespace), what="the binding")
+    for verb, resource in [("get", gateway_secret), ("create", "secrets"),
+                           ("get", "configmaps"), ("create", "configmaps"),
+                           ("update", "configmaps")]:
+        assert ask(verb, resource, release_namespace), (verb, resource)
+    for verb, resource, ns in [("get", "secrets/hub", release_namespace),
+                               ("list", "secrets", release_namespace),
+                               ("delete", gateway_secret, release_namespace),
+                               ("get", gateway_secret, namespace),
+                               ("create", "secrets", namespace),
+                               ("create", "configmaps", namespace),
+                               ("get", "configmaps", namespace)]:
+        assert not ask(verb, resource, ns), (verb, resource, ns)

@@ -15,7 +15,7 @@ import pytest
 import traitlets.config
 import yaml
 import z2jh_standin
-from deploy_support import HELM_VALUES, load_all, provision_as_hub
+from deploy_support import HELM_VALUES, NOTEBOOK_SA, load_all, provision_as_hub
 from jupyterhub.app import JupyterHub
 from jupyterhub.scopes import scope_definitions
 from jupyterhub_mlops.spawner import GPUKubeSpawner
@@ -73,19 +73,26 @@ def test_example_profiles_cover_whole_gpus_and_mig():
 
 def test_hub_services_and_their_roles_are_consistent():
     hub = VALUES["hub"]
-    service_ports = {int(s["url"].rsplit(":", 1)[1]) for s in hub["services"].values()}
+    web_services = {name: s for name, s in hub["services"].items() if "url" in s}
+    service_ports = {int(s["url"].rsplit(":", 1)[1]) for s in web_services.values()}
     assert service_ports <= {p["targetPort"] for p in hub["service"]["extraPorts"]}
     # Only the proxy may reach those ports (networkpolicies/hub.yaml).
     (policy,) = load_all(HELM_VALUES / "networkpolicies" / "hub.yaml")
     proxied = {p["port"] for rule in policy["spec"]["ingress"] if rule.get("from")
                for p in rule["ports"]}
     assert service_ports == proxied
-    for name, service in hub["services"].items():
+    for name, service in web_services.items():
         assert service["command"][:2] == ["python3", "-m"], name
         assert service["command"][2].startswith("jupyterhub_mlops."), name
     for name, role in hub["loadRoles"].items():
-        assert set(role["services"]) <= set(hub["services"]), name
-        assert set(role["scopes"]) <= set(scope_definitions), name
+        assert set(role.get("services", [])) <= set(hub["services"]), name
+        # A scope may carry a filter (access:services!service=ssh): its base must exist,
+        # and a service it names must be one of ours.
+        for scope in role["scopes"]:
+            base, _, scope_filter = scope.partition("!")
+            assert base in scope_definitions, f"{name}: unknown scope {scope}"
+            if scope_filter.startswith("service="):
+                assert scope_filter.removeprefix("service=") in web_services, f"{name}: {scope}"
 
 
 # ------------------------------------------------------------- pods on the real API server
@@ -130,7 +137,7 @@ async def test_spawner_takes_the_config_without_complaint(hub_kubeconfig, caplog
         spawner = make_spawner(run_extra_config(VALUES), "alice")
     assert not [r for r in caplog.records if "not recognized" in r.getMessage()]
     assert spawner.namespace == "mlops-alice"
-    assert spawner.service_account == "jupyter-notebook"
+    assert spawner.service_account == NOTEBOOK_SA
 
 
 @pytest.mark.cluster
@@ -149,10 +156,11 @@ async def test_each_profile_builds_a_pod_the_api_server_admits(control_plane, hu
         assert spec["nodeSelector"]["nvidia.com/gpu.product"] == profile["product"]
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
             spec["tolerations"]
-    shm = next(v for v in spec["volumes"] if v["name"] == "dev-shm")
+    # Exactly one memory-backed volume at /dev/shm, whoever adds it.
+    (shm_mount,) = [m for m in notebook["volumeMounts"] if m["mountPath"] == "/dev/shm"]
+    shm = next(v for v in spec["volumes"] if v["name"] == shm_mount["name"])
     assert shm["emptyDir"]["medium"] == "Memory"
-    assert {"name": "dev-shm", "mountPath": "/dev/shm"} in notebook["volumeMounts"]
-    assert spec["serviceAccountName"] == "jupyter-notebook"
+    assert spec["serviceAccountName"] == NOTEBOOK_SA
     assert spec["automountServiceAccountToken"] is True
 
     # The namespace as KubeSpawner creates it (with the hub's token, labels from the
