@@ -106,6 +106,7 @@ class JobsTable:
 
     def __init__(self) -> None:
         self._states: dict[str, dict[str, str]] = {k.name: {} for k in JOB_KINDS}
+        """kind -> uid -> state; kinds outside JOB_KINDS are kept but never exported."""
 
     def replace(self, kind: str, objects: list[dict]) -> None:
         """A fresh list of every job of ``kind`` (after a relist)."""
@@ -124,8 +125,8 @@ class JobsTable:
     def counts(self) -> dict[tuple[str, str], int]:
         """(kind, state) -> number of jobs, for every kind and state."""
         result = {(k.name, s): 0 for k in JOB_KINDS for s in STATES}
-        for kind, states in self._states.items():
-            for state in states.values():
+        for kind in (k.name for k in JOB_KINDS):
+            for state in self._states[kind].values():
                 result[(kind, state)] += 1
         return result
 
@@ -148,9 +149,11 @@ class JobsWatcher:
     """Keeps a :class:`JobsTable` in step with the API server: list, then watch from
     that resourceVersion; relist only when the watch answers 410 Gone."""
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 30,
-                 watch_seconds: int = 300, retry_seconds: float = 60) -> None:
+    def __init__(self, api_client: client.ApiClient, *, kinds: tuple[JobKind, ...] = JOB_KINDS,
+                 request_timeout: float = 30, watch_seconds: int = 300,
+                 retry_seconds: float = 60) -> None:
         self.api = client.CustomObjectsApi(api_client)
+        self.kinds = kinds
         self.table = JobsTable()
         self.request_timeout = request_timeout
         self.watch_seconds = watch_seconds
@@ -159,7 +162,7 @@ class JobsWatcher:
 
     async def run(self) -> None:
         """Watch every kind until cancelled."""
-        await asyncio.gather(*(self._follow(kind) for kind in JOB_KINDS))
+        await asyncio.gather(*(self._follow(kind) for kind in self.kinds))
 
     async def _follow(self, kind: JobKind) -> None:
         backoff = 1.0

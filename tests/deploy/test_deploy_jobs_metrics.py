@@ -14,8 +14,10 @@ import deploy_support
 import kubernetes_asyncio
 import pytest
 from jupyterhub_mlops.jobs_metrics import (
+    JOB_KINDS,
     METRIC,
     STATES,
+    JobKind,
     JobsCollector,
     JobsTable,
     JobsWatcher,
@@ -165,3 +167,42 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await api.close()
+
+
+@pytest.mark.cluster
+async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothing(
+        control_plane, user_namespaces, caplog):
+    """Argo missing from a cluster, or a hub without the rights: the other kinds go on."""
+    alice, _ = user_namespaces
+    create_job(control_plane, "pytorchjob", alice, "counted")
+    # Allowed by the hub's role (RBAC ignores versions) but served by no CRD: what the
+    # API server answers when Katib is not installed.
+    absent = JobKind("experiment", "kubeflow.org", "v9", "experiments")
+    kinds = (JOB_KINDS[0], absent)
+    hub = await kubernetes_asyncio.config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("hub")))
+    # bob is a researcher bound to nothing: every list is forbidden.
+    bob = await kubernetes_asyncio.config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("bob")))
+    watchers = [JobsWatcher(hub, kinds=kinds), JobsWatcher(bob, kinds=kinds)]
+    registries = []
+    for watcher in watchers:
+        registries.append(CollectorRegistry())
+        registries[-1].register(JobsCollector(watcher.table))
+    tasks = [asyncio.create_task(w.run()) for w in watchers]
+    try:
+        with caplog.at_level("INFO", logger="jupyterhub_mlops.jobs_metrics"):
+            await eventually(registries[0], {("pytorchjob", "pending"): 1})
+            deadline = asyncio.get_running_loop().time() + 30
+            while not ("not installed" in caplog.text and "may not list" in caplog.text):
+                assert asyncio.get_running_loop().time() < deadline, caplog.text
+                await asyncio.sleep(0.1)
+        assert not any(t.done() for t in tasks), "a watcher gave up"
+        assert sum(scrape(registries[1]).values()) == 0
+        assert "experiment: not installed" in caplog.text
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.close()
+        await bob.close()
