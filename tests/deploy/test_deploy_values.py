@@ -150,6 +150,8 @@ async def test_each_profile_builds_a_pod_the_api_server_admits(control_plane, hu
     profile = next(p for p in VALUES["custom"]["mlops"]["profiles"] if p["slug"] == slug)
     spec = pod["spec"]
     (notebook,) = [ctr for ctr in spec["containers"] if ctr["name"] == "notebook"]
+    # The image's entrypoint (tini + start-sshd.sh) must stay: KubeSpawner sets args only.
+    assert "command" not in notebook
     if profile.get("gpus"):
         resource = profile.get("resource", "nvidia.com/gpu")
         assert notebook["resources"]["limits"][resource] == str(profile["gpus"])
