@@ -183,3 +183,18 @@ async def test_each_profile_builds_a_pod_the_api_server_admits(control_plane, hu
             assert admitted["resources"]["limits"][resource] == str(profile["gpus"])
     finally:
         core_v1.delete_namespace(namespace)
+
+
+@pytest.mark.cluster
+def test_hub_service_ports_pass_the_api_server(control_plane, namespace):
+    """The chart adds hub.service.extraPorts to its hub Service: the API server must take
+    them (port names are DNS labels of at most 15 characters, unique per Service)."""
+    ports = [{"name": "hub", "port": 8081, "targetPort": "http"},
+             *VALUES["hub"]["service"]["extraPorts"]]
+    result = control_plane.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-",
+                                   check=False, input=json.dumps({
+                                       "apiVersion": "v1", "kind": "Service",
+                                       "metadata": {"name": "hub"},
+                                       "spec": {"selector": {"component": "hub"},
+                                                "ports": ports}}))
+    assert result.returncode == 0, result.stderr
