@@ -188,7 +188,7 @@ async def test_each_profile_builds_a_pod_the_api_server_admits(control_plane, hu
 @pytest.mark.cluster
 def test_hub_service_ports_pass_the_api_server(control_plane, namespace):
     """The chart adds hub.service.extraPorts to its hub Service: the API server must take
-    them (port names are DNS labels of at most 15 characters, unique per Service)."""
+    them (port names are DNS labels, unique within the Service)."""
     ports = [{"name": "hub", "port": 8081, "targetPort": "http"},
              *VALUES["hub"]["service"]["extraPorts"]]
     result = control_plane.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-",
