@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import binaries, fleet, identities, pki, processes
-from .paths import CLUSTER_DIR
+from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -254,8 +254,9 @@ class ControlPlane:
         ]
 
     def _bootstrap(self) -> None:
-        """CRDs, the suite's cluster roles, and the simulated fleet."""
+        """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
+        self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "manifests")
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         self.apply(fleet.render_yaml(fleet.load(self.fleet_file)))

@@ -8,6 +8,9 @@ from pathlib import Path
 CLUSTER_DIR = Path(__file__).resolve().parent.parent
 """The ``cluster/`` folder of the repository (manifests, CRDs, build script)."""
 
+SUITE_RBAC = CLUSTER_DIR.parent / "helm-values" / "rbac.yaml"
+"""The suite's cluster roles, the same file operators apply next to the Helm chart."""
+
 
 def cache_dir() -> Path:
     """Build cache outside the repository; survives ``make clean`` and fresh clones."""

@@ -1,0 +1,208 @@
+"""jupyterhub_mlops.jobs_metrics: the status -> state mapping (pure), and the
+collector following real jobs on the real API server with the hub's own identity.
+
+No Training Operator, Katib or Argo controller runs here: the test writes the
+status each controller would write, through the status subresource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import deploy_support
+import kubernetes_asyncio
+import pytest
+from jupyterhub_mlops.jobs_metrics import (
+    JOB_KINDS,
+    METRIC,
+    STATES,
+    JobKind,
+    JobsCollector,
+    JobsTable,
+    JobsWatcher,
+    job_state,
+)
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def conditions(*types, false=()):
+    return {"status": {"conditions": [{"type": t, "status": "False" if t in false else "True"}
+                                      for t in types]}}
+
+
+@pytest.mark.parametrize(("kind", "obj", "state"), [
+    ("pytorchjob", {}, "pending"),
+    ("pytorchjob", conditions("Created"), "pending"),
+    ("pytorchjob", conditions("Created", "Running"), "running"),
+    ("pytorchjob", conditions("Created", "Running", "Restarting"), "running"),
+    ("pytorchjob", conditions("Created", "Running", "Succeeded"), "succeeded"),
+    ("pytorchjob", conditions("Created", "Running", "Failed"), "failed"),
+    # The operator keeps Running but flips it to False when the job ends.
+    ("pytorchjob", conditions("Created", "Running", "Succeeded", false=("Running",)), "succeeded"),
+    ("pytorchjob", conditions("Created", "Suspended"), "suspended"),
+    ("pytorchjob", conditions("Created", "Running", false=("Running",)), "pending"),
+    ("experiment", conditions("Created", "Running"), "running"),
+    ("experiment", conditions("Created", "Running", "Succeeded"), "succeeded"),
+    ("experiment", conditions("Created", "Failed", "Running"), "failed"),
+    ("workflow", {}, "pending"),
+    ("workflow", {"status": {"phase": "Pending"}}, "pending"),
+    ("workflow", {"status": {"phase": "Running"}}, "running"),
+    ("workflow", {"status": {"phase": "Succeeded"}}, "succeeded"),
+    ("workflow", {"status": {"phase": "Failed"}}, "failed"),
+    ("workflow", {"status": {"phase": "Error"}}, "failed"),
+    ("workflow", {"status": {"phase": "Bogus"}}, "pending"),
+])
+def test_job_state(kind, obj, state):
+    assert job_state(kind, obj) == state
+
+
+def scrape(registry) -> dict[tuple[str, str], float]:
+    """The exposition text parsed back: what Prometheus would read."""
+    text = generate_latest(registry).decode()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == METRIC]
+    return {(s.labels["kind"], s.labels["state"]): s.value for s in family.samples}
+
+
+def test_table_and_collector_export_every_kind_and_state():
+    table = JobsTable()
+    registry = CollectorRegistry()
+    registry.register(JobsCollector(table))
+    job = {"metadata": {"uid": "u1", "namespace": "a", "name": "j"}, **conditions("Created")}
+    table.apply("pytorchjob", "ADDED", job)
+    table.apply("workflow", "ADDED", {"metadata": {"uid": "u2"}, "status": {"phase": "Running"}})
+    table.apply("workflow", "BOOKMARK", {"metadata": {"resourceVersion": "9"}})
+    counts = scrape(registry)
+    assert len(counts) == 3 * len(STATES)
+    assert counts[("pytorchjob", "pending")] == 1 and counts[("workflow", "running")] == 1
+    table.apply("pytorchjob", "MODIFIED", {**job, **conditions("Created", "Failed")})
+    table.apply("workflow", "DELETED", {"metadata": {"uid": "u2"}})
+    counts = scrape(registry)
+    assert counts[("pytorchjob", "pending")] == 0 and counts[("pytorchjob", "failed")] == 1
+    assert counts[("workflow", "running")] == 0
+    assert sum(counts.values()) == 1
+
+
+# ---------------------------------------------------------------------- real API server
+JOBS = {
+    "pytorchjob": ("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", {"pytorchReplicaSpecs": {
+        "Master": {"replicas": 1, "template": {"spec": {"containers": [
+            {"name": "pytorch", "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"}]}}}}}),
+    "experiment": ("kubeflow.org/v1beta1", "Experiment", "experiments", {
+        "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+        "algorithm": {"algorithmName": "random"},
+        "parameters": [{"name": "lr", "parameterType": "double",
+                        "feasibleSpace": {"min": "0.001", "max": "0.1"}}],
+        "trialTemplate": {"primaryContainerName": "training", "trialParameters": [],
+                          "trialSpec": {"apiVersion": "batch/v1", "kind": "Job"}}}),
+    "workflow": ("argoproj.io/v1alpha1", "Workflow", "workflows", {
+        "entrypoint": "main",
+        "templates": [{"name": "main", "container": {"image": "busybox:1.37"}}]}),
+}
+
+
+def create_job(control_plane, kind: str, namespace: str, name: str) -> None:
+    api_version, k, _, spec = JOBS[kind]
+    control_plane.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(
+        {"apiVersion": api_version, "kind": k, "metadata": {"name": name}, "spec": spec}))
+
+
+def write_status(control_plane, kind: str, namespace: str, name: str, status: dict) -> None:
+    """What the kind's controller would do: patch the status subresource."""
+    plural = JOBS[kind][2]
+    control_plane.kubectl("patch", plural, name, "-n", namespace, "--subresource=status",
+                          "--type=merge", "-p", json.dumps({"status": status}))
+
+
+async def eventually(registry, expected: dict, timeout: float = 30) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        counts = scrape(registry)
+        if all(counts[key] == value for key, value in expected.items()):
+            return counts
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"after {timeout}s: {counts}, expected {expected}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def user_namespaces(control_plane, core_v1):
+    yield from deploy_support.user_namespaces(core_v1)
+
+
+@pytest.mark.cluster
+async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane, user_namespaces):
+    alice, bob = user_namespaces
+    api = await kubernetes_asyncio.config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("hub")))
+    watcher = JobsWatcher(api, watch_seconds=5)
+    registry = CollectorRegistry()
+    registry.register(JobsCollector(watcher.table))
+    # Jobs before the watcher starts arrive by the list, later ones by the watch.
+    create_job(control_plane, "pytorchjob", alice, "before")
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(registry, {("pytorchjob", "pending"): 1})
+        for kind in JOBS:
+            create_job(control_plane, kind, bob, f"{kind}-b")
+        create_job(control_plane, "workflow", alice, "wf-a")
+        await eventually(registry, {("pytorchjob", "pending"): 2, ("experiment", "pending"): 1,
+                                    ("workflow", "pending"): 2})
+        write_status(control_plane, "pytorchjob", alice, "before",
+                     conditions("Created", "Running")["status"])
+        write_status(control_plane, "experiment", bob, "experiment-b",
+                     conditions("Created", "Running", "Succeeded")["status"])
+        write_status(control_plane, "workflow", bob, "workflow-b", {"phase": "Failed"})
+        write_status(control_plane, "workflow", alice, "wf-a", {"phase": "Running"})
+        # Across a watch's end (watch_seconds=5): the watcher resumes where it was.
+        await asyncio.sleep(6)
+        control_plane.kubectl("delete", "pytorchjobs", "pytorchjob-b", "-n", bob)
+        counts = await eventually(registry, {
+            ("pytorchjob", "running"): 1, ("pytorchjob", "pending"): 0,
+            ("experiment", "succeeded"): 1, ("experiment", "pending"): 0,
+            ("workflow", "failed"): 1, ("workflow", "running"): 1, ("workflow", "pending"): 0})
+        assert sum(counts.values()) == 4
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.close()
+
+
+@pytest.mark.cluster
+async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothing(
+        control_plane, user_namespaces, caplog):
+    """Argo missing from a cluster, or a hub without the rights: the other kinds go on."""
+    alice, _ = user_namespaces
+    create_job(control_plane, "pytorchjob", alice, "counted")
+    # Allowed by the hub's role (RBAC ignores versions) but served by no CRD: what the
+    # API server answers when Katib is not installed.
+    absent = JobKind("experiment", "kubeflow.org", "v9", "experiments")
+    kinds = (JOB_KINDS[0], absent)
+    hub = await kubernetes_asyncio.config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("hub")))
+    # bob is a researcher bound to nothing: every list is forbidden.
+    bob = await kubernetes_asyncio.config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("bob")))
+    watchers = [JobsWatcher(hub, kinds=kinds), JobsWatcher(bob, kinds=kinds)]
+    registries = []
+    for watcher in watchers:
+        registries.append(CollectorRegistry())
+        registries[-1].register(JobsCollector(watcher.table))
+    tasks = [asyncio.create_task(w.run()) for w in watchers]
+    try:
+        with caplog.at_level("INFO", logger="jupyterhub_mlops.jobs_metrics"):
+            await eventually(registries[0], {("pytorchjob", "pending"): 1})
+            deadline = asyncio.get_running_loop().time() + 30
+            while not ("not installed" in caplog.text and "may not list" in caplog.text):
+                assert asyncio.get_running_loop().time() < deadline, caplog.text
+                await asyncio.sleep(0.1)
+        assert not any(t.done() for t in tasks), "a watcher gave up"
+        assert sum(scrape(registries[1]).values()) == 0
+        assert "experiment: not installed" in caplog.text
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.close()
+        await bob.close()

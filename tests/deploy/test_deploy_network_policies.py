@@ -1,0 +1,123 @@
+"""helm-values/networkpolicies/ and ssh-service.yaml on the real API server.
+
+The manifests are applied server-side (the API server validates and defaults them;
+the per-user ones with the hub's own token, as the spawner will), real pods are
+created with the labels the chart and KubeSpawner give them, and what the stored
+policies admit is then read off the NetworkPolicy model (the local cluster has no
+network plugin to enforce them; the model has its own tests).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import deploy_support
+import kubernetes
+import pytest
+from deploy_support import HELM_VALUES
+from network_policy_model import Endpoint, admits
+
+pytestmark = pytest.mark.cluster
+
+POLICIES = HELM_VALUES / "networkpolicies"
+RELEASE = {"app": "jupyterhub", "release": "jhub"}
+NOTEBOOK = {**RELEASE, "component": "singleuser-server"}
+
+
+@pytest.fixture(scope="module")
+def release_namespace(control_plane, core_v1):
+    yield from deploy_support.release_namespace(core_v1)
+
+
+@pytest.fixture(scope="module")
+def user_namespaces(control_plane, core_v1):
+    yield from deploy_support.user_namespaces(core_v1)
+
+
+@pytest.fixture(scope="module")
+def deployed(control_plane, core_v1, release_namespace, user_namespaces):
+    """Policies applied, pods created; returns (policies, namespace labels, pods by name)."""
+    alice, bob = user_namespaces
+    control_plane.kubectl("apply", "--server-side", "-n", release_namespace,
+                          "-f", str(POLICIES / "hub.yaml"),
+                          "-f", str(HELM_VALUES / "ssh-service.yaml"))
+    for ns in user_namespaces:
+        control_plane.kubectl("apply", "--server-side", "-n", ns,
+                              "-f", str(POLICIES / "notebooks.yaml"),
+                              "-f", str(POLICIES / "user-namespace.yaml"), identity="hub")
+    pods = {
+        "hub": (release_namespace, {**RELEASE, "component": "hub"}),
+        "proxy": (release_namespace, {**RELEASE, "component": "proxy"}),
+        "alice-notebook": (alice, {**NOTEBOOK, "hub.jupyter.org/username": "alice"}),
+        "alice-worker": (alice, {"training.kubeflow.org/job-name": "train"}),
+        "bob-notebook": (bob, {**NOTEBOOK, "hub.jupyter.org/username": "bob"}),
+        # A job pod of bob's wearing the hub's labels: researchers choose their pods' labels.
+        "bob-impostor": (bob, {**RELEASE, "component": "hub"}),
+    }
+    for name, (ns, labels) in pods.items():
+        core_v1.create_namespaced_pod(ns, {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}})
+    stored = kubernetes.client.NetworkingV1Api(control_plane.api_client("admin"))
+    namespaces = [release_namespace, *user_namespaces]
+    policies = [kubernetes.client.ApiClient().sanitize_for_serialization(p)
+                for ns in namespaces for p in stored.list_namespaced_network_policy(ns).items]
+    ns_labels = {ns: core_v1.read_namespace(ns).metadata.labels for ns in namespaces}
+    endpoints = {}
+    for name, (ns, _) in pods.items():
+        pod = core_v1.read_namespaced_pod(name, ns)
+        endpoints[name] = Endpoint(ns, pod.metadata.labels, pod.status.pod_ip or "10.255.255.1")
+    return policies, ns_labels, endpoints
+
+
+CONNECTIONS = [
+    # (source, destination, port, admitted)
+    ("hub", "alice-notebook", 2222, True),          # the SSH gateway runs in the hub pod
+    ("hub", "alice-notebook", 8888, True),
+    ("proxy", "alice-notebook", 8888, True),
+    ("hub", "alice-notebook", 22, False),
+    ("proxy", "alice-notebook", 2222, False),
+    ("bob-notebook", "alice-notebook", 2222, False),
+    ("bob-notebook", "alice-notebook", 8888, False),
+    ("bob-impostor", "alice-notebook", 2222, False),
+    ("alice-worker", "alice-notebook", 2222, False),  # not even alice's own jobs
+    ("alice-notebook", "alice-worker", 29500, True),  # TensorBoard, a debugger
+    ("alice-worker", "alice-worker", 29500, True),    # the PyTorch rendezvous
+    ("bob-notebook", "alice-worker", 29500, False),
+    ("bob-impostor", "alice-worker", 29500, False),
+    ("alice-notebook", "hub", 2222, True),            # anyone may knock on the gateway
+    ("proxy", "hub", 10101, True),                    # the availability API, via the proxy
+    ("proxy", "hub", 10102, True),
+    ("alice-notebook", "hub", 10101, False),
+    ("alice-notebook", "hub", 10102, False),
+    ("bob-impostor", "hub", 10101, False),
+]
+
+
+@pytest.mark.parametrize(("source", "destination", "port", "admitted"), CONNECTIONS,
+                         ids=[f"{s}->{d}:{p}" for s, d, p, _ in CONNECTIONS])
+def test_policies_admit_exactly_the_suite_traffic(deployed, source, destination, port, admitted):
+    policies, ns_labels, pods = deployed
+    assert admits(policies, ns_labels, pods[source], pods[destination], port) is admitted
+
+
+def test_ssh_is_named_by_namespace_as_well_as_labels(deployed):
+    """The model would catch a policy that names the hub by pod labels alone."""
+    policies, ns_labels, pods = deployed
+    loose = copy.deepcopy(policies)
+    for p in loose:
+        for rule in p["spec"].get("ingress") or []:
+            for peer in rule.get("from") or []:
+                if peer.get("podSelector", {}).get("matchLabels", {}).get("component") == "hub":
+                    peer["namespaceSelector"] = {}
+    assert admits(loose, ns_labels, pods["bob-impostor"], pods["alice-notebook"], 2222)
+    assert not admits(policies, ns_labels, pods["bob-impostor"], pods["alice-notebook"], 2222)
+
+
+def test_ssh_service_targets_the_gateway_in_the_hub_pod(control_plane, deployed, core_v1):
+    _, _, pods = deployed
+    svc = core_v1.read_namespaced_service("jupyterhub-mlops-ssh", "jhub")
+    assert [(p.port, p.target_port) for p in svc.spec.ports] == [(2222, 2222)]
+    selected = [n for n, e in pods.items() if e.namespace == "jhub"
+                and all(e.labels.get(k) == v for k, v in svc.spec.selector.items())]
+    assert selected == ["hub"]
