@@ -20,11 +20,13 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
+def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
     """Start ``argv`` with its output in ``log_dir/name.log``.
 
     The child gets a session of its own, so a Ctrl-C in the terminal reaches
-    only the parent, which then stops the children in order.
+    only the parent, which then stops the children in order. ``env`` replaces
+    the inherited environment when given.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -34,6 +36,8 @@ def start(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
