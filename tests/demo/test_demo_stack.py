@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import sys
 from pathlib import Path
 
 import kubernetes
 import pytest
 import requests
 from conftest import wait_for
+from demo_stack import running_demo
 from mlops_cluster import processes
-from mlops_cluster.ports import free_port
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-BANNER_END = "Ctrl-C stops everything."
-
 
 def cmdline(pid: int) -> str:
     try:
@@ -40,6 +34,12 @@ def alive(pid: int, started: str) -> bool:
     return bool(fields) and fields[0] != "Z" and fields[19] == started
 
 
+@pytest.fixture
+def demo(tmp_path):
+    with running_demo(tmp_path) as demo:
+        yield demo
+
+
 def log_in(base: str, user: str, password: str) -> requests.Session:
     session = requests.Session()
     session.get(f"{base}hub/login", timeout=30).raise_for_status()
@@ -50,36 +50,8 @@ def log_in(base: str, user: str, password: str) -> requests.Session:
     return session
 
 
-@pytest.fixture
-def demo(tmp_path):
-    """The demo running on a free port; yields (base URL, password, run dir, process)."""
-    port, password, run_dir = free_port(), secrets.token_urlsafe(12), tmp_path / "demo"
-    proc = processes.start("demo", [
-        sys.executable, "-m", "demo", "--no-browser", f"--port={port}",
-        f"--run-dir={run_dir}", f"--password={password}",
-    ], tmp_path, cwd=REPO)
-    output = tmp_path / "demo.log"
-
-    def banner_printed():
-        if proc.poll() is not None:
-            pytest.fail(f"the demo exited with {proc.returncode}:\n{output.read_text()[-3000:]}")
-        return BANNER_END in output.read_text()
-
-    try:
-        wait_for(banner_printed, timeout=240, interval=1, what="the demo's banner")
-        yield f"http://127.0.0.1:{port}/", password, run_dir, proc
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(120)
-            except Exception:
-                processes.stop_tree(proc, timeout=1)
-                raise
-
-
 def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(demo):
-    base, password, run_dir, proc = demo
+    base, password, run_dir, proc = demo.url, demo.password, demo.run_dir, demo.process
 
     refused = requests.post(f"{base}hub/login", timeout=30, allow_redirects=False,
                             data={"username": "alice", "password": "not-the-password"})

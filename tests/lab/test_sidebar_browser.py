@@ -10,29 +10,25 @@ could not reach it, and must not claim a connection.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from browser import ARTIFACTS, chromium_context, open_mlops_sidebar
 from lab_server import start_jupyter_lab
 
 pytestmark = pytest.mark.browser
 
-SIDEBAR_ID = "jupyter-mlops-sidebar"
-SIDEBAR_CAPTION = "MLOps: GPUs and jobs"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+@pytest.fixture
+def browser_context(tmp_path):
+    with chromium_context(tmp_path / "chromium-profile") as context:
+        yield context
 
 
 def open_lab_with_sidebar(context, lab):
-    """Load JupyterLab, wait until its shell is up, open the MLOps sidebar."""
+    """Load JupyterLab with the token, open the MLOps sidebar."""
     page = context.new_page()
     page.goto(f"{lab.url}lab?token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached")
-    tab = page.locator(f'.jp-SideBar .lm-TabBar-tab[data-id="{SIDEBAR_ID}"]')
-    assert tab.get_attribute("title") == SIDEBAR_CAPTION
-    tab.click()
-    sidebar = page.locator(f"#{SIDEBAR_ID}")
-    sidebar.wait_for(state="visible")
-    return page, sidebar
+    return page, open_mlops_sidebar(page)
 
 
 def test_sidebar_shows_what_the_server_extension_answers(tmp_path, browser_context):

@@ -1,12 +1,10 @@
-"""Fixtures for the browser tests: headless Chromium driven by Playwright.
-
-``browser_context`` is Debian's /usr/bin/chromium driven by the Playwright
-Python package, with a fresh profile; Playwright's own browser downloads are
-never used. The JupyterLab under test comes from ``lab_server``.
-"""
+"""Headless Chromium for the browser tests: Debian's /usr/bin/chromium driven by
+the Playwright Python package, with a fresh profile. Playwright's own browser
+downloads are never used."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -25,16 +23,16 @@ CHROMIUM_ARGS = [
 # The machine is shared and JupyterLab's first load compiles a lot of
 # JavaScript: generous limits, never a timing assertion.
 PAGE_TIMEOUT_MS = 120_000
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture
-def browser_context(tmp_path):
-    """A Playwright BrowserContext of /usr/bin/chromium with a fresh profile."""
+@contextlib.contextmanager
+def chromium_context(profile: Path):
+    """A Playwright BrowserContext of /usr/bin/chromium using the profile folder ``profile``."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make install` (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    profile = tmp_path / "chromium-profile"
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(profile),
@@ -48,3 +46,14 @@ def browser_context(tmp_path):
             yield context
         finally:
             context.close()
+
+
+def open_mlops_sidebar(page):
+    """In a loaded JupyterLab page: click the MLOps tab; return the sidebar."""
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="jupyter-mlops-sidebar"]')
+    assert tab.get_attribute("title") == "MLOps: GPUs and jobs"
+    tab.click()
+    sidebar = page.locator("#jupyter-mlops-sidebar")
+    sidebar.wait_for(state="visible")
+    return sidebar
