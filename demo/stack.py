@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -63,6 +64,7 @@ class DemoStack:
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
+        self._check_port_free()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         hub_port, proxy_api_port = free_ports(2)
         self.say("starting the local Kubernetes control plane "
@@ -95,6 +97,9 @@ class DemoStack:
             f"--default-target=http://127.0.0.1:{hub_port}",
             f"--error-target=http://127.0.0.1:{hub_port}/hub/error",
         ], env={"CONFIGPROXY_AUTH_TOKEN": proxy_token})
+        # Ask our proxy's API, not the public port: something else may listen there.
+        self._wait_http(f"http://127.0.0.1:{proxy_api_port}/api/routes", "proxy", timeout=60,
+                        headers={"Authorization": f"token {proxy_token}"})
 
         self.say("starting JupyterHub with GPUKubeSpawner...")
         hub_dir = self.run_dir / "hub"
@@ -146,6 +151,18 @@ class DemoStack:
                                 f"{self.cluster.log_dir}")
 
     # ------------------------------------------------------------ helpers
+    def _check_port_free(self) -> None:
+        # configurable-http-proxy logs a busy port but keeps running: ask first.
+        with socket.socket(socket.AF_INET6 if ":" in self.settings.ip else socket.AF_INET) as probe:
+            # As the proxy does: connections of a previous run in TIME_WAIT do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.settings.ip, self.settings.port))
+            except OSError as error:
+                raise DemoError(f"cannot listen on {self.settings.ip}:{self.settings.port} "
+                                f"({error.strerror}): stop what uses it or choose another "
+                                "--port") from None
+
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
                cwd: Path | None = None) -> None:
         full_env = {**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})}
@@ -155,13 +172,15 @@ class DemoStack:
         return DemoError(f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n"
                          + processes.log_tail(self.log_dir, name))
 
-    def _wait_http(self, url: str, name: str, timeout: float) -> None:
+    def _wait_http(self, url: str, name: str, timeout: float,
+                   headers: dict[str, str] | None = None) -> None:
+        request = urllib.request.Request(url, headers=headers or {})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._procs[name].poll() is not None:
                 raise self._failed(name, f"exited with code {self._procs[name].returncode}")
             try:
-                with urllib.request.urlopen(url, timeout=5) as response:
+                with urllib.request.urlopen(request, timeout=5) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, OSError):
