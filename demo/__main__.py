@@ -53,14 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    # While starting, Ctrl-C (or SIGTERM) interrupts at once; afterwards it
-    # ends the wait below. Either way `stop` runs.
+    # While starting, Ctrl-C (or SIGTERM, or closing the terminal) interrupts at
+    # once; afterwards it ends the wait below. Either way `stop` runs.
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
     stopping = threading.Event()
     stack = DemoStack(settings)
     try:
         stack.start()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda *_: stopping.set())
         print(banner(stack), flush=True)
         if not args.no_browser:
