@@ -29,7 +29,6 @@ none outlives the runner.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
@@ -149,14 +148,17 @@ class PodRunner:
     def _watch_pods(self) -> None:
         """List, then watch from the list's resourceVersion; relist when the
         watch expires (410) or the API server is unreachable."""
+        # Bound API methods, not partials: the watch reads the return type from
+        # their docstring and only then tracks the resourceVersion to resume from.
         if self.namespace:
-            list_pods = functools.partial(self._core.list_namespaced_pod, self.namespace)
+            list_pods, args = self._core.list_namespaced_pod, (self.namespace,)
         else:
-            list_pods = self._core.list_pod_for_all_namespaces
+            list_pods, args = self._core.list_pod_for_all_namespaces, ()
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                response = list_pods(_preload_content=False, _request_timeout=API_TIMEOUT)
+                response = list_pods(*args, _preload_content=False,
+                                     _request_timeout=API_TIMEOUT)
                 listing = json.loads(response.data)
                 self._events.put(("LIST", listing["items"]))
                 version = listing["metadata"]["resourceVersion"]
@@ -164,7 +166,7 @@ class PodRunner:
                 while not self._stopping.is_set():
                     watch = self._watch_factory()
                     for event in watch.stream(
-                        list_pods,
+                        list_pods, *args,
                         resource_version=version, timeout_seconds=WATCH_SECONDS,
                         allow_watch_bookmarks=True, _request_timeout=WATCH_SECONDS + 10,
                     ):

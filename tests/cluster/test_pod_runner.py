@@ -175,3 +175,20 @@ def test_runner_stop_leaves_no_process(core_v1, namespace, control_plane, tmp_pa
     # The pod itself is untouched: only its stand-in process is gone.
     assert kubernetes.client.CoreV1Api(control_plane.api_client("admin")).read_namespaced_pod(
         "web", namespace, _request_timeout=10).status.phase == "Running"
+
+
+def test_runner_carries_on_after_the_api_server_restarts(core_v1, namespace, runner,
+                                                         control_plane):
+    control_plane.restart_apiserver(downtime=1.0)
+    wait_for(lambda: _api_ready(core_v1, namespace), timeout=60, what="the API server back")
+    core_v1.create_namespaced_pod(namespace, serving_pod("after-restart", RUN_LOCALLY))
+    ip = wait_for(lambda: pod_ip(core_v1, namespace, "after-restart"), what="an IP from KWOK")
+    wait_for(lambda: http_get(ip, "/"), timeout=60, what=f"serving on {ip}:{PORT}")
+
+
+def _api_ready(core_v1, namespace) -> bool:
+    try:
+        core_v1.list_namespaced_pod(namespace, _request_timeout=5)
+        return True
+    except Exception:  # noqa: BLE001 - connection refused while it starts
+        return False
