@@ -77,6 +77,13 @@ class LocalProcess:
 
 
 class PodRunner:
+    """Runs the opted-in pods it sees as local processes (see the module docstring).
+
+    One process per pod uid, started once the pod has an IP and stopped (with
+    its descendants) when the pod is deleted or the runner stops. A process
+    that exits by itself or could not start is not started again for that pod.
+    """
+
     def __init__(self, api_client, home_base: Path, log_dir: Path,
                  base_env: dict[str, str] | None = None, namespace: str | None = None) -> None:
         """``namespace``: watch only this one (tests); every namespace by default."""
@@ -133,12 +140,13 @@ class PodRunner:
                 try:
                     kind, payload = self._events.get(timeout=0.5)
                 except queue.Empty:
-                    self._notice_exits()
-                    continue
-                if kind == "LIST":
-                    self._reconcile(payload)
+                    pass
                 else:
-                    self._on_event(kind, payload)
+                    if kind == "LIST":
+                        self._reconcile(payload)
+                    else:
+                        self._on_event(kind, payload)
+                self._notice_exits()
         finally:
             self._stopping.set()
             for uid in list(self._running):

@@ -159,6 +159,32 @@ def test_pod_with_a_missing_secret_is_not_run_and_says_why(core_v1, namespace, r
     assert running_for(runner, "web") is None
 
 
+def test_a_process_that_exits_is_reported_and_not_restarted(core_v1, namespace, runner):
+    pod = serving_pod("short")
+    pod["metadata"]["annotations"] = RUN_LOCALLY
+    pod["spec"]["containers"][0]["args"] = ["echo bye; exit 3"]
+    core_v1.create_namespaced_pod(namespace, pod)
+
+    def exit_events():
+        events = core_v1.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=short", _request_timeout=10).items
+        return [e for e in events if e.reason == "LocalProcessExited"]
+
+    (event,) = wait_for(exit_events, timeout=60, what="a LocalProcessExited event")
+    assert event.type == "Warning" and "exited with code 3" in event.message
+    # A later update of the pod does not start it again. The runner handles
+    # events in order: once it serves a pod created after the update, it has
+    # seen the update.
+    core_v1.patch_namespaced_pod("short", namespace, {"metadata": {"labels": {"touched": "yes"}}})
+    core_v1.create_namespaced_pod(namespace, serving_pod("marker", RUN_LOCALLY))
+    ip = wait_for(lambda: pod_ip(core_v1, namespace, "marker"), what="an IP from KWOK")
+    wait_for(lambda: http_get(ip, "/"), timeout=60, what=f"serving on {ip}:{PORT}")
+    started = [e for e in core_v1.list_namespaced_event(
+        namespace, field_selector="involvedObject.name=short", _request_timeout=10).items
+        if e.reason == "LocalProcessStarted"]
+    assert len(started) == 1 and running_for(runner, "short") is None
+
+
 def test_runner_stop_leaves_no_process(core_v1, namespace, control_plane, tmp_path):
     runner = PodRunner(control_plane.api_client("admin"), home_base=tmp_path / "homes",
                        log_dir=tmp_path / "logs", namespace=namespace).start()
