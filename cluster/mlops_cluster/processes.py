@@ -20,11 +20,13 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
+def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
     """Start ``argv`` with its output in ``log_dir/name.log``.
 
     The child gets a session of its own, so a Ctrl-C in the terminal reaches
-    only the parent, which then stops the children in order.
+    only the parent, which then stops the children in order. ``env`` replaces
+    the inherited environment when given.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -34,6 +36,8 @@ def start(name: str, argv: list[str], log_dir: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
@@ -51,6 +55,62 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name, or None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (2nd field) may hold spaces and parentheses: split after it.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every living descendant of ``pid``: process id -> its start time.
+
+    The start time tells a descendant from a later process that reuses its id.
+    """
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            # fields[1] is the parent id, fields[19] the start time (see proc(5)).
+            children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child, started in children.get(todo.pop(), []):
+            found[child] = started
+            todo.append(child)
+    return found
+
+
+def stop_tree(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop ``proc`` and everything it started (kernels, shells, ...).
+
+    SIGTERM to ``proc`` first, so it can shut its own children down; after
+    ``timeout`` seconds SIGKILL to ``proc``; then SIGKILL to every descendant
+    seen while it ran that is still alive, even one that left its process
+    group or was re-parented when ``proc`` exited.
+    """
+    if proc.poll() is not None:
+        return
+    seen = descendants(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        seen.update(descendants(proc.pid))
+        proc.kill()
+        proc.wait()
+    for pid, started in seen.items():
+        fields = _stat_fields(pid)
+        if fields and fields[19] == started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def pid_alive(pid: int) -> bool:

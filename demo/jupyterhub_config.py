@@ -1,0 +1,46 @@
+# JupyterHub configuration of `make demo`. Started by demo/stack.py, which
+# writes the per-run values (ports, password, paths) to the JSON file named by
+# MLOPS_DEMO_SETTINGS and gives the Hub the hub identity's kubeconfig in
+# KUBECONFIG. Everything here is what a real deployment would configure, except
+# the pod annotation that asks the development pod runner to run the notebook
+# pods as local processes (the local cluster has no container runtime).
+import json
+import os
+from pathlib import Path
+
+from mlops_cluster.pod_command import RUN_LOCALLY_ANNOTATION
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+demo = json.loads(Path(os.environ["MLOPS_DEMO_SETTINGS"]).read_text())
+
+# --- Hub and proxy -----------------------------------------------------------
+c.JupyterHub.bind_url = demo["public_url"]
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = demo["hub_port"]
+# Notebook servers run on 127.128.x.y pod IPs of this machine and call the Hub here.
+c.JupyterHub.hub_connect_url = f"http://127.0.0.1:{demo['hub_port']}"
+# The demo runs configurable-http-proxy itself, as a child that dies with it;
+# the Hub only talks to its API (token in CONFIGPROXY_AUTH_TOKEN).
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = demo["proxy_api_url"]
+c.JupyterHub.db_url = f"sqlite:///{demo['hub_dir']}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{demo['hub_dir']}/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = True  # Ctrl-C deletes the users' pods too
+
+# --- Who may log in ------------------------------------------------------------
+# Any user name with the demo password printed in the banner.
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = demo["password"]
+c.Authenticator.allow_all = True
+
+# --- Notebook servers: the suite's spawner ---------------------------------------
+c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
+c.KubeSpawner.namespace = demo["namespace"]
+c.KubeSpawner.image = "quay.io/jupyter/base-notebook:latest"
+c.KubeSpawner.cmd = [demo["singleuser"]]
+c.KubeSpawner.args = ["--allow-root"]  # everything runs as root on the demo machine
+c.KubeSpawner.default_url = "/lab"
+c.KubeSpawner.extra_annotations = {RUN_LOCALLY_ANNOTATION: "true"}
+# A notebook server's first start on a busy laptop can take a while.
+c.KubeSpawner.start_timeout = 180
+c.KubeSpawner.http_timeout = 120

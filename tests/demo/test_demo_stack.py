@@ -1,0 +1,112 @@
+"""`make demo` end to end: the stack of `python -m demo`, driven over HTTP.
+
+A user logs in through the proxy with the demo password, starts a server
+with the Hub's REST API, and gets JupyterLab from the spawned server: a real
+jupyterhub-singleuser that the pod runner started on the IP KWOK gave the
+GPUKubeSpawner pod. Then SIGINT (Ctrl-C) must stop every process of the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import kubernetes
+import pytest
+import requests
+from conftest import wait_for
+from demo_stack import running_demo
+from mlops_cluster import processes
+
+pytestmark = pytest.mark.slow
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def alive(pid: int, started: str) -> bool:
+    fields = processes._stat_fields(pid)
+    return bool(fields) and fields[0] != "Z" and fields[19] == started
+
+
+@pytest.fixture
+def demo(tmp_path):
+    with running_demo(tmp_path) as demo:
+        yield demo
+
+
+def log_in(base: str, user: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{base}hub/login", timeout=30).raise_for_status()
+    response = session.post(f"{base}hub/login", timeout=30, allow_redirects=False, data={
+        "username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")})
+    assert response.status_code == 302, (response.status_code, response.text[:500])
+    session.headers["X-XSRFToken"] = session.cookies.get("_xsrf")
+    return session
+
+
+def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(demo):
+    base, password, run_dir, proc = demo.url, demo.password, demo.run_dir, demo.process
+
+    refused = requests.post(f"{base}hub/login", timeout=30, allow_redirects=False,
+                            data={"username": "alice", "password": "not-the-password"})
+    assert refused.status_code != 302, "a wrong password must not log in"
+
+    alice = log_in(base, "alice", password)
+    response = alice.post(f"{base}hub/api/users/alice/server", timeout=60)
+    assert response.status_code in (201, 202), response.text
+
+    def server_ready():
+        user = alice.get(f"{base}hub/api/users/alice", timeout=30).json()
+        server = user.get("servers", {}).get("")
+        return server if server and server["ready"] else None
+
+    wait_for(server_ready, timeout=240, interval=1, what="alice's server to be ready")
+
+    # JupyterLab, through the proxy and the single-user OAuth flow.
+    lab = alice.get(f"{base}user/alice/lab", timeout=60)
+    assert lab.status_code == 200
+    assert lab.url == f"{base}user/alice/lab"
+    config = json.loads(lab.text.split('id="jupyter-config-data"', 1)[1]
+                        .split(">", 1)[1].split("</script>", 1)[0])
+    assert config["appName"] == "JupyterLab"
+    assert config["baseUrl"] == "/user/alice/"
+    # ... with the suite's server extension answering as alice.
+    info = alice.get(f"{base}user/alice/mlops/api/v1/info", timeout=30)
+    assert info.status_code == 200 and info.json()["user"] == "alice"
+
+    # The server is GPUKubeSpawner's pod, served on the pod's own IP.
+    admin = kubernetes.config.new_client_from_config(
+        config_file=str(run_dir / "cluster" / "kubeconfigs" / "admin.yaml"))
+    pod = kubernetes.client.CoreV1Api(admin).read_namespaced_pod(
+        "jupyter-alice", "jupyterhub", _request_timeout=10)
+    assert pod.metadata.labels["jupyterhub-mlops/user"] == "alice"
+    direct = requests.get(f"http://{pod.status.pod_ip}:8888/user/alice/api", timeout=10)
+    assert direct.status_code == 200 and "version" in direct.json()
+
+    stack = {pid: started for pid, started in processes.descendants(proc.pid).items()}
+    assert any("jupyterhub-singleuser" in cmdline(pid) for pid in stack), \
+        [cmdline(pid) for pid in stack]
+    assert any("configurable-http-proxy" in cmdline(pid) for pid in stack)
+
+    # Other users' pods hold GPUs (the availability figures are not all "free").
+    others = kubernetes.client.CoreV1Api(admin).list_namespaced_pod(
+        "demo-others", _request_timeout=10).items
+    assert len(others) >= 3
+    assert all(p.status.phase == "Running" and p.spec.node_name for p in others)
+
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(120) == 0
+
+    def leftovers():
+        return [cmdline(pid) for pid, started in stack.items() if alive(pid, started)]
+
+    try:
+        wait_for(lambda: not leftovers(), timeout=10, what="the stack's processes to be gone")
+    except TimeoutError:
+        pytest.fail(f"processes left after Ctrl-C: {leftovers()}")
