@@ -290,6 +290,7 @@ c.SSHGatewayApp.idle_timeout = 8
 c.SSHGatewayApp.activity_interval = 1
 c.SSHGatewayApp.public_hub_url = "{hub_url}/hub/home"
 c.HubAuth.cache_max_age = 0
+c.SSHGatewayApp.asyncssh_log_level = "INFO"
 """
 
 

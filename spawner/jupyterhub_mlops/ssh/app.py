@@ -201,6 +201,23 @@ class SSHGatewayApp(Application):
         if self.config_file and os.path.exists(self.config_file):
             self.load_config_file(self.config_file)
 
+    asyncssh_log_level = CaselessStrEnum(
+        ["DEBUG", "INFO", "WARNING", "ERROR"], default_value="WARNING",
+        help="Log level of the asyncssh library (INFO logs every connection).").tag(config=True)
+
+    def _setup_logging(self) -> None:
+        # The gateway's modules and asyncssh log to stderr like the application.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(levelname)1.1s %(asctime)s %(name)s] "
+                                               "%(message)s"))
+        for name, level in (("jupyterhub_mlops", self.log_level),
+                            ("asyncssh", self.asyncssh_log_level)):
+            logger = logging.getLogger(name)
+            logger.setLevel(level)
+            logger.propagate = False
+            logger.addHandler(handler)
+        self._setup_audit_log()
+
     def _setup_audit_log(self) -> None:
         audit_log.setLevel(logging.INFO)
         audit_log.propagate = False
@@ -248,7 +265,7 @@ class SSHGatewayApp(Application):
             encryption_algs=tuple(self.encryption_algs))
 
     async def run(self) -> None:
-        self._setup_audit_log()
+        self._setup_logging()
         gateway = await self.build_gateway()
         await gateway.start()
         url = urlparse(self.api_url)

@@ -150,7 +150,11 @@ class GatewayConnection(asyncssh.SSHServer):
             self.gw.touch(self)
         elif not self._failure_audited:
             method, reason = self._failure or ("none", "disconnected before logging in")
-            if exc is not None and "timeout" in str(exc).lower():
+            if isinstance(exc, asyncssh.IllegalUserName):
+                # asyncssh refuses these itself (NUL, >= 1 KiB, not UTF-8)
+                # before begin_auth sees the name.
+                reason = f"invalid login name: {exc}"
+            elif exc is not None and "timeout" in str(exc).lower():
                 reason = f"login timeout ({reason})"
             self._fail(method, reason, audit_now=True)
         if self._upstream is not None and self._upstream.done() and not self._upstream.cancelled():

@@ -76,6 +76,7 @@ class SessionRelay(asyncssh.SSHServerSession):
         self.upstream: asyncssh.SSHClientChannel | None = None
         self.kind = ""
         self.request: dict = {}
+        self._early: list[bytes] = []  # input that arrived before the pod side opened
         self._pending_eof = False
         self._task: asyncio.Task | None = None
 
@@ -121,13 +122,21 @@ class SessionRelay(asyncssh.SSHServerSession):
         if upstream is None:
             return
         self.upstream = upstream
+        for data in self._early:
+            upstream.write(data)
+        self._early.clear()
         if self._pending_eof:
             upstream.write_eof()
         self.chan.resume_reading()
 
     def data_received(self, data: bytes, datatype) -> None:
         self.traffic()
-        self.upstream.write(data)
+        if self.upstream is None:
+            # Requests and the first data can arrive in one read, before
+            # pause_reading() takes effect; the window bounds how much.
+            self._early.append(data)
+        else:
+            self.upstream.write(data)
 
     def eof_received(self) -> bool:
         if self.upstream is None:
