@@ -1,4 +1,6 @@
-"""Fixtures of the SSH gateway tests (loaded by tests/ssh/conftest.py): a real JupyterHub, the gateway, and pods.
+"""Fixtures of the SSH gateway tests: a real JupyterHub, the gateway, and pods.
+
+Loaded by tests/ssh/conftest.py; the benchmark reuses the helpers.
 
 Everything is real: JupyterHub 6 with configurable-http-proxy, the control
 plane's kube-apiserver (pods created as KubeSpawner would, run by KWOK with
@@ -90,7 +92,8 @@ class Hub:
         """Call the Hub REST API; returns (status, parsed JSON or None)."""
         req = urllib.request.Request(self.api + path, method=method,
                                      data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"token {token or self.admin_token}"})
+                                     headers={"Authorization":
+                                              f"token {token or self.admin_token}"})
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, _json_or_text(r.read())
