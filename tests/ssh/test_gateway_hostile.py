@@ -259,6 +259,6 @@ async def test_login_timeout_closes_a_silent_client(gateway):
 
 async def test_idle_connection_is_closed(gateway, users):
     conn = await connect(gateway, "bob", key=users["bob"].key)
-    # The idle timeout is 8 s in these tests.
+    # The idle timeout is 12 s in these tests.
     await asyncio.wait_for(conn.wait_closed(), 30)
     gateway.wait_audit(event="logout", user="bob", reason=lambda r: r.startswith("idle"))

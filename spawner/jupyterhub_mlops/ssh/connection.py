@@ -139,6 +139,7 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         self.login_ok = True
+        self.last_traffic = time.monotonic()  # the idle clock starts at login
         metrics.LOGINS.labels(self.method, "ok").inc()
         metrics.SESSIONS.inc()
         audit("login", **self._fields(outcome="ok", method=self.method))
