@@ -12,8 +12,13 @@ from jupyterhub_mlops.ssh.keystore import (
     keys_configmap,
     parse_public_key,
 )
-from jupyterhub_mlops.ssh.names import InvalidLogin, Target, candidates, reading_for_user
-from jupyterhub_mlops.ssh.names import validate_login
+from jupyterhub_mlops.ssh.names import (
+    InvalidLogin,
+    Target,
+    candidates,
+    reading_for_user,
+    validate_login,
+)
 from jupyterhub_mlops.ssh.pod_side import ssh_pod_additions
 from jupyterhub_mlops.ssh.policy import ForwardRefused, PodAddress, decide_forward
 from jupyterhub_mlops.ssh.ratelimit import FailureLimiter

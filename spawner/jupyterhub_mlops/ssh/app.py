@@ -198,8 +198,11 @@ class SSHGatewayApp(Application):
         super().initialize(argv)
         if self.generate_config:
             return
-        if self.config_file and os.path.exists(self.config_file):
+        if os.path.exists(self.config_file):
             self.load_config_file(self.config_file)
+        elif self.config_file != self.__class__.config_file.default_value:
+            raise SystemExit(f"config file {self.config_file} does not exist "
+                             "(write one with --generate-config)")
 
     asyncssh_log_level = CaselessStrEnum(
         ["DEBUG", "INFO", "WARNING", "ERROR"], default_value="WARNING",

@@ -8,6 +8,7 @@ later reach a running pod's sshd too (needed for ``ssh -J``).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import datetime
 import json
@@ -95,17 +96,20 @@ def _added(existing: list[RegisteredKey], new: RegisteredKey) -> list[Registered
     return [*existing, new]
 
 
-class KeyStore:
+class KeyStore(abc.ABC):
     """What both stores offer. Methods are coroutines; user names are JupyterHub names."""
 
+    @abc.abstractmethod
     async def list(self, user: str) -> list[RegisteredKey]:
-        raise NotImplementedError
+        """``user``'s keys, oldest first (empty if none)."""
 
+    @abc.abstractmethod
     async def add(self, user: str, key_text: str) -> RegisteredKey:
-        raise NotImplementedError
+        """Register one key; raises ``KeyRegistrationError`` (400 bad key, 409 duplicate)."""
 
+    @abc.abstractmethod
     async def remove(self, user: str, fingerprint: str) -> None:
-        raise NotImplementedError
+        """Remove one key; raises ``KeyRegistrationError(404)`` if ``user`` has no such key."""
 
     async def owns(self, user: str, key: asyncssh.SSHKey) -> bool:
         """Whether ``key`` is registered to ``user``."""
