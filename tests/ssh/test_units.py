@@ -132,3 +132,14 @@ def test_generate_config(tmp_path):
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "c.py").read_text()
     assert "c.SSHGatewayApp.port = 2222" in text and "c.SSHGatewayApp.storage" in text
+
+
+def test_gateway_public_key_from_secret_data():
+    import base64
+
+    from jupyterhub_mlops.ssh.pod_side import gateway_public_key
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    data = {GATEWAY_KEY: base64.b64encode(key.export_private_key()).decode()}
+    assert gateway_public_key(data) == key.export_public_key().decode().strip()
+    assert "PRIVATE" not in gateway_public_key(data)

@@ -63,3 +63,20 @@ def ssh_pod_additions(user: str, gateway_public_key: str, port: int = SSH_PORT,
         "ports": [{"name": "ssh", "containerPort": port, "protocol": "TCP"}],
         "annotations": {"jupyterhub-mlops/ssh-port": str(port)},
     }
+
+
+def gateway_public_key(secret_data: dict[str, str]) -> str:
+    """The gateway's public key from the ``data`` of its Secret (base64 values, as read).
+
+    The spawner reads Secret ``jupyterhub-mlops-ssh-gateway`` (the gateway's
+    ``keys_secret_name``) and passes its ``data`` here; only the public half
+    ever reaches a pod.
+    """
+    import base64
+
+    import asyncssh
+
+    from .gateway_keys import GATEWAY_KEY
+
+    private = asyncssh.import_private_key(base64.b64decode(secret_data[GATEWAY_KEY]))
+    return private.export_public_key().decode().strip()
