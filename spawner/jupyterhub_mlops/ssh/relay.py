@@ -21,6 +21,9 @@ import asyncssh
 
 log = logging.getLogger(__name__)
 
+#: Bytes queued towards one side before the other side stops reading.
+WRITE_BUFFER_HIGH = 1024 * 1024
+
 
 class UpstreamSession(asyncssh.SSHClientSession):
     """The pod side of a ``SessionRelay``."""
@@ -183,6 +186,9 @@ class _SocketSide(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        # Pause the SSH side only when a lot is queued: the default 64 KiB
+        # high-water mark throttles bulk transfers (ssh -J, scp over -L).
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
 
     def data_received(self, data: bytes) -> None:
         self.relay.traffic()
@@ -222,6 +228,7 @@ class TcpRelay(asyncssh.SSHTCPSession):
 
     def connection_made(self, chan) -> None:
         self.chan = chan
+        chan.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
 
     def data_received(self, data: bytes, datatype) -> None:
         self.traffic()
