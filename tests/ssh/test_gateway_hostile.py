@@ -208,6 +208,13 @@ async def test_remote_forwarding_is_refused(gateway, alice_conn):
     gateway.wait_audit(event="channel", kind="remote-forward", outcome="refused", user="alice")
 
 
+async def test_subsystems_other_than_sftp_are_refused(gateway, alice_conn):
+    with pytest.raises(asyncssh.ChannelOpenError):
+        await alice_conn.create_session(asyncssh.SSHClientSession, subsystem="netconf")
+    gateway.wait_audit(event="channel", kind="subsystem", outcome="refused", user="alice",
+                       detail="netconf")
+
+
 async def test_agent_forwarding_is_off(gateway, users, alice_conn):
     result = await alice_conn.run("echo agent=${SSH_AUTH_SOCK:-none}", check=True)
     assert result.stdout.strip() == "agent=none"

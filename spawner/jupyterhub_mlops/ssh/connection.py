@@ -188,7 +188,13 @@ class GatewayConnection(asyncssh.SSHServer):
     # ---- channels ----------------------------------------------------------
 
     def session_requested(self) -> SessionRelay:
-        return SessionRelay(self._open_session, self.traffic)
+        return SessionRelay(self._open_session, self.traffic, self._session_refused)
+
+    def _session_refused(self, kind: str, detail: str) -> None:
+        metrics.CHANNELS.labels("refused").inc()
+        audit("channel", **self._fields(kind=kind, outcome="refused", detail=_short(detail),
+                                        reason=f"only the {'/'.join(SessionRelay.SUBSYSTEMS)} "
+                                               "subsystem is offered"))
 
     async def _open_session(self, relay: SessionRelay):
         kind, req = relay.kind or "shell", relay.request

@@ -66,15 +66,18 @@ class UpstreamSession(asyncssh.SSHClientSession):
 class SessionRelay(asyncssh.SSHServerSession):
     """The user side of a session channel; see the module docstring.
 
-    ``open_upstream(kind, request)`` is a coroutine supplied by the gateway
-    that returns the pod-side channel, or writes a message and returns None.
+    ``open_upstream(relay)`` is a coroutine supplied by the gateway that
+    returns the pod-side channel, or writes a message and returns None;
+    ``refused(kind, detail)`` records a request the relay turns down.
     """
 
     SUBSYSTEMS = ("sftp",)
 
-    def __init__(self, open_upstream: Callable[..., Awaitable], traffic: Callable[[], None]):
+    def __init__(self, open_upstream: Callable[..., Awaitable], traffic: Callable[[], None],
+                 refused: Callable[[str, str], None]):
         self._open_upstream = open_upstream
         self.traffic = traffic
+        self._refused = refused
         self.chan: asyncssh.SSHServerChannel | None = None
         self.upstream: asyncssh.SSHClientChannel | None = None
         self.kind = ""
@@ -101,6 +104,7 @@ class SessionRelay(asyncssh.SSHServerSession):
 
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem not in self.SUBSYSTEMS:
+            self._refused("subsystem", subsystem)
             return False
         self.kind = subsystem
         self.request["subsystem"] = subsystem
