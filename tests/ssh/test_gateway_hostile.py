@@ -116,6 +116,18 @@ async def test_unregistered_key(gateway, users, tmp_path):
                        source=lambda s: s.startswith(src + ":"))
 
 
+async def test_many_keys_on_one_connection_are_cut_off(gateway, users):
+    keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(30)]
+    source = next(_sources)
+    with pytest.raises((asyncssh.PermissionDenied, asyncssh.DisconnectError)):
+        await asyncssh.connect("127.0.0.1", gateway.port, username="alice", known_hosts=None,
+                               config=[], agent_path=None, client_keys=keys,
+                               preferred_auth="publickey", local_addr=(source, 0))
+    gateway.wait_audit(event="login", outcome="refused", method="publickey",
+                       source=lambda s: s.startswith(source + ":"),
+                       reason="too many authentication attempts")
+
+
 # ---- login names -------------------------------------------------------------------
 
 BAD_LOGINS = ["../etc/passwd", "alice/../bob", "alice\x00bob", "alicé", "\u0430lice",

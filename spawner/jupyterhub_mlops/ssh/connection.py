@@ -26,6 +26,11 @@ from .routing import ServerNotRunning
 if TYPE_CHECKING:
     from .gateway import Gateway
 
+#: Credential checks one connection may ask for (a key is checked twice: once
+#: when offered, once with its signature). Beyond this the client is cut off,
+#: so one connection cannot make the gateway query the key store endlessly.
+MAX_AUTH_CHECKS = 24
+
 
 class GatewayConnection(asyncssh.SSHServer):
     def __init__(self, gateway: Gateway):
@@ -43,6 +48,8 @@ class GatewayConnection(asyncssh.SSHServer):
         self._refusal: str | None = None
         self._pod: asyncio.Future | None = None
         self._upstream: asyncio.Future | None = None
+        self._auth_checks = 0
+        self._keys_of: dict[str, list] = {}  # registered keys per user, read once
 
     # ---- bookkeeping -------------------------------------------------------
 
@@ -101,11 +108,23 @@ class GatewayConnection(asyncssh.SSHServer):
     def public_key_auth_supported(self) -> bool:
         return True
 
+    def _too_many_checks(self) -> bool:
+        self._auth_checks += 1
+        if self._auth_checks <= MAX_AUTH_CHECKS:
+            return False
+        method = self._failure[0] if self._failure else "none"
+        self._failure = (method, "too many authentication attempts")
+        self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                             "Too many authentication attempts.")
+        return True
+
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        if self._refusal:
+        if self._refusal or self._too_many_checks():
             return False
         for target in candidates(username, self.gw.server_separator):
-            if await self.gw.key_store.owns(target.user, key):
+            if target.user not in self._keys_of:
+                self._keys_of[target.user] = await self.gw.key_store.list(target.user)
+            if any(k.matches(key) for k in self._keys_of[target.user]):
                 self.target, self.method = target, "publickey"
                 return True
         self._failure = ("publickey", f"key {key.get_fingerprint('sha256')} not registered "
@@ -116,7 +135,7 @@ class GatewayConnection(asyncssh.SSHServer):
         return True
 
     async def validate_password(self, username: str, password: str) -> bool:
-        if self._refusal:
+        if self._refusal or self._too_many_checks():
             return False
         wait = max(self.gw.user_limiter.retry_after(k) for k in self._user_keys())
         if wait:
