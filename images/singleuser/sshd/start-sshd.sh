@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Entrypoint of the single-user image: start an unprivileged sshd beside the
+# notebook server, then run the notebook command ("$@") in the foreground.
+#
+# Works in the container (defaults) and outside it (the demo and the tests set
+# the variables). Everything is per-user and needs no root:
+#
+#   MLOPS_SSH_GATEWAY_KEY     the gateway's public key (set by GPUKubeSpawner);
+#                             without it, sshd is not started
+#   MLOPS_SSH_GATEWAY_FROM    optional address pattern the gateway key may
+#                             connect from (authorized_keys from="...")
+#   MLOPS_SSH_USER_KEYS_FILE  the user's own authorized keys (mounted ConfigMap;
+#                             used by ssh -J); optional
+#   MLOPS_SSHD_PORT           port, default 2222
+#   MLOPS_SSHD_LISTEN         address, default 0.0.0.0 (the pod IP outside a pod)
+#   MLOPS_SSHD_DIR            runtime directory (host key, pid, keys), default
+#                             ~/.jupyterhub-mlops/sshd: on the home volume, so
+#                             the pod's host key survives restarts
+#   MLOPS_SSHD_CONFIG         sshd_config, default: the one beside this script
+#   MLOPS_SSHD_BIN            sshd binary, default /usr/sbin/sshd
+#   MLOPS_SSHD_PASS_ENV       variables (glob patterns) that ssh sessions get
+#                             from the notebook's environment
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+port=${MLOPS_SSHD_PORT:-2222}
+listen=${MLOPS_SSHD_LISTEN:-0.0.0.0}
+dir=${MLOPS_SSHD_DIR:-${HOME}/.jupyterhub-mlops/sshd}
+config=${MLOPS_SSHD_CONFIG:-${here}/sshd_config}
+sshd=${MLOPS_SSHD_BIN:-/usr/sbin/sshd}
+pass_env=${MLOPS_SSHD_PASS_ENV:-"HOME PATH LD_LIBRARY_PATH CUDA_* NVIDIA_* CONDA_* VIRTUAL_ENV PYTHONPATH JUPYTERHUB_* JUPYTER_* MLOPS_* KUBERNETES_* LANG LC_*"}
+
+log() { echo "[start-sshd] $*" >&2; }
+
+# The notebook's environment for ssh sessions (GPUs, conda, hub token...):
+# one SetEnv with every variable matching MLOPS_SSHD_PASS_ENV. Values that
+# cannot be quoted safely are left out.
+session_env() {
+  local name value out=()
+  while IFS= read -r name; do
+    for pattern in $pass_env; do
+      # shellcheck disable=SC2053
+      if [[ $name == $pattern ]]; then
+        value=${!name-}
+        [[ $value == *'"'* || $value == *$'\n'* || $value == *'\'* ]] && continue
+        out+=("\"${name}=${value}\"")
+        break
+      fi
+    done
+  done < <(compgen -e)
+  ((${#out[@]})) && printf '%s ' "${out[@]}"
+}
+
+start_sshd() {
+  if [[ -z ${MLOPS_SSH_GATEWAY_KEY:-} ]]; then
+    log "MLOPS_SSH_GATEWAY_KEY is not set: not starting sshd (no SSH into this server)"
+    return 1
+  fi
+  if [[ ! -x $sshd ]]; then
+    log "no sshd at $sshd: not starting sshd (install openssh-server in the image)"
+    return 1
+  fi
+  mkdir -p "$dir" && chmod 700 "$dir"
+  # Run as root (only outside a pod: local demo, tests), sshd insists on its
+  # privilege-separation directory; as the notebook user it needs none.
+  if [[ $(id -u) == 0 ]]; then mkdir -p /run/sshd; fi
+  [[ -f $dir/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -f "$dir/ssh_host_ed25519_key"
+  local options="restrict,pty"
+  [[ -n ${MLOPS_SSH_GATEWAY_FROM:-} ]] && options+=",from=\"${MLOPS_SSH_GATEWAY_FROM}\""
+  printf '%s %s\n' "$options" "$MLOPS_SSH_GATEWAY_KEY" > "$dir/authorized_keys"
+  chmod 600 "$dir/authorized_keys"
+  local keys="$dir/authorized_keys"
+  [[ -n ${MLOPS_SSH_USER_KEYS_FILE:-} ]] && keys+=" ${MLOPS_SSH_USER_KEYS_FILE}"
+  local env_line
+  env_line=$(session_env || true)
+  local args=(-D -e -f "$config" -p "$port" -o "ListenAddress=${listen}"
+              -o "HostKey=${dir}/ssh_host_ed25519_key" -o "PidFile=${dir}/sshd.pid"
+              -o "AuthorizedKeysFile=${keys}")
+  [[ -n $env_line ]] && args+=(-o "SetEnv=${env_line}")
+  "$sshd" "${args[@]}" 2>>"$dir/sshd.log" &
+  sshd_pid=$!
+  log "sshd (pid $sshd_pid) listening on ${listen}:${port}, log in $dir/sshd.log"
+}
+
+sshd_pid=""
+start_sshd || true
+
+if (($# == 0)); then
+  # No notebook command (e.g. a test of sshd alone): serve SSH until stopped.
+  [[ -n $sshd_pid ]] || exit 1
+  trap 'kill "$sshd_pid" 2>/dev/null' TERM INT
+  wait "$sshd_pid"
+  exit $?
+fi
+
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+set +e
+wait "$child"; status=$?
+# wait returns early when a trapped signal arrives: wait for the real exit.
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+[[ -n $sshd_pid ]] && kill "$sshd_pid" 2>/dev/null
+exit "$status"
