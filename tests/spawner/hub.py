@@ -48,7 +48,7 @@ c.JupyterHub.slow_spawn_timeout = 0
 c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}}}}
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": os.environ.get("TEST_ADMIN_TOKEN", "")}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:servers", "read:users", "access:services!service={service}"]}}]
+    "scopes": ["admin:users", "admin:servers", "read:users", "tokens", "access:services!service={service}"]}}]
 
 c.KubeSpawner.namespace = "{namespace}"
 c.KubeSpawner.start_timeout = 30

@@ -61,8 +61,36 @@ def _add(into: dict[str, int], vector: Mapping[str, int]) -> None:
         into[name] = into.get(name, 0) + amount
 
 
+_SINGLE_CONTAINER: dict[tuple, Requests] = {}
+_SINGLE_CONTAINER_LIMIT = 65536
+
+
 def pod_requests(spec: Mapping) -> Requests:
     """What a pod with this ``spec`` takes from its node while it is bound.
+
+    Most pods have one container and no init containers or overhead: their
+    answer depends only on that container's requests and limits, so it is
+    computed once per distinct pair (a watch event then costs a dict lookup).
+    """
+    containers = spec.get("containers") or ()
+    if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
+        resources = containers[0].get("resources") or {}
+        key = (tuple((resources.get("requests") or {}).items()),
+               tuple((resources.get("limits") or {}).items()))
+        try:
+            cached = _SINGLE_CONTAINER.get(key)
+        except TypeError:  # a malformed value that is not hashable
+            return _pod_requests(spec)
+        if cached is None:
+            cached = _pod_requests(spec)
+            if len(_SINGLE_CONTAINER) < _SINGLE_CONTAINER_LIMIT:
+                _SINGLE_CONTAINER[key] = cached
+        return cached
+    return _pod_requests(spec)
+
+
+def _pod_requests(spec: Mapping) -> Requests:
+    """The full computation behind ``pod_requests``.
 
     The scheduler's formula (``resourcehelper.PodRequests``): the sum of the
     regular containers and the native sidecars (init containers with

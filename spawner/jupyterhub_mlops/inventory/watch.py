@@ -16,11 +16,11 @@ pod leaves the selection, so the inventory never keeps them.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 
 import aiohttp
+import orjson
 from kubernetes_asyncio import client
 
 from .state import GpuInventory
@@ -99,7 +99,7 @@ class InventoryWatcher:
             except asyncio.CancelledError:
                 raise
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ApiServerError,
-                    json.JSONDecodeError) as exc:
+                    ValueError) as exc:  # ValueError: a line that is not JSON
                 # Out of sync until a watch is re-established: say "unknown".
                 self.inventory.set_in_sync(kind, False)
                 self._changed()
@@ -127,7 +127,7 @@ class InventoryWatcher:
                     raise WatchGone()  # the continue token expired: start over
                 if resp.status != 200:
                     raise ApiServerError(resp.status, await resp.text())
-                page = await resp.json()
+                page = orjson.loads(await resp.read())
             items.extend(page.get("items") or ())
             meta = page.get("metadata") or {}
             token = meta.get("continue")
@@ -183,7 +183,7 @@ class InventoryWatcher:
         return version
 
     def _apply_line(self, kind: str, apply, line: bytes, version: str) -> str:
-        event = json.loads(line)
+        event = orjson.loads(line)
         event_type = event.get("type")
         obj = event.get("object") or {}
         if event_type == "ERROR":
