@@ -216,9 +216,11 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
     free_gpus = total = fits = 0
     large_enough = False
     for view in snapshot.nodes:
+        alloc = view.record.allocatable
+        if shape.gpus and not alloc.get(shape.gpu_resource):
+            continue  # cheap test first: most nodes lack this GPU type
         if node_offers(view.record, profile.tolerations, selector) is not None:
             continue
-        alloc = view.record.allocatable
         node_free = free_after[view.record.name]
         if shape.gpus:
             total += alloc.get(shape.gpu_resource, 0)
