@@ -45,6 +45,7 @@ c.DummyAuthenticator.password = "{password}"
 c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
 c.JupyterHub.slow_spawn_timeout = 0
+c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart, as in production
 c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}}}}
 c.JupyterHub.services = [{{"name": "test-admin", "api_token": os.environ.get("TEST_ADMIN_TOKEN", "")}}]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],

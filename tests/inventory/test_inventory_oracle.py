@@ -18,7 +18,7 @@ import kubernetes
 import pytest
 from kubernetes_asyncio import config as async_config
 from mlops_cluster.fleet import node_manifest
-from oracle import recompute
+from gpu_oracle import recompute
 
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from conftest import wait_for
-from hub import Hub
-from oracle import recompute
+from gpu_hub import Hub
+from inventory.gpu_oracle import recompute
 
 pytestmark = pytest.mark.cluster
 
@@ -188,3 +188,56 @@ def test_availability_api_needs_a_token_and_serves_users_their_own_view(hub):
     denied = requests.post(f"{hub.url}/services/gpu-availability/api/v1/reservations", timeout=30,
                            headers={"Authorization": f"token {token}"}, json={})
     assert denied.status_code == 403
+
+
+def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hub_namespace):
+    import json
+
+    import requests
+
+    stream = requests.get(f"{hub.url}/services/gpu-availability/api/v1/events", stream=True, timeout=60,
+                          headers={"Authorization": f"token {hub.admin_token}"})
+    assert stream.status_code == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    lines = stream.iter_lines(decode_unicode=True)
+
+    def next_snapshot():
+        for line in lines:
+            if line.startswith("data: "):
+                return json.loads(line[len("data: "):])
+        raise AssertionError("the stream ended")
+
+    first = next_snapshot()
+    free = first["gpu_types"][RTX]["free"]
+    core_v1.create_namespaced_pod(hub_namespace, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sse-probe"},
+        "spec": {"nodeName": "gpu-rtx-0", "containers": [{"name": "c", "image": "busybox", "resources": {
+            "limits": {"nvidia.com/gpu": "2"}}}]}})
+    try:
+        doc = next_snapshot()
+        while doc["gpu_types"][RTX]["free"] != free - 2:
+            assert doc["version"] > first["version"]
+            doc = next_snapshot()
+    finally:
+        stream.close()
+        core_v1.delete_namespaced_pod("sse-probe", hub_namespace, grace_period_seconds=0)
+
+
+def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
+    session = hub.login("carol")  # cap 1
+    hub.spawn_page(session)
+    resp = hub.post_form(session, {"profile": "rtx-1", "gpus": "1"})
+    assert resp.status_code == 302, resp.text[:300]
+    wait_for(lambda: [p for p in gpu_pods(core_v1, hub_namespace)
+                      if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"],
+             timeout=60, what="carol's pod")
+    hub.stop()
+    hub.start()  # the hub and its availability service start from scratch
+    token = hub.api("POST", "/users/carol/tokens", json={"note": "after restart"}).json()["token"]
+    doc = wait_for(lambda: (lambda d: d if d["in_sync"] else None)(
+        hub.service("api/v1/snapshot", token=token).json()), timeout=30, what="a synced snapshot")
+    # Her GPU is known from her pod alone: the cap still applies.
+    assert doc["user"]["held_gpus"] == 1
+    row = next(r for r in doc["profiles"] if r["slug"] == "rtx-1")
+    assert row["reason_code"] == "over_cap"
+    assert "you hold 1 GPUs" in row["disabled_reason"]

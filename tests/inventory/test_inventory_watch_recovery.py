@@ -19,7 +19,7 @@ import pytest
 from conftest import create_namespace, wait_for
 from kubernetes_asyncio import config as async_config
 from mlops_cluster import ControlPlane
-from oracle import recompute
+from gpu_oracle import recompute
 
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 
