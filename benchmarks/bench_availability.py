@@ -23,16 +23,15 @@ import json
 import time
 
 import orjson
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from tornado import web
-from tornado.httpclient import AsyncHTTPClient
-
 from jupyterhub_mlops.availability.handlers import Changes, SnapshotHandler
 from jupyterhub_mlops.availability.state import Availability
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from jupyterhub_mlops.profiles import GpuProfiles
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
 from mlops_cluster.ports import free_port
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 
 from .harness import BenchContext, Figure, median, percentile
 
@@ -50,8 +49,10 @@ class NaiveHandler(web.RequestHandler):
     async def get(self):
         core: k8s.CoreV1Api = self.settings["core"]
         inventory = GpuInventory()
-        for call, apply in ((core.list_node, inventory.replace_nodes),
-                            (core.list_pod_for_all_namespaces, inventory.replace_pods)):
+        for call, apply in (
+            (core.list_node, inventory.replace_nodes),
+            (core.list_pod_for_all_namespaces, inventory.replace_pods),
+        ):
             resp = await call(_preload_content=False, _request_timeout=120)
             async with resp:
                 apply(orjson.loads(await resp.read())["items"])
@@ -62,27 +63,60 @@ class NaiveHandler(web.RequestHandler):
 
 def bench_node(i: int) -> dict:
     name = f"bench-node-{i:04d}"
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {
-                "kubernetes.io/hostname": name, "nvidia.com/gpu.present": "true",
-                "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8",
-                "nvidia.com/gpu.memory": "81559"}},
-            "status": {"capacity": {"cpu": "128", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": "8"},
-                       "allocatable": {"cpu": "128", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": "8"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                "nvidia.com/gpu.count": "8",
+                "nvidia.com/gpu.memory": "81559",
+            },
+        },
+        "status": {
+            "capacity": {"cpu": "128", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": "8"},
+            "allocatable": {"cpu": "128", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": "8"},
+        },
+    }
 
 
 def ready_status() -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "BenchReady",
-                                       "lastHeartbeatTime": now, "lastTransitionTime": now}]}}
+    return {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "BenchReady",
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": now,
+                }
+            ]
+        }
+    }
 
 
 def bench_pod(i: int, nodes: int) -> dict:
     limits = {"nvidia.com/gpu": "1"} if i % 4 == 0 else {}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"bench-pod-{i:05d}"},
-            "spec": {"nodeName": f"bench-node-{i % nodes:04d}",
-                     "containers": [{"name": "c", "image": "busybox", "resources": {
-                         "requests": {"cpu": "1", "memory": "4Gi"}, "limits": limits}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"bench-pod-{i:05d}"},
+        "spec": {
+            "nodeName": f"bench-node-{i % nodes:04d}",
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": limits},
+                }
+            ],
+        },
+    }
 
 
 async def gather_limited(coros, limit: int = 48) -> None:
@@ -110,11 +144,20 @@ async def create_fleet(core: k8s.CoreV1Api, nodes: int, pods: int) -> None:
     except k8s.ApiException as exc:
         if exc.status != 409:
             raise
-    await gather_limited(ignore_conflict(core.create_node(bench_node(i), _preload_content=False,
-                                                          _request_timeout=60)) for i in range(nodes))
-    await gather_limited(ignore_conflict(core.patch_node_status(
-        f"bench-node-{i:04d}", ready_status(), _preload_content=False, _request_timeout=60))
-        for i in range(nodes))
+    await gather_limited(
+        ignore_conflict(
+            core.create_node(bench_node(i), _preload_content=False, _request_timeout=60)
+        )
+        for i in range(nodes)
+    )
+    await gather_limited(
+        ignore_conflict(
+            core.patch_node_status(
+                f"bench-node-{i:04d}", ready_status(), _preload_content=False, _request_timeout=60
+            )
+        )
+        for i in range(nodes)
+    )
     while True:  # the default service account must exist before pods can be created
         try:
             await core.read_namespaced_service_account("default", NAMESPACE, _request_timeout=10)
@@ -123,9 +166,14 @@ async def create_fleet(core: k8s.CoreV1Api, nodes: int, pods: int) -> None:
             if exc.status != 404:
                 raise
             await asyncio.sleep(0.2)
-    await gather_limited(ignore_conflict(core.create_namespaced_pod(
-        NAMESPACE, bench_pod(i, nodes), _preload_content=False, _request_timeout=60))
-        for i in range(pods))
+    await gather_limited(
+        ignore_conflict(
+            core.create_namespaced_pod(
+                NAMESPACE, bench_pod(i, nodes), _preload_content=False, _request_timeout=60
+            )
+        )
+        for i in range(pods)
+    )
 
 
 async def timed_get(http: AsyncHTTPClient, url: str) -> tuple[float, dict]:
@@ -156,32 +204,57 @@ async def measure(cp, nodes: int, pods: int, requests: int, naive_requests: int,
     await watcher.wait_in_sync(timeout=300)
     port = free_port()
     prefix = "/services/gpu-availability/"
-    app = web.Application([(prefix + "api/v1/snapshot", OursHandler), ("/naive", NaiveHandler)],
-                          availability=availability, changes=changes, trusted_services=set(),
-                          service_name="gpu-availability", core=k8s.CoreV1Api(hub))
+    app = web.Application(
+        [(prefix + "api/v1/snapshot", OursHandler), ("/naive", NaiveHandler)],
+        availability=availability,
+        changes=changes,
+        trusted_services=set(),
+        service_name="gpu-availability",
+        core=k8s.CoreV1Api(hub),
+    )
     server = app.listen(port, "127.0.0.1")
     http = AsyncHTTPClient()
     ours_url = f"http://127.0.0.1:{port}{prefix}api/v1/snapshot"
     try:
         ours = [(await timed_get(http, ours_url))[0] for _ in range(requests)]
-        naive = [(await timed_get(http, f"http://127.0.0.1:{port}/naive"))[0]
-                 for _ in range(naive_requests)]
+        naive = [
+            (await timed_get(http, f"http://127.0.0.1:{port}/naive"))[0]
+            for _ in range(naive_requests)
+        ]
         # Freshness: a pod bound to a GPU node, until our API shows one GPU less.
         freshness = []
         for i in range(probes):
             before = await free_of(http, ours_url)
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"probe-{i}"},
-                   "spec": {"nodeName": PROBE_NODE, "containers": [{"name": "c", "image": "busybox",
-                            "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"probe-{i}"},
+                "spec": {
+                    "nodeName": PROBE_NODE,
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "busybox",
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                        }
+                    ],
+                },
+            }
             t0 = time.perf_counter()
-            resp = await core.create_namespaced_pod(NAMESPACE, pod, _preload_content=False,
-                                                    _request_timeout=30)
+            resp = await core.create_namespaced_pod(
+                NAMESPACE, pod, _preload_content=False, _request_timeout=30
+            )
             resp.release()
             while await free_of(http, ours_url) != before - 1:
                 await asyncio.sleep(0.002)
             freshness.append((time.perf_counter() - t0) * 1000)
-            resp = await core.delete_namespaced_pod(f"probe-{i}", NAMESPACE, grace_period_seconds=0,
-                                                    _preload_content=False, _request_timeout=30)
+            resp = await core.delete_namespaced_pod(
+                f"probe-{i}",
+                NAMESPACE,
+                grace_period_seconds=0,
+                _preload_content=False,
+                _request_timeout=30,
+            )
             resp.release()
             while await free_of(http, ours_url) != before:
                 await asyncio.sleep(0.01)
@@ -195,8 +268,14 @@ async def measure(cp, nodes: int, pods: int, requests: int, naive_requests: int,
 
 def cleanup(cp) -> None:
     cp.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
-    cp.kubectl("delete", "nodes", "-l", "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
-               "--wait=false", check=False)
+    cp.kubectl(
+        "delete",
+        "nodes",
+        "-l",
+        "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3",
+        "--wait=false",
+        check=False,
+    )
 
 
 def run(ctx: BenchContext) -> list[Figure]:
@@ -205,16 +284,34 @@ def run(ctx: BenchContext) -> list[Figure]:
     cp = ctx.control_plane()
     try:
         ours, naive, freshness, setup_s = asyncio.run(
-            measure(cp, nodes, pods, requests, naive_requests, probes))
+            measure(cp, nodes, pods, requests, naive_requests, probes)
+        )
     finally:
         cleanup(cp)
     scale = f"{nodes} nodes x 8 GPUs, {pods} pods (set up in {setup_s:.0f}s)"
     return [
-        Figure("availability.p50_ms", median(ours), "ms", goal="<= 10", comparison=median(naive),
-               comparison_label="list nodes+pods per request",
-               note=f"median of {len(ours)} vs {len(naive)} requests; {scale}"),
-        Figure("availability.speedup_vs_naive", median(naive) / median(ours), "x", goal=">= 100",
-               note="naive p50 / ours p50, same run"),
-        Figure("availability.freshness_p99_ms", percentile(freshness, 99), "ms", goal="<= 1000",
-               note=f"pod created bound to a GPU node -> one GPU less in the API; {len(freshness)} probes"),
+        Figure(
+            "availability.p50_ms",
+            median(ours),
+            "ms",
+            goal="<= 10",
+            comparison=median(naive),
+            comparison_label="list nodes+pods per request",
+            note=f"median of {len(ours)} vs {len(naive)} requests; {scale}",
+        ),
+        Figure(
+            "availability.speedup_vs_naive",
+            median(naive) / median(ours),
+            "x",
+            goal=">= 100",
+            note="naive p50 / ours p50, same run",
+        ),
+        Figure(
+            "availability.freshness_p99_ms",
+            percentile(freshness, 99),
+            "ms",
+            goal="<= 1000",
+            note=f"pod created bound to a GPU node -> one GPU less in the API; "
+            f"{len(freshness)} probes",
+        ),
     ]

@@ -19,7 +19,6 @@ import random
 import time
 
 import orjson
-
 from jupyterhub_mlops.inventory import GpuInventory
 from jupyterhub_mlops.inventory.state import slim_pod
 
@@ -38,35 +37,69 @@ def rss_mb() -> float:
 
 def node_event(i: int) -> bytes:
     node = {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": f"node-{i:05d}", "resourceVersion": str(i),
-                     "labels": {"kubernetes.io/hostname": f"node-{i:05d}", "kubernetes.io/os": "linux",
-                                "nvidia.com/gpu.present": "true",
-                                "nvidia.com/gpu.product": PRODUCTS[i % len(PRODUCTS)],
-                                "nvidia.com/gpu.count": "8", "nvidia.com/gpu.memory": "81920"}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": f"node-{i:05d}",
+            "resourceVersion": str(i),
+            "labels": {
+                "kubernetes.io/hostname": f"node-{i:05d}",
+                "kubernetes.io/os": "linux",
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": PRODUCTS[i % len(PRODUCTS)],
+                "nvidia.com/gpu.count": "8",
+                "nvidia.com/gpu.memory": "81920",
+            },
+        },
         "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]},
-        "status": {"allocatable": {"cpu": "128", "memory": "1Ti", "pods": "110", "nvidia.com/gpu": "8",
-                                   "ephemeral-storage": "1Ti"},
-                   "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]},
+        "status": {
+            "allocatable": {
+                "cpu": "128",
+                "memory": "1Ti",
+                "pods": "110",
+                "nvidia.com/gpu": "8",
+                "ephemeral-storage": "1Ti",
+            },
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        },
     }
     return json.dumps({"type": "ADDED", "object": node}).encode()
 
 
-def pod_event(i: int, nodes: int, rng: random.Random, event_type: str = "ADDED",
-              phase: str = "Running") -> bytes:
+def pod_event(
+    i: int, nodes: int, rng: random.Random, event_type: str = "ADDED", phase: str = "Running"
+) -> bytes:
     gpus = rng.choice([0, 0, 1, 1, 2, 4])
     limits = {"nvidia.com/gpu": str(gpus)} if gpus else {}
     pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"pod-{i:06d}", "namespace": f"team-{i % 40}", "uid": f"uid-{i:06d}",
-                     "resourceVersion": str(10_000 + i),
-                     "labels": {"app": "train", "jupyterhub-mlops/user": f"user{i % 300}"}},
-        "spec": {"nodeName": f"node-{i % nodes:05d}",
-                 "containers": [{"name": "main", "image": "pytorch/pytorch:2.5.1",
-                                 "resources": {"requests": {"cpu": rng.choice(["500m", "2", "4"]),
-                                                            "memory": rng.choice(["2Gi", "16Gi"])},
-                                               "limits": limits}}],
-                 "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"pod-{i:06d}",
+            "namespace": f"team-{i % 40}",
+            "uid": f"uid-{i:06d}",
+            "resourceVersion": str(10_000 + i),
+            "labels": {"app": "train", "jupyterhub-mlops/user": f"user{i % 300}"},
+        },
+        "spec": {
+            "nodeName": f"node-{i % nodes:05d}",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "pytorch/pytorch:2.5.1",
+                    "resources": {
+                        "requests": {
+                            "cpu": rng.choice(["500m", "2", "4"]),
+                            "memory": rng.choice(["2Gi", "16Gi"]),
+                        },
+                        "limits": limits,
+                    },
+                }
+            ],
+            "tolerations": [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ],
+        },
         "status": {"phase": phase, "podIP": "10.0.0.1", "hostIP": "10.0.0.2"},
     }
     return json.dumps({"type": event_type, "object": pod}).encode()
@@ -106,13 +139,17 @@ def run(ctx: BenchContext) -> list[Figure]:
     count = 0
     chunk = 10_000
     # Adds, then one status update for a third of the pods, then deletes of a tenth.
-    plan = [("ADDED", "Running", range(pods)),
-            ("MODIFIED", "Succeeded", range(0, pods, 3)),
-            ("DELETED", "Succeeded", range(1, pods, 10))]
+    plan = [
+        ("ADDED", "Running", range(pods)),
+        ("MODIFIED", "Succeeded", range(0, pods, 3)),
+        ("DELETED", "Succeeded", range(1, pods, 10)),
+    ]
     for event_type, phase, indices in plan:
         indices = list(indices)
         for start in range(0, len(indices), chunk):
-            lines = [pod_event(i, nodes, rng, event_type, phase) for i in indices[start:start + chunk]]
+            lines = [
+                pod_event(i, nodes, rng, event_type, phase) for i in indices[start : start + chunk]
+            ]
             began = time.perf_counter()
             for line in lines:
                 apply_line(inventory, line)
@@ -135,9 +172,20 @@ def run(ctx: BenchContext) -> list[Figure]:
 
     scale = f"{nodes} nodes, {pods} pods"
     return [
-        Figure("inventory.event_us", event_us, "us", goal="<= 20", comparison=naive_us,
-               comparison_label="recompute node per event",
-               note=f"{count} pod events (add/update/delete) as JSON lines, {scale}"),
-        Figure("inventory.rss_mb_150k", resident, "MB", goal="<= 150",
-               note=f"RSS growth with {scale} in the inventory"),
+        Figure(
+            "inventory.event_us",
+            event_us,
+            "us",
+            goal="<= 20",
+            comparison=naive_us,
+            comparison_label="recompute node per event",
+            note=f"{count} pod events (add/update/delete) as JSON lines, {scale}",
+        ),
+        Figure(
+            "inventory.rss_mb_150k",
+            resident,
+            "MB",
+            goal="<= 150",
+            note=f"RSS growth with {scale} in the inventory",
+        ),
     ]

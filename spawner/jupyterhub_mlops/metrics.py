@@ -11,25 +11,41 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-GPUS_TOTAL = Gauge("jupyterhub_mlops_gpus_total",
-                   "GPUs on nodes that offer them now, per GPU type", ["gpu_type"])
+GPUS_TOTAL = Gauge(
+    "jupyterhub_mlops_gpus_total", "GPUs on nodes that offer them now, per GPU type", ["gpu_type"]
+)
 GPUS_FREE = Gauge("jupyterhub_mlops_gpus_free", "GPUs free now, per GPU type", ["gpu_type"])
-GPUS_HELD = Gauge("jupyterhub_mlops_gpus_held",
-                  "GPUs requested by pods bound to nodes that offer them, per GPU type", ["gpu_type"])
-GPUS_HELD_BY_USER = Gauge("jupyterhub_mlops_gpus_held_by_user",
-                          "GPUs requested by a user's unfinished notebook pods",
-                          ["user", "gpu_type"])
-GPU_RESERVATIONS = Gauge("jupyterhub_mlops_gpu_reservations",
-                         "GPUs promised to spawns whose pods are not counted yet", ["gpu_type"])
-INVENTORY_IN_SYNC = Gauge("jupyterhub_mlops_inventory_in_sync",
-                          "1 when both watches are in sync with the API server, else 0")
-SPAWN_REFUSALS = Counter("jupyterhub_mlops_spawn_refusals_total",
-                         "Spawns refused, by reason", ["reason"])
+GPUS_HELD = Gauge(
+    "jupyterhub_mlops_gpus_held",
+    "GPUs requested by pods bound to nodes that offer them, per GPU type",
+    ["gpu_type"],
+)
+GPUS_HELD_BY_USER = Gauge(
+    "jupyterhub_mlops_gpus_held_by_user",
+    "GPUs requested by a user's unfinished notebook pods",
+    ["user", "gpu_type"],
+)
+GPU_RESERVATIONS = Gauge(
+    "jupyterhub_mlops_gpu_reservations",
+    "GPUs promised to spawns whose pods are not counted yet",
+    ["gpu_type"],
+)
+INVENTORY_IN_SYNC = Gauge(
+    "jupyterhub_mlops_inventory_in_sync",
+    "1 when both watches are in sync with the API server, else 0",
+)
+SPAWN_REFUSALS = Counter(
+    "jupyterhub_mlops_spawn_refusals_total", "Spawns refused, by reason", ["reason"]
+)
 SPAWNS = Counter("jupyterhub_mlops_spawns_total", "Spawns granted, by profile", ["profile"])
 
 
-def set_gauges(gpu_types: dict | None, held_by_user: dict[str, dict[str, int]],
-               reserved_by_type: dict[str, int], in_sync: bool) -> None:
+def set_gauges(
+    gpu_types: dict | None,
+    held_by_user: dict[str, dict[str, int]],
+    reserved_by_type: dict[str, int],
+    in_sync: bool,
+) -> None:
     """Refresh the gauges from a snapshot (labels that disappeared are removed)."""
     INVENTORY_IN_SYNC.set(1 if in_sync else 0)
     for gauge in (GPUS_TOTAL, GPUS_FREE, GPUS_HELD, GPUS_HELD_BY_USER, GPU_RESERVATIONS):

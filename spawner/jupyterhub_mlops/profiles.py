@@ -66,20 +66,33 @@ class Profile:
     auto: bool = False
 
     def to_json(self) -> dict:
-        return {"slug": self.slug, "display_name": self.display_name, "gpu_type": self.gpu_type,
-                "gpus": self.gpus, "cpu": self.cpu, "memory": self.memory, "cpu_milli": self.cpu_milli,
-                "memory_bytes": self.memory_bytes, "image": self.image,
-                "description": self.description, "node_selector": dict(self.node_selector),
-                "tolerations": [dict(t) for t in self.tolerations], "default": self.default,
-                "auto": self.auto}
+        return {
+            "slug": self.slug,
+            "display_name": self.display_name,
+            "gpu_type": self.gpu_type,
+            "gpus": self.gpus,
+            "cpu": self.cpu,
+            "memory": self.memory,
+            "cpu_milli": self.cpu_milli,
+            "memory_bytes": self.memory_bytes,
+            "image": self.image,
+            "description": self.description,
+            "node_selector": dict(self.node_selector),
+            "tolerations": [dict(t) for t in self.tolerations],
+            "default": self.default,
+            "auto": self.auto,
+        }
 
 
 def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
 
 
-def profile_from_config(entry: Mapping, default_image: str = "",
-                        default_tolerations: Sequence[Mapping] = DEFAULT_GPU_TOLERATIONS) -> Profile:
+def profile_from_config(
+    entry: Mapping,
+    default_image: str = "",
+    default_tolerations: Sequence[Mapping] = DEFAULT_GPU_TOLERATIONS,
+) -> Profile:
     """Normalise one operator entry; raise ``ProfileError`` naming what is wrong."""
     name = entry.get("display_name") or entry.get("slug")
     if not name:
@@ -98,21 +111,38 @@ def profile_from_config(entry: Mapping, default_image: str = "",
     if tolerations is None:
         tolerations = default_tolerations if gpus else ()
     return Profile(
-        slug=entry.get("slug") or slugify(name), display_name=name,
-        gpu_type=entry.get("gpu_type") if gpus else None, gpus=gpus,
-        cpu_milli=cpu_milli, memory_bytes=memory_bytes, cpu=cpu, memory=memory,
-        image=entry.get("image") or default_image, description=entry.get("description", ""),
+        slug=entry.get("slug") or slugify(name),
+        display_name=name,
+        gpu_type=entry.get("gpu_type") if gpus else None,
+        gpus=gpus,
+        cpu_milli=cpu_milli,
+        memory_bytes=memory_bytes,
+        cpu=cpu,
+        memory=memory,
+        image=entry.get("image") or default_image,
+        description=entry.get("description", ""),
         node_selector=dict(entry.get("node_selector") or {}),
-        tolerations=tuple(dict(t) for t in tolerations), default=bool(entry.get("default")),
+        tolerations=tuple(dict(t) for t in tolerations),
+        default=bool(entry.get("default")),
     )
 
 
-def auto_profiles(snapshot: Snapshot, sizes: Iterable[int], cpu_per_gpu: str, memory_per_gpu: str,
-                  image: str, tolerations: Sequence[Mapping], taken: set[str]) -> list[Profile]:
+def auto_profiles(
+    snapshot: Snapshot,
+    sizes: Iterable[int],
+    cpu_per_gpu: str,
+    memory_per_gpu: str,
+    image: str,
+    tolerations: Sequence[Mapping],
+    taken: set[str],
+) -> list[Profile]:
     """k GPUs of each GPU type present on a node that offers it, for each k in
     ``sizes`` up to the largest such node. Slugs already in ``taken`` are skipped."""
     out = []
-    cpu_milli, memory_bytes = resource_amount("cpu", cpu_per_gpu), resource_amount("memory", memory_per_gpu)
+    cpu_milli, memory_bytes = (
+        resource_amount("cpu", cpu_per_gpu),
+        resource_amount("memory", memory_per_gpu),
+    )
     largest: dict[str, tuple] = {}
     for view in snapshot.nodes:
         for gpu in view.record.gpu_types:
@@ -129,10 +159,21 @@ def auto_profiles(snapshot: Snapshot, sizes: Iterable[int], cpu_per_gpu: str, me
             if slug in taken:
                 continue
             cpu_m, mem_b = cpu_milli * k, memory_bytes * k
-            out.append(Profile(
-                slug=slug, display_name=f"{k} × {type_id}{memory_note}", gpu_type=type_id, gpus=k,
-                cpu_milli=cpu_m, memory_bytes=mem_b, cpu=f"{cpu_m}m", memory=str(mem_b), image=image,
-                tolerations=tuple(dict(t) for t in tolerations), auto=True))
+            out.append(
+                Profile(
+                    slug=slug,
+                    display_name=f"{k} × {type_id}{memory_note}",
+                    gpu_type=type_id,
+                    gpus=k,
+                    cpu_milli=cpu_m,
+                    memory_bytes=mem_b,
+                    cpu=f"{cpu_m}m",
+                    memory=str(mem_b),
+                    image=image,
+                    tolerations=tuple(dict(t) for t in tolerations),
+                    auto=True,
+                )
+            )
     return out
 
 
@@ -154,19 +195,26 @@ def shape_of(profile: Profile, snapshot: Snapshot) -> tuple[Shape, dict[str, str
     """The shape a profile asks of a node and the node selector that pins its
     GPU product; None when no node has the profile's GPU type."""
     if not profile.gpus:
-        return Shape(GPU_RESOURCE, 0, profile.cpu_milli, profile.memory_bytes), dict(profile.node_selector)
+        return Shape(GPU_RESOURCE, 0, profile.cpu_milli, profile.memory_bytes), dict(
+            profile.node_selector
+        )
     for view in snapshot.nodes:
         for gpu in view.record.gpu_types:
             if gpu.id == profile.gpu_type:
                 selector = {**profile.node_selector, PRODUCT_LABEL: gpu.product}
-                return Shape(gpu.resource, profile.gpus, profile.cpu_milli, profile.memory_bytes), selector
+                return Shape(
+                    gpu.resource, profile.gpus, profile.cpu_milli, profile.memory_bytes
+                ), selector
     return None
 
 
 def _eligible(snapshot: Snapshot, tolerations, selector) -> list[tuple[str, dict, Mapping]]:
     """(name, free copy, allocatable) of nodes that offer to such a pod."""
-    return [(v.record.name, dict(v.free), v.record.allocatable) for v in snapshot.nodes
-            if node_offers(v.record, tolerations, selector) is None]
+    return [
+        (v.record.name, dict(v.free), v.record.allocatable)
+        for v in snapshot.nodes
+        if node_offers(v.record, tolerations, selector) is None
+    ]
 
 
 def place_reservations(snapshot: Snapshot, reservations: Iterable[Reservation]) -> dict[str, dict]:
@@ -203,8 +251,14 @@ class ProfileStatus:
     reason_code: str | None
 
     def to_json(self) -> dict:
-        return {**self.profile.to_json(), "free": self.free, "total": self.total, "fits": self.fits,
-                "disabled_reason": self.disabled_reason, "reason_code": self.reason_code}
+        return {
+            **self.profile.to_json(),
+            "free": self.free,
+            "total": self.total,
+            "fits": self.fits,
+            "disabled_reason": self.disabled_reason,
+            "reason_code": self.reason_code,
+        }
 
 
 def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapping[str, int]]):
@@ -230,9 +284,16 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
             fits += fits_on_node(shape, node_free)
     if not large_enough:
         what = f"{profile.gpus} {profile.gpu_type} GPUs" if profile.gpus else "this shape"
-        return free_gpus, total, 0, ("no_node_large_enough",
-                                     f"No node that accepts it is large enough for {what} "
-                                     f"with {profile.cpu} CPU and {profile.memory} memory.")
+        return (
+            free_gpus,
+            total,
+            0,
+            (
+                "no_node_large_enough",
+                f"No node that accepts it is large enough for {what} "
+                f"with {profile.cpu} CPU and {profile.memory} memory.",
+            ),
+        )
     if fits == 0:
         if shape.gpus and free_gpus < profile.gpus:
             why = f"None free: {free_gpus} of {total} {profile.gpu_type} GPUs are free."
@@ -242,20 +303,37 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
     return free_gpus, total, fits, None
 
 
-def evaluate(profiles: Sequence[Profile], snapshot: Snapshot,
-             reservations: Iterable[Reservation]) -> list[ProfileStatus]:
+def evaluate(
+    profiles: Sequence[Profile], snapshot: Snapshot, reservations: Iterable[Reservation]
+) -> list[ProfileStatus]:
     """One row per profile, for anyone (caps are applied by ``with_cap``)."""
     if not snapshot.in_sync:
-        return [ProfileStatus(p, None, None, None, "GPU availability is unknown right now "
-                              "(the inventory is reconnecting to the cluster); try again in a minute.",
-                              "unknown") for p in profiles]
+        return [
+            ProfileStatus(
+                p,
+                None,
+                None,
+                None,
+                "GPU availability is unknown right now "
+                "(the inventory is reconnecting to the cluster); try again in a minute.",
+                "unknown",
+            )
+            for p in profiles
+        ]
     free_after = place_reservations(snapshot, reservations)
     rows = []
     for profile in profiles:
         free, total, fits, why = capacity(profile, snapshot, free_after)
-        rows.append(ProfileStatus(profile, free if profile.gpus else None,
-                                  total if profile.gpus else None, fits,
-                                  why[1] if why else None, why[0] if why else None))
+        rows.append(
+            ProfileStatus(
+                profile,
+                free if profile.gpus else None,
+                total if profile.gpus else None,
+                fits,
+                why[1] if why else None,
+                why[0] if why else None,
+            )
+        )
     return rows
 
 
@@ -266,9 +344,15 @@ def with_cap(rows: Iterable[ProfileStatus], held_gpus: int, cap: int | None) -> 
     for row in rows:
         gpus = row.profile.gpus
         if row.reason_code is None and cap is not None and gpus and held_gpus + gpus > cap:
-            row = ProfileStatus(row.profile, row.free, row.total, row.fits,
-                                f"Over your cap: you hold {held_gpus} GPUs, this profile needs "
-                                f"{gpus} more, and your limit is {cap}.", "over_cap")
+            row = ProfileStatus(
+                row.profile,
+                row.free,
+                row.total,
+                row.fits,
+                f"Over your cap: you hold {held_gpus} GPUs, this profile needs "
+                f"{gpus} more, and your limit is {cap}.",
+                "over_cap",
+            )
         out.append(row)
     return out
 
@@ -277,7 +361,9 @@ def with_cap(rows: Iterable[ProfileStatus], held_gpus: int, cap: int | None) -> 
 class GpuProfiles(Configurable):
     """The profiles on the spawn page and the GPU caps (config section ``GpuProfiles``)."""
 
-    profiles = List(Dict(), help="""
+    profiles = List(
+        Dict(),
+        help="""
         Profiles offered on the spawn page, in order. Each is a dict with:
         display_name (required), slug (defaults from display_name), description,
         gpu_type (a GPU type id as listed by the availability API, e.g.
@@ -286,42 +372,71 @@ class GpuProfiles(Configurable):
         quantities, requested and limited), image, node_selector (extra labels
         the node must carry), tolerations (default: GpuProfiles.gpu_tolerations
         for GPU profiles), default (pre-selected).
-        """).tag(config=True)
+        """,
+    ).tag(config=True)
 
-    auto_profiles = Bool(True, help="""
+    auto_profiles = Bool(
+        True,
+        help="""
         Also offer, for every GPU type present in the cluster, profiles of
         auto_profile_sizes GPUs (up to the largest node of that type).
-        """).tag(config=True)
+        """,
+    ).tag(config=True)
 
-    auto_profile_sizes = List(Int(), default_value=[1, 2, 4, 8], help="""
-        GPU counts offered by auto-derived profiles.""").tag(config=True)
+    auto_profile_sizes = List(
+        Int(),
+        default_value=[1, 2, 4, 8],
+        help="""
+        GPU counts offered by auto-derived profiles.""",
+    ).tag(config=True)
 
-    auto_profile_cpu_per_gpu = Unicode("4", help="""
-        CPU requested per GPU by auto-derived profiles (a Kubernetes quantity).""").tag(config=True)
+    auto_profile_cpu_per_gpu = Unicode(
+        "4",
+        help="""
+        CPU requested per GPU by auto-derived profiles (a Kubernetes quantity).""",
+    ).tag(config=True)
 
-    auto_profile_memory_per_gpu = Unicode("16Gi", help="""
-        Memory requested per GPU by auto-derived profiles (a Kubernetes quantity).""").tag(config=True)
+    auto_profile_memory_per_gpu = Unicode(
+        "16Gi",
+        help="""
+        Memory requested per GPU by auto-derived profiles (a Kubernetes quantity).""",
+    ).tag(config=True)
 
-    default_image = Unicode("quay.io/jupyter/pytorch-notebook:cuda12-latest", help="""
-        Image of auto-derived profiles and of operator profiles that name none.""").tag(config=True)
+    default_image = Unicode(
+        "quay.io/jupyter/pytorch-notebook:cuda12-latest",
+        help="""
+        Image of auto-derived profiles and of operator profiles that name none.""",
+    ).tag(config=True)
 
-    gpu_tolerations = List(Dict(), default_value=DEFAULT_GPU_TOLERATIONS, help="""
+    gpu_tolerations = List(
+        Dict(),
+        default_value=DEFAULT_GPU_TOLERATIONS,
+        help="""
         Tolerations of GPU profiles that set none: match the taints of your GPU
         nodes (the GPU Operator's convention is nvidia.com/gpu=present:NoSchedule).
         The availability numbers count only nodes whose NoSchedule/NoExecute
-        taints these tolerate.""").tag(config=True)
+        taints these tolerate.""",
+    ).tag(config=True)
 
-    user_gpu_cap = Int(0, help="""
+    user_gpu_cap = Int(
+        0,
+        help="""
         Most GPUs (of all types together) one user may hold at once, counting
-        running and pending servers. 0 means no cap.""").tag(config=True)
+        running and pending servers. 0 means no cap.""",
+    ).tag(config=True)
 
-    group_gpu_caps = Dict(value_trait=Int(), help="""
+    group_gpu_caps = Dict(
+        value_trait=Int(),
+        help="""
         Per JupyterHub group, the most GPUs one member may hold at once, e.g.
         {"students": 1, "staff": 8}. A member of several groups gets the largest
-        of their caps; a user in none of them gets user_gpu_cap.""").tag(config=True)
+        of their caps; a user in none of them gets user_gpu_cap.""",
+    ).tag(config=True)
 
     def configured(self) -> list[Profile]:
-        out = [profile_from_config(e, self.default_image, self.gpu_tolerations) for e in self.profiles]
+        out = [
+            profile_from_config(e, self.default_image, self.gpu_tolerations) for e in self.profiles
+        ]
         slugs = [p.slug for p in out]
         duplicated = sorted({s for s in slugs if slugs.count(s) > 1})
         if duplicated:
@@ -332,9 +447,15 @@ class GpuProfiles(Configurable):
         """Operator profiles first, then auto-derived ones (when enabled)."""
         out = self.configured()
         if self.auto_profiles and snapshot.in_sync:
-            out += auto_profiles(snapshot, self.auto_profile_sizes, self.auto_profile_cpu_per_gpu,
-                                 self.auto_profile_memory_per_gpu, self.default_image,
-                                 self.gpu_tolerations, {p.slug for p in out})
+            out += auto_profiles(
+                snapshot,
+                self.auto_profile_sizes,
+                self.auto_profile_cpu_per_gpu,
+                self.auto_profile_memory_per_gpu,
+                self.default_image,
+                self.gpu_tolerations,
+                {p.slug for p in out},
+            )
         return out
 
     def cap_for(self, groups: Iterable[str]) -> int | None:

@@ -54,8 +54,9 @@ def merge_tolerations(base: list, extra: list) -> list:
     return out
 
 
-def profile_overrides(profile: dict, node_selector: dict, gpu_resource: str, *, base: dict,
-                      shm_size: str) -> dict:
+def profile_overrides(
+    profile: dict, node_selector: dict, gpu_resource: str, *, base: dict, shm_size: str
+) -> dict:
     """Trait values of KubeSpawner for a granted profile.
 
     ``base`` holds the spawner's configured values (tolerations, node_selector,
@@ -69,8 +70,10 @@ def profile_overrides(profile: dict, node_selector: dict, gpu_resource: str, *, 
     volume, mount = shm_volume(shm_size or str(profile["memory_bytes"] // 2))
     return {
         "image": profile["image"] or base["image"],
-        "cpu_guarantee": cpu, "cpu_limit": cpu,
-        "mem_guarantee": profile["memory_bytes"], "mem_limit": profile["memory_bytes"],
+        "cpu_guarantee": cpu,
+        "cpu_limit": cpu,
+        "mem_guarantee": profile["memory_bytes"],
+        "mem_limit": profile["memory_bytes"],
         "extra_resource_limits": {**base["extra_resource_limits"], **gpus},
         "extra_resource_guarantees": {**base["extra_resource_guarantees"], **gpus},
         "node_selector": {**base["node_selector"], **node_selector},
@@ -88,39 +91,58 @@ class GPUKubeSpawner(KubeSpawner):
     gpu_profile: str | None = None
     """Slug of the profile this server was started with (persisted in the state)."""
 
-    availability_url = Unicode(f"http://127.0.0.1:10101/services/{SERVICE_NAME}/", help="""
+    availability_url = Unicode(
+        f"http://127.0.0.1:10101/services/{SERVICE_NAME}/",
+        help="""
         URL of the availability service as the hub reaches it (direct, not
         through the proxy), ending in the service prefix. Set by
-        jupyterhub_mlops.availability.configure_hub.""").tag(config=True)
+        jupyterhub_mlops.availability.configure_hub.""",
+    ).tag(config=True)
 
-    availability_token = Unicode(help="""
+    availability_token = Unicode(
+        help="""
         JupyterHub API token of the service principal the availability service
         trusts to reserve GPUs (``gpu-spawner``). A secret: load it from the
-        environment.""").tag(config=True)
+        environment."""
+    ).tag(config=True)
 
-    availability_public_prefix = Unicode(help="""
+    availability_public_prefix = Unicode(
+        help="""
         Path of the availability service as the browser reaches it through the
-        proxy; default: <hub base url>/services/gpu-availability/.""").tag(config=True)
+        proxy; default: <hub base url>/services/gpu-availability/."""
+    ).tag(config=True)
 
-    availability_timeout = Float(10, help="""
+    availability_timeout = Float(
+        10,
+        help="""
         Seconds to wait for the availability service before refusing a spawn
-        (with a message) rather than starting blind.""").tag(config=True)
+        (with a message) rather than starting blind.""",
+    ).tag(config=True)
 
-    gpu_tolerations = List(Dict(), default_value=[
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}], help="""
+    gpu_tolerations = List(
+        Dict(),
+        default_value=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        help="""
         Tolerations added to every notebook pod so that it may be scheduled on
         tainted GPU nodes (the GPU Operator's convention is
-        nvidia.com/gpu=present:NoSchedule). Profiles may add their own.""").tag(config=True)
+        nvidia.com/gpu=present:NoSchedule). Profiles may add their own.""",
+    ).tag(config=True)
 
-    owner_label = Unicode(OWNER_LABEL, help="""
+    owner_label = Unicode(
+        OWNER_LABEL,
+        help="""
         Label key set on every notebook pod with the user's name as value (made
         a valid label value). The GPU inventory counts a user's GPUs by it and
-        the SSH gateway finds a user's server by it.""").tag(config=True)
+        the SSH gateway finds a user's server by it.""",
+    ).tag(config=True)
 
-    shm_size = Unicode("", help="""
+    shm_size = Unicode(
+        "",
+        help="""
         Size limit of the memory-backed /dev/shm of notebook pods (a Kubernetes
         quantity); empty: half of the profile's memory. It counts against the
-        pod's memory limit.""").tag(config=True)
+        pod's memory limit.""",
+    ).tag(config=True)
 
     @default("availability_public_prefix")
     def _default_public_prefix(self):
@@ -132,33 +154,51 @@ class GPUKubeSpawner(KubeSpawner):
         return GPUKubeSpawner._gpu_options_form
 
     # -------------------------------------------------------------- service
-    async def _availability(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    async def _availability(
+        self, method: str, path: str, body: dict | None = None
+    ) -> tuple[int, dict]:
         request = HTTPRequest(
-            self.availability_url + path, method=method,
-            headers={"Authorization": f"token {self.availability_token}",
-                     "Content-Type": "application/json"},
+            self.availability_url + path,
+            method=method,
+            headers={
+                "Authorization": f"token {self.availability_token}",
+                "Content-Type": "application/json",
+            },
             body=None if body is None else json.dumps(body),
-            request_timeout=self.availability_timeout, connect_timeout=self.availability_timeout)
+            request_timeout=self.availability_timeout,
+            connect_timeout=self.availability_timeout,
+        )
         try:
             resp = await AsyncHTTPClient().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             self.log.error("availability service unreachable at %s: %s", self.availability_url, exc)
-            raise web.HTTPError(503, "The GPU availability service is not answering; "
-                                     "try again in a minute or ask your operator.") from None
+            raise web.HTTPError(
+                503,
+                "The GPU availability service is not answering; "
+                "try again in a minute or ask your operator.",
+            ) from None
         if resp.code == 599:
-            raise web.HTTPError(503, "The GPU availability service is not answering; "
-                                     "try again in a minute or ask your operator.")
+            raise web.HTTPError(
+                503,
+                "The GPU availability service is not answering; "
+                "try again in a minute or ask your operator.",
+            )
         data = json.loads(resp.body) if resp.body else {}
         return resp.code, data
 
     async def availability_view(self) -> dict:
         """This user's snapshot document (see availability.state.Availability.view_for)."""
-        query = urlencode([("user", self.user.name)] + [("group", g.name) for g in self.user.groups])
+        query = urlencode(
+            [("user", self.user.name)] + [("group", g.name) for g in self.user.groups]
+        )
         code, doc = await self._availability("GET", f"api/v1/snapshot?{query}")
         if code != 200:
             self.log.error("availability service answered %s: %s", code, doc)
-            raise web.HTTPError(503, "The GPU availability service refused the hub's request; "
-                                     "ask your operator to check its configuration.")
+            raise web.HTTPError(
+                503,
+                "The GPU availability service refused the hub's request; "
+                "ask your operator to check its configuration.",
+            )
         return doc
 
     # ----------------------------------------------------------------- form
@@ -201,29 +241,41 @@ class GPUKubeSpawner(KubeSpawner):
             default = next((r for r in rows if r.get("default")), rows[0] if rows else None)
             options = {"profile": default["slug"]} if default else options
         row = self._checked_row(options, (await self.availability_view())["profiles"])
-        body = {"user": self.user.name, "groups": [g.name for g in self.user.groups],
-                "profile": row["slug"], "pod": f"{self.namespace}/{self.pod_name}"}
+        body = {
+            "user": self.user.name,
+            "groups": [g.name for g in self.user.groups],
+            "profile": row["slug"],
+            "pod": f"{self.namespace}/{self.pod_name}",
+        }
         code, granted = await self._availability("POST", "api/v1/reservations", body)
         if code == 409:
             status = 403 if granted.get("code") == "over_cap" else 409
             raise web.HTTPError(status, "%s", granted.get("error", "No room for this profile now."))
         if code != 201:
             self.log.error("reservation refused with %s: %s", code, granted)
-            raise web.HTTPError(503, "The GPU availability service could not reserve GPUs; "
-                                     "try again in a minute.")
+            raise web.HTTPError(
+                503, "The GPU availability service could not reserve GPUs; try again in a minute."
+            )
         self.gpu_reservation = granted["id"]
         self.gpu_profile = row["slug"]
         self.log.info("reserved %s for %s (%s)", row["slug"], self._log_name, granted["id"])
-        return self.profile_overrides(granted["profile"], granted["node_selector"],
-                                      granted["gpu_resource"])
+        return self.profile_overrides(
+            granted["profile"], granted["node_selector"], granted["gpu_resource"]
+        )
 
     def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
-        base = {"image": self.image, "tolerations": merge_tolerations(self.tolerations, self.gpu_tolerations),
-                "node_selector": dict(self.node_selector), "volumes": list(self.volumes),
-                "volume_mounts": list(self.volume_mounts),
-                "extra_resource_limits": dict(self.extra_resource_limits),
-                "extra_resource_guarantees": dict(self.extra_resource_guarantees)}
-        return profile_overrides(profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size)
+        base = {
+            "image": self.image,
+            "tolerations": merge_tolerations(self.tolerations, self.gpu_tolerations),
+            "node_selector": dict(self.node_selector),
+            "volumes": list(self.volumes),
+            "volume_mounts": list(self.volume_mounts),
+            "extra_resource_limits": dict(self.extra_resource_limits),
+            "extra_resource_guarantees": dict(self.extra_resource_guarantees),
+        }
+        return profile_overrides(
+            profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size
+        )
 
     def apply_overrides(self, overrides: dict) -> None:
         for name, value in overrides.items():
@@ -277,4 +329,3 @@ class GPUKubeSpawner(KubeSpawner):
         super().clear_state()
         self.gpu_reservation = None
         self.gpu_profile = None
-

@@ -16,11 +16,10 @@ import random
 
 import kubernetes
 import pytest
+from gpu_oracle import recompute
+from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster.fleet import node_manifest
-from gpu_oracle import recompute
-
-from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 
 pytestmark = pytest.mark.cluster
 
@@ -33,19 +32,30 @@ RUNTIME_CLASS = "oracle-overhead"
 def random_node(rng: random.Random, name: str) -> dict:
     kind = rng.choice(["cpu", "gpu", "gpu", "mig", "shared"])
     product, memory = rng.choice(PRODUCTS)
-    spec: dict = {"cpu": str(rng.choice([8, 16, 64])), "memory": rng.choice(["32Gi", "256Gi"]),
-                  "pods": rng.choice([3, 20, 110])}
+    spec: dict = {
+        "cpu": str(rng.choice([8, 16, 64])),
+        "memory": rng.choice(["32Gi", "256Gi"]),
+        "pods": rng.choice([3, 20, 110]),
+    }
     if kind != "cpu":
         spec["gpu"] = {"product": product, "count": rng.choice([1, 2, 4, 8]), "memory": memory}
     if kind == "mig":
         spec["gpu"]["fullGpusAllocatable"] = rng.choice([0, 1])
-        spec["mig"] = {"1g.10gb": {"count": rng.choice([7, 14]), "memory": 9728},
-                       "3g.40gb": {"count": 2, "memory": 40192}}
+        spec["mig"] = {
+            "1g.10gb": {"count": rng.choice([7, 14]), "memory": 9728},
+            "3g.40gb": {"count": 2, "memory": 40192},
+        }
     if kind == "shared":
         spec["sharing"] = {"replicas": rng.choice([2, 4])}
     taints = []
     if rng.random() < 0.25:
-        taints.append({"key": "dedicated", "value": "team-x", "effect": rng.choice(["NoSchedule", "NoExecute"])})
+        taints.append(
+            {
+                "key": "dedicated",
+                "value": "team-x",
+                "effect": rng.choice(["NoSchedule", "NoExecute"]),
+            }
+        )
     if rng.random() < 0.2:
         taints.append({"key": "soft", "value": "yes", "effect": "PreferNoSchedule"})  # offers still
     spec["taints"] = taints
@@ -62,7 +72,10 @@ def gpu_resources(node: dict) -> list[str]:
 
 
 def container(rng: random.Random, name: str, gpu: str | None) -> dict:
-    requests = {"cpu": rng.choice(["100m", "250m", "1", "2.5"]), "memory": rng.choice(["128Mi", "1Gi", "3G"])}
+    requests = {
+        "cpu": rng.choice(["100m", "250m", "1", "2.5"]),
+        "memory": rng.choice(["128Mi", "1Gi", "3G"]),
+    }
     limits = {}
     if gpu and rng.random() < 0.6:
         limits[gpu] = str(rng.choice([1, 1, 2, 3]))
@@ -99,15 +112,22 @@ def random_pod(rng: random.Random, name: str, nodes: list[dict]) -> dict:
             annotations["jupyterhub-mlops.local/simulate"] = "succeed"  # finishes after 1 s
         elif roll < 0.45:
             annotations.update(HOLD)  # stays Terminating when deleted
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "annotations": annotations}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": spec,
+    }
 
 
 def inventory_view(inventory: GpuInventory) -> tuple[dict, dict]:
     snap = inventory.snapshot()
     free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
-    types = {t: {"total": e["total"], "free": e["free"]} for t, e in (snap.gpu_types() or {}).items()
-             if e["total"] > 0}
+    types = {
+        t: {"total": e["total"], "free": e["free"]}
+        for t, e in (snap.gpu_types() or {}).items()
+        if e["total"] > 0
+    }
     return free, types
 
 
@@ -119,19 +139,29 @@ async def converge(inventory: GpuInventory, core_v1, what: str, timeout: float =
         if inventory.in_sync and ours == truth:
             return
         if asyncio.get_running_loop().time() > deadline:
-            diff_nodes = {n: (ours[0].get(n), truth[0].get(n)) for n in set(ours[0]) | set(truth[0])
-                          if ours[0].get(n) != truth[0].get(n)}
-            raise AssertionError(f"{what}: inventory != recomputation; in_sync={inventory.in_sync}; "
-                                 f"nodes differing (ours, truth): {diff_nodes}; "
-                                 f"types ours={ours[1]} truth={truth[1]}")
+            diff_nodes = {
+                n: (ours[0].get(n), truth[0].get(n))
+                for n in set(ours[0]) | set(truth[0])
+                if ours[0].get(n) != truth[0].get(n)
+            }
+            raise AssertionError(
+                f"{what}: inventory != recomputation; in_sync={inventory.in_sync}; "
+                f"nodes differing (ours, truth): {diff_nodes}; "
+                f"types ours={ours[1]} truth={truth[1]}"
+            )
         await asyncio.sleep(0.3)
 
 
 @pytest.fixture
 def runtime_class(control_plane):
     node_v1 = kubernetes.client.NodeV1Api(control_plane.api_client("admin"))
-    body = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": RUNTIME_CLASS},
-            "handler": "kata", "overhead": {"podFixed": {"cpu": "250m", "memory": "160Mi"}}}
+    body = {
+        "apiVersion": "node.k8s.io/v1",
+        "kind": "RuntimeClass",
+        "metadata": {"name": RUNTIME_CLASS},
+        "handler": "kata",
+        "overhead": {"podFixed": {"cpu": "250m", "memory": "160Mi"}},
+    }
     try:
         node_v1.create_runtime_class(body)
     except kubernetes.client.ApiException as exc:
@@ -141,11 +171,14 @@ def runtime_class(control_plane):
 
 
 async def test_inventory_equals_recomputation_after_every_random_batch(
-        control_plane, core_v1, namespace, runtime_class):
+    control_plane, core_v1, namespace, runtime_class
+):
     seed = int(os.environ.get("ORACLE_SEED") or random.randrange(1 << 30))
     print(f"ORACLE_SEED={seed}")
     rng = random.Random(seed)
-    api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
+    api = await async_config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("hub"))
+    )
     inventory = GpuInventory()
     watcher = InventoryWatcher(inventory, api)
     watcher.start()
@@ -161,8 +194,9 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
                 nodes.append(node)
             for i in range(rng.randint(10, 25)):
                 name = f"p{batch}-{i}"
-                await asyncio.to_thread(core_v1.create_namespaced_pod, namespace,
-                                        random_pod(rng, name, nodes))
+                await asyncio.to_thread(
+                    core_v1.create_namespaced_pod, namespace, random_pod(rng, name, nodes)
+                )
                 pods.append(name)
             await mutate(rng, core_v1, namespace, nodes, pods)
             await converge(inventory, core_v1, f"batch {batch} (seed {seed})")
@@ -184,7 +218,9 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
                     raise
 
 
-async def mutate(rng: random.Random, core_v1, namespace: str, nodes: list[dict], pods: list[str]) -> None:
+async def mutate(
+    rng: random.Random, core_v1, namespace: str, nodes: list[dict], pods: list[str]
+) -> None:
     """Deletions (some pods stay Terminating), cordons, taint and capacity changes."""
     for name in rng.sample(pods, k=min(len(pods), rng.randint(2, 6))):
         await asyncio.to_thread(core_v1.delete_namespaced_pod, name, namespace)
@@ -195,14 +231,18 @@ async def mutate(rng: random.Random, core_v1, namespace: str, nodes: list[dict],
             body = {"spec": {"unschedulable": action == "cordon"}}
             await asyncio.to_thread(core_v1.patch_node, name, body)
         elif action in ("taint", "untaint"):
-            taints = [] if action == "untaint" else [
-                {"key": "maintenance", "value": "now", "effect": "NoSchedule"}]
+            taints = (
+                []
+                if action == "untaint"
+                else [{"key": "maintenance", "value": "now", "effect": "NoSchedule"}]
+            )
             await asyncio.to_thread(core_v1.patch_node, name, {"spec": {"taints": taints}})
         elif action == "shrink":
             # A GPU falls off the bus: the device plugin lowers allocatable.
             status = {r: "1" for r in gpu_resources(node)} or {"cpu": "4"}
-            await asyncio.to_thread(core_v1.patch_node_status, name,
-                                    {"status": {"allocatable": status}})
+            await asyncio.to_thread(
+                core_v1.patch_node_status, name, {"status": {"allocatable": status}}
+            )
         else:
             await asyncio.to_thread(core_v1.delete_node, name)
             nodes.remove(node)

@@ -17,11 +17,10 @@ import time
 import kubernetes
 import pytest
 from conftest import create_namespace, wait_for
+from gpu_oracle import recompute
+from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster import ControlPlane
-from gpu_oracle import recompute
-
-from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -43,7 +42,9 @@ class InventoryThread:
 
     async def _start(self, kubeconfig: str):
         self.api = await async_config.new_client_from_config(config_file=kubeconfig)
-        self.watcher = InventoryWatcher(self.inventory, self.api, request_timeout=5, max_backoff=0.5)
+        self.watcher = InventoryWatcher(
+            self.inventory, self.api, request_timeout=5, max_backoff=0.5
+        )
         self.watcher.start()
         self._sampler = asyncio.ensure_future(self._sample())
         await self.watcher.wait_in_sync()
@@ -59,8 +60,12 @@ class InventoryThread:
             snap = self.inventory.snapshot()
             free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
             types = snap.gpu_types()
-            return free, types and {t: {"total": e["total"], "free": e["free"]}
-                                    for t, e in types.items() if e["total"] > 0}
+            return free, types and {
+                t: {"total": e["total"], "free": e["free"]}
+                for t, e in types.items()
+                if e["total"] > 0
+            }
+
         return self._run(take())
 
     def close(self):
@@ -68,16 +73,28 @@ class InventoryThread:
             self._sampler.cancel()
             await self.watcher.stop()
             await self.api.close()
+
         self._run(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
 
 
 def gpu_pod(name: str, gpus: int) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"tolerations": [{"operator": "Exists"}],
-                     "containers": [{"name": "c", "image": "busybox",
-                                     "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+                }
+            ],
+        },
+    }
 
 
 def test_counts_converge_after_apiserver_restart_and_are_unknown_meanwhile(tmp_path):
@@ -102,12 +119,17 @@ def test_counts_converge_after_apiserver_restart_and_are_unknown_meanwhile(tmp_p
             core.create_namespaced_pod(ns, gpu_pod(f"after-{i}", 1))
 
         assert inv.seen_unknown, "the inventory kept answering while the API server was down"
-        truth = wait_for(lambda: (lambda t: t if inv.view() == t else None)(recompute(core)),
-                         timeout=60, what="convergence after the restart")
+        truth = wait_for(
+            lambda: (lambda t: t if inv.view() == t else None)(recompute(core)),
+            timeout=60,
+            what="convergence after the restart",
+        )
         # The truth the inventory converged to includes the changes made after the restart.
         assert sum(t["free"] for t in truth[1].values()) > 0
         before = time.monotonic()
-        assert inv.view() == recompute(core), f"diverged again {time.monotonic() - before:.1f}s later"
+        assert inv.view() == recompute(core), (
+            f"diverged again {time.monotonic() - before:.1f}s later"
+        )
     finally:
         if inv is not None:
             inv.close()

@@ -47,9 +47,12 @@ c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
 c.JupyterHub.slow_spawn_timeout = 0
 c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart, as in production
 c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}}}}
-c.JupyterHub.services = [{{"name": "test-admin", "api_token": os.environ.get("TEST_ADMIN_TOKEN", "")}}]
+c.JupyterHub.services = [
+    {{"name": "test-admin", "api_token": os.environ.get("TEST_ADMIN_TOKEN", "")}},
+]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:servers", "read:users", "tokens", "access:services!service={service}"]}}]
+    "scopes": ["admin:users", "admin:servers", "read:users", "tokens",
+               "access:services!service={service}"]}}]
 
 c.KubeSpawner.namespace = "{namespace}"
 c.KubeSpawner.start_timeout = 30
@@ -67,12 +70,14 @@ def fail_for_user_named_failing(spawner, pod):
 c.KubeSpawner.modify_pod_hook = fail_for_user_named_failing
 
 c.GpuProfiles.profiles = [
-    {{"display_name": "CPU only", "slug": "cpu", "gpus": 0, "cpu": "1", "memory": "2Gi", "default": True}},
+    {{"display_name": "CPU only", "slug": "cpu", "gpus": 0, "cpu": "1", "memory": "2Gi",
+      "default": True}},
     {{"display_name": "One RTX A6000", "slug": "rtx-1", "gpu_type": "NVIDIA-RTX-A6000", "gpus": 1,
       "cpu": "2", "memory": "8Gi"}},
     {{"display_name": "Four A100", "slug": "a100-4", "gpu_type": "NVIDIA-A100-SXM4-80GB", "gpus": 4,
       "cpu": "16", "memory": "64Gi"}},
-    {{"display_name": "Sixteen A100", "slug": "a100-16", "gpu_type": "NVIDIA-A100-SXM4-80GB", "gpus": 16,
+    {{"display_name": "Sixteen A100", "slug": "a100-16", "gpu_type": "NVIDIA-A100-SXM4-80GB",
+      "gpus": 16,
       "cpu": "16", "memory": "64Gi"}},
 ]
 c.GpuProfiles.user_gpu_cap = 8
@@ -96,20 +101,40 @@ class Hub:
         self.namespace = namespace
         self.kubeconfig = str(control_plane.kubeconfig("hub"))
         self.config = self.run_dir / "jupyterhub_config.py"
-        self.config.write_text(textwrap.dedent(CONFIG).format(
-            port=port, hub_port=hub_port, proxy_api_port=proxy_api_port, chp=CHP,
-            run_dir=self.run_dir, password=PASSWORD, namespace=namespace, service=SERVICE,
-            service_port=service_port, kubeconfig=control_plane.kubeconfig("hub")))
+        self.config.write_text(
+            textwrap.dedent(CONFIG).format(
+                port=port,
+                hub_port=hub_port,
+                proxy_api_port=proxy_api_port,
+                chp=CHP,
+                run_dir=self.run_dir,
+                password=PASSWORD,
+                namespace=namespace,
+                service=SERVICE,
+                service_port=service_port,
+                kubeconfig=control_plane.kubeconfig("hub"),
+            )
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Hub:
-        env = dict(os.environ, KUBECONFIG=self.kubeconfig, TEST_ADMIN_TOKEN=self.admin_token, GPU_SPAWNER_TOKEN=self.spawner_token,
-                   PYTHONPATH=os.pathsep.join([str(REPO / "spawner"), str(REPO / "cluster"),
-                                               os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            KUBECONFIG=self.kubeconfig,
+            TEST_ADMIN_TOKEN=self.admin_token,
+            GPU_SPAWNER_TOKEN=self.spawner_token,
+            PYTHONPATH=os.pathsep.join(
+                [str(REPO / "spawner"), str(REPO / "cluster"), os.environ.get("PYTHONPATH", "")]
+            ),
+        )
         self.log = open(self.run_dir / "jupyterhub.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config)], cwd=self.run_dir,
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
+            cwd=self.run_dir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -135,12 +160,20 @@ class Hub:
 
     # ------------------------------------------------------------ helpers
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, f"{self.url}/hub/api{path}", timeout=30,
-                                headers={"Authorization": f"token {self.admin_token}"}, **kwargs)
+        return requests.request(
+            method,
+            f"{self.url}/hub/api{path}",
+            timeout=30,
+            headers={"Authorization": f"token {self.admin_token}"},
+            **kwargs,
+        )
 
     def service(self, path: str, token: str | None = None) -> requests.Response:
-        return requests.get(f"{self.url}/services/{SERVICE}/{path}", timeout=30,
-                            headers={"Authorization": f"token {token or self.admin_token}"})
+        return requests.get(
+            f"{self.url}/services/{SERVICE}/{path}",
+            timeout=30,
+            headers={"Authorization": f"token {token or self.admin_token}"},
+        )
 
     def snapshot(self, user: str | None = None) -> dict:
         resp = self.service("api/v1/snapshot")
@@ -152,7 +185,9 @@ class Hub:
         want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(name + "{" + want + "}") or (not want and line.startswith(name + " ")):
+            if line.startswith(name + "{" + want + "}") or (
+                not want and line.startswith(name + " ")
+            ):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
@@ -160,8 +195,11 @@ class Hub:
         session = requests.Session()
         page = session.get(f"{self.url}/hub/login", timeout=30)
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-        resp = session.post(f"{self.url}/hub/login", timeout=30,
-                            data={"username": user, "password": PASSWORD, "_xsrf": xsrf})
+        resp = session.post(
+            f"{self.url}/hub/login",
+            timeout=30,
+            data={"username": user, "password": PASSWORD, "_xsrf": xsrf},
+        )
         resp.raise_for_status()
         session.xsrf = session.cookies.get("_xsrf") or xsrf
         return session
@@ -173,5 +211,9 @@ class Hub:
         return resp.text
 
     def post_form(self, session: requests.Session, data: dict) -> requests.Response:
-        return session.post(f"{self.url}/hub/spawn", timeout=30, allow_redirects=False,
-                            data={**data, "_xsrf": session.xsrf})
+        return session.post(
+            f"{self.url}/hub/spawn",
+            timeout=30,
+            allow_redirects=False,
+            data={**data, "_xsrf": session.xsrf},
+        )

@@ -4,7 +4,6 @@ the pod overrides (pure functions, no cluster)."""
 from __future__ import annotations
 
 import pytest
-
 from jupyterhub_mlops.inventory.state import GpuInventory
 from jupyterhub_mlops.profiles import (
     GpuProfiles,
@@ -22,10 +21,19 @@ GPU_TAINT = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule
 
 
 def node(name, gpus, product="A100", cpu="64", memory="512Gi", taints=GPU_TAINT, labels=None):
-    return {"metadata": {"name": name, "labels": {"nvidia.com/gpu.product": product, **(labels or {})}},
-            "spec": {"taints": taints},
-            "status": {"allocatable": {"nvidia.com/gpu": str(gpus), "cpu": cpu, "memory": memory, "pods": "110"},
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": product, **(labels or {})}},
+        "spec": {"taints": taints},
+        "status": {
+            "allocatable": {
+                "nvidia.com/gpu": str(gpus),
+                "cpu": cpu,
+                "memory": memory,
+                "pods": "110",
+            },
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 def inventory(*nodes, pods=()):
@@ -40,16 +48,28 @@ def inventory(*nodes, pods=()):
 
 
 def gpu_pod(name, node_name, gpus):
-    return {"metadata": {"namespace": "ns", "name": name},
-            "spec": {"nodeName": node_name, "containers": [{"resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
-            "status": {"phase": "Running"}}
+    return {
+        "metadata": {"namespace": "ns", "name": name},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+        },
+        "status": {"phase": "Running"},
+    }
 
 
 def profiles(**config):
     return GpuProfiles(**config)
 
 
-A4 = {"display_name": "Four A100", "slug": "a4", "gpu_type": "A100", "gpus": 4, "cpu": "8", "memory": "32Gi"}
+A4 = {
+    "display_name": "Four A100",
+    "slug": "a4",
+    "gpu_type": "A100",
+    "gpus": 4,
+    "cpu": "8",
+    "memory": "32Gi",
+}
 
 
 def rows_by_slug(rows):
@@ -57,8 +77,7 @@ def rows_by_slug(rows):
 
 
 def test_fragmented_free_gpus_do_not_make_a_four_gpu_server_fit():
-    inv = inventory(node("a", 8), node("b", 8),
-                    pods=[gpu_pod("p1", "a", 5), gpu_pod("p2", "b", 5)])
+    inv = inventory(node("a", 8), node("b", 8), pods=[gpu_pod("p1", "a", 5), gpu_pod("p2", "b", 5)])
     p = profile_from_config(A4)
     row = evaluate([p], inv.snapshot(), [])[0]
     assert (row.free, row.total, row.fits) == (6, 16, 0)
@@ -67,12 +86,20 @@ def test_fragmented_free_gpus_do_not_make_a_four_gpu_server_fit():
 
 
 def test_untolerated_taints_and_selectors_limit_eligible_nodes():
-    inv = inventory(node("a", 8), node("b", 8, taints=GPU_TAINT + [{"key": "team", "value": "x",
-                                                                      "effect": "NoSchedule"}]))
+    inv = inventory(
+        node("a", 8),
+        node("b", 8, taints=GPU_TAINT + [{"key": "team", "value": "x", "effect": "NoSchedule"}]),
+    )
     p = profile_from_config(A4)
     assert evaluate([p], inv.snapshot(), [])[0].fits == 2
-    p_team = profile_from_config({**A4, "slug": "t", "tolerations": [{"operator": "Exists"}],
-                                  "node_selector": {"zone": "z1"}})
+    p_team = profile_from_config(
+        {
+            **A4,
+            "slug": "t",
+            "tolerations": [{"operator": "Exists"}],
+            "node_selector": {"zone": "z1"},
+        }
+    )
     row = evaluate([p_team], inv.snapshot(), [])[0]
     assert row.reason_code == "no_node_large_enough"  # no node carries zone=z1
 
@@ -135,26 +162,47 @@ def test_bad_profile_config_names_the_field():
         profile_from_config({"display_name": "x", "memory": "lots"})
 
 
-ROWS = [{"slug": "cpu", "display_name": "CPU", "gpus": 0, "reason_code": None, "disabled_reason": None},
-        {"slug": "a4", "display_name": "Four A100", "gpus": 4, "reason_code": None, "disabled_reason": None},
-        {"slug": "full", "display_name": "Full", "gpus": 1, "reason_code": "none_free",
-         "disabled_reason": "None free."},
-        {"slug": "capped", "display_name": "Capped", "gpus": 2, "reason_code": "over_cap",
-         "disabled_reason": "Over your cap."}]
+ROWS = [
+    {"slug": "cpu", "display_name": "CPU", "gpus": 0, "reason_code": None, "disabled_reason": None},
+    {
+        "slug": "a4",
+        "display_name": "Four A100",
+        "gpus": 4,
+        "reason_code": None,
+        "disabled_reason": None,
+    },
+    {
+        "slug": "full",
+        "display_name": "Full",
+        "gpus": 1,
+        "reason_code": "none_free",
+        "disabled_reason": "None free.",
+    },
+    {
+        "slug": "capped",
+        "display_name": "Capped",
+        "gpus": 2,
+        "reason_code": "over_cap",
+        "disabled_reason": "Over your cap.",
+    },
+]
 
 
-@pytest.mark.parametrize("form,status,text", [
-    ({"profile": ["nope"]}, 400, "There is no profile"),
-    ({"profile": ["a4"], "gpus": ["64"]}, 400, "not 64"),
-    ({"profile": ["a4"], "gpus": ["-4"]}, 400, "whole number"),
-    ({"profile": ["a4"], "gpus": ["4.0"]}, 400, "whole number"),
-    ({"profile": ["a4", "cpu"]}, 400, "exactly one"),
-    ({"profile": ["y" * 10240]}, 400, "longer than"),
-    ({"profile": ["a4"], "cpu_limit": ["64"]}, 400, "Unexpected field"),
-    ({"profile": ["full"]}, 409, "None free"),
-    ({"profile": ["capped"]}, 403, "Over your cap"),
-    ({}, 400, "Choose a profile"),
-])
+@pytest.mark.parametrize(
+    "form,status,text",
+    [
+        ({"profile": ["nope"]}, 400, "There is no profile"),
+        ({"profile": ["a4"], "gpus": ["64"]}, 400, "not 64"),
+        ({"profile": ["a4"], "gpus": ["-4"]}, 400, "whole number"),
+        ({"profile": ["a4"], "gpus": ["4.0"]}, 400, "whole number"),
+        ({"profile": ["a4", "cpu"]}, 400, "exactly one"),
+        ({"profile": ["y" * 10240]}, 400, "longer than"),
+        ({"profile": ["a4"], "cpu_limit": ["64"]}, 400, "Unexpected field"),
+        ({"profile": ["full"]}, 409, "None free"),
+        ({"profile": ["capped"]}, 403, "Over your cap"),
+        ({}, 400, "Choose a profile"),
+    ],
+)
 def test_form_validation_refuses_with_status_and_reason(form, status, text):
     with pytest.raises(FormError) as refused:
         validate_choice(form, ROWS)
@@ -169,9 +217,25 @@ def test_form_validation_accepts_listed_profiles_from_form_and_rest():
 
 
 def test_rendered_form_escapes_names_and_disables_with_reason():
-    doc = {"version": 3, "in_sync": True, "user": {"cap": None, "held_gpus": 0},
-           "profiles": [dict(r, display_name=r["display_name"] + "<script>", cpu="1", memory="1Gi",
-                             description="", free=1, total=8, fits=1, gpu_type="A100") for r in ROWS]}
+    doc = {
+        "version": 3,
+        "in_sync": True,
+        "user": {"cap": None, "held_gpus": 0},
+        "profiles": [
+            dict(
+                r,
+                display_name=r["display_name"] + "<script>",
+                cpu="1",
+                memory="1Gi",
+                description="",
+                free=1,
+                total=8,
+                fits=1,
+                gpu_type="A100",
+            )
+            for r in ROWS
+        ],
+    }
     out = render_form(doc, "/s/api/v1/events", "/s/api/v1/snapshot")
     assert "<script>" not in out.split("mlops-gpu-config")[0].replace("<script type", "")
     assert "Four A100&lt;script&gt;" in out
@@ -180,17 +244,31 @@ def test_rendered_form_escapes_names_and_disables_with_reason():
 
 
 def test_pod_overrides_as_dicts():
-    profile = {"gpus": 2, "cpu_milli": 8000, "memory_bytes": 32 << 30, "image": "",
-               "tolerations": [{"key": "team", "operator": "Exists"}]}
-    base = {"image": "base:1", "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
-                                               "effect": "NoSchedule"}],
-            "node_selector": {"pool": "gpu"}, "volumes": [], "volume_mounts": [],
-            "extra_resource_limits": {}, "extra_resource_guarantees": {}}
-    out = profile_overrides(profile, {"nvidia.com/gpu.product": "A100"}, "nvidia.com/gpu",
-                            base=base, shm_size="")
+    profile = {
+        "gpus": 2,
+        "cpu_milli": 8000,
+        "memory_bytes": 32 << 30,
+        "image": "",
+        "tolerations": [{"key": "team", "operator": "Exists"}],
+    }
+    base = {
+        "image": "base:1",
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        "node_selector": {"pool": "gpu"},
+        "volumes": [],
+        "volume_mounts": [],
+        "extra_resource_limits": {},
+        "extra_resource_guarantees": {},
+    }
+    out = profile_overrides(
+        profile, {"nvidia.com/gpu.product": "A100"}, "nvidia.com/gpu", base=base, shm_size=""
+    )
     assert out == {
-        "image": "base:1", "cpu_guarantee": 8.0, "cpu_limit": 8.0,
-        "mem_guarantee": 32 << 30, "mem_limit": 32 << 30,
+        "image": "base:1",
+        "cpu_guarantee": 8.0,
+        "cpu_limit": 8.0,
+        "mem_guarantee": 32 << 30,
+        "mem_limit": 32 << 30,
         "extra_resource_limits": {"nvidia.com/gpu": "2"},
         "extra_resource_guarantees": {"nvidia.com/gpu": "2"},
         "node_selector": {"pool": "gpu", "nvidia.com/gpu.product": "A100"},
@@ -198,11 +276,16 @@ def test_pod_overrides_as_dicts():
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(16 << 30)}}],
         "volume_mounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
     }
-    mig = profile_overrides({**profile, "gpus": 1}, {}, "nvidia.com/mig-1g.10gb", base=base, shm_size="1Gi")
+    mig = profile_overrides(
+        {**profile, "gpus": 1}, {}, "nvidia.com/mig-1g.10gb", base=base, shm_size="1Gi"
+    )
     assert mig["extra_resource_limits"] == {"nvidia.com/mig-1g.10gb": "1"}
     assert mig["volumes"][0]["emptyDir"]["sizeLimit"] == "1Gi"
 
 
 def test_small_builders():
     assert shm_volume("")[0] == {"name": "dshm", "emptyDir": {"medium": "Memory"}}
-    assert merge_tolerations([{"key": "a"}], [{"key": "a"}, {"key": "b"}]) == [{"key": "a"}, {"key": "b"}]
+    assert merge_tolerations([{"key": "a"}], [{"key": "a"}, {"key": "b"}]) == [
+        {"key": "a"},
+        {"key": "b"},
+    ]

@@ -41,7 +41,9 @@ def hub(control_plane, hub_namespace, tmp_path_factory):
 
 
 def pods(core_v1, namespace):
-    return [p for p in core_v1.list_namespaced_pod(namespace).items if not p.metadata.deletion_timestamp]
+    return [
+        p for p in core_v1.list_namespaced_pod(namespace).items if not p.metadata.deletion_timestamp
+    ]
 
 
 def cards(page: str) -> dict[str, dict]:
@@ -54,8 +56,13 @@ def cards(page: str) -> dict[str, dict]:
             m = re.search(rf'data-role="{name}"[^>]*>([^<]*)<', block)
             return html.unescape(m.group(1)).strip() if m else None
 
-        out[slug] = {"free": role("free"), "total": role("total"), "fits": role("fits"),
-                     "reason": role("reason"), "disabled": bool(re.search(r'type="radio"[^>]* disabled', block))}
+        out[slug] = {
+            "free": role("free"),
+            "total": role("total"),
+            "fits": role("fits"),
+            "reason": role("reason"),
+            "disabled": bool(re.search(r'type="radio"[^>]* disabled', block)),
+        }
     return out
 
 
@@ -65,11 +72,14 @@ def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
     free_by_node, types = recompute(core_v1)
     assert shown["rtx-1"]["free"] == str(types[RTX]["free"])
     assert shown["rtx-1"]["total"] == str(types[RTX]["total"])
-    a100_nodes = [f for f in free_by_node.values() if f.get("nvidia.com/gpu") and "gpu-a100" in str(f) or False]
     # Four A100s fit on a node only with 4 GPUs, 16 CPUs, 64 GiB and a pod slot free there.
-    expected_fits = sum(min(f.get("nvidia.com/gpu", 0) // 4, f["cpu"] // 16000, f["memory"] // (64 << 30),
-                            f["pods"])
-                        for name, f in free_by_node.items() if name.startswith("gpu-a100"))
+    expected_fits = sum(
+        min(
+            f.get("nvidia.com/gpu", 0) // 4, f["cpu"] // 16000, f["memory"] // (64 << 30), f["pods"]
+        )
+        for name, f in free_by_node.items()
+        if name.startswith("gpu-a100")
+    )
     assert shown["a100-4"]["fits"] == str(expected_fits)
     assert shown["a100-16"]["disabled"]
     assert "large enough" in shown["a100-16"]["reason"]
@@ -79,14 +89,17 @@ def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
     assert "api/v1/events" in page  # the live refresh listens to the service
 
 
-@pytest.mark.parametrize("data,reason", [
-    ({"profile": "no-such-profile"}, "There is no profile"),
-    ({"profile": "rtx-1", "gpus": "64"}, "gives 1 GPUs, not 64"),
-    ({"profile": "rtx-1", "gpus": "-1"}, "whole number"),
-    ({"profile": "rtx-1", "gpus": "two"}, "whole number"),
-    ({"profile": "x" * 10240}, "longer than 100 characters"),
-    ({"profile": "rtx-1", "image": "evil/miner"}, "Unexpected field"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        ({"profile": "no-such-profile"}, "There is no profile"),
+        ({"profile": "rtx-1", "gpus": "64"}, "gives 1 GPUs, not 64"),
+        ({"profile": "rtx-1", "gpus": "-1"}, "whole number"),
+        ({"profile": "rtx-1", "gpus": "two"}, "whole number"),
+        ({"profile": "x" * 10240}, "longer than 100 characters"),
+        ({"profile": "rtx-1", "image": "evil/miner"}, "Unexpected field"),
+    ],
+)
 def test_tampered_form_gets_400_with_a_reason_and_no_pod(hub, core_v1, hub_namespace, data, reason):
     session = hub.login("mallory")
     hub.spawn_page(session)
@@ -121,7 +134,9 @@ def gpu_pods(core_v1, namespace, resource="nvidia.com/gpu"):
     return out
 
 
-def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(hub, core_v1, hub_namespace):
+def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
+    hub, core_v1, hub_namespace
+):
     free = hub.snapshot()["gpu_types"][RTX]["free"]
     assert free == 8, "the fleet's RTX GPUs must all be free at the start of this test"
     users = [f"racer{i}" for i in range(10)]
@@ -134,10 +149,18 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(hub, cor
     with ThreadPoolExecutor(10) as pool:
         codes = list(pool.map(spawn, users))
     try:
+
         def settled():
             states = [hub.api("GET", f"/users/{u}").json() for u in users]
-            return all(s["servers"].get("", {}).get("pending") != "spawn" or
-                       s["servers"].get("", {}).get("started") for s in states) and states
+            return (
+                all(
+                    s["servers"].get("", {}).get("pending") != "spawn"
+                    or s["servers"].get("", {}).get("started")
+                    for s in states
+                )
+                and states
+            )
+
         wait_for(settled, timeout=60, what="every spawn to be refused or past its start")
         granted = gpu_pods(core_v1, hub_namespace)
         gpus = sum(int(p.spec.containers[0].resources.limits["nvidia.com/gpu"]) for p in granted)
@@ -149,25 +172,37 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(hub, cor
             assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
             shm = next(v for v in pod.spec.volumes if v.name == "dshm")
             assert shm.empty_dir.medium == "Memory"
-        wait_for(lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 0, timeout=30,
-                 what="the granted pods to be counted")
+        wait_for(
+            lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 0,
+            timeout=30,
+            what="the granted pods to be counted",
+        )
         assert hub.metric("jupyterhub_mlops_spawn_refusals_total", reason="none_free") >= 2
     finally:
         for user in users:
             hub.api("DELETE", f"/users/{user}/server")
     # Stopped spawns give everything back: pods gone, reservations released.
-    wait_for(lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 8, timeout=60,
-             what="the RTX GPUs to be free again")
-    wait_for(lambda: hub.metric("jupyterhub_mlops_gpu_reservations") == 0, timeout=30,
-             what="no reservation left")
+    wait_for(
+        lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 8,
+        timeout=60,
+        what="the RTX GPUs to be free again",
+    )
+    wait_for(
+        lambda: hub.metric("jupyterhub_mlops_gpu_reservations") == 0,
+        timeout=30,
+        what="no reservation left",
+    )
 
 
 def test_a_spawn_that_fails_after_reserving_releases_its_reservation(hub, core_v1, hub_namespace):
     hub.api("POST", "/users/failing")
     resp = hub.api("POST", "/users/failing/server", json={"profile": "a100-4"})
     assert resp.status_code in (201, 202, 500), resp.text
-    wait_for(lambda: not hub.api("GET", "/users/failing").json()["servers"], timeout=60,
-             what="the failed spawn to be cleaned up")
+    wait_for(
+        lambda: not hub.api("GET", "/users/failing").json()["servers"],
+        timeout=60,
+        what="the failed spawn to be cleaned up",
+    )
     assert hub.metric("jupyterhub_mlops_gpu_reservations") == 0
     assert hub.metric("jupyterhub_mlops_spawns_total", profile="a100-4") >= 1
     assert not [p for p in pods(core_v1, hub_namespace) if "failing" in p.metadata.name]
@@ -185,8 +220,12 @@ def test_availability_api_needs_a_token_and_serves_users_their_own_view(hub):
     # A user may not reserve GPUs: only the spawner's service may.
     import requests
 
-    denied = requests.post(f"{hub.url}/services/gpu-availability/api/v1/reservations", timeout=30,
-                           headers={"Authorization": f"token {token}"}, json={})
+    denied = requests.post(
+        f"{hub.url}/services/gpu-availability/api/v1/reservations",
+        timeout=30,
+        headers={"Authorization": f"token {token}"},
+        json={},
+    )
     assert denied.status_code == 403
 
 
@@ -195,8 +234,12 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
 
     import requests
 
-    stream = requests.get(f"{hub.url}/services/gpu-availability/api/v1/events", stream=True, timeout=60,
-                          headers={"Authorization": f"token {hub.admin_token}"})
+    stream = requests.get(
+        f"{hub.url}/services/gpu-availability/api/v1/events",
+        stream=True,
+        timeout=60,
+        headers={"Authorization": f"token {hub.admin_token}"},
+    )
     assert stream.status_code == 200
     assert stream.headers["Content-Type"].startswith("text/event-stream")
     lines = stream.iter_lines(decode_unicode=True)
@@ -204,15 +247,29 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
     def next_snapshot():
         for line in lines:
             if line.startswith("data: "):
-                return json.loads(line[len("data: "):])
+                return json.loads(line[len("data: ") :])
         raise AssertionError("the stream ended")
 
     first = next_snapshot()
     free = first["gpu_types"][RTX]["free"]
-    core_v1.create_namespaced_pod(hub_namespace, {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sse-probe"},
-        "spec": {"nodeName": "gpu-rtx-0", "containers": [{"name": "c", "image": "busybox", "resources": {
-            "limits": {"nvidia.com/gpu": "2"}}}]}})
+    core_v1.create_namespaced_pod(
+        hub_namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sse-probe"},
+            "spec": {
+                "nodeName": "gpu-rtx-0",
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "resources": {"limits": {"nvidia.com/gpu": "2"}},
+                    }
+                ],
+            },
+        },
+    )
     try:
         doc = next_snapshot()
         while doc["gpu_types"][RTX]["free"] != free - 2:
@@ -228,14 +285,25 @@ def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
     hub.spawn_page(session)
     resp = hub.post_form(session, {"profile": "rtx-1", "gpus": "1"})
     assert resp.status_code == 302, resp.text[:300]
-    wait_for(lambda: [p for p in gpu_pods(core_v1, hub_namespace)
-                      if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"],
-             timeout=60, what="carol's pod")
+    wait_for(
+        lambda: [
+            p
+            for p in gpu_pods(core_v1, hub_namespace)
+            if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"
+        ],
+        timeout=60,
+        what="carol's pod",
+    )
     hub.stop()
     hub.start()  # the hub and its availability service start from scratch
     token = hub.api("POST", "/users/carol/tokens", json={"note": "after restart"}).json()["token"]
-    doc = wait_for(lambda: (lambda d: d if d["in_sync"] else None)(
-        hub.service("api/v1/snapshot", token=token).json()), timeout=30, what="a synced snapshot")
+    doc = wait_for(
+        lambda: (lambda d: d if d["in_sync"] else None)(
+            hub.service("api/v1/snapshot", token=token).json()
+        ),
+        timeout=30,
+        what="a synced snapshot",
+    )
     # Her GPU is known from her pod alone: the cap still applies.
     assert doc["user"]["held_gpus"] == 1
     row = next(r for r in doc["profiles"] if r["slug"] == "rtx-1")

@@ -39,30 +39,46 @@ SPAWNER_SERVICE_NAME = "gpu-spawner"
 class AvailabilityService(Application):
     name = "jupyterhub-mlops-availability"
     description = "GPU availability for JupyterHub: inventory, reservations, JSON and SSE API."
-    aliases = {"config": "AvailabilityService.config_file",
-               "kubeconfig": "AvailabilityService.kubeconfig"}
+    aliases = {
+        "config": "AvailabilityService.config_file",
+        "kubeconfig": "AvailabilityService.kubeconfig",
+    }
     classes = [GpuProfiles]
 
-    config_file = Unicode("", help="""
+    config_file = Unicode(
+        "",
+        help="""
         A traitlets config file (typically jupyterhub_config.py) to read
-        GpuProfiles and AvailabilityService settings from.""").tag(config=True)
+        GpuProfiles and AvailabilityService settings from.""",
+    ).tag(config=True)
 
-    kubeconfig = Unicode(os.environ.get("KUBECONFIG", ""), help="""
+    kubeconfig = Unicode(
+        os.environ.get("KUBECONFIG", ""),
+        help="""
         Kubeconfig file to reach the API server; empty inside a pod (uses the
         pod's service account). Needs list/watch on nodes and pods cluster-wide.
-        """).tag(config=True)
+        """,
+    ).tag(config=True)
 
-    trusted_services = List(Unicode(), default_value=[SPAWNER_SERVICE_NAME], help="""
+    trusted_services = List(
+        Unicode(),
+        default_value=[SPAWNER_SERVICE_NAME],
+        help="""
         JupyterHub services allowed to reserve and release GPUs and to read any
-        user's view: the principal whose token GPUKubeSpawner uses.""").tag(config=True)
+        user's view: the principal whose token GPUKubeSpawner uses.""",
+    ).tag(config=True)
 
-    reservation_ttl = Float(900, help="""
+    reservation_ttl = Float(
+        900,
+        help="""
         Seconds after which a reservation whose pod never got bound is dropped
         (a spawner that died mid-spawn). Keep above the spawner's start_timeout.
-        """).tag(config=True)
+        """,
+    ).tag(config=True)
 
-    request_timeout = Float(30, help="Timeout of each list request to the API server, seconds."
-                            ).tag(config=True)
+    request_timeout = Float(
+        30, help="Timeout of each list request to the API server, seconds."
+    ).tag(config=True)
 
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -87,10 +103,14 @@ class AvailabilityService(Application):
         watcher.start()
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
-        app = web.Application(routes(prefix), availability=availability, changes=changes,
-                              trusted_services=set(self.trusted_services),
-                              service_name=os.environ.get("JUPYTERHUB_SERVICE_NAME", SERVICE_NAME),
-                              cookie_secret=secrets.token_bytes(32))
+        app = web.Application(
+            routes(prefix),
+            availability=availability,
+            changes=changes,
+            trusted_services=set(self.trusted_services),
+            service_name=os.environ.get("JUPYTERHUB_SERVICE_NAME", SERVICE_NAME),
+            cookie_secret=secrets.token_bytes(32),
+        )
         server = app.listen(url.port, url.hostname)
         self.log.info("GPU availability service on %s%s", url.geturl(), prefix)
         stop = asyncio.Event()
@@ -112,8 +132,15 @@ def main(argv=None) -> None:
     app.start()
 
 
-def configure_hub(c, *, port: int, spawner_token: str, config_file: str,
-                  kubeconfig: str = "", python: str = sys.executable) -> None:
+def configure_hub(
+    c,
+    *,
+    port: int,
+    spawner_token: str,
+    config_file: str,
+    kubeconfig: str = "",
+    python: str = sys.executable,
+) -> None:
     """Wire the service into a JupyterHub config ``c`` in one call.
 
     Registers the managed service ``gpu-availability`` (run with this Python,
@@ -125,16 +152,23 @@ def configure_hub(c, *, port: int, spawner_token: str, config_file: str,
     environment = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
     services = list(c.JupyterHub.services or [])
     services += [
-        {"name": SERVICE_NAME, "url": f"http://127.0.0.1:{port}", "oauth_no_confirm": True,
-         "command": [python, "-m", "jupyterhub_mlops.availability", f"--config={config_file}"],
-         "environment": environment},
+        {
+            "name": SERVICE_NAME,
+            "url": f"http://127.0.0.1:{port}",
+            "oauth_no_confirm": True,
+            "command": [python, "-m", "jupyterhub_mlops.availability", f"--config={config_file}"],
+            "environment": environment,
+        },
         {"name": SPAWNER_SERVICE_NAME, "api_token": spawner_token},
     ]
     c.JupyterHub.services = services
     roles = list(c.JupyterHub.load_roles or [])
     roles += [
-        {"name": "gpu-spawner", "scopes": [f"access:services!service={SERVICE_NAME}"],
-         "services": [SPAWNER_SERVICE_NAME]},
+        {
+            "name": "gpu-spawner",
+            "scopes": [f"access:services!service={SERVICE_NAME}"],
+            "services": [SPAWNER_SERVICE_NAME],
+        },
         {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
     ]
     c.JupyterHub.load_roles = roles

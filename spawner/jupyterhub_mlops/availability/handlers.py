@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from jupyterhub.services.auth import HubOAuthenticated, HubOAuthCallbackHandler
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.iostream import StreamClosedError
@@ -53,12 +53,18 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if model:
             return model
         if self.request.headers.get("Authorization"):
-            raise web.HTTPError(403, "This JupyterHub token is not valid, or lacks the scope "
-                                     "access:services!service=%s." % self.settings["service_name"])
+            raise web.HTTPError(
+                403,
+                "This JupyterHub token is not valid, or lacks the scope "  # noqa: UP031
+                "access:services!service=%s." % self.settings["service_name"],
+            )
         raise web.HTTPError(401, "Log in to JupyterHub first.")
 
     def trusted(self, model: dict) -> bool:
-        return model.get("kind") == "service" and model.get("name") in self.settings["trusted_services"]
+        return (
+            model.get("kind") == "service"
+            and model.get("name") in self.settings["trusted_services"]
+        )
 
     def require_trusted(self) -> dict:
         model = self.caller()
@@ -73,7 +79,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if not self.trusted(model):
                 raise web.HTTPError(403, "Only the spawner may ask for another user's view.")
             user = self.get_query_argument("user")[:MAX_FIELD]
-            return owner_label_value(user), [g[:MAX_FIELD] for g in self.get_query_arguments("group")]
+            return owner_label_value(user), [
+                g[:MAX_FIELD] for g in self.get_query_arguments("group")
+            ]
         if model.get("kind") == "service":
             return "", []
         return owner_label_value(model["name"]), list(model.get("groups") or [])
@@ -110,7 +118,9 @@ class EventsHandler(BaseHandler):
                 version = self.availability.version
                 if version != sent:
                     doc = self.availability.view_for(owner, groups)
-                    self.write(f"id: {doc['version']}\nevent: snapshot\ndata: {json.dumps(doc)}\n\n")
+                    self.write(
+                        f"id: {doc['version']}\nevent: snapshot\ndata: {json.dumps(doc)}\n\n"
+                    )
                     sent = version
                 else:
                     self.write(": keep-alive\n\n")
@@ -138,15 +148,17 @@ class ReservationsHandler(BaseHandler):
         for name in ("user", "profile", "pod"):
             value = body.get(name) if isinstance(body, dict) else None
             if not isinstance(value, str) or not value or len(value) > MAX_FIELD:
-                raise web.HTTPError(400, f"'{name}' must be a non-empty string of at most "
-                                         f"{MAX_FIELD} characters.")
+                raise web.HTTPError(
+                    400, f"'{name}' must be a non-empty string of at most {MAX_FIELD} characters."
+                )
             fields[name] = value
         groups = body.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise web.HTTPError(400, "'groups' must be a list of group names.")
         try:
-            res = self.availability.reserve(owner_label_value(fields["user"]), groups,
-                                            fields["profile"], fields["pod"])
+            res = self.availability.reserve(
+                owner_label_value(fields["user"]), groups, fields["profile"], fields["pod"]
+            )
         except Refused as refused:
             metrics.SPAWN_REFUSALS.labels(refused.code).inc()
             error = web.HTTPError(409, "%s", str(refused))
@@ -155,9 +167,15 @@ class ReservationsHandler(BaseHandler):
         metrics.SPAWNS.labels(res.profile.slug).inc()
         self.settings["changes"].notify()
         self.set_status(201)
-        self.finish({"id": res.id, "profile": res.profile.to_json(),
-                     "node_selector": dict(res.node_selector), "gpu_resource": res.shape.gpu_resource,
-                     "expires_at": res.expires_at})
+        self.finish(
+            {
+                "id": res.id,
+                "profile": res.profile.to_json(),
+                "node_selector": dict(res.node_selector),
+                "gpu_resource": res.shape.gpu_resource,
+                "expires_at": res.expires_at,
+            }
+        )
 
 
 class ReservationHandler(BaseHandler):
@@ -175,8 +193,9 @@ class MetricsHandler(BaseHandler):
         self.caller()
         a = self.availability
         c = a.computed()
-        metrics.set_gauges(c.gpu_types, c.held_by_owner_and_type, a.book.gpus_by_type(),
-                           c.snapshot.in_sync)
+        metrics.set_gauges(
+            c.gpu_types, c.held_by_owner_and_type, a.book.gpus_by_type(), c.snapshot.in_sync
+        )
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest())
 

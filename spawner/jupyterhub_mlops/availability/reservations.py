@@ -37,14 +37,22 @@ class ReservationBook:
     def get(self, reservation_id: str) -> Reservation | None:
         return self._by_id.get(reservation_id)
 
-    def add(self, owner: str, profile: Profile, inventory: GpuInventory, pod: str,
-            ttl: float) -> Reservation:
+    def add(
+        self, owner: str, profile: Profile, inventory: GpuInventory, pod: str, ttl: float
+    ) -> Reservation:
         found = shape_of(profile, inventory.snapshot())
         if found is None:
             raise ValueError(f"no node has {profile.gpu_type} GPUs")
         shape, selector = found
-        reservation = Reservation(f"r{next(self._order)}-{secrets.token_hex(6)}", owner, profile,
-                                  shape, selector, pod, time.time() + ttl)
+        reservation = Reservation(
+            f"r{next(self._order)}-{secrets.token_hex(6)}",
+            owner,
+            profile,
+            shape,
+            selector,
+            pod,
+            time.time() + ttl,
+        )
         self._by_id[reservation.id] = reservation
         self.generation += 1
         return reservation

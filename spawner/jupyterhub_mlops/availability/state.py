@@ -44,7 +44,9 @@ class _Computed:
 
 
 class Availability:
-    def __init__(self, inventory: GpuInventory, profiles: GpuProfiles, reservation_ttl: float = 600):
+    def __init__(
+        self, inventory: GpuInventory, profiles: GpuProfiles, reservation_ttl: float = 600
+    ):
         self.inventory = inventory
         self.profiles = profiles
         self.book = ReservationBook()
@@ -81,9 +83,16 @@ class Availability:
                         by_type[type_id] = by_type.get(type_id, 0) + amount
         for owner, gpus in self.book.gpus_by_owner(counted).items():
             held[owner] = held.get(owner, 0) + gpus
-        self._computed = _Computed(self.version, snapshot, snapshot.gpu_types(), profiles,
-                                   evaluate(profiles, snapshot, self.book.active()),
-                                   held, held_typed, counted)
+        self._computed = _Computed(
+            self.version,
+            snapshot,
+            snapshot.gpu_types(),
+            profiles,
+            evaluate(profiles, snapshot, self.book.active()),
+            held,
+            held_typed,
+            counted,
+        )
         return self._computed
 
     def view_for(self, owner: str, groups: list[str]) -> dict:
@@ -107,8 +116,10 @@ class Availability:
         rows = with_cap(c.rows, held, self.profiles.cap_for(groups))
         row = next((r for r in rows if r.profile.slug == slug), None)
         if row is None:
-            raise Refused("unknown_profile", f"There is no profile {slug[:100]!r}; "
-                                             "reload the spawn page and choose one listed.")
+            raise Refused(
+                "unknown_profile",
+                f"There is no profile {slug[:100]!r}; reload the spawn page and choose one listed.",
+            )
         if row.reason_code is not None:
             raise Refused(row.reason_code, row.disabled_reason)
         return self.book.add(owner, row.profile, self.inventory, pod, self.reservation_ttl)

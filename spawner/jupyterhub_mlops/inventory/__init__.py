@@ -9,5 +9,14 @@ from .accounting import GpuType, NodeRecord, Shape, fits_on_node, pod_requests, 
 from .state import GpuInventory, Snapshot
 from .watch import InventoryWatcher
 
-__all__ = ["GpuInventory", "GpuType", "InventoryWatcher", "NodeRecord", "Shape", "Snapshot",
-           "fits_on_node", "pod_requests", "servers_that_fit"]
+__all__ = [
+    "GpuInventory",
+    "GpuType",
+    "InventoryWatcher",
+    "NodeRecord",
+    "Shape",
+    "Snapshot",
+    "fits_on_node",
+    "pod_requests",
+    "servers_that_fit",
+]

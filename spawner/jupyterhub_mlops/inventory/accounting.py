@@ -75,8 +75,10 @@ def pod_requests(spec: Mapping) -> Requests:
     containers = spec.get("containers") or ()
     if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
         resources = containers[0].get("resources") or {}
-        key = (tuple((resources.get("requests") or {}).items()),
-               tuple((resources.get("limits") or {}).items()))
+        key = (
+            tuple((resources.get("requests") or {}).items()),
+            tuple((resources.get("limits") or {}).items()),
+        )
         try:
             cached = _SINGLE_CONTAINER.get(key)
         except TypeError:  # a malformed value that is not hashable
@@ -163,7 +165,9 @@ def _int_label(labels: Mapping[str, str], key: str) -> int | None:
         return None
 
 
-def node_gpu_types(labels: Mapping[str, str], allocatable: Mapping[str, int]) -> tuple[GpuType, ...]:
+def node_gpu_types(
+    labels: Mapping[str, str], allocatable: Mapping[str, int]
+) -> tuple[GpuType, ...]:
     """The GPU types a node offers, from GPU Operator labels and its resources."""
     product = labels.get(PRODUCT_LABEL) or "unknown-gpu"
     types = []
@@ -199,7 +203,11 @@ class NodeRecord:
 
     @classmethod
     def from_node(cls, node: Mapping) -> NodeRecord:
-        meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
+        meta, spec, status = (
+            node.get("metadata") or {},
+            node.get("spec") or {},
+            node.get("status") or {},
+        )
         labels = dict(meta.get("labels") or {})
         allocatable = {}
         for name, value in (status.get("allocatable") or {}).items():
@@ -212,10 +220,19 @@ class NodeRecord:
             for t in spec.get("taints") or ()
             if t.get("effect") in ("NoSchedule", "NoExecute")
         )
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in status.get("conditions") or ())
-        return cls(meta.get("name", ""), labels, allocatable, taints, ready,
-                   bool(spec.get("unschedulable")), node_gpu_types(labels, allocatable))
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions") or ()
+        )
+        return cls(
+            meta.get("name", ""),
+            labels,
+            allocatable,
+            taints,
+            ready,
+            bool(spec.get("unschedulable")),
+            node_gpu_types(labels, allocatable),
+        )
 
 
 def tolerates(tolerations: Iterable[Mapping], taint: Taint) -> bool:
@@ -236,8 +253,11 @@ def tolerates(tolerations: Iterable[Mapping], taint: Taint) -> bool:
     return False
 
 
-def node_offers(node: NodeRecord, tolerations: Iterable[Mapping] = (),
-                node_selector: Mapping[str, str] | None = None) -> str | None:
+def node_offers(
+    node: NodeRecord,
+    tolerations: Iterable[Mapping] = (),
+    node_selector: Mapping[str, str] | None = None,
+) -> str | None:
     """``None`` when the node offers its free resources to such a pod,
     otherwise the reason it offers nothing."""
     if not node.ready:

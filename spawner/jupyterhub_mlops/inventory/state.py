@@ -45,8 +45,12 @@ class PodRecord:
 def slim_pod(pod: Mapping, owner_label: str = OWNER_LABEL) -> PodRecord:
     spec = pod.get("spec") or {}
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    return PodRecord(spec.get("nodeName") or "", pod_requests(spec),
-                     pod_holds_resources(pod), labels.get(owner_label))
+    return PodRecord(
+        spec.get("nodeName") or "",
+        pod_requests(spec),
+        pod_holds_resources(pod),
+        labels.get(owner_label),
+    )
 
 
 def pod_key(pod: Mapping) -> str:
@@ -77,7 +81,9 @@ class Snapshot:
     in_sync: bool
     taken_at: float
     nodes: tuple[NodeView, ...]
-    pods_by_owner: Mapping[str, tuple[tuple[str, str, Requests, bool], ...]] = field(default_factory=dict)
+    pods_by_owner: Mapping[str, tuple[tuple[str, str, Requests, bool], ...]] = field(
+        default_factory=dict
+    )
     """owner label value -> ``(pod key, node, requests, holds)`` for every pod
     carrying the owner label that has not finished (bound or pending)."""
 
@@ -90,12 +96,23 @@ class Snapshot:
         out: dict[str, dict] = {}
         for view in self.nodes:
             for gpu in view.record.gpu_types:
-                entry = out.setdefault(gpu.id, {
-                    "id": gpu.id, "resource": gpu.resource, "product": gpu.product,
-                    "memory_mib": gpu.memory_mib, "kind": gpu.kind, "total": 0, "free": 0,
-                    "held": 0, "largest_free_on_node": 0, "largest_node": 0, "nodes": 0,
-                    "unavailable": 0,
-                })
+                entry = out.setdefault(
+                    gpu.id,
+                    {
+                        "id": gpu.id,
+                        "resource": gpu.resource,
+                        "product": gpu.product,
+                        "memory_mib": gpu.memory_mib,
+                        "kind": gpu.kind,
+                        "total": 0,
+                        "free": 0,
+                        "held": 0,
+                        "largest_free_on_node": 0,
+                        "largest_node": 0,
+                        "nodes": 0,
+                        "unavailable": 0,
+                    },
+                )
                 allocatable = view.record.allocatable.get(gpu.resource, 0)
                 if view.unavailable_reason is not None:
                     entry["unavailable"] += allocatable
@@ -117,8 +134,9 @@ class GpuInventory:
     been applied and whenever a watch stream is lost.
     """
 
-    def __init__(self, tolerations: Iterable[Mapping] = DEFAULT_TOLERATIONS,
-                 owner_label: str = OWNER_LABEL):
+    def __init__(
+        self, tolerations: Iterable[Mapping] = DEFAULT_TOLERATIONS, owner_label: str = OWNER_LABEL
+    ):
         self.tolerations = tuple(tolerations)
         self.owner_label = owner_label
         self.nodes: dict[str, NodeRecord] = {}
@@ -163,8 +181,12 @@ class GpuInventory:
             return
         new = slim_pod(pod, self.owner_label)
         if old is not None:
-            if (old.node == new.node and old.requests is new.requests
-                    and old.holds == new.holds and old.owner == new.owner):
+            if (
+                old.node == new.node
+                and old.requests is new.requests
+                and old.holds == new.holds
+                and old.owner == new.owner
+            ):
                 return  # a status heartbeat: nothing the inventory counts changed
             self._charge(old, -1)
         self.pods[key] = new
@@ -207,14 +229,25 @@ class GpuInventory:
         views = []
         for name, record in self.nodes.items():
             used = dict(self.used.get(name, {}))
-            views.append(NodeView(record, node_offers(record, self.tolerations),
-                                  free_resources(record, used), used))
+            views.append(
+                NodeView(
+                    record,
+                    node_offers(record, self.tolerations),
+                    free_resources(record, used),
+                    used,
+                )
+            )
         by_owner: dict[str, list] = {}
         for key, pod in self.pods.items():
             if pod.owner is not None and (pod.holds or not pod.node):
                 by_owner.setdefault(pod.owner, []).append((key, pod.node, pod.requests, pod.holds))
-        self._snapshot = Snapshot(self.version, self.in_sync, time.time(), tuple(views),
-                                  {o: tuple(p) for o, p in by_owner.items()})
+        self._snapshot = Snapshot(
+            self.version,
+            self.in_sync,
+            time.time(),
+            tuple(views),
+            {o: tuple(p) for o, p in by_owner.items()},
+        )
         return self._snapshot
 
     def gpus_held_by_owner(self) -> dict[str, dict[str, int]]:

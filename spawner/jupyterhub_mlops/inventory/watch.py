@@ -50,9 +50,16 @@ class InventoryWatcher:
     batch of events that changed the inventory's version.
     """
 
-    def __init__(self, inventory: GpuInventory, api_client: client.ApiClient, *,
-                 request_timeout: float = 30, watch_timeout: int = 300, page_size: int = 500,
-                 max_backoff: float = 5.0):
+    def __init__(
+        self,
+        inventory: GpuInventory,
+        api_client: client.ApiClient,
+        *,
+        request_timeout: float = 30,
+        watch_timeout: int = 300,
+        page_size: int = 500,
+        max_backoff: float = 5.0,
+    ):
         self.inventory = inventory
         self.core = client.CoreV1Api(api_client)
         self.request_timeout = request_timeout
@@ -98,8 +105,13 @@ class InventoryWatcher:
                 version = None
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ApiServerError,
-                    ValueError) as exc:  # ValueError: a line that is not JSON
+            except (
+                aiohttp.ClientError,
+                asyncio.TimeoutError,
+                OSError,
+                ApiServerError,
+                ValueError,
+            ) as exc:  # ValueError: a line that is not JSON
                 # Out of sync until a watch is re-established: say "unknown".
                 self.inventory.set_in_sync(kind, False)
                 self._changed()
@@ -117,8 +129,12 @@ class InventoryWatcher:
         items: list[dict] = []
         token = None
         while True:
-            kwargs = dict(self._selector(kind), limit=self.page_size,
-                          _preload_content=False, _request_timeout=self.request_timeout)
+            kwargs = dict(
+                self._selector(kind),
+                limit=self.page_size,
+                _preload_content=False,
+                _request_timeout=self.request_timeout,
+            )
             if token:
                 kwargs["_continue"] = token
             resp = await self._call(kind)(**kwargs)
@@ -144,11 +160,16 @@ class InventoryWatcher:
         """Apply events until the stream ends; return the last resourceVersion."""
         apply = self.inventory.apply_node if kind == "nodes" else self.inventory.apply_pod
         resp = await self._call(kind)(
-            **self._selector(kind), watch=True, resource_version=version,
-            allow_watch_bookmarks=True, timeout_seconds=self.watch_timeout,
+            **self._selector(kind),
+            watch=True,
+            resource_version=version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.watch_timeout,
             _preload_content=False,
             _request_timeout=aiohttp.ClientTimeout(
-                sock_connect=self.request_timeout, sock_read=self.watch_timeout + 30))
+                sock_connect=self.request_timeout, sock_read=self.watch_timeout + 30
+            ),
+        )
         async with resp:
             if resp.status == 410:
                 raise WatchGone()
