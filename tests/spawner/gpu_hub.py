@@ -181,14 +181,16 @@ class Hub:
         return resp.json()
 
     def metric(self, name: str, **labels) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels``."""
         text = self.service("metrics").text
-        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        want = [f'{k}="{v}"' for k, v in labels.items()]
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(name + "{" + want + "}") or (
-                not want and line.startswith(name + " ")
-            ):
-                total += float(line.rsplit(" ", 1)[1])
+            sample, _, value = line.rpartition(" ")
+            if sample.split("{")[0] != name:
+                continue
+            if all(w in sample for w in want):
+                total += float(value)
         return total
 
     def login(self, user: str) -> requests.Session:

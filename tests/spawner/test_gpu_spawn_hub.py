@@ -217,6 +217,8 @@ def test_availability_api_needs_a_token_and_serves_users_their_own_view(hub):
     assert doc["user"]["cap"] == 1  # carol's group cap, from her own identity
     assert doc["gpu_types"][RTX]["total"] == 8
     assert isinstance(doc["version"], int)
+    assert hub.metric("jupyterhub_mlops_gpus_total", gpu_type=RTX) == 8
+    assert hub.metric("jupyterhub_mlops_inventory_in_sync") == 1
     # A user may not reserve GPUs: only the spawner's service may.
     import requests
 
