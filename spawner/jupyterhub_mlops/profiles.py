@@ -145,6 +145,8 @@ def auto_profiles(
     )
     largest: dict[str, tuple] = {}
     for view in snapshot.nodes:
+        if view.unavailable_reason is not None:
+            continue  # cordoned, NotReady or untolerated: offers no profile
         for gpu in view.record.gpu_types:
             size = view.record.allocatable.get(gpu.resource, 0)
             if size > largest.get(gpu.id, (0,))[0]:

@@ -151,6 +151,10 @@ def test_auto_profiles_up_to_the_largest_node_per_type():
     config = profiles(profiles=[A4])
     slugs = [p.slug for p in config.all_profiles(inv.snapshot())]
     assert slugs == ["a4", "a100-x1", "a100-x2", "a100-x4", "t4-x1", "t4-x2"]
+    cordoned = node("c", 8, product="V100")
+    cordoned["spec"]["unschedulable"] = True
+    inv.apply_node("ADDED", cordoned)
+    assert not [s for s in (p.slug for p in config.all_profiles(inv.snapshot())) if "v100" in s]
 
 
 def test_bad_profile_config_names_the_field():
