@@ -282,6 +282,43 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
         core_v1.delete_namespaced_pod("sse-probe", hub_namespace, grace_period_seconds=0)
 
 
+@pytest.mark.browser
+def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_namespace):
+    from gpu_hub import PASSWORD
+    from playwright.sync_api import sync_playwright
+
+    free_cell = '[data-slug="rtx-1"] [data-role=free]'
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", "dora")
+            page.fill("#password_input", PASSWORD)
+            page.click("#login_submit")
+            page.goto(f"{hub.url}/hub/spawn")
+            before = int(page.text_content(free_cell))
+            page.evaluate("window.__same_page = true")
+            core_v1.create_namespaced_pod(hub_namespace, {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "browser-probe"},
+                "spec": {"nodeName": "gpu-rtx-1", "containers": [{
+                    "name": "c", "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": "2"}}}]}})
+            try:
+                # Through the proxy, the OAuth round trip and the event stream.
+                page.wait_for_function(
+                    f"() => document.querySelector('{free_cell}').textContent.trim()"
+                    f" === '{before - 2}'", timeout=30_000)
+                assert page.evaluate("window.__same_page") is True
+            finally:
+                core_v1.delete_namespaced_pod("browser-probe", hub_namespace,
+                                              grace_period_seconds=0)
+        finally:
+            browser.close()
+
+
 def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
     session = hub.login("carol")  # cap 1
     hub.spawn_page(session)
