@@ -168,6 +168,7 @@ def runtime_class(control_plane):
         if exc.status != 409:
             raise
     yield RUNTIME_CLASS
+    node_v1.delete_runtime_class(RUNTIME_CLASS)
 
 
 async def test_inventory_equals_recomputation_after_every_random_batch(
@@ -184,6 +185,8 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
     watcher.start()
     nodes: list[dict] = []
     pods: list[str] = []
+    holding: set[str] = set()  # pods that stay Terminating once deleted
+    deleted: set[str] = set()
     try:
         await watcher.wait_in_sync()
         await converge(inventory, core_v1, "initial fleet")
@@ -194,13 +197,17 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
                 nodes.append(node)
             for i in range(rng.randint(10, 25)):
                 name = f"p{batch}-{i}"
-                await asyncio.to_thread(
-                    core_v1.create_namespaced_pod, namespace, random_pod(rng, name, nodes)
-                )
+                pod = random_pod(rng, name, nodes)
+                await asyncio.to_thread(core_v1.create_namespaced_pod, namespace, pod)
                 pods.append(name)
-            await mutate(rng, core_v1, namespace, nodes, pods)
+                if pod["metadata"]["annotations"].get(next(iter(HOLD))):
+                    holding.add(name)
+            await mutate(rng, core_v1, namespace, nodes, pods, holding, deleted)
             await converge(inventory, core_v1, f"batch {batch} (seed {seed})")
         assert watcher.relists == {"nodes": 1, "pods": 1}, "a healthy watch must never relist"
+        # The batches did exercise a pod that is Terminating while still bound.
+        listed = await asyncio.to_thread(core_v1.list_namespaced_pod, namespace)
+        assert any(p.metadata.deletion_timestamp and p.spec.node_name for p in listed.items)
     finally:
         await watcher.stop()
         await api.close()
@@ -218,12 +225,16 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
                     raise
 
 
-async def mutate(
-    rng: random.Random, core_v1, namespace: str, nodes: list[dict], pods: list[str]
-) -> None:
-    """Deletions (some pods stay Terminating), cordons, taint and capacity changes."""
-    for name in rng.sample(pods, k=min(len(pods), rng.randint(2, 6))):
+async def mutate(rng: random.Random, core_v1, namespace: str, nodes: list[dict],
+                 pods: list[str], holding: set[str], deleted: set[str]) -> None:
+    """Deletions (pods marked to hold stay Terminating: at least one per batch),
+    cordons, taint and capacity changes."""
+    alive = [p for p in pods if p not in deleted]
+    doomed = set(rng.sample(alive, k=min(len(alive), rng.randint(2, 6))))
+    doomed |= set(rng.sample(sorted(holding - deleted), k=min(1, len(holding - deleted))))
+    for name in sorted(doomed):
         await asyncio.to_thread(core_v1.delete_namespaced_pod, name, namespace)
+        deleted.add(name)
     for node in rng.sample(nodes, k=min(len(nodes), 2)):
         name = node["metadata"]["name"]
         action = rng.choice(["cordon", "uncordon", "taint", "untaint", "shrink", "delete"])
