@@ -183,7 +183,13 @@ class GPUKubeSpawner(KubeSpawner):
                 "The GPU availability service is not answering; "
                 "try again in a minute or ask your operator.",
             )
-        data = json.loads(resp.body) if resp.body else {}
+        try:
+            data = json.loads(resp.body) if resp.body else {}
+        except ValueError:  # not the service answering (e.g. a proxy's error page)
+            self.log.error("availability service answered %s with non-JSON", resp.code)
+            raise web.HTTPError(
+                503, "The GPU availability service is not answering; try again in a minute."
+            ) from None
         return resp.code, data
 
     async def availability_view(self) -> dict:

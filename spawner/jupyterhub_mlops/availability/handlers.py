@@ -55,8 +55,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if self.request.headers.get("Authorization"):
             raise web.HTTPError(
                 403,
-                "This JupyterHub token is not valid, or lacks the scope "  # noqa: UP031
-                "access:services!service=%s." % self.settings["service_name"],
+                "This JupyterHub token is not valid, or lacks the scope "
+                "access:services!service=%s.",
+                self.settings["service_name"],
             )
         raise web.HTTPError(401, "Log in to JupyterHub first.")
 
