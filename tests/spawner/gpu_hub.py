@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,9 @@ import requests
 from mlops_cluster.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
-CHP = "/work/main/.venv/bin/configurable-http-proxy"
+# scripts/bootstrap.sh links it into the virtualenv's bin, next to this Python.
+CHP = shutil.which("configurable-http-proxy") or str(Path(sys.executable).parent
+                                                     / "configurable-http-proxy")
 PASSWORD = "correct horse"
 SERVICE = "gpu-availability"
 
