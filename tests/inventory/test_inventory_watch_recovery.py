@@ -5,7 +5,9 @@ the session cluster other tests use. The inventory's loop runs in a thread of
 its own because the control plane must be restarted from the main thread
 (its processes are tied to the thread that started them). While the API
 server is down the inventory must say "unknown" (``gpu_types() is None``),
-and afterwards converge to the brute-force truth again.
+and afterwards converge to the brute-force truth again. (A new API server's
+watch cache starts at the current revision, so resuming from the old one
+usually gets 410 Gone: this run also exercises the relist path.)
 """
 
 from __future__ import annotations
