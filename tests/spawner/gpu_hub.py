@@ -9,10 +9,12 @@ availability service reports.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -91,6 +93,11 @@ configure_hub(c, port={service_port}, spawner_token=os.environ.get("GPU_SPAWNER_
 """
 
 
+def _terminate_with_parent() -> None:
+    """SIGTERM the hub when the test process dies, so it stops its proxy and service."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Hub:
     """``jupyterhub`` in a subprocess; ``url`` is the proxy's public URL."""
 
@@ -133,11 +140,19 @@ class Hub:
         self.log = open(self.run_dir / "jupyterhub.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
+            preexec_fn=_terminate_with_parent,
             cwd=self.run_dir,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        try:
+            return self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> Hub:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
