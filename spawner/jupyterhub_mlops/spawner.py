@@ -1,51 +1,337 @@
-"""GPUKubeSpawner: KubeSpawner for a cluster of shared GPU servers."""
+"""GPUKubeSpawner: KubeSpawner for a cluster of shared GPU servers.
+
+The spawn page lists GPU profiles with live numbers from the availability
+service (``availability/``), which owns the GPU inventory and the reservation
+book; this spawner, running in the hub, asks it over HTTP:
+
+- ``options_form``: the rows for this user (free/total, servers that fit, why
+  disabled), rendered by ``spawn_form``;
+- ``options_from_form`` / ``start``: the choice is validated against fresh
+  rows (tampered forms get a 400 and no pod), then reserved — the service
+  grants or refuses atomically, so concurrent spawns cannot double-book —
+  and the profile is applied to the pod;
+- ``stop`` or a failed start releases the reservation. The reservation id is
+  in the spawner's persisted state, and held GPUs come from the pods
+  themselves, so a hub restart keeps everything.
+
+Pod building is split into small methods (``profile_overrides``,
+``apply_overrides``, ``pod_labels``) so other parts of the suite (per-user
+namespaces, SSH) can add theirs in a few lines.
+"""
 
 from __future__ import annotations
 
-from kubernetes_asyncio.client.models import V1Toleration
-from kubespawner import KubeSpawner
-from traitlets import Dict, List, Unicode
+import json
+from urllib.parse import urlencode
 
-OWNER_LABEL = "jupyterhub-mlops/user"
+from kubespawner import KubeSpawner
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Dict, Float, List, Unicode, default
+
+from . import metrics
+from .availability.app import SERVICE_NAME
+from .profiles import OWNER_LABEL, owner_label_value
+from .spawn_form import FormError, render_form, validate_choice
+
+
+# ------------------------------------------------------------ pure builders
+def shm_volume(size_limit: str) -> tuple[dict, dict]:
+    """A memory-backed ``/dev/shm`` (PyTorch DataLoader workers share tensors
+    through it; the container runtime's default is 64 MiB)."""
+    volume = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+    if size_limit:
+        volume["emptyDir"]["sizeLimit"] = size_limit
+    return volume, {"name": "dshm", "mountPath": "/dev/shm"}
+
+
+def merge_tolerations(base: list, extra: list) -> list:
+    """``base`` plus the tolerations of ``extra`` not already in it."""
+    out = [dict(t) for t in base]
+    for tol in extra:
+        if dict(tol) not in out:
+            out.append(dict(tol))
+    return out
+
+
+def profile_overrides(
+    profile: dict, node_selector: dict, gpu_resource: str, *, base: dict, shm_size: str
+) -> dict:
+    """Trait values of KubeSpawner for a granted profile.
+
+    ``base`` holds the spawner's configured values (tolerations, node_selector,
+    volumes, volume_mounts, extra_resource_limits, extra_resource_guarantees,
+    image). GPUs go in limits and guarantees (extended resources must be
+    equal), CPU and memory are guaranteed and limited at the profile's size,
+    the node selector pins the GPU product.
+    """
+    cpu = profile["cpu_milli"] / 1000
+    gpus = {gpu_resource: str(profile["gpus"])} if profile["gpus"] else {}
+    volume, mount = shm_volume(shm_size or str(profile["memory_bytes"] // 2))
+    return {
+        "image": profile["image"] or base["image"],
+        "cpu_guarantee": cpu,
+        "cpu_limit": cpu,
+        "mem_guarantee": profile["memory_bytes"],
+        "mem_limit": profile["memory_bytes"],
+        "extra_resource_limits": {**base["extra_resource_limits"], **gpus},
+        "extra_resource_guarantees": {**base["extra_resource_guarantees"], **gpus},
+        "node_selector": {**base["node_selector"], **node_selector},
+        "tolerations": merge_tolerations(base["tolerations"], profile["tolerations"]),
+        "volumes": [*base["volumes"], volume],
+        "volume_mounts": [*base["volume_mounts"], mount],
+    }
 
 
 class GPUKubeSpawner(KubeSpawner):
-    """A KubeSpawner whose pods may run on the GPU nodes of the cluster.
+    """A KubeSpawner whose users pick GPU profiles with live availability."""
 
-    GPU nodes are usually tainted (``nvidia.com/gpu=present:NoSchedule``) so
-    that only pods that asked for GPUs land there; this spawner adds the
-    matching tolerations and labels every pod with its owner, which the SSH
-    gateway and the GPU inventory use to find a user's server.
-    """
+    gpu_reservation: str | None = None
+    """Id of the reservation of the spawn in flight (persisted in the state)."""
+    gpu_profile: str | None = None
+    """Slug of the profile this server was started with (persisted in the state)."""
+
+    availability_url = Unicode(
+        f"http://127.0.0.1:10101/services/{SERVICE_NAME}/",
+        help="""
+        URL of the availability service as the hub reaches it (direct, not
+        through the proxy), ending in the service prefix. Set by
+        jupyterhub_mlops.availability.configure_hub.""",
+    ).tag(config=True)
+
+    availability_token = Unicode(
+        help="""
+        JupyterHub API token of the service principal the availability service
+        trusts to reserve GPUs (``gpu-spawner``). A secret: load it from the
+        environment."""
+    ).tag(config=True)
+
+    availability_public_prefix = Unicode(
+        help="""
+        Path of the availability service as the browser reaches it through the
+        proxy; default: <hub base url>/services/gpu-availability/."""
+    ).tag(config=True)
+
+    availability_timeout = Float(
+        10,
+        help="""
+        Seconds to wait for the availability service before refusing a spawn
+        (with a message) rather than starting blind.""",
+    ).tag(config=True)
 
     gpu_tolerations = List(
         Dict(),
         default_value=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         help="""
         Tolerations added to every notebook pod so that it may be scheduled on
-        tainted GPU nodes. Match the taints your GPU nodes carry (the NVIDIA GPU
-        Operator's convention is ``nvidia.com/gpu=present:NoSchedule``). Set to
-        an empty list if your GPU nodes are not tainted.
-        """,
+        tainted GPU nodes (the GPU Operator's convention is
+        nvidia.com/gpu=present:NoSchedule). Profiles may add their own.""",
     ).tag(config=True)
 
     owner_label = Unicode(
         OWNER_LABEL,
         help="""
-        Label key set on every notebook pod with the (escaped) JupyterHub user
-        name as value. The SSH gateway finds a user's server by this label.
-        """,
+        Label key set on every notebook pod with the user's name as value (made
+        a valid label value). The GPU inventory counts a user's GPUs by it and
+        the SSH gateway finds a user's server by it.""",
     ).tag(config=True)
+
+    shm_size = Unicode(
+        "",
+        help="""
+        Size limit of the memory-backed /dev/shm of notebook pods (a Kubernetes
+        quantity); empty: half of the profile's memory. It counts against the
+        pod's memory limit.""",
+    ).tag(config=True)
+
+    @default("availability_public_prefix")
+    def _default_public_prefix(self):
+        base = self.hub.base_url[: -len("hub/")] if self.hub.base_url.endswith("hub/") else "/"
+        return f"{base}services/{SERVICE_NAME}/"
+
+    @default("options_form")
+    def _default_gpu_form(self):
+        return GPUKubeSpawner._gpu_options_form
+
+    # -------------------------------------------------------------- service
+    async def _availability(
+        self, method: str, path: str, body: dict | None = None
+    ) -> tuple[int, dict]:
+        request = HTTPRequest(
+            self.availability_url + path,
+            method=method,
+            headers={
+                "Authorization": f"token {self.availability_token}",
+                "Content-Type": "application/json",
+            },
+            body=None if body is None else json.dumps(body),
+            request_timeout=self.availability_timeout,
+            connect_timeout=self.availability_timeout,
+        )
+        try:
+            resp = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            self.log.error("availability service unreachable at %s: %s", self.availability_url, exc)
+            raise web.HTTPError(
+                503,
+                "The GPU availability service is not answering; "
+                "try again in a minute or ask your operator.",
+            ) from None
+        if resp.code == 599:
+            raise web.HTTPError(
+                503,
+                "The GPU availability service is not answering; "
+                "try again in a minute or ask your operator.",
+            )
+        try:
+            data = json.loads(resp.body) if resp.body else {}
+        except ValueError:  # not the service answering (e.g. a proxy's error page)
+            self.log.error("availability service answered %s with non-JSON", resp.code)
+            raise web.HTTPError(
+                503, "The GPU availability service is not answering; try again in a minute."
+            ) from None
+        return resp.code, data
+
+    async def availability_view(self) -> dict:
+        """This user's snapshot document (see availability.state.Availability.view_for)."""
+        query = urlencode(
+            [("user", self.user.name)] + [("group", g.name) for g in self.user.groups]
+        )
+        code, doc = await self._availability("GET", f"api/v1/snapshot?{query}")
+        if code != 200:
+            self.log.error("availability service answered %s: %s", code, doc)
+            raise web.HTTPError(
+                503,
+                "The GPU availability service refused the hub's request; "
+                "ask your operator to check its configuration.",
+            )
+        return doc
+
+    # ----------------------------------------------------------------- form
+    @staticmethod
+    async def _gpu_options_form(spawner: GPUKubeSpawner) -> str:
+        doc = await spawner.availability_view()
+        prefix = spawner.availability_public_prefix
+        return render_form(doc, prefix + "api/v1/events", prefix + "api/v1/snapshot")
+
+    async def options_from_form(self, formdata: dict) -> dict:
+        """Validate the posted form against fresh rows; 400/403/409 with a reason."""
+        row = self._checked_row(formdata, (await self.availability_view())["profiles"])
+        return {"profile": row["slug"], "gpus": row["gpus"]}
+
+    def _checked_row(self, options: dict, rows: list) -> dict:
+        try:
+            return validate_choice(options, rows)
+        except FormError as refusal:
+            metrics.SPAWN_REFUSALS.labels(refusal.code).inc()
+            raise web.HTTPError(refusal.status, "%s", str(refusal)) from None
+
+    # ---------------------------------------------------------------- spawn
+    async def start(self):
+        self.apply_overrides(await self.reserve_gpus())
+        try:
+            return await super().start()
+        except BaseException:
+            await self.release_gpus()
+            raise
+
+    async def load_user_options(self):
+        """The choice was validated, reserved and applied in ``start``."""
+
+    async def reserve_gpus(self) -> dict:
+        """Validate ``user_options`` (the REST API skips the form), reserve the
+        profile and return the trait overrides for it."""
+        options = dict(self.user_options or {})
+        if not options.get("profile"):
+            rows = (await self.availability_view())["profiles"]
+            default = next((r for r in rows if r.get("default")), rows[0] if rows else None)
+            options = {"profile": default["slug"]} if default else options
+        row = self._checked_row(options, (await self.availability_view())["profiles"])
+        body = {
+            "user": self.user.name,
+            "groups": [g.name for g in self.user.groups],
+            "profile": row["slug"],
+            "pod": f"{self.namespace}/{self.pod_name}",
+        }
+        code, granted = await self._availability("POST", "api/v1/reservations", body)
+        if code == 409:
+            status = 403 if granted.get("code") == "over_cap" else 409
+            raise web.HTTPError(status, "%s", granted.get("error", "No room for this profile now."))
+        if code != 201:
+            self.log.error("reservation refused with %s: %s", code, granted)
+            raise web.HTTPError(
+                503, "The GPU availability service could not reserve GPUs; try again in a minute."
+            )
+        self.gpu_reservation = granted["id"]
+        self.gpu_profile = row["slug"]
+        self.log.info("reserved %s for %s (%s)", row["slug"], self._log_name, granted["id"])
+        return self.profile_overrides(
+            granted["profile"], granted["node_selector"], granted["gpu_resource"]
+        )
+
+    def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
+        base = {
+            "image": self.image,
+            "tolerations": merge_tolerations(self.tolerations, self.gpu_tolerations),
+            "node_selector": dict(self.node_selector),
+            "volumes": list(self.volumes),
+            "volume_mounts": list(self.volume_mounts),
+            "extra_resource_limits": dict(self.extra_resource_limits),
+            "extra_resource_guarantees": dict(self.extra_resource_guarantees),
+        }
+        return profile_overrides(
+            profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size
+        )
+
+    def apply_overrides(self, overrides: dict) -> None:
+        for name, value in overrides.items():
+            setattr(self, name, value)
+
+    async def release_gpus(self) -> None:
+        """Give back the reservation, if any (idempotent)."""
+        reservation, self.gpu_reservation = self.gpu_reservation, None
+        if not reservation:
+            return
+        try:
+            code, _ = await self._availability("DELETE", f"api/v1/reservations/{reservation}")
+        except web.HTTPError:
+            # The service is down; the reservation expires on its own.
+            self.log.warning("could not release reservation %s; it will expire", reservation)
+            return
+        if code not in (204, 404):
+            self.log.warning("releasing reservation %s answered %s", reservation, code)
+
+    async def stop(self, now=False):
+        try:
+            await super().stop(now=now)
+        finally:
+            await self.release_gpus()
+
+    # ------------------------------------------------------------------ pod
+    def pod_labels(self) -> dict:
+        """Labels added to the pod on top of KubeSpawner's."""
+        return {self.owner_label: owner_label_value(self.user.name)}
 
     async def get_pod_manifest(self):
         pod = await super().get_pod_manifest()
-        labels = dict(pod.metadata.labels or {})
-        labels[self.owner_label] = self._expand_user_properties("{username}")
-        pod.metadata.labels = labels
-        existing = list(pod.spec.tolerations or [])
-        known = {(t.key, t.effect) for t in existing}
-        for tol in self.gpu_tolerations:
-            if (tol.get("key"), tol.get("effect")) not in known:
-                existing.append(V1Toleration(**tol))
-        pod.spec.tolerations = existing
+        pod.metadata.labels = {**(pod.metadata.labels or {}), **self.pod_labels()}
         return pod
+
+    # ---------------------------------------------------------------- state
+    def get_state(self):
+        state = super().get_state()
+        if self.gpu_reservation:
+            state["gpu_reservation"] = self.gpu_reservation
+        if self.gpu_profile:
+            state["gpu_profile"] = self.gpu_profile
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.gpu_reservation = state.get("gpu_reservation")
+        self.gpu_profile = state.get("gpu_profile")
+
+    def clear_state(self):
+        super().clear_state()
+        self.gpu_reservation = None
+        self.gpu_profile = None

@@ -1,0 +1,123 @@
+"""The spawn page's GPU form: rendering and server-side validation (pure functions).
+
+Rows come from the availability service (``profiles`` of its snapshot); the
+form posts ``profile`` (a slug) and, optionally, ``gpus`` (must equal the
+profile's count). Anything else is refused with ``FormError``, which carries
+the HTTP status and a sentence the user can act on.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+HERE = Path(__file__).resolve().parent
+_ENV = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
+MAX_VALUE_LENGTH = 100
+ALLOWED_FIELDS = {"profile", "gpus"}
+# JupyterHub adds these to every spawn form post.
+IGNORED_FIELDS = {"_xsrf"}
+
+
+class FormError(Exception):
+    """A refused choice: ``status`` (400 tampered/invalid, 403 over cap, 409 no
+    room, 503 unknown) and ``code`` (a metric label)."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+STATUS_OF_REASON = {
+    "over_cap": 403,
+    "none_free": 409,
+    "no_node_large_enough": 409,
+    "no_gpu_type": 409,
+    "unknown": 503,
+    "unknown_profile": 400,
+}
+
+
+def _single(options: Mapping, name: str):
+    value = options.get(name)
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise FormError(400, "invalid_form", f"Send exactly one value for '{name}'.")
+        value = value[0]
+    return value
+
+
+def validate_choice(options: Mapping, rows: Sequence[Mapping]) -> Mapping:
+    """The row of the chosen profile, or ``FormError``.
+
+    ``options`` is either the raw form (lists of strings) or user_options
+    from the REST API (plain values).
+    """
+    for name in options:
+        if name not in ALLOWED_FIELDS and name not in IGNORED_FIELDS:
+            shown = html.escape(str(name)[:40])
+            raise FormError(
+                400,
+                "invalid_form",
+                f"Unexpected field '{shown}': the spawn form sends only 'profile' and 'gpus'.",
+            )
+    slug = _single(options, "profile")
+    if not isinstance(slug, str) or not slug:
+        raise FormError(400, "invalid_form", "Choose a profile.")
+    if len(slug) > MAX_VALUE_LENGTH:
+        raise FormError(
+            400,
+            "invalid_form",
+            f"The profile name is longer than {MAX_VALUE_LENGTH} "
+            "characters; choose one of the listed profiles.",
+        )
+    row = next((r for r in rows if r["slug"] == slug), None)
+    if row is None:
+        raise FormError(
+            400,
+            "unknown_profile",
+            f"There is no profile '{html.escape(slug)}'; reload the page and choose one listed.",
+        )
+    gpus = _single(options, "gpus")
+    if gpus is not None and gpus != "":
+        text = str(gpus)
+        if isinstance(gpus, bool) or not re.fullmatch(r"[0-9]{1,3}", text):
+            raise FormError(400, "invalid_form", "'gpus' must be a whole number of GPUs.")
+        if int(text) != row["gpus"]:
+            raise FormError(
+                400,
+                "invalid_form",
+                f"Profile '{row['display_name']}' gives {row['gpus']} GPUs, not {int(text)}.",
+            )
+    if row.get("reason_code"):
+        code = row["reason_code"]
+        raise FormError(STATUS_OF_REASON.get(code, 409), code, row["disabled_reason"])
+    return row
+
+
+def render_form(doc: Mapping, events_url: str, snapshot_url: str) -> str:
+    """The HTML of the form for one user's snapshot document."""
+    rows = doc["profiles"]
+    enabled = [r for r in rows if not r["reason_code"]]
+    selected = next(
+        (r["slug"] for r in enabled if r.get("default")), enabled[0]["slug"] if enabled else None
+    )
+    script = (HERE / "static" / "gpu_form.js").read_text()
+    return _ENV.get_template("gpu_form.html").render(
+        doc=doc,
+        rows=rows,
+        selected=selected,
+        script=script,
+        # Inside <script>: JSON with "</" escaped cannot close the element.
+        config=json.dumps(
+            {"events": events_url, "snapshot": snapshot_url, "version": doc["version"]}
+        ).replace("</", "<\\/"),
+    )

@@ -1,0 +1,350 @@
+"""The spawn page and spawns through a real JupyterHub, its proxy and the
+availability service, against the real control plane.
+
+The default fleet (cluster/fleet.yaml): two 8×A100 nodes, two 4×RTX A6000
+nodes (8 RTX GPUs in all), a MIG node, a cordoned V100 node, a CPU node.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import wait_for
+from gpu_hub import Hub
+from inventory.gpu_oracle import recompute
+
+pytestmark = pytest.mark.cluster
+
+RTX = "NVIDIA-RTX-A6000"
+A100 = "NVIDIA-A100-SXM4-80GB"
+RTX_LIMIT = "nvidia.com/gpu"
+
+
+@pytest.fixture(scope="module")
+def hub_namespace(control_plane, core_v1):
+    from conftest import create_namespace
+
+    name = create_namespace(core_v1, f"hub-{int(time.time()) % 100000}")
+    yield name
+    core_v1.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def hub(control_plane, hub_namespace, tmp_path_factory):
+    h = Hub(tmp_path_factory.mktemp("hub"), control_plane, hub_namespace).start()
+    yield h
+    h.stop()
+
+
+def pods(core_v1, namespace):
+    return [
+        p for p in core_v1.list_namespaced_pod(namespace).items if not p.metadata.deletion_timestamp
+    ]
+
+
+def cards(page: str) -> dict[str, dict]:
+    """slug -> the numbers and state shown on the spawn page."""
+    out = {}
+    for block in re.findall(r'<label class="mlops-gpu-profile.*?</label>', page, re.S):
+        slug = re.search(r'data-slug="([^"]+)"', block).group(1)
+
+        def role(name, block=block):
+            m = re.search(rf'data-role="{name}"[^>]*>([^<]*)<', block)
+            return html.unescape(m.group(1)).strip() if m else None
+
+        out[slug] = {
+            "free": role("free"),
+            "total": role("total"),
+            "fits": role("fits"),
+            "reason": role("reason"),
+            "disabled": bool(re.search(r'type="radio"[^>]* disabled', block)),
+        }
+    return out
+
+
+def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
+    page = hub.spawn_page(hub.login("alice"))
+    shown = cards(page)
+    free_by_node, types = recompute(core_v1)
+    assert shown["rtx-1"]["free"] == str(types[RTX]["free"])
+    assert shown["rtx-1"]["total"] == str(types[RTX]["total"])
+    # Four A100s fit on a node only with 4 GPUs, 16 CPUs, 64 GiB and a pod slot free there.
+    expected_fits = sum(
+        min(
+            f.get("nvidia.com/gpu", 0) // 4, f["cpu"] // 16000, f["memory"] // (64 << 30), f["pods"]
+        )
+        for name, f in free_by_node.items()
+        if name.startswith("gpu-a100")
+    )
+    assert shown["a100-4"]["fits"] == str(expected_fits)
+    assert shown["a100-16"]["disabled"]
+    assert "large enough" in shown["a100-16"]["reason"]
+    # Auto-derived profiles for each type present, e.g. 8 × A100 and MIG slices.
+    assert any(slug.startswith("nvidia-a100-sxm4-80gb-mig-1g-10gb-x") for slug in shown)
+    assert "servers of this shape can start now" in page
+    assert "api/v1/events" in page  # the live refresh listens to the service
+
+
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        ({"profile": "no-such-profile"}, "There is no profile"),
+        ({"profile": "rtx-1", "gpus": "64"}, "gives 1 GPUs, not 64"),
+        ({"profile": "rtx-1", "gpus": "-1"}, "whole number"),
+        ({"profile": "rtx-1", "gpus": "two"}, "whole number"),
+        ({"profile": "x" * 10240}, "longer than 100 characters"),
+        ({"profile": "rtx-1", "image": "evil/miner"}, "Unexpected field"),
+    ],
+)
+def test_tampered_form_gets_400_with_a_reason_and_no_pod(hub, core_v1, hub_namespace, data, reason):
+    session = hub.login("mallory")
+    hub.spawn_page(session)
+    before = len(pods(core_v1, hub_namespace))
+    resp = hub.post_form(session, data)
+    assert resp.status_code == 400, resp.text[:500]
+    assert reason in html.unescape(resp.text)
+    time.sleep(1)
+    assert len(pods(core_v1, hub_namespace)) == before
+    assert not hub.api("GET", "/users/mallory").json()["servers"]
+
+
+def test_over_cap_is_disabled_on_the_page_and_refused_on_post(hub, core_v1, hub_namespace):
+    session = hub.login("carol")  # in group "students": cap of 1 GPU
+    shown = cards(hub.spawn_page(session))
+    assert shown["a100-4"]["disabled"]
+    assert "Over your cap" in shown["a100-4"]["reason"]
+    assert not shown["rtx-1"]["disabled"]
+    before = len(pods(core_v1, hub_namespace))
+    resp = hub.post_form(session, {"profile": "a100-4", "gpus": "4"})
+    assert resp.status_code == 403
+    assert "your limit is 1" in html.unescape(resp.text)
+    assert len(pods(core_v1, hub_namespace)) == before
+
+
+def gpu_pods(core_v1, namespace, resource="nvidia.com/gpu"):
+    out = []
+    for p in pods(core_v1, namespace):
+        limits = p.spec.containers[0].resources.limits or {}
+        if int(limits.get(resource, 0)):
+            out.append(p)
+    return out
+
+
+def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
+    hub, core_v1, hub_namespace
+):
+    free = hub.snapshot()["gpu_types"][RTX]["free"]
+    assert free == 8, "the fleet's RTX GPUs must all be free at the start of this test"
+    users = [f"racer{i}" for i in range(10)]
+    for user in users:
+        hub.api("POST", f"/users/{user}")
+
+    def spawn(user):
+        return hub.api("POST", f"/users/{user}/server", json={"profile": "rtx-1"}).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(spawn, users))
+    try:
+
+        def settled():
+            states = [hub.api("GET", f"/users/{u}").json() for u in users]
+            return (
+                all(
+                    s["servers"].get("", {}).get("pending") != "spawn"
+                    or s["servers"].get("", {}).get("started")
+                    for s in states
+                )
+                and states
+            )
+
+        wait_for(settled, timeout=60, what="every spawn to be refused or past its start")
+        granted = gpu_pods(core_v1, hub_namespace)
+        gpus = sum(int(p.spec.containers[0].resources.limits["nvidia.com/gpu"]) for p in granted)
+        assert gpus <= 8, f"{gpus} RTX GPUs granted for 8 free (codes {codes})"
+        assert gpus == 8, f"only {gpus} of 8 free GPUs were granted (codes {codes})"
+        for pod in granted:
+            assert pod.spec.node_selector["nvidia.com/gpu.product"] == RTX
+            assert pod.metadata.labels["jupyterhub-mlops/user"].startswith("racer")
+            assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
+            shm = next(v for v in pod.spec.volumes if v.name == "dshm")
+            assert shm.empty_dir.medium == "Memory"
+        wait_for(
+            lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 0,
+            timeout=30,
+            what="the granted pods to be counted",
+        )
+        assert hub.metric("jupyterhub_mlops_spawn_refusals_total", reason="none_free") >= 2
+    finally:
+        for user in users:
+            hub.api("DELETE", f"/users/{user}/server")
+    # Stopped spawns give everything back: pods gone, reservations released.
+    wait_for(
+        lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 8,
+        timeout=60,
+        what="the RTX GPUs to be free again",
+    )
+    wait_for(
+        lambda: hub.metric("jupyterhub_mlops_gpu_reservations") == 0,
+        timeout=30,
+        what="no reservation left",
+    )
+
+
+def test_a_spawn_that_fails_after_reserving_releases_its_reservation(hub, core_v1, hub_namespace):
+    hub.api("POST", "/users/failing")
+    resp = hub.api("POST", "/users/failing/server", json={"profile": "a100-4"})
+    assert resp.status_code in (201, 202, 500), resp.text
+    wait_for(
+        lambda: not hub.api("GET", "/users/failing").json()["servers"],
+        timeout=60,
+        what="the failed spawn to be cleaned up",
+    )
+    assert hub.metric("jupyterhub_mlops_gpu_reservations") == 0
+    assert hub.metric("jupyterhub_mlops_spawns_total", profile="a100-4") >= 1
+    assert not [p for p in pods(core_v1, hub_namespace) if "failing" in p.metadata.name]
+
+
+def test_availability_api_needs_a_token_and_serves_users_their_own_view(hub):
+    anonymous = hub.service("api/v1/snapshot", token="not-a-token")
+    assert anonymous.status_code == 403
+    hub.api("POST", "/users/carol")
+    token = hub.api("POST", "/users/carol/tokens", json={"note": "test"}).json()["token"]
+    doc = hub.service("api/v1/snapshot", token=token).json()
+    assert doc["user"]["cap"] == 1  # carol's group cap, from her own identity
+    assert doc["gpu_types"][RTX]["total"] == 8
+    assert isinstance(doc["version"], int)
+    assert hub.metric("jupyterhub_mlops_gpus_total", gpu_type=RTX) == 8
+    assert hub.metric("jupyterhub_mlops_inventory_in_sync") == 1
+    # A user may not reserve GPUs: only the spawner's service may.
+    import requests
+
+    denied = requests.post(
+        f"{hub.url}/services/gpu-availability/api/v1/reservations",
+        timeout=30,
+        headers={"Authorization": f"token {token}"},
+        json={},
+    )
+    assert denied.status_code == 403
+
+
+def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hub_namespace):
+    import json
+
+    import requests
+
+    stream = requests.get(
+        f"{hub.url}/services/gpu-availability/api/v1/events",
+        stream=True,
+        timeout=60,
+        headers={"Authorization": f"token {hub.admin_token}"},
+    )
+    assert stream.status_code == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+    lines = stream.iter_lines(decode_unicode=True)
+
+    def next_snapshot():
+        for line in lines:
+            if line.startswith("data: "):
+                return json.loads(line[len("data: ") :])
+        raise AssertionError("the stream ended")
+
+    first = next_snapshot()
+    free = first["gpu_types"][RTX]["free"]
+    core_v1.create_namespaced_pod(
+        hub_namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "sse-probe"},
+            "spec": {
+                "nodeName": "gpu-rtx-0",
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "busybox",
+                        "resources": {"limits": {"nvidia.com/gpu": "2"}},
+                    }
+                ],
+            },
+        },
+    )
+    try:
+        doc = next_snapshot()
+        while doc["gpu_types"][RTX]["free"] != free - 2:
+            assert doc["version"] > first["version"]
+            doc = next_snapshot()
+    finally:
+        stream.close()
+        core_v1.delete_namespaced_pod("sse-probe", hub_namespace, grace_period_seconds=0)
+
+
+@pytest.mark.browser
+def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_namespace):
+    from gpu_hub import PASSWORD
+    from playwright.sync_api import sync_playwright
+
+    free_cell = '[data-slug="rtx-1"] [data-role=free]'
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", "dora")
+            page.fill("#password_input", PASSWORD)
+            page.click("#login_submit")
+            page.goto(f"{hub.url}/hub/spawn")
+            before = int(page.text_content(free_cell))
+            page.evaluate("window.__same_page = true")
+            core_v1.create_namespaced_pod(hub_namespace, {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "browser-probe"},
+                "spec": {"nodeName": "gpu-rtx-1", "containers": [{
+                    "name": "c", "image": "busybox",
+                    "resources": {"limits": {"nvidia.com/gpu": "2"}}}]}})
+            try:
+                # Through the proxy, the OAuth round trip and the event stream.
+                page.wait_for_function(
+                    f"() => document.querySelector('{free_cell}').textContent.trim()"
+                    f" === '{before - 2}'", timeout=30_000)
+                assert page.evaluate("window.__same_page") is True
+            finally:
+                core_v1.delete_namespaced_pod("browser-probe", hub_namespace,
+                                              grace_period_seconds=0)
+        finally:
+            browser.close()
+
+
+def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
+    session = hub.login("carol")  # cap 1
+    hub.spawn_page(session)
+    resp = hub.post_form(session, {"profile": "rtx-1", "gpus": "1"})
+    assert resp.status_code == 302, resp.text[:300]
+    wait_for(
+        lambda: [
+            p
+            for p in gpu_pods(core_v1, hub_namespace)
+            if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"
+        ],
+        timeout=60,
+        what="carol's pod",
+    )
+    hub.stop()
+    hub.start()  # the hub and its availability service start from scratch
+    token = hub.api("POST", "/users/carol/tokens", json={"note": "after restart"}).json()["token"]
+    doc = wait_for(
+        lambda: (lambda d: d if d["in_sync"] else None)(
+            hub.service("api/v1/snapshot", token=token).json()
+        ),
+        timeout=30,
+        what="a synced snapshot",
+    )
+    # Her GPU is known from her pod alone: the cap still applies.
+    assert doc["user"]["held_gpus"] == 1
+    row = next(r for r in doc["profiles"] if r["slug"] == "rtx-1")
+    assert row["reason_code"] == "over_cap"
+    assert "you hold 1 GPUs" in row["disabled_reason"]
