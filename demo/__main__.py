@@ -26,6 +26,8 @@ def banner(stack: DemoStack) -> str:
         "  jupyterhub-mlops demo is running",
         f"  Open      {s.url}",
         f"  Log in    any user name (e.g. alice), password: {s.password}",
+        f"  SSH       after starting a server: ssh -p {s.ssh_port} <user>@{s.ip} "
+        "(password: an API token from the hub's Token page, or register a key)",
         f"  Cluster   kubectl --kubeconfig {cluster.kubeconfig('admin')} get pods -A",
         f"  Logs      {stack.log_dir} (hub, proxy, pod runner), {stack.run_dir / 'pods'} "
         "(notebook servers)",
@@ -38,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     parser.add_argument("--ip", default="127.0.0.1", help="address JupyterHub listens on")
     parser.add_argument("--port", type=int, default=8000, help="port JupyterHub listens on")
+    parser.add_argument("--ssh-port", type=int, default=2222, help="port of the SSH gateway")
     parser.add_argument("--run-dir", type=Path, default=REPO / ".demo",
                         help="state and logs of this run (wiped cluster state on each start)")
     parser.add_argument("--password", help="the demo password (default: a new random one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     args = parser.parse_args(argv)
 
-    settings = DemoSettings(run_dir=args.run_dir, ip=args.ip, port=args.port)
+    settings = DemoSettings(run_dir=args.run_dir, ip=args.ip, port=args.port, ssh_port=args.ssh_port)
     if args.password:
         settings.password = args.password
     if len(settings.password) < 8:

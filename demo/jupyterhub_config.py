@@ -44,3 +44,52 @@ c.KubeSpawner.extra_annotations = {RUN_LOCALLY_ANNOTATION: "true"}
 # A notebook server's first start on a busy laptop can take a while.
 c.KubeSpawner.start_timeout = 180
 c.KubeSpawner.http_timeout = 120
+
+# --- GPU availability: the service that owns the inventory and reservations ---------
+from jupyterhub_mlops.availability import configure_hub  # noqa: E402
+from jupyterhub_mlops.profiles import GpuProfiles  # noqa: F401,E402 - configured below
+
+configure_hub(
+    c,
+    port=demo["availability_port"],
+    # The service reads this very file too, where the token is not needed.
+    spawner_token=os.environ.get("GPU_SPAWNER_TOKEN", ""),
+    config_file=demo["config_file"],
+    kubeconfig=os.environ.get("KUBECONFIG", ""),
+    python=demo["python"],
+)
+c.GPUKubeSpawner.availability_token = os.environ.get("GPU_SPAWNER_TOKEN", "")
+# The service reads this file too: give it the settings file and our packages.
+for service in c.JupyterHub.services:
+    if service["name"] == "gpu-availability":
+        service["environment"].update({"MLOPS_DEMO_SETTINGS": os.environ["MLOPS_DEMO_SETTINGS"],
+                                       "PYTHONPATH": demo["pythonpath"]})
+# Auto-derived profiles: 1, 2, 4, 8 GPUs of each type present in the fleet,
+# plus a CPU-only server.
+c.GpuProfiles.auto_profiles = True
+
+# --- SSH gateway: ssh -p <ssh_port> <user>@<ip> reaches the user's own server ---------
+c.JupyterHub.services.append({
+    "name": "ssh",
+    "url": f"http://127.0.0.1:{demo['ssh_api_port']}",
+    "command": [demo["python"], "-m", "jupyterhub_mlops.ssh",
+                f"--ip={demo['ssh_ip']}", f"--port={demo['ssh_port']}",
+                "--storage=file", f"--data-dir={demo['ssh_data_dir']}",
+                "--SSHGatewayApp.pod_user=root",  # the demo's pod processes run as root
+                f"--SSHGatewayApp.public_hub_url={demo['public_url']}hub/home"],
+    "environment": {"KUBECONFIG": os.environ.get("KUBECONFIG", ""), "PYTHONPATH": demo["pythonpath"]},
+})
+c.JupyterHub.load_roles.append(
+    {"name": "ssh-gateway", "services": ["ssh"], "scopes": ["users:activity", "read:users"]})
+for role in c.JupyterHub.load_roles:
+    if role["name"] == "user":
+        role["scopes"].append("access:services!service=ssh")
+c.GPUKubeSpawner.ssh_gateway_key_dir = demo["ssh_data_dir"]
+# The single-user image's entrypoint starts sshd beside the notebook server; the
+# pod runner runs the same script. Outside a container sshd must listen on the
+# pod's own IP (Kubernetes expands $(POD_IP) from the fieldRef below).
+c.KubeSpawner.cmd = [demo["sshd_entrypoint"], demo["singleuser"]]
+c.KubeSpawner.environment = {
+    "POD_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+    "MLOPS_SSHD_LISTEN": "$(POD_IP)",
+}

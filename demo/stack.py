@@ -37,6 +37,7 @@ class DemoSettings:
     run_dir: Path
     ip: str = "127.0.0.1"
     port: int = 8000
+    ssh_port: int = 2222
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
 
     @property
@@ -66,7 +67,7 @@ class DemoStack:
     def start(self) -> None:
         self._check_port_free()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        hub_port, proxy_api_port = free_ports(2)
+        hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
                  "(etcd, kube-apiserver, scheduler, KWOK)...")
         self.cluster = ControlPlane(self.run_dir / "cluster")
@@ -114,6 +115,15 @@ class DemoStack:
             "namespace": HUB_NAMESPACE,
             "singleuser": str(_venv_bin("jupyterhub-singleuser")),
             "hub_dir": str(hub_dir),
+            "python": sys.executable,
+            "config_file": str(REPO / "demo" / "jupyterhub_config.py"),
+            "availability_port": availability_port,
+            "ssh_ip": self.settings.ip,
+            "ssh_port": self.settings.ssh_port,
+            "ssh_api_port": ssh_api_port,
+            "ssh_data_dir": str(self.run_dir / "ssh-gateway"),
+            "sshd_entrypoint": str(REPO / "images" / "singleuser" / "sshd" / "start-sshd.sh"),
+            "pythonpath": _pythonpath(),
         }
         settings_file = hub_dir / "demo-settings.json"
         settings_file.write_text(json.dumps(hub_settings, indent=2))
@@ -124,9 +134,20 @@ class DemoStack:
             "KUBECONFIG": str(self.cluster.kubeconfig("hub")),
             "CONFIGPROXY_AUTH_TOKEN": proxy_token,
             "MLOPS_DEMO_SETTINGS": str(settings_file),
+            # The token the spawner reserves GPUs with: a secret, so in the
+            # environment of the Hub (and its services), never in a file.
+            "GPU_SPAWNER_TOKEN": secrets.token_hex(32),
         }, cwd=hub_dir)
         self._wait_http(f"{self.settings.url}hub/api", "jupyterhub", timeout=120)
-        self.say("JupyterHub is up")
+        self.say("JupyterHub is up; waiting for its services (GPU availability, SSH gateway)...")
+        # The Hub starts its managed services in the background; a spawn
+        # before the availability service listens would be refused.
+        for port, what in ((availability_port, "the GPU availability service"),
+                           (ssh_api_port, "the SSH gateway's key API"),
+                           (self.settings.ssh_port, "the SSH gateway")):
+            self._wait_port("127.0.0.1" if port != self.settings.ssh_port else self.settings.ip,
+                            port, what, timeout=120)
+        self.say("GPU availability service and SSH gateway are up")
 
     def stop(self) -> None:
         """Stop everything, newest first. The Hub stops the users' servers
@@ -153,15 +174,17 @@ class DemoStack:
     # ------------------------------------------------------------ helpers
     def _check_port_free(self) -> None:
         # configurable-http-proxy logs a busy port but keeps running: ask first.
-        with socket.socket(socket.AF_INET6 if ":" in self.settings.ip else socket.AF_INET) as probe:
-            # As the proxy does: connections of a previous run in TIME_WAIT do not count.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.settings.ip, self.settings.port))
-            except OSError as error:
-                raise DemoError(f"cannot listen on {self.settings.ip}:{self.settings.port} "
-                                f"({error.strerror}): stop what uses it or choose another "
-                                "--port") from None
+        for port, option in ((self.settings.port, "--port"), (self.settings.ssh_port, "--ssh-port")):
+            family = socket.AF_INET6 if ":" in self.settings.ip else socket.AF_INET
+            with socket.socket(family) as probe:
+                # As the proxy does: connections of a previous run in TIME_WAIT do not count.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.settings.ip, port))
+                except OSError as error:
+                    raise DemoError(f"cannot listen on {self.settings.ip}:{port} "
+                                    f"({error.strerror}): stop what uses it or choose another "
+                                    f"{option}") from None
 
     def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
                cwd: Path | None = None) -> None:
@@ -187,6 +210,20 @@ class DemoStack:
                 pass
             time.sleep(0.3)
         raise self._failed(name, f"did not answer at {url} within {timeout:.0f}s")
+
+    def _wait_port(self, host: str, port: int, what: str, timeout: float) -> None:
+        """Wait until ``what``, a service the Hub runs, accepts connections."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._procs["jupyterhub"].poll() is not None:
+                raise self._failed("jupyterhub", "exited")
+            try:
+                with socket.create_connection((host, port), timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise self._failed("jupyterhub", f"started {what}, which did not listen on {host}:{port} "
+                           f"within {timeout:.0f}s (its output is in the Hub's log)")
 
     def _create_namespace(self, core, name: str) -> None:
         """Create ``name`` and wait for its default service account (pods need it)."""

@@ -24,15 +24,18 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from kubernetes_asyncio.client.models import V1ContainerPort
 from kubespawner import KubeSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Float, List, Unicode, default
 
 from . import metrics
 from .availability.app import SERVICE_NAME
 from .profiles import OWNER_LABEL, owner_label_value
 from .spawn_form import FormError, render_form, validate_choice
+from .ssh.gateway_public_key import read_from_dir, read_from_secret
+from .ssh.pod_side import ssh_pod_additions
 
 
 # ------------------------------------------------------------ pure builders
@@ -144,6 +147,33 @@ class GPUKubeSpawner(KubeSpawner):
         pod's memory limit.""",
     ).tag(config=True)
 
+    ssh_gateway_secret = Unicode(
+        "",
+        help="""
+        The SSH gateway's Secret as namespace/name (the gateway's
+        storage_namespace and keys_secret_name, storage='kubernetes'). The
+        spawner reads the gateway's public key from it and authorizes it in the
+        notebook container's sshd (started by the single-user image's
+        entrypoint). Leave empty, with ssh_gateway_key_dir empty too, for
+        servers without SSH.""",
+    ).tag(config=True)
+
+    ssh_gateway_key_dir = Unicode(
+        "",
+        help="""
+        The SSH gateway's data_dir when it runs with storage='file' on the hub's
+        machine (development and single-machine installs). Used when
+        ssh_gateway_secret is empty.""",
+    ).tag(config=True)
+
+    ssh_user_keys = Bool(
+        True,
+        help="""
+        Mount the user's registered public keys (a ConfigMap the gateway keeps
+        in the pod's namespace) into the sshd's authorized keys, so that
+        ``ssh -J`` reaches the pod's sshd with the user's own key.""",
+    ).tag(config=True)
+
     @default("availability_public_prefix")
     def _default_public_prefix(self):
         base = self.hub.base_url[: -len("hub/")] if self.hub.base_url.endswith("hub/") else "/"
@@ -228,8 +258,12 @@ class GPUKubeSpawner(KubeSpawner):
 
     # ---------------------------------------------------------------- spawn
     async def start(self):
+        # JupyterHub reuses this object when the user starts the server again:
+        # overrides are computed from the operator's values, never stacked.
+        self.restore_configured_values()
         self.apply_overrides(await self.reserve_gpus())
         try:
+            self.apply_overrides(await self.ssh_overrides())
             return await super().start()
         except BaseException:
             await self.release_gpus()
@@ -283,9 +317,44 @@ class GPUKubeSpawner(KubeSpawner):
             profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size
         )
 
+    async def ssh_overrides(self) -> dict:
+        """Trait values that make the notebook's sshd trust the SSH gateway.
+
+        A missing or unreadable gateway key is logged and the server starts
+        without SSH: a notebook without SSH beats no notebook.
+        """
+        if self.ssh_gateway_secret:
+            namespace, _, name = self.ssh_gateway_secret.partition("/")
+            key = await read_from_secret(self.api, namespace, name, self.log)
+        elif self.ssh_gateway_key_dir:
+            key = read_from_dir(self.ssh_gateway_key_dir, self.log)
+        else:
+            return {}
+        if not key:
+            return {}
+        extra = ssh_pod_additions(self.user.name, key, user_keys=self.ssh_user_keys)
+        self._ssh_ports = extra["ports"]
+        return {
+            "environment": {**self.environment, **{e["name"]: e["value"] for e in extra["env"]}},
+            "volumes": [*self.volumes, *extra["volumes"]],
+            "volume_mounts": [*self.volume_mounts, *extra["volume_mounts"]],
+            "extra_annotations": {**self.extra_annotations, **extra["annotations"]},
+        }
+
     def apply_overrides(self, overrides: dict) -> None:
         for name, value in overrides.items():
+            self._configured_values.setdefault(name, getattr(self, name))
             setattr(self, name, value)
+
+    def restore_configured_values(self) -> None:
+        """Undo ``apply_overrides`` (the traits as the operator configured them)."""
+        for name, value in self._configured_values.items():
+            setattr(self, name, value)
+        self._configured_values.clear()
+
+    @property
+    def _configured_values(self) -> dict:
+        return self.__dict__.setdefault("_mlops_configured_values", {})
 
     async def release_gpus(self) -> None:
         """Give back the reservation, if any (idempotent)."""
@@ -312,9 +381,15 @@ class GPUKubeSpawner(KubeSpawner):
         """Labels added to the pod on top of KubeSpawner's."""
         return {self.owner_label: owner_label_value(self.user.name)}
 
+    _ssh_ports: list = []
+
     async def get_pod_manifest(self):
         pod = await super().get_pod_manifest()
         pod.metadata.labels = {**(pod.metadata.labels or {}), **self.pod_labels()}
+        notebook = pod.spec.containers[0]
+        notebook.ports = [*(notebook.ports or []),
+                          *(V1ContainerPort(name=p["name"], container_port=p["containerPort"],
+                                            protocol=p["protocol"]) for p in self._ssh_ports)]
         return pod
 
     # ---------------------------------------------------------------- state

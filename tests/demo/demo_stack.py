@@ -27,14 +27,16 @@ class RunningDemo:
     password: str
     run_dir: Path
     process: subprocess.Popen
+    ssh_port: int
 
 
 @contextlib.contextmanager
 def running_demo(tmp_path: Path):
     """The demo, up once its banner is printed; Ctrl-C'd at the end if still running."""
-    port, password, run_dir = free_port(), secrets.token_urlsafe(12), tmp_path / "demo"
+    port, ssh_port = free_port(), free_port()
+    password, run_dir = secrets.token_urlsafe(12), tmp_path / "demo"
     proc = processes.start("demo", [
-        sys.executable, "-m", "demo", "--no-browser", f"--port={port}",
+        sys.executable, "-m", "demo", "--no-browser", f"--port={port}", f"--ssh-port={ssh_port}",
         f"--run-dir={run_dir}", f"--password={password}",
     ], tmp_path, cwd=REPO)
     output = tmp_path / "demo.log"
@@ -46,7 +48,7 @@ def running_demo(tmp_path: Path):
 
     try:
         wait_for(banner_printed, timeout=240, interval=1, what="the demo's banner")
-        yield RunningDemo(f"http://127.0.0.1:{port}/", password, run_dir, proc)
+        yield RunningDemo(f"http://127.0.0.1:{port}/", password, run_dir, proc, ssh_port)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGINT)

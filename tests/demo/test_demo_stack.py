@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import kubernetes
@@ -88,6 +89,26 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
     assert pod.metadata.labels["jupyterhub-mlops/user"] == "alice"
     direct = requests.get(f"http://{pod.status.pod_ip}:8888/user/alice/api", timeout=10)
     assert direct.status_code == 200 and "version" in direct.json()
+
+    # ssh -p <port> alice@127.0.0.1 lands in a shell of that same server,
+    # with a key registered through the gateway's API (hub token auth).
+    token = alice.post(f"{base}hub/api/users/alice/tokens", json={"note": "ssh test"},
+                       timeout=30).json()["token"]
+    key = run_dir.parent / "alice_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    registered = requests.post(f"{base}services/ssh/api/keys", timeout=30,
+                               headers={"Authorization": f"token {token}"},
+                               json={"key": key.with_suffix(".pub").read_text()})
+    assert registered.status_code == 201, registered.text
+    shell = subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(demo.ssh_port), "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "alice@127.0.0.1", "echo $JUPYTERHUB_USER:$HOME"],
+        capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    # The notebook's own environment: its user and its home (under the demo's homes/).
+    user, home = shell.stdout.strip().split(":")
+    assert user == "alice" and home == str(run_dir / "homes" / "alice"), shell.stdout
 
     stack = {pid: started for pid, started in processes.descendants(proc.pid).items()}
     assert any("jupyterhub-singleuser" in cmdline(pid) for pid in stack), \

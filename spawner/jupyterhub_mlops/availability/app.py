@@ -150,7 +150,8 @@ def configure_hub(
     environment, never write it in the file.
     """
     environment = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
-    services = list(c.JupyterHub.services or [])
+    # An unset list in a traitlets Config is a LazyConfigValue, not a list.
+    services = list(c.JupyterHub.services) if "services" in c.JupyterHub else []
     services += [
         {
             "name": SERVICE_NAME,
@@ -162,7 +163,7 @@ def configure_hub(
         {"name": SPAWNER_SERVICE_NAME, "api_token": spawner_token},
     ]
     c.JupyterHub.services = services
-    roles = list(c.JupyterHub.load_roles or [])
+    roles = list(c.JupyterHub.load_roles) if "load_roles" in c.JupyterHub else []
     roles += [
         {
             "name": "gpu-spawner",
