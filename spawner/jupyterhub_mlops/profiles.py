@@ -28,7 +28,7 @@ from .inventory.accounting import (
     fits_on_node,
     node_offers,
 )
-from .inventory.quantity import QuantityError, resource_amount
+from .inventory.quantity import QuantityError, format_bytes, format_cpu, resource_amount
 from .inventory.state import Snapshot
 
 DEFAULT_GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -153,7 +153,7 @@ def auto_profiles(
                 largest[gpu.id] = (size, gpu)
     for type_id in sorted(largest):
         size, gpu = largest[type_id]
-        memory_note = f", {gpu.memory_mib // 1024} GiB" if gpu.memory_mib else ""
+        memory_note = f", {format_bytes(gpu.memory_mib << 20)}" if gpu.memory_mib else ""
         for k in sorted(set(sizes)):
             if k > size:
                 continue
@@ -169,8 +169,8 @@ def auto_profiles(
                     gpus=k,
                     cpu_milli=cpu_m,
                     memory_bytes=mem_b,
-                    cpu=f"{cpu_m}m",
-                    memory=str(mem_b),
+                    cpu=format_cpu(cpu_m),
+                    memory=format_bytes(mem_b),
                     image=image,
                     tolerations=tuple(dict(t) for t in tolerations),
                     auto=True,

@@ -35,11 +35,24 @@ def test_login_spawn_and_sidebar_in_the_browser(demo, browser_context):
     page.screenshot(path=ARTIFACTS / "demo-1-login.png")
     page.click("input[type=submit], button[type=submit]")
 
+    # The spawn page: GPU profiles with live availability from the simulated
+    # fleet, where the seeded pods of other users already hold some GPUs.
+    page.wait_for_url(re.compile(r"/hub/spawn"))
+    rows = page.locator(".mlops-gpu-profile")
+    rows.first.wait_for(state="visible")
+    page.screenshot(path=ARTIFACTS / "demo-2-spawn-form.png", full_page=True)
+    numbers = [(int(r.locator("[data-role=free]").inner_text()), int(r.locator("[data-role=total]").inner_text()))
+               for r in rows.all() if r.locator("[data-role=free]").count()]
+    assert numbers and any(free < total for free, total in numbers), numbers
+    one_gpu = page.locator(".mlops-gpu-profile:not(.disabled)[data-gpus='1'] input[name=profile]").first
+    one_gpu.check()
+    page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
+
     # The Hub starts the server and, once it answers, sends bob to JupyterLab.
     page.wait_for_url(re.compile(r"/user/bob/lab"), timeout=240_000)
     sidebar = open_mlops_sidebar(page)
     connected = sidebar.get_by_test_id("mlops-connected")
     connected.wait_for(state="visible")
-    page.screenshot(path=ARTIFACTS / "demo-2-lab-sidebar.png")
+    page.screenshot(path=ARTIFACTS / "demo-3-lab-sidebar.png")
     assert re.fullmatch(r"Connected to jupyter_mlops \S+ as bob",
                         " ".join(connected.inner_text().split()))

@@ -193,3 +193,13 @@ def test_inventory_counts_bound_unfinished_pods_incrementally():
     assert inv.snapshot().gpu_types()["A100"]["free"] == 8
     inv.set_in_sync("pods", False)
     assert inv.snapshot().gpu_types() is None  # unknown, never a stale number
+
+
+def test_spawn_page_quantities_read_as_people_write_them():
+    from jupyterhub_mlops.inventory.quantity import format_bytes, format_cpu
+
+    assert [format_cpu(m) for m in (4000, 1500, 250)] == ["4", "1.5", "0.25"]
+    assert format_bytes(16 << 30) == "16 GiB"
+    assert format_bytes(9728 << 20) == "9.5 GiB"
+    assert format_bytes(2 << 40) == "2 TiB"
+    assert format_bytes(512) == "512 B"

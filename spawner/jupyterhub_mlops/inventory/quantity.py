@@ -74,3 +74,16 @@ def parse_quantity(value: str | int | float, milli: bool = False) -> int:
 def resource_amount(resource: str, value: str | int | float) -> int:
     """The integer the inventory counts for ``resource``: millicores for cpu."""
     return parse_quantity(value, milli=resource == "cpu")
+
+
+def format_cpu(milli: int) -> str:
+    """4000 -> "4", 1500 -> "1.5" (cores, as people read them on the spawn page)."""
+    return f"{milli / 1000:g}"
+
+
+def format_bytes(amount: int) -> str:
+    """17179869184 -> "16 GiB"; the largest binary unit that keeps one decimal at most."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if amount >= size:
+            return f"{round(amount / size, 1):g} {unit}"
+    return f"{amount} B"
