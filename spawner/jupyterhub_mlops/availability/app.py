@@ -20,14 +20,16 @@ import signal
 import sys
 from urllib.parse import urlparse
 
+import prometheus_client
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from tornado import web
-from traitlets import Float, List, Unicode
+from traitlets import Bool, Float, List, Unicode
 from traitlets.config import Application
 
 from ..inventory.state import GpuInventory
 from ..inventory.watch import InventoryWatcher
+from ..jobs_metrics import JobsCollector, JobsWatcher
 from ..profiles import GpuProfiles
 from .handlers import Changes, routes
 from .state import Availability
@@ -76,6 +78,23 @@ class AvailabilityService(Application):
         """,
     ).tag(config=True)
 
+    ip = Unicode(
+        "",
+        help="""
+        Address to listen on; empty: the host of the service URL JupyterHub
+        gives ($JUPYTERHUB_SERVICE_URL). In Zero-to-JupyterHub that URL names
+        the hub Service (http://hub:10101), which cannot be bound inside the hub
+        pod: set 0.0.0.0 there.""",
+    ).tag(config=True)
+
+    export_job_metrics = Bool(
+        True,
+        help="""
+        Also export jupyterhub_mlops_jobs{kind,state} on /metrics, from one
+        list/watch per job kind (PyTorchJob, Experiment, Workflow) across
+        namespaces. Kinds whose CRD is not installed are skipped.""",
+    ).tag(config=True)
+
     request_timeout = Float(
         30, help="Timeout of each list request to the API server, seconds."
     ).tag(config=True)
@@ -111,7 +130,12 @@ class AvailabilityService(Application):
             service_name=os.environ.get("JUPYTERHUB_SERVICE_NAME", SERVICE_NAME),
             cookie_secret=secrets.token_bytes(32),
         )
-        server = app.listen(url.port, url.hostname)
+        jobs_watch = None
+        if self.export_job_metrics:
+            jobs = JobsWatcher(api)
+            prometheus_client.REGISTRY.register(JobsCollector(jobs.table))
+            jobs_watch = asyncio.ensure_future(jobs.run())
+        server = app.listen(url.port, self.ip or url.hostname)
         self.log.info("GPU availability service on %s%s", url.geturl(), prefix)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -119,6 +143,8 @@ class AvailabilityService(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
+        if jobs_watch is not None:
+            jobs_watch.cancel()
         await watcher.stop()
         await api.close()
 
