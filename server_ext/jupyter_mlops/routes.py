@@ -10,6 +10,7 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 
 from ._version import __version__
+from .handlers import ROUTES as JOBS_ROUTES
 
 
 class InfoHandler(APIHandler):
@@ -32,4 +33,5 @@ class InfoHandler(APIHandler):
 
 ROUTES = [
     (r"/info", InfoHandler),
+    *JOBS_ROUTES,
 ]
