@@ -196,12 +196,30 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
     assert obj["spec"] == workflow.to_dict()["spec"], "submitted unchanged"
     assert "jupyterhub-mlops/snapshot" not in (obj["metadata"].get("annotations") or {})
 
-    controller.write_status("workflow", alice.namespace, name, {"phase": "Succeeded"})
     code, listing = await call(jp_fetch, "GET", "/jobs", "jobs")
-    assert {"kind": "workflow", "name": name, "state": "Succeeded"}.items() <= next(
-        j for j in listing["jobs"] if j["name"] == name).items()
+    assert {"kind": "workflow", "name": name, "state": "Pending"}.items() <= next(
+        j for j in listing["jobs"] if j["name"] == name).items(), "listed as soon as submitted"
+    # Argo's part. The list is served from a watch, so it shows the change a moment later.
+    controller.write_status("workflow", alice.namespace, name, {"phase": "Succeeded"})
+    for _ in range(50):
+        code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "workflow"})
+        if next(j for j in listing["jobs"] if j["name"] == name)["state"] == "Succeeded":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the list never showed the workflow Succeeded: {listing}")
+    # Deleted behind the API's back (kubectl, the TTL controller): the watch removes it.
+    controller.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", alice.namespace,
+                                                      "workflows", name)
+    for _ in range(50):
+        code, listing = await call(jp_fetch, "GET", "/jobs/workflows", "jobs", "workflows")
+        if name not in {j["name"] for j in listing["jobs"]}:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the list still shows a deleted workflow")
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "workflows", name)
-    assert code == 204
+    assert code == 404
 
 
 @pytest.mark.parametrize("body, field", [
