@@ -15,14 +15,14 @@ import uuid
 
 import jsonschema
 import pytest
-from jobs_support import IMAGE, alice, bob, code_dir, controller, on_server_loop  # noqa: F401
+from jobs_support import IMAGE, on_server_loop
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
 from openapi_check import check, json_schema_of
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
 API = ("mlops", "api", "v1")
 
 
