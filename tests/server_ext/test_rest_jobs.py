@@ -295,3 +295,47 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
                                headers={"Authorization": ""},
                                **({"body": "{}"} if method == "POST" else {}))
             assert refused.value.code == 403, (method, concrete)
+
+
+@on_server_loop
+async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
+    client = alice.client()
+    before = client.submit(PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE,
+                                      snapshot=None))
+    name = unique("during")
+
+    async def submit_while_watching():
+        await asyncio.sleep(1.5)
+        return await asyncio.to_thread(client.submit, PyTorchJob(
+            name=name, command="python a.py", image=IMAGE, snapshot=None))
+
+    during = asyncio.create_task(submit_while_watching())
+    code, stream = await call(jp_fetch, "GET", "/jobs/watch", "jobs", "watch",
+                              params={"timeout": "4"})
+    await during
+    assert code == 200
+    events = [json.loads(line[len("data: "):]) for line in stream.splitlines()
+              if line.startswith("data: ")]
+    for event in events:
+        jsonschema.validate(event, json_schema_of("WatchEvent"))
+    seen = [(e["type"], e["job"]["kind"], e["job"]["name"]) for e in events]
+    assert ("ADDED", "pytorchjob", before.name) in seen
+    assert ("ADDED", "pytorchjob", name) in seen
+    assert seen.index(("ADDED", "pytorchjob", before.name)) < seen.index(
+        ("ADDED", "pytorchjob", name))
+    before.delete()
+    client.handle("pytorchjob", name).delete()
+
+
+@on_server_loop
+async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
+    code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "tfjob"})
+    assert (code, error["field"]) == (400, "kind")
+    code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"knd": "sweep"})
+    assert (code, error["field"], error["reason"]) == (400, "knd", "unknown query parameter")
+    code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "tfjobs", "x")
+    assert (code, error["error"]) == (404, "not-found")
+    code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", "Not_Valid")
+    assert (code, error["field"]) == (400, "name")
+    code, gpus = await call(jp_fetch, "GET", "/gpus", "gpus")
+    assert (code, gpus["configured"]) == (200, False)
