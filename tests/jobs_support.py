@@ -15,7 +15,6 @@ logs through KWOK's Logs objects.
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +115,8 @@ def code_dir(tmp_path) -> Path:
     (root / "models" / "__init__.py").write_text("")
     (root / "models" / "net.py").write_text("def build():\n    return 'net'\n")
     (root / ".gitignore").write_text("checkpoints/\n*.log\n")
+    # Snapshots are shared by content; a test of its own gets a snapshot of its own.
+    (root / "run.txt").write_text(uuid.uuid4().hex)
     (root / "checkpoints").mkdir()
     (root / "checkpoints" / "big.ckpt").write_bytes(b"\0" * 4096)
     (root / "train.log").write_text("old log\n")
@@ -222,11 +223,6 @@ class Controller:
         )
         return path
 
-
-def cri_line(line: str) -> str:
-    """One line of a container log as the container runtime writes it."""
-    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
-
     def configmap_exists(self, namespace: str, name: str) -> bool:
         try:
             self.core.read_namespaced_config_map(name, namespace)
@@ -245,13 +241,14 @@ def cri_line(line: str) -> str:
         )
 
 
+def cri_line(line: str) -> str:
+    """One line of a container log as the container runtime writes it."""
+    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
+
+
 @pytest.fixture
 def controller(control_plane, tmp_path) -> Controller:
     return Controller(control_plane, tmp_path)
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)
 
 
 def on_server_loop(test):

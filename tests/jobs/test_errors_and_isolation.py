@@ -311,3 +311,92 @@ def test_unreachable_api_server_is_503(katibless_cluster):
 def test_missing_job_is_not_found(alice):
     with pytest.raises(NotFound, match="not found in namespace"):
         alice.client().get("sweep", "no-such-sweep")
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_argo_server_is_503_and_leaves_no_snapshot(alice, controller, code_dir):
+    client = JobsClient(
+        KubeClient(alice.credentials()), argo_server_url=f"https://127.0.0.1:{closed_port()}"
+    )
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": unique("via-argo")},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
+            ],
+        },
+    }
+    with pytest.raises(ClusterUnreachable, match="The Argo Server at"):
+        client.submit(ArgoWorkflow(manifest, snapshot=Snapshot(code_dir)))
+    assert not controller.configmap_exists(
+        alice.namespace, Snapshot(code_dir).build().configmap_name
+    )
+
+
+def test_unreachable_availability_api_refuses_or_queues_as_the_user_chose(alice):
+    from jupyter_mlops.jobs.availability import AvailabilityClient
+
+    client = JobsClient(
+        KubeClient(alice.credentials()),
+        availability=AvailabilityClient(
+            f"http://127.0.0.1:{closed_port()}/services/availability", token="user-token"
+        ),
+    )
+    job = PyTorchJob(name=unique("gpu"), command="python a.py", gpus=1, image=IMAGE, snapshot=None)
+    with pytest.raises(ClusterUnreachable, match="availability API"):
+        client.submit(job)
+    with pytest.raises(NotFound):
+        client.get("pytorchjob", job.name)
+    queued = client.submit(job, if_not_fits="queue")
+    assert queued.warnings and "could not be checked" in queued.warnings[0]
+    queued.delete()
+
+
+def test_a_snapshot_being_collected_is_shipped_again_for_the_new_job(alice, controller, code_dir):
+    """Same code as a job just deleted: its ConfigMap may be on its way out; never mount a ghost."""
+    import threading
+    import time
+
+    client = alice.client()
+    first = client.submit(
+        PyTorchJob(
+            name=unique("first"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
+        )
+    )
+    configmap = first.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
+    # Hold the ConfigMap in Terminating (a finalizer), as if the collector were mid-way.
+    controller.core.patch_namespaced_config_map(
+        configmap, alice.namespace, {"metadata": {"finalizers": ["test.local/hold"]}}
+    )
+    controller.core.delete_namespaced_config_map(configmap, alice.namespace)
+
+    def collector_finishes():
+        time.sleep(1.5)
+        controller.core.patch_namespaced_config_map(
+            configmap, alice.namespace, {"metadata": {"finalizers": None}}
+        )
+
+    finisher = threading.Thread(target=collector_finishes)
+    finisher.start()
+    second = client.submit(
+        PyTorchJob(
+            name=unique("second"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
+        )
+    )
+    finisher.join()
+    cm = controller.core.read_namespaced_config_map(configmap, alice.namespace)
+    assert cm.metadata.deletion_timestamp is None
+    assert {o.uid for o in cm.metadata.owner_references} == {second.get()["metadata"]["uid"]}
+    first.delete()
+    second.delete()
+    controller.wait_gone(alice.namespace, configmap)

@@ -76,6 +76,7 @@ def test_pytorchjob_end_to_end(alice, controller, code_dir):
     assert owners(controller, alice.namespace, configmap) == {obj["metadata"]["uid"]}
     assert snapshot_files(controller, alice.namespace, configmap) == {
         ".gitignore",
+        "run.txt",
         "train.py",
         "models/__init__.py",
         "models/net.py",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 from .availability import AvailabilityClient, check_fit
@@ -32,6 +33,7 @@ from .kube import KubeClient, Stream
 from .resources import CONFIGMAPS, PVCS
 from .snapshot import (
     CONFIGMAP_LIMIT,
+    Archive,
     SharedVolume,
     Snapshot,
     SnapshotRef,
@@ -170,14 +172,19 @@ class JobsClient:
             raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
         spec.validate()
         warnings = self._check_gpus(spec, if_not_fits)
-        ref, configmap, is_new = None, None, False
+        ref, configmap, archive, is_new = None, None, None, False
         if spec.snapshot is not None:
-            ref, configmap, is_new = self._ship(spec.snapshot)
+            ref, archive, is_new = self._ship(spec.snapshot)
+            configmap = ref.configmap
         manifest = spec.to_manifest(self.namespace, ref)
         if configmap:
             manifest["metadata"].setdefault("annotations", {})[SNAPSHOT_ANNOTATION] = configmap
         handle = self.create_job(
-            KINDS[spec.kind], manifest, snapshot_configmap=configmap, snapshot_is_new=is_new
+            KINDS[spec.kind],
+            manifest,
+            snapshot_configmap=configmap,
+            snapshot_is_new=is_new,
+            snapshot_archive=archive,
         )
         handle.warnings = warnings
         return handle
@@ -189,6 +196,7 @@ class JobsClient:
         *,
         snapshot_configmap: str | None,
         snapshot_is_new: bool,
+        snapshot_archive: Archive | None = None,
     ) -> JobHandle:
         """Create the job, then make it the owner of its snapshot ConfigMap; all or nothing."""
         try:
@@ -207,13 +215,7 @@ class JobsClient:
                 "uid": meta["uid"],
             }
             try:
-                # Strategic merge keyed by uid: adds this owner next to earlier ones.
-                self.kube.patch(
-                    CONFIGMAPS,
-                    snapshot_configmap,
-                    {"metadata": {"ownerReferences": [owner]}},
-                    patch_type="strategic",
-                )
+                self._own_snapshot(snapshot_configmap, owner, snapshot_archive)
             except BaseException:
                 self._delete_quietly(kind.resource, meta["name"])
                 self.observe(kind, created, deleted=True)
@@ -221,6 +223,40 @@ class JobsClient:
                     self._delete_quietly(CONFIGMAPS, snapshot_configmap)
                 raise
         return JobHandle(self, kind, meta["name"], meta.get("namespace") or self.namespace)
+
+    def _own_snapshot(self, name: str, owner: dict, archive: Archive | None) -> None:
+        """Add ``owner`` to the snapshot ConfigMap, shipping it again if it is being collected.
+
+        Snapshots are shared by content: the one found at submission may belong
+        to a job deleted a moment ago, which the garbage collector is removing.
+        """
+        try:
+            # Strategic merge keyed by uid: adds this owner next to earlier ones.
+            patched = self.kube.patch(
+                CONFIGMAPS, name, {"metadata": {"ownerReferences": [owner]}}, patch_type="strategic"
+            )
+            if not patched["metadata"].get("deletionTimestamp"):
+                return
+        except NotFound:
+            pass
+        if archive is None:
+            raise NotFound(
+                f"The code snapshot {name} was deleted with the job it came with; "
+                "submit the job again from your notebook."
+            )
+        deadline = time.monotonic() + 3 * self.kube.timeout
+        while time.monotonic() < deadline:
+            try:
+                self.kube.get(CONFIGMAPS, name)
+            except NotFound:
+                break
+            time.sleep(0.2)
+        body = configmap_manifest(archive, self.namespace)
+        body["metadata"]["ownerReferences"] = [owner]
+        try:
+            self.kube.create(CONFIGMAPS, body)
+        except AlreadyExists:  # shipped again by a submission running alongside
+            self._own_snapshot(name, owner, None)
 
     def observe(self, kind: JobKind, obj: dict, deleted: bool = False) -> None:
         """Tell the list cache (if any) about a write made through this client."""
@@ -254,7 +290,14 @@ class JobsClient:
             return [
                 "GPU availability was not checked: the hub's availability API is not configured."
             ]
-        fit = check_fit(self.availability.snapshot(), gpu_type, gpus, pods)
+        try:
+            snapshot = self.availability.snapshot()
+        except JobsError as exc:
+            if if_not_fits == "refuse":
+                raise
+            # The user accepted waiting in the queue: an unanswered check need not stop them.
+            return [f"GPU availability could not be checked: {exc.message}"]
+        fit = check_fit(snapshot, gpu_type, gpus, pods)
         if fit.fits:
             return []
         if if_not_fits == "refuse":
@@ -266,8 +309,8 @@ class JobsClient:
         return [f"Queued: {fit.message}."]
 
     # ------------------------------------------------------------ snapshots
-    def _ship(self, snapshot: Snapshot) -> tuple[SnapshotRef, str | None, bool]:
-        """Put the snapshot where the job reads it: (ref, ConfigMap name or None, created now)."""
+    def _ship(self, snapshot: Snapshot) -> tuple[SnapshotRef, Archive | None, bool]:
+        """Put the snapshot where the job reads it: (ref, archive if in a ConfigMap, new)."""
         archive = snapshot.build()
         if len(archive.data) <= CONFIGMAP_LIMIT:
             try:
@@ -277,7 +320,7 @@ class JobsClient:
                 is_new = False  # the same code, already shipped for another job: share it
             return (
                 SnapshotRef(configmap=archive.configmap_name, digest=archive.digest),
-                archive.configmap_name,
+                archive,
                 is_new,
             )
         if self.shared_volume is None or not self._read_write_many(self.shared_volume.claim):
