@@ -43,6 +43,8 @@ class Ports:
     etcd_client: int
     etcd_peer: int
     apiserver: int
+    kubelet: int
+    """KWOK's kubelet server (pods/log, exec) for every simulated node, on 127.0.0.1."""
 
 
 @dataclass
@@ -89,7 +91,7 @@ class ControlPlane:
         self._refuse_if_in_use()
         if self.fresh:
             shutil.rmtree(self.run_dir / "etcd", ignore_errors=True)
-        self.ports = Ports(*free_ports(3))
+        self.ports = Ports(*free_ports(4))
         self.pki = pki.generate(self.run_dir / "pki")
         self.tokens = identities.write_token_file(self.run_dir / "tokens.csv")
         for name, token in self.tokens.items():
@@ -216,6 +218,9 @@ class ControlPlane:
             "--max-requests-inflight=2000",
             "--max-mutating-requests-inflight=1000",
             "--event-ttl=1h",
+            # pods/log reaches the simulated kubelets (KWOK's server) at the
+            # nodes' InternalIP; the node names do not resolve.
+            "--kubelet-preferred-address-types=InternalIP",
             "--v=1",
         ])
         self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, token=self.tokens["admin"])
@@ -253,7 +258,12 @@ class ControlPlane:
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={fleet.KWOK_ANNOTATION}={fleet.KWOK_ANNOTATION_VALUE}",
             f"--cidr={POD_CIDR}",
-            "--node-ip=10.255.0.1",
+            # Every simulated node's kubelet is this one KWOK server, which
+            # serves pods/log from files named by Logs objects (kwok/crds).
+            "--node-ip=127.0.0.1",
+            f"--node-port={self.ports.kubelet}",
+            f"--server-address=127.0.0.1:{self.ports.kubelet}",
+            "--enable-crds=Logs",
             "--node-lease-duration-seconds=40",
             "--v=WARN",
         ]
@@ -262,6 +272,7 @@ class ControlPlane:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
         self.apply(SUITE_RBAC)
+        self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
         self.apply(fleet.render_yaml(fleet.load(self.fleet_file)))

@@ -1,0 +1,177 @@
+"""``PyTorchJob``: a distributed PyTorch training run (kubeflow.org/v1, Training Operator)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import podspec
+from .entrypoint import attach_snapshot
+from .errors import InvalidSpec
+from .kind import CANCELLED, JobKind
+from .resources import PYTORCHJOBS
+from .snapshot import Snapshot, SnapshotRef
+
+CONTAINER = "pytorch"
+"""The Training Operator requires this container name."""
+
+
+@dataclass
+class PyTorchJob:
+    """A PyTorchJob: ``replicas`` pods (one Master, the rest Workers), each with ``gpus`` GPUs.
+
+    ``command`` runs in ``snapshot``'s copy of the working directory on
+    ``image`` (default: the notebook's own image)::
+
+        job = PyTorchJob(command="python train.py --epochs 3", replicas=2, gpus=1,
+                         gpu_type="NVIDIA-A100-SXM4-80GB")
+        handle = job.submit()
+    """
+
+    command: list[str] | str
+    name: str | None = None
+    """Job name; a unique one is generated when omitted."""
+    replicas: int = 1
+    gpus: int = 0
+    """GPUs per replica."""
+    gpu_type: str | None = None
+    """GPU product label (``nvidia.com/gpu.product``), e.g. ``NVIDIA-A100-SXM4-80GB``."""
+    cpu: str | None = None
+    memory: str | None = None
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    snapshot: Snapshot | None = field(default_factory=Snapshot)
+    """The code to ship; ``None`` runs ``command`` on the image as is."""
+    nproc_per_node: int | None = None
+
+    kind = "pytorchjob"
+
+    def validate(self) -> None:
+        podspec.check_name(self.name)
+        self.command = podspec.check_command(self.command)
+        podspec.check_int(self.replicas, "replicas", 1, 1024)
+        podspec.check_int(self.gpus, "gpus", 0, 64)
+        self.cpu = podspec.check_quantity(self.cpu, "cpu")
+        self.memory = podspec.check_quantity(self.memory, "memory")
+        self.env = podspec.check_env(self.env)
+        podspec.check_text(self.gpu_type, "gpu_type")
+        podspec.check_text(self.image, "image")
+        if self.nproc_per_node is not None:
+            podspec.check_int(self.nproc_per_node, "nproc_per_node", 1, 64)
+        if self.gpu_type and not self.gpus:
+            raise InvalidSpec("gpu_type", "set gpus (per replica) when you choose a GPU type")
+        if not (self.image or podspec.notebook_image()):
+            raise InvalidSpec(
+                "image",
+                "no image given and the notebook's image is unknown "
+                "(JUPYTER_IMAGE_SPEC is not set)",
+            )
+
+    def gpu_request(self) -> tuple[str | None, int, int]:
+        """(GPU type, GPUs per pod, pods) for the availability check."""
+        return self.gpu_type, self.gpus, self.replicas
+
+    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+        return {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "metadata": podspec.metadata(self.name, "pytorchjob", namespace),
+            "spec": self.job_spec(snapshot),
+        }
+
+    def job_spec(self, snapshot: SnapshotRef | None) -> dict:
+        """The PyTorchJob ``spec`` (also the trial template of a sweep)."""
+        image = self.image or podspec.notebook_image()
+        main = podspec.container(
+            CONTAINER,
+            image,
+            self.command,
+            gpus=self.gpus,
+            cpu=self.cpu,
+            memory=self.memory,
+            env=self.env,
+        )
+        spec = podspec.pod_spec([main], gpus=self.gpus, gpu_type=self.gpu_type)
+        if snapshot is not None:
+            spec = attach_snapshot(spec, snapshot)
+        replica_specs = {
+            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": {"spec": spec}}
+        }
+        if self.replicas > 1:
+            replica_specs["Worker"] = {
+                "replicas": self.replicas - 1,
+                "restartPolicy": "OnFailure",
+                "template": {"spec": spec},
+            }
+        body: dict = {"pytorchReplicaSpecs": replica_specs, "runPolicy": {"cleanPodPolicy": "None"}}
+        if self.nproc_per_node:
+            body["nprocPerNode"] = str(self.nproc_per_node)
+        return body
+
+    def submit(self, client=None, *, if_not_fits: str = "refuse"):
+        """Create the job as your service account; return its ``JobHandle``.
+
+        ``if_not_fits``: ``"refuse"`` raises ``GpusUnavailable`` when the GPUs
+        are not free now; ``"queue"`` submits anyway (it waits in the queue).
+        """
+        from .client import default_client
+
+        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
+
+
+class PyTorchJobKind(JobKind):
+    name = "pytorchjob"
+    collection = "pytorchjobs"
+    resource = PYTORCHJOBS
+    pod_label = "training.kubeflow.org/job-name"
+    primary_container = CONTAINER
+    part_noun = "replica"
+
+    _CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "Suspended": "Cancelled",
+    }
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        return self.condition_state(obj, self._CONDITIONS)
+
+    def part_of_pod(self, pod: dict) -> str:
+        labels = pod["metadata"].get("labels") or {}
+        kind = labels.get("training.kubeflow.org/replica-type")
+        index = labels.get("training.kubeflow.org/replica-index")
+        if kind is None or index is None:
+            return pod["metadata"]["name"]
+        return f"{kind.lower()}-{index}"
+
+    def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
+        # Replicas the operator has not created pods for yet still show, as Pending.
+        by_name = {self.part_of_pod(p): self.pod_part(p) for p in pods}
+        for replica_type, spec in (obj.get("spec", {}).get("pytorchReplicaSpecs") or {}).items():
+            for index in range(int(spec.get("replicas", 1))):
+                by_name.setdefault(
+                    f"{replica_type.lower()}-{index}",
+                    {
+                        "name": f"{replica_type.lower()}-{index}",
+                        "pod": None,
+                        "phase": "Pending",
+                        "node": None,
+                    },
+                )
+        return sorted(
+            by_name.values(), key=lambda p: (not p["name"].startswith("master"), p["name"])
+        )
+
+    def cancel_patch(self, obj: dict) -> dict:
+        # runPolicy.suspend makes the Training Operator delete the pods and keep the job.
+        return {
+            "metadata": {"annotations": {CANCELLED: "true"}},
+            "spec": {"runPolicy": {"suspend": True}},
+        }
+
+    def resubmit_manifest(self, obj: dict) -> dict:
+        manifest = super().resubmit_manifest(obj)
+        manifest["spec"].setdefault("runPolicy", {}).pop("suspend", None)
+        return manifest

@@ -1,0 +1,391 @@
+"""``Sweep``: a Katib hyperparameter sweep (Experiment, kubeflow.org/v1beta1).
+
+Each trial runs ``command`` with the trial's parameter values substituted
+for ``{name}`` placeholders, as a PyTorchJob, a single pod (a batch Job) or
+an Argo Workflow (Katib with Argo as its trial engine).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+from . import podspec
+from .entrypoint import attach_snapshot
+from .errors import InvalidSpec
+from .kind import CANCELLED, JobKind
+from .pytorchjob import PyTorchJob
+from .resources import EXPERIMENTS, TRIALS
+from .snapshot import Snapshot, SnapshotRef
+
+TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
+PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+PARAMETER_TYPES = ("double", "int", "categorical", "discrete")
+ALGORITHMS = (
+    "random",
+    "grid",
+    "bayesianoptimization",
+    "tpe",
+    "multivariate-tpe",
+    "cmaes",
+    "hyperband",
+    "sobol",
+)
+TRAINING_LABEL = "katib.kubeflow.org/model-training"
+"""Marks the pod of a workflow trial whose stdout holds the metrics."""
+
+
+@dataclass
+class Parameter:
+    """One dimension of the search space: a range (``min``/``max``/``step``) or ``values``."""
+
+    name: str
+    type: str = "double"
+    min: float | int | None = None
+    max: float | int | None = None
+    step: float | int | None = None
+    values: list | None = None
+
+    def validate(self, field_name: str) -> None:
+        if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
+            raise InvalidSpec(
+                f"{field_name}.name", "must be ASCII letters, digits or '_', starting with a letter"
+            )
+        if self.type not in PARAMETER_TYPES:
+            raise InvalidSpec(f"{field_name}.type", f"must be one of {', '.join(PARAMETER_TYPES)}")
+        if self.type in ("categorical", "discrete"):
+            if not self.values:
+                raise InvalidSpec(f"{field_name}.values", f"a {self.type} parameter needs values")
+        else:
+            if self.min is None or self.max is None:
+                raise InvalidSpec(f"{field_name}.min", f"a {self.type} parameter needs min and max")
+            if (
+                not isinstance(self.min, (int, float))
+                or not isinstance(self.max, (int, float))
+                or isinstance(self.min, bool)
+                or isinstance(self.max, bool)
+            ):
+                raise InvalidSpec(f"{field_name}.min", "min and max must be numbers")
+            if self.min >= self.max:
+                raise InvalidSpec(f"{field_name}.max", f"must be greater than min ({self.min})")
+
+    def to_katib(self) -> dict:
+        space: dict = {}
+        if self.values:
+            space["list"] = [str(v) for v in self.values]
+        else:
+            space["min"], space["max"] = str(self.min), str(self.max)
+            if self.step is not None:
+                space["step"] = str(self.step)
+        return {"name": self.name, "parameterType": self.type, "feasibleSpace": space}
+
+
+@dataclass
+class Sweep:
+    """A Katib Experiment over ``parameters``, optimising the ``objective_metric`` trials print.
+
+    ::
+
+        sweep = Sweep(command="python train.py --lr {lr} --batch {batch}",
+                      parameters=[Parameter("lr", "double", 1e-4, 1e-1),
+                                  Parameter("batch", "categorical", values=[32, 64])],
+                      objective_metric="accuracy", max_trials=8, parallel_trials=2,
+                      trial_kind="pytorchjob", gpus=1)
+        handle = sweep.submit()
+
+    Trials print ``accuracy=0.93`` lines on stdout; Katib's StdOut collector reads them.
+    """
+
+    command: list[str] | str
+    parameters: list[Parameter]
+    objective_metric: str
+    name: str | None = None
+    objective: str = "maximize"
+    goal: float | None = None
+    additional_metrics: list[str] = field(default_factory=list)
+    algorithm: str = "random"
+    parallel_trials: int = 1
+    max_trials: int = 4
+    max_failed_trials: int | None = None
+    trial_kind: str = "pod"
+    replicas: int = 1
+    """Pods per trial (``pytorchjob`` trials only)."""
+    gpus: int = 0
+    gpu_type: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    snapshot: Snapshot | None = field(default_factory=Snapshot)
+
+    kind = "sweep"
+
+    def validate(self) -> None:
+        podspec.check_name(self.name)
+        self.command = podspec.check_command(self.command)
+        if not isinstance(self.parameters, list) or not self.parameters:
+            raise InvalidSpec("parameters", "a sweep needs at least one parameter")
+        self.parameters = [
+            p if isinstance(p, Parameter) else _parameter(p, f"parameters[{i}]")
+            for i, p in enumerate(self.parameters)
+        ]
+        for i, parameter in enumerate(self.parameters):
+            parameter.validate(f"parameters[{i}]")
+            if not any("{" + parameter.name + "}" in arg for arg in self.command):
+                raise InvalidSpec(
+                    "command",
+                    f"does not use parameter {parameter.name!r}: "
+                    f"put {{{parameter.name}}} where its value goes",
+                )
+        podspec.check_text(self.gpu_type, "gpu_type")
+        podspec.check_text(self.image, "image")
+        if not self.objective_metric or not isinstance(self.objective_metric, str):
+            raise InvalidSpec("objective_metric", "name the metric the trials print")
+        if self.objective not in ("maximize", "minimize"):
+            raise InvalidSpec("objective", "must be 'maximize' or 'minimize'")
+        if self.algorithm not in ALGORITHMS:
+            raise InvalidSpec("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
+        if self.trial_kind not in TRIAL_KINDS:
+            raise InvalidSpec("trial_kind", f"must be one of {', '.join(TRIAL_KINDS)}")
+        podspec.check_int(self.parallel_trials, "parallel_trials", 1, 1000)
+        podspec.check_int(self.max_trials, "max_trials", 1, 100000)
+        if self.parallel_trials > self.max_trials:
+            raise InvalidSpec("parallel_trials", f"must not exceed max_trials ({self.max_trials})")
+        if self.max_failed_trials is not None:
+            podspec.check_int(self.max_failed_trials, "max_failed_trials", 0)
+        if self.trial_kind != "pytorchjob" and self.replicas != 1:
+            raise InvalidSpec("replicas", "only pytorchjob trials have more than one replica")
+        self._trial_job().validate()
+
+    def gpu_request(self) -> tuple[str | None, int, int]:
+        return self.gpu_type, self.gpus, self.replicas * self.parallel_trials
+
+    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+        spec: dict = {
+            "objective": {"type": self.objective, "objectiveMetricName": self.objective_metric},
+            "algorithm": {"algorithmName": self.algorithm},
+            "parallelTrialCount": self.parallel_trials,
+            "maxTrialCount": self.max_trials,
+            "parameters": [p.to_katib() for p in self.parameters],
+            "metricsCollectorSpec": {"collector": {"kind": "StdOut"}},
+            "trialTemplate": self._trial_template(snapshot),
+        }
+        if self.goal is not None:
+            spec["objective"]["goal"] = self.goal
+        if self.additional_metrics:
+            spec["objective"]["additionalMetricNames"] = list(self.additional_metrics)
+        if self.max_failed_trials is not None:
+            spec["maxFailedTrialCount"] = self.max_failed_trials
+        return {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Experiment",
+            "metadata": podspec.metadata(self.name, "sweep", namespace),
+            "spec": spec,
+        }
+
+    def submit(self, client=None, *, if_not_fits: str = "refuse"):
+        """Create the Experiment; see ``PyTorchJob.submit``."""
+        from .client import default_client
+
+        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
+
+    # ------------------------------------------------------------ internals
+    def _templated_command(self) -> list[str]:
+        command = list(self.command)
+        for parameter in self.parameters:
+            command = [
+                arg.replace("{" + parameter.name + "}", "${trialParameters." + parameter.name + "}")
+                for arg in command
+            ]
+        return command
+
+    def _trial_job(self) -> PyTorchJob:
+        return PyTorchJob(
+            command=self._templated_command() if self.parameters else self.command,
+            replicas=self.replicas,
+            gpus=self.gpus,
+            gpu_type=self.gpu_type,
+            cpu=self.cpu,
+            memory=self.memory,
+            image=self.image,
+            env=self.env,
+            snapshot=self.snapshot,
+        )
+
+    def _trial_template(self, snapshot: SnapshotRef | None) -> dict:
+        job = self._trial_job()
+        template: dict = {
+            "trialParameters": [{"name": p.name, "reference": p.name} for p in self.parameters],
+        }
+        if self.trial_kind == "pytorchjob":
+            template.update(
+                primaryContainerName="pytorch",
+                successCondition='status.conditions.#(type=="Succeeded")#|#(status=="True")#',
+                failureCondition='status.conditions.#(type=="Failed")#|#(status=="True")#',
+                trialSpec={
+                    "apiVersion": "kubeflow.org/v1",
+                    "kind": "PyTorchJob",
+                    "spec": job.job_spec(snapshot),
+                },
+            )
+            return template
+        main = podspec.container(
+            "training-container" if self.trial_kind == "pod" else "main",
+            job.image or podspec.notebook_image(),
+            job.command,
+            gpus=self.gpus,
+            cpu=self.cpu,
+            memory=self.memory,
+            env=self.env,
+        )
+        pod = podspec.pod_spec(
+            [main], gpus=self.gpus, gpu_type=self.gpu_type, restart_policy="Never"
+        )
+        if snapshot is not None:
+            pod = attach_snapshot(pod, snapshot)
+        if self.trial_kind == "pod":
+            template.update(
+                primaryContainerName="training-container",
+                trialSpec={
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+                },
+            )
+            return template
+        # An Argo Workflow trial: one step running the command; Katib reads the
+        # metrics from the pod labelled TRAINING_LABEL.
+        step = {
+            "name": "main",
+            "metadata": {"labels": {TRAINING_LABEL: "true"}},
+            "container": copy.deepcopy(pod["containers"][0]),
+        }
+        step["container"].pop("name", None)
+        for key in ("nodeSelector", "tolerations"):
+            if key in pod:
+                step[key] = pod[key]
+        workflow_spec = {"entrypoint": "main", "templates": [step]}
+        if pod.get("volumes"):
+            workflow_spec["volumes"] = pod["volumes"]
+        template.update(
+            primaryContainerName="main",
+            primaryPodLabels={TRAINING_LABEL: "true"},
+            successCondition='status.[@this].#(phase=="Succeeded")#',
+            failureCondition='status.[@this].#(phase=="Failed")#',
+            trialSpec={
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "spec": workflow_spec,
+            },
+        )
+        return template
+
+
+def _parameter(value, field_name: str) -> Parameter:
+    if not isinstance(value, dict):
+        raise InvalidSpec(field_name, "must be an object with name, type and min/max or values")
+    unknown = set(value) - {"name", "type", "min", "max", "step", "values"}
+    if unknown:
+        raise InvalidSpec(f"{field_name}.{sorted(unknown)[0]}", "unknown field")
+    if "name" not in value:
+        raise InvalidSpec(f"{field_name}.name", "is required")
+    if value.get("values") is not None and not isinstance(value["values"], list):
+        raise InvalidSpec(f"{field_name}.values", "must be a list")
+    return Parameter(**value)
+
+
+class SweepKind(JobKind):
+    name = "sweep"
+    collection = "sweeps"
+    resource = EXPERIMENTS
+    pod_label = "katib.kubeflow.org/experiment"
+    primary_container = "training-container"
+    part_noun = "trial"
+
+    _CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+    }
+    _TRIAL_CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "MetricsUnavailable": "Failed",
+        "EarlyStopped": "Succeeded",
+        "Killed": "Cancelled",
+    }
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        return self.condition_state(obj, self._CONDITIONS)
+
+    def summary(self, obj: dict) -> dict:
+        body = super().summary(obj)
+        status = obj.get("status") or {}
+        body["trials"] = {
+            key: status.get(f"trials{key.capitalize()}" if key != "total" else "trials", 0)
+            for key in ("total", "running", "succeeded", "failed", "pending", "killed")
+        }
+        optimal = status.get("currentOptimalTrial") or {}
+        if optimal.get("bestTrialName"):
+            body["best_trial"] = {
+                "name": optimal["bestTrialName"],
+                "parameters": {
+                    a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []
+                },
+                "metrics": {
+                    m["name"]: m.get("latest")
+                    for m in (optimal.get("observation") or {}).get("metrics") or []
+                },
+            }
+        return body
+
+    def part_of_pod(self, pod: dict) -> str:
+        return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod[
+            "metadata"
+        ]["name"]
+
+    def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
+        name = obj["metadata"]["name"]
+        trials = client.list(
+            TRIALS,
+            obj["metadata"]["namespace"],
+            label_selector=f"katib.kubeflow.org/experiment={name}",
+        )["items"]
+        pods_by_trial: dict[str, list[str]] = {}
+        for pod in pods:
+            pods_by_trial.setdefault(self.part_of_pod(pod), []).append(pod["metadata"]["name"])
+        parts = []
+        for trial in sorted(trials, key=lambda t: t["metadata"].get("creationTimestamp") or ""):
+            state, message = self.condition_state(trial, self._TRIAL_CONDITIONS)
+            metrics = ((trial.get("status") or {}).get("observation") or {}).get("metrics") or []
+            parts.append(
+                {
+                    "name": trial["metadata"]["name"],
+                    "state": state,
+                    "message": message,
+                    "parameters": {
+                        a["name"]: a["value"]
+                        for a in trial.get("spec", {}).get("parameterAssignments") or []
+                    },
+                    "metrics": {m["name"]: m.get("latest") for m in metrics},
+                    "pods": sorted(pods_by_trial.get(trial["metadata"]["name"], [])),
+                }
+            )
+        return parts
+
+    def cancel_patch(self, obj: dict) -> dict:
+        # Katib has no stop verb: capping maxTrialCount at the trials already
+        # created makes the controller start no new trial and finish the sweep.
+        started = max(1, int((obj.get("status") or {}).get("trials") or 0))
+        return {
+            "metadata": {"annotations": {CANCELLED: "true"}},
+            "spec": {
+                "maxTrialCount": started,
+                "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1)),
+            },
+        }

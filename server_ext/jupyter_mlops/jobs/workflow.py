@@ -1,0 +1,160 @@
+"""Argo Workflows: Hera ``Workflow`` objects (or Workflow manifests) submitted unchanged.
+
+They go in as ``Workflow`` resources through the Kubernetes API as the user's
+service account, or through the Argo Server (Hera's ``WorkflowsService``)
+when ``MlopsJobs.argo_server_url`` / ``MLOPS_ARGO_SERVER`` names one. A
+snapshot of the working directory is attached only when asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from . import podspec
+from .entrypoint import attach_snapshot
+from .errors import InvalidSpec
+from .kind import CANCELLED, JobKind
+from .resources import WORKFLOWS
+from .snapshot import Snapshot, SnapshotRef
+
+NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
+NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
+
+
+@dataclass
+class ArgoWorkflow:
+    """A Workflow manifest to submit; build it from Hera with ``ArgoWorkflow.from_hera(wf)``."""
+
+    manifest: dict
+    snapshot: Snapshot | None = None
+    """Ship the working directory to every container and script step (off by default)."""
+
+    kind = "workflow"
+
+    @classmethod
+    def from_hera(cls, workflow, snapshot: Snapshot | None = None) -> ArgoWorkflow:
+        """Accept a ``hera.workflows.Workflow`` as its author built it."""
+        return cls(manifest=workflow.to_dict(), snapshot=snapshot)
+
+    def validate(self) -> None:
+        m = self.manifest
+        if not isinstance(m, dict):
+            raise InvalidSpec("manifest", "must be a Workflow object")
+        if m.get("apiVersion") != WORKFLOWS.api_version or m.get("kind") != "Workflow":
+            raise InvalidSpec(
+                "manifest.kind", f"must be apiVersion {WORKFLOWS.api_version}, kind Workflow"
+            )
+        meta = m.get("metadata")
+        if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
+            raise InvalidSpec("manifest.metadata.name", "give the workflow a name or generateName")
+        if meta.get("name"):
+            podspec.check_name(meta["name"], "manifest.metadata.name")
+        spec = m.get("spec")
+        if not isinstance(spec, dict):
+            raise InvalidSpec("manifest.spec", "is missing")
+        if not (spec.get("templates") or spec.get("workflowTemplateRef")):
+            raise InvalidSpec(
+                "manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef"
+            )
+        names = {t.get("name") for t in spec.get("templates") or []}
+        if spec.get("templates") and spec.get("entrypoint") not in names:
+            raise InvalidSpec(
+                "manifest.spec.entrypoint",
+                f"{spec.get('entrypoint')!r} is not one of the templates",
+            )
+
+    def gpu_request(self) -> tuple[str | None, int, int]:
+        """The largest single step's GPUs (steps run one pod each)."""
+        best: tuple[str | None, int, int] = (None, 0, 1)
+        for template in self.manifest.get("spec", {}).get("templates") or []:
+            body = template.get("container") or template.get("script") or {}
+            limits = (body.get("resources") or {}).get("limits") or {}
+            gpus = int(limits.get(podspec.GPU_RESOURCE, 0) or 0)
+            if gpus > best[1]:
+                gpu_type = (template.get("nodeSelector") or {}).get(podspec.GPU_PRODUCT_LABEL)
+                best = (gpu_type, gpus, 1)
+        return best
+
+    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+        manifest = copy.deepcopy(self.manifest)
+        meta = manifest.setdefault("metadata", {})
+        meta["namespace"] = namespace
+        meta.setdefault("labels", {})[podspec.SUBMITTED_BY] = "jupyter-mlops"
+        if snapshot is not None:
+            spec = manifest["spec"]
+            volumes = None
+            for template in spec.get("templates") or []:
+                for key in ("container", "script"):
+                    if key in template and template[key].get("command"):
+                        pod = attach_snapshot({"containers": [template[key]]}, snapshot)
+                        template[key] = pod["containers"][0]
+                        volumes = pod["volumes"]
+            if volumes:
+                spec["volumes"] = [
+                    v
+                    for v in spec.get("volumes") or []
+                    if v["name"] not in {x["name"] for x in volumes}
+                ] + volumes
+        return manifest
+
+
+class WorkflowKind(JobKind):
+    name = "workflow"
+    collection = "workflows"
+    resource = WORKFLOWS
+    pod_label = "workflows.argoproj.io/workflow"
+    primary_container = "main"
+    part_noun = "step"
+
+    _PHASES = {
+        "": "Pending",
+        "Pending": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "Error": "Failed",
+    }
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        status = obj.get("status") or {}
+        state = self._PHASES.get(status.get("phase") or "", "Pending")
+        if obj.get("spec", {}).get("shutdown") and state != "Succeeded":
+            state = "Cancelled"
+        return state, status.get("message") or ""
+
+    def part_of_pod(self, pod: dict) -> str:
+        annotations = pod["metadata"].get("annotations") or {}
+        return annotations.get(NODE_NAME_ANNOTATION) or pod["metadata"]["name"]
+
+    def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
+        pods_by_node = {
+            (p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p["metadata"]["name"]
+            for p in pods
+        }
+        steps = []
+        for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():
+            steps.append(
+                {
+                    "name": node.get("displayName") or node.get("name") or node_id,
+                    "id": node_id,
+                    "type": node.get("type"),
+                    "state": self._PHASES.get(node.get("phase") or "", "Pending"),
+                    "message": node.get("message") or "",
+                    "started": node.get("startedAt"),
+                    "finished": node.get("finishedAt"),
+                    "pod": pods_by_node.get(node_id),
+                }
+            )
+        return sorted(steps, key=lambda s: (s["started"] or "", s["name"]))
+
+    def cancel_patch(self, obj: dict) -> dict:
+        # Argo's own "terminate": the controller stops every running step.
+        return {"metadata": {"annotations": {CANCELLED: "true"}}, "spec": {"shutdown": "Terminate"}}
+
+    def resubmit_manifest(self, obj: dict) -> dict:
+        manifest = super().resubmit_manifest(obj)
+        manifest["spec"].pop("shutdown", None)
+        for key in ("workflows.argoproj.io/completed", "workflows.argoproj.io/phase"):
+            (manifest["metadata"].get("labels") or {}).pop(key, None)
+        return manifest

@@ -1,0 +1,158 @@
+"""Per-user namespaces: the Namespace, ServiceAccount and RoleBinding a user's notebook acts with.
+
+The hub provisions them on a user's first spawn; the notebook pod then runs
+in that namespace as that service account, and the jobs API submits jobs
+with the pod's mounted token. What the account may do is the ClusterRole
+``jupyterhub-mlops:user`` (cluster/manifests/rbac.yaml), bound only inside
+the user's own namespace, so the API server's RBAC keeps users apart.
+
+Builders are pure functions (tested as dicts); ``ensure_user_namespace``
+creates what is missing and is idempotent (409 means already there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from dataclasses import dataclass
+
+USER_LABEL = "jupyterhub-mlops/user"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
+USER_CLUSTER_ROLE = "jupyterhub-mlops:user"
+SERVICE_ACCOUNT = "jupyter-mlops"
+NAMESPACE_PREFIX = "mlops-"
+
+
+class ProvisioningError(RuntimeError):
+    """The hub could not create a user's namespace, account or binding; says which and why."""
+
+
+def safe_name(username: str, max_length: int = 50) -> str:
+    """A DNS-1123 label fragment for ``username``; distinct users never collide.
+
+    Names that are already lowercase letters, digits and inner dashes are kept;
+    anything else (capitals, ``@``, dots, too long) gets a hash suffix, so
+    ``Alice`` and ``alice`` map to different names.
+    """
+    cleaned = re.sub(r"[^a-z0-9]+", "-", username.lower()).strip("-") or "user"
+    if cleaned == username and len(cleaned) <= max_length:
+        return cleaned
+    digest = hashlib.sha256(username.encode()).hexdigest()[:8]
+    return f"{cleaned[: max_length - 9].rstrip('-')}-{digest}"
+
+
+def user_namespace(username: str, prefix: str = NAMESPACE_PREFIX) -> str:
+    return f"{prefix}{safe_name(username, 63 - len(prefix))}"
+
+
+def namespace_manifest(name: str, username: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}},
+    }
+
+
+def service_account_manifest(namespace: str, username: str, name: str = SERVICE_ACCOUNT) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+        },
+    }
+
+
+def role_binding_manifest(
+    namespace: str,
+    username: str,
+    service_account: str = SERVICE_ACCOUNT,
+    cluster_role: str = USER_CLUSTER_ROLE,
+) -> dict:
+    """Binds ``cluster_role`` to the service account in ``namespace`` only."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": service_account,
+            "namespace": namespace,
+            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+        },
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": cluster_role,
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+    }
+
+
+@dataclass(frozen=True)
+class UserNamespace:
+    namespace: str
+    service_account: str
+
+
+async def ensure_user_namespace(
+    api_client,
+    username: str,
+    *,
+    prefix: str = NAMESPACE_PREFIX,
+    service_account: str = SERVICE_ACCOUNT,
+    cluster_role: str = USER_CLUSTER_ROLE,
+    timeout: float = 10.0,
+) -> UserNamespace:
+    """Create the user's Namespace, ServiceAccount and RoleBinding if missing.
+
+    ``api_client`` is a ``kubernetes_asyncio`` ApiClient of the hub's identity.
+    Safe to call on every spawn and concurrently (409 counts as done).
+    Raises ``ProvisioningError`` naming the object and the reason otherwise.
+    """
+    from kubernetes_asyncio import client as k8s
+
+    core, rbac = k8s.CoreV1Api(api_client), k8s.RbacAuthorizationV1Api(api_client)
+    namespace = user_namespace(username, prefix)
+    steps = [
+        (
+            f"namespace {namespace}",
+            lambda: core.create_namespace(
+                namespace_manifest(namespace, username), _request_timeout=timeout
+            ),
+        ),
+        (
+            f"service account {namespace}/{service_account}",
+            lambda: core.create_namespaced_service_account(
+                namespace,
+                service_account_manifest(namespace, username, service_account),
+                _request_timeout=timeout,
+            ),
+        ),
+        (
+            f"role binding {namespace}/{service_account}",
+            lambda: rbac.create_namespaced_role_binding(
+                namespace,
+                role_binding_manifest(namespace, username, service_account, cluster_role),
+                _request_timeout=timeout,
+            ),
+        ),
+    ]
+    for what, create in steps:
+        try:
+            await create()
+        except k8s.ApiException as exc:
+            if exc.status == 409:
+                continue
+            if exc.status == 403:
+                raise ProvisioningError(
+                    f"the hub may not create {what}: grant its role the permission "
+                    f"(helm-values RBAC / cluster/manifests/rbac.yaml): {exc.reason}"
+                ) from exc
+            raise ProvisioningError(f"creating {what} failed: {exc.status} {exc.reason}") from exc
+        except (asyncio.TimeoutError, OSError) as exc:
+            raise ProvisioningError(
+                f"creating {what} failed: the API server did not answer ({type(exc).__name__})"
+            ) from exc
+    return UserNamespace(namespace, service_account)
