@@ -46,11 +46,13 @@ def user_namespace(username: str, prefix: str = NAMESPACE_PREFIX) -> str:
     return f"{prefix}{safe_name(username, 63 - len(prefix))}"
 
 
-def namespace_manifest(name: str, username: str) -> dict:
+def namespace_manifest(name: str, username: str, labels: dict | None = None) -> dict:
+    """``labels``: the operator's extra namespace labels (Pod Security, network access)."""
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}},
+        "metadata": {"name": name,
+                     "labels": {**(labels or {}), USER_LABEL: safe_name(username), **MANAGED_BY}},
     }
 
 
@@ -103,6 +105,7 @@ async def ensure_user_namespace(
     prefix: str = NAMESPACE_PREFIX,
     service_account: str = SERVICE_ACCOUNT,
     cluster_role: str = USER_CLUSTER_ROLE,
+    labels: dict | None = None,
     timeout: float = 10.0,
 ) -> UserNamespace:
     """Create the user's Namespace, ServiceAccount and RoleBinding if missing.
@@ -119,7 +122,7 @@ async def ensure_user_namespace(
         (
             f"namespace {namespace}",
             lambda: core.create_namespace(
-                namespace_manifest(namespace, username), _request_timeout=timeout
+                namespace_manifest(namespace, username, labels), _request_timeout=timeout
             ),
         ),
         (

@@ -33,6 +33,13 @@ from traitlets import Bool, Dict, Float, List, Unicode, default
 from . import metrics
 from .availability.app import SERVICE_NAME
 from .profiles import OWNER_LABEL, owner_label_value
+from .provisioning import (
+    NAMESPACE_PREFIX,
+    SERVICE_ACCOUNT,
+    ProvisioningError,
+    ensure_user_namespace,
+    user_namespace,
+)
 from .spawn_form import FormError, render_form, validate_choice
 from .ssh.gateway_public_key import read_from_dir, read_from_secret
 from .ssh.pod_side import ssh_pod_additions
@@ -174,6 +181,32 @@ class GPUKubeSpawner(KubeSpawner):
         ``ssh -J`` reaches the pod's sshd with the user's own key.""",
     ).tag(config=True)
 
+    provision_user_namespaces = Bool(
+        False,
+        help="""
+        Give each user a namespace of their own (<user_namespace_prefix><user>)
+        with a service account bound to the ClusterRole jupyterhub-mlops:user
+        there only, created on the first spawn. The notebook pod runs in that
+        namespace as that account, with its token mounted, so the jobs the
+        notebook submits (PyTorchJobs, Katib sweeps, Argo workflows) run under
+        the user's own identity and the API server's RBAC keeps users apart.
+        Set enable_user_namespaces too (KubeSpawner then watches pods in every
+        namespace); user_namespace_labels are put on the namespace.""",
+    ).tag(config=True)
+
+    user_namespace_prefix = Unicode(
+        NAMESPACE_PREFIX,
+        help="""Prefix of per-user namespaces (see provision_user_namespaces).""",
+    ).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.provision_user_namespaces:
+            # Decided here, not at start: a restarted hub must find running servers.
+            self.namespace = user_namespace(self.user.name, self.user_namespace_prefix)
+            self.service_account = SERVICE_ACCOUNT
+            self.automount_service_account_token = True
+
     @default("availability_public_prefix")
     def _default_public_prefix(self):
         base = self.hub.base_url[: -len("hub/")] if self.hub.base_url.endswith("hub/") else "/"
@@ -261,6 +294,8 @@ class GPUKubeSpawner(KubeSpawner):
         # JupyterHub reuses this object when the user starts the server again:
         # overrides are computed from the operator's values, never stacked.
         self.restore_configured_values()
+        if self.provision_user_namespaces:
+            await self.provision_namespace()
         self.apply_overrides(await self.reserve_gpus())
         try:
             self.apply_overrides(await self.ssh_overrides())
@@ -316,6 +351,19 @@ class GPUKubeSpawner(KubeSpawner):
         return profile_overrides(
             profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size
         )
+
+    async def provision_namespace(self) -> None:
+        """The user's namespace, service account and role binding (idempotent)."""
+        try:
+            await ensure_user_namespace(
+                self.api.api_client, self.user.name, prefix=self.user_namespace_prefix,
+                labels=dict(self.user_namespace_labels),
+            )
+        except ProvisioningError as exc:
+            self.log.error("provisioning %s: %s", self._log_name, exc)
+            raise web.HTTPError(
+                503, "Your namespace could not be prepared; ask your operator (the hub's log says why)."
+            ) from None
 
     async def ssh_overrides(self) -> dict:
         """Trait values that make the notebook's sshd trust the SSH gateway.

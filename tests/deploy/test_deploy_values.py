@@ -18,7 +18,10 @@ import z2jh_standin
 from deploy_support import HELM_VALUES, NOTEBOOK_SA, load_all, provision_as_hub
 from jupyterhub.app import JupyterHub
 from jupyterhub.scopes import scope_definitions
+from jupyterhub_mlops.availability.app import AvailabilityService
+from jupyterhub_mlops.profiles import GpuProfiles, profile_from_config
 from jupyterhub_mlops.spawner import GPUKubeSpawner
+from jupyterhub_mlops.ssh.app import SSHGatewayApp
 from kubernetes_asyncio.client import Configuration
 from traitlets.utils.importstring import import_item
 
@@ -49,8 +52,11 @@ def test_every_setting_names_a_configurable_trait():
     assert not unknown_keys(c.GPUKubeSpawner, GPUKubeSpawner)
     assert not unknown_keys(c.KubeSpawner, GPUKubeSpawner)
     assert not unknown_keys(c.JupyterHub, JupyterHub)
-    for profile in c.GPUKubeSpawner.profile_list:
-        assert not unknown_keys(profile["kubespawner_override"], GPUKubeSpawner), profile["slug"]
+    assert not unknown_keys(c.GpuProfiles, GpuProfiles)
+    assert not unknown_keys(c.AvailabilityService, AvailabilityService)
+    assert not unknown_keys(c.SSHGatewayApp, SSHGatewayApp)
+    for entry in c.GpuProfiles.profiles:  # each one is a profile the suite accepts
+        profile_from_config(entry, c.GpuProfiles.default_image, GpuProfiles().gpu_tolerations)
 
 
 def test_a_misspelt_trait_is_caught():
@@ -61,14 +67,17 @@ def test_a_misspelt_trait_is_caught():
         "gpu_tolerashuns"]
 
 
+def configured_profiles(c) -> dict:
+    return {p.slug: p for p in GpuProfiles(config=c).configured()}
+
+
 def test_example_profiles_cover_whole_gpus_and_mig():
-    profiles = {p["slug"]: p for p in run_extra_config(VALUES).GPUKubeSpawner.profile_list}
-    assert [p["slug"] for p in profiles.values() if p["default"]] == ["cpu"]
-    limits = {slug: p["kubespawner_override"].get("extra_resource_limits", {})
-              for slug, p in profiles.items()}
-    assert limits["a100-4"] == {"nvidia.com/gpu": "4"}
-    assert limits["mig-1g"] == {"nvidia.com/mig-1g.10gb": "1"}
-    assert limits["cpu"] == {}
+    profiles = configured_profiles(run_extra_config(VALUES))
+    assert [slug for slug, p in profiles.items() if p.default] == ["cpu"]
+    assert (profiles["a100-4"].gpu_type, profiles["a100-4"].gpus) == ("NVIDIA-A100-SXM4-80GB", 4)
+    assert (profiles["mig-1g"].gpu_type, profiles["mig-1g"].gpus) == (
+        "NVIDIA-A100-SXM4-80GB/mig-1g.10gb", 1)
+    assert profiles["cpu"].gpus == 0 and profiles["cpu"].gpu_type is None
 
 
 def test_hub_services_and_their_roles_are_consistent():
@@ -122,11 +131,21 @@ def make_spawner(c, username: str) -> GPUKubeSpawner:
     return GPUKubeSpawner(config=c, user=user, hub=hub)
 
 
+def grant_for(profile) -> tuple[dict, str]:
+    """The node selector and GPU resource the availability service grants with a
+    reservation of this profile (the GPU type id names the product and the resource)."""
+    if not profile.gpus:
+        return {}, "nvidia.com/gpu"
+    product, _, resource = profile.gpu_type.partition("/")
+    return {"nvidia.com/gpu.product": product}, f"nvidia.com/{resource or 'gpu'}"
+
+
 async def pod_for(c, username: str, slug: str) -> tuple[str, dict]:
-    """The user's namespace and the pod GPUKubeSpawner builds for that profile, as a dict."""
+    """The user's namespace and the pod GPUKubeSpawner builds for that profile once the
+    availability service granted it, as a dict."""
     spawner = make_spawner(c, username)
-    spawner.user_options = {"profile": slug}
-    await spawner.load_user_options()
+    profile = configured_profiles(c)[slug]
+    spawner.apply_overrides(spawner.profile_overrides(profile.to_json(), *grant_for(profile)))
     pod = await spawner.get_pod_manifest()
     return spawner.namespace, kubernetes_asyncio.client.ApiClient().sanitize_for_serialization(pod)
 
