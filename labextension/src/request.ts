@@ -35,3 +35,51 @@ export async function requestAPI<T>(
   }
   return data as T;
 }
+
+/**
+ * GET a streaming endpoint (logs, server-sent events) through the same
+ * settings and error handling; `onText` receives the decoded chunks as they
+ * arrive. Resolves when the server ends the stream; abort `signal` to stop.
+ */
+export async function streamAPI(
+  endPoint: string,
+  onText: (text: string) => void,
+  signal: AbortSignal
+): Promise<void> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, API_PATH, endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, { signal }, settings);
+  } catch (error) {
+    if (signal.aborted) {
+      return;
+    }
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = JSON.parse(text).message || message;
+    } catch {
+      // keep the status line
+    }
+    throw new ServerConnection.ResponseError(response, message);
+  }
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      onText(decoder.decode(value, { stream: true }));
+    }
+  } catch (error) {
+    if (!signal.aborted) {
+      throw error;
+    }
+  }
+}

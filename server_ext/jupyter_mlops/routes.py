@@ -11,6 +11,7 @@ from jupyter_server.base.handlers import APIHandler
 
 from ._version import __version__
 from .handlers import ROUTES as JOBS_ROUTES
+from .sidebar.handlers import ROUTES as SIDEBAR_ROUTES
 
 
 class InfoHandler(APIHandler):
@@ -34,4 +35,5 @@ class InfoHandler(APIHandler):
 ROUTES = [
     (r"/info", InfoHandler),
     *JOBS_ROUTES,
+    *SIDEBAR_ROUTES,
 ]
