@@ -10,6 +10,7 @@ import {
   errorText,
   FINISHED_STATES,
   formatAge,
+  formatCreated,
   formatGpus,
   IJobSummary,
   ITrial,
@@ -244,7 +245,7 @@ export function JobDetail(props: {
       {status && (
         <>
           <p className="jp-mlops-muted">
-            {KIND_LABEL[kind]} · created {formatAge(status.created, now)} ago ·{' '}
+            {KIND_LABEL[kind]} · {formatCreated(status.created, now)} ·{' '}
             {formatGpus(extras?.gpus, extras?.gpu_type)}
           </p>
           {status.message && <p>{status.message}</p>}

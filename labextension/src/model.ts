@@ -129,6 +129,12 @@ export function formatAge(iso: string | null | undefined, nowMs: number): string
   return `${Math.floor(hours / 24)}d`;
 }
 
+/** "created just now" / "created 3m ago". */
+export function formatCreated(iso: string | null | undefined, nowMs: number): string {
+  const age = formatAge(iso, nowMs);
+  return !age ? '' : age === 'just now' ? 'created just now' : `created ${age} ago`;
+}
+
 /** "2 × A100-SXM4-80GB", "no GPU", or "…" while the figure is not known. */
 export function formatGpus(gpus: number | undefined, gpuType?: string | null): string {
   if (gpus === undefined) {
