@@ -74,7 +74,7 @@ def gpu_pod(namespace: str, gpus: int) -> dict:
                                      "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}
 
 
-def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, controller, core_v1):
+def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, controller, core_v1):  # noqa: F811
     page, sidebar = open_sidebar(browser, lab)
     ns = researcher.namespace
 
