@@ -170,7 +170,7 @@ export function SubmitPanel(props: {
         </button>
         {form === 'workflow' ? (
           <p className="jp-mlops-muted">
-            The file runs on this server (not as __main__); every Hera Workflow it defines at module level is
+            The file runs on this server (not as __main__); the one Hera Workflow it defines at module level is
             submitted.
           </p>
         ) : (

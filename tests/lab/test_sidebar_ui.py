@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from conftest import wait_for
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
-from sidebar_lab import ARTIFACTS, availability_stand_in, chromium, open_sidebar, start_lab
+from sidebar_support import ARTIFACTS, availability_stand_in, chromium, open_sidebar, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 RTX = "NVIDIA-RTX-A6000"
@@ -74,6 +74,7 @@ def gpu_pod(namespace: str, gpus: int) -> dict:
                                      "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]}}
 
 
+@pytest.mark.timeout(900)  # JupyterLab's first load in Chromium is slow on a shared machine
 def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, controller, core_v1):  # noqa: F811
     page, sidebar = open_sidebar(browser, lab)
     ns = researcher.namespace
@@ -205,6 +206,7 @@ def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, cont
     shot(page, "ssh")
 
 
+@pytest.mark.timeout(600)
 def test_sidebar_shows_server_errors_in_place(lab, browser, researcher, control_plane):
     """A job name that does not exist and an API server that refuses are said in words."""
     page, sidebar = open_sidebar(browser, lab)

@@ -3,6 +3,8 @@
 - ``GET /sidebar/jobs``: my jobs of every kind, as ``GET /jobs``, each with ``gpus`` and ``gpu_type``.
 - ``GET /sidebar/jobs/{kind}/{name}``: ``gpus``, ``gpu_type``, ``conditions`` and, for a
   sweep, ``objective`` (metric, goal, search space).
+- ``POST /sidebar/workflows/from-file``: ``{"path", "if_not_fits"}``, submits the Hera
+  workflow a .py file defines (see ``hera_file``); answers like ``POST /jobs/workflows``.
 - ``GET /ssh``: how to connect to this server over SSH.
 - ``GET|POST /ssh/keys``, ``DELETE /ssh/keys/{fingerprint}``: the SSH gateway's key API,
   called with this server's JupyterHub token.
@@ -12,14 +14,17 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import tornado.web
 
-from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors
+from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
+from ..jobs.client import IF_NOT_FITS
 from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, JobsError, UpstreamError
 from ..jobs.kinds import BY_COLLECTION, KINDS
+from .hera_file import inside_root, workflow_manifest
 from .jobinfo import conditions, requested_gpus, sweep_objective
 from .ssh import MlopsSsh, connection_help
 
@@ -68,6 +73,24 @@ class SidebarJobHandler(JobsHandler):
         obj = await self.call(self.jobs.handle(kind, name).get)
         self.send({**requested_gpus(kind.name, obj), "conditions": conditions(obj),
                    "objective": sweep_objective(obj)})
+
+
+class WorkflowFromFileHandler(JobsHandler):
+    @tornado.web.authenticated
+    @maps_errors
+    async def post(self) -> None:
+        body = self.body()
+        if_not_fits = body.get("if_not_fits", "refuse")
+        if if_not_fits not in IF_NOT_FITS:
+            raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
+        root = self.settings["server_root_dir"]
+        file = inside_root(root, body.get("path"))
+        manifest = await self.call(workflow_manifest, file)
+        folder = str(file.parent.relative_to(Path(root).resolve()))
+        spec = spec_from_json("workflow", {"manifest": manifest, "snapshot": {"path": folder}}, root)
+        handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
+        self.send({"kind": "workflow", "name": handle.name, "namespace": handle.namespace,
+                   "warnings": handle.warnings}, status=201)
 
 
 class SshHandler(JobsHandler):
@@ -146,6 +169,7 @@ class SshKeysHandler(SshHandler):
 ROUTES = [
     (r"/sidebar/jobs", SidebarJobsHandler),
     (rf"/sidebar/jobs/{KIND_RE}/{NAME_RE}", SidebarJobHandler),
+    (r"/sidebar/workflows/from-file", WorkflowFromFileHandler),
     (r"/ssh", SshInfoHandler),
     (r"/ssh/keys", SshKeysHandler),
     (r"/ssh/keys/([^/]+)", SshKeysHandler),

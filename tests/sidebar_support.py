@@ -31,7 +31,7 @@ from pathlib import Path
 import kubernetes
 from mlops_cluster.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 LABEXTENSION_BUILD = REPO / "server_ext" / "jupyter_mlops" / "labextension"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
