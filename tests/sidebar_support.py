@@ -14,6 +14,7 @@ nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -117,6 +118,11 @@ class Lab:
                 return error.code, text
 
 
+def _die_with_parent() -> None:
+    # Between fork and exec: if the test run dies, the kernel kills jupyter lab too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 @contextlib.contextmanager
 def start_lab(work_dir: Path, environment: dict[str, str]):
     """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
@@ -151,7 +157,7 @@ def start_lab(work_dir: Path, environment: dict[str, str]):
     log_file = work_dir / "jupyter-lab.log"
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     lab = Lab(f"http://127.0.0.1:{port}/", token, dirs["root"], log_file)
     try:
         _wait_until_serving(lab, proc)
@@ -205,3 +211,30 @@ def open_sidebar(context, lab: Lab):
     sidebar = page.locator(f"#{SIDEBAR_ID}")
     sidebar.wait_for(state="visible")
     return page, sidebar
+
+
+def provision_researcher(control_plane, username: str, token_dir: Path) -> dict[str, str]:
+    """A user namespace and service account as the hub provisions them; the jobs API's environment.
+
+    For the benchmark, which runs outside pytest (the tests use jobs_support.make_user).
+    """
+    import asyncio
+
+    from jupyterhub_mlops.provisioning import ensure_user_namespace
+    from kubernetes_asyncio import config as async_config
+
+    async def provision():
+        api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
+        async with api:
+            return await ensure_user_namespace(api, username, prefix=f"mlops-{secrets.token_hex(2)}-")
+
+    provisioned = asyncio.run(provision())
+    core = kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
+    request = kubernetes.client.AuthenticationV1TokenRequest(
+        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    token = core.create_namespaced_service_account_token(provisioned.service_account,
+                                                         provisioned.namespace, request).status.token
+    token_file = token_dir / f"{username}.token"
+    token_file.write_text(token)
+    return {"MLOPS_KUBE_SERVER": control_plane.server, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+            "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file), "MLOPS_NAMESPACE": provisioned.namespace}
