@@ -23,7 +23,7 @@ import tornado.web
 from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
 from ..jobs.client import IF_NOT_FITS
 from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, JobsError, UpstreamError
-from ..jobs.kinds import BY_COLLECTION, KINDS
+from ..jobs.kinds import KINDS
 from .hera_file import inside_root, workflow_manifest
 from .jobinfo import conditions, requested_gpus, sweep_objective
 from .ssh import MlopsSsh, connection_help
@@ -55,10 +55,13 @@ class SidebarJobsHandler(JobsHandler):
         self.send({"namespace": self.jobs.namespace, "jobs": await self.call(self._list)})
 
     def _list(self) -> list[dict]:
-        jobs = []
+        # The same objects as GET /jobs (the client's watch-backed cache when it has synced).
+        client, jobs = self.jobs, []
         for kind in KINDS.values():
+            items = client.cache.objects(kind) if client.cache is not None else None
             try:
-                items = self.jobs.kube.list(kind.resource, self.jobs.namespace)["items"]
+                if items is None:
+                    items = client.kube.list(kind.resource, client.namespace)["items"]
             except ComponentMissing:
                 continue  # a kind whose component is not installed has no jobs to show
             jobs.extend({**kind.summary(obj), **requested_gpus(kind.name, obj)} for obj in items)
@@ -69,9 +72,9 @@ class SidebarJobHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
-        kind = BY_COLLECTION[collection]
-        obj = await self.call(self.jobs.handle(kind, name).get)
-        self.send({**requested_gpus(kind.name, obj), "conditions": conditions(obj),
+        handle = self.job(collection, name)  # 404 for an unknown kind, 400 for a bad name
+        obj = await self.call(handle.get)
+        self.send({**requested_gpus(handle.kind.name, obj), "conditions": conditions(obj),
                    "objective": sweep_objective(obj)})
 
 
