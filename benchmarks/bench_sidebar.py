@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -93,6 +92,15 @@ def _wait(predicate, what: str, timeout: float = 30) -> None:
         time.sleep(0.005)
 
 
+def _arrival(arrivals: list, start: int, state: str) -> float:
+    """Wall-clock ms at which the watch stream first reported ``state`` after index ``start``."""
+    def found():
+        return next((t for t, s in arrivals[start:] if s == state), None)
+
+    _wait(lambda: found() is not None, f"the REST watch stream to report {state}")
+    return found()
+
+
 def run(ctx: BenchContext) -> list[Figure]:
     support = _harness(ctx.repo)
     control_plane = ctx.control_plane()
@@ -162,9 +170,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                     {"status": {"conditions": [{"type": want, "status": "True", "reason": "Bench"}]}},
                     _request_timeout=30)
                 page_ms.append(page.wait_for_function("window.__mlopsSeen").json_value() - written)
-                _wait(lambda: any(s == want for _, s in arrivals[arrived_before:]),
-                      f"the REST watch stream to report {want} (got {arrivals[arrived_before:]})")
-                stream_ms.append(next(t for t, s in arrivals[arrived_before:] if s == want) - written)
+                stream_ms.append(_arrival(arrivals, arrived_before, want) - written)
             stop.set()
 
     return [

@@ -4,8 +4,9 @@ server would (jobs API credentials of the user's service account), a GPU
 availability endpoint, and headless Chromium.
 
 ``AvailabilityStandIn`` stands in for the hub's availability service (issue 3,
-not merged on this branch): it answers the same JSON shape the jobs API reads
-(``gpu_types: {product: {total, free, free_per_node}}``), computed per request
+not merged on this branch): it answers the fields of its snapshot the sidebar
+and the jobs API read (``gpu_types: {product: {total, free,
+largest_free_on_node, free_per_node}}``, ``profiles`` with ``fits``), computed per request
 from a fresh list of the real API server's nodes and pods — free = allocatable
 minus GPU limits of unfinished pods bound to the node; cordoned nodes offer
 nothing.
@@ -62,9 +63,12 @@ def gpu_snapshot(core: kubernetes.client.CoreV1Api) -> dict:
         entry["total"] += node["total"]
         entry["free"] += max(0, node["free"])
         entry["free_per_node"].append(max(0, node["free"]))
-    profiles = [{"display_name": f"{product.replace('NVIDIA-', '')} × {k}", "gpu_type": product, "gpus": k}
+    for entry in types.values():
+        entry["largest_free_on_node"] = max(entry["free_per_node"])
+    profiles = [{"display_name": f"{product.replace('NVIDIA-', '')} × {k}", "gpu_type": product, "gpus": k,
+                 "fits": sum(free // k for free in types[product]["free_per_node"])}
                 for product in sorted(types) for k in (1, 4)]
-    return {"gpu_types": types, "profiles": profiles}
+    return {"in_sync": True, "gpu_types": types, "profiles": profiles}
 
 
 @contextlib.contextmanager
@@ -205,6 +209,9 @@ def chromium(profile_dir: Path):
 def open_sidebar(context, lab: Lab):
     """Load JupyterLab, open the MLOps sidebar; (page, sidebar locator)."""
     page = context.new_page()
+    # Shown by pytest when a test fails: what the page itself complained about.
+    page.on("pageerror", lambda error: print(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and print(f"console: {message.text}"))
     page.goto(f"{lab.url}lab?token={lab.token}")
     page.wait_for_selector("#jupyterlab-splash", state="detached")
     page.locator(f'.jp-SideBar .lm-TabBar-tab[data-id="{SIDEBAR_ID}"]').click()

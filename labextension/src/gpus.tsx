@@ -5,7 +5,7 @@ import { Poll } from '@lumino/polling';
 import * as React from 'react';
 
 import { Empty, ErrorMessage } from './common';
-import { errorText, gpuBars, IGpuBar, profileFits, shortGpuName } from './model';
+import { availabilityUnknown, errorText, gpuBars, IGpuBar, profileFits, shortGpuName } from './model';
 import { requestAPI } from './request';
 
 export const GPU_POLL_MS = 5000;
@@ -70,7 +70,12 @@ export function GpusPanel(): JSX.Element {
       <h3>Cluster GPUs</h3>
       <ErrorMessage message={error} />
       {snapshot === null && !error && <p className="jp-mlops-muted">Asking the hub…</p>}
-      {snapshot !== null && bars.length === 0 && (
+      {availabilityUnknown(snapshot) && (
+        <p className="jp-mlops-muted" role="status">
+          The hub is catching up with the cluster; GPU counts are unknown for a moment.
+        </p>
+      )}
+      {snapshot !== null && !availabilityUnknown(snapshot) && bars.length === 0 && (
         <Empty>The cluster reports no GPUs. Ask your operator whether GPU nodes are up.</Empty>
       )}
       <ul className="jp-mlops-gpus">
@@ -90,7 +95,10 @@ export function GpusPanel(): JSX.Element {
             {fits.map(p => (
               <tr key={p.name} title={p.reason}>
                 <td>{p.name}</td>
-                <td>{p.fits === null ? 'unknown' : p.fits}</td>
+                <td>
+                  {p.fits === null ? 'unknown' : p.fits}
+                  {p.fits === 0 && p.reason ? ` — ${p.reason}` : ''}
+                </td>
               </tr>
             ))}
           </tbody>

@@ -4,7 +4,7 @@ import * as React from 'react';
 
 import { Empty, ErrorMessage, sleep, StateBadge, useNow } from './common';
 import {
-  applyWatchEvent,
+  applyWatchEvents,
   errorText,
   filterJobs,
   formatAge,
@@ -78,10 +78,7 @@ export function useLiveJobs(): { jobs: IJobSummary[] | null; error: string | nul
               }
               let unknownGpus = false;
               setJobs(current => {
-                let next = current ?? [];
-                for (const event of events) {
-                  next = applyWatchEvent(next, event);
-                }
+                const next = applyWatchEvents(current ?? [], events);
                 unknownGpus = next.some(j => j.gpus === undefined);
                 return next;
               });

@@ -61,31 +61,38 @@ function newestFirst(a: IJobSummary, b: IJobSummary): number {
 }
 
 /**
- * The list after one watch event: ADDED/MODIFIED replace the job (keeping
- * the GPU figures a list answer gave, which events do not carry), DELETED
- * removes it. Returns the same array when nothing changed, so React skips
- * the render.
+ * The list after a batch of watch events: ADDED/MODIFIED replace the job
+ * (keeping the GPU figures a list answer gave, which events do not carry),
+ * DELETED removes it. Returns the same array when nothing changed, so React
+ * skips the render. Linear in the list plus the batch: the stream's first
+ * burst carries every job.
  */
+export function applyWatchEvents(jobs: IJobSummary[], events: IWatchEvent[]): IJobSummary[] {
+  const byKey = new Map(jobs.map(j => [jobKey(j), j]));
+  let changed = false;
+  for (const event of events) {
+    const key = jobKey(event.job);
+    const previous = byKey.get(key);
+    if (event.type === 'DELETED') {
+      changed = byKey.delete(key) || changed;
+      continue;
+    }
+    const merged: IJobSummary = {
+      ...event.job,
+      gpus: event.job.gpus ?? previous?.gpus,
+      gpu_type: event.job.gpu_type !== undefined ? event.job.gpu_type : previous?.gpu_type
+    };
+    if (!previous || !sameSummary(previous, merged)) {
+      byKey.set(key, merged);
+      changed = true;
+    }
+  }
+  return changed ? Array.from(byKey.values()).sort(newestFirst) : jobs;
+}
+
+/** `applyWatchEvents` for one event. */
 export function applyWatchEvent(jobs: IJobSummary[], event: IWatchEvent): IJobSummary[] {
-  const key = jobKey(event.job);
-  const index = jobs.findIndex(j => jobKey(j) === key);
-  if (event.type === 'DELETED') {
-    return index < 0 ? jobs : jobs.filter((_, i) => i !== index);
-  }
-  const previous = index >= 0 ? jobs[index] : undefined;
-  const merged: IJobSummary = {
-    ...event.job,
-    gpus: event.job.gpus ?? previous?.gpus,
-    gpu_type: event.job.gpu_type !== undefined ? event.job.gpu_type : previous?.gpu_type
-  };
-  if (previous && sameSummary(previous, merged)) {
-    return jobs;
-  }
-  const next = index >= 0 ? jobs.slice() : [...jobs, merged];
-  if (index >= 0) {
-    next[index] = merged;
-  }
-  return next.sort(newestFirst);
+  return applyWatchEvents(jobs, [event]);
 }
 
 function sameSummary(a: IJobSummary, b: IJobSummary): boolean {
@@ -172,9 +179,10 @@ export interface IProfileFit {
 }
 
 /**
- * Bars per GPU type from the availability snapshot (GET /gpus). The hub's
- * snapshot holds `gpu_types: {type: {free, total, free_per_node?}}`; types
- * are sorted by name, so the panel does not jump around between updates.
+ * Bars per GPU type from the availability snapshot (GET /gpus): the hub's
+ * `gpu_types: {type: {free, total, largest_free_on_node?}}` (older
+ * snapshots give `free_per_node` instead). Types are sorted by name, so the
+ * panel does not jump around between updates.
  */
 export function gpuBars(snapshot: any): IGpuBar[] {
   const types = (snapshot && snapshot.gpu_types) || {};
@@ -183,18 +191,32 @@ export function gpuBars(snapshot: any): IGpuBar[] {
     .map(type => {
       const entry = types[type] || {};
       const free = Number(entry.free ?? 0);
-      const total = Number(entry.total ?? entry.allocatable ?? 0);
+      const total = Number(entry.total ?? 0);
       const perNode: number[] | undefined = Array.isArray(entry.free_per_node)
         ? entry.free_per_node.map(Number)
         : undefined;
+      const largest =
+        entry.largest_free_on_node !== undefined
+          ? Number(entry.largest_free_on_node)
+          : perNode && perNode.length
+            ? Math.max(...perNode)
+            : undefined;
       return {
         type,
         free,
         total,
         fraction: total > 0 ? Math.min(1, Math.max(0, free / total)) : 0,
-        largestOnOneNode: perNode && perNode.length ? Math.max(...perNode) : undefined
+        largestOnOneNode: largest
       };
     });
+}
+
+/**
+ * True when the hub says its counts are not in sync with the cluster (it
+ * then sends no numbers rather than wrong ones).
+ */
+export function availabilityUnknown(snapshot: any): boolean {
+  return !!snapshot && (snapshot.in_sync === false || snapshot.gpu_types === null);
 }
 
 /**
@@ -216,7 +238,9 @@ export function profileFits(snapshot: any): IProfileFit[] {
         ? perNode.reduce((sum: number, free: number) => sum + Math.floor(Number(free) / gpus), 0)
         : Math.floor(Number(types[gpuType].free ?? 0) / gpus);
     }
-    const reason = String(p.reason ?? (fits === 0 ? 'no node has enough free GPUs now' : ''));
+    const reason = String(
+      p.disabled_reason ?? p.reason ?? (fits === 0 ? 'no node has enough free GPUs now' : '')
+    );
     return { name, gpuType, gpus, fits, reason };
   });
 }

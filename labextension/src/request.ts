@@ -1,6 +1,11 @@
 // The one helper every request of the sidebar goes through: it builds the URL
 // from the server settings (base URL, XSRF), and turns a failed response into
 // a ServerConnection.ResponseError carrying the server's own message.
+//
+// Requests go out with `cache: 'no-cache'`: with JupyterLab's default
+// ('no-store') ServerConnection appends a timestamp as a query parameter,
+// which the jobs API refuses as an unknown parameter (400). 'no-cache' still
+// asks the server every time (the API sends no validators).
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
@@ -14,7 +19,7 @@ export async function requestAPI<T>(
   const url = URLExt.join(settings.baseUrl, API_PATH, endPoint);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, settings);
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
@@ -50,7 +55,7 @@ export async function streamAPI(
   const url = URLExt.join(settings.baseUrl, API_PATH, endPoint);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, { signal }, settings);
+    response = await ServerConnection.makeRequest(url, { cache: 'no-cache', signal }, settings);
   } catch (error) {
     if (signal.aborted) {
       return;

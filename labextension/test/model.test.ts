@@ -5,6 +5,8 @@ import { describe, it } from 'node:test';
 
 import {
   applyWatchEvent,
+  applyWatchEvents,
+  availabilityUnknown,
   bestTrial,
   commandForFile,
   filterJobs,
@@ -49,6 +51,16 @@ describe('applyWatchEvent', () => {
     assert.equal(applyWatchEvent(jobs, { type: 'MODIFIED', job: { ...a } }), jobs);
     assert.deepEqual(applyWatchEvent(jobs, { type: 'DELETED', job: a }).map(j => j.name), ['b']);
     assert.equal(applyWatchEvent(jobs, { type: 'DELETED', job: job('zz', '') }), jobs);
+  });
+
+  it('applies a burst in one pass: the last event of a job wins', () => {
+    const next = applyWatchEvents([a], [
+      { type: 'ADDED', job: b },
+      { type: 'MODIFIED', job: { ...a, state: 'Running' } },
+      { type: 'MODIFIED', job: { ...a, state: 'Failed' } },
+      { type: 'DELETED', job: b }
+    ]);
+    assert.deepEqual(next.map(j => [j.name, j.state, j.gpus]), [['a', 'Failed', 2]]);
   });
 
   it('tells kinds apart: a sweep and a job of the same name are two rows', () => {
@@ -118,6 +130,32 @@ describe('GPU availability', () => {
     assert.equal(fits[2].reason, 'said by the hub');
     const packed = profileFits({ gpu_types: { T: { free: 6, free_per_node: [3, 3] } }, profiles: [{ name: 'p', gpu_type: 'T', gpus: 4 }] });
     assert.equal(packed[0].fits, 0, '6 free GPUs split 3+3 cannot hold a 4-GPU server');
+  });
+});
+
+describe('the hub availability service format', () => {
+  const snapshot = {
+    version: 7,
+    in_sync: true,
+    gpu_types: { 'NVIDIA-A100-SXM4-80GB': { total: 16, free: 9, largest_free_on_node: 8 } },
+    profiles: [{ display_name: 'A100 x 4', gpu_type: 'NVIDIA-A100-SXM4-80GB', gpus: 4, fits: 2, disabled_reason: null }]
+  };
+  it('reads largest_free_on_node and the hub\'s own fits', () => {
+    assert.equal(gpuBars(snapshot)[0].largestOnOneNode, 8);
+    assert.equal(profileFits(snapshot)[0].fits, 2);
+    assert.equal(availabilityUnknown(snapshot), false);
+  });
+  it('an out-of-sync hub means unknown, not zero', () => {
+    assert.equal(availabilityUnknown({ in_sync: false, gpu_types: null, profiles: [] }), true);
+    assert.deepEqual(gpuBars({ in_sync: false, gpu_types: null }), []);
+    assert.equal(availabilityUnknown(null), false);
+  });
+  it('says why a profile cannot start', () => {
+    const fits = profileFits({
+      gpu_types: {},
+      profiles: [{ display_name: 'p', gpu_type: 'T', gpus: 1, fits: 0, disabled_reason: 'over your cap' }]
+    });
+    assert.equal(fits[0].reason, 'over your cap');
   });
 });
 
