@@ -109,7 +109,7 @@ class Lab:
         """Call ``mlops/api/v1/<path>`` with the token; (status, JSON or text)."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}mlops/api/v1/{path}", data=data, method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+                                         headers={"Authorization": f"token {self.token}"} if self.token else {})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 text = response.read()
@@ -128,8 +128,11 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def start_lab(work_dir: Path, environment: dict[str, str]):
+def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False):
     """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
+
+    ``galata=True`` configures the server with ``jupyterlab.galata.configure_jupyter_server``
+    (its test helpers, no token: Galata's fixtures expect that) for the Galata tests.
 
     Config, data, runtime, settings and workspaces are fresh folders, so nothing
     from ~/.jupyter changes what the browser sees. JUPYTER_PATH puts this
@@ -147,10 +150,14 @@ def start_lab(work_dir: Path, environment: dict[str, str]):
     news = dirs["settings"] / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    port, token = free_port(), secrets.token_hex(16)
+    port, token = free_port(), "" if galata else secrets.token_hex(16)
+    if galata:
+        (dirs["config"] / "jupyter_server_config.py").write_text(
+            "from jupyterlab.galata import configure_jupyter_server\nconfigure_jupyter_server(c)\n")
     argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
+            f"--LabApp.expose_app_in_browser={galata}",
             f"--LabApp.user_settings_dir={dirs['settings']}",
             f"--LabApp.workspaces_dir={dirs['workspaces']}"]
     python_path = os.pathsep.join([str(REPO / "server_ext"), str(REPO / "spawner"),
