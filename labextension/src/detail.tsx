@@ -3,7 +3,7 @@
 import { Poll } from '@lumino/polling';
 import * as React from 'react';
 
-import { confirm, ErrorMessage, StateBadge, useNow } from './common';
+import { confirm, ErrorMessage, sleep, StateBadge, useNow } from './common';
 import { LogViewer } from './logs';
 import {
   COLLECTION,
@@ -98,28 +98,45 @@ function useJobDetail(kind: JobKind, name: string) {
     });
     pollRef.current = poll;
     const abort = new AbortController();
-    let buffer = '';
-    streamAPI(
-      `${path}/watch?timeout=600`,
-      text => {
-        const { messages, rest } = parseSse(buffer + text);
-        buffer = rest;
-        for (const m of messages.filter(x => x.event === 'job')) {
-          const event = JSON.parse(m.data) as IWatchEvent;
-          if (event.type === 'DELETED') {
-            setDeleted(true);
-            continue;
-          }
-          setStatus(current => (current ? { ...current, ...event.job } : current));
-          if (event.type === 'MODIFIED') {
-            void poll.refresh();
-          }
+    // The watch moves the badge as soon as the controller writes; it is
+    // reopened when the server ends it, and the poll covers any gap.
+    const watch = async () => {
+      let delay = 1000;
+      while (!abort.signal.aborted) {
+        let buffer = '';
+        let deletedNow = false;
+        try {
+          await streamAPI(
+            `${path}/watch?timeout=300`,
+            text => {
+              const { messages, rest } = parseSse(buffer + text);
+              buffer = rest;
+              for (const m of messages.filter(x => x.event === 'job')) {
+                const event = JSON.parse(m.data) as IWatchEvent;
+                if (event.type === 'DELETED') {
+                  deletedNow = true;
+                  setDeleted(true);
+                  continue;
+                }
+                setStatus(current => (current ? { ...current, ...event.job } : current));
+                if (event.type === 'MODIFIED') {
+                  void poll.refresh();
+                }
+              }
+            },
+            abort.signal
+          );
+          delay = 1000;
+        } catch {
+          await sleep(delay); // a 404 or a broken stream: the poll shows the error
+          delay = Math.min(delay * 2, 30000);
         }
-      },
-      abort.signal
-    ).catch(() => {
-      // The poll keeps the view current and shows any error.
-    });
+        if (deletedNow) {
+          return;
+        }
+      }
+    };
+    void watch();
     return () => {
       abort.abort();
       poll.dispose();

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from conftest import wait_for
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
+from mlops_cluster.ports import free_port
 from sidebar_support import ARTIFACTS, availability_stand_in, chromium, open_sidebar, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
@@ -39,7 +40,7 @@ def lab(control_plane, researcher, tmp_path):
                "JUPYTER_IMAGE_SPEC": IMAGE, "JUPYTERHUB_USER": researcher.name,
                "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
                # Nothing listens there: the key panel must say so in words.
-               "MLOPS_SSH_KEYS_URL": "http://127.0.0.1:9/services/mlops-ssh/api/keys"}
+               "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
         with start_lab(tmp_path / "lab", env) as lab:
             (lab.root / "train.py").write_text("print('accuracy=0.9')\n")
             yield lab
@@ -195,6 +196,8 @@ def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, cont
     shot(page, "sweep-trials")
 
     # -- SSH: the exact command, and the unreachable key API said in words -----------------
+    status, body = lab.api("ssh/keys")
+    assert status == 503, body  # the premise: the gateway's key API does not answer
     sidebar.get_by_role("tab", name="SSH").click()
     ssh = sidebar.get_by_test_id("mlops-ssh")
     command = ssh.get_by_test_id("mlops-ssh-command").inner_text().strip()
