@@ -46,6 +46,11 @@ if [[ ! -x .venv/bin/configurable-http-proxy ]]; then
   ln -sf ../chp/node_modules/.bin/configurable-http-proxy .venv/bin/configurable-http-proxy
 fi
 
+if [[ ! -d ui-tests/node_modules/@jupyterlab/galata || ui-tests/package-lock.json -nt ui-tests/node_modules ]]; then
+  say "installing the Galata browser tests (npm; Debian's chromium, no browser download)"
+  (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 say "building the local control plane (cached in ${MLOPS_CLUSTER_CACHE:-~/.cache/jupyterhub-mlops})"
 bash cluster/build-binaries.sh
 say "ready"

@@ -1,6 +1,11 @@
 // The one helper every request of the sidebar goes through: it builds the URL
 // from the server settings (base URL, XSRF), and turns a failed response into
 // a ServerConnection.ResponseError carrying the server's own message.
+//
+// Requests go out with `cache: 'no-cache'`: with JupyterLab's default
+// ('no-store') ServerConnection appends a timestamp as a query parameter,
+// which the jobs API refuses as an unknown parameter (400). 'no-cache' still
+// asks the server every time (the API sends no validators).
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
@@ -14,7 +19,7 @@ export async function requestAPI<T>(
   const url = URLExt.join(settings.baseUrl, API_PATH, endPoint);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, init, settings);
+    response = await ServerConnection.makeRequest(url, { cache: 'no-cache', ...init }, settings);
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
@@ -34,4 +39,52 @@ export async function requestAPI<T>(
     throw new ServerConnection.ResponseError(response, message);
   }
   return data as T;
+}
+
+/**
+ * GET a streaming endpoint (logs, server-sent events) through the same
+ * settings and error handling; `onText` receives the decoded chunks as they
+ * arrive. Resolves when the server ends the stream; abort `signal` to stop.
+ */
+export async function streamAPI(
+  endPoint: string,
+  onText: (text: string) => void,
+  signal: AbortSignal
+): Promise<void> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, API_PATH, endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, { cache: 'no-cache', signal }, settings);
+  } catch (error) {
+    if (signal.aborted) {
+      return;
+    }
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = JSON.parse(text).message || message;
+    } catch {
+      // keep the status line
+    }
+    throw new ServerConnection.ResponseError(response, message);
+  }
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      onText(decoder.decode(value, { stream: true }));
+    }
+  } catch (error) {
+    if (!signal.aborted) {
+      throw error;
+    }
+  }
 }

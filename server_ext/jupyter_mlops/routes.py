@@ -12,6 +12,7 @@ from jupyter_server.base.handlers import APIHandler
 from ._version import __version__
 from .handlers import ROUTES as JOBS_ROUTES
 from .handlers import AllowHeaderMixin
+from .sidebar.handlers import ROUTES as SIDEBAR_ROUTES
 
 
 class InfoHandler(AllowHeaderMixin, APIHandler):
@@ -35,4 +36,5 @@ class InfoHandler(AllowHeaderMixin, APIHandler):
 ROUTES = [
     (r"/info", InfoHandler),
     *JOBS_ROUTES,
+    *SIDEBAR_ROUTES,
 ]

@@ -1,0 +1,497 @@
+// Pure data and formatting logic of the sidebar: no DOM, no requests, so the
+// unit tests (test/*.test.ts, run by `npm test`) cover it directly.
+
+export type JobKind = 'pytorchjob' | 'sweep' | 'workflow';
+export type JobState = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+
+export const JOB_KINDS: JobKind[] = ['pytorchjob', 'sweep', 'workflow'];
+export const JOB_STATES: JobState[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
+export const FINISHED_STATES: JobState[] = ['Succeeded', 'Failed', 'Cancelled'];
+
+/** The REST path segment of each kind: /jobs/{collection}/{name}. */
+export const COLLECTION: Record<JobKind, string> = {
+  pytorchjob: 'pytorchjobs',
+  sweep: 'sweeps',
+  workflow: 'workflows'
+};
+
+export const KIND_LABEL: Record<JobKind, string> = {
+  pytorchjob: 'PyTorchJob',
+  sweep: 'Katib sweep',
+  workflow: 'Workflow'
+};
+
+export interface IBestTrial {
+  name: string;
+  parameters: Record<string, string>;
+  metrics: Record<string, string | null>;
+}
+
+/** A job as the list shows it (GET /sidebar/jobs, or a watch event's `job`). */
+export interface IJobSummary {
+  kind: JobKind;
+  name: string;
+  namespace: string;
+  uid?: string;
+  state: JobState;
+  message: string;
+  created: string | null;
+  started?: string | null;
+  finished?: string | null;
+  /** Present in GET /sidebar/jobs; watch events do not carry it. */
+  gpus?: number;
+  gpu_type?: string | null;
+  trials?: Record<string, number>;
+  best_trial?: IBestTrial;
+}
+
+export interface IWatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  job: IJobSummary;
+}
+
+export function jobKey(job: { kind: string; name: string }): string {
+  return `${job.kind}/${job.name}`;
+}
+
+function newestFirst(a: IJobSummary, b: IJobSummary): number {
+  const x = a.created ?? '';
+  const y = b.created ?? '';
+  return x < y ? 1 : x > y ? -1 : a.name.localeCompare(b.name);
+}
+
+/**
+ * The list after a batch of watch events: ADDED/MODIFIED replace the job
+ * (keeping the GPU figures a list answer gave, which events do not carry),
+ * DELETED removes it. Returns the same array when nothing changed, so React
+ * skips the render. Linear in the list plus the batch: the stream's first
+ * burst carries every job.
+ */
+export function applyWatchEvents(jobs: IJobSummary[], events: IWatchEvent[]): IJobSummary[] {
+  const byKey = new Map(jobs.map(j => [jobKey(j), j]));
+  let changed = false;
+  for (const event of events) {
+    const key = jobKey(event.job);
+    const previous = byKey.get(key);
+    if (event.type === 'DELETED') {
+      changed = byKey.delete(key) || changed;
+      continue;
+    }
+    const merged: IJobSummary = {
+      ...event.job,
+      gpus: event.job.gpus ?? previous?.gpus,
+      gpu_type: event.job.gpu_type !== undefined ? event.job.gpu_type : previous?.gpu_type
+    };
+    if (!previous || !sameSummary(previous, merged)) {
+      byKey.set(key, merged);
+      changed = true;
+    }
+  }
+  return changed ? Array.from(byKey.values()).sort(newestFirst) : jobs;
+}
+
+/** `applyWatchEvents` for one event. */
+export function applyWatchEvent(jobs: IJobSummary[], event: IWatchEvent): IJobSummary[] {
+  return applyWatchEvents(jobs, [event]);
+}
+
+function sameSummary(a: IJobSummary, b: IJobSummary): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Jobs of the chosen kind and state ('' = any), in the given order. */
+export function filterJobs(
+  jobs: IJobSummary[],
+  filter: { kind: JobKind | ''; state: JobState | '' }
+): IJobSummary[] {
+  return jobs.filter(
+    j => (!filter.kind || j.kind === filter.kind) && (!filter.state || j.state === filter.state)
+  );
+}
+
+/** "just now", "45s", "12m", "3h", "2d" since `iso` (an RFC 3339 time); "" when unknown. */
+export function formatAge(iso: string | null | undefined, nowMs: number): string {
+  if (!iso) {
+    return '';
+  }
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) {
+    return '';
+  }
+  const seconds = Math.max(0, Math.floor((nowMs - then) / 1000));
+  if (seconds < 5) {
+    return 'just now';
+  }
+  if (seconds < 60) {
+    return `${seconds}s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes}m`;
+  }
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) {
+    return `${hours}h`;
+  }
+  return `${Math.floor(hours / 24)}d`;
+}
+
+/** "created just now" / "created 3m ago". */
+export function formatCreated(iso: string | null | undefined, nowMs: number): string {
+  const age = formatAge(iso, nowMs);
+  return !age ? '' : age === 'just now' ? 'created just now' : `created ${age} ago`;
+}
+
+/** "2 × A100-SXM4-80GB", "no GPU", or "…" while the figure is not known. */
+export function formatGpus(gpus: number | undefined, gpuType?: string | null): string {
+  if (gpus === undefined) {
+    return '…';
+  }
+  if (gpus === 0) {
+    return 'no GPU';
+  }
+  return gpuType ? `${gpus} × ${shortGpuName(gpuType)}` : `${gpus} GPU${gpus === 1 ? '' : 's'}`;
+}
+
+/** The product label without the vendor prefix: NVIDIA-A100-SXM4-80GB → A100-SXM4-80GB. */
+export function shortGpuName(product: string): string {
+  return product.replace(/^NVIDIA-/, '');
+}
+
+// ------------------------------------------------------------------ GPUs
+export interface IGpuBar {
+  type: string;
+  free: number;
+  total: number;
+  /** free / total, 0 when the type has no GPUs. */
+  fraction: number;
+  /** Largest number of GPUs free on one node, when the snapshot says. */
+  largestOnOneNode?: number;
+}
+
+export interface IProfileFit {
+  name: string;
+  gpuType: string | null;
+  gpus: number;
+  /** How many servers of this shape can start now; null when unknown. */
+  fits: number | null;
+  reason: string;
+}
+
+/**
+ * Bars per GPU type from the availability snapshot (GET /gpus): the hub's
+ * `gpu_types: {type: {free, total, largest_free_on_node?}}` (older
+ * snapshots give `free_per_node` instead). Types are sorted by name, so the
+ * panel does not jump around between updates.
+ */
+export function gpuBars(snapshot: any): IGpuBar[] {
+  const types = (snapshot && snapshot.gpu_types) || {};
+  return Object.keys(types)
+    .sort()
+    .map(type => {
+      const entry = types[type] || {};
+      const free = Number(entry.free ?? 0);
+      const total = Number(entry.total ?? 0);
+      const perNode: number[] | undefined = Array.isArray(entry.free_per_node)
+        ? entry.free_per_node.map(Number)
+        : undefined;
+      const largest =
+        entry.largest_free_on_node !== undefined
+          ? Number(entry.largest_free_on_node)
+          : perNode && perNode.length
+            ? Math.max(...perNode)
+            : undefined;
+      return {
+        type,
+        free,
+        total,
+        fraction: total > 0 ? Math.min(1, Math.max(0, free / total)) : 0,
+        largestOnOneNode: largest
+      };
+    });
+}
+
+/**
+ * True when the hub says its counts are not in sync with the cluster (it
+ * then sends no numbers rather than wrong ones).
+ */
+export function availabilityUnknown(snapshot: any): boolean {
+  return !!snapshot && (snapshot.in_sync === false || snapshot.gpu_types === null);
+}
+
+/**
+ * Per profile, how many servers fit now. Uses the snapshot's own answer
+ * (`fits`) when the hub gives one; otherwise packs the shape onto the free
+ * GPUs per node (a k-GPU server needs k free GPUs on one node).
+ */
+export function profileFits(snapshot: any): IProfileFit[] {
+  const profiles: any[] = (snapshot && snapshot.profiles) || [];
+  const types = (snapshot && snapshot.gpu_types) || {};
+  return profiles.map(p => {
+    const gpuType: string | null = p.gpu_type ?? null;
+    const gpus = Number(p.gpus ?? p.gpu_count ?? 0);
+    const name = String(p.display_name ?? p.name ?? p.slug ?? 'profile');
+    let fits: number | null = typeof p.fits === 'number' ? p.fits : null;
+    if (fits === null && gpus > 0 && gpuType && types[gpuType]) {
+      const perNode: number[] | undefined = types[gpuType].free_per_node;
+      fits = perNode
+        ? perNode.reduce((sum: number, free: number) => sum + Math.floor(Number(free) / gpus), 0)
+        : Math.floor(Number(types[gpuType].free ?? 0) / gpus);
+    }
+    const reason = String(
+      p.disabled_reason ?? p.reason ?? (fits === 0 ? 'no node has enough free GPUs now' : '')
+    );
+    return { name, gpuType, gpus, fits, reason };
+  });
+}
+
+// ------------------------------------------------------------- SSE parsing
+export interface ISseMessage {
+  event: string;
+  data: string;
+}
+
+/**
+ * Splits a server-sent-events text buffer into complete messages; `rest` is
+ * the unfinished tail to prepend to the next chunk. Comments (": keep-alive")
+ * are dropped; multi-line data is joined with "\n" as the spec says.
+ */
+export function parseSse(buffer: string): { messages: ISseMessage[]; rest: string } {
+  const normalised = buffer.replace(/\r\n?/g, '\n');
+  const blocks = normalised.split('\n\n');
+  const rest = blocks.pop() ?? '';
+  const messages: ISseMessage[] = [];
+  for (const block of blocks) {
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (!line || line.startsWith(':')) {
+        continue;
+      }
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) {
+        value = value.slice(1);
+      }
+      if (field === 'event') {
+        event = value;
+      } else if (field === 'data') {
+        data.push(value);
+      }
+    }
+    if (data.length) {
+      messages.push({ event, data: data.join('\n') });
+    }
+  }
+  return { messages, rest };
+}
+
+// ---------------------------------------------------------- trials plot
+export interface ITrial {
+  name: string;
+  state: JobState;
+  parameters: Record<string, string>;
+  metrics: Record<string, string | null>;
+}
+
+export interface IAxis {
+  name: string;
+  x: number;
+  /** Numeric axes have a range; categorical ones list their values bottom to top. */
+  min?: number;
+  max?: number;
+  categories?: string[];
+  isMetric: boolean;
+}
+
+export interface IPolyline {
+  trial: string;
+  points: Array<[number, number]>;
+  /** The objective value, or null when the trial reported none yet. */
+  objective: number | null;
+}
+
+export interface IParallelPlot {
+  axes: IAxis[];
+  lines: IPolyline[];
+}
+
+function numeric(value: string | null | undefined): number | null {
+  if (value === null || value === undefined || value === '') {
+    return null;
+  }
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * Geometry of a parallel-coordinates plot: one vertical axis per parameter
+ * then the objective metric, one polyline per trial that reported the
+ * objective. Numeric axes span the trials' own min..max; other values are
+ * spread evenly in sorted order. y grows downwards (SVG), so larger values
+ * sit higher.
+ */
+export function parallelCoordinates(
+  trials: ITrial[],
+  parameterNames: string[],
+  metric: string,
+  size: { width: number; height: number; margin: number }
+): IParallelPlot {
+  const names = [...parameterNames, metric];
+  const usable = trials.filter(t => numeric(t.metrics[metric]) !== null);
+  const span = size.width - 2 * size.margin;
+  const axes: IAxis[] = names.map((name, i) => {
+    const isMetric = i === names.length - 1;
+    const values = usable.map(t => (isMetric ? t.metrics[name] : t.parameters[name]));
+    const x = size.margin + (names.length > 1 ? (span * i) / (names.length - 1) : span / 2);
+    const numbers = values.map(numeric);
+    if (numbers.every(n => n !== null) && numbers.length > 0) {
+      const nums = numbers as number[];
+      return { name, x, min: Math.min(...nums), max: Math.max(...nums), isMetric };
+    }
+    const categories = Array.from(new Set(values.map(v => String(v ?? '')))).sort();
+    return { name, x, categories, isMetric };
+  });
+  const top = size.margin;
+  const bottom = size.height - size.margin;
+  const yOf = (axis: IAxis, value: string | null | undefined): number => {
+    if (axis.categories) {
+      const n = axis.categories.length;
+      const index = axis.categories.indexOf(String(value ?? ''));
+      return n <= 1 ? (top + bottom) / 2 : bottom - ((bottom - top) * index) / (n - 1);
+    }
+    const v = numeric(value) as number;
+    const { min, max } = axis as { min: number; max: number };
+    return max === min ? (top + bottom) / 2 : bottom - ((bottom - top) * (v - min)) / (max - min);
+  };
+  const lines = usable.map(t => ({
+    trial: t.name,
+    objective: numeric(t.metrics[metric]),
+    points: axes.map(
+      (axis): [number, number] => [
+        axis.x,
+        yOf(axis, axis.isMetric ? t.metrics[axis.name] : t.parameters[axis.name])
+      ]
+    )
+  }));
+  return { axes, lines };
+}
+
+/** The best trial by the objective ('maximize' or 'minimize'); null when none reported it. */
+export function bestTrial(trials: ITrial[], metric: string, goal: string): ITrial | null {
+  let best: ITrial | null = null;
+  let bestValue = 0;
+  for (const t of trials) {
+    const v = numeric(t.metrics[metric]);
+    if (v === null) {
+      continue;
+    }
+    if (best === null || (goal === 'minimize' ? v < bestValue : v > bestValue)) {
+      best = t;
+      bestValue = v;
+    }
+  }
+  return best;
+}
+
+/** Colour of a line from its objective's rank among all (0 = worst, 1 = best). */
+export function objectiveShade(value: number | null, min: number, max: number, goal: string): number {
+  if (value === null || max === min) {
+    return 0.5;
+  }
+  const t = (value - min) / (max - min);
+  return goal === 'minimize' ? 1 - t : t;
+}
+
+// ---------------------------------------------------------------- submit
+/** The command that runs a file in the job, and the folder shipped as its code snapshot. */
+export function commandForFile(path: string, args: string): { command: string[]; folder: string } {
+  const slash = path.lastIndexOf('/');
+  const folder = slash < 0 ? '' : path.slice(0, slash);
+  const file = slash < 0 ? path : path.slice(slash + 1);
+  if (!file.endsWith('.py') && !file.endsWith('.ipynb')) {
+    throw new Error(`${path || 'The file'} is neither a notebook (.ipynb) nor a Python file (.py).`);
+  }
+  // IPython runs a notebook's code cells in order, like a script.
+  const runner = file.endsWith('.ipynb') ? ['ipython', '--no-banner'] : ['python'];
+  return { command: [...runner, file, ...splitArgs(args)], folder };
+}
+
+/** Shell-like splitting of an arguments line: spaces separate, quotes group. */
+export function splitArgs(line: string): string[] {
+  const out: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(line)) !== null) {
+    out.push(match[1] ?? match[2] ?? match[3]);
+  }
+  return out;
+}
+
+export interface ISweepParameter {
+  name: string;
+  type: 'double' | 'int' | 'categorical' | 'discrete';
+  min?: number;
+  max?: number;
+  values?: string[];
+}
+
+/**
+ * Search-space lines of the sweep form, one parameter a line:
+ * `lr double 0.0001 0.1`, `layers int 2 8`, `optimizer categorical adam,sgd`.
+ * Throws an Error naming the line and what is wrong.
+ */
+export function parseSearchSpace(text: string): ISweepParameter[] {
+  const parameters: ISweepParameter[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) {
+      return;
+    }
+    const where = `Search space line ${i + 1} (“${line}”)`;
+    const [name, type, ...rest] = line.split(/\s+/);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new Error(`${where}: the name must be letters, digits or _.`);
+    }
+    if (type === 'double' || type === 'int') {
+      const [min, max] = rest.map(Number);
+      if (rest.length !== 2 || !Number.isFinite(min) || !Number.isFinite(max) || min >= max) {
+        throw new Error(`${where}: give a minimum and a larger maximum, e.g. “${name} ${type} 1 10”.`);
+      }
+      parameters.push({ name, type, min, max });
+    } else if (type === 'categorical' || type === 'discrete') {
+      const values = rest.join(' ').split(',').map(v => v.trim()).filter(Boolean);
+      if (!values.length) {
+        throw new Error(`${where}: list the values separated by commas, e.g. “${name} ${type} a,b”.`);
+      }
+      parameters.push({ name, type, values });
+    } else {
+      throw new Error(`${where}: the type must be double, int, categorical or discrete.`);
+    }
+  });
+  if (!parameters.length) {
+    throw new Error('The search space is empty: add one parameter a line, e.g. “lr double 0.001 0.1”.');
+  }
+  return parameters;
+}
+
+/** Appends `--name={name}` for each parameter the arguments do not already place. */
+export function sweepArguments(args: string, parameters: ISweepParameter[]): string {
+  const extra = parameters
+    .filter(p => !args.includes(`{${p.name}}`))
+    .map(p => `--${p.name}={${p.name}}`);
+  return [args.trim(), ...extra].filter(Boolean).join(' ');
+}
+
+// ---------------------------------------------------------------- errors
+/** A sentence for any error a request can throw: the server's message when it sent one. */
+export function errorText(error: unknown): string {
+  if (error && typeof error === 'object') {
+    const e = error as { message?: string; response?: { status?: number } };
+    const status = e.response?.status;
+    const message = e.message || String(error);
+    return status && !message.includes(String(status)) ? `${message} (HTTP ${status})` : message;
+  }
+  return String(error);
+}

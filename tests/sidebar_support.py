@@ -1,0 +1,254 @@
+"""What the sidebar's browser test and benchmark share: a real JupyterLab running
+this worktree's server extension and labextension as a researcher's notebook
+server would (jobs API credentials of the user's service account), a GPU
+availability endpoint, and headless Chromium.
+
+``AvailabilityStandIn`` stands in for the hub's availability service (issue 3,
+not merged on this branch): it answers the fields of its snapshot the sidebar
+and the jobs API read (``gpu_types: {product: {total, free,
+largest_free_on_node, free_per_node}}``, ``profiles`` with ``fits``), computed per request
+from a fresh list of the real API server's nodes and pods — free = allocatable
+minus GPU limits of unfinished pods bound to the node; cordoned nodes offer
+nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import kubernetes
+from mlops_cluster.ports import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+LABEXTENSION_BUILD = REPO / "server_ext" / "jupyter_mlops" / "labextension"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+GPU = "nvidia.com/gpu"
+PRODUCT = "nvidia.com/gpu.product"
+SIDEBAR_ID = "jupyter-mlops-sidebar"
+
+
+def gpu_snapshot(core: kubernetes.client.CoreV1Api) -> dict:
+    """GPUs per product from a fresh list of nodes and pods (the brute-force count)."""
+    nodes: dict[str, dict] = {}
+    for node in core.list_node(_request_timeout=10).items:
+        product = (node.metadata.labels or {}).get(PRODUCT)
+        allocatable = int((node.status.allocatable or {}).get(GPU, 0))
+        if product and allocatable and not node.spec.unschedulable:
+            nodes[node.metadata.name] = {"product": product, "total": allocatable, "free": allocatable}
+    for pod in core.list_pod_for_all_namespaces(_request_timeout=10).items:
+        if pod.spec.node_name in nodes and pod.status.phase not in ("Succeeded", "Failed"):
+            for container in pod.spec.containers:
+                limits = (container.resources and container.resources.limits) or {}
+                nodes[pod.spec.node_name]["free"] -= int(limits.get(GPU, 0))
+    types: dict = {}
+    for _, node in sorted(nodes.items()):
+        entry = types.setdefault(node["product"], {"total": 0, "free": 0, "free_per_node": []})
+        entry["total"] += node["total"]
+        entry["free"] += max(0, node["free"])
+        entry["free_per_node"].append(max(0, node["free"]))
+    for entry in types.values():
+        entry["largest_free_on_node"] = max(entry["free_per_node"])
+    profiles = [{"display_name": f"{product.replace('NVIDIA-', '')} × {k}", "gpu_type": product, "gpus": k,
+                 "fits": sum(free // k for free in types[product]["free_per_node"])}
+                for product in sorted(types) for k in (1, 4)]
+    return {"in_sync": True, "gpu_types": types, "profiles": profiles}
+
+
+@contextlib.contextmanager
+def availability_stand_in(api_client):
+    """Serve ``gpu_snapshot`` on 127.0.0.1; yields its URL."""
+    core = kubernetes.client.CoreV1Api(api_client)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps(gpu_snapshot(core)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/v1/availability"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    log_file: Path
+
+    def api(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
+        """Call ``mlops/api/v1/<path>`` with the token; (status, JSON or text)."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}mlops/api/v1/{path}", data=data, method=method,
+                                         headers={"Authorization": f"token {self.token}"} if self.token else {})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            text = error.read().decode(errors="replace")
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text
+
+
+def _die_with_parent() -> None:
+    # Between fork and exec: if the test run dies, the kernel kills jupyter lab too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False):
+    """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
+
+    ``galata=True`` configures the server with ``jupyterlab.galata.configure_jupyter_server``
+    (its test helpers, no token: Galata's fixtures expect that) for the Galata tests.
+
+    Config, data, runtime, settings and workspaces are fresh folders, so nothing
+    from ~/.jupyter changes what the browser sees. JUPYTER_PATH puts this
+    worktree's labextension build ahead of the one installed in the virtualenv.
+    """
+    if not (LABEXTENSION_BUILD / "package.json").exists():
+        raise RuntimeError(f"{LABEXTENSION_BUILD} is missing: build the labextension "
+                           "(cd labextension && npm run build)")
+    dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings",
+                                                "workspaces", "path")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    (dirs["path"] / "labextensions").mkdir()
+    (dirs["path"] / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION_BUILD)
+    news = dirs["settings"] / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port, token = free_port(), "" if galata else secrets.token_hex(16)
+    if galata:
+        (dirs["config"] / "jupyter_server_config.py").write_text(
+            "from jupyterlab.galata import configure_jupyter_server\nconfigure_jupyter_server(c)\n")
+    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
+            f"--LabApp.expose_app_in_browser={galata}",
+            f"--LabApp.user_settings_dir={dirs['settings']}",
+            f"--LabApp.workspaces_dir={dirs['workspaces']}"]
+    python_path = os.pathsep.join([str(REPO / "server_ext"), str(REPO / "spawner"),
+                                   os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, **environment, "PYTHONPATH": python_path,
+           "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
+           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTER_PATH": str(dirs["path"])}
+    log_file = work_dir / "jupyter-lab.log"
+    with open(log_file, "wb") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+    lab = Lab(f"http://127.0.0.1:{port}/", token, dirs["root"], log_file)
+    try:
+        _wait_until_serving(lab, proc)
+        yield lab
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait_until_serving(lab: Lab, proc, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{lab.log_file.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            if lab.api("info")[0] == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"jupyter lab did not serve in {timeout:.0f}s:\n{lab.log_file.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def chromium(profile_dir: Path):
+    """A Playwright BrowserContext of Debian's /usr/bin/chromium (no downloaded browsers)."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run `make install` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000})
+        # The machine is shared and JupyterLab's first load is heavy: generous waits.
+        context.set_default_timeout(120_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def open_sidebar(context, lab: Lab):
+    """Load JupyterLab, open the MLOps sidebar; (page, sidebar locator)."""
+    page = context.new_page()
+    # Shown by pytest when a test fails: what the page itself complained about.
+    page.on("pageerror", lambda error: print(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and print(f"console: {message.text}"))
+    page.goto(f"{lab.url}lab?token={lab.token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    page.locator(f'.jp-SideBar .lm-TabBar-tab[data-id="{SIDEBAR_ID}"]').click()
+    sidebar = page.locator(f"#{SIDEBAR_ID}")
+    sidebar.wait_for(state="visible")
+    return page, sidebar
+
+
+def provision_researcher(control_plane, username: str, token_dir: Path) -> dict[str, str]:
+    """A user namespace and service account as the hub provisions them; the jobs API's environment.
+
+    For the benchmark, which runs outside pytest (the tests use jobs_support.make_user).
+    """
+    import asyncio
+
+    from jupyterhub_mlops.provisioning import ensure_user_namespace
+    from kubernetes_asyncio import config as async_config
+
+    async def provision():
+        api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
+        async with api:
+            return await ensure_user_namespace(api, username, prefix=f"mlops-{secrets.token_hex(2)}-")
+
+    provisioned = asyncio.run(provision())
+    core = kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
+    request = kubernetes.client.AuthenticationV1TokenRequest(
+        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    token = core.create_namespaced_service_account_token(provisioned.service_account,
+                                                         provisioned.namespace, request).status.token
+    token_file = token_dir / f"{username}.token"
+    token_file.write_text(token)
+    return {"MLOPS_KUBE_SERVER": control_plane.server, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+            "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file), "MLOPS_NAMESPACE": provisioned.namespace}
