@@ -12,6 +12,7 @@ from textwrap import dedent, indent
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.utils.process import arg_split
 from traitlets import Int, Unicode
 
 from ..jobs import JobsClient, JobsError, default_client
@@ -65,10 +66,10 @@ class MlopsMagics(Magics):
             raise UsageError(f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
                              "(without a cell below).")
         try:
-            args = command.run.parser.parse_argstring(rest)
-        except UsageError as exc:
-            raise UsageError(one_line(f"{marker}mlops {name}: {exc}")) from None
-        except ValueError as exc:  # unbalanced quotes
+            # Split as a shell would (quotes group words and are removed), unlike
+            # parse_argstring, which keeps the quotes of --objective "maximize accuracy".
+            args = command.run.parser.parse_args(arg_split(rest, posix=True, strict=True))
+        except (UsageError, ValueError) as exc:  # ValueError: unbalanced quotes
             raise UsageError(one_line(f"{marker}mlops {name}: {exc}")) from None
         try:
             command.run(self, args, cell)
