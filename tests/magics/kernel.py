@@ -27,7 +27,8 @@ class Result:
         return self.reply.get("status") == "ok"
 
     def stream(self, name: str) -> str:
-        return "".join(o["text"] for o in self.outputs if o["type"] == "stream" and o["name"] == name)
+        return "".join(o["text"] for o in self.outputs
+                       if o["type"] == "stream" and o["name"] == name)
 
     @property
     def stdout(self) -> str:

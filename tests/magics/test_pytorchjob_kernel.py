@@ -17,11 +17,12 @@ import uuid
 import pytest
 from conftest import wait_for
 from kernel import start_notebook_kernel
-from notebook import alice, availability, bob, controller, kernel, workdir  # noqa: F401 - fixtures
+
+pytest_plugins = ("notebook",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"
-CELL = "from models.net import build\nimport torch.distributed as dist\nprint('training', build())\n"
+CELL = "from models.net import build\nprint('training', build())\n"
 
 
 def unique(prefix: str) -> str:
@@ -149,7 +150,8 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     status = kernel.run(f"%mlops status {name}")
     assert status.text.startswith(f"pytorchjob {name}: Running · 2 replicas: 2 Running")
     assert kernel.run(f"%mlops logs {name}").stdout == "epoch 1 loss=0.5\n"
-    assert kernel.run(f"%mlops logs {name} --replica worker-0").stdout == "worker up\nepoch 1 done\n"
+    worker = kernel.run(f"%mlops logs {name} --replica worker-0")
+    assert worker.stdout == "worker up\nepoch 1 done\n"
     assert kernel.run(f"%mlops logs {name} --replica worker-0 --tail 1").stdout == "epoch 1 done\n"
 
     assert kernel.run(f"%mlops cancel {name}").stdout == f"pytorchjob {name}: Cancelled\n"

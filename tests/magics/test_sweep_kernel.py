@@ -20,7 +20,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import wait_for
-from notebook import alice, availability, controller, kernel, workdir  # noqa: F401 - fixtures
+
+pytest_plugins = ("notebook",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 SVG = "{http://www.w3.org/2000/svg}"
@@ -77,7 +78,8 @@ def play_katib(controller, namespace: str, experiment: dict) -> None:
         "trials": 3, "trialsRunning": 0, "trialsSucceeded": 2, "trialsFailed": 0,
         "currentOptimalTrial": {
             "bestTrialName": f"{name}-t1",
-            "parameterAssignments": [{"name": "lr", "value": "0.05"}, {"name": "bs", "value": "64"}],
+            "parameterAssignments": [{"name": "lr", "value": "0.05"},
+                                     {"name": "bs", "value": "64"}],
             "observation": {"metrics": [{"name": "accuracy", "latest": "0.764"}]}}})
 
 

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 from jobs_support import IMAGE
-from notebook import alice, availability, controller, kernel, workdir  # noqa: F401 - fixtures
+
+pytest_plugins = ("notebook",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 

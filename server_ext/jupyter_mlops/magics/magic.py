@@ -22,7 +22,7 @@ from .parsing import MagicInputError
 
 ORDER = ("pytorchjob", "sweep", "best", "workflow", "jobs", "status", "logs", "cancel", "delete",
          "resubmit", "gpus", "ssh")
-"""How %mlops and %mlops? list the subcommands: submitting first, then managing, then the cluster."""
+"""How %mlops and %mlops? list the subcommands: submitting, then managing, then the cluster."""
 OVERVIEW = """\
 Run notebook cells on the cluster's GPUs: PyTorchJobs, Katib sweeps, Argo (Hera) workflows.
 

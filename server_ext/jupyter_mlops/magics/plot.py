@@ -129,7 +129,8 @@ def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, 
         is_best = trial.get("name") == best and complete
         colour = "#dc2626" if is_best else _colour(score)
         dash = "" if complete else ' stroke-dasharray="4 3"'
-        described = ", ".join(f"{a.name}={v}" for a, v in zip(axes, values, strict=True) if v is not None)
+        described = ", ".join(f"{a.name}={v}" for a, v in zip(axes, values, strict=True)
+                              if v is not None)
         parts.append(
             f'<polyline class="trial{" best" if is_best else ""}" '
             f'data-trial="{escape(str(trial.get("name")))}" points="{" ".join(points)}" '
@@ -143,7 +144,8 @@ def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, 
 def _colour(score: float | None) -> str:
     if score is None:
         return "#9ca3af"
-    r, g, b = (round(lo + (hi - lo) * score) for lo, hi in zip(LOW_COLOUR, HIGH_COLOUR, strict=True))
+    r, g, b = (round(low + (high - low) * score)
+               for low, high in zip(LOW_COLOUR, HIGH_COLOUR, strict=True))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

@@ -27,7 +27,8 @@ def table_html(headers: list[str], rows: list[list], css_class: str = "mlops-tab
 def table_text(headers: list[str], rows: list[list]) -> str:
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+    lines = ["  ".join(value.ljust(width)
+                       for value, width in zip(row, widths, strict=True)).rstrip()
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
