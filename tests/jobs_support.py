@@ -186,3 +186,22 @@ def controller(control_plane, tmp_path) -> Controller:
 
 def dumps(obj) -> str:
     return json.dumps(obj, indent=1, sort_keys=True)
+
+
+def on_server_loop(test):
+    """Run an ``async def`` test on pytest-jupyter's event loop, where ``jp_serverapp`` serves.
+
+    With this project's pytest-asyncio settings (session-scoped loop, auto mode)
+    an ``async def`` test would run on pytest-asyncio's loop, where the
+    jupyter-server started by pytest-jupyter never gets to answer. Wrapped as
+    a plain function, pytest-asyncio leaves it alone.
+    """
+    import functools
+
+    from jupyter_core.utils import ensure_event_loop
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        ensure_event_loop(prefer_selector_loop=True).run_until_complete(test(*args, **kwargs))
+
+    return run
