@@ -71,8 +71,14 @@ class Kernel:
         """Send ``code`` for execution; return the message id to ``collect``."""
         return self.client.execute(code, allow_stdin=False, stop_on_error=False)
 
-    def collect(self, msg_id: str, timeout: float = 120) -> Result:
-        result = Result()
+    def collect(self, msg_id: str, timeout: float = 120, *, result: Result | None = None,
+                until=None) -> Result:
+        """Outputs of ``msg_id`` until the kernel is idle again, then its reply.
+
+        With ``until`` (a predicate on the ``Result`` so far) return as soon as
+        it holds, without the reply; call again with ``result`` to go on.
+        """
+        result = result or Result()
         deadline = time.monotonic() + timeout
         while True:
             msg = self._next(self.client.get_iopub_msg, deadline)
@@ -83,11 +89,17 @@ class Kernel:
                 break
             if kind in OUTPUT_TYPES:
                 result.outputs.append({"type": kind, **msg["content"]})
+                if until is not None and until(result):
+                    return result
         while True:
             msg = self._next(self.client.get_shell_msg, deadline)
             if msg["parent_header"].get("msg_id") == msg_id:
                 result.reply = msg["content"]
                 return result
+
+    def interrupt(self) -> None:
+        """What the notebook's stop button does: SIGINT to the kernel."""
+        self.manager.interrupt_kernel()
 
     def run(self, code: str, timeout: float = 120) -> Result:
         return self.collect(self.start(code), timeout)

@@ -57,6 +57,7 @@ def test_distributions_become_katib_parameters():
     ("bs=choice(32,,64)", "empty value"),
     ("x=uniform(a,b)", "with numbers"),
     ("x=uniform(0,1,-1)", "step must be positive"),
+    ("lambda=uniform(0,1)", "a Python keyword cannot be a variable"),
 ])
 def test_bad_distributions_say_what_to_write(text, says):
     with pytest.raises(MagicInputError) as caught:

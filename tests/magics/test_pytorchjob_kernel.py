@@ -202,3 +202,29 @@ def _get(controller, namespace: str, name: str):
         if exc.status == 404:
             return None
         raise
+
+
+def test_following_logs_and_status_until_interrupted(kernel, alice, controller):
+    name = unique("follow")
+    assert kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}").ok
+    obj = controller.get("pytorchjob", alice.namespace, name)
+    run_replicas(controller, alice.namespace, obj, {"master-0": ["step 1", "step 2"]})
+
+    # logs -f streams until the user stops it (the stop button interrupts the kernel).
+    msg_id = kernel.start(f"%mlops logs {name} -f")
+    lines = kernel.collect(msg_id, until=lambda r: r.stdout == "step 1\nstep 2\n")
+    kernel.interrupt()
+    done = kernel.collect(msg_id, result=lines)
+    assert done.ok and done.stdout == "step 1\nstep 2\n(stopped following)\n"
+
+    # status --watch follows the job in place until interrupted; the job keeps running.
+    msg_id = kernel.start(f"%mlops status {name} --watch")
+    shown = kernel.collect(msg_id, until=lambda r: r.displays())
+    kernel.interrupt()
+    done = kernel.collect(msg_id, result=shown)
+    assert done.ok
+    assert done.displays()[0][2]["text/plain"].startswith(f"pytorchjob {name}: Running")
+    assert done.stdout == (f"Stopped watching; pytorchjob {name} keeps running "
+                           f"(%mlops status {name}).\n")
+    assert controller.get("pytorchjob", alice.namespace, name)
+    assert kernel.run(f"%mlops delete {name}").ok

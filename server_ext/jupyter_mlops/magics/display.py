@@ -69,10 +69,10 @@ def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
     stops following; the job itself keeps running.
     """
     view = job.view()
-    output = display(view, display_id=True)
-    if view.status["state"] in FINISHED:
-        return view
-    try:
+    try:  # from the first display on, an interrupt only stops the watching
+        output = display(view, display_id=True)
+        if view.status["state"] in FINISHED:
+            return view
         for summary in job.watch(timeout):
             if summary.get("deleted"):
                 view.status = {**view.status, "state": "Deleted", "message": "the job was deleted"}

@@ -7,6 +7,7 @@ the accepted form, which the magic shows as one line (no traceback).
 from __future__ import annotations
 
 import ast
+import keyword
 import math
 import re
 from dataclasses import dataclass
@@ -53,6 +54,9 @@ def parse_parameter(text: str) -> SearchParameter:
             f"--param {text!r}: write NAME=DISTRIBUTION(ARGS), e.g. lr=loguniform(1e-4,1e-1) "
             f"or bs=choice(32,64); distributions: {', '.join(DISTRIBUTIONS)}")
     name, function, raw_args = match.groups()
+    if keyword.iskeyword(name):
+        raise MagicInputError(f"--param {name}: a Python keyword cannot be a variable of the "
+                              "cell; choose another name")
     if function not in DISTRIBUTIONS:
         raise MagicInputError(f"--param {name}: unknown distribution {function!r}; "
                               f"use one of {', '.join(DISTRIBUTIONS)}")
