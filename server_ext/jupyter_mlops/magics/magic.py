@@ -39,14 +39,10 @@ class MlopsMagics(Magics):
         Port of the hub's SSH gateway (shown by %mlops ssh); MLOPS_SSH_PORT overrides it."""
                                      )).tag(config=True)
 
-    def __init__(self, shell=None, client: JobsClient | None = None, **kwargs):
-        super().__init__(shell=shell, **kwargs)
-        self._client = client
-
     @property
     def client(self) -> JobsClient:
-        """The jobs API client (the notebook's service account unless one was given)."""
-        return self._client or default_client()
+        """The jobs API's client: this notebook's service account, built on first use."""
+        return default_client()
 
     @line_cell_magic
     def mlops(self, line: str, cell: str | None = None):
