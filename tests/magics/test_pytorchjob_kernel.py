@@ -228,3 +228,20 @@ def test_following_logs_and_status_until_interrupted(kernel, alice, controller):
                            f"(%mlops status {name}).\n")
     assert controller.get("pytorchjob", alice.namespace, name)
     assert kernel.run(f"%mlops delete {name}").ok
+
+
+def test_followed_job_that_fails_shows_why(kernel, alice, controller):
+    name = unique("fails")
+    msg_id = kernel.start(f"%%mlops pytorchjob --name {name}\n{CELL}")
+    wait_for(lambda: _get(controller, alice.namespace, name), timeout=60, what="the PyTorchJob")
+    controller.write_status("pytorchjob", alice.namespace, name, {"conditions": [
+        {"type": "Created", "status": "True"},
+        {"type": "Failed", "status": "True", "reason": "PyTorchJobFailed",
+         "message": "PyTorchJob fails-x is failed because 1 Master replica(s) failed."}]})
+    result = kernel.collect(msg_id)
+    assert result.ok, result.outputs
+    last = result.displays()[-1][2]
+    assert last["text/plain"].startswith(f"pytorchjob {name}: Failed")
+    assert "because 1 Master replica(s) failed." in last["text/plain"].splitlines()[0]
+    assert "data-state='Failed'" in last["text/html"]
+    assert kernel.run(f"%mlops delete {name}").ok

@@ -44,7 +44,9 @@ class NotebookJob(JobHandle):
 
     def view(self) -> JobView:
         status = self.status()
-        spec = self.get().get("spec") or {} if self.kind.name == "sweep" else {}
+        spec = {}
+        if self.kind.name == "sweep":  # the plot's axes come from the search space
+            spec = self.get().get("spec") or {}
         return JobView(status, spec, list(self.warnings))
 
     def resubmit(self) -> NotebookJob:

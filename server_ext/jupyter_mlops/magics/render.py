@@ -95,9 +95,14 @@ def jobs_text(summaries: list[dict]) -> str:
 
 # ---------------------------------------------------------------- one job
 def progress_line(status: dict) -> str:
-    """One line: state, and how far the replicas, trials or steps have got."""
+    """One line: the job, its state, and how far the replicas, trials or steps have got."""
+    return f"{status['kind']} {status['name']}: {progress(status)}"
+
+
+def progress(status: dict) -> str:
+    """The state and how far the replicas, trials or steps have got."""
     state, kind, parts = status["state"], status["kind"], status.get("parts") or []
-    line = f"{kind} {status['name']}: {state}"
+    line = state
     if kind == "sweep":
         trials = status.get("trials") or {}
         line += (f" · trials {trials.get('succeeded', 0)} succeeded, {trials.get('running', 0)} "
@@ -162,7 +167,7 @@ def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -
             f"<p class='mlops-progress'><b>{escape(status['kind'])}</b> "
             f"<code>{escape(status['name'])}</code> "
             f"<span style='color:{colour};font-weight:bold'>{escape(status['state'])}</span>"
-            f" — {escape(progress_line(status).split(': ', 1)[1])}</p>"]
+            f" — {escape(progress(status))}</p>"]
     for warning in warnings:
         html.append(f"<p class='mlops-warning' style='color:#a16207'>{escape(warning)}</p>")
     headers, rows = parts_table(status)
