@@ -100,7 +100,9 @@ def test_progress_lines_and_tables():
                      {"name": "worker-0", "phase": "Running", "pod": "j-worker-0", "node": "n2"}]}
     assert render.progress_line(job) == (
         "pytorchjob j: Failed · 2 replicas: 1 Failed, 1 Running · OOMKilled")
-    assert "data-state='Failed'" in render.job_html(job)
+    html = render.job_html({**job, "message": "OOMKilled <script>"})
+    assert "data-state='Failed'" in html
+    assert "· 2 replicas: 1 Failed, 1 Running · OOMKilled &lt;script&gt;</p>" in html
 
 
 def test_gpu_table_from_the_availability_snapshot():

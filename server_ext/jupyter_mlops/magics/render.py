@@ -96,29 +96,30 @@ def jobs_text(summaries: list[dict]) -> str:
 # ---------------------------------------------------------------- one job
 def progress_line(status: dict) -> str:
     """One line: the job, its state, and how far the replicas, trials or steps have got."""
-    return f"{status['kind']} {status['name']}: {progress(status)}"
+    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"],
+                                                               *progress(status)])
 
 
-def progress(status: dict) -> str:
-    """The state and how far the replicas, trials or steps have got."""
-    state, kind, parts = status["state"], status["kind"], status.get("parts") or []
-    line = state
+def progress(status: dict) -> list[str]:
+    """How far the replicas, trials or steps have got, and the controller's message."""
+    kind, parts = status["kind"], status.get("parts") or []
+    details = []
     if kind == "sweep":
         trials = status.get("trials") or {}
-        line += (f" · trials {trials.get('succeeded', 0)} succeeded, {trials.get('running', 0)} "
-                 f"running, {trials.get('failed', 0)} failed")
+        details.append(f"trials {trials.get('succeeded', 0)} succeeded, "
+                       f"{trials.get('running', 0)} running, {trials.get('failed', 0)} failed")
         best = status.get("best_trial")
         if best:
             metrics = ", ".join(f"{k}={v}" for k, v in best["metrics"].items())
-            line += f" · best {metrics} ({best['name']})"
+            details.append(f"best {metrics} ({best['name']})")
     elif parts:
         noun = status.get("part_noun") or "part"
         counts = Counter(p.get("phase") or p.get("state") or "Pending" for p in parts)
-        line += f" · {len(parts)} {noun}{'s' if len(parts) != 1 else ''}: " + ", ".join(
-            f"{n} {phase}" for phase, n in sorted(counts.items()))
-    if status.get("message") and state not in ("Running",):
-        line += f" · {status['message']}"
-    return line
+        details.append(f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: " + ", ".join(
+            f"{n} {phase}" for phase, n in sorted(counts.items())))
+    if status.get("message") and status["state"] != "Running":
+        details.append(status["message"])
+    return details
 
 
 def parts_table(status: dict) -> tuple[list[str], list[list]]:
@@ -167,7 +168,7 @@ def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -
             f"<p class='mlops-progress'><b>{escape(status['kind'])}</b> "
             f"<code>{escape(status['name'])}</code> "
             f"<span style='color:{colour};font-weight:bold'>{escape(status['state'])}</span>"
-            f" — {escape(progress(status))}</p>"]
+            + "".join(f" · {escape(detail)}" for detail in progress(status)) + "</p>"]
     for warning in warnings:
         html.append(f"<p class='mlops-warning' style='color:#a16207'>{escape(warning)}</p>")
     headers, rows = parts_table(status)
