@@ -26,6 +26,8 @@ def workdir(tmp_path_factory):
     (root / ".gitignore").write_text("data/\n")
     (root / "data").mkdir()
     (root / "data" / "huge.bin").write_bytes(b"\0" * 4096)
+    (root / "notes").mkdir()
+    (root / "notes" / "draft.md").write_text("not for the cluster\n")
     return root
 
 

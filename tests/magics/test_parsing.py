@@ -149,6 +149,8 @@ def test_cell_script_is_content_addressed_and_shipped(tmp_path):
     snapshot = CellSnapshot(path=tmp_path, script=first)
     assert snapshot.files() == [".gitignore", first, "model.py"]
     assert snapshot.build().files == 3
+    trimmed = CellSnapshot(path=tmp_path, script=first, exclude=["*.py"])
+    assert trimmed.files() == [".gitignore", first]  # the cell itself always goes
 
 
 def test_report_prints_katib_stdout_format():

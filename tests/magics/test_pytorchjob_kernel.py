@@ -82,7 +82,8 @@ def test_help_documents_every_subcommand(kernel):
 def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, workdir):
     name = unique("ddp")
     msg_id = kernel.start(f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type {A100} "
-                          f"--name {name} --env NCCL_DEBUG=INFO --queue -o job\n{CELL}")
+                          f"--name {name} --env NCCL_DEBUG=INFO --exclude notes/ --queue "
+                          f"-o job\n{CELL}")
 
     def operator():
         obj = wait_for(lambda: _get(controller, alice.namespace, name), timeout=60,
@@ -122,7 +123,8 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, wor
     files = snapshot_files(controller, alice.namespace,
                            obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"])
     assert files[script] == CELL
-    assert "models/net.py" in files and "data/huge.bin" not in files
+    assert "models/net.py" in files
+    assert "data/huge.bin" not in files and "notes/draft.md" not in files  # .gitignore, --exclude
 
     # -o stored a handle of the whole jobs API, which renders as its status.
     assert kernel.value("type(job).__mro__[1].__name__, job.name, job.status()['state']") == (

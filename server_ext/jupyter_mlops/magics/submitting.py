@@ -10,7 +10,7 @@ from .display import NotebookJob, follow, show
 
 
 def resource_arguments(func):
-    """--gpus, --gpu-type, --workers, --image, --env, --name, --queue, --bg (in this order)."""
+    """--gpus, --gpu-type, --workers, --image, --env, --exclude, --name, --queue, --bg."""
     decorators = [
         argument("--gpus", type=int, default=0, metavar="N", help="GPUs per worker pod"),
         argument("--gpu-type", metavar="PRODUCT",
@@ -20,6 +20,8 @@ def resource_arguments(func):
                  help="pods, one per node: the first is the master (default 1)"),
         argument("--image", help="container image (default: this notebook's image)"),
         argument("--env", action="append", metavar="K=V", help="environment variable (repeatable)"),
+        argument("--exclude", action="append", metavar="PATTERN",
+                 help="gitignore-style pattern of files not to ship, e.g. 'data/' (repeatable)"),
         argument("--name", help="job name (default: generated)"),
         argument("--queue", action="store_true",
                  help="submit even when the GPUs are not free now (the job waits for them)"),

@@ -67,7 +67,8 @@ def sweep(magics, args, cell):
                  max_trials=args.trials, max_failed_trials=args.max_failed,
                  trial_kind="pytorchjob" if args.workers > 1 else "pod", replicas=args.workers,
                  gpus=args.gpus, gpu_type=args.gpu_type, image=args.image,
-                 env=parse_env(args.env), snapshot=CellSnapshot(path=workdir, script=script))
+                 env=parse_env(args.env),
+                 snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script))
     present(submit(magics, spec, args), args.bg)
 
 

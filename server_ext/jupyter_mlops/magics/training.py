@@ -35,5 +35,6 @@ def pytorchjob(magics, args, cell):
                                                gpus_per_worker=args.gpus),
                       name=args.name, replicas=args.workers, gpus=args.gpus,
                       gpu_type=args.gpu_type, image=args.image, env=parse_env(args.env),
-                      snapshot=CellSnapshot(path=workdir, script=script))
+                      snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [],
+                                            script=script))
     present(submit(magics, spec, args), args.bg)
