@@ -154,15 +154,25 @@ class Controller:
                  timeout=60, what=f"pod {name} to run")
         return self.core.read_namespaced_pod(name, namespace).to_dict()
 
-    def serve_log(self, namespace: str, pod: str, container: str, lines: list[str]) -> Path:
-        """Play the kubelet: KWOK serves this file (CRI log format) as the container's log."""
+    def serve_log(self, namespace: str, pod: str, container: str, lines: list[str],
+                  follow: bool = False) -> Path:
+        """Play the kubelet: KWOK serves this file (CRI log format) as the container's log.
+
+        With ``follow``, lines appended later (``append_log``) reach followers.
+        """
         path = self.tmp_dir / f"{namespace}-{pod}-{container}.log"
-        path.write_text("".join(f"{now()[:-1]}.000000000Z stdout F {line}\n" for line in lines))
+        path.write_text("".join(cri_line(line) for line in lines))
         self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", {
             "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
             "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": [{"containers": [container], "logsFile": str(path)}]}})
+            "spec": {"logs": [{"containers": [container], "logsFile": str(path),
+                               "follow": follow}]}})
         return path
+
+
+def cri_line(line: str) -> str:
+    """One line of a container log as the container runtime writes it."""
+    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
 
     def configmap_exists(self, namespace: str, name: str) -> bool:
         try:

@@ -78,6 +78,8 @@ class MlopsJobs(Configurable):
         return env
 
     def build_client(self) -> JobsClient:
+        """The server's client: lists served from one shared watch per kind."""
         client = JobsClient.from_environment(self.environment())
         client.kube.timeout = self.request_timeout
+        client.start_cache()
         return client

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,14 +24,17 @@ from tornado.iostream import StreamClosedError
 
 from .jobs.client import IF_NOT_FITS, JobsClient
 from .jobs.errors import ClusterUnreachable, InvalidSpec, JobsError, NotFound
-from .jobs.kinds import BY_COLLECTION, KINDS
+from .jobs.kinds import BY_COLLECTION, KINDS, kind_named
 from .jobs.pytorchjob import PyTorchJob
 from .jobs.snapshot import Snapshot
 from .jobs.sweep import Sweep
 from .jobs.workflow import ArgoWorkflow
 
-KIND_RE = "(" + "|".join(BY_COLLECTION) + ")"
-NAME_RE = r"([a-z0-9][-a-z0-9.]{0,252})"
+KIND_RE = r"([^/]+)"
+"""Any segment: an unknown kind is answered with a JSON 404, not tornado's HTML page."""
+NAME_RE = r"([^/]+)"
+"""Any path segment: a bad name is answered with a 400 naming it, not an HTML 404."""
+VALID_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 HEARTBEAT_SECONDS = 15
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="mlops-jobs")
 
@@ -53,8 +57,46 @@ def maps_errors(method):
     return wrapper
 
 
-class JobsHandler(APIHandler):
+class AllowHeaderMixin:
+    """405 answers say which methods the route serves (RFC 9110), as clients expect."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if status_code == 405:
+            served = [m for m in ("GET", "POST", "DELETE")
+                      if getattr(type(self), m.lower()) is not getattr(APIHandler, m.lower())]
+            self.set_header("Allow", ", ".join(served))
+        super().write_error(status_code, **kwargs)
+
+
+class JobsHandler(AllowHeaderMixin, APIHandler):
     """Shared plumbing: the user's ``JobsClient`` and running blocking calls off the loop."""
+
+    QUERY: frozenset[str] = frozenset()
+    """Query parameters this route understands; any other is a 400, not silently ignored."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self._finished or self.current_user is None:
+            return  # unauthenticated: @tornado.web.authenticated answers first
+        unknown = set(self.request.query_arguments) - self.QUERY
+        if unknown:
+            error = InvalidSpec(sorted(unknown)[0], "unknown query parameter")
+            self.set_status(error.http_status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(error.to_json()))
+
+    def kind(self, collection: str):
+        if collection not in BY_COLLECTION:
+            raise NotFound(f"{collection!r} is not a job kind; use one of "
+                           f"{', '.join(BY_COLLECTION)}.")
+        return BY_COLLECTION[collection]
+
+    def job(self, collection: str, name: str):
+        """The handle of ``name``; a name Kubernetes could not hold is a 400, not a 404."""
+        kind = self.kind(collection)
+        if not VALID_NAME.match(name):
+            raise InvalidSpec("name", f"{name!r} is not a valid Kubernetes object name")
+        return self.jobs.handle(kind, name)
 
     @property
     def jobs(self) -> JobsClient:
@@ -76,6 +118,10 @@ class JobsHandler(APIHandler):
             raise InvalidSpec("body", f"is not JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise InvalidSpec("body", "must be a JSON object")
+        try:
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:  # lone surrogates cannot reach the API server
+            raise InvalidSpec("body", "contains text that is not valid Unicode") from exc
         return body
 
     def send(self, payload, status: int = 200) -> None:
@@ -193,7 +239,7 @@ def spec_from_json(kind: str, body: dict, root_dir: str):
         if key not in fields:
             raise InvalidSpec(key, "unknown field")
         if value is None:
-            continue
+            raise InvalidSpec(key, "must not be null (leave it out for the default)")
         expected = fields[key]
         if not isinstance(value, expected) or isinstance(value, bool) and expected is int:
             raise InvalidSpec(key, f"has the wrong type ({type(value).__name__})")
@@ -231,24 +277,35 @@ def snapshot_from_json(value, root_dir: str) -> Snapshot | None:
 
 # --------------------------------------------------------------- handlers
 class GpusHandler(JobsHandler):
-    """``GET /gpus``: the hub's GPU availability snapshot, asked with the user's token."""
+    """``GET /gpus``: the hub's GPU availability snapshot, asked with the user's token.
+
+    ``configured`` is false (and nothing else is said) when no availability
+    service is configured; 503 when it is configured but does not answer.
+    """
 
     @tornado.web.authenticated
     @maps_errors
     async def get(self) -> None:
         if self.jobs.availability is None:
-            raise ClusterUnreachable("The hub's GPU availability API is not configured "
-                                     "(MlopsJobs.availability_url).")
-        self.send(await self.call(self.jobs.availability.snapshot))
+            # A deployment without the availability service is a valid setup, not an outage.
+            self.send({"configured": False, "gpu_types": {},
+                       "message": "GPU availability is not configured on this server "
+                                  "(MlopsJobs.availability_url)."})
+            return
+        self.send({"configured": True, **await self.call(self.jobs.availability.snapshot)})
 
 
 class AllJobsHandler(JobsHandler):
     """``GET /jobs``: my jobs of every kind, newest first."""
 
+    QUERY = frozenset({"kind"})
+
     @tornado.web.authenticated
     @maps_errors
     async def get(self) -> None:
         kind = self.get_query_argument("kind", None)
+        if kind is not None:
+            kind = kind_named(kind).name  # 400 for an empty or unknown kind
         self.send({"namespace": self.jobs.namespace, "jobs": await self.call(self.jobs.list, kind)})
 
 
@@ -258,13 +315,13 @@ class CollectionHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str) -> None:
-        jobs = await self.call(self.jobs.list, BY_COLLECTION[collection].name)
+        jobs = await self.call(self.jobs.list, self.kind(collection).name)
         self.send({"namespace": self.jobs.namespace, "jobs": jobs})
 
     @tornado.web.authenticated
     @maps_errors
     async def post(self, collection: str) -> None:
-        kind = BY_COLLECTION[collection]
+        kind = self.kind(collection)
         body = self.body()
         if_not_fits = body.get("if_not_fits", "refuse")
         if if_not_fits not in IF_NOT_FITS:
@@ -282,13 +339,13 @@ class JobHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
-        handle = self.jobs.handle(BY_COLLECTION[collection], name)
+        handle = self.job(collection, name)
         self.send(await self.call(handle.status))
 
     @tornado.web.authenticated
     @maps_errors
     async def delete(self, collection: str, name: str) -> None:
-        await self.call(self.jobs.handle(BY_COLLECTION[collection], name).delete)
+        await self.call(self.job(collection, name).delete)
         self.set_status(204)
         self.finish()
 
@@ -297,14 +354,14 @@ class CancelHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def post(self, collection: str, name: str) -> None:
-        self.send(await self.call(self.jobs.handle(BY_COLLECTION[collection], name).cancel))
+        self.send(await self.call(self.job(collection, name).cancel))
 
 
 class ResubmitHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def post(self, collection: str, name: str) -> None:
-        new = await self.call(self.jobs.handle(BY_COLLECTION[collection], name).resubmit)
+        new = await self.call(self.job(collection, name).resubmit)
         self.send({"kind": new.kind.name, "name": new.name, "namespace": new.namespace,
                    "warnings": new.warnings}, status=201)
 
@@ -313,7 +370,7 @@ class EventsHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
-        handle = self.jobs.handle(BY_COLLECTION[collection], name)
+        handle = self.job(collection, name)
         await self.call(handle.get)  # 404 for a job that does not exist
         self.send({"events": await self.call(handle.events)})
 
@@ -321,10 +378,12 @@ class EventsHandler(JobsHandler):
 class LogsHandler(JobsHandler):
     """``GET /jobs/{kind}/{name}/logs?part=&container=&follow=&tail_lines=``: text/plain, streamed."""
 
+    QUERY = frozenset({"part", "container", "follow", "tail_lines"})
+
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
-        handle = self.jobs.handle(BY_COLLECTION[collection], name)
+        handle = self.job(collection, name)
         part = self.get_query_argument("part", None)
         container = self.get_query_argument("container", None)
         follow = self.flag("follow")
@@ -347,11 +406,15 @@ class WatchHandler(JobsHandler):
     The stream starts with the current state (type ``ADDED``).
     """
 
+    QUERY = frozenset({"timeout"})
+
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str | None = None, name: str | None = None) -> None:
         timeout = self.number("timeout", 1)
-        kinds = [BY_COLLECTION[collection]] if collection else list(KINDS.values())
+        if name is not None:
+            self.job(collection, name)  # a 400 for a name Kubernetes could not hold
+        kinds = [self.kind(collection)] if collection else list(KINDS.values())
         client = self.jobs
         # Read first, so that a missing job or a denied list answers with its status.
         if name:

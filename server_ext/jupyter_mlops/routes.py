@@ -11,9 +11,10 @@ from jupyter_server.base.handlers import APIHandler
 
 from ._version import __version__
 from .handlers import ROUTES as JOBS_ROUTES
+from .handlers import AllowHeaderMixin
 
 
-class InfoHandler(APIHandler):
+class InfoHandler(AllowHeaderMixin, APIHandler):
     """``GET /mlops/api/v1/info``: who is asking and what is serving them.
 
     The sidebar calls it first, to show that it reached the server extension.

@@ -14,7 +14,7 @@ from pathlib import Path
 import kubernetes
 import pytest
 import pytest_asyncio
-from jobs_support import IMAGE, alice, bob, code_dir, controller, make_user  # noqa: F401
+from jobs_support import IMAGE, make_user
 from jupyter_mlops.jobs import (
     AlreadyExists,
     ArgoWorkflow,
@@ -37,6 +37,7 @@ from jupyter_mlops.jobs.snapshot import SharedVolume
 from mlops_cluster import ControlPlane
 
 pytestmark = pytest.mark.cluster
+pytest_plugins = ["jobs_support"]
 
 
 def unique(prefix: str) -> str:

@@ -15,14 +15,14 @@ import uuid
 
 import jsonschema
 import pytest
-from jobs_support import IMAGE, alice, bob, code_dir, controller, on_server_loop  # noqa: F401
+from jobs_support import IMAGE, on_server_loop
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
 from openapi_check import check, json_schema_of
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
 API = ("mlops", "api", "v1")
 
 
@@ -196,12 +196,30 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
     assert obj["spec"] == workflow.to_dict()["spec"], "submitted unchanged"
     assert "jupyterhub-mlops/snapshot" not in (obj["metadata"].get("annotations") or {})
 
-    controller.write_status("workflow", alice.namespace, name, {"phase": "Succeeded"})
     code, listing = await call(jp_fetch, "GET", "/jobs", "jobs")
-    assert {"kind": "workflow", "name": name, "state": "Succeeded"}.items() <= next(
-        j for j in listing["jobs"] if j["name"] == name).items()
+    assert {"kind": "workflow", "name": name, "state": "Pending"}.items() <= next(
+        j for j in listing["jobs"] if j["name"] == name).items(), "listed as soon as submitted"
+    # Argo's part. The list is served from a watch, so it shows the change a moment later.
+    controller.write_status("workflow", alice.namespace, name, {"phase": "Succeeded"})
+    for _ in range(50):
+        code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "workflow"})
+        if next(j for j in listing["jobs"] if j["name"] == name)["state"] == "Succeeded":
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the list never showed the workflow Succeeded: {listing}")
+    # Deleted behind the API's back (kubectl, the TTL controller): the watch removes it.
+    controller.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", alice.namespace,
+                                                      "workflows", name)
+    for _ in range(50):
+        code, listing = await call(jp_fetch, "GET", "/jobs/workflows", "jobs", "workflows")
+        if name not in {j["name"] for j in listing["jobs"]}:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the list still shows a deleted workflow")
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "workflows", name)
-    assert code == 204
+    assert code == 404
 
 
 @pytest.mark.parametrize("body, field", [
@@ -268,8 +286,7 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
     from jupyter_mlops.routes import ROUTES
 
     for path, handler in ROUTES:
-        concrete = (path.replace("(pytorchjobs|sweeps|workflows)", "pytorchjobs")
-                    .replace(r"([a-z0-9][-a-z0-9.]{0,252})", "x"))
+        concrete = path.replace("([^/]+)", "pytorchjobs", 1).replace("([^/]+)", "x")
         for method in ("GET", "POST", "DELETE"):
             if getattr(handler, method.lower()) is getattr(RequestHandler, method.lower()):
                 continue  # verb not served
@@ -278,3 +295,47 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
                                headers={"Authorization": ""},
                                **({"body": "{}"} if method == "POST" else {}))
             assert refused.value.code == 403, (method, concrete)
+
+
+@on_server_loop
+async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
+    client = alice.client()
+    before = client.submit(PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE,
+                                      snapshot=None))
+    name = unique("during")
+
+    async def submit_while_watching():
+        await asyncio.sleep(1.5)
+        return await asyncio.to_thread(client.submit, PyTorchJob(
+            name=name, command="python a.py", image=IMAGE, snapshot=None))
+
+    during = asyncio.create_task(submit_while_watching())
+    code, stream = await call(jp_fetch, "GET", "/jobs/watch", "jobs", "watch",
+                              params={"timeout": "4"})
+    await during
+    assert code == 200
+    events = [json.loads(line[len("data: "):]) for line in stream.splitlines()
+              if line.startswith("data: ")]
+    for event in events:
+        jsonschema.validate(event, json_schema_of("WatchEvent"))
+    seen = [(e["type"], e["job"]["kind"], e["job"]["name"]) for e in events]
+    assert ("ADDED", "pytorchjob", before.name) in seen
+    assert ("ADDED", "pytorchjob", name) in seen
+    assert seen.index(("ADDED", "pytorchjob", before.name)) < seen.index(
+        ("ADDED", "pytorchjob", name))
+    before.delete()
+    client.handle("pytorchjob", name).delete()
+
+
+@on_server_loop
+async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
+    code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "tfjob"})
+    assert (code, error["field"]) == (400, "kind")
+    code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"knd": "sweep"})
+    assert (code, error["field"], error["reason"]) == (400, "knd", "unknown query parameter")
+    code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "tfjobs", "x")
+    assert (code, error["error"]) == (404, "not-found")
+    code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", "Not_Valid")
+    assert (code, error["field"]) == (400, "name")
+    code, gpus = await call(jp_fetch, "GET", "/gpus", "gpus")
+    assert (code, gpus["configured"]) == (200, False)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 
 from .availability import AvailabilityClient, check_fit
+from .cache import JobCache
 from .credentials import KubeCredentials
 from .errors import (
     AlreadyExists,
@@ -48,6 +49,17 @@ class JobsClient:
         self.availability = availability
         self.shared_volume = shared_volume
         self.argo_server_url = argo_server_url
+        self.cache: JobCache | None = None
+
+    def start_cache(self) -> None:
+        """Serve lists from one shared watch per kind (see ``cache``); for long-lived servers."""
+        if self.cache is None:
+            self.cache = JobCache(self, list(KINDS.values())).start()
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        self.kube.close()
 
     @classmethod
     def from_environment(cls, environ: dict | None = None) -> JobsClient:
@@ -89,8 +101,10 @@ class JobsClient:
         kinds = [kind_named(kind)] if kind else list(KINDS.values())
         summaries = []
         for each in kinds:
+            items = self.cache.objects(each) if self.cache is not None else None
             try:
-                items = self.kube.list(each.resource, self.namespace)["items"]
+                if items is None:
+                    items = self.kube.list(each.resource, self.namespace)["items"]
             except ComponentMissing:
                 if kind:
                     raise
@@ -157,6 +171,7 @@ class JobsClient:
                 self._delete_quietly(CONFIGMAPS, snapshot_configmap)
             raise
         meta = created["metadata"]
+        self.observe(kind, created)
         if snapshot_configmap:
             owner = {"apiVersion": created["apiVersion"], "kind": created["kind"],
                      "name": meta["name"], "uid": meta["uid"]}
@@ -166,10 +181,16 @@ class JobsClient:
                                 {"metadata": {"ownerReferences": [owner]}}, patch_type="strategic")
             except BaseException:
                 self._delete_quietly(kind.resource, meta["name"])
+                self.observe(kind, created, deleted=True)
                 if snapshot_is_new:
                     self._delete_quietly(CONFIGMAPS, snapshot_configmap)
                 raise
         return JobHandle(self, kind, meta["name"], meta.get("namespace") or self.namespace)
+
+    def observe(self, kind: JobKind, obj: dict, deleted: bool = False) -> None:
+        """Tell the list cache (if any) about a write made through this client."""
+        if self.cache is not None:
+            self.cache.observe(kind, obj, deleted)
 
     def _create(self, kind: JobKind, manifest: dict) -> dict:
         if kind.name == "workflow" and self.argo_server_url:

@@ -154,11 +154,14 @@ class JobHandle:
         obj = self.get()
         patched = self.client.kube.patch(self.kind.resource, self.name, self.kind.cancel_patch(obj),
                                          namespace=self.namespace)
+        self.client.observe(self.kind, patched)
         return self.kind.summary(patched)
 
     def delete(self) -> None:
         """Delete the job; the garbage collector removes its pods and snapshot ConfigMap."""
-        self.client.kube.delete(self.kind.resource, self.name, self.namespace)
+        gone = self.client.kube.delete(self.kind.resource, self.name, self.namespace)
+        if gone.get("kind") != "Status":  # the object, now deleted (no finalizers kept it)
+            self.client.observe(self.kind, gone, deleted=True)
 
     def resubmit(self) -> JobHandle:
         """Create the same job again under a new name, with the same code snapshot."""

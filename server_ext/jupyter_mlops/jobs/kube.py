@@ -46,7 +46,6 @@ class KubeClient:
         if credentials.ca_file:
             verify = ssl.create_default_context(cafile=credentials.ca_file)
         self._http = httpx.Client(base_url=credentials.server, verify=verify,
-                                  timeout=httpx.Timeout(timeout),
                                   limits=httpx.Limits(max_connections=32))
 
     def close(self) -> None:
@@ -124,8 +123,9 @@ class KubeClient:
         content = None if body is None else json.dumps(body)
         for attempt in range(attempts):
             try:
-                response = self._http.request(method, path, params=params, content=content,
-                                              headers=self._headers(content_type if content else None))
+                response = self._http.request(
+                    method, path, params=params, content=content, timeout=self.timeout,
+                    headers=self._headers(content_type if content else None))
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts:
                     time.sleep(0.2 * 2 ** attempt)

@@ -33,10 +33,20 @@ def check_name(name: str | None, field: str = "name") -> None:
 
 def check_command(command, field: str = "command") -> list[str]:
     if isinstance(command, str):
-        command = shlex.split(command)
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:  # e.g. an unbalanced quote
+            raise InvalidSpec(field, f"cannot be split like a shell command: {exc}") from exc
     if not isinstance(command, list) or not command or not all(isinstance(c, str) for c in command):
         raise InvalidSpec(field, "must be a non-empty list of strings (or a shell-style string)")
     return command
+
+
+def check_text(value, field: str) -> str | None:
+    """An optional string that, when given, is not empty."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidSpec(field, "must be a non-empty string when given")
+    return value
 
 
 def check_int(value, field: str, minimum: int = 0, maximum: int | None = None) -> int:

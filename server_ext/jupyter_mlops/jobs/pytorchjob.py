@@ -53,6 +53,8 @@ class PyTorchJob:
         self.cpu = podspec.check_quantity(self.cpu, "cpu")
         self.memory = podspec.check_quantity(self.memory, "memory")
         self.env = podspec.check_env(self.env)
+        podspec.check_text(self.gpu_type, "gpu_type")
+        podspec.check_text(self.image, "image")
         if self.nproc_per_node is not None:
             podspec.check_int(self.nproc_per_node, "nproc_per_node", 1, 64)
         if self.gpu_type and not self.gpus:

@@ -8,6 +8,7 @@ an Argo Workflow (Katib with Argo as its trial engine).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 from . import podspec
@@ -19,6 +20,7 @@ from .resources import EXPERIMENTS, TRIALS
 from .snapshot import Snapshot, SnapshotRef
 
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
+PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 PARAMETER_TYPES = ("double", "int", "categorical", "discrete")
 ALGORITHMS = ("random", "grid", "bayesianoptimization", "tpe", "multivariate-tpe", "cmaes",
               "hyperband", "sobol")
@@ -38,8 +40,9 @@ class Parameter:
     values: list | None = None
 
     def validate(self, field_name: str) -> None:
-        if not self.name or not isinstance(self.name, str) or not self.name.replace("_", "").isalnum():
-            raise InvalidSpec(f"{field_name}.name", "must be letters, digits or '_'")
+        if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
+            raise InvalidSpec(f"{field_name}.name", "must be ASCII letters, digits or '_', "
+                                                    "starting with a letter")
         if self.type not in PARAMETER_TYPES:
             raise InvalidSpec(f"{field_name}.type", f"must be one of {', '.join(PARAMETER_TYPES)}")
         if self.type in ("categorical", "discrete"):
@@ -117,6 +120,8 @@ class Sweep:
             if not any("{" + parameter.name + "}" in arg for arg in self.command):
                 raise InvalidSpec("command", f"does not use parameter {parameter.name!r}: "
                                              f"put {{{parameter.name}}} where its value goes")
+        podspec.check_text(self.gpu_type, "gpu_type")
+        podspec.check_text(self.image, "image")
         if not self.objective_metric or not isinstance(self.objective_metric, str):
             raise InvalidSpec("objective_metric", "name the metric the trials print")
         if self.objective not in ("maximize", "minimize"):
@@ -228,6 +233,10 @@ def _parameter(value, field_name: str) -> Parameter:
     unknown = set(value) - {"name", "type", "min", "max", "step", "values"}
     if unknown:
         raise InvalidSpec(f"{field_name}.{sorted(unknown)[0]}", "unknown field")
+    if "name" not in value:
+        raise InvalidSpec(f"{field_name}.name", "is required")
+    if value.get("values") is not None and not isinstance(value["values"], list):
+        raise InvalidSpec(f"{field_name}.values", "must be a list")
     return Parameter(**value)
 
 
