@@ -158,3 +158,14 @@ def test_report_prints_katib_stdout_format():
     for bad in ({"two words": 1.0}, {"acc": float("nan")}):
         with pytest.raises(ValueError):
             format_metrics(**bad)
+
+
+def test_ssh_instructions():
+    from jupyter_mlops.magics.cluster import ssh_instructions
+
+    assert ssh_instructions("alice", "hub.example.org", 2222) == {
+        "command": "ssh -p 2222 alice@hub.example.org", "alias": "jupyterhub-alice",
+        "config": "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n"
+                  "    User alice\n    ServerAliveInterval 30"}
+    named = ssh_instructions("bob", "hub", 22, server="gpu")
+    assert named["command"] == "ssh -p 22 bob.gpu@hub" and "User bob.gpu" in named["config"]
