@@ -168,3 +168,23 @@ def test_ssh_help(kernel):
     nohost = kernel.run("saved = os.environ.pop('MLOPS_SSH_HOST')\n%mlops ssh")
     kernel.run("os.environ['MLOPS_SSH_HOST'] = saved")
     assert_one_line(nohost, "the hub's host name is unknown; set MLOPS_SSH_HOST")
+
+
+def test_no_credentials_or_no_api_server(kernel):
+    """Outside a pod without credentials, or with the API server away: one line each."""
+    def with_environment(change: str):
+        kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
+                   "saved = dict(os.environ)")
+        result = kernel.run(f"{change}\nset_default_client(None)\n%mlops jobs")
+        restored = kernel.run("os.environ.clear(); os.environ.update(saved)\n"
+                              "set_default_client(None)")
+        assert restored.ok
+        return result
+
+    missing = with_environment("del os.environ['MLOPS_KUBE_SERVER']")
+    assert_one_line(missing, "No Kubernetes credentials found: not running in a pod with a "
+                             "service-account token, and neither MLOPS_KUBECONFIG nor "
+                             "MLOPS_KUBE_SERVER is set.")
+    away = with_environment("os.environ['MLOPS_KUBE_SERVER'] = 'https://127.0.0.1:9'")
+    assert_one_line(away, "The Kubernetes API server at https://127.0.0.1:9 did not answer")
+    assert kernel.run("%mlops jobs").ok, "the environment is back"
