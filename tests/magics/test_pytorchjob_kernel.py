@@ -62,6 +62,7 @@ def test_help_documents_every_subcommand(kernel):
     result = kernel.run("%mlops?")
     assert result.ok
     page = result.reply["payload"][0]["data"]["text/plain"]
+    full = kernel.run("%mlops --help").stdout  # the same text, for those who try --help
     for name, example in (
             ("pytorchjob", "%%mlops pytorchjob --gpus 4 --workers 2"),
             ("sweep", "--param lr=loguniform(1e-4,1e-1) --param bs=choice(32,64)"),
@@ -70,6 +71,7 @@ def test_help_documents_every_subcommand(kernel):
             ("cancel", "%mlops cancel"), ("delete", "%mlops delete"),
             ("resubmit", "%mlops resubmit"), ("gpus", "%mlops gpus"), ("ssh", "%mlops ssh")):
         assert f"\n{name} (" in page, f"{name} has no section in %mlops?"
+        assert f"\n{name} (" in full
         assert example in page, f"{name}'s example is missing"
     for option in ("--gpu-type", "--workers", "--env", "--bg", "--objective", "--trials",
                    "--parallel", "--algorithm", "--trial", "--step", "-o VAR"):
@@ -77,6 +79,9 @@ def test_help_documents_every_subcommand(kernel):
     assert 'print(f"accuracy={accuracy}")' in page  # how a sweep cell reports its metric
     bare = kernel.run("%mlops")
     assert "pytorchjob Run the cell as a PyTorchJob" in bare.stdout
+    one = kernel.run("%mlops logs --help")
+    assert one.ok and "%mlops logs [-f] [--replica REPLICA]" in one.stdout
+    assert "--trial TRIAL" in one.stdout and "sweep (cell only)" not in one.stdout
 
 
 def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, workdir):

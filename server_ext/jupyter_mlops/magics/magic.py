@@ -23,6 +23,8 @@ from .parsing import MagicInputError
 ORDER = ("pytorchjob", "sweep", "best", "workflow", "jobs", "status", "logs", "cancel", "delete",
          "resubmit", "gpus", "ssh")
 """How %mlops and %mlops? list the subcommands: submitting, then managing, then the cluster."""
+HELP_WORDS = {"help", "-h", "--help"}
+"""``%mlops help`` prints what ``%mlops?`` shows; ``%mlops logs --help`` one subcommand's help."""
 OVERVIEW = """\
 Run notebook cells on the cluster's GPUs: PyTorchJobs, Katib sweeps, Argo (Hera) workflows.
 
@@ -50,6 +52,9 @@ class MlopsMagics(Magics):
         if not name:
             print(summary())
             return None
+        if name in HELP_WORDS:
+            print(help_text())
+            return None
         command = REGISTRY.get(name)
         if command is None:
             raise UsageError(f"%mlops: unknown subcommand {name!r}; use one of "
@@ -61,6 +66,9 @@ class MlopsMagics(Magics):
         if cell is not None and command.cell == NO_CELL:
             raise UsageError(f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
                              "(without a cell below).")
+        if HELP_WORDS & set(rest.split()):
+            print(command.run.__doc__)
+            return None
         try:
             # Split as a shell would (quotes group words and are removed), unlike
             # parse_argstring, which keeps the quotes of --objective "maximize accuracy".
