@@ -66,7 +66,7 @@ class MlopsMagics(Magics):
         if cell is not None and command.cell == NO_CELL:
             raise UsageError(f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
                              "(without a cell below).")
-        if HELP_WORDS & set(rest.split()):
+        if {"-h", "--help"} & set(rest.split()):  # not "help": it may be a job's name
             print(command.run.__doc__)
             return None
         try:
