@@ -16,8 +16,6 @@ from .commands import CELL, find_job, output_argument, store, subcommand
 from .parsing import MagicInputError, parse_env, parse_objective, parse_parameter
 from .submitting import present, resource_arguments, submit
 
-MAGIC_ALGORITHMS = ("random", "grid", "bayesianoptimization", "tpe")
-
 
 @subcommand("sweep", cell=CELL,
             example='%%mlops sweep --param lr=loguniform(1e-4,1e-1) --param bs=choice(32,64) '
@@ -30,9 +28,8 @@ MAGIC_ALGORITHMS = ("random", "grid", "bayesianoptimization", "tpe")
           help="the metric the cell reports and which way is better")
 @argument("--trials", type=int, default=12, metavar="N", help="trials in all (default 12)")
 @argument("--parallel", type=int, default=2, metavar="N", help="trials at once (default 2)")
-@argument("--algorithm", default="random", choices=MAGIC_ALGORITHMS + tuple(
-    a for a in ALGORITHMS if a not in MAGIC_ALGORITHMS), metavar="ALGORITHM",
-          help="Katib search algorithm: random (default), grid, bayesianoptimization, tpe")
+@argument("--algorithm", default="random", choices=ALGORITHMS, metavar="ALGORITHM",
+          help="Katib search algorithm: " + ", ".join(ALGORITHMS) + " (default random)")
 @argument("--max-failed", type=int, metavar="N", help="stop the sweep after N failed trials")
 @output_argument()
 @resource_arguments
