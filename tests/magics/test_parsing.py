@@ -69,6 +69,8 @@ def test_bad_distributions_say_what_to_write(text, says):
 def test_objective():
     assert parse_objective("maximize accuracy") == ("maximize", "accuracy")
     assert parse_objective("min val-loss") == ("minimize", "val-loss")
+    with pytest.raises(MagicInputError, match="not a metric name Katib can read"):
+        parse_objective("maximize val.acc")  # Katib's StdOut filter would never match it
     assert parse_objective("accuracy") == ("maximize", "accuracy")
     for bad in ("", "maximise accuracy", "maximize", "maximize two words", "maximize 9lives"):
         with pytest.raises(MagicInputError):

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ..jobs import Parameter
+from .report import METRIC_NAME
 
 
 class MagicInputError(ValueError):
@@ -102,9 +103,9 @@ def parse_objective(text: str) -> tuple[str, str]:
     else:
         raise MagicInputError(f"--objective {text!r}: write \"maximize METRIC\" or "
                               "\"minimize METRIC\", e.g. --objective \"maximize accuracy\"")
-    if not re.match(r"^[A-Za-z_][\w.-]*$", metric):
-        raise MagicInputError(f"--objective: {metric!r} is not a metric name (letters, digits, "
-                              "'_', '-', '.')")
+    if not METRIC_NAME.match(metric):
+        raise MagicInputError(f"--objective: {metric!r} is not a metric name Katib can read "
+                              "(letters, digits, '_', '-')")
     return direction, metric
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 import re
 
-_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
+METRIC_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
+"""A name Katib's StdOut collector reads: its default filter takes word characters and '-'."""
 
 
 def format_metrics(**metrics: float) -> str:
     """``name=value`` pairs, one per line (pure)."""
     lines = []
     for name, value in metrics.items():
-        if not _NAME.match(name):
+        if not METRIC_NAME.match(name):
             raise ValueError(f"{name!r} is not a metric name Katib can read")
         number = float(value)
         if not math.isfinite(number):
