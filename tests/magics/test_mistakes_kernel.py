@@ -1,7 +1,7 @@
 """User mistakes in a real kernel: each prints one clear line (no traceback) and changes nothing.
 
 Also %mlops gpus (from a stand-in of the hub's availability service that reads the real cluster,
-see availability_standin.py) and %mlops ssh.
+see magics_availability.py) and %mlops ssh.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import kubernetes
 import pytest
 from conftest import REPO, wait_for
 
-pytest_plugins = ("notebook",)  # the notebook kernel fixtures
+pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"

@@ -16,9 +16,9 @@ import uuid
 
 import pytest
 from conftest import wait_for
-from kernel import start_notebook_kernel
+from magics_kernel import start_notebook_kernel
 
-pytest_plugins = ("notebook",)  # the notebook kernel fixtures
+pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"

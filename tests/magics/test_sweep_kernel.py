@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import wait_for
 
-pytest_plugins = ("notebook",)  # the notebook kernel fixtures
+pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 SVG = "{http://www.w3.org/2000/svg}"

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from jobs_support import IMAGE
 
-pytest_plugins = ("notebook",)  # the notebook kernel fixtures
+pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 

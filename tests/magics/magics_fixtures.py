@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from availability_standin import AvailabilityStandIn
 from jobs_support import alice, bob, controller  # noqa: F401 - fixtures
-from kernel import start_notebook_kernel
+from magics_availability import AvailabilityStandIn
+from magics_kernel import start_notebook_kernel
 
 
 @pytest.fixture(scope="module")
