@@ -38,8 +38,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         user = _user(cp, work)
         with _notebook_server(user, work) as (base, token):
             figures = [_submit(base, token, 20 if ctx.quick else 100)]
-            figures += _list(cp, user, base, token, 200 if ctx.quick else 1000,
-                             5 if ctx.quick else 15)
+            figures += _list(
+                cp, user, base, token, 200 if ctx.quick else 1000, 5 if ctx.quick else 15
+            )
         figures += _snapshot(work, 500 if ctx.quick else 5000, 5 if ctx.quick else 50)
         return figures
     finally:
@@ -52,17 +53,29 @@ def _submit(base: str, token: str, runs: int) -> Figure:
     samples = []
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
         for i in range(runs + 3):
-            body = {"name": f"bench-submit-{i}", "command": ["python", "train.py"], "gpus": 1,
-                    "replicas": 2, "image": IMAGE, "snapshot": None, "if_not_fits": "queue"}
+            body = {
+                "name": f"bench-submit-{i}",
+                "command": ["python", "train.py"],
+                "gpus": 1,
+                "replicas": 2,
+                "image": IMAGE,
+                "snapshot": None,
+                "if_not_fits": "queue",
+            }
             with Stopwatch() as sw:
                 response = http.post("/jobs/pytorchjobs", json=body)
             if response.status_code != 201:
                 raise RuntimeError(f"submit failed: {response.status_code} {response.text}")
             if i >= 3:  # the first calls warm up connections and the client
                 samples.append(sw.ms)
-    return Figure("jobs.submit_p50_ms", median(samples), "ms", goal="<= 50",
-                  note=f"median of {runs}: REST POST /jobs/pytorchjobs (2 replicas, 1 GPU each, "
-                       "no snapshot) until the API server has the object")
+    return Figure(
+        "jobs.submit_p50_ms",
+        median(samples),
+        "ms",
+        goal="<= 50",
+        note=f"median of {runs}: REST POST /jobs/pytorchjobs (2 replicas, 1 GPU each, "
+        "no snapshot) until the API server has the object",
+    )
 
 
 def _list(cp, user, base: str, token: str, count: int, runs: int) -> list[Figure]:
@@ -73,17 +86,26 @@ def _list(cp, user, base: str, token: str, count: int, runs: int) -> list[Figure
     namespace = user.namespace
     existing = len(KubeClient(user.credentials).list(PYTORCHJOBS)["items"])
     creator = KubeClient(user.credentials)
-    manifests = [PyTorchJob(name=f"bench-list-{i}", command="python train.py", replicas=4, gpus=8,
-                            gpu_type="NVIDIA-A100-SXM4-80GB", image=IMAGE,
-                            snapshot=None).to_manifest(namespace)
-                 for i in range(count - existing)]
+    manifests = [
+        PyTorchJob(
+            name=f"bench-list-{i}",
+            command="python train.py",
+            replicas=4,
+            gpus=8,
+            gpu_type="NVIDIA-A100-SXM4-80GB",
+            image=IMAGE,
+            snapshot=None,
+        ).to_manifest(namespace)
+        for i in range(count - existing)
+    ]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda m: creator.create(PYTORCHJOBS, m), manifests))
     total = len(KubeClient(user.credentials).list(PYTORCHJOBS)["items"])
 
     ours = []
-    with httpx.Client(base_url=base, headers={"Authorization": f"token {token}"},
-                      timeout=60) as http:
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"token {token}"}, timeout=60
+    ) as http:
         # The first list starts the extension's watch cache; measure once it holds them all.
         deadline = time.monotonic() + 120
         while len(http.get("/jobs/pytorchjobs").json()["jobs"]) != total:
@@ -98,21 +120,40 @@ def _list(cp, user, base: str, token: str, count: int, runs: int) -> list[Figure
     if listed != total:
         raise RuntimeError(f"listed {listed} of {total} jobs")
     kubectl = []
-    argv = [str(cp.bins.kubectl), f"--kubeconfig={user.kubeconfig}", "get", "pytorchjobs",
-            "-n", namespace, "-o", "json"]
+    argv = [
+        str(cp.bins.kubectl),
+        f"--kubeconfig={user.kubeconfig}",
+        "get",
+        "pytorchjobs",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]
     for _ in range(runs):
         with Stopwatch() as sw:
             subprocess.run(argv, check=True, capture_output=True)
         kubectl.append(sw.ms)
     p50, kubectl_p50 = median(ours), median(kubectl)
     return [
-        Figure("jobs.list1000_p50_ms", p50, "ms", goal="<= 150", comparison=kubectl_p50,
-               comparison_label="kubectl get -o json",
-               note=f"median of {runs}: REST GET /jobs/pytorchjobs of {total} jobs (summaries "
-                    "with state), served from the extension's one watch per kind"),
-        Figure("jobs.list_vs_kubectl_speedup", kubectl_p50 / p50, "x", goal=">= 1",
-               note=f"kubectl get pytorchjobs -o json of the same {total} objects, same "
-                    "identity, side by side"),
+        Figure(
+            "jobs.list1000_p50_ms",
+            p50,
+            "ms",
+            goal="<= 150",
+            comparison=kubectl_p50,
+            comparison_label="kubectl get -o json",
+            note=f"median of {runs}: REST GET /jobs/pytorchjobs of {total} jobs (summaries "
+            "with state), served from the extension's one watch per kind",
+        ),
+        Figure(
+            "jobs.list_vs_kubectl_speedup",
+            kubectl_p50 / p50,
+            "x",
+            goal=">= 1",
+            note=f"kubectl get pytorchjobs -o json of the same {total} objects, same "
+            "identity, side by side",
+        ),
     ]
 
 
@@ -136,12 +177,22 @@ def _snapshot(work: Path, files: int, megabytes: int) -> list[Figure]:
         naive_times.append(sw.ms / 1000)
     what = f"{files} files, {total / 2**20:.0f} MiB, .gitignore drops data/ and checkpoints/"
     return [
-        Figure("jobs.snapshot_50mb_s", median(times), "s", comparison=median(naive_times),
-               comparison_label="tar.gz of the whole tree",
-               note=f"median of 3: {what}; {archive.files} files shipped"),
-        Figure("jobs.snapshot_bytes", len(archive.data), "bytes", comparison=naive_bytes,
-               comparison_label="tar.gz of the whole tree",
-               note=f"compressed archive shipped (over 1 MiB: on the shared volume); {what}"),
+        Figure(
+            "jobs.snapshot_50mb_s",
+            median(times),
+            "s",
+            comparison=median(naive_times),
+            comparison_label="tar.gz of the whole tree",
+            note=f"median of 3: {what}; {archive.files} files shipped",
+        ),
+        Figure(
+            "jobs.snapshot_bytes",
+            len(archive.data),
+            "bytes",
+            comparison=naive_bytes,
+            comparison_label="tar.gz of the whole tree",
+            note=f"compressed archive shipped (over 1 MiB: on the shared volume); {what}",
+        ),
     ]
 
 
@@ -186,20 +237,28 @@ def _user(cp, work: Path) -> _User:
     async def provision():
         api = await async_config.new_client_from_config(config_file=str(cp.kubeconfig("hub")))
         async with api:
-            return await ensure_user_namespace(api, "bench", prefix=f"mlops-{uuid.uuid4().hex[:4]}-")
+            return await ensure_user_namespace(
+                api, "bench", prefix=f"mlops-{uuid.uuid4().hex[:4]}-"
+            )
 
     provisioned = asyncio.run(provision())
     core = kubernetes.client.CoreV1Api(cp.api_client("admin"))
     token = core.create_namespaced_service_account_token(
-        provisioned.service_account, provisioned.namespace,
+        provisioned.service_account,
+        provisioned.namespace,
         kubernetes.client.AuthenticationV1TokenRequest(
-            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)),
+            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        ),
     ).status.token
     token_file = work / "token"
     token_file.write_text(token)
     kubeconfig = write_kubeconfig(work / "kubeconfig", cp.server, cp.ca_file, "bench", token)
-    credentials = KubeCredentials(server=cp.server, namespace=provisioned.namespace,
-                                  ca_file=str(cp.ca_file), token_file=str(token_file))
+    credentials = KubeCredentials(
+        server=cp.server,
+        namespace=provisioned.namespace,
+        ca_file=str(cp.ca_file),
+        token_file=str(token_file),
+    )
     return _User(provisioned.namespace, credentials, kubeconfig, token_file)
 
 
@@ -216,31 +275,55 @@ class _notebook_server:
         self.token = secrets.token_hex(16)
         (self.work / "root").mkdir(exist_ok=True)
         repo = Path(__file__).resolve().parent.parent
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(self.work / "cfg"),
-                   JUPYTER_RUNTIME_DIR=str(self.work / "rt"),
-                   PYTHONPATH=os.pathsep.join([str(repo / "server_ext"),
-                                               os.environ.get("PYTHONPATH", "")]),
-                   MLOPS_KUBE_SERVER=self.user.credentials.server,
-                   MLOPS_KUBE_TOKEN_FILE=str(self.user.token_file),
-                   MLOPS_KUBE_CA_FILE=self.user.credentials.ca_file,
-                   MLOPS_NAMESPACE=self.user.namespace)
+        env = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=str(self.work / "cfg"),
+            JUPYTER_RUNTIME_DIR=str(self.work / "rt"),
+            PYTHONPATH=os.pathsep.join(
+                [str(repo / "server_ext"), os.environ.get("PYTHONPATH", "")]
+            ),
+            MLOPS_KUBE_SERVER=self.user.credentials.server,
+            MLOPS_KUBE_TOKEN_FILE=str(self.user.token_file),
+            MLOPS_KUBE_CA_FILE=self.user.credentials.ca_file,
+            MLOPS_NAMESPACE=self.user.namespace,
+        )
         self.log = open(self.work / "server.log", "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
-             "--ServerApp.allow_root=True", f"--ServerApp.root_dir={self.work / 'root'}",
-             "--ServerApp.jpserver_extensions=jupyter_mlops=True", "--log-level=WARN"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.open_browser=False",
+                "--ServerApp.allow_root=True",
+                f"--ServerApp.root_dir={self.work / 'root'}",
+                "--ServerApp.jpserver_extensions=jupyter_mlops=True",
+                "--log-level=WARN",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
-                if httpx.get(f"{base}/api/status", timeout=2,
-                             headers={"Authorization": f"token {self.token}"}).status_code == 200:
+                if (
+                    httpx.get(
+                        f"{base}/api/status",
+                        timeout=2,
+                        headers={"Authorization": f"token {self.token}"},
+                    ).status_code
+                    == 200
+                ):
                     return f"{base}/mlops/api/v1", self.token
             except httpx.TransportError:
                 time.sleep(0.3)
-        raise RuntimeError(f"jupyter-server did not start: {(self.work / 'server.log').read_text()}")
+        raise RuntimeError(
+            f"jupyter-server did not start: {(self.work / 'server.log').read_text()}"
+        )
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()

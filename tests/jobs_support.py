@@ -1,4 +1,4 @@
-"""Shared by tests/jobs and tests/server_ext: users with real service-account tokens, and a stand-in controller.
+"""For tests/jobs and tests/server_ext: users with service-account tokens, stand-in controllers.
 
 Identity is what a notebook pod has: alice's and bob's namespaces, service
 accounts and role bindings are provisioned by the suite's own provisioning
@@ -15,7 +15,6 @@ logs through KWOK's Logs objects.
 from __future__ import annotations
 
 import datetime
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,41 +41,59 @@ class User:
     ca_file: str
 
     def credentials(self, namespace: str | None = None) -> KubeCredentials:
-        return KubeCredentials(server=self.server, namespace=namespace or self.namespace,
-                               ca_file=self.ca_file, token_file=str(self.token_file))
+        return KubeCredentials(
+            server=self.server,
+            namespace=namespace or self.namespace,
+            ca_file=self.ca_file,
+            token_file=str(self.token_file),
+        )
 
     def client(self, namespace: str | None = None) -> JobsClient:
         """The jobs client as this user's notebook pod would build it."""
         return JobsClient(KubeClient(self.credentials(namespace)))
 
     def environment(self, namespace: str | None = None) -> dict[str, str]:
-        return {"MLOPS_KUBE_SERVER": self.server, "MLOPS_KUBE_TOKEN_FILE": str(self.token_file),
-                "MLOPS_KUBE_CA_FILE": self.ca_file,
-                "MLOPS_NAMESPACE": namespace or self.namespace}
+        return {
+            "MLOPS_KUBE_SERVER": self.server,
+            "MLOPS_KUBE_TOKEN_FILE": str(self.token_file),
+            "MLOPS_KUBE_CA_FILE": self.ca_file,
+            "MLOPS_NAMESPACE": namespace or self.namespace,
+        }
 
 
 async def provision(control_plane, username: str) -> UserNamespace:
     from kubernetes_asyncio import config as async_config
 
-    api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
+    api = await async_config.new_client_from_config(
+        config_file=str(control_plane.kubeconfig("hub"))
+    )
     async with api:
         return await ensure_user_namespace(api, username, prefix=f"mlops-{uuid.uuid4().hex[:4]}-")
 
 
 def service_account_token(core_v1, namespace: str, service_account: str) -> str:
     request = kubernetes.client.AuthenticationV1TokenRequest(
-        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
-    return core_v1.create_namespaced_service_account_token(service_account, namespace,
-                                                           request).status.token
+        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+    )
+    return core_v1.create_namespaced_service_account_token(
+        service_account, namespace, request
+    ).status.token
 
 
 async def make_user(control_plane, core_v1, tmp_dir: Path, username: str) -> User:
     provisioned = await provision(control_plane, username)
     token_file = tmp_dir / f"{username}.token"
-    token_file.write_text(service_account_token(core_v1, provisioned.namespace,
-                                                provisioned.service_account))
-    return User(username, provisioned.namespace, provisioned.service_account, token_file,
-                control_plane.server, str(control_plane.ca_file))
+    token_file.write_text(
+        service_account_token(core_v1, provisioned.namespace, provisioned.service_account)
+    )
+    return User(
+        username,
+        provisioned.namespace,
+        provisioned.service_account,
+        token_file,
+        control_plane.server,
+        str(control_plane.ca_file),
+    )
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -98,6 +115,8 @@ def code_dir(tmp_path) -> Path:
     (root / "models" / "__init__.py").write_text("")
     (root / "models" / "net.py").write_text("def build():\n    return 'net'\n")
     (root / ".gitignore").write_text("checkpoints/\n*.log\n")
+    # Snapshots are shared by content; a test of its own gets a snapshot of its own.
+    (root / "run.txt").write_text(uuid.uuid4().hex)
     (root / "checkpoints").mkdir()
     (root / "checkpoints" / "big.ckpt").write_bytes(b"\0" * 4096)
     (root / "train.log").write_text("old log\n")
@@ -111,10 +130,12 @@ def now() -> str:
 class Controller:
     """Plays the Training Operator, Katib, Argo and the kubelet's log server (as admin)."""
 
-    GROUPS = {"pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
-              "sweep": ("kubeflow.org", "v1beta1", "experiments"),
-              "trial": ("kubeflow.org", "v1beta1", "trials"),
-              "workflow": ("argoproj.io", "v1alpha1", "workflows")}
+    GROUPS = {
+        "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
+        "sweep": ("kubeflow.org", "v1beta1", "experiments"),
+        "trial": ("kubeflow.org", "v1beta1", "trials"),
+        "workflow": ("argoproj.io", "v1alpha1", "workflows"),
+    }
 
     def __init__(self, control_plane, tmp_dir: Path):
         api = control_plane.api_client("admin")
@@ -130,49 +151,77 @@ class Controller:
         """What the controller does: a merge patch of ``status`` through the status subresource."""
         group, version, plural = self.GROUPS[kind]
         return self.custom.patch_namespaced_custom_object_status(
-            group, version, namespace, plural, name, {"status": status})
+            group, version, namespace, plural, name, {"status": status}
+        )
 
     def create(self, kind: str, namespace: str, body: dict) -> dict:
         group, version, plural = self.GROUPS[kind]
         return self.custom.create_namespaced_custom_object(group, version, namespace, plural, body)
 
-    def run_pod(self, namespace: str, name: str, pod_spec: dict, *, labels: dict,
-                annotations: dict | None = None, owner: dict | None = None,
-                log_lines: list[str] | None = None) -> dict:
+    def run_pod(
+        self,
+        namespace: str,
+        name: str,
+        pod_spec: dict,
+        *,
+        labels: dict,
+        annotations: dict | None = None,
+        owner: dict | None = None,
+        log_lines: list[str] | None = None,
+    ) -> dict:
         """Create a pod as the controller would, wait until KWOK runs it, and serve its log."""
-        meta = {"name": name, "namespace": namespace, "labels": labels,
-                "annotations": annotations or {}}
+        meta = {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations or {},
+        }
         if owner:
-            meta["ownerReferences"] = [{"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                                        "name": owner["metadata"]["name"],
-                                        "uid": owner["metadata"]["uid"], "controller": True}]
-        self.core.create_namespaced_pod(namespace, {"apiVersion": "v1", "kind": "Pod",
-                                                    "metadata": meta, "spec": pod_spec})
+            meta["ownerReferences"] = [
+                {
+                    "apiVersion": owner["apiVersion"],
+                    "kind": owner["kind"],
+                    "name": owner["metadata"]["name"],
+                    "uid": owner["metadata"]["uid"],
+                    "controller": True,
+                }
+            ]
+        self.core.create_namespaced_pod(
+            namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+        )
         if log_lines is not None:
             self.serve_log(namespace, name, pod_spec["containers"][0]["name"], log_lines)
-        wait_for(lambda: self.core.read_namespaced_pod(name, namespace).status.phase == "Running",
-                 timeout=60, what=f"pod {name} to run")
+        wait_for(
+            lambda: self.core.read_namespaced_pod(name, namespace).status.phase == "Running",
+            timeout=60,
+            what=f"pod {name} to run",
+        )
         return self.core.read_namespaced_pod(name, namespace).to_dict()
 
-    def serve_log(self, namespace: str, pod: str, container: str, lines: list[str],
-                  follow: bool = False) -> Path:
+    def serve_log(
+        self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False
+    ) -> Path:
         """Play the kubelet: KWOK serves this file (CRI log format) as the container's log.
 
         With ``follow``, lines appended later (``append_log``) reach followers.
         """
         path = self.tmp_dir / f"{namespace}-{pod}-{container}.log"
         path.write_text("".join(cri_line(line) for line in lines))
-        self.custom.create_namespaced_custom_object("kwok.x-k8s.io", "v1alpha1", namespace, "logs", {
-            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-            "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": [{"containers": [container], "logsFile": str(path),
-                               "follow": follow}]}})
+        self.custom.create_namespaced_custom_object(
+            "kwok.x-k8s.io",
+            "v1alpha1",
+            namespace,
+            "logs",
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "Logs",
+                "metadata": {"name": pod, "namespace": namespace},
+                "spec": {
+                    "logs": [{"containers": [container], "logsFile": str(path), "follow": follow}]
+                },
+            },
+        )
         return path
-
-
-def cri_line(line: str) -> str:
-    """One line of a container log as the container runtime writes it."""
-    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
 
     def configmap_exists(self, namespace: str, name: str) -> bool:
         try:
@@ -185,17 +234,21 @@ def cri_line(line: str) -> str:
 
     def wait_gone(self, namespace: str, configmap: str, timeout: float = 60) -> None:
         """The garbage collector (kube-controller-manager) removes what the job owned."""
-        wait_for(lambda: not self.configmap_exists(namespace, configmap), timeout=timeout,
-                 what=f"the garbage collector to delete configmap {configmap}")
+        wait_for(
+            lambda: not self.configmap_exists(namespace, configmap),
+            timeout=timeout,
+            what=f"the garbage collector to delete configmap {configmap}",
+        )
+
+
+def cri_line(line: str) -> str:
+    """One line of a container log as the container runtime writes it."""
+    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
 
 
 @pytest.fixture
 def controller(control_plane, tmp_path) -> Controller:
     return Controller(control_plane, tmp_path)
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)
 
 
 def on_server_loop(test):

@@ -44,7 +44,8 @@ def check(method: str, template: str, status: int, body) -> None:
     """Assert ``body`` (parsed JSON) is what the document promises for this operation and status."""
     operation = document()["paths"][template][method.lower()]
     assert str(status) in operation["responses"], (
-        f"{method} {template} answered {status}, which the document does not list")
+        f"{method} {template} answered {status}, which the document does not list"
+    )
     response = _resolve(operation["responses"][str(status)])
     schema = response.get("content", {}).get("application/json", {}).get("schema")
     if schema is None:
@@ -55,5 +56,6 @@ def check(method: str, template: str, status: int, body) -> None:
 
 def json_schema_of(component: str) -> dict:
     """A component schema (e.g. ``WatchEvent``) as a self-contained JSON Schema."""
-    return _json_schema({"components": document()["components"],
-                         "$ref": f"#/components/schemas/{component}"})
+    return _json_schema(
+        {"components": document()["components"], "$ref": f"#/components/schemas/{component}"}
+    )

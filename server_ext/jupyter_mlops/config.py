@@ -29,44 +29,73 @@ _ENV = {
 
 
 class MlopsJobs(Configurable):
-    kubeconfig = Unicode("", help=dedent("""
+    kubeconfig = Unicode(
+        "",
+        help=dedent("""
         Kubeconfig (with a bearer token) to act with instead of the pod's service
         account. For development and tests; leave empty in a deployment.
-        Environment: MLOPS_KUBECONFIG.""")).tag(config=True)
-    kube_server = Unicode("", help=dedent("""
-        API server URL to use with kube_token_file instead of the pod's service
-        account (e.g. https://127.0.0.1:6443). Environment: MLOPS_KUBE_SERVER.""")).tag(config=True)
-    kube_token_file = Unicode("", help=dedent("""
-        File holding the bearer token for kube_server; re-read when it changes.
-        Environment: MLOPS_KUBE_TOKEN_FILE.""")).tag(config=True)
-    kube_ca_file = Unicode("", help=dedent("""
-        CA bundle that signed kube_server's certificate. Environment: MLOPS_KUBE_CA_FILE.""")
+        Environment: MLOPS_KUBECONFIG."""),
     ).tag(config=True)
-    namespace = Unicode("", help=dedent("""
+    kube_server = Unicode(
+        "",
+        help=dedent("""
+        API server URL to use with kube_token_file instead of the pod's service
+        account (e.g. https://127.0.0.1:6443). Environment: MLOPS_KUBE_SERVER."""),
+    ).tag(config=True)
+    kube_token_file = Unicode(
+        "",
+        help=dedent("""
+        File holding the bearer token for kube_server; re-read when it changes.
+        Environment: MLOPS_KUBE_TOKEN_FILE."""),
+    ).tag(config=True)
+    kube_ca_file = Unicode(
+        "",
+        help=dedent("""
+        CA bundle that signed kube_server's certificate. Environment: MLOPS_KUBE_CA_FILE."""),
+    ).tag(config=True)
+    namespace = Unicode(
+        "",
+        help=dedent("""
         Namespace the user's jobs live in. Default: the service account's own
         namespace (the per-user namespace GPUKubeSpawner provisions).
-        Environment: MLOPS_NAMESPACE.""")).tag(config=True)
-    availability_url = Unicode("", help=dedent("""
+        Environment: MLOPS_NAMESPACE."""),
+    ).tag(config=True)
+    availability_url = Unicode(
+        "",
+        help=dedent("""
         URL of the hub's GPU availability snapshot (the availability service,
         e.g. http://proxy-public/services/mlops-availability/api/v1/availability).
         Called with the user's JupyterHub token before GPU jobs are submitted and
         proxied at /mlops/api/v1/gpus. Empty: no GPU check (jobs are submitted
-        with a warning). Environment: MLOPS_AVAILABILITY_URL.""")).tag(config=True)
-    argo_server_url = Unicode("", help=dedent("""
+        with a warning). Environment: MLOPS_AVAILABILITY_URL."""),
+    ).tag(config=True)
+    argo_server_url = Unicode(
+        "",
+        help=dedent("""
         Argo Server URL. When set, workflows are submitted through it (Hera's
         WorkflowsService) instead of as Workflow resources through the
-        Kubernetes API. Environment: MLOPS_ARGO_SERVER.""")).tag(config=True)
-    shared_volume_claim = Unicode("", help=dedent("""
+        Kubernetes API. Environment: MLOPS_ARGO_SERVER."""),
+    ).tag(config=True)
+    shared_volume_claim = Unicode(
+        "",
+        help=dedent("""
         PersistentVolumeClaim (ReadWriteMany, in the user's namespace; usually the
         home volume) used to ship code snapshots larger than a ConfigMap can hold
         (about 1 MiB compressed). Empty: larger snapshots are refused with advice.
-        Environment: MLOPS_SHARED_VOLUME_CLAIM.""")).tag(config=True)
-    shared_volume_path = Unicode("", help=dedent("""
+        Environment: MLOPS_SHARED_VOLUME_CLAIM."""),
+    ).tag(config=True)
+    shared_volume_path = Unicode(
+        "",
+        help=dedent("""
         Where shared_volume_claim is mounted in the notebook server (default: the
-        home directory). Environment: MLOPS_SHARED_VOLUME_PATH.""")).tag(config=True)
-    request_timeout = Float(10.0, help=dedent("""
+        home directory). Environment: MLOPS_SHARED_VOLUME_PATH."""),
+    ).tag(config=True)
+    request_timeout = Float(
+        10.0,
+        help=dedent("""
         Seconds any single Kubernetes API call may take before the REST API
-        answers 503.""")).tag(config=True)
+        answers 503."""),
+    ).tag(config=True)
 
     def environment(self) -> dict[str, str]:
         """The process environment with the configured traits laid over it."""

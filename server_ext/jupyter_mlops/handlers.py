@@ -62,8 +62,11 @@ class AllowHeaderMixin:
 
     def write_error(self, status_code: int, **kwargs) -> None:
         if status_code == 405:
-            served = [m for m in ("GET", "POST", "DELETE")
-                      if getattr(type(self), m.lower()) is not getattr(APIHandler, m.lower())]
+            served = [
+                m
+                for m in ("GET", "POST", "DELETE")
+                if getattr(type(self), m.lower()) is not getattr(APIHandler, m.lower())
+            ]
             self.set_header("Allow", ", ".join(served))
         super().write_error(status_code, **kwargs)
 
@@ -87,8 +90,9 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
 
     def kind(self, collection: str):
         if collection not in BY_COLLECTION:
-            raise NotFound(f"{collection!r} is not a job kind; use one of "
-                           f"{', '.join(BY_COLLECTION)}.")
+            raise NotFound(
+                f"{collection!r} is not a job kind; use one of {', '.join(BY_COLLECTION)}."
+            )
         return BY_COLLECTION[collection]
 
     def job(self, collection: str, name: str):
@@ -109,7 +113,8 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
 
     async def call(self, fn, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(
-            _POOL, functools.partial(fn, *args, **kwargs))
+            _POOL, functools.partial(fn, *args, **kwargs)
+        )
 
     def body(self) -> dict:
         try:
@@ -213,19 +218,46 @@ def _sse(item: tuple[str, dict]) -> str:
 
 # ------------------------------------------------------------------ specs
 _FIELDS = {
-    "pytorchjob": {"name": str, "command": (list, str), "replicas": int, "gpus": int,
-                   "gpu_type": str, "cpu": (str, int, float), "memory": str, "image": str,
-                   "env": dict, "nproc_per_node": int},
-    "sweep": {"name": str, "command": (list, str), "parameters": list, "objective_metric": str,
-              "objective": str, "goal": (int, float), "additional_metrics": list,
-              "algorithm": str, "parallel_trials": int, "max_trials": int,
-              "max_failed_trials": int, "trial_kind": str, "replicas": int, "gpus": int,
-              "gpu_type": str, "cpu": (str, int, float), "memory": str, "image": str,
-              "env": dict},
+    "pytorchjob": {
+        "name": str,
+        "command": (list, str),
+        "replicas": int,
+        "gpus": int,
+        "gpu_type": str,
+        "cpu": (str, int, float),
+        "memory": str,
+        "image": str,
+        "env": dict,
+        "nproc_per_node": int,
+    },
+    "sweep": {
+        "name": str,
+        "command": (list, str),
+        "parameters": list,
+        "objective_metric": str,
+        "objective": str,
+        "goal": (int, float),
+        "additional_metrics": list,
+        "algorithm": str,
+        "parallel_trials": int,
+        "max_trials": int,
+        "max_failed_trials": int,
+        "trial_kind": str,
+        "replicas": int,
+        "gpus": int,
+        "gpu_type": str,
+        "cpu": (str, int, float),
+        "memory": str,
+        "image": str,
+        "env": dict,
+    },
     "workflow": {"manifest": dict},
 }
-_REQUIRED = {"pytorchjob": ("command",), "sweep": ("command", "parameters", "objective_metric"),
-             "workflow": ("manifest",)}
+_REQUIRED = {
+    "pytorchjob": ("command",),
+    "sweep": ("command", "parameters", "objective_metric"),
+    "workflow": ("manifest",),
+}
 _SPEC_CLASSES = {"pytorchjob": PyTorchJob, "sweep": Sweep, "workflow": ArgoWorkflow}
 
 
@@ -270,9 +302,12 @@ def snapshot_from_json(value, root_dir: str) -> Snapshot | None:
         patterns = value.get(key) or []
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise InvalidSpec(f"snapshot.{key}", "must be a list of gitignore-style patterns")
-    return Snapshot(path=path, include=list(value.get("include") or []),
-                    exclude=list(value.get("exclude") or []),
-                    gitignore=bool(value.get("gitignore", True)))
+    return Snapshot(
+        path=path,
+        include=list(value.get("include") or []),
+        exclude=list(value.get("exclude") or []),
+        gitignore=bool(value.get("gitignore", True)),
+    )
 
 
 # --------------------------------------------------------------- handlers
@@ -288,9 +323,14 @@ class GpusHandler(JobsHandler):
     async def get(self) -> None:
         if self.jobs.availability is None:
             # A deployment without the availability service is a valid setup, not an outage.
-            self.send({"configured": False, "gpu_types": {},
-                       "message": "GPU availability is not configured on this server "
-                                  "(MlopsJobs.availability_url)."})
+            self.send(
+                {
+                    "configured": False,
+                    "gpu_types": {},
+                    "message": "GPU availability is not configured on this server "
+                    "(MlopsJobs.availability_url).",
+                }
+            )
             return
         self.send({"configured": True, **await self.call(self.jobs.availability.snapshot)})
 
@@ -329,8 +369,15 @@ class CollectionHandler(JobsHandler):
         spec = spec_from_json(kind.name, body, self.settings["server_root_dir"])
         handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
         self.set_header("Location", self.request.path.rstrip("/") + "/" + handle.name)
-        self.send({"kind": kind.name, "name": handle.name, "namespace": handle.namespace,
-                   "warnings": handle.warnings}, status=201)
+        self.send(
+            {
+                "kind": kind.name,
+                "name": handle.name,
+                "namespace": handle.namespace,
+                "warnings": handle.warnings,
+            },
+            status=201,
+        )
 
 
 class JobHandler(JobsHandler):
@@ -362,8 +409,15 @@ class ResubmitHandler(JobsHandler):
     @maps_errors
     async def post(self, collection: str, name: str) -> None:
         new = await self.call(self.job(collection, name).resubmit)
-        self.send({"kind": new.kind.name, "name": new.name, "namespace": new.namespace,
-                   "warnings": new.warnings}, status=201)
+        self.send(
+            {
+                "kind": new.kind.name,
+                "name": new.name,
+                "namespace": new.namespace,
+                "warnings": new.warnings,
+            },
+            status=201,
+        )
 
 
 class EventsHandler(JobsHandler):
@@ -376,7 +430,7 @@ class EventsHandler(JobsHandler):
 
 
 class LogsHandler(JobsHandler):
-    """``GET /jobs/{kind}/{name}/logs?part=&container=&follow=&tail_lines=``: text/plain, streamed."""
+    """``GET /jobs/{kind}/{name}/logs?part=&container=&follow=&tail_lines=``: streamed text."""
 
     QUERY = frozenset({"part", "container", "follow", "tail_lines"})
 
@@ -388,8 +442,9 @@ class LogsHandler(JobsHandler):
         container = self.get_query_argument("container", None)
         follow = self.flag("follow")
         tail = self.number("tail_lines")
-        stream = await self.call(handle.open_logs, part, container=container, follow=follow,
-                                 tail_lines=tail)
+        stream = await self.call(
+            handle.open_logs, part, container=container, follow=follow, tail_lines=tail
+        )
 
         def produce(emit, register, stopped) -> None:
             register(stream)
@@ -400,7 +455,7 @@ class LogsHandler(JobsHandler):
 
 
 class WatchHandler(JobsHandler):
-    """Server-sent events: ``job`` events carrying ``{"type", "job"}``; ends after ``timeout`` seconds.
+    """Server-sent ``job`` events carrying ``{"type", "job"}``; end after ``timeout`` seconds.
 
     ``GET /jobs/watch`` watches every kind, ``GET /jobs/{kind}/{name}/watch`` one job.
     The stream starts with the current state (type ``ADDED``).
@@ -432,9 +487,13 @@ class WatchHandler(JobsHandler):
                     continue  # component not installed
                 for obj in items:
                     emit(("job", {"type": "ADDED", "job": kind.summary(obj)}))
-                threads.append(threading.Thread(
-                    target=self._follow, daemon=True,
-                    args=(client, kind, name, version, emit, register, stopped, deadline, loop)))
+                threads.append(
+                    threading.Thread(
+                        target=self._follow,
+                        daemon=True,
+                        args=(client, kind, name, version, emit, register, stopped, deadline, loop),
+                    )
+                )
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -465,11 +524,18 @@ class WatchHandler(JobsHandler):
                 return
             try:
                 for event_type, obj in client.watch_events(
-                        kind, name=name, resource_version=version,
-                        timeout_seconds=min(60, remaining), on_open=register):
+                    kind,
+                    name=name,
+                    resource_version=version,
+                    timeout_seconds=min(60, remaining),
+                    on_open=register,
+                ):
                     if event_type == "RESYNC":
-                        _, version = WatchHandler._read_all(client, kind) if not name else \
-                            WatchHandler._read_one(client, kind, name)
+                        _, version = (
+                            WatchHandler._read_all(client, kind)
+                            if not name
+                            else WatchHandler._read_one(client, kind, name)
+                        )
                         break
                     version = obj["metadata"]["resourceVersion"]
                     emit(("job", {"type": event_type, "job": kind.summary(obj)}))

@@ -1,4 +1,4 @@
-"""Per-user namespaces for jobs: the Namespace, ServiceAccount and RoleBinding a user's notebook acts with.
+"""Per-user namespaces: the Namespace, ServiceAccount and RoleBinding a user's notebook acts with.
 
 The hub provisions them on a user's first spawn; the notebook pod then runs
 in that namespace as that service account, and the jobs API submits jobs
@@ -25,7 +25,7 @@ NAMESPACE_PREFIX = "mlops-"
 
 
 class ProvisioningError(RuntimeError):
-    """The hub could not create a user's namespace, service account or binding; says which and why."""
+    """The hub could not create a user's namespace, account or binding; says which and why."""
 
 
 def safe_name(username: str, max_length: int = 50) -> str:
@@ -39,7 +39,7 @@ def safe_name(username: str, max_length: int = 50) -> str:
     if cleaned == username and len(cleaned) <= max_length:
         return cleaned
     digest = hashlib.sha256(username.encode()).hexdigest()[:8]
-    return f"{cleaned[:max_length - 9].rstrip('-')}-{digest}"
+    return f"{cleaned[: max_length - 9].rstrip('-')}-{digest}"
 
 
 def user_namespace(username: str, prefix: str = NAMESPACE_PREFIX) -> str:
@@ -47,25 +47,45 @@ def user_namespace(username: str, prefix: str = NAMESPACE_PREFIX) -> str:
 
 
 def namespace_manifest(name: str, username: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}},
+    }
 
 
 def service_account_manifest(namespace: str, username: str, name: str = SERVICE_ACCOUNT) -> dict:
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+        },
+    }
 
 
-def role_binding_manifest(namespace: str, username: str, service_account: str = SERVICE_ACCOUNT,
-                          cluster_role: str = USER_CLUSTER_ROLE) -> dict:
+def role_binding_manifest(
+    namespace: str,
+    username: str,
+    service_account: str = SERVICE_ACCOUNT,
+    cluster_role: str = USER_CLUSTER_ROLE,
+) -> dict:
     """Binds ``cluster_role`` to the service account in ``namespace`` only."""
     return {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": service_account, "namespace": namespace,
-                     "labels": {USER_LABEL: safe_name(username), **MANAGED_BY}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": cluster_role},
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": service_account,
+            "namespace": namespace,
+            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+        },
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": cluster_role,
+        },
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
     }
 
@@ -76,10 +96,15 @@ class UserNamespace:
     service_account: str
 
 
-async def ensure_user_namespace(api_client, username: str, *, prefix: str = NAMESPACE_PREFIX,
-                                service_account: str = SERVICE_ACCOUNT,
-                                cluster_role: str = USER_CLUSTER_ROLE,
-                                timeout: float = 10.0) -> UserNamespace:
+async def ensure_user_namespace(
+    api_client,
+    username: str,
+    *,
+    prefix: str = NAMESPACE_PREFIX,
+    service_account: str = SERVICE_ACCOUNT,
+    cluster_role: str = USER_CLUSTER_ROLE,
+    timeout: float = 10.0,
+) -> UserNamespace:
     """Create the user's Namespace, ServiceAccount and RoleBinding if missing.
 
     ``api_client`` is a ``kubernetes_asyncio`` ApiClient of the hub's identity.
@@ -91,17 +116,28 @@ async def ensure_user_namespace(api_client, username: str, *, prefix: str = NAME
     core, rbac = k8s.CoreV1Api(api_client), k8s.RbacAuthorizationV1Api(api_client)
     namespace = user_namespace(username, prefix)
     steps = [
-        (f"namespace {namespace}",
-         lambda: core.create_namespace(namespace_manifest(namespace, username),
-                                       _request_timeout=timeout)),
-        (f"service account {namespace}/{service_account}",
-         lambda: core.create_namespaced_service_account(
-             namespace, service_account_manifest(namespace, username, service_account),
-             _request_timeout=timeout)),
-        (f"role binding {namespace}/{service_account}",
-         lambda: rbac.create_namespaced_role_binding(
-             namespace, role_binding_manifest(namespace, username, service_account, cluster_role),
-             _request_timeout=timeout)),
+        (
+            f"namespace {namespace}",
+            lambda: core.create_namespace(
+                namespace_manifest(namespace, username), _request_timeout=timeout
+            ),
+        ),
+        (
+            f"service account {namespace}/{service_account}",
+            lambda: core.create_namespaced_service_account(
+                namespace,
+                service_account_manifest(namespace, username, service_account),
+                _request_timeout=timeout,
+            ),
+        ),
+        (
+            f"role binding {namespace}/{service_account}",
+            lambda: rbac.create_namespaced_role_binding(
+                namespace,
+                role_binding_manifest(namespace, username, service_account, cluster_role),
+                _request_timeout=timeout,
+            ),
+        ),
     ]
     for what, create in steps:
         try:
@@ -112,9 +148,11 @@ async def ensure_user_namespace(api_client, username: str, *, prefix: str = NAME
             if exc.status == 403:
                 raise ProvisioningError(
                     f"the hub may not create {what}: grant its role the permission "
-                    f"(helm-values RBAC / cluster/manifests/rbac.yaml): {exc.reason}") from exc
+                    f"(helm-values RBAC / cluster/manifests/rbac.yaml): {exc.reason}"
+                ) from exc
             raise ProvisioningError(f"creating {what} failed: {exc.status} {exc.reason}") from exc
         except (asyncio.TimeoutError, OSError) as exc:
-            raise ProvisioningError(f"creating {what} failed: the API server did not answer "
-                                    f"({type(exc).__name__})") from exc
+            raise ProvisioningError(
+                f"creating {what} failed: the API server did not answer ({type(exc).__name__})"
+            ) from exc
     return UserNamespace(namespace, service_account)

@@ -24,23 +24,34 @@ CM = SnapshotRef(configmap="mlops-snapshot-abc", digest="abc")
 
 
 def test_pytorchjob_manifest():
-    job = PyTorchJob(name="mnist", command="python train.py --lr 0.1", replicas=3, gpus=2,
-                     gpu_type="NVIDIA-A100-SXM4-80GB", cpu="8", memory="32Gi", image=IMAGE,
-                     env={"SEED": "1"})
+    job = PyTorchJob(
+        name="mnist",
+        command="python train.py --lr 0.1",
+        replicas=3,
+        gpus=2,
+        gpu_type="NVIDIA-A100-SXM4-80GB",
+        cpu="8",
+        memory="32Gi",
+        image=IMAGE,
+        env={"SEED": "1"},
+    )
     job.validate()
     manifest = job.to_manifest("mlops-alice", CM)
-    assert manifest["metadata"] == {"name": "mnist", "namespace": "mlops-alice",
-                                    "labels": {"jupyterhub-mlops/submitted-by": "jupyter-mlops"}}
+    assert manifest["metadata"] == {
+        "name": "mnist",
+        "namespace": "mlops-alice",
+        "labels": {"jupyterhub-mlops/submitted-by": "jupyter-mlops"},
+    }
     replicas = manifest["spec"]["pytorchReplicaSpecs"]
     assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 2)
     pod = replicas["Worker"]["template"]["spec"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists",
-                                   "effect": "NoSchedule"}]
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     container = pod["containers"][0]
     assert container["name"] == "pytorch" and container["image"] == IMAGE
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": "2", "cpu": "8",
-                                                 "memory": "32Gi"}
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": "2", "cpu": "8", "memory": "32Gi"}
     assert container["command"][:2] == ["/bin/sh", "-c"]
     assert container["command"][3:] == ["mlops-entrypoint", "python", "train.py", "--lr", "0.1"]
     assert container["workingDir"] == "/mlops/code"
@@ -52,14 +63,24 @@ def test_single_replica_job_has_no_workers_and_unnamed_jobs_get_generated_names(
     manifest = PyTorchJob(command=["python", "a.py"], image=IMAGE).to_manifest("ns")
     assert list(manifest["spec"]["pytorchReplicaSpecs"]) == ["Master"]
     assert manifest["metadata"]["generateName"] == "pytorchjob-"
-    assert "tolerations" not in manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    assert (
+        "tolerations" not in manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    )
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"replicas": 0}, "replicas"), ({"gpus": -1}, "gpus"), ({"gpus": True}, "gpus"),
-    ({"command": ""}, "command"), ({"name": "Has_Caps"}, "name"), ({"cpu": "fast"}, "cpu"),
-    ({"gpu_type": "NVIDIA-L4"}, "gpu_type"), ({"env": {"A": 1}}, "env"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"replicas": 0}, "replicas"),
+        ({"gpus": -1}, "gpus"),
+        ({"gpus": True}, "gpus"),
+        ({"command": ""}, "command"),
+        ({"name": "Has_Caps"}, "name"),
+        ({"cpu": "fast"}, "cpu"),
+        ({"gpu_type": "NVIDIA-L4"}, "gpu_type"),
+        ({"env": {"A": 1}}, "env"),
+    ],
+)
 def test_pytorchjob_validation_names_the_field(change, field):
     job = PyTorchJob(**{"command": "python a.py", "image": IMAGE, **change})
     with pytest.raises(InvalidSpec) as refused:
@@ -80,10 +101,19 @@ def test_image_defaults_to_the_notebooks_own(monkeypatch):
 
 
 def sweep(**kwargs) -> Sweep:
-    base = dict(name="lr-sweep", command="python train.py --lr {lr} --bs {bs}", image=IMAGE,
-                parameters=[Parameter("lr", "double", 0.001, 0.1),
-                            Parameter("bs", "categorical", values=[16, 32])],
-                objective_metric="accuracy", goal=0.99, max_trials=8, parallel_trials=2)
+    base = dict(
+        name="lr-sweep",
+        command="python train.py --lr {lr} --bs {bs}",
+        image=IMAGE,
+        parameters=[
+            Parameter("lr", "double", 0.001, 0.1),
+            Parameter("bs", "categorical", values=[16, 32]),
+        ],
+        objective_metric="accuracy",
+        goal=0.99,
+        max_trials=8,
+        parallel_trials=2,
+    )
     base.update(kwargs)
     s = Sweep(**base)
     s.validate()
@@ -92,27 +122,38 @@ def sweep(**kwargs) -> Sweep:
 
 def test_sweep_experiment_spec():
     spec = sweep(trial_kind="pod").to_manifest("ns", CM)["spec"]
-    assert spec["objective"] == {"type": "maximize", "objectiveMetricName": "accuracy",
-                                 "goal": 0.99}
+    assert spec["objective"] == {
+        "type": "maximize",
+        "objectiveMetricName": "accuracy",
+        "goal": 0.99,
+    }
     assert spec["algorithm"] == {"algorithmName": "random"}
     assert (spec["parallelTrialCount"], spec["maxTrialCount"]) == (2, 8)
     assert spec["parameters"] == [
         {"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "0.001", "max": "0.1"}},
-        {"name": "bs", "parameterType": "categorical", "feasibleSpace": {"list": ["16", "32"]}}]
+        {"name": "bs", "parameterType": "categorical", "feasibleSpace": {"list": ["16", "32"]}},
+    ]
     template = spec["trialTemplate"]
-    assert template["trialParameters"] == [{"name": "lr", "reference": "lr"},
-                                           {"name": "bs", "reference": "bs"}]
+    assert template["trialParameters"] == [
+        {"name": "lr", "reference": "lr"},
+        {"name": "bs", "reference": "bs"},
+    ]
     assert template["primaryContainerName"] == "training-container"
     job = template["trialSpec"]
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"][-4:] == ["--lr", "${trialParameters.lr}", "--bs",
-                                         "${trialParameters.bs}"]
+    assert container["command"][-4:] == [
+        "--lr",
+        "${trialParameters.lr}",
+        "--bs",
+        "${trialParameters.bs}",
+    ]
 
 
 def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
     template = sweep(trial_kind="pytorchjob", replicas=2, gpus=1).to_manifest("ns")["spec"][
-        "trialTemplate"]
+        "trialTemplate"
+    ]
     assert template["trialSpec"]["kind"] == "PyTorchJob"
     assert template["primaryContainerName"] == "pytorch"
     assert 'type=="Succeeded"' in template["successCondition"]
@@ -130,16 +171,21 @@ def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
     assert 'phase=="Succeeded"' in template["successCondition"]
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"parameters": []}, "parameters"),
-    ({"parameters": [Parameter("lr", "double", 1, 0)]}, "parameters[0].max"),
-    ({"parameters": [Parameter("lr", "categorical")]}, "parameters[0].values"),
-    ({"parameters": [{"name": "lr", "kind": "x"}]}, "parameters[0].kind"),
-    ({"objective": "best"}, "objective"), ({"algorithm": "magic"}, "algorithm"),
-    ({"trial_kind": "vm"}, "trial_kind"), ({"parallel_trials": 9}, "parallel_trials"),
-    ({"command": "python train.py --lr {lr}"}, "command"),
-    ({"trial_kind": "pod", "replicas": 2}, "replicas"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"parameters": []}, "parameters"),
+        ({"parameters": [Parameter("lr", "double", 1, 0)]}, "parameters[0].max"),
+        ({"parameters": [Parameter("lr", "categorical")]}, "parameters[0].values"),
+        ({"parameters": [{"name": "lr", "kind": "x"}]}, "parameters[0].kind"),
+        ({"objective": "best"}, "objective"),
+        ({"algorithm": "magic"}, "algorithm"),
+        ({"trial_kind": "vm"}, "trial_kind"),
+        ({"parallel_trials": 9}, "parallel_trials"),
+        ({"command": "python train.py --lr {lr}"}, "command"),
+        ({"trial_kind": "pod", "replicas": 2}, "replicas"),
+    ],
+)
 def test_sweep_validation_names_the_field(change, field):
     with pytest.raises(InvalidSpec) as refused:
         sweep(**change)
@@ -147,33 +193,57 @@ def test_sweep_validation_names_the_field(change, field):
 
 
 def test_workflow_submitted_unchanged_unless_a_snapshot_is_asked_for():
-    manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"generateName": "wf-"},
-                "spec": {"entrypoint": "a", "templates": [
-                    {"name": "a", "container": {"image": IMAGE, "command": ["python", "a.py"]}},
-                    {"name": "b", "script": {"image": IMAGE, "command": ["python"],
-                                             "source": "print(1)"}},
-                    {"name": "c", "container": {"image": IMAGE}}]}}
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "wf-"},
+        "spec": {
+            "entrypoint": "a",
+            "templates": [
+                {"name": "a", "container": {"image": IMAGE, "command": ["python", "a.py"]}},
+                {
+                    "name": "b",
+                    "script": {"image": IMAGE, "command": ["python"], "source": "print(1)"},
+                },
+                {"name": "c", "container": {"image": IMAGE}},
+            ],
+        },
+    }
     plain = ArgoWorkflow(manifest)
     plain.validate()
     built = plain.to_manifest("ns")
     assert built["spec"] == manifest["spec"]
     assert built["metadata"]["namespace"] == "ns"
     shipped = ArgoWorkflow(manifest).to_manifest("ns", CM)["spec"]
-    assert shipped["templates"][0]["container"]["command"][3:] == ["mlops-entrypoint", "python",
-                                                                   "a.py"]
+    assert shipped["templates"][0]["container"]["command"][3:] == [
+        "mlops-entrypoint",
+        "python",
+        "a.py",
+    ]
     assert shipped["templates"][1]["script"]["command"][3:] == ["mlops-entrypoint", "python"]
     assert "command" not in shipped["templates"][2]["container"], "image entrypoint kept"
     assert [v["name"] for v in shipped["volumes"]] == ["mlops-snapshot", "mlops-code"]
 
 
-@pytest.mark.parametrize("manifest, field", [
-    ({"apiVersion": "v1", "kind": "Pod"}, "manifest.kind"),
-    ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {}, "spec": {}},
-     "manifest.metadata.name"),
-    ({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
-      "spec": {"entrypoint": "zz", "templates": [{"name": "a"}]}}, "manifest.spec.entrypoint"),
-])
+@pytest.mark.parametrize(
+    "manifest, field",
+    [
+        ({"apiVersion": "v1", "kind": "Pod"}, "manifest.kind"),
+        (
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {}, "spec": {}},
+            "manifest.metadata.name",
+        ),
+        (
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "w"},
+                "spec": {"entrypoint": "zz", "templates": [{"name": "a"}]},
+            },
+            "manifest.spec.entrypoint",
+        ),
+    ],
+)
 def test_workflow_validation_names_the_field(manifest, field):
     with pytest.raises(InvalidSpec) as refused:
         ArgoWorkflow(manifest).validate()
@@ -184,9 +254,16 @@ def test_attach_snapshot_from_a_shared_volume():
     ref = SnapshotRef(claim="home", volume_path=".mlops/snapshots/abc.tar.gz", digest="abc")
     spec = attach_snapshot({"containers": [{"name": "c", "command": ["run"], "args": ["x"]}]}, ref)
     mount = spec["containers"][0]["volumeMounts"][0]
-    assert mount == {"name": "mlops-snapshot", "mountPath": "/mlops/snapshot", "readOnly": True,
-                     "subPath": ".mlops/snapshots"}
-    assert spec["containers"][0]["command"][-2:] == ["run", "x"] and "args" not in spec["containers"][0]
+    assert mount == {
+        "name": "mlops-snapshot",
+        "mountPath": "/mlops/snapshot",
+        "readOnly": True,
+        "subPath": ".mlops/snapshots",
+    }
+    assert (
+        spec["containers"][0]["command"][-2:] == ["run", "x"]
+        and "args" not in spec["containers"][0]
+    )
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
     assert env == {"MLOPS_SNAPSHOT": "/mlops/snapshot/abc.tar.gz", "PYTHONPATH": "/mlops/code"}
 
@@ -200,21 +277,51 @@ def tree(root, files: dict[str, str]):
 
 
 def test_snapshot_honours_gitignore_nested_gitignore_include_and_exclude(tmp_path):
-    tree(tmp_path, {
-        ".gitignore": "*.ckpt\ndata/\n!keep.ckpt\n",
-        "train.py": "", "model.ckpt": "", "keep.ckpt": "", "data/big.csv": "",
-        "pkg/.gitignore": "local.txt\n/only_here.txt\n", "pkg/mod.py": "", "pkg/local.txt": "",
-        "pkg/sub/local.txt": "", "pkg/only_here.txt": "", "pkg/sub/only_here.txt": "",
-        "notes.md": "", ".git/HEAD": "", "__pycache__/x.pyc": "", ".ipynb_checkpoints/a": "",
-        ".mlops/snapshots/old.tar.gz": "",
-    })
+    tree(
+        tmp_path,
+        {
+            ".gitignore": "*.ckpt\ndata/\n!keep.ckpt\n",
+            "train.py": "",
+            "model.ckpt": "",
+            "keep.ckpt": "",
+            "data/big.csv": "",
+            "pkg/.gitignore": "local.txt\n/only_here.txt\n",
+            "pkg/mod.py": "",
+            "pkg/local.txt": "",
+            "pkg/sub/local.txt": "",
+            "pkg/only_here.txt": "",
+            "pkg/sub/only_here.txt": "",
+            "notes.md": "",
+            ".git/HEAD": "",
+            "__pycache__/x.pyc": "",
+            ".ipynb_checkpoints/a": "",
+            ".mlops/snapshots/old.tar.gz": "",
+        },
+    )
     snap = Snapshot(tmp_path, include=["data/big.csv"], exclude=["*.md"])
-    assert snap.files() == [".gitignore", "data/big.csv", "keep.ckpt", "pkg/.gitignore",
-                            "pkg/mod.py", "pkg/sub/only_here.txt", "train.py"]
+    assert snap.files() == [
+        ".gitignore",
+        "data/big.csv",
+        "keep.ckpt",
+        "pkg/.gitignore",
+        "pkg/mod.py",
+        "pkg/sub/only_here.txt",
+        "train.py",
+    ]
     assert Snapshot(tmp_path, gitignore=False).files() == [
-        ".gitignore", "data/big.csv", "keep.ckpt", "model.ckpt", "notes.md", "pkg/.gitignore",
-        "pkg/local.txt", "pkg/mod.py", "pkg/only_here.txt", "pkg/sub/local.txt",
-        "pkg/sub/only_here.txt", "train.py"]
+        ".gitignore",
+        "data/big.csv",
+        "keep.ckpt",
+        "model.ckpt",
+        "notes.md",
+        "pkg/.gitignore",
+        "pkg/local.txt",
+        "pkg/mod.py",
+        "pkg/only_here.txt",
+        "pkg/sub/local.txt",
+        "pkg/sub/only_here.txt",
+        "train.py",
+    ]
 
 
 def test_snapshot_is_content_addressed_and_deterministic(tmp_path):
@@ -241,44 +348,106 @@ def test_snapshot_of_a_missing_directory_is_an_invalid_spec(tmp_path):
 
 
 # ------------------------------------------------------------------ states
-@pytest.mark.parametrize("kind, obj, state", [
-    ("pytorchjob", {}, "Pending"),
-    ("pytorchjob", {"status": {"conditions": [{"type": "Created", "status": "True"},
-                                              {"type": "Running", "status": "True"}]}}, "Running"),
-    ("pytorchjob", {"status": {"conditions": [{"type": "Running", "status": "False"},
-                                              {"type": "Failed", "status": "True"}]}}, "Failed"),
-    ("pytorchjob", {"status": {"conditions": [{"type": "Suspended", "status": "True"}]}},
-     "Cancelled"),
-    ("pytorchjob", {"metadata": {"annotations": {"jupyterhub-mlops/cancelled": "true"}},
-                    "status": {"conditions": [{"type": "Running", "status": "True"}]}},
-     "Cancelled"),
-    ("pytorchjob", {"metadata": {"annotations": {"jupyterhub-mlops/cancelled": "true"}},
-                    "status": {"conditions": [{"type": "Succeeded", "status": "True"}]}},
-     "Succeeded"),
-    ("sweep", {"status": {"conditions": [{"type": "Succeeded", "status": "True"}]}}, "Succeeded"),
-    ("workflow", {"status": {"phase": "Error"}}, "Failed"),
-    ("workflow", {"spec": {"shutdown": "Terminate"}, "status": {"phase": "Running"}}, "Cancelled"),
-    ("workflow", {"status": {}}, "Pending"),
-])
+@pytest.mark.parametrize(
+    "kind, obj, state",
+    [
+        ("pytorchjob", {}, "Pending"),
+        (
+            "pytorchjob",
+            {
+                "status": {
+                    "conditions": [
+                        {"type": "Created", "status": "True"},
+                        {"type": "Running", "status": "True"},
+                    ]
+                }
+            },
+            "Running",
+        ),
+        (
+            "pytorchjob",
+            {
+                "status": {
+                    "conditions": [
+                        {"type": "Running", "status": "False"},
+                        {"type": "Failed", "status": "True"},
+                    ]
+                }
+            },
+            "Failed",
+        ),
+        (
+            "pytorchjob",
+            {"status": {"conditions": [{"type": "Suspended", "status": "True"}]}},
+            "Cancelled",
+        ),
+        (
+            "pytorchjob",
+            {
+                "metadata": {"annotations": {"jupyterhub-mlops/cancelled": "true"}},
+                "status": {"conditions": [{"type": "Running", "status": "True"}]},
+            },
+            "Cancelled",
+        ),
+        (
+            "pytorchjob",
+            {
+                "metadata": {"annotations": {"jupyterhub-mlops/cancelled": "true"}},
+                "status": {"conditions": [{"type": "Succeeded", "status": "True"}]},
+            },
+            "Succeeded",
+        ),
+        (
+            "sweep",
+            {"status": {"conditions": [{"type": "Succeeded", "status": "True"}]}},
+            "Succeeded",
+        ),
+        ("workflow", {"status": {"phase": "Error"}}, "Failed"),
+        (
+            "workflow",
+            {"spec": {"shutdown": "Terminate"}, "status": {"phase": "Running"}},
+            "Cancelled",
+        ),
+        ("workflow", {"status": {}}, "Pending"),
+    ],
+)
 def test_states(kind, obj, state):
     obj = {"metadata": {}, "spec": {}, **obj}
     assert KINDS[kind].state(obj)[0] == state
 
 
 def test_resubmit_manifest_drops_server_fields_and_cancellation():
-    obj = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-           "metadata": {"name": "mnist--abc12", "namespace": "ns", "uid": "u", "resourceVersion": "9",
-                        "creationTimestamp": "t", "managedFields": [], "labels": {"a": "b"},
-                        "annotations": {"jupyterhub-mlops/cancelled": "true",
-                                        "jupyterhub-mlops/snapshot": "cm"}},
-           "spec": {"runPolicy": {"suspend": True, "cleanPodPolicy": "None"}},
-           "status": {"conditions": []}}
+    obj = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {
+            "name": "mnist--abc12",
+            "namespace": "ns",
+            "uid": "u",
+            "resourceVersion": "9",
+            "creationTimestamp": "t",
+            "managedFields": [],
+            "labels": {"a": "b"},
+            "annotations": {
+                "jupyterhub-mlops/cancelled": "true",
+                "jupyterhub-mlops/snapshot": "cm",
+            },
+        },
+        "spec": {"runPolicy": {"suspend": True, "cleanPodPolicy": "None"}},
+        "status": {"conditions": []},
+    }
     manifest = KINDS["pytorchjob"].resubmit_manifest(obj)
-    assert manifest == {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-                        "metadata": {"namespace": "ns", "labels": {"a": "b"},
-                                     "annotations": {"jupyterhub-mlops/snapshot": "cm"},
-                                     "generateName": "mnist--"},
-                        "spec": {"runPolicy": {"cleanPodPolicy": "None"}}}
+    assert manifest == {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {
+            "namespace": "ns",
+            "labels": {"a": "b"},
+            "annotations": {"jupyterhub-mlops/snapshot": "cm"},
+            "generateName": "mnist--",
+        },
+        "spec": {"runPolicy": {"cleanPodPolicy": "None"}},
+    }
 
 
 def test_kind_names():
@@ -288,20 +457,26 @@ def test_kind_names():
 
 
 # ------------------------------------------------------------------ GPU fit
-SNAPSHOT = {"gpu_types": {"NVIDIA-A100-SXM4-80GB": {"free": 6, "total": 16,
-                                                     "free_per_node": [3, 3]},
-                          "NVIDIA-RTX-A6000": {"free": 8, "total": 8}}}
+SNAPSHOT = {
+    "gpu_types": {
+        "NVIDIA-A100-SXM4-80GB": {"free": 6, "total": 16, "free_per_node": [3, 3]},
+        "NVIDIA-RTX-A6000": {"free": 8, "total": 8},
+    }
+}
 
 
-@pytest.mark.parametrize("gpu_type, gpus, pods, fits", [
-    ("NVIDIA-A100-SXM4-80GB", 3, 2, True),
-    ("NVIDIA-A100-SXM4-80GB", 4, 1, False),  # 6 free, but at most 3 on one node
-    ("NVIDIA-A100-SXM4-80GB", 1, 7, False),
-    ("NVIDIA-RTX-A6000", 2, 4, True),
-    (None, 8, 1, True),
-    ("NVIDIA-H100", 1, 1, False),
-    ("NVIDIA-H100", 0, 1, True),
-])
+@pytest.mark.parametrize(
+    "gpu_type, gpus, pods, fits",
+    [
+        ("NVIDIA-A100-SXM4-80GB", 3, 2, True),
+        ("NVIDIA-A100-SXM4-80GB", 4, 1, False),  # 6 free, but at most 3 on one node
+        ("NVIDIA-A100-SXM4-80GB", 1, 7, False),
+        ("NVIDIA-RTX-A6000", 2, 4, True),
+        (None, 8, 1, True),
+        ("NVIDIA-H100", 1, 1, False),
+        ("NVIDIA-H100", 0, 1, True),
+    ],
+)
 def test_check_fit(gpu_type, gpus, pods, fits):
     assert check_fit(SNAPSHOT, gpu_type, gpus, pods).fits is fits
 
@@ -313,17 +488,28 @@ def test_credentials_from_kubeconfig_and_environment(tmp_path):
         "apiVersion: v1\nkind: Config\ncurrent-context: me\n"
         "clusters: [{name: c, cluster: {server: 'https://k:6443', certificate-authority: /ca}}]\n"
         "users: [{name: u, user: {token: abc}}]\n"
-        "contexts: [{name: me, context: {cluster: c, user: u, namespace: mlops-me}}]\n")
+        "contexts: [{name: me, context: {cluster: c, user: u, namespace: mlops-me}}]\n"
+    )
     creds = KubeCredentials.from_environment({"MLOPS_KUBECONFIG": str(kubeconfig)})
     assert (creds.server, creds.namespace, creds.ca_file, creds.bearer_token()) == (
-        "https://k:6443", "mlops-me", "/ca", "abc")
+        "https://k:6443",
+        "mlops-me",
+        "/ca",
+        "abc",
+    )
     token = tmp_path / "token"
     token.write_text("t1\n")
-    creds = KubeCredentials.from_environment({"MLOPS_KUBE_SERVER": "https://k", "MLOPS_NAMESPACE": "n",
-                                              "MLOPS_KUBE_TOKEN_FILE": str(token)})
+    creds = KubeCredentials.from_environment(
+        {
+            "MLOPS_KUBE_SERVER": "https://k",
+            "MLOPS_NAMESPACE": "n",
+            "MLOPS_KUBE_TOKEN_FILE": str(token),
+        }
+    )
     assert (creds.namespace, creds.bearer_token()) == ("n", "t1")
     token.write_text("t2\n")
     import os
+
     os.utime(token, (1, 1))  # a rotated token: re-read because the file changed
     assert creds.bearer_token() == "t2"
 
@@ -335,15 +521,21 @@ def test_pod_credentials_are_the_mounted_service_account(tmp_path, monkeypatch):
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     creds = KubeCredentials.from_pod(tmp_path)
     assert (creds.server, creds.namespace, creds.bearer_token()) == (
-        "https://10.96.0.1:443", "mlops-alice", "sa-token")
+        "https://10.96.0.1:443",
+        "mlops-alice",
+        "sa-token",
+    )
 
 
 # ------------------------------------------------------------------ provisioning builders
-@pytest.mark.parametrize("username, expected", [
-    ("alice", "alice"),
-    ("Alice", "alice-"),
-    ("bob.smith@uni.edu", "bob-smith-uni-edu-"),
-])
+@pytest.mark.parametrize(
+    "username, expected",
+    [
+        ("alice", "alice"),
+        ("Alice", "alice-"),
+        ("bob.smith@uni.edu", "bob-smith-uni-edu-"),
+    ],
+)
 def test_safe_names_keep_users_apart(username, expected):
     name = safe_name(username)
     assert name.startswith(expected)
@@ -355,9 +547,15 @@ def test_safe_names_keep_users_apart(username, expected):
 def test_role_binding_grants_the_user_role_in_the_users_namespace_only():
     binding = role_binding_manifest("mlops-alice", "alice")
     assert binding["metadata"]["namespace"] == "mlops-alice"
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": "jupyterhub-mlops:user"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jupyter-mlops",
-                                    "namespace": "mlops-alice"}]
-    assert namespace_manifest("mlops-alice", "alice")["metadata"]["labels"][
-        "jupyterhub-mlops/user"] == "alice"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "jupyterhub-mlops:user",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "jupyter-mlops", "namespace": "mlops-alice"}
+    ]
+    assert (
+        namespace_manifest("mlops-alice", "alice")["metadata"]["labels"]["jupyterhub-mlops/user"]
+        == "alice"
+    )

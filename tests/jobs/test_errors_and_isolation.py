@@ -45,17 +45,30 @@ def unique(prefix: str) -> str:
 
 
 def sweep(name: str | None = None) -> Sweep:
-    return Sweep(name=name, command="python train.py --lr {lr}", image=IMAGE, snapshot=None,
-                 parameters=[Parameter("lr", "double", 0.01, 0.1)], objective_metric="accuracy")
+    return Sweep(
+        name=name,
+        command="python train.py --lr {lr}",
+        image=IMAGE,
+        snapshot=None,
+        parameters=[Parameter("lr", "double", 0.01, 0.1)],
+        objective_metric="accuracy",
+    )
 
 
 # ------------------------------------------------------------------ 400
 def test_schema_rejection_names_the_field_and_leaves_no_configmap(alice, controller, code_dir):
-    manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"name": unique("bad")},
-                "spec": {"entrypoint": "main", "suspend": "sometimes",
-                         "templates": [{"name": "main", "container": {
-                             "image": IMAGE, "command": ["python", "train.py"]}}]}}
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": unique("bad")},
+        "spec": {
+            "entrypoint": "main",
+            "suspend": "sometimes",
+            "templates": [
+                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
+            ],
+        },
+    }
     configmap = Snapshot(code_dir).build().configmap_name
     with pytest.raises(InvalidSpec) as refused:
         alice.client().submit(ArgoWorkflow(manifest, snapshot=Snapshot(code_dir)))
@@ -66,28 +79,44 @@ def test_schema_rejection_names_the_field_and_leaves_no_configmap(alice, control
 
 def test_our_own_validation_names_the_field_before_calling_the_server(alice):
     with pytest.raises(InvalidSpec) as refused:
-        alice.client().submit(Sweep(command="python train.py", image=IMAGE, snapshot=None,
-                                    parameters=[Parameter("lr", "double", 0.1, 0.01)],
-                                    objective_metric="accuracy"))
+        alice.client().submit(
+            Sweep(
+                command="python train.py",
+                image=IMAGE,
+                snapshot=None,
+                parameters=[Parameter("lr", "double", 0.1, 0.01)],
+                objective_metric="accuracy",
+            )
+        )
     assert refused.value.details["field"] == "parameters[0].max"
     with pytest.raises(InvalidSpec, match="does not use parameter 'lr'"):
-        alice.client().submit(Sweep(command="python train.py", image=IMAGE, snapshot=None,
-                                    parameters=[Parameter("lr", "double", 0.01, 0.1)],
-                                    objective_metric="accuracy"))
+        alice.client().submit(
+            Sweep(
+                command="python train.py",
+                image=IMAGE,
+                snapshot=None,
+                parameters=[Parameter("lr", "double", 0.01, 0.1)],
+                objective_metric="accuracy",
+            )
+        )
 
 
 def test_name_taken_keeps_the_first_job_and_removes_the_new_snapshot(alice, controller, code_dir):
     client = alice.client()
     name = unique("twice")
-    first = client.submit(PyTorchJob(name=name, command="python train.py", image=IMAGE,
-                                     snapshot=Snapshot(code_dir)))
+    first = client.submit(
+        PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir))
+    )
     first_cm = first.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     (code_dir / "train.py").write_text("print('changed code, new snapshot')\n")
     second_cm = Snapshot(code_dir).build().configmap_name
     assert second_cm != first_cm
     with pytest.raises(AlreadyExists):
-        client.submit(PyTorchJob(name=name, command="python train.py", image=IMAGE,
-                                 snapshot=Snapshot(code_dir)))
+        client.submit(
+            PyTorchJob(
+                name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir)
+            )
+        )
     assert controller.configmap_exists(alice.namespace, first_cm)
     assert not controller.configmap_exists(alice.namespace, second_cm), "cleaned up"
     first.delete()
@@ -103,30 +132,56 @@ def big_code_dir(code_dir) -> Path:
 def test_snapshot_over_the_configmap_limit_says_what_to_do(alice, controller, big_code_dir):
     name = unique("big")
     with pytest.raises(SnapshotTooLarge) as refused:
-        alice.client().submit(PyTorchJob(name=name, command="python train.py",
-                                         image=IMAGE, snapshot=Snapshot(big_code_dir)))
+        alice.client().submit(
+            PyTorchJob(
+                name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir)
+            )
+        )
     assert refused.value.http_status == 413
     assert "exclude=" in refused.value.message and ".gitignore" in refused.value.message
     with pytest.raises(NotFound):
         alice.client().get("pytorchjob", name)
     # Excluding the weights makes it fit.
-    handle = alice.client().submit(PyTorchJob(
-        name=unique("small"), command="python train.py", image=IMAGE,
-        snapshot=Snapshot(big_code_dir, exclude=["*.bin"])))
+    handle = alice.client().submit(
+        PyTorchJob(
+            name=unique("small"),
+            command="python train.py",
+            image=IMAGE,
+            snapshot=Snapshot(big_code_dir, exclude=["*.bin"]),
+        )
+    )
     handle.delete()
 
 
-def test_large_snapshot_travels_on_a_read_write_many_home_volume(alice, controller, big_code_dir,
-                                                                 tmp_path):
+def test_large_snapshot_travels_on_a_read_write_many_home_volume(
+    alice, controller, big_code_dir, tmp_path
+):
     claim = unique("home")
-    controller.core.create_namespaced_persistent_volume_claim(alice.namespace, {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
-        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}})
+    controller.core.create_namespaced_persistent_volume_claim(
+        alice.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
     home = tmp_path / "home"
     home.mkdir()
-    client = JobsClient(KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(home)))
-    handle = client.submit(PyTorchJob(name=unique("shared"), command="python train.py",
-                                      image=IMAGE, snapshot=Snapshot(big_code_dir)))
+    client = JobsClient(
+        KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(home))
+    )
+    handle = client.submit(
+        PyTorchJob(
+            name=unique("shared"),
+            command="python train.py",
+            image=IMAGE,
+            snapshot=Snapshot(big_code_dir),
+        )
+    )
     spec = handle.get()["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
     volume = next(v for v in spec["volumes"] if v["name"] == "mlops-snapshot")
     assert volume["persistentVolumeClaim"] == {"claimName": claim, "readOnly": True}
@@ -137,17 +192,29 @@ def test_large_snapshot_travels_on_a_read_write_many_home_volume(alice, controll
     handle.delete()
 
 
-def test_read_write_once_home_volume_is_not_used_for_snapshots(alice, controller, big_code_dir,
-                                                               tmp_path):
+def test_read_write_once_home_volume_is_not_used_for_snapshots(
+    alice, controller, big_code_dir, tmp_path
+):
     claim = unique("rwo")
-    controller.core.create_namespaced_persistent_volume_claim(alice.namespace, {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
-    client = JobsClient(KubeClient(alice.credentials()),
-                        shared_volume=SharedVolume(claim, str(tmp_path)))
+    controller.core.create_namespaced_persistent_volume_claim(
+        alice.namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    client = JobsClient(
+        KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(tmp_path))
+    )
     with pytest.raises(SnapshotTooLarge):
-        client.submit(PyTorchJob(command="python train.py", image=IMAGE,
-                                 snapshot=Snapshot(big_code_dir)))
+        client.submit(
+            PyTorchJob(command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir))
+        )
 
 
 # ------------------------------------------------------------------ 401 / 403
@@ -163,13 +230,19 @@ def test_a_revoked_token_is_unauthenticated(alice, tmp_path):
 
 def test_bob_can_neither_list_read_stream_logs_of_nor_delete_alices_jobs(alice, bob, controller):
     name = unique("private")
-    job = alice.client().submit(PyTorchJob(name=name, command="python train.py", image=IMAGE,
-                                           snapshot=None))
+    job = alice.client().submit(
+        PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=None)
+    )
     obj = job.get()
     pod = f"{name}-master-0"
-    controller.run_pod(alice.namespace, pod, obj["spec"]["pytorchReplicaSpecs"]["Master"][
-        "template"]["spec"], owner=obj, labels={"training.kubeflow.org/job-name": name},
-        log_lines=["alice's secret loss"])
+    controller.run_pod(
+        alice.namespace,
+        pod,
+        obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"],
+        owner=obj,
+        labels={"training.kubeflow.org/job-name": name},
+        log_lines=["alice's secret loss"],
+    )
     assert list(job.logs()) == ["alice's secret loss"], "alice herself can read it"
 
     intruder = bob.client(namespace=alice.namespace)
@@ -238,3 +311,92 @@ def test_unreachable_api_server_is_503(katibless_cluster):
 def test_missing_job_is_not_found(alice):
     with pytest.raises(NotFound, match="not found in namespace"):
         alice.client().get("sweep", "no-such-sweep")
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_argo_server_is_503_and_leaves_no_snapshot(alice, controller, code_dir):
+    client = JobsClient(
+        KubeClient(alice.credentials()), argo_server_url=f"https://127.0.0.1:{closed_port()}"
+    )
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": unique("via-argo")},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
+            ],
+        },
+    }
+    with pytest.raises(ClusterUnreachable, match="The Argo Server at"):
+        client.submit(ArgoWorkflow(manifest, snapshot=Snapshot(code_dir)))
+    assert not controller.configmap_exists(
+        alice.namespace, Snapshot(code_dir).build().configmap_name
+    )
+
+
+def test_unreachable_availability_api_refuses_or_queues_as_the_user_chose(alice):
+    from jupyter_mlops.jobs.availability import AvailabilityClient
+
+    client = JobsClient(
+        KubeClient(alice.credentials()),
+        availability=AvailabilityClient(
+            f"http://127.0.0.1:{closed_port()}/services/availability", token="user-token"
+        ),
+    )
+    job = PyTorchJob(name=unique("gpu"), command="python a.py", gpus=1, image=IMAGE, snapshot=None)
+    with pytest.raises(ClusterUnreachable, match="availability API"):
+        client.submit(job)
+    with pytest.raises(NotFound):
+        client.get("pytorchjob", job.name)
+    queued = client.submit(job, if_not_fits="queue")
+    assert queued.warnings and "could not be checked" in queued.warnings[0]
+    queued.delete()
+
+
+def test_a_snapshot_being_collected_is_shipped_again_for_the_new_job(alice, controller, code_dir):
+    """Same code as a job just deleted: its ConfigMap may be on its way out; never mount a ghost."""
+    import threading
+    import time
+
+    client = alice.client()
+    first = client.submit(
+        PyTorchJob(
+            name=unique("first"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
+        )
+    )
+    configmap = first.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
+    # Hold the ConfigMap in Terminating (a finalizer), as if the collector were mid-way.
+    controller.core.patch_namespaced_config_map(
+        configmap, alice.namespace, {"metadata": {"finalizers": ["test.local/hold"]}}
+    )
+    controller.core.delete_namespaced_config_map(configmap, alice.namespace)
+
+    def collector_finishes():
+        time.sleep(1.5)
+        controller.core.patch_namespaced_config_map(
+            configmap, alice.namespace, {"metadata": {"finalizers": None}}
+        )
+
+    finisher = threading.Thread(target=collector_finishes)
+    finisher.start()
+    second = client.submit(
+        PyTorchJob(
+            name=unique("second"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
+        )
+    )
+    finisher.join()
+    cm = controller.core.read_namespaced_config_map(configmap, alice.namespace)
+    assert cm.metadata.deletion_timestamp is None
+    assert {o.uid for o in cm.metadata.owner_references} == {second.get()["metadata"]["uid"]}
+    first.delete()
+    second.delete()
+    controller.wait_gone(alice.namespace, configmap)

@@ -45,9 +45,11 @@ def owners(controller, namespace: str, configmap: str) -> set[str]:
 
 def later(seconds: float, fn, *args) -> threading.Thread:
     """Run ``fn`` on a thread after ``seconds``: a controller acting while the user waits."""
+
     def run():
         time.sleep(seconds)
         fn(*args)
+
     thread = threading.Thread(target=run)
     thread.start()
     return thread
@@ -56,8 +58,15 @@ def later(seconds: float, fn, *args) -> threading.Thread:
 def test_pytorchjob_end_to_end(alice, controller, code_dir):
     client = alice.client()
     name = unique("mnist")
-    job = PyTorchJob(name=name, command="python train.py --epochs 1", replicas=2, gpus=1,
-                     gpu_type=A100, image=IMAGE, snapshot=Snapshot(code_dir))
+    job = PyTorchJob(
+        name=name,
+        command="python train.py --epochs 1",
+        replicas=2,
+        gpus=1,
+        gpu_type=A100,
+        image=IMAGE,
+        snapshot=Snapshot(code_dir),
+    )
     handle = client.submit(job, if_not_fits="queue")
     assert handle.name == name and handle.namespace == alice.namespace
     assert any("not checked" in w for w in handle.warnings)
@@ -66,7 +75,12 @@ def test_pytorchjob_end_to_end(alice, controller, code_dir):
     configmap = obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     assert owners(controller, alice.namespace, configmap) == {obj["metadata"]["uid"]}
     assert snapshot_files(controller, alice.namespace, configmap) == {
-        ".gitignore", "train.py", "models/__init__.py", "models/net.py"}
+        ".gitignore",
+        "run.txt",
+        "train.py",
+        "models/__init__.py",
+        "models/net.py",
+    }
     worker = obj["spec"]["pytorchReplicaSpecs"]["Worker"]
     assert worker["replicas"] == 1
     assert worker["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": A100}
@@ -75,29 +89,58 @@ def test_pytorchjob_end_to_end(alice, controller, code_dir):
     # The Training Operator's part: pods per replica, then Created/Running conditions.
     for replica, lines in (("Master", ["master says hi", "loss=0.5"]), ("Worker", ["worker 0 up"])):
         template = obj["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
-        controller.run_pod(alice.namespace, f"{name}-{replica.lower()}-0", template, owner=obj,
-                           labels={"training.kubeflow.org/job-name": name,
-                                   "training.kubeflow.org/replica-type": replica.lower(),
-                                   "training.kubeflow.org/replica-index": "0"},
-                           log_lines=lines)
-    controller.write_status("pytorchjob", alice.namespace, name, {"conditions": [
-        {"type": "Created", "status": "True", "reason": "PyTorchJobCreated"},
-        {"type": "Running", "status": "True", "reason": "PyTorchJobRunning",
-         "message": "PyTorchJob is running."}],
-        "replicaStatuses": {"Master": {"active": 1}, "Worker": {"active": 1}}})
+        controller.run_pod(
+            alice.namespace,
+            f"{name}-{replica.lower()}-0",
+            template,
+            owner=obj,
+            labels={
+                "training.kubeflow.org/job-name": name,
+                "training.kubeflow.org/replica-type": replica.lower(),
+                "training.kubeflow.org/replica-index": "0",
+            },
+            log_lines=lines,
+        )
+    controller.write_status(
+        "pytorchjob",
+        alice.namespace,
+        name,
+        {
+            "conditions": [
+                {"type": "Created", "status": "True", "reason": "PyTorchJobCreated"},
+                {
+                    "type": "Running",
+                    "status": "True",
+                    "reason": "PyTorchJobRunning",
+                    "message": "PyTorchJob is running.",
+                },
+            ],
+            "replicaStatuses": {"Master": {"active": 1}, "Worker": {"active": 1}},
+        },
+    )
 
     status = handle.status()
     assert status["state"] == "Running"
     assert [(p["name"], p["phase"]) for p in status["parts"]] == [
-        ("master-0", "Running"), ("worker-0", "Running")]
+        ("master-0", "Running"),
+        ("worker-0", "Running"),
+    ]
     assert list(handle.logs()) == ["master says hi", "loss=0.5"]
     assert list(handle.logs("worker-0")) == ["worker 0 up"]
-    assert any(e["reason"] == "Scheduled" and e["object"] == f"Pod/{name}-worker-0"
-               for e in handle.events())
+    assert any(
+        e["reason"] == "Scheduled" and e["object"] == f"Pod/{name}-worker-0"
+        for e in handle.events()
+    )
 
     # wait() follows the watch while the operator reports success a moment later.
-    writer = later(0.5, controller.write_status, "pytorchjob", alice.namespace, name,
-                   {"conditions": obj_conditions("Succeeded")})
+    writer = later(
+        0.5,
+        controller.write_status,
+        "pytorchjob",
+        alice.namespace,
+        name,
+        {"conditions": obj_conditions("Succeeded")},
+    )
     assert handle.wait(timeout=30)["state"] == "Succeeded"
     writer.join()
 
@@ -106,15 +149,22 @@ def test_pytorchjob_end_to_end(alice, controller, code_dir):
     again_obj = again.get()
     assert again_obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"] == configmap
     assert owners(controller, alice.namespace, configmap) == {
-        obj["metadata"]["uid"], again_obj["metadata"]["uid"]}
+        obj["metadata"]["uid"],
+        again_obj["metadata"]["uid"],
+    }
     assert again.cancel()["state"] == "Cancelled"
     assert again.get()["spec"]["runPolicy"]["suspend"] is True
 
     handle.delete()
-    wait_for(lambda: name not in {j["name"] for j in client.list("pytorchjob")}, timeout=30,
-             what="the job to leave the list")
+    wait_for(
+        lambda: name not in {j["name"] for j in client.list("pytorchjob")},
+        timeout=30,
+        what="the job to leave the list",
+    )
     time.sleep(1)
-    assert controller.configmap_exists(alice.namespace, configmap), "still owned by the resubmission"
+    assert controller.configmap_exists(alice.namespace, configmap), (
+        "still owned by the resubmission"
+    )
     again.delete()
     controller.wait_gone(alice.namespace, configmap)
     with pytest.raises(NotFound):
@@ -122,18 +172,30 @@ def test_pytorchjob_end_to_end(alice, controller, code_dir):
 
 
 def obj_conditions(final: str) -> list[dict]:
-    return [{"type": "Created", "status": "True"}, {"type": "Running", "status": "False"},
-            {"type": final, "status": "True", "reason": f"PyTorchJob{final}"}]
+    return [
+        {"type": "Created", "status": "True"},
+        {"type": "Running", "status": "False"},
+        {"type": final, "status": "True", "reason": f"PyTorchJob{final}"},
+    ]
 
 
 def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
     client = alice.client()
     name = unique("sweep")
-    sweep = Sweep(name=name, command="python train.py --lr {lr} --batch {batch}",
-                  parameters=[Parameter("lr", "double", 0.001, 0.1),
-                              Parameter("batch", "categorical", values=[32, 64])],
-                  objective_metric="accuracy", max_trials=4, parallel_trials=2,
-                  trial_kind="pod", image=IMAGE, snapshot=Snapshot(code_dir))
+    sweep = Sweep(
+        name=name,
+        command="python train.py --lr {lr} --batch {batch}",
+        parameters=[
+            Parameter("lr", "double", 0.001, 0.1),
+            Parameter("batch", "categorical", values=[32, 64]),
+        ],
+        objective_metric="accuracy",
+        max_trials=4,
+        parallel_trials=2,
+        trial_kind="pod",
+        image=IMAGE,
+        snapshot=Snapshot(code_dir),
+    )
     handle = sweep.submit(client)
     experiment = controller.get("sweep", alice.namespace, name)
     configmap = experiment["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
@@ -144,35 +206,71 @@ def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
     template = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
     for index, (lr, accuracy) in enumerate((("0.01", "0.81"), ("0.05", "0.93"))):
         trial_name = f"{name}-trial{index}"
-        trial = controller.create("trial", alice.namespace, {
-            "apiVersion": "kubeflow.org/v1beta1", "kind": "Trial",
-            "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
-            "spec": {"parameterAssignments": [{"name": "lr", "value": lr},
-                                              {"name": "batch", "value": "32"}]}})
-        controller.run_pod(alice.namespace, f"{trial_name}-pod", template, owner=trial,
-                           labels={"katib.kubeflow.org/experiment": name,
-                                   "katib.kubeflow.org/trial": trial_name},
-                           log_lines=[f"epoch 1 lr={lr}", f"accuracy={accuracy}"])
-        controller.write_status("trial", alice.namespace, trial_name, {
-            "conditions": [{"type": "Created", "status": "True"},
-                           {"type": "Running", "status": "True"}],
-            "observation": {"metrics": [{"name": "accuracy", "latest": accuracy}]}})
-    controller.write_status("sweep", alice.namespace, name, {
-        "conditions": [{"type": "Created", "status": "True"},
-                       {"type": "Running", "status": "True", "message": "Experiment is running"}],
-        "trials": 2, "trialsRunning": 2,
-        "currentOptimalTrial": {"bestTrialName": f"{name}-trial1",
-                                "parameterAssignments": [{"name": "lr", "value": "0.05"}],
-                                "observation": {"metrics": [{"name": "accuracy",
-                                                             "latest": "0.93"}]}}})
+        trial = controller.create(
+            "trial",
+            alice.namespace,
+            {
+                "apiVersion": "kubeflow.org/v1beta1",
+                "kind": "Trial",
+                "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
+                "spec": {
+                    "parameterAssignments": [
+                        {"name": "lr", "value": lr},
+                        {"name": "batch", "value": "32"},
+                    ]
+                },
+            },
+        )
+        controller.run_pod(
+            alice.namespace,
+            f"{trial_name}-pod",
+            template,
+            owner=trial,
+            labels={"katib.kubeflow.org/experiment": name, "katib.kubeflow.org/trial": trial_name},
+            log_lines=[f"epoch 1 lr={lr}", f"accuracy={accuracy}"],
+        )
+        controller.write_status(
+            "trial",
+            alice.namespace,
+            trial_name,
+            {
+                "conditions": [
+                    {"type": "Created", "status": "True"},
+                    {"type": "Running", "status": "True"},
+                ],
+                "observation": {"metrics": [{"name": "accuracy", "latest": accuracy}]},
+            },
+        )
+    controller.write_status(
+        "sweep",
+        alice.namespace,
+        name,
+        {
+            "conditions": [
+                {"type": "Created", "status": "True"},
+                {"type": "Running", "status": "True", "message": "Experiment is running"},
+            ],
+            "trials": 2,
+            "trialsRunning": 2,
+            "currentOptimalTrial": {
+                "bestTrialName": f"{name}-trial1",
+                "parameterAssignments": [{"name": "lr", "value": "0.05"}],
+                "observation": {"metrics": [{"name": "accuracy", "latest": "0.93"}]},
+            },
+        },
+    )
 
     status = handle.status()
     assert status["state"] == "Running"
     assert status["trials"]["running"] == 2
     assert status["best_trial"]["parameters"] == {"lr": "0.05"}
-    assert [(t["name"], t["state"], t["parameters"]["lr"], t["metrics"]["accuracy"])
-            for t in status["parts"]] == [(f"{name}-trial0", "Running", "0.01", "0.81"),
-                                          (f"{name}-trial1", "Running", "0.05", "0.93")]
+    assert [
+        (t["name"], t["state"], t["parameters"]["lr"], t["metrics"]["accuracy"])
+        for t in status["parts"]
+    ] == [
+        (f"{name}-trial0", "Running", "0.01", "0.81"),
+        (f"{name}-trial1", "Running", "0.05", "0.93"),
+    ]
     assert list(handle.logs(f"{name}-trial1")) == ["epoch 1 lr=0.05", "accuracy=0.93"]
 
     cancelled = handle.cancel()
@@ -198,23 +296,57 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir):
 
     # Argo's part: the step's pod, then phase and node status.
     node_id = f"{name}-1234"
-    pod_spec = {"containers": [dict(obj["spec"]["templates"][0]["container"], name="main")],
-                "volumes": obj["spec"]["volumes"], "restartPolicy": "Never"}
-    pod = controller.run_pod(alice.namespace, f"{name}-train-1234", pod_spec, owner=obj,
-                             labels={"workflows.argoproj.io/workflow": name},
-                             annotations={"workflows.argoproj.io/node-name": "train",
-                                          "workflows.argoproj.io/node-id": node_id},
-                             log_lines=["step train started"])
-    controller.write_status("workflow", alice.namespace, name, {
-        "phase": "Running", "startedAt": "2026-11-28T18:00:00Z",
-        "nodes": {node_id: {"id": node_id, "name": name, "displayName": "train", "type": "Pod",
-                            "phase": "Running", "startedAt": "2026-11-28T18:00:00Z"}}})
+    pod_spec = {
+        "containers": [dict(obj["spec"]["templates"][0]["container"], name="main")],
+        "volumes": obj["spec"]["volumes"],
+        "restartPolicy": "Never",
+    }
+    pod = controller.run_pod(
+        alice.namespace,
+        f"{name}-train-1234",
+        pod_spec,
+        owner=obj,
+        labels={"workflows.argoproj.io/workflow": name},
+        annotations={
+            "workflows.argoproj.io/node-name": "train",
+            "workflows.argoproj.io/node-id": node_id,
+        },
+        log_lines=["step train started"],
+    )
+    controller.write_status(
+        "workflow",
+        alice.namespace,
+        name,
+        {
+            "phase": "Running",
+            "startedAt": "2026-11-28T18:00:00Z",
+            "nodes": {
+                node_id: {
+                    "id": node_id,
+                    "name": name,
+                    "displayName": "train",
+                    "type": "Pod",
+                    "phase": "Running",
+                    "startedAt": "2026-11-28T18:00:00Z",
+                }
+            },
+        },
+    )
 
     status = handle.status()
     assert status["state"] == "Running"
-    assert status["parts"] == [{"name": "train", "id": node_id, "type": "Pod", "state": "Running",
-                                "message": "", "started": "2026-11-28T18:00:00Z",
-                                "finished": None, "pod": pod["metadata"]["name"]}]
+    assert status["parts"] == [
+        {
+            "name": "train",
+            "id": node_id,
+            "type": "Pod",
+            "state": "Running",
+            "message": "",
+            "started": "2026-11-28T18:00:00Z",
+            "finished": None,
+            "pod": pod["metadata"]["name"],
+        }
+    ]
     assert list(handle.logs("train")) == ["step train started"]
 
     assert handle.cancel()["state"] == "Cancelled"
@@ -224,12 +356,18 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir):
 
 
 def test_following_logs_streams_lines_as_they_are_written(alice, controller):
-    handle = alice.client().submit(PyTorchJob(name=unique("follow"), command="python train.py",
-                                              image=IMAGE, snapshot=None))
+    handle = alice.client().submit(
+        PyTorchJob(name=unique("follow"), command="python train.py", image=IMAGE, snapshot=None)
+    )
     obj = handle.get()
     pod = f"{handle.name}-master-0"
-    controller.run_pod(alice.namespace, pod, obj["spec"]["pytorchReplicaSpecs"]["Master"][
-        "template"]["spec"], owner=obj, labels={"training.kubeflow.org/job-name": handle.name})
+    controller.run_pod(
+        alice.namespace,
+        pod,
+        obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"],
+        owner=obj,
+        labels={"training.kubeflow.org/job-name": handle.name},
+    )
     log_file = controller.serve_log(alice.namespace, pod, "pytorch", ["epoch 1"], follow=True)
     received = []
     with handle.open_logs(follow=True) as stream:

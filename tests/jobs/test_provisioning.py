@@ -15,14 +15,16 @@ pytestmark = pytest.mark.cluster
 
 async def api_client(control_plane, identity: str):
     return await async_config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig(identity)))
+        config_file=str(control_plane.kubeconfig(identity))
+    )
 
 
 async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1):
     prefix = f"mlops-{uuid.uuid4().hex[:4]}-"
     async with await api_client(control_plane, "hub") as api:
-        results = await asyncio.gather(*(ensure_user_namespace(api, "Dana@Lab", prefix=prefix)
-                                         for _ in range(3)))
+        results = await asyncio.gather(
+            *(ensure_user_namespace(api, "Dana@Lab", prefix=prefix) for _ in range(3))
+        )
         again = await ensure_user_namespace(api, "Dana@Lab", prefix=prefix)
     assert len({r.namespace for r in results} | {again.namespace}) == 1
     namespace = again.namespace
@@ -32,13 +34,25 @@ async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1
     binding = rbac.read_namespaced_role_binding("jupyter-mlops", namespace)
     assert binding.role_ref.name == "jupyterhub-mlops:user"
     review = kubernetes.client.AuthorizationV1Api(control_plane.api_client("admin"))
+
     def allowed(verb, resource, group, ns, subresource=None):
-        return review.create_subject_access_review({
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-            "spec": {"user": f"system:serviceaccount:{namespace}:jupyter-mlops",
-                     "resourceAttributes": {"verb": verb, "resource": resource, "group": group,
-                                            "namespace": ns, "subresource": subresource}}}
+        return review.create_subject_access_review(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": f"system:serviceaccount:{namespace}:jupyter-mlops",
+                    "resourceAttributes": {
+                        "verb": verb,
+                        "resource": resource,
+                        "group": group,
+                        "namespace": ns,
+                        "subresource": subresource,
+                    },
+                },
+            }
         ).status.allowed
+
     assert allowed("create", "pytorchjobs", "kubeflow.org", namespace)
     assert allowed("get", "pods", "", namespace, "log")
     assert allowed("patch", "configmaps", "", namespace)

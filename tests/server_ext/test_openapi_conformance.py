@@ -45,29 +45,51 @@ async def notebook_server(control_plane, core_v1, tmp_path_factory):
     (tmp / "root").mkdir()
     (tmp / "root" / "train.py").write_text("print('accuracy=0.5')\n")
     port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp / "cfg"), JUPYTER_DATA_DIR=str(tmp / "data"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "rt"), JUPYTER_IMAGE_SPEC="registry.local/nb:1",
-               PYTHONPATH=os.pathsep.join([str(REPO / "server_ext"), os.environ.get("PYTHONPATH", "")]),
-               **sam.environment())
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(tmp / "cfg"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "rt"),
+        JUPYTER_IMAGE_SPEC="registry.local/nb:1",
+        PYTHONPATH=os.pathsep.join([str(REPO / "server_ext"), os.environ.get("PYTHONPATH", "")]),
+        **sam.environment(),
+    )
     log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-         "--ServerApp.allow_root=True", f"--ServerApp.root_dir={tmp / 'root'}",
-         "--ServerApp.jpserver_extensions=jupyter_mlops=True"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={tmp / 'root'}",
+            "--ServerApp.jpserver_extensions=jupyter_mlops=True",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/api/status", headers={"Authorization": f"token {token}"},
-                             timeout=2).status_code == 200:
+                if (
+                    httpx.get(
+                        f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
+                    ).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(f"jupyter-server did not start: {(tmp / 'server.log').read_text()}")
+                raise RuntimeError(
+                    f"jupyter-server did not start: {(tmp / 'server.log').read_text()}"
+                )
             time.sleep(0.3)
         yield f"{base}/mlops/api/v1", token
     finally:
@@ -77,9 +99,15 @@ async def notebook_server(control_plane, core_v1, tmp_path_factory):
 
 
 @schema.parametrize()
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 def test_api_conforms_to_its_document(case, notebook_server):
     base_url, token = notebook_server
     if case.path.endswith("/logs") and (case.query or {}).get("follow") in ("true", "1"):
@@ -89,6 +117,9 @@ def test_api_conforms_to_its_document(case, notebook_server):
     # test_rest_jobs.py); and a spec can be schema-valid yet wrong in ways a
     # schema cannot say (a sweep's command must use every parameter), which
     # is a 400 naming the field -- still checked to be a documented answer.
-    case.call_and_validate(base_url=base_url, headers={"Authorization": f"token {token}"},
-                           excluded_checks=[missing_required_header, positive_data_acceptance],
-                           timeout=60)
+    case.call_and_validate(
+        base_url=base_url,
+        headers={"Authorization": f"token {token}"},
+        excluded_checks=[missing_required_header, positive_data_acceptance],
+        timeout=60,
+    )

@@ -38,9 +38,15 @@ def server_identity(request, alice, bob):
 @pytest.fixture
 def jp_server_config(server_identity):
     user, namespace = server_identity
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
-            "MlopsJobs": {"kube_server": user.server, "kube_token_file": str(user.token_file),
-                          "kube_ca_file": user.ca_file, "namespace": namespace}}
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "MlopsJobs": {
+            "kube_server": user.server,
+            "kube_token_file": str(user.token_file),
+            "kube_ca_file": user.ca_file,
+            "namespace": namespace,
+        },
+    }
 
 
 @pytest.fixture
@@ -50,7 +56,7 @@ def project(jp_root_dir, code_dir):
 
 
 async def call(jp_fetch, method: str, template: str, *parts, body=None, params=None):
-    """One REST call; returns (status, parsed JSON or text) after checking it against the document."""
+    """One REST call: (status, parsed JSON or text), checked against the document first."""
     kwargs = {"method": method, "raise_error": False}
     if body is not None:
         kwargs["body"] = json.dumps(body)
@@ -60,7 +66,9 @@ async def call(jp_fetch, method: str, template: str, *parts, body=None, params=N
     text = response.body.decode()
     ctype = response.headers.get("Content-Type", "")
     payload = json.loads(text) if ctype.startswith("application/json") and text else text
-    check(method, template, response.code, payload if ctype.startswith("application/json") else None)
+    check(
+        method, template, response.code, payload if ctype.startswith("application/json") else None
+    )
     return response.code, payload
 
 
@@ -71,10 +79,23 @@ def unique(prefix: str) -> str:
 @on_server_loop
 async def test_pytorchjob_through_rest(jp_fetch, alice, controller, project):
     name = unique("rest-ptj")
-    code, created = await call(jp_fetch, "POST", "/jobs/pytorchjobs", "jobs", "pytorchjobs", body={
-        "name": name, "command": ["python", "train.py"], "replicas": 1, "gpus": 2,
-        "gpu_type": "NVIDIA-RTX-A6000", "image": IMAGE, "snapshot": {"path": project},
-        "if_not_fits": "queue"})
+    code, created = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/pytorchjobs",
+        "jobs",
+        "pytorchjobs",
+        body={
+            "name": name,
+            "command": ["python", "train.py"],
+            "replicas": 1,
+            "gpus": 2,
+            "gpu_type": "NVIDIA-RTX-A6000",
+            "image": IMAGE,
+            "snapshot": {"path": project},
+            "if_not_fits": "queue",
+        },
+    )
     assert code == 201, created
     assert created["name"] == name and created["namespace"] == alice.namespace
 
@@ -89,44 +110,84 @@ async def test_pytorchjob_through_rest(jp_fetch, alice, controller, project):
 
     # The Training Operator's part, then watch the job change over server-sent events.
     template = obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
-    await asyncio.to_thread(controller.run_pod, alice.namespace, f"{name}-master-0", template,
-                            owner=obj, log_lines=["hello from rest", "loss=0.1"],
-                            labels={"training.kubeflow.org/job-name": name,
-                                    "training.kubeflow.org/replica-type": "master",
-                                    "training.kubeflow.org/replica-index": "0"})
+    await asyncio.to_thread(
+        controller.run_pod,
+        alice.namespace,
+        f"{name}-master-0",
+        template,
+        owner=obj,
+        log_lines=["hello from rest", "loss=0.1"],
+        labels={
+            "training.kubeflow.org/job-name": name,
+            "training.kubeflow.org/replica-type": "master",
+            "training.kubeflow.org/replica-index": "0",
+        },
+    )
 
     async def operator_reports_running():
         await asyncio.sleep(1)
-        await asyncio.to_thread(controller.write_status, "pytorchjob", alice.namespace, name, {
-            "conditions": [{"type": "Created", "status": "True"},
-                           {"type": "Running", "status": "True"}]})
+        await asyncio.to_thread(
+            controller.write_status,
+            "pytorchjob",
+            alice.namespace,
+            name,
+            {
+                "conditions": [
+                    {"type": "Created", "status": "True"},
+                    {"type": "Running", "status": "True"},
+                ]
+            },
+        )
 
     running = asyncio.create_task(operator_reports_running())
-    code, stream = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/watch", "jobs", "pytorchjobs",
-                              name, "watch", params={"timeout": "4"})
+    code, stream = await call(
+        jp_fetch,
+        "GET",
+        "/jobs/{kind}/{name}/watch",
+        "jobs",
+        "pytorchjobs",
+        name,
+        "watch",
+        params={"timeout": "4"},
+    )
     await running
-    events = [json.loads(line[len("data: "):]) for line in stream.splitlines()
-              if line.startswith("data: ")]
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in stream.splitlines()
+        if line.startswith("data: ")
+    ]
     for event in events:
         jsonschema.validate(event, json_schema_of("WatchEvent"))
     assert [(e["type"], e["job"]["state"]) for e in events][:1] == [("ADDED", "Pending")]
     assert ("MODIFIED", "Running") in [(e["type"], e["job"]["state"]) for e in events]
 
-    code, log = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "pytorchjobs",
-                           name, "logs", params={"part": "master-0"})
+    code, log = await call(
+        jp_fetch,
+        "GET",
+        "/jobs/{kind}/{name}/logs",
+        "jobs",
+        "pytorchjobs",
+        name,
+        "logs",
+        params={"part": "master-0"},
+    )
     assert (code, log) == (200, "hello from rest\nloss=0.1\n")
-    code, events = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/events", "jobs",
-                              "pytorchjobs", name, "events")
+    code, events = await call(
+        jp_fetch, "GET", "/jobs/{kind}/{name}/events", "jobs", "pytorchjobs", name, "events"
+    )
     assert code == 200 and any(e["reason"] == "Scheduled" for e in events["events"])
 
-    code, cancelled = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs",
-                                 "pytorchjobs", name, "cancel")
+    code, cancelled = await call(
+        jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs", "pytorchjobs", name, "cancel"
+    )
     assert (code, cancelled["state"]) == (200, "Cancelled")
-    code, again = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/resubmit", "jobs",
-                             "pytorchjobs", name, "resubmit")
+    code, again = await call(
+        jp_fetch, "POST", "/jobs/{kind}/{name}/resubmit", "jobs", "pytorchjobs", name, "resubmit"
+    )
     assert code == 201 and again["name"] != name
-    code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs",
-                              again["name"])
+    code, detail = await call(
+        jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", again["name"]
+    )
     assert detail["state"] == "Pending", "a resubmitted job starts afresh, not cancelled"
 
     for job in (name, again["name"]):
@@ -140,11 +201,23 @@ async def test_pytorchjob_through_rest(jp_fetch, alice, controller, project):
 @on_server_loop
 async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controller, project):
     name = unique("rest-sweep")
-    code, created = await call(jp_fetch, "POST", "/jobs/sweeps", "jobs", "sweeps", body={
-        "name": name, "command": "python train.py --lr {lr}",
-        "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
-        "objective_metric": "accuracy", "trial_kind": "workflow", "max_trials": 2,
-        "image": IMAGE, "snapshot": {"path": project}})
+    code, created = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/sweeps",
+        "jobs",
+        "sweeps",
+        body={
+            "name": name,
+            "command": "python train.py --lr {lr}",
+            "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
+            "objective_metric": "accuracy",
+            "trial_kind": "workflow",
+            "max_trials": 2,
+            "image": IMAGE,
+            "snapshot": {"path": project},
+        },
+    )
     assert code == 201, created
     experiment = controller.get("sweep", alice.namespace, name)
     trial_spec = experiment["spec"]["trialTemplate"]["trialSpec"]
@@ -154,26 +227,55 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
 
     # Katib's part: one trial whose Argo workflow step pod prints the metric.
     trial_name = f"{name}-t0"
-    trial = controller.create("trial", alice.namespace, {
-        "apiVersion": "kubeflow.org/v1beta1", "kind": "Trial",
-        "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
-        "spec": {"parameterAssignments": [{"name": "lr", "value": "0.01"}]}})
+    trial = controller.create(
+        "trial",
+        alice.namespace,
+        {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Trial",
+            "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
+            "spec": {"parameterAssignments": [{"name": "lr", "value": "0.01"}]},
+        },
+    )
     step = trial_spec["spec"]["templates"][0]
-    pod_spec = {"containers": [dict(step["container"], name="main")], "restartPolicy": "Never",
-                "volumes": trial_spec["spec"]["volumes"]}
-    await asyncio.to_thread(controller.run_pod, alice.namespace, f"{trial_name}-main", pod_spec,
-                            owner=trial, log_lines=["accuracy=0.77"],
-                            labels={"katib.kubeflow.org/experiment": name,
-                                    "katib.kubeflow.org/trial": trial_name,
-                                    "katib.kubeflow.org/model-training": "true"})
-    controller.write_status("sweep", alice.namespace, name, {
-        "conditions": [{"type": "Running", "status": "True"}], "trials": 1, "trialsRunning": 1})
+    pod_spec = {
+        "containers": [dict(step["container"], name="main")],
+        "restartPolicy": "Never",
+        "volumes": trial_spec["spec"]["volumes"],
+    }
+    await asyncio.to_thread(
+        controller.run_pod,
+        alice.namespace,
+        f"{trial_name}-main",
+        pod_spec,
+        owner=trial,
+        log_lines=["accuracy=0.77"],
+        labels={
+            "katib.kubeflow.org/experiment": name,
+            "katib.kubeflow.org/trial": trial_name,
+            "katib.kubeflow.org/model-training": "true",
+        },
+    )
+    controller.write_status(
+        "sweep",
+        alice.namespace,
+        name,
+        {"conditions": [{"type": "Running", "status": "True"}], "trials": 1, "trialsRunning": 1},
+    )
 
     code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
     assert (detail["state"], detail["part_noun"]) == ("Running", "trial")
     assert detail["parts"][0]["parameters"] == {"lr": "0.01"}
-    code, log = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "sweeps", name,
-                           "logs", params={"part": trial_name})
+    code, log = await call(
+        jp_fetch,
+        "GET",
+        "/jobs/{kind}/{name}/logs",
+        "jobs",
+        "sweeps",
+        name,
+        "logs",
+        params={"part": trial_name},
+    )
     assert (code, log) == (200, "accuracy=0.77\n")
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
     assert code == 204
@@ -189,8 +291,14 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
         hello = Container(name="hello", image=IMAGE, command=["echo", "hi"])
         with Steps(name="main"):
             hello()
-    code, created = await call(jp_fetch, "POST", "/jobs/workflows", "jobs", "workflows",
-                               body={"manifest": workflow.to_dict()})
+    code, created = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/workflows",
+        "jobs",
+        "workflows",
+        body={"manifest": workflow.to_dict()},
+    )
     assert code == 201, created
     obj = controller.get("workflow", alice.namespace, name)
     assert obj["spec"] == workflow.to_dict()["spec"], "submitted unchanged"
@@ -198,7 +306,8 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
 
     code, listing = await call(jp_fetch, "GET", "/jobs", "jobs")
     assert {"kind": "workflow", "name": name, "state": "Pending"}.items() <= next(
-        j for j in listing["jobs"] if j["name"] == name).items(), "listed as soon as submitted"
+        j for j in listing["jobs"] if j["name"] == name
+    ).items(), "listed as soon as submitted"
     # Argo's part. The list is served from a watch, so it shows the change a moment later.
     controller.write_status("workflow", alice.namespace, name, {"phase": "Succeeded"})
     for _ in range(50):
@@ -209,8 +318,9 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
     else:
         raise AssertionError(f"the list never showed the workflow Succeeded: {listing}")
     # Deleted behind the API's back (kubectl, the TTL controller): the watch removes it.
-    controller.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", alice.namespace,
-                                                      "workflows", name)
+    controller.custom.delete_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", alice.namespace, "workflows", name
+    )
     for _ in range(50):
         code, listing = await call(jp_fetch, "GET", "/jobs/workflows", "jobs", "workflows")
         if name not in {j["name"] for j in listing["jobs"]}:
@@ -222,36 +332,59 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
     assert code == 404
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"command": []}, "command"),
-    ({"command": "python x.py", "replicas": 0}, "replicas"),
-    ({"command": "python x.py", "replicas": "2"}, "replicas"),
-    ({"command": "python x.py", "gpus_per_node": 2}, "gpus_per_node"),
-    ({"command": "python x.py", "name": "Bad_Name"}, "name"),
-    ({"command": "python x.py", "memory": "lots"}, "memory"),
-    ({"command": "python x.py", "snapshot": {"path": "../../etc"}}, "snapshot.path"),
-    ({"command": "python x.py", "if_not_fits": "maybe"}, "if_not_fits"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"command": []}, "command"),
+        ({"command": "python x.py", "replicas": 0}, "replicas"),
+        ({"command": "python x.py", "replicas": "2"}, "replicas"),
+        ({"command": "python x.py", "gpus_per_node": 2}, "gpus_per_node"),
+        ({"command": "python x.py", "name": "Bad_Name"}, "name"),
+        ({"command": "python x.py", "memory": "lots"}, "memory"),
+        ({"command": "python x.py", "snapshot": {"path": "../../etc"}}, "snapshot.path"),
+        ({"command": "python x.py", "if_not_fits": "maybe"}, "if_not_fits"),
+    ],
+)
 @on_server_loop
 async def test_invalid_pytorchjob_is_refused_naming_the_field(jp_fetch, body, field):
-    code, error = await call(jp_fetch, "POST", "/jobs/pytorchjobs", "jobs", "pytorchjobs",
-                             body={"image": IMAGE, "snapshot": None, **body})
+    code, error = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/pytorchjobs",
+        "jobs",
+        "pytorchjobs",
+        body={"image": IMAGE, "snapshot": None, **body},
+    )
     assert (code, error["error"], error["field"]) == (400, "invalid-spec", field), error
     assert field in error["message"]
 
 
 @on_server_loop
 async def test_api_server_rejection_is_400_naming_the_field_and_leaves_nothing(
-        jp_fetch, jp_root_dir, alice, controller, project):
+    jp_fetch, jp_root_dir, alice, controller, project
+):
     # Our checks pass; the CRD's schema (enum of spec.shutdown) refuses it after
     # the snapshot ConfigMap was made: the ConfigMap must go again.
-    manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"name": unique("bad-wf")},
-                "spec": {"entrypoint": "main", "shutdown": "Eventually",
-                         "templates": [{"name": "main", "container": {
-                             "image": IMAGE, "command": ["python", "train.py"]}}]}}
-    code, error = await call(jp_fetch, "POST", "/jobs/workflows", "jobs", "workflows",
-                             body={"manifest": manifest, "snapshot": {"path": project}})
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": unique("bad-wf")},
+        "spec": {
+            "entrypoint": "main",
+            "shutdown": "Eventually",
+            "templates": [
+                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
+            ],
+        },
+    }
+    code, error = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/workflows",
+        "jobs",
+        "workflows",
+        body={"manifest": manifest, "snapshot": {"path": project}},
+    )
     assert (code, error["field"]) == (400, "spec.shutdown"), error
     assert "Eventually" in error["reason"]
     configmap = Snapshot(jp_root_dir / project).build().configmap_name
@@ -261,22 +394,31 @@ async def test_api_server_rejection_is_400_naming_the_field_and_leaves_nothing(
 @pytest.mark.parametrize("server_identity", ["bob-on-alice"], indirect=True)
 @on_server_loop
 async def test_bob_cannot_touch_alices_jobs_through_rest(jp_fetch, server_identity, alice):
-    mine = alice.client().submit(PyTorchJob(name=unique("alices"), command="python train.py",
-                                            image=IMAGE, snapshot=None))
+    mine = alice.client().submit(
+        PyTorchJob(name=unique("alices"), command="python train.py", image=IMAGE, snapshot=None)
+    )
     for method, template, parts, params in (
-            ("GET", "/jobs/pytorchjobs", ("jobs", "pytorchjobs"), None),
-            ("GET", "/jobs/{kind}/{name}", ("jobs", "pytorchjobs", mine.name), None),
-            ("GET", "/jobs/{kind}/{name}/logs", ("jobs", "pytorchjobs", mine.name, "logs"), None),
-            ("DELETE", "/jobs/{kind}/{name}", ("jobs", "pytorchjobs", mine.name), None),
-            ("POST", "/jobs/{kind}/{name}/cancel", ("jobs", "pytorchjobs", mine.name, "cancel"),
-             None)):
+        ("GET", "/jobs/pytorchjobs", ("jobs", "pytorchjobs"), None),
+        ("GET", "/jobs/{kind}/{name}", ("jobs", "pytorchjobs", mine.name), None),
+        ("GET", "/jobs/{kind}/{name}/logs", ("jobs", "pytorchjobs", mine.name, "logs"), None),
+        ("DELETE", "/jobs/{kind}/{name}", ("jobs", "pytorchjobs", mine.name), None),
+        ("POST", "/jobs/{kind}/{name}/cancel", ("jobs", "pytorchjobs", mine.name, "cancel"), None),
+    ):
         code, error = await call(jp_fetch, method, template, *parts, params=params)
         assert (code, error["error"]) == (403, "forbidden"), (method, parts, error)
         assert alice.namespace in error["permission"]
-    code, error = await call(jp_fetch, "POST", "/jobs/pytorchjobs", "jobs", "pytorchjobs",
-                             body={"command": "python x.py", "image": IMAGE, "snapshot": None})
+    code, error = await call(
+        jp_fetch,
+        "POST",
+        "/jobs/pytorchjobs",
+        "jobs",
+        "pytorchjobs",
+        body={"command": "python x.py", "image": IMAGE, "snapshot": None},
+    )
     assert code == 403
-    assert error["permission"] == f"create pytorchjobs.kubeflow.org in namespace {alice.namespace!r}"
+    assert (
+        error["permission"] == f"create pytorchjobs.kubeflow.org in namespace {alice.namespace!r}"
+    )
     assert mine.state() == "Pending", "alice's job is untouched"
     mine.delete()
 
@@ -291,38 +433,49 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
             if getattr(handler, method.lower()) is getattr(RequestHandler, method.lower()):
                 continue  # verb not served
             with pytest.raises(HTTPClientError) as refused:
-                await jp_fetch(*API, *concrete.strip("/").split("/"), method=method,
-                               headers={"Authorization": ""},
-                               **({"body": "{}"} if method == "POST" else {}))
+                await jp_fetch(
+                    *API,
+                    *concrete.strip("/").split("/"),
+                    method=method,
+                    headers={"Authorization": ""},
+                    **({"body": "{}"} if method == "POST" else {}),
+                )
             assert refused.value.code == 403, (method, concrete)
 
 
 @on_server_loop
 async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
     client = alice.client()
-    before = client.submit(PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE,
-                                      snapshot=None))
+    before = client.submit(
+        PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE, snapshot=None)
+    )
     name = unique("during")
 
     async def submit_while_watching():
         await asyncio.sleep(1.5)
-        return await asyncio.to_thread(client.submit, PyTorchJob(
-            name=name, command="python a.py", image=IMAGE, snapshot=None))
+        return await asyncio.to_thread(
+            client.submit, PyTorchJob(name=name, command="python a.py", image=IMAGE, snapshot=None)
+        )
 
     during = asyncio.create_task(submit_while_watching())
-    code, stream = await call(jp_fetch, "GET", "/jobs/watch", "jobs", "watch",
-                              params={"timeout": "4"})
+    code, stream = await call(
+        jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "4"}
+    )
     await during
     assert code == 200
-    events = [json.loads(line[len("data: "):]) for line in stream.splitlines()
-              if line.startswith("data: ")]
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in stream.splitlines()
+        if line.startswith("data: ")
+    ]
     for event in events:
         jsonschema.validate(event, json_schema_of("WatchEvent"))
     seen = [(e["type"], e["job"]["kind"], e["job"]["name"]) for e in events]
     assert ("ADDED", "pytorchjob", before.name) in seen
     assert ("ADDED", "pytorchjob", name) in seen
     assert seen.index(("ADDED", "pytorchjob", before.name)) < seen.index(
-        ("ADDED", "pytorchjob", name))
+        ("ADDED", "pytorchjob", name)
+    )
     before.delete()
     client.handle("pytorchjob", name).delete()
 

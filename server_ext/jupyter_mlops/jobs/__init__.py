@@ -38,15 +38,20 @@ from .sweep import Parameter, Sweep
 from .workflow import ArgoWorkflow
 
 
-def submit_workflow(workflow, *, snapshot: Snapshot | None = None, client: JobsClient | None = None,
-                    if_not_fits: str = "refuse") -> JobHandle:
+def submit_workflow(
+    workflow,
+    *,
+    snapshot: Snapshot | None = None,
+    client: JobsClient | None = None,
+    if_not_fits: str = "refuse",
+) -> JobHandle:
     """Submit a Hera ``Workflow`` (or a Workflow manifest dict) unchanged; return its handle."""
     spec = ArgoWorkflow(workflow if isinstance(workflow, dict) else workflow.to_dict(), snapshot)
     return (client or default_client()).submit(spec, if_not_fits=if_not_fits)
 
 
 def list_jobs(kind: str | None = None, *, client: JobsClient | None = None) -> list[dict]:
-    """Summaries of my jobs, newest first (``kind``: pytorchjob, sweep, workflow or None for all)."""
+    """Summaries of my jobs, newest first (``kind``: pytorchjob, sweep, workflow; None: all)."""
     return (client or default_client()).list(kind)
 
 
@@ -56,9 +61,29 @@ def get_job(kind: str, name: str, *, client: JobsClient | None = None) -> JobHan
 
 
 __all__ = [
-    "AlreadyExists", "ArgoWorkflow", "ClusterUnreachable", "ComponentMissing", "FINISHED",
-    "GpusUnavailable", "InvalidSpec", "JobHandle", "JobsClient", "JobsError", "NotFound",
-    "Parameter", "PermissionDenied", "PyTorchJob", "STATES", "Snapshot", "SnapshotTooLarge",
-    "Sweep", "Unauthenticated", "UpstreamError", "default_client", "get_job", "list_jobs",
-    "set_default_client", "submit_workflow",
+    "AlreadyExists",
+    "ArgoWorkflow",
+    "ClusterUnreachable",
+    "ComponentMissing",
+    "FINISHED",
+    "GpusUnavailable",
+    "InvalidSpec",
+    "JobHandle",
+    "JobsClient",
+    "JobsError",
+    "NotFound",
+    "Parameter",
+    "PermissionDenied",
+    "PyTorchJob",
+    "STATES",
+    "Snapshot",
+    "SnapshotTooLarge",
+    "Sweep",
+    "Unauthenticated",
+    "UpstreamError",
+    "default_client",
+    "get_job",
+    "list_jobs",
+    "set_default_client",
+    "submit_workflow",
 ]

@@ -21,20 +21,24 @@ from .errors import (
 )
 
 
-def create_workflow(url: str, token: str, namespace: str, manifest: dict, *,
-                    verify: bool | str = True) -> dict:
-    """Create ``manifest`` through the Argo Server at ``url``; return the created Workflow as a dict."""
+def create_workflow(
+    url: str, token: str, namespace: str, manifest: dict, *, verify: bool | str = True
+) -> dict:
+    """Create ``manifest`` through the Argo Server at ``url``; return the created Workflow."""
     from hera import exceptions as hera_errors
     from hera.workflows.models import Workflow, WorkflowCreateRequest
     from hera.workflows.service import WorkflowsService
 
-    service = WorkflowsService(host=url, token=f"Bearer {token}", namespace=namespace,
-                               verify_ssl=verify)
+    service = WorkflowsService(
+        host=url, token=f"Bearer {token}", namespace=namespace, verify_ssl=verify
+    )
     request = WorkflowCreateRequest(workflow=Workflow.model_validate(manifest))
     try:
         created = service.create_workflow(request, namespace=namespace)
     except requests.exceptions.RequestException as exc:
-        raise ClusterUnreachable(f"The Argo Server at {url} did not answer ({type(exc).__name__}).") from exc
+        raise ClusterUnreachable(
+            f"The Argo Server at {url} did not answer ({type(exc).__name__})."
+        ) from exc
     except hera_errors.HeraException as exc:
         raise _mapped(exc, namespace) from exc
     return created.model_dump(by_alias=True, exclude_none=True, mode="json")

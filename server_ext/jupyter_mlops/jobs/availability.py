@@ -47,8 +47,11 @@ def check_fit(snapshot: dict, gpu_type: str | None, gpus_per_pod: int, pods: int
             return Fit(True, f"{pods} x {gpus_per_pod} {name} GPU(s) fit now")
         best_free = max(best_free, int(entry.get("free", 0)))
     what = gpu_type or "any type"
-    return Fit(False, f"{pods} pod(s) of {gpus_per_pod} GPU(s) ({what}) do not fit now "
-                      f"(at most {best_free} free); the job would wait in the queue")
+    return Fit(
+        False,
+        f"{pods} pod(s) of {gpus_per_pod} GPU(s) ({what}) do not fit now "
+        f"(at most {best_free} free); the job would wait in the queue",
+    )
 
 
 class AvailabilityClient:
@@ -62,8 +65,10 @@ class AvailabilityClient:
         try:
             response = httpx.get(self.url, headers=headers, timeout=self.timeout)
         except httpx.TransportError as exc:
-            raise ClusterUnreachable(f"The hub's GPU availability API at {self.url} did not answer "
-                                     f"({type(exc).__name__}).") from exc
+            raise ClusterUnreachable(
+                f"The hub's GPU availability API at {self.url} did not answer "
+                f"({type(exc).__name__})."
+            ) from exc
         if response.status_code in (401, 403):
             raise PermissionDenied("read", "GPU availability", None, response.text[:200])
         if response.status_code >= 400:

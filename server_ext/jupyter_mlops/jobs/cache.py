@@ -61,8 +61,9 @@ class JobCache:
 
     def start(self) -> JobCache:
         for kind in self.kinds:
-            thread = threading.Thread(target=self._run, args=(kind,), daemon=True,
-                                      name=f"mlops-cache-{kind.name}")
+            thread = threading.Thread(
+                target=self._run, args=(kind,), daemon=True, name=f"mlops-cache-{kind.name}"
+            )
             thread.start()
             self._threads.append(thread)
         return self
@@ -94,8 +95,11 @@ class JobCache:
                         cache.synced = True
                     version = listing["metadata"]["resourceVersion"]
                 for event_type, obj in self.client.watch_events(
-                        kind, resource_version=version, timeout_seconds=WATCH_SECONDS,
-                        on_open=self._streams.append):
+                    kind,
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                    on_open=self._streams.append,
+                ):
                     if event_type == "RESYNC":
                         version = None  # 410 Gone: relist
                         break
@@ -105,8 +109,9 @@ class JobCache:
                 with cache.lock:
                     cache.synced = False
                 version = None
-                log.info("jupyter_mlops: %s cache out of sync (%s); retrying", kind.name,
-                         exc.message)
+                log.info(
+                    "jupyter_mlops: %s cache out of sync (%s); retrying", kind.name, exc.message
+                )
                 self._stop.wait(RETRY_SECONDS)
             finally:
                 self._streams[:] = [s for s in self._streams if not s.closed]

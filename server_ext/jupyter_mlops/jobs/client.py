@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 from .availability import AvailabilityClient, check_fit
@@ -32,6 +33,7 @@ from .kube import KubeClient, Stream
 from .resources import CONFIGMAPS, PVCS
 from .snapshot import (
     CONFIGMAP_LIMIT,
+    Archive,
     SharedVolume,
     Snapshot,
     SnapshotRef,
@@ -43,8 +45,14 @@ IF_NOT_FITS = ("refuse", "queue")
 
 
 class JobsClient:
-    def __init__(self, kube: KubeClient, *, availability: AvailabilityClient | None = None,
-                 shared_volume: SharedVolume | None = None, argo_server_url: str | None = None):
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        availability: AvailabilityClient | None = None,
+        shared_volume: SharedVolume | None = None,
+        argo_server_url: str | None = None,
+    ):
         self.kube = kube
         self.availability = availability
         self.shared_volume = shared_volume
@@ -69,13 +77,21 @@ class JobsClient:
         env = os.environ if environ is None else environ
         availability = None
         if env.get("MLOPS_AVAILABILITY_URL"):
-            availability = AvailabilityClient(env["MLOPS_AVAILABILITY_URL"], env.get("JUPYTERHUB_API_TOKEN"))
+            availability = AvailabilityClient(
+                env["MLOPS_AVAILABILITY_URL"], env.get("JUPYTERHUB_API_TOKEN")
+            )
         shared = None
         if env.get("MLOPS_SHARED_VOLUME_CLAIM"):
-            shared = SharedVolume(env["MLOPS_SHARED_VOLUME_CLAIM"],
-                                  env.get("MLOPS_SHARED_VOLUME_PATH") or os.path.expanduser("~"))
-        return cls(KubeClient(KubeCredentials.from_environment(env)), availability=availability,
-                   shared_volume=shared, argo_server_url=env.get("MLOPS_ARGO_SERVER") or None)
+            shared = SharedVolume(
+                env["MLOPS_SHARED_VOLUME_CLAIM"],
+                env.get("MLOPS_SHARED_VOLUME_PATH") or os.path.expanduser("~"),
+            )
+        return cls(
+            KubeClient(KubeCredentials.from_environment(env)),
+            availability=availability,
+            shared_volume=shared,
+            argo_server_url=env.get("MLOPS_ARGO_SERVER") or None,
+        )
 
     @property
     def namespace(self) -> str:
@@ -112,9 +128,15 @@ class JobsClient:
             summaries.extend(each.summary(obj) for obj in items)
         return sorted(summaries, key=lambda s: s["created"] or "", reverse=True)
 
-    def watch_events(self, kind: JobKind, *, name: str | None = None,
-                     resource_version: str | None = None, timeout_seconds: int = 60,
-                     on_open=None) -> Iterator[tuple[str, dict]]:
+    def watch_events(
+        self,
+        kind: JobKind,
+        *,
+        name: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 60,
+        on_open=None,
+    ) -> Iterator[tuple[str, dict]]:
         """(type, object) for each change of the kind's jobs (or one job) from ``resource_version``.
 
         Ends after ``timeout_seconds`` (the server closes the watch). A type of
@@ -145,24 +167,37 @@ class JobsClient:
 
     # ------------------------------------------------------------ submitting
     def submit(self, spec, *, if_not_fits: str = "refuse") -> JobHandle:
-        """Validate ``spec`` (a PyTorchJob, Sweep or ArgoWorkflow), check GPUs, ship code, create."""
+        """Validate ``spec`` (PyTorchJob, Sweep or ArgoWorkflow), check GPUs, ship code, create."""
         if if_not_fits not in IF_NOT_FITS:
             raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
         spec.validate()
         warnings = self._check_gpus(spec, if_not_fits)
-        ref, configmap, is_new = None, None, False
+        ref, configmap, archive, is_new = None, None, None, False
         if spec.snapshot is not None:
-            ref, configmap, is_new = self._ship(spec.snapshot)
+            ref, archive, is_new = self._ship(spec.snapshot)
+            configmap = ref.configmap
         manifest = spec.to_manifest(self.namespace, ref)
         if configmap:
             manifest["metadata"].setdefault("annotations", {})[SNAPSHOT_ANNOTATION] = configmap
-        handle = self.create_job(KINDS[spec.kind], manifest, snapshot_configmap=configmap,
-                                 snapshot_is_new=is_new)
+        handle = self.create_job(
+            KINDS[spec.kind],
+            manifest,
+            snapshot_configmap=configmap,
+            snapshot_is_new=is_new,
+            snapshot_archive=archive,
+        )
         handle.warnings = warnings
         return handle
 
-    def create_job(self, kind: JobKind, manifest: dict, *, snapshot_configmap: str | None,
-                   snapshot_is_new: bool) -> JobHandle:
+    def create_job(
+        self,
+        kind: JobKind,
+        manifest: dict,
+        *,
+        snapshot_configmap: str | None,
+        snapshot_is_new: bool,
+        snapshot_archive: Archive | None = None,
+    ) -> JobHandle:
         """Create the job, then make it the owner of its snapshot ConfigMap; all or nothing."""
         try:
             created = self._create(kind, manifest)
@@ -173,12 +208,14 @@ class JobsClient:
         meta = created["metadata"]
         self.observe(kind, created)
         if snapshot_configmap:
-            owner = {"apiVersion": created["apiVersion"], "kind": created["kind"],
-                     "name": meta["name"], "uid": meta["uid"]}
+            owner = {
+                "apiVersion": created["apiVersion"],
+                "kind": created["kind"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+            }
             try:
-                # Strategic merge keyed by uid: adds this owner next to earlier ones.
-                self.kube.patch(CONFIGMAPS, snapshot_configmap,
-                                {"metadata": {"ownerReferences": [owner]}}, patch_type="strategic")
+                self._own_snapshot(snapshot_configmap, owner, snapshot_archive)
             except BaseException:
                 self._delete_quietly(kind.resource, meta["name"])
                 self.observe(kind, created, deleted=True)
@@ -186,6 +223,40 @@ class JobsClient:
                     self._delete_quietly(CONFIGMAPS, snapshot_configmap)
                 raise
         return JobHandle(self, kind, meta["name"], meta.get("namespace") or self.namespace)
+
+    def _own_snapshot(self, name: str, owner: dict, archive: Archive | None) -> None:
+        """Add ``owner`` to the snapshot ConfigMap, shipping it again if it is being collected.
+
+        Snapshots are shared by content: the one found at submission may belong
+        to a job deleted a moment ago, which the garbage collector is removing.
+        """
+        try:
+            # Strategic merge keyed by uid: adds this owner next to earlier ones.
+            patched = self.kube.patch(
+                CONFIGMAPS, name, {"metadata": {"ownerReferences": [owner]}}, patch_type="strategic"
+            )
+            if not patched["metadata"].get("deletionTimestamp"):
+                return
+        except NotFound:
+            pass
+        if archive is None:
+            raise NotFound(
+                f"The code snapshot {name} was deleted with the job it came with; "
+                "submit the job again from your notebook."
+            )
+        deadline = time.monotonic() + 3 * self.kube.timeout
+        while time.monotonic() < deadline:
+            try:
+                self.kube.get(CONFIGMAPS, name)
+            except NotFound:
+                break
+            time.sleep(0.2)
+        body = configmap_manifest(archive, self.namespace)
+        body["metadata"]["ownerReferences"] = [owner]
+        try:
+            self.kube.create(CONFIGMAPS, body)
+        except AlreadyExists:  # shipped again by a submission running alongside
+            self._own_snapshot(name, owner, None)
 
     def observe(self, kind: JobKind, obj: dict, deleted: bool = False) -> None:
         """Tell the list cache (if any) about a write made through this client."""
@@ -196,9 +267,13 @@ class JobsClient:
         if kind.name == "workflow" and self.argo_server_url:
             from .argo_server import create_workflow
 
-            return create_workflow(self.argo_server_url, self.kube.credentials.bearer_token(),
-                                   self.namespace, manifest,
-                                   verify=self.kube.credentials.ca_file or True)
+            return create_workflow(
+                self.argo_server_url,
+                self.kube.credentials.bearer_token(),
+                self.namespace,
+                manifest,
+                verify=self.kube.credentials.ca_file or True,
+            )
         return self.kube.create(kind.resource, manifest)
 
     def _delete_quietly(self, resource, name: str) -> None:
@@ -212,18 +287,30 @@ class JobsClient:
         if not gpus:
             return []
         if self.availability is None:
-            return ["GPU availability was not checked: the hub's availability API is not configured."]
-        fit = check_fit(self.availability.snapshot(), gpu_type, gpus, pods)
+            return [
+                "GPU availability was not checked: the hub's availability API is not configured."
+            ]
+        try:
+            snapshot = self.availability.snapshot()
+        except JobsError as exc:
+            if if_not_fits == "refuse":
+                raise
+            # The user accepted waiting in the queue: an unanswered check need not stop them.
+            return [f"GPU availability could not be checked: {exc.message}"]
+        fit = check_fit(snapshot, gpu_type, gpus, pods)
         if fit.fits:
             return []
         if if_not_fits == "refuse":
-            raise GpusUnavailable(f"Not enough free GPUs now: {fit.message}. Submit with "
-                                  "if_not_fits='queue' to queue it anyway.", reason=fit.message)
+            raise GpusUnavailable(
+                f"Not enough free GPUs now: {fit.message}. Submit with "
+                "if_not_fits='queue' to queue it anyway.",
+                reason=fit.message,
+            )
         return [f"Queued: {fit.message}."]
 
     # ------------------------------------------------------------ snapshots
-    def _ship(self, snapshot: Snapshot) -> tuple[SnapshotRef, str | None, bool]:
-        """Put the snapshot where the job can read it: (ref, ConfigMap name or None, created now)."""
+    def _ship(self, snapshot: Snapshot) -> tuple[SnapshotRef, Archive | None, bool]:
+        """Put the snapshot where the job reads it: (ref, archive if in a ConfigMap, new)."""
         archive = snapshot.build()
         if len(archive.data) <= CONFIGMAP_LIMIT:
             try:
@@ -231,13 +318,19 @@ class JobsClient:
                 is_new = True
             except AlreadyExists:
                 is_new = False  # the same code, already shipped for another job: share it
-            return SnapshotRef(configmap=archive.configmap_name, digest=archive.digest), \
-                archive.configmap_name, is_new
+            return (
+                SnapshotRef(configmap=archive.configmap_name, digest=archive.digest),
+                archive,
+                is_new,
+            )
         if self.shared_volume is None or not self._read_write_many(self.shared_volume.claim):
             raise too_large(archive)
         path = self.shared_volume.store(archive)
-        return SnapshotRef(claim=self.shared_volume.claim, volume_path=path,
-                           digest=archive.digest), None, False
+        return (
+            SnapshotRef(claim=self.shared_volume.claim, volume_path=path, digest=archive.digest),
+            None,
+            False,
+        )
 
     _rwx_cache: dict[str, bool] = {}
     _rwx_lock = threading.Lock()
@@ -246,7 +339,9 @@ class JobsClient:
         with self._rwx_lock:
             if claim not in self._rwx_cache:
                 pvc = self.kube.get(PVCS, claim)
-                self._rwx_cache[claim] = "ReadWriteMany" in (pvc.get("spec") or {}).get("accessModes", [])
+                self._rwx_cache[claim] = "ReadWriteMany" in (pvc.get("spec") or {}).get(
+                    "accessModes", []
+                )
             return self._rwx_cache[claim]
 
 
@@ -255,7 +350,7 @@ _default_lock = threading.Lock()
 
 
 def default_client() -> JobsClient:
-    """The notebook's client, built once from the environment (see ``JobsClient.from_environment``)."""
+    """The notebook's client, built once from the environment (``JobsClient.from_environment``)."""
     global _default
     with _default_lock:
         if _default is None:

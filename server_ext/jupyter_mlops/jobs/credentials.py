@@ -46,15 +46,20 @@ class KubeCredentials:
             return self._cached[1]
         if self.token:
             return self.token
-        raise ClusterUnreachable("No Kubernetes token: the credentials have neither a token nor a token file.")
+        raise ClusterUnreachable(
+            "No Kubernetes token: the credentials have neither a token nor a token file."
+        )
 
     # ------------------------------------------------------------ sources
     @classmethod
     def from_pod(cls, secrets: Path = POD_SECRETS) -> KubeCredentials:
-        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+        host, port = (
+            os.environ.get("KUBERNETES_SERVICE_HOST"),
+            os.environ.get("KUBERNETES_SERVICE_PORT"),
+        )
         if not host or not (secrets / "token").exists():
             raise ClusterUnreachable(
-                "No Kubernetes credentials found: not running in a pod with a service-account token, "
+                "No Kubernetes credentials found: not in a pod with a service-account token, "
                 "and neither MLOPS_KUBECONFIG nor MLOPS_KUBE_SERVER is set."
             )
         if ":" in host:  # an IPv6 address
@@ -70,13 +75,17 @@ class KubeCredentials:
     def from_kubeconfig(cls, path: str | Path, namespace: str | None = None) -> KubeCredentials:
         config = yaml.safe_load(Path(path).read_text())
         context_name = config.get("current-context")
-        context = next((c["context"] for c in config.get("contexts", []) if c["name"] == context_name), None)
+        context = next(
+            (c["context"] for c in config.get("contexts", []) if c["name"] == context_name), None
+        )
         if context is None:
             raise ClusterUnreachable(f"{path}: no current context")
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
         user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
         if not (user.get("token") or user.get("tokenFile")):
-            raise ClusterUnreachable(f"{path}: the jobs API needs a bearer token (token or tokenFile)")
+            raise ClusterUnreachable(
+                f"{path}: the jobs API needs a bearer token (token or tokenFile)"
+            )
         return cls(
             server=cluster["server"],
             namespace=namespace or context.get("namespace") or "default",
@@ -93,10 +102,15 @@ class KubeCredentials:
             return cls.from_kubeconfig(env["MLOPS_KUBECONFIG"], namespace)
         if env.get("MLOPS_KUBE_SERVER"):
             if not env.get("MLOPS_KUBE_TOKEN_FILE"):
-                raise ClusterUnreachable("MLOPS_KUBE_SERVER is set but MLOPS_KUBE_TOKEN_FILE is not")
-            return cls(server=env["MLOPS_KUBE_SERVER"], namespace=namespace or "default",
-                       ca_file=env.get("MLOPS_KUBE_CA_FILE") or None,
-                       token_file=env["MLOPS_KUBE_TOKEN_FILE"])
+                raise ClusterUnreachable(
+                    "MLOPS_KUBE_SERVER is set but MLOPS_KUBE_TOKEN_FILE is not"
+                )
+            return cls(
+                server=env["MLOPS_KUBE_SERVER"],
+                namespace=namespace or "default",
+                ca_file=env.get("MLOPS_KUBE_CA_FILE") or None,
+                token_file=env["MLOPS_KUBE_TOKEN_FILE"],
+            )
         creds = cls.from_pod()
         if namespace:
             creds.namespace = namespace

@@ -16,8 +16,7 @@ CODE_DIR = "/mlops/code"
 SNAPSHOT_DIR = "/mlops/snapshot"
 SNAPSHOT_VOLUME = "mlops-snapshot"
 CODE_VOLUME = "mlops-code"
-UNPACK = ('set -e; tar -xzf "$MLOPS_SNAPSHOT" -C ' + CODE_DIR + '; cd ' + CODE_DIR
-          + '; exec "$@"')
+UNPACK = 'set -e; tar -xzf "$MLOPS_SNAPSHOT" -C ' + CODE_DIR + "; cd " + CODE_DIR + '; exec "$@"'
 
 
 def archive_path(ref: SnapshotRef) -> str:
@@ -29,8 +28,10 @@ def archive_path(ref: SnapshotRef) -> str:
 def snapshot_volume(ref: SnapshotRef) -> dict:
     if ref.configmap:
         return {"name": SNAPSHOT_VOLUME, "configMap": {"name": ref.configmap}}
-    return {"name": SNAPSHOT_VOLUME,
-            "persistentVolumeClaim": {"claimName": ref.claim, "readOnly": True}}
+    return {
+        "name": SNAPSHOT_VOLUME,
+        "persistentVolumeClaim": {"claimName": ref.claim, "readOnly": True},
+    }
 
 
 def wrap_command(command: list[str]) -> list[str]:
@@ -48,21 +49,33 @@ def attach_snapshot(pod_spec: dict, ref: SnapshotRef) -> dict:
     mount_sub = {}
     if not ref.configmap:
         mount_sub = {"subPath": ref.volume_path.rsplit("/", 1)[0]}
-    spec.setdefault("volumes", []).extend([
-        snapshot_volume(ref),
-        {"name": CODE_VOLUME, "emptyDir": {}},
-    ])
+    spec.setdefault("volumes", []).extend(
+        [
+            snapshot_volume(ref),
+            {"name": CODE_VOLUME, "emptyDir": {}},
+        ]
+    )
     for container in spec.get("containers", []):
         if not container.get("command"):
             continue
-        container["command"] = wrap_command(list(container["command"]) + list(container.pop("args", [])))
-        container.setdefault("volumeMounts", []).extend([
-            {"name": SNAPSHOT_VOLUME, "mountPath": SNAPSHOT_DIR, "readOnly": True, **mount_sub},
-            {"name": CODE_VOLUME, "mountPath": CODE_DIR},
-        ])
-        env = [e for e in container.get("env", []) if e.get("name") not in ("MLOPS_SNAPSHOT", "PYTHONPATH")]
-        env += [{"name": "MLOPS_SNAPSHOT", "value": archive_path(ref)},
-                {"name": "PYTHONPATH", "value": CODE_DIR}]
+        container["command"] = wrap_command(
+            list(container["command"]) + list(container.pop("args", []))
+        )
+        container.setdefault("volumeMounts", []).extend(
+            [
+                {"name": SNAPSHOT_VOLUME, "mountPath": SNAPSHOT_DIR, "readOnly": True, **mount_sub},
+                {"name": CODE_VOLUME, "mountPath": CODE_DIR},
+            ]
+        )
+        env = [
+            e
+            for e in container.get("env", [])
+            if e.get("name") not in ("MLOPS_SNAPSHOT", "PYTHONPATH")
+        ]
+        env += [
+            {"name": "MLOPS_SNAPSHOT", "value": archive_path(ref)},
+            {"name": "PYTHONPATH", "value": CODE_DIR},
+        ]
         container["env"] = env
         container["workingDir"] = CODE_DIR
     return spec

@@ -45,7 +45,8 @@ class PermissionDenied(JobsError):
         super().__init__(
             f"Permission denied: your service account may not {permission}. "
             "Ask your JupyterHub operator for this permission if you need it.",
-            permission=permission, server_message=server_message,
+            permission=permission,
+            server_message=server_message,
         )
 
 
@@ -83,7 +84,8 @@ class ComponentMissing(JobsError):
         super().__init__(
             f"{component} is not installed in this cluster (the API server does not serve "
             f"{resource}). Ask your cluster operator to install it.",
-            component=component, resource=resource,
+            component=component,
+            resource=resource,
         )
 
 

@@ -18,8 +18,14 @@ class JobHandle:
     did not fit on the free GPUs and is queued).
     """
 
-    def __init__(self, client, kind: JobKind, name: str, namespace: str | None = None,
-                 warnings: list[str] | None = None):
+    def __init__(
+        self,
+        client,
+        kind: JobKind,
+        name: str,
+        namespace: str | None = None,
+        warnings: list[str] | None = None,
+    ):
         self.client = client
         self.kind = kind
         self.name = name
@@ -62,7 +68,8 @@ class JobHandle:
         while deadline is None or time.monotonic() < deadline:
             window = 60 if deadline is None else max(1, int(deadline - time.monotonic()))
             for event_type, changed in self.client.watch_events(
-                    self.kind, name=self.name, resource_version=version, timeout_seconds=window):
+                self.kind, name=self.name, resource_version=version, timeout_seconds=window
+            ):
                 if event_type == "RESYNC":  # 410 Gone: our version is too old
                     changed = self.get()
                 version = changed["metadata"]["resourceVersion"]
@@ -81,8 +88,9 @@ class JobHandle:
                 raise NotFound(f"{self.kind.name} {self.name!r} was deleted while waiting for it.")
             if summary["state"] in until:
                 return summary
-        raise TimeoutError(f"{self.kind.name} {self.name!r} did not reach {'/'.join(until)} "
-                           f"within {timeout}s")
+        raise TimeoutError(
+            f"{self.kind.name} {self.name!r} did not reach {'/'.join(until)} within {timeout}s"
+        )
 
     def events(self) -> list[dict]:
         """Kubernetes events of the job, its pods and its trials, oldest first."""
@@ -96,15 +104,18 @@ class JobHandle:
             involved = event.get("involvedObject") or {}
             if involved.get("name") not in names:
                 continue
-            chosen.append({
-                "type": event.get("type"),
-                "reason": event.get("reason"),
-                "message": event.get("message"),
-                "object": f"{involved.get('kind')}/{involved.get('name')}",
-                "count": event.get("count") or 1,
-                "time": event.get("lastTimestamp") or event.get("eventTime")
-                or event["metadata"].get("creationTimestamp"),
-            })
+            chosen.append(
+                {
+                    "type": event.get("type"),
+                    "reason": event.get("reason"),
+                    "message": event.get("message"),
+                    "object": f"{involved.get('kind')}/{involved.get('name')}",
+                    "count": event.get("count") or 1,
+                    "time": event.get("lastTimestamp")
+                    or event.get("eventTime")
+                    or event["metadata"].get("creationTimestamp"),
+                }
+            )
         return sorted(chosen, key=lambda e: e["time"] or "")
 
     # --------------------------------------------------------------- logs
@@ -116,22 +127,36 @@ class JobHandle:
         if part is None:
             pod = next((p for p in pods if self.kind.part_of_pod(p).startswith("master")), pods[0])
         else:
-            pod = next((p for p in pods if part in (self.kind.part_of_pod(p), p["metadata"]["name"])),
-                       None)
+            pod = next(
+                (p for p in pods if part in (self.kind.part_of_pod(p), p["metadata"]["name"])), None
+            )
             if pod is None:
                 known = ", ".join(sorted({self.kind.part_of_pod(p) for p in pods}))
-                raise NotFound(f"{self.kind.name} {self.name!r} has no {self.kind.part_noun} "
-                               f"{part!r} with a pod; known: {known}.")
+                raise NotFound(
+                    f"{self.kind.name} {self.name!r} has no {self.kind.part_noun} "
+                    f"{part!r} with a pod; known: {known}."
+                )
         names = [c["name"] for c in pod["spec"]["containers"]]
         if container is None:
-            container = self.kind.primary_container if self.kind.primary_container in names else names[0]
+            container = (
+                self.kind.primary_container if self.kind.primary_container in names else names[0]
+            )
         elif container not in names:
-            raise InvalidSpec("container", f"pod {pod['metadata']['name']} has no container "
-                                           f"{container!r}; it has {', '.join(names)}")
+            raise InvalidSpec(
+                "container",
+                f"pod {pod['metadata']['name']} has no container "
+                f"{container!r}; it has {', '.join(names)}",
+            )
         return pod["metadata"]["name"], container
 
-    def open_logs(self, part: str | None = None, *, container: str | None = None,
-                  follow: bool = False, tail_lines: int | None = None):
+    def open_logs(
+        self,
+        part: str | None = None,
+        *,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+    ):
         """A ``Stream`` of log lines (``close()`` it when done), read through pods/log."""
         pod, container = self.log_target(part, container)
         params: dict = {"container": container}
@@ -139,21 +164,31 @@ class JobHandle:
             params["follow"] = "true"
         if tail_lines is not None:
             params["tailLines"] = str(tail_lines)
-        return self.client.kube.open_stream("get", PODS, pod, subresource="log", params=params,
-                                            namespace=self.namespace)
+        return self.client.kube.open_stream(
+            "get", PODS, pod, subresource="log", params=params, namespace=self.namespace
+        )
 
-    def logs(self, part: str | None = None, *, container: str | None = None,
-             follow: bool = False, tail_lines: int | None = None) -> Iterator[str]:
-        """Log lines of a replica (``master-0``, ``worker-1``), trial or step; ``follow`` streams."""
-        with self.open_logs(part, container=container, follow=follow, tail_lines=tail_lines) as stream:
+    def logs(
+        self,
+        part: str | None = None,
+        *,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+    ) -> Iterator[str]:
+        """Log lines of a replica (``master-0``, ``worker-1``), trial or step; ``follow`` streams"""
+        with self.open_logs(
+            part, container=container, follow=follow, tail_lines=tail_lines
+        ) as stream:
             yield from stream
 
     # ------------------------------------------------------------ actions
     def cancel(self) -> dict:
         """Stop the job but keep it (status, logs) to look at; return its summary."""
         obj = self.get()
-        patched = self.client.kube.patch(self.kind.resource, self.name, self.kind.cancel_patch(obj),
-                                         namespace=self.namespace)
+        patched = self.client.kube.patch(
+            self.kind.resource, self.name, self.kind.cancel_patch(obj), namespace=self.namespace
+        )
         self.client.observe(self.kind, patched)
         return self.kind.summary(patched)
 
@@ -168,8 +203,9 @@ class JobHandle:
         obj = self.get()
         manifest = self.kind.resubmit_manifest(obj)
         snapshot = (obj["metadata"].get("annotations") or {}).get(SNAPSHOT_ANNOTATION)
-        return self.client.create_job(self.kind, manifest, snapshot_configmap=snapshot,
-                                      snapshot_is_new=False)
+        return self.client.create_job(
+            self.kind, manifest, snapshot_configmap=snapshot, snapshot_is_new=False
+        )
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind.name, "name": self.name, "namespace": self.namespace})

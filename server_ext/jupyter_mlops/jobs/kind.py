@@ -18,9 +18,18 @@ CANCELLED = "jupyterhub-mlops/cancelled"
 SNAPSHOT_ANNOTATION = "jupyterhub-mlops/snapshot"
 """Annotation naming the job's snapshot ConfigMap (read by resubmit)."""
 # Fields a controller or the API server sets; dropped when a job is resubmitted.
-_SERVER_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
-                    "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences",
-                    "finalizers")
+_SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+)
 
 
 class JobKind:
@@ -50,8 +59,11 @@ class JobKind:
     @staticmethod
     def condition_state(obj: dict, mapping: dict[str, str]) -> tuple[str, str]:
         """State from the last true condition (the Kubeflow controllers' convention)."""
-        conditions = [c for c in (obj.get("status") or {}).get("conditions") or []
-                      if c.get("status") == "True" and c.get("type") in mapping]
+        conditions = [
+            c
+            for c in (obj.get("status") or {}).get("conditions") or []
+            if c.get("status") == "True" and c.get("type") in mapping
+        ]
         if not conditions:
             return "Pending", ""
         last = conditions[-1]
@@ -83,9 +95,12 @@ class JobKind:
         return [self.pod_part(pod) for pod in pods]
 
     def pod_part(self, pod: dict) -> dict:
-        return {"name": self.part_of_pod(pod), "pod": pod["metadata"]["name"],
-                "phase": (pod.get("status") or {}).get("phase", "Pending"),
-                "node": (pod.get("spec") or {}).get("nodeName")}
+        return {
+            "name": self.part_of_pod(pod),
+            "pod": pod["metadata"]["name"],
+            "phase": (pod.get("status") or {}).get("phase", "Pending"),
+            "node": (pod.get("spec") or {}).get("nodeName"),
+        }
 
     # -------------------------------------------------------------- actions
     def cancel_patch(self, obj: dict) -> dict:
@@ -94,8 +109,12 @@ class JobKind:
 
     def resubmit_manifest(self, obj: dict) -> dict:
         """A fresh copy of ``obj`` to create again: same spec, new name, no status."""
-        manifest = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                    "metadata": copy.deepcopy(obj["metadata"]), "spec": copy.deepcopy(obj["spec"])}
+        manifest = {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "metadata": copy.deepcopy(obj["metadata"]),
+            "spec": copy.deepcopy(obj["spec"]),
+        }
         meta = manifest["metadata"]
         for key in _SERVER_METADATA:
             meta.pop(key, None)

@@ -45,8 +45,9 @@ class KubeClient:
         verify: ssl.SSLContext | bool = True
         if credentials.ca_file:
             verify = ssl.create_default_context(cafile=credentials.ca_file)
-        self._http = httpx.Client(base_url=credentials.server, verify=verify,
-                                  limits=httpx.Limits(max_connections=32))
+        self._http = httpx.Client(
+            base_url=credentials.server, verify=verify, limits=httpx.Limits(max_connections=32)
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -56,39 +57,89 @@ class KubeClient:
         ns = namespace or self.namespace
         return self._call("GET", "get", resource, ns, name, resource.path(ns, name))
 
-    def list(self, resource: Resource, namespace: str | None = None, *,
-             label_selector: str | None = None, field_selector: str | None = None) -> dict:
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict:
         ns = namespace or self.namespace
-        params = {k: v for k, v in (("labelSelector", label_selector),
-                                    ("fieldSelector", field_selector)) if v}
+        params = {
+            k: v
+            for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+            if v
+        }
         return self._call("GET", "list", resource, ns, None, resource.path(ns), params=params)
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict:
         ns = namespace or self.namespace
-        return self._call("POST", "create", resource, ns, body.get("metadata", {}).get("name"),
-                          resource.path(ns), body=body)
+        return self._call(
+            "POST",
+            "create",
+            resource,
+            ns,
+            body.get("metadata", {}).get("name"),
+            resource.path(ns),
+            body=body,
+        )
 
-    def patch(self, resource: Resource, name: str, patch: dict | list, *,
-              namespace: str | None = None, subresource: str | None = None,
-              patch_type: str = "merge") -> dict:
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: dict | list,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        patch_type: str = "merge",
+    ) -> dict:
         ns = namespace or self.namespace
         content_type = {
             "merge": "application/merge-patch+json",
             "strategic": "application/strategic-merge-patch+json",
             "json": "application/json-patch+json",
         }[patch_type]
-        return self._call("PATCH", "patch", resource, ns, name, resource.path(ns, name, subresource),
-                          body=patch, content_type=content_type)
+        return self._call(
+            "PATCH",
+            "patch",
+            resource,
+            ns,
+            name,
+            resource.path(ns, name, subresource),
+            body=patch,
+            content_type=content_type,
+        )
 
-    def delete(self, resource: Resource, name: str, namespace: str | None = None,
-               propagation: str = "Background") -> dict:
+    def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> dict:
         ns = namespace or self.namespace
-        return self._call("DELETE", "delete", resource, ns, name, resource.path(ns, name),
-                          body={"propagationPolicy": propagation})
+        return self._call(
+            "DELETE",
+            "delete",
+            resource,
+            ns,
+            name,
+            resource.path(ns, name),
+            body={"propagationPolicy": propagation},
+        )
 
-    def open_stream(self, verb: str, resource: Resource, name: str | None, *,
-                    subresource: str | None = None, params: dict | None = None,
-                    namespace: str | None = None) -> Stream:
+    def open_stream(
+        self,
+        verb: str,
+        resource: Resource,
+        name: str | None,
+        *,
+        subresource: str | None = None,
+        params: dict | None = None,
+        namespace: str | None = None,
+    ) -> Stream:
         """Open a long-lived GET (a watch, or logs with ``follow``); iterate it for lines.
 
         Connecting is bounded by ``timeout``; reading is not (a quiet job may
@@ -96,8 +147,12 @@ class KubeClient:
         """
         ns = namespace or self.namespace
         request = self._http.build_request(
-            "GET", resource.path(ns, name, subresource), params=params, headers=self._headers(),
-            timeout=httpx.Timeout(self.timeout, read=None))
+            "GET",
+            resource.path(ns, name, subresource),
+            params=params,
+            headers=self._headers(),
+            timeout=httpx.Timeout(self.timeout, read=None),
+        )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -110,29 +165,46 @@ class KubeClient:
 
     # ------------------------------------------------------------ internals
     def _headers(self, content_type: str | None = None) -> dict:
-        headers = {"Authorization": f"Bearer {self.credentials.bearer_token()}",
-                   "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self.credentials.bearer_token()}",
+            "Accept": "application/json",
+        }
         if content_type:
             headers["Content-Type"] = content_type
         return headers
 
-    def _call(self, method: str, verb: str, resource: Resource, namespace: str | None,
-              name: str | None, path: str, *, params: dict | None = None, body=None,
-              content_type: str = "application/json") -> dict:
+    def _call(
+        self,
+        method: str,
+        verb: str,
+        resource: Resource,
+        namespace: str | None,
+        name: str | None,
+        path: str,
+        *,
+        params: dict | None = None,
+        body=None,
+        content_type: str = "application/json",
+    ) -> dict:
         attempts = READ_RETRIES if method == "GET" else 1
         content = None if body is None else json.dumps(body)
         for attempt in range(attempts):
             try:
                 response = self._http.request(
-                    method, path, params=params, content=content, timeout=self.timeout,
-                    headers=self._headers(content_type if content else None))
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    timeout=self.timeout,
+                    headers=self._headers(content_type if content else None),
+                )
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts:
-                    time.sleep(0.2 * 2 ** attempt)
+                    time.sleep(0.2 * 2**attempt)
                     continue
                 raise self._unreachable(exc) from exc
             if response.status_code in (429, 503) and attempt + 1 < attempts:
-                time.sleep(0.2 * 2 ** attempt)
+                time.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code >= 400:
                 raise self._error(response, verb, resource, namespace, name)
@@ -142,10 +214,17 @@ class KubeClient:
     def _unreachable(self, exc: Exception) -> ClusterUnreachable:
         return ClusterUnreachable(
             f"The Kubernetes API server at {self.credentials.server} did not answer "
-            f"({type(exc).__name__}). Try again in a moment; if it persists, tell your operator.")
+            f"({type(exc).__name__}). Try again in a moment; if it persists, tell your operator."
+        )
 
-    def _error(self, response: httpx.Response, verb: str, resource: Resource,
-               namespace: str | None, name: str | None) -> JobsError:
+    def _error(
+        self,
+        response: httpx.Response,
+        verb: str,
+        resource: Resource,
+        namespace: str | None,
+        name: str | None,
+    ) -> JobsError:
         try:
             status = response.json()
         except ValueError:
@@ -156,8 +235,10 @@ class KubeClient:
         code = response.status_code
         what = f"{resource.kind} {name!r}" if name else resource.qualified
         if code == 401:
-            return Unauthenticated("The Kubernetes API server did not accept your service-account "
-                                   "token; restart your notebook server to get a fresh one.")
+            return Unauthenticated(
+                "The Kubernetes API server did not accept your service-account "
+                "token; restart your notebook server to get a fresh one."
+            )
         if code == 403:
             return PermissionDenied(verb, resource.qualified, namespace, message)
         if code == 404:
@@ -167,18 +248,25 @@ class KubeClient:
                 return ComponentMissing(resource.component, resource.qualified)
             return NotFound(f"{what} not found in namespace {namespace!r}.")
         if code == 409:
-            return AlreadyExists(f"{what} already exists in namespace {namespace!r}; "
-                                 "choose another name or delete the old one.")
+            return AlreadyExists(
+                f"{what} already exists in namespace {namespace!r}; "
+                "choose another name or delete the old one."
+            )
         if code in (400, 422):
             causes = ((status or {}).get("details") or {}).get("causes") or []
             if causes:
-                return InvalidSpec(causes[0].get("field") or "spec",
-                                   causes[0].get("message") or message)
+                return InvalidSpec(
+                    causes[0].get("field") or "spec", causes[0].get("message") or message
+                )
             return InvalidSpec("spec", message)
         if code in (429, 503, 504):
-            return ClusterUnreachable(f"The Kubernetes API server is overloaded or unavailable "
-                                      f"({code}: {message}). Try again in a moment.")
-        return UpstreamError(f"The Kubernetes API server answered {code} to {verb} {what}: {message}")
+            return ClusterUnreachable(
+                f"The Kubernetes API server is overloaded or unavailable "
+                f"({code}: {message}). Try again in a moment."
+            )
+        return UpstreamError(
+            f"The Kubernetes API server answered {code} to {verb} {what}: {message}"
+        )
 
 
 class Stream:

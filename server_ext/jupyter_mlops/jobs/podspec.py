@@ -27,8 +27,11 @@ def notebook_image() -> str | None:
 
 def check_name(name: str | None, field: str = "name") -> None:
     if name is not None and not NAME_RE.match(name):
-        raise InvalidSpec(field, f"{name!r} must be 1-52 lowercase letters, digits or '-', "
-                                 "starting with a letter and not ending with '-'")
+        raise InvalidSpec(
+            field,
+            f"{name!r} must be 1-52 lowercase letters, digits or '-', "
+            "starting with a letter and not ending with '-'",
+        )
 
 
 def check_command(command, field: str = "command") -> list[str]:
@@ -63,21 +66,32 @@ def check_quantity(value, field: str) -> str | None:
         return None
     text = str(value)
     if not QUANTITY_RE.match(text):
-        raise InvalidSpec(field, f"{text!r} is not a Kubernetes quantity (e.g. '4', '500m', '16Gi')")
+        raise InvalidSpec(
+            field, f"{text!r} is not a Kubernetes quantity (e.g. '4', '500m', '16Gi')"
+        )
     return text
 
 
 def check_env(env, field: str = "env") -> dict[str, str]:
     if env is None:
         return {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                            for k, v in env.items()):
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
         raise InvalidSpec(field, "must map variable names to string values")
     return env
 
 
-def container(name: str, image: str, command: list[str], *, gpus: int, cpu: str | None,
-              memory: str | None, env: dict[str, str]) -> dict:
+def container(
+    name: str,
+    image: str,
+    command: list[str],
+    *,
+    gpus: int,
+    cpu: str | None,
+    memory: str | None,
+    env: dict[str, str],
+) -> dict:
     """A container manifest: the image, command, environment and resource limits."""
     limits: dict[str, str] = {}
     if gpus:
@@ -94,8 +108,9 @@ def container(name: str, image: str, command: list[str], *, gpus: int, cpu: str 
     return body
 
 
-def pod_spec(containers: list[dict], *, gpus: int, gpu_type: str | None,
-             restart_policy: str | None = None) -> dict:
+def pod_spec(
+    containers: list[dict], *, gpus: int, gpu_type: str | None, restart_policy: str | None = None
+) -> dict:
     """A pod spec that lands on GPU nodes of ``gpu_type`` when GPUs are asked for."""
     spec: dict = {"containers": containers}
     if restart_policy:
@@ -108,8 +123,10 @@ def pod_spec(containers: list[dict], *, gpus: int, gpu_type: str | None,
 
 
 def metadata(name: str | None, prefix: str, namespace: str, labels: dict | None = None) -> dict:
-    meta: dict = {"namespace": namespace,
-                  "labels": {SUBMITTED_BY: "jupyter-mlops", **(labels or {})}}
+    meta: dict = {
+        "namespace": namespace,
+        "labels": {SUBMITTED_BY: "jupyter-mlops", **(labels or {})},
+    }
     if name:
         meta["name"] = name
     else:

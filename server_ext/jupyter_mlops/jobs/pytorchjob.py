@@ -60,31 +60,48 @@ class PyTorchJob:
         if self.gpu_type and not self.gpus:
             raise InvalidSpec("gpu_type", "set gpus (per replica) when you choose a GPU type")
         if not (self.image or podspec.notebook_image()):
-            raise InvalidSpec("image", "no image given and the notebook's image is unknown "
-                                       "(JUPYTER_IMAGE_SPEC is not set)")
+            raise InvalidSpec(
+                "image",
+                "no image given and the notebook's image is unknown "
+                "(JUPYTER_IMAGE_SPEC is not set)",
+            )
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """(GPU type, GPUs per pod, pods) for the availability check."""
         return self.gpu_type, self.gpus, self.replicas
 
     def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
-        return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-                "metadata": podspec.metadata(self.name, "pytorchjob", namespace),
-                "spec": self.job_spec(snapshot)}
+        return {
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "PyTorchJob",
+            "metadata": podspec.metadata(self.name, "pytorchjob", namespace),
+            "spec": self.job_spec(snapshot),
+        }
 
     def job_spec(self, snapshot: SnapshotRef | None) -> dict:
         """The PyTorchJob ``spec`` (also the trial template of a sweep)."""
         image = self.image or podspec.notebook_image()
-        main = podspec.container(CONTAINER, image, self.command, gpus=self.gpus, cpu=self.cpu,
-                                 memory=self.memory, env=self.env)
+        main = podspec.container(
+            CONTAINER,
+            image,
+            self.command,
+            gpus=self.gpus,
+            cpu=self.cpu,
+            memory=self.memory,
+            env=self.env,
+        )
         spec = podspec.pod_spec([main], gpus=self.gpus, gpu_type=self.gpu_type)
         if snapshot is not None:
             spec = attach_snapshot(spec, snapshot)
-        replica_specs = {"Master": {"replicas": 1, "restartPolicy": "OnFailure",
-                                    "template": {"spec": spec}}}
+        replica_specs = {
+            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": {"spec": spec}}
+        }
         if self.replicas > 1:
-            replica_specs["Worker"] = {"replicas": self.replicas - 1, "restartPolicy": "OnFailure",
-                                       "template": {"spec": spec}}
+            replica_specs["Worker"] = {
+                "replicas": self.replicas - 1,
+                "restartPolicy": "OnFailure",
+                "template": {"spec": spec},
+            }
         body: dict = {"pytorchReplicaSpecs": replica_specs, "runPolicy": {"cleanPodPolicy": "None"}}
         if self.nproc_per_node:
             body["nprocPerNode"] = str(self.nproc_per_node)
@@ -109,8 +126,14 @@ class PyTorchJobKind(JobKind):
     primary_container = CONTAINER
     part_noun = "replica"
 
-    _CONDITIONS = {"Created": "Pending", "Running": "Running", "Restarting": "Running",
-                   "Succeeded": "Succeeded", "Failed": "Failed", "Suspended": "Cancelled"}
+    _CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "Suspended": "Cancelled",
+    }
 
     def controller_state(self, obj: dict) -> tuple[str, str]:
         return self.condition_state(obj, self._CONDITIONS)
@@ -128,15 +151,25 @@ class PyTorchJobKind(JobKind):
         by_name = {self.part_of_pod(p): self.pod_part(p) for p in pods}
         for replica_type, spec in (obj.get("spec", {}).get("pytorchReplicaSpecs") or {}).items():
             for index in range(int(spec.get("replicas", 1))):
-                by_name.setdefault(f"{replica_type.lower()}-{index}",
-                                   {"name": f"{replica_type.lower()}-{index}", "pod": None,
-                                    "phase": "Pending", "node": None})
-        return sorted(by_name.values(), key=lambda p: (not p["name"].startswith("master"), p["name"]))
+                by_name.setdefault(
+                    f"{replica_type.lower()}-{index}",
+                    {
+                        "name": f"{replica_type.lower()}-{index}",
+                        "pod": None,
+                        "phase": "Pending",
+                        "node": None,
+                    },
+                )
+        return sorted(
+            by_name.values(), key=lambda p: (not p["name"].startswith("master"), p["name"])
+        )
 
     def cancel_patch(self, obj: dict) -> dict:
         # runPolicy.suspend makes the Training Operator delete the pods and keep the job.
-        return {"metadata": {"annotations": {CANCELLED: "true"}},
-                "spec": {"runPolicy": {"suspend": True}}}
+        return {
+            "metadata": {"annotations": {CANCELLED: "true"}},
+            "spec": {"runPolicy": {"suspend": True}},
+        }
 
     def resubmit_manifest(self, obj: dict) -> dict:
         manifest = super().resubmit_manifest(obj)

@@ -24,7 +24,9 @@ class Resource:
         """``pytorchjobs.kubeflow.org`` — how RBAC rules and kubectl name it."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
-    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self, namespace: str | None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         parts = [root]
         if namespace is not None:
@@ -37,8 +39,9 @@ class Resource:
         return "/".join(parts)
 
 
-PYTORCHJOBS = Resource("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob",
-                       "The Kubeflow Training Operator")
+PYTORCHJOBS = Resource(
+    "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", "The Kubeflow Training Operator"
+)
 EXPERIMENTS = Resource("kubeflow.org", "v1beta1", "experiments", "Experiment", "Katib")
 TRIALS = Resource("kubeflow.org", "v1beta1", "trials", "Trial", "Katib")
 WORKFLOWS = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", "Argo Workflows")

@@ -66,7 +66,8 @@ class Snapshot:
         if not root.is_dir():
             raise InvalidSpec("snapshot.path", f"{str(root)!r} is not a directory")
         ignored = pathspec.GitIgnoreSpec.from_lines(
-            ALWAYS_EXCLUDED + (self._gitignore_lines(root) if self.gitignore else []) + self.exclude)
+            ALWAYS_EXCLUDED + (self._gitignore_lines(root) if self.gitignore else []) + self.exclude
+        )
         included = pathspec.GitIgnoreSpec.from_lines(self.include) if self.include else None
         chosen = []
         for dirpath, dirnames, filenames in os.walk(root):
@@ -74,13 +75,17 @@ class Snapshot:
             prefix = "" if rel_dir == "." else rel_dir + "/"
             # Prune ignored directories unless an include pattern may reach into them.
             dirnames[:] = sorted(
-                d for d in dirnames
-                if included is not None or not ignored.match_file(prefix + d + "/"))
+                d
+                for d in dirnames
+                if included is not None or not ignored.match_file(prefix + d + "/")
+            )
             for name in filenames:
                 rel = prefix + name
                 if not os.path.isfile(os.path.join(dirpath, name)):
                     continue  # sockets, dangling links
-                if (included is not None and included.match_file(rel)) or not ignored.match_file(rel):
+                if (included is not None and included.match_file(rel)) or not ignored.match_file(
+                    rel
+                ):
                     chosen.append(rel)
         return sorted(chosen)
 
@@ -89,8 +94,10 @@ class Snapshot:
         files = self.files()
         buffer = io.BytesIO()
         total = 0
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             for rel in files:
                 full = root / rel
                 stat = full.stat()
@@ -102,8 +109,9 @@ class Snapshot:
                     tar.addfile(info, handle)
                 total += stat.st_size
         data = buffer.getvalue()
-        return Archive(data=data, digest=hashlib.sha256(data).hexdigest(), files=len(files),
-                       source_bytes=total)
+        return Archive(
+            data=data, digest=hashlib.sha256(data).hexdigest(), files=len(files), source_bytes=total
+        )
 
     @staticmethod
     def _gitignore_lines(root: Path) -> list[str]:
@@ -141,7 +149,7 @@ class SharedVolume:
     """Where the notebook server has it mounted, e.g. ``/home/jovyan``."""
 
     def store(self, archive: Archive) -> str:
-        """Write the archive under ``.mlops/snapshots/`` on the volume; return its path in the volume."""
+        """Write the archive under ``.mlops/snapshots/`` on the volume; return that path."""
         rel = f".mlops/snapshots/{archive.digest}.tar.gz"
         target = Path(self.notebook_path) / rel
         if not target.exists():
@@ -185,5 +193,7 @@ def too_large(archive: Archive) -> SnapshotTooLarge:
         f"{CONFIGMAP_LIMIT / 2**20:.2f} MiB a ConfigMap can hold. Exclude data and checkpoints "
         "(add them to .gitignore or pass exclude=[...]), or ask your operator to configure a "
         "ReadWriteMany home volume for snapshots (MlopsJobs.shared_volume_claim).",
-        bytes=len(archive.data), files=archive.files, limit=CONFIGMAP_LIMIT,
+        bytes=len(archive.data),
+        files=archive.files,
+        limit=CONFIGMAP_LIMIT,
     )

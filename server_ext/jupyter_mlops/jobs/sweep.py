@@ -22,8 +22,16 @@ from .snapshot import Snapshot, SnapshotRef
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
 PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 PARAMETER_TYPES = ("double", "int", "categorical", "discrete")
-ALGORITHMS = ("random", "grid", "bayesianoptimization", "tpe", "multivariate-tpe", "cmaes",
-              "hyperband", "sobol")
+ALGORITHMS = (
+    "random",
+    "grid",
+    "bayesianoptimization",
+    "tpe",
+    "multivariate-tpe",
+    "cmaes",
+    "hyperband",
+    "sobol",
+)
 TRAINING_LABEL = "katib.kubeflow.org/model-training"
 """Marks the pod of a workflow trial whose stdout holds the metrics."""
 
@@ -41,8 +49,9 @@ class Parameter:
 
     def validate(self, field_name: str) -> None:
         if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
-            raise InvalidSpec(f"{field_name}.name", "must be ASCII letters, digits or '_', "
-                                                    "starting with a letter")
+            raise InvalidSpec(
+                f"{field_name}.name", "must be ASCII letters, digits or '_', starting with a letter"
+            )
         if self.type not in PARAMETER_TYPES:
             raise InvalidSpec(f"{field_name}.type", f"must be one of {', '.join(PARAMETER_TYPES)}")
         if self.type in ("categorical", "discrete"):
@@ -51,8 +60,12 @@ class Parameter:
         else:
             if self.min is None or self.max is None:
                 raise InvalidSpec(f"{field_name}.min", f"a {self.type} parameter needs min and max")
-            if not isinstance(self.min, (int, float)) or not isinstance(self.max, (int, float)) \
-                    or isinstance(self.min, bool) or isinstance(self.max, bool):
+            if (
+                not isinstance(self.min, (int, float))
+                or not isinstance(self.max, (int, float))
+                or isinstance(self.min, bool)
+                or isinstance(self.max, bool)
+            ):
                 raise InvalidSpec(f"{field_name}.min", "min and max must be numbers")
             if self.min >= self.max:
                 raise InvalidSpec(f"{field_name}.max", f"must be greater than min ({self.min})")
@@ -70,7 +83,7 @@ class Parameter:
 
 @dataclass
 class Sweep:
-    """A Katib Experiment over ``parameters``, optimising ``objective_metric`` printed by the trials.
+    """A Katib Experiment over ``parameters``, optimising the ``objective_metric`` trials print.
 
     ::
 
@@ -113,13 +126,18 @@ class Sweep:
         self.command = podspec.check_command(self.command)
         if not isinstance(self.parameters, list) or not self.parameters:
             raise InvalidSpec("parameters", "a sweep needs at least one parameter")
-        self.parameters = [p if isinstance(p, Parameter) else _parameter(p, f"parameters[{i}]")
-                           for i, p in enumerate(self.parameters)]
+        self.parameters = [
+            p if isinstance(p, Parameter) else _parameter(p, f"parameters[{i}]")
+            for i, p in enumerate(self.parameters)
+        ]
         for i, parameter in enumerate(self.parameters):
             parameter.validate(f"parameters[{i}]")
             if not any("{" + parameter.name + "}" in arg for arg in self.command):
-                raise InvalidSpec("command", f"does not use parameter {parameter.name!r}: "
-                                             f"put {{{parameter.name}}} where its value goes")
+                raise InvalidSpec(
+                    "command",
+                    f"does not use parameter {parameter.name!r}: "
+                    f"put {{{parameter.name}}} where its value goes",
+                )
         podspec.check_text(self.gpu_type, "gpu_type")
         podspec.check_text(self.image, "image")
         if not self.objective_metric or not isinstance(self.objective_metric, str):
@@ -159,8 +177,12 @@ class Sweep:
             spec["objective"]["additionalMetricNames"] = list(self.additional_metrics)
         if self.max_failed_trials is not None:
             spec["maxFailedTrialCount"] = self.max_failed_trials
-        return {"apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment",
-                "metadata": podspec.metadata(self.name, "sweep", namespace), "spec": spec}
+        return {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Experiment",
+            "metadata": podspec.metadata(self.name, "sweep", namespace),
+            "spec": spec,
+        }
 
     def submit(self, client=None, *, if_not_fits: str = "refuse"):
         """Create the Experiment; see ``PyTorchJob.submit``."""
@@ -172,15 +194,24 @@ class Sweep:
     def _templated_command(self) -> list[str]:
         command = list(self.command)
         for parameter in self.parameters:
-            command = [arg.replace("{" + parameter.name + "}", "${trialParameters." + parameter.name + "}")
-                       for arg in command]
+            command = [
+                arg.replace("{" + parameter.name + "}", "${trialParameters." + parameter.name + "}")
+                for arg in command
+            ]
         return command
 
     def _trial_job(self) -> PyTorchJob:
-        return PyTorchJob(command=self._templated_command() if self.parameters else self.command,
-                          replicas=self.replicas, gpus=self.gpus, gpu_type=self.gpu_type,
-                          cpu=self.cpu, memory=self.memory, image=self.image, env=self.env,
-                          snapshot=self.snapshot)
+        return PyTorchJob(
+            command=self._templated_command() if self.parameters else self.command,
+            replicas=self.replicas,
+            gpus=self.gpus,
+            gpu_type=self.gpu_type,
+            cpu=self.cpu,
+            memory=self.memory,
+            image=self.image,
+            env=self.env,
+            snapshot=self.snapshot,
+        )
 
     def _trial_template(self, snapshot: SnapshotRef | None) -> dict:
         job = self._trial_job()
@@ -192,25 +223,44 @@ class Sweep:
                 primaryContainerName="pytorch",
                 successCondition='status.conditions.#(type=="Succeeded")#|#(status=="True")#',
                 failureCondition='status.conditions.#(type=="Failed")#|#(status=="True")#',
-                trialSpec={"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-                           "spec": job.job_spec(snapshot)})
+                trialSpec={
+                    "apiVersion": "kubeflow.org/v1",
+                    "kind": "PyTorchJob",
+                    "spec": job.job_spec(snapshot),
+                },
+            )
             return template
-        main = podspec.container("training-container" if self.trial_kind == "pod" else "main",
-                                 job.image or podspec.notebook_image(), job.command,
-                                 gpus=self.gpus, cpu=self.cpu, memory=self.memory, env=self.env)
-        pod = podspec.pod_spec([main], gpus=self.gpus, gpu_type=self.gpu_type,
-                               restart_policy="Never")
+        main = podspec.container(
+            "training-container" if self.trial_kind == "pod" else "main",
+            job.image or podspec.notebook_image(),
+            job.command,
+            gpus=self.gpus,
+            cpu=self.cpu,
+            memory=self.memory,
+            env=self.env,
+        )
+        pod = podspec.pod_spec(
+            [main], gpus=self.gpus, gpu_type=self.gpu_type, restart_policy="Never"
+        )
         if snapshot is not None:
             pod = attach_snapshot(pod, snapshot)
         if self.trial_kind == "pod":
-            template.update(primaryContainerName="training-container",
-                            trialSpec={"apiVersion": "batch/v1", "kind": "Job",
-                                       "spec": {"backoffLimit": 0, "template": {"spec": pod}}})
+            template.update(
+                primaryContainerName="training-container",
+                trialSpec={
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+                },
+            )
             return template
         # An Argo Workflow trial: one step running the command; Katib reads the
         # metrics from the pod labelled TRAINING_LABEL.
-        step = {"name": "main", "metadata": {"labels": {TRAINING_LABEL: "true"}},
-                "container": copy.deepcopy(pod["containers"][0])}
+        step = {
+            "name": "main",
+            "metadata": {"labels": {TRAINING_LABEL: "true"}},
+            "container": copy.deepcopy(pod["containers"][0]),
+        }
         step["container"].pop("name", None)
         for key in ("nodeSelector", "tolerations"):
             if key in pod:
@@ -223,7 +273,12 @@ class Sweep:
             primaryPodLabels={TRAINING_LABEL: "true"},
             successCondition='status.[@this].#(phase=="Succeeded")#',
             failureCondition='status.[@this].#(phase=="Failed")#',
-            trialSpec={"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "spec": workflow_spec})
+            trialSpec={
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "spec": workflow_spec,
+            },
+        )
         return template
 
 
@@ -248,11 +303,22 @@ class SweepKind(JobKind):
     primary_container = "training-container"
     part_noun = "trial"
 
-    _CONDITIONS = {"Created": "Pending", "Running": "Running", "Restarting": "Running",
-                   "Succeeded": "Succeeded", "Failed": "Failed"}
-    _TRIAL_CONDITIONS = {"Created": "Pending", "Running": "Running", "Succeeded": "Succeeded",
-                         "Failed": "Failed", "MetricsUnavailable": "Failed", "EarlyStopped": "Succeeded",
-                         "Killed": "Cancelled"}
+    _CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+    }
+    _TRIAL_CONDITIONS = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "MetricsUnavailable": "Failed",
+        "EarlyStopped": "Succeeded",
+        "Killed": "Cancelled",
+    }
 
     def controller_state(self, obj: dict) -> tuple[str, str]:
         return self.condition_state(obj, self._CONDITIONS)
@@ -260,25 +326,36 @@ class SweepKind(JobKind):
     def summary(self, obj: dict) -> dict:
         body = super().summary(obj)
         status = obj.get("status") or {}
-        body["trials"] = {key: status.get(f"trials{key.capitalize()}" if key != "total" else "trials", 0)
-                          for key in ("total", "running", "succeeded", "failed", "pending", "killed")}
+        body["trials"] = {
+            key: status.get(f"trials{key.capitalize()}" if key != "total" else "trials", 0)
+            for key in ("total", "running", "succeeded", "failed", "pending", "killed")
+        }
         optimal = status.get("currentOptimalTrial") or {}
         if optimal.get("bestTrialName"):
             body["best_trial"] = {
                 "name": optimal["bestTrialName"],
-                "parameters": {a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []},
-                "metrics": {m["name"]: m.get("latest")
-                            for m in (optimal.get("observation") or {}).get("metrics") or []},
+                "parameters": {
+                    a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []
+                },
+                "metrics": {
+                    m["name"]: m.get("latest")
+                    for m in (optimal.get("observation") or {}).get("metrics") or []
+                },
             }
         return body
 
     def part_of_pod(self, pod: dict) -> str:
-        return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod["metadata"]["name"]
+        return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod[
+            "metadata"
+        ]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
         name = obj["metadata"]["name"]
-        trials = client.list(TRIALS, obj["metadata"]["namespace"],
-                             label_selector=f"katib.kubeflow.org/experiment={name}")["items"]
+        trials = client.list(
+            TRIALS,
+            obj["metadata"]["namespace"],
+            label_selector=f"katib.kubeflow.org/experiment={name}",
+        )["items"]
         pods_by_trial: dict[str, list[str]] = {}
         for pod in pods:
             pods_by_trial.setdefault(self.part_of_pod(pod), []).append(pod["metadata"]["name"])
@@ -286,21 +363,29 @@ class SweepKind(JobKind):
         for trial in sorted(trials, key=lambda t: t["metadata"].get("creationTimestamp") or ""):
             state, message = self.condition_state(trial, self._TRIAL_CONDITIONS)
             metrics = ((trial.get("status") or {}).get("observation") or {}).get("metrics") or []
-            parts.append({
-                "name": trial["metadata"]["name"],
-                "state": state,
-                "message": message,
-                "parameters": {a["name"]: a["value"]
-                               for a in trial.get("spec", {}).get("parameterAssignments") or []},
-                "metrics": {m["name"]: m.get("latest") for m in metrics},
-                "pods": sorted(pods_by_trial.get(trial["metadata"]["name"], [])),
-            })
+            parts.append(
+                {
+                    "name": trial["metadata"]["name"],
+                    "state": state,
+                    "message": message,
+                    "parameters": {
+                        a["name"]: a["value"]
+                        for a in trial.get("spec", {}).get("parameterAssignments") or []
+                    },
+                    "metrics": {m["name"]: m.get("latest") for m in metrics},
+                    "pods": sorted(pods_by_trial.get(trial["metadata"]["name"], [])),
+                }
+            )
         return parts
 
     def cancel_patch(self, obj: dict) -> dict:
         # Katib has no stop verb: capping maxTrialCount at the trials already
         # created makes the controller start no new trial and finish the sweep.
         started = max(1, int((obj.get("status") or {}).get("trials") or 0))
-        return {"metadata": {"annotations": {CANCELLED: "true"}},
-                "spec": {"maxTrialCount": started,
-                         "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1))}}
+        return {
+            "metadata": {"annotations": {CANCELLED: "true"}},
+            "spec": {
+                "maxTrialCount": started,
+                "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1)),
+            },
+        }

@@ -42,7 +42,9 @@ class ArgoWorkflow:
         if not isinstance(m, dict):
             raise InvalidSpec("manifest", "must be a Workflow object")
         if m.get("apiVersion") != WORKFLOWS.api_version or m.get("kind") != "Workflow":
-            raise InvalidSpec("manifest.kind", f"must be apiVersion {WORKFLOWS.api_version}, kind Workflow")
+            raise InvalidSpec(
+                "manifest.kind", f"must be apiVersion {WORKFLOWS.api_version}, kind Workflow"
+            )
         meta = m.get("metadata")
         if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
             raise InvalidSpec("manifest.metadata.name", "give the workflow a name or generateName")
@@ -52,11 +54,15 @@ class ArgoWorkflow:
         if not isinstance(spec, dict):
             raise InvalidSpec("manifest.spec", "is missing")
         if not (spec.get("templates") or spec.get("workflowTemplateRef")):
-            raise InvalidSpec("manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef")
+            raise InvalidSpec(
+                "manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef"
+            )
         names = {t.get("name") for t in spec.get("templates") or []}
         if spec.get("templates") and spec.get("entrypoint") not in names:
-            raise InvalidSpec("manifest.spec.entrypoint",
-                              f"{spec.get('entrypoint')!r} is not one of the templates")
+            raise InvalidSpec(
+                "manifest.spec.entrypoint",
+                f"{spec.get('entrypoint')!r} is not one of the templates",
+            )
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """The largest single step's GPUs (steps run one pod each)."""
@@ -85,8 +91,11 @@ class ArgoWorkflow:
                         template[key] = pod["containers"][0]
                         volumes = pod["volumes"]
             if volumes:
-                spec["volumes"] = [v for v in spec.get("volumes") or []
-                                   if v["name"] not in {x["name"] for x in volumes}] + volumes
+                spec["volumes"] = [
+                    v
+                    for v in spec.get("volumes") or []
+                    if v["name"] not in {x["name"] for x in volumes}
+                ] + volumes
         return manifest
 
 
@@ -98,8 +107,14 @@ class WorkflowKind(JobKind):
     primary_container = "main"
     part_noun = "step"
 
-    _PHASES = {"": "Pending", "Pending": "Pending", "Running": "Running", "Succeeded": "Succeeded",
-               "Failed": "Failed", "Error": "Failed"}
+    _PHASES = {
+        "": "Pending",
+        "Pending": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "Error": "Failed",
+    }
 
     def controller_state(self, obj: dict) -> tuple[str, str]:
         status = obj.get("status") or {}
@@ -113,20 +128,24 @@ class WorkflowKind(JobKind):
         return annotations.get(NODE_NAME_ANNOTATION) or pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
-        pods_by_node = {(p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION):
-                        p["metadata"]["name"] for p in pods}
+        pods_by_node = {
+            (p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p["metadata"]["name"]
+            for p in pods
+        }
         steps = []
         for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():
-            steps.append({
-                "name": node.get("displayName") or node.get("name") or node_id,
-                "id": node_id,
-                "type": node.get("type"),
-                "state": self._PHASES.get(node.get("phase") or "", "Pending"),
-                "message": node.get("message") or "",
-                "started": node.get("startedAt"),
-                "finished": node.get("finishedAt"),
-                "pod": pods_by_node.get(node_id),
-            })
+            steps.append(
+                {
+                    "name": node.get("displayName") or node.get("name") or node_id,
+                    "id": node_id,
+                    "type": node.get("type"),
+                    "state": self._PHASES.get(node.get("phase") or "", "Pending"),
+                    "message": node.get("message") or "",
+                    "started": node.get("startedAt"),
+                    "finished": node.get("finishedAt"),
+                    "pod": pods_by_node.get(node_id),
+                }
+            )
         return sorted(steps, key=lambda s: (s["started"] or "", s["name"]))
 
     def cancel_patch(self, obj: dict) -> dict:
