@@ -21,8 +21,10 @@ def snapshot(core_v1) -> dict:
     for pod in core_v1.list_pod_for_all_namespaces().items:
         if not pod.spec.node_name or pod.status.phase in ("Succeeded", "Failed"):
             continue
-        gpus = sum(int(((c.resources.requests or {}) if c.resources else {}).get(GPU, 0))
-                   for c in pod.spec.containers)
+        gpus = sum(
+            int(((c.resources.requests or {}) if c.resources else {}).get(GPU, 0))
+            for c in pod.spec.containers
+        )
         held_by_node[pod.spec.node_name] = held_by_node.get(pod.spec.node_name, 0) + gpus
     types: dict[str, dict] = {}
     for node in core_v1.list_node().items:

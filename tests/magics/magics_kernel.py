@@ -27,8 +27,9 @@ class Result:
         return self.reply.get("status") == "ok"
 
     def stream(self, name: str) -> str:
-        return "".join(o["text"] for o in self.outputs
-                       if o["type"] == "stream" and o["name"] == name)
+        return "".join(
+            o["text"] for o in self.outputs if o["type"] == "stream" and o["name"] == name
+        )
 
     @property
     def stdout(self) -> str:
@@ -55,8 +56,11 @@ class Result:
 
     def displays(self) -> list[tuple[str, str, dict]]:
         """(msg type, display_id, data) of every display and update, in order."""
-        return [(o["type"], (o.get("transient") or {}).get("display_id"), o["data"])
-                for o in self.outputs if o["type"] in ("display_data", "update_display_data")]
+        return [
+            (o["type"], (o.get("transient") or {}).get("display_id"), o["data"])
+            for o in self.outputs
+            if o["type"] in ("display_data", "update_display_data")
+        ]
 
 
 class Kernel:
@@ -71,8 +75,9 @@ class Kernel:
         """Send ``code`` for execution; return the message id to ``collect``."""
         return self.client.execute(code, allow_stdin=False, stop_on_error=False)
 
-    def collect(self, msg_id: str, timeout: float = 120, *, result: Result | None = None,
-                until=None) -> Result:
+    def collect(
+        self, msg_id: str, timeout: float = 120, *, result: Result | None = None, until=None
+    ) -> Result:
         """Outputs of ``msg_id`` until the kernel is idle again, then its reply.
 
         With ``until`` (a predicate on the ``Result`` so far) return as soon as
@@ -128,9 +133,15 @@ class Kernel:
 def notebook_environment(user, availability) -> dict[str, str]:
     """What a notebook pod's kernel of ``user`` has: credentials, image, hub names, token."""
     standin, token = availability
-    return {**os.environ, **user.environment(), "JUPYTER_IMAGE_SPEC": IMAGE,
-            "JUPYTERHUB_USER": user.name, "MLOPS_SSH_HOST": HUB_HOST,
-            "MLOPS_AVAILABILITY_URL": standin.url, "JUPYTERHUB_API_TOKEN": token}
+    return {
+        **os.environ,
+        **user.environment(),
+        "JUPYTER_IMAGE_SPEC": IMAGE,
+        "JUPYTERHUB_USER": user.name,
+        "MLOPS_SSH_HOST": HUB_HOST,
+        "MLOPS_AVAILABILITY_URL": standin.url,
+        "JUPYTERHUB_API_TOKEN": token,
+    }
 
 
 def start_notebook_kernel(user, workdir, availability) -> Kernel:

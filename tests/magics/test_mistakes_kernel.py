@@ -23,37 +23,59 @@ def cell(header: str) -> str:
 
 MISTAKES = [
     ("%mlops nope", "%mlops: unknown subcommand 'nope'; use one of pytorchjob, sweep, best, "),
-    (cell("%%mlops pytorchjob --gpus 2 --nodes 3"),
-     "%%mlops pytorchjob: unrecognized arguments: --nodes 3"),
-    (cell("%%mlops pytorchjob --gpus two"),
-     "%%mlops pytorchjob: argument --gpus: invalid int value: 'two'"),
+    (
+        cell("%%mlops pytorchjob --gpus 2 --nodes 3"),
+        "%%mlops pytorchjob: unrecognized arguments: --nodes 3",
+    ),
+    (
+        cell("%%mlops pytorchjob --gpus two"),
+        "%%mlops pytorchjob: argument --gpus: invalid int value: 'two'",
+    ),
     ("%mlops pytorchjob --gpus 2", "%%mlops pytorchjob runs a cell: put %%mlops pytorchjob"),
     ("%%mlops jobs\nprint(1)", "%mlops jobs is a line magic"),
     ("%%mlops pytorchjob --gpus 1\n\n", "%%mlops pytorchjob: the cell is empty"),
-    (cell(SWEEP + "--param lr=lognormal(1,2)"),
-     "--param lr: unknown distribution 'lognormal'; use one of uniform, loguniform, int, choice"),
+    (
+        cell(SWEEP + "--param lr=lognormal(1,2)"),
+        "--param lr: unknown distribution 'lognormal'; use one of uniform, loguniform, int, choice",
+    ),
     (cell(SWEEP + "--param lr=loguniform(0,1)"), "--param lr: loguniform() needs low > 0 (got 0)"),
     (cell(SWEEP + "--param bs=choice(32,,64)"), "empty value in (32,,64)"),
     (cell(SWEEP + "--param lr"), "--param 'lr': write NAME=DISTRIBUTION(ARGS)"),
-    (cell('%%mlops sweep --param lr=uniform(0,1) --objective "maximise accuracy"'),
-     "--objective 'maximise accuracy': write \"maximize METRIC\" or \"minimize METRIC\""),
-    (cell("%%mlops sweep --param lr=uniform(0,1)"),
-     "%%mlops sweep: the following arguments are required: --objective"),
-    (cell(SWEEP + "--param lr=uniform(0,1) --algorithm grid"),
-     "--param lr: grid search needs a step for floats, e.g. lr=uniform(0.1,0.5,0.1)"),
-    (cell(SWEEP + "--param lr=uniform(0,1) --algorithm annealing"),
-     "%%mlops sweep: argument --algorithm: invalid choice: 'annealing'"),
-    (cell(SWEEP + "--param lr=uniform(0,1) --trials 2 --parallel 4"),
-     "Invalid job spec: parallel_trials: must not exceed max_trials (2)"),
+    (
+        cell('%%mlops sweep --param lr=uniform(0,1) --objective "maximise accuracy"'),
+        '--objective \'maximise accuracy\': write "maximize METRIC" or "minimize METRIC"',
+    ),
+    (
+        cell("%%mlops sweep --param lr=uniform(0,1)"),
+        "%%mlops sweep: the following arguments are required: --objective",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --algorithm grid"),
+        "--param lr: grid search needs a step for floats, e.g. lr=uniform(0.1,0.5,0.1)",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --algorithm annealing"),
+        "%%mlops sweep: argument --algorithm: invalid choice: 'annealing'",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --trials 2 --parallel 4"),
+        "Invalid job spec: parallel_trials: must not exceed max_trials (2)",
+    ),
     ("%mlops status ghost-job", "No job named 'ghost-job' in namespace"),
-    ("%mlops logs ghost-job --replica worker-0 --trial t",
-     "give one of --replica, --trial, --step"),
+    (
+        "%mlops logs ghost-job --replica worker-0 --trial t",
+        "give one of --replica, --trial, --step",
+    ),
     ('%mlops status "ghost', "%mlops status: No closing quotation"),
     (cell("%%mlops pytorchjob --gpus 100"), "Invalid job spec: gpus: must be between 0 and 64"),
-    (cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100}"),
-     "Not enough free GPUs now: 6 pod(s) of 8 GPU(s) (NVIDIA-A100-SXM4-80GB) do not fit now "),
-    (cell("%%mlops pytorchjob --gpus 1 --gpu-type H100"),
-     "Not enough free GPUs now: the cluster has no H100 GPUs (types: "),
+    (
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100}"),
+        "Not enough free GPUs now: 6 pod(s) of 8 GPU(s) (NVIDIA-A100-SXM4-80GB) do not fit now ",
+    ),
+    (
+        cell("%%mlops pytorchjob --gpus 1 --gpu-type H100"),
+        "Not enough free GPUs now: the cluster has no H100 GPUs (types: ",
+    ),
     (cell("%%mlops pytorchjob --env NOEQUALS"), "--env 'NOEQUALS': write NAME=VALUE"),
     (cell("%%mlops pytorchjob --name Bad_Name"), "Invalid job spec: name: 'Bad_Name' must be"),
     ("%mlops workflow submit missing.py", "%mlops workflow submit: no file 'missing.py'"),
@@ -68,15 +90,17 @@ def job_names(controller, namespace: str) -> set[str]:
     for kind in ("pytorchjob", "sweep", "workflow"):
         group, version, plural = controller.GROUPS[kind]
         try:
-            items = controller.custom.list_namespaced_custom_object(group, version, namespace,
-                                                                    plural)["items"]
+            items = controller.custom.list_namespaced_custom_object(
+                group, version, namespace, plural
+            )["items"]
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:
                 raise
             items = []
         names |= {f"{kind}/{i['metadata']['name']}" for i in items}
-    return names | {f"cm/{c.metadata.name}"
-                    for c in controller.core.list_namespaced_config_map(namespace).items}
+    return names | {
+        f"cm/{c.metadata.name}" for c in controller.core.list_namespaced_config_map(namespace).items
+    }
 
 
 def serves_experiments(controller) -> bool:
@@ -106,8 +130,9 @@ def test_mistakes_print_one_line_and_change_nothing(kernel, alice, controller, c
 
 
 def test_queue_submits_what_does_not_fit_now(kernel, alice, controller):
-    result = kernel.run(cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100} "
-                             "--queue --bg -o queued"))
+    result = kernel.run(
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100} --queue --bg -o queued")
+    )
     assert result.ok, result.outputs
     assert "Queued: 6 pod(s) of 8 GPU(s)" in result.text
     assert "class='mlops-warning'" in result.html
@@ -119,19 +144,23 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
     crd = REPO / "cluster" / "crds" / "experiments.kubeflow.org.yaml"
     control_plane.kubectl("delete", "-f", str(crd), "--wait=true")
     try:
-        wait_for(lambda: not serves_experiments(controller), timeout=60,
-                 what="the Experiment API to go")
+        wait_for(
+            lambda: not serves_experiments(controller), timeout=60, what="the Experiment API to go"
+        )
         before = job_names(controller, alice.namespace)
-        assert_one_line(kernel.run(cell(SWEEP + "--param lr=uniform(0,1)")),
-                        "Katib is not installed in this cluster (the API server does not serve "
-                        "experiments.kubeflow.org). Ask your cluster operator to install it.")
+        assert_one_line(
+            kernel.run(cell(SWEEP + "--param lr=uniform(0,1)")),
+            "Katib is not installed in this cluster (the API server does not serve "
+            "experiments.kubeflow.org). Ask your cluster operator to install it.",
+        )
         assert_one_line(kernel.run("%mlops jobs --kind sweep"), "Katib is not installed")
         assert kernel.run("%mlops jobs").ok, "the other kinds are still listed"
         assert job_names(controller, alice.namespace) == before
     finally:
         control_plane.apply(crd)
-        wait_for(lambda: serves_experiments(controller), timeout=60,
-                 what="the Experiment API to return")
+        wait_for(
+            lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return"
+        )
 
 
 def test_gpus_table(kernel):
@@ -148,10 +177,12 @@ def test_gpus_table(kernel):
 
 
 def test_gpus_without_the_availability_api(kernel):
-    result = kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
-                        "saved = os.environ.pop('MLOPS_AVAILABILITY_URL')\n"
-                        "set_default_client(None)\n"
-                        "%mlops gpus")
+    result = kernel.run(
+        "import os; from jupyter_mlops.jobs import set_default_client\n"
+        "saved = os.environ.pop('MLOPS_AVAILABILITY_URL')\n"
+        "set_default_client(None)\n"
+        "%mlops gpus"
+    )
     kernel.run("os.environ['MLOPS_AVAILABILITY_URL'] = saved; set_default_client(None)")
     assert_one_line(result, "The hub's GPU availability API is not configured for this server")
 
@@ -160,10 +191,14 @@ def test_ssh_help(kernel):
     result = kernel.run("%mlops ssh")
     assert result.ok
     assert "ssh -p 2222 alice@hub.example.org" in result.text
-    assert ("Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n    User alice"
-            in result.html)
-    named = kernel.run("import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\n"
-                       "del os.environ['JUPYTERHUB_SERVER_NAME']")
+    assert (
+        "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n    User alice"
+        in result.html
+    )
+    named = kernel.run(
+        "import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\n"
+        "del os.environ['JUPYTERHUB_SERVER_NAME']"
+    )
     assert "ssh -p 2222 alice.gpu@hub.example.org" in named.text
     nohost = kernel.run("saved = os.environ.pop('MLOPS_SSH_HOST')\n%mlops ssh")
     kernel.run("os.environ['MLOPS_SSH_HOST'] = saved")
@@ -172,12 +207,15 @@ def test_ssh_help(kernel):
 
 def test_no_credentials_or_no_api_server(kernel):
     """Outside a pod without credentials, or with the API server away: one line each."""
+
     def with_environment(change: str):
-        kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
-                   "saved = dict(os.environ)")
+        kernel.run(
+            "import os; from jupyter_mlops.jobs import set_default_client\nsaved = dict(os.environ)"
+        )
         result = kernel.run(f"{change}\nset_default_client(None)\n%mlops jobs")
-        restored = kernel.run("os.environ.clear(); os.environ.update(saved)\n"
-                              "set_default_client(None)")
+        restored = kernel.run(
+            "os.environ.clear(); os.environ.update(saved)\nset_default_client(None)"
+        )
         assert restored.ok
         return result
 

@@ -31,34 +31,49 @@ def katib(text: str) -> dict:
 
 def test_distributions_become_katib_parameters():
     assert katib("lr=loguniform(1e-4,1e-1)") == {
-        "name": "lr", "parameterType": "double",
-        "feasibleSpace": {"min": "0.0001", "max": "0.1", "distribution": "logUniform"}}
+        "name": "lr",
+        "parameterType": "double",
+        "feasibleSpace": {"min": "0.0001", "max": "0.1", "distribution": "logUniform"},
+    }
     assert katib("dropout=uniform(0.1, 0.5, 0.1)") == {
-        "name": "dropout", "parameterType": "double",
-        "feasibleSpace": {"min": "0.1", "max": "0.5", "step": "0.1", "distribution": "uniform"}}
+        "name": "dropout",
+        "parameterType": "double",
+        "feasibleSpace": {"min": "0.1", "max": "0.5", "step": "0.1", "distribution": "uniform"},
+    }
     assert katib("layers=int(1,8)") == {
-        "name": "layers", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "8"}}
+        "name": "layers",
+        "parameterType": "int",
+        "feasibleSpace": {"min": "1", "max": "8"},
+    }
     assert katib("bs=choice(32,64)") == {
-        "name": "bs", "parameterType": "discrete", "feasibleSpace": {"list": ["32", "64"]}}
+        "name": "bs",
+        "parameterType": "discrete",
+        "feasibleSpace": {"list": ["32", "64"]},
+    }
     assert katib("opt=choice(adam, 'sgd', rmsprop)") == {
-        "name": "opt", "parameterType": "categorical",
-        "feasibleSpace": {"list": ["adam", "sgd", "rmsprop"]}}
+        "name": "opt",
+        "parameterType": "categorical",
+        "feasibleSpace": {"list": ["adam", "sgd", "rmsprop"]},
+    }
 
 
-@pytest.mark.parametrize("text, says", [
-    ("lr", "write NAME=DISTRIBUTION(ARGS)"),
-    ("lr=loguniform(1e-4)", "lr=loguniform(low, high) with numbers"),
-    ("lr=loguniform(0,1)", "needs low > 0"),
-    ("lr=uniform(0.5,0.1)", "must be below high"),
-    ("lr=gauss(0,1)", "unknown distribution 'gauss'"),
-    ("n=int(1.5,3)", "whole numbers"),
-    ("bs=choice()", "at least one value"),
-    ("bs=choice(32,32)", "a value twice"),
-    ("bs=choice(32,,64)", "empty value"),
-    ("x=uniform(a,b)", "with numbers"),
-    ("x=uniform(0,1,-1)", "step must be positive"),
-    ("lambda=uniform(0,1)", "a Python keyword cannot be a variable"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("lr", "write NAME=DISTRIBUTION(ARGS)"),
+        ("lr=loguniform(1e-4)", "lr=loguniform(low, high) with numbers"),
+        ("lr=loguniform(0,1)", "needs low > 0"),
+        ("lr=uniform(0.5,0.1)", "must be below high"),
+        ("lr=gauss(0,1)", "unknown distribution 'gauss'"),
+        ("n=int(1.5,3)", "whole numbers"),
+        ("bs=choice()", "at least one value"),
+        ("bs=choice(32,32)", "a value twice"),
+        ("bs=choice(32,,64)", "empty value"),
+        ("x=uniform(a,b)", "with numbers"),
+        ("x=uniform(0,1,-1)", "step must be positive"),
+        ("lambda=uniform(0,1)", "a Python keyword cannot be a variable"),
+    ],
+)
 def test_bad_distributions_say_what_to_write(text, says):
     with pytest.raises(MagicInputError) as caught:
         parse_parameter(text)
@@ -102,19 +117,37 @@ def test_torchrun_command_expands_the_operator_variables(tmp_path):
     fake = tmp_path / "torchrun"
     fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\n")
     fake.chmod(0o755)
-    command = torchrun_command("my script.py", workers=3, gpus_per_worker=2,
-                               script_args=["lr=0.1"])
-    out = subprocess.run(command, capture_output=True, text=True, check=True,
-                         env={"PATH": f"{tmp_path}:/usr/bin:/bin", "PET_NODE_RANK": "2",
-                              "MASTER_ADDR": "job-master-0", "MASTER_PORT": "23456"}).stdout
-    assert out.splitlines() == ["--nnodes=3", "--nproc-per-node=2", "--node-rank=2",
-                                "--master-addr=job-master-0", "--master-port=23456",
-                                "my script.py", "lr=0.1"]
+    command = torchrun_command("my script.py", workers=3, gpus_per_worker=2, script_args=["lr=0.1"])
+    out = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": f"{tmp_path}:/usr/bin:/bin",
+            "PET_NODE_RANK": "2",
+            "MASTER_ADDR": "job-master-0",
+            "MASTER_PORT": "23456",
+        },
+    ).stdout
+    assert out.splitlines() == [
+        "--nnodes=3",
+        "--nproc-per-node=2",
+        "--node-rank=2",
+        "--master-addr=job-master-0",
+        "--master-port=23456",
+        "my script.py",
+        "lr=0.1",
+    ]
 
 
 def test_sweep_script_turns_trial_arguments_into_typed_variables(tmp_path):
-    parameters = [parse_parameter("lr=loguniform(1e-4,1e-1)"), parse_parameter("bs=choice(32,64)"),
-                  parse_parameter("opt=choice(adam,sgd)"), parse_parameter("n=int(1,4)")]
+    parameters = [
+        parse_parameter("lr=loguniform(1e-4,1e-1)"),
+        parse_parameter("bs=choice(32,64)"),
+        parse_parameter("opt=choice(adam,sgd)"),
+        parse_parameter("n=int(1,4)"),
+    ]
     cell = "print(repr(lr), repr(bs), repr(opt), repr(n))\nprint(f'accuracy={lr * bs}')\n"
     script = tmp_path / "trial.py"
     script.write_text(sweep_script(cell, parameters))
@@ -128,13 +161,20 @@ def test_sweep_script_turns_trial_arguments_into_typed_variables(tmp_path):
 
 def test_sweep_command_is_accepted_by_the_jobs_api():
     parameters = [parse_parameter("lr=uniform(0.1,0.5)")]
-    sweep = Sweep(command=sweep_command("c.py", parameters, workers=2, gpus_per_worker=1),
-                  parameters=parameters, objective_metric="accuracy", trial_kind="pytorchjob",
-                  replicas=2, image="img", snapshot=None)
+    sweep = Sweep(
+        command=sweep_command("c.py", parameters, workers=2, gpus_per_worker=1),
+        parameters=parameters,
+        objective_metric="accuracy",
+        trial_kind="pytorchjob",
+        replicas=2,
+        image="img",
+        snapshot=None,
+    )
     sweep.validate()
     spec = sweep.to_manifest("ns")["spec"]
     command = spec["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"][
-        "template"]["spec"]["containers"][0]["command"]
+        "template"
+    ]["spec"]["containers"][0]["command"]
     assert "'lr=${trialParameters.lr}'" in command[-1]
     assert spec["parameters"][0]["feasibleSpace"]["distribution"] == "uniform"
 
@@ -166,8 +206,10 @@ def test_ssh_instructions():
     from jupyter_mlops.magics.cluster import ssh_instructions
 
     assert ssh_instructions("alice", "hub.example.org", 2222) == {
-        "command": "ssh -p 2222 alice@hub.example.org", "alias": "jupyterhub-alice",
+        "command": "ssh -p 2222 alice@hub.example.org",
+        "alias": "jupyterhub-alice",
         "config": "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n"
-                  "    User alice\n    ServerAliveInterval 30"}
+        "    User alice\n    ServerAliveInterval 30",
+    }
     named = ssh_instructions("bob", "hub", 22, server="gpu")
     assert named["command"] == "ssh -p 22 bob.gpu@hub" and "User bob.gpu" in named["config"]

@@ -9,15 +9,26 @@ from jupyter_mlops.magics.plot import Axis, axes_for, parallel_coordinates_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 PARAMETERS = [
-    {"name": "lr", "parameterType": "double",
-     "feasibleSpace": {"min": "0.0001", "max": "0.1", "distribution": "logUniform"}},
+    {
+        "name": "lr",
+        "parameterType": "double",
+        "feasibleSpace": {"min": "0.0001", "max": "0.1", "distribution": "logUniform"},
+    },
     {"name": "bs", "parameterType": "discrete", "feasibleSpace": {"list": ["64", "32"]}},
 ]
 TRIALS = [
-    {"name": "t-a", "state": "Succeeded", "parameters": {"lr": "0.0001", "bs": "32"},
-     "metrics": {"accuracy": "0.70"}},
-    {"name": "t-b", "state": "Succeeded", "parameters": {"lr": "0.1", "bs": "64"},
-     "metrics": {"accuracy": "0.90"}},
+    {
+        "name": "t-a",
+        "state": "Succeeded",
+        "parameters": {"lr": "0.0001", "bs": "32"},
+        "metrics": {"accuracy": "0.70"},
+    },
+    {
+        "name": "t-b",
+        "state": "Succeeded",
+        "parameters": {"lr": "0.1", "bs": "64"},
+        "metrics": {"accuracy": "0.90"},
+    },
     {"name": "t-c", "state": "Running", "parameters": {"lr": "0.001", "bs": "64"}, "metrics": {}},
 ]
 
@@ -33,8 +44,11 @@ def polylines(svg: str) -> dict[str, list[tuple[float, float]]]:
 
 def test_axes_from_the_experiment_spec_and_observed_metrics():
     axes = axes_for(PARAMETERS, TRIALS, "accuracy")
-    assert [(a.name, a.scale) for a in axes] == [("lr", "log"), ("bs", "categorical"),
-                                                ("accuracy", "linear")]
+    assert [(a.name, a.scale) for a in axes] == [
+        ("lr", "log"),
+        ("bs", "categorical"),
+        ("accuracy", "linear"),
+    ]
     assert axes[1].categories == ["32", "64"]  # numeric choices in numeric order
     assert (axes[2].low, axes[2].high) == (0.70, 0.90)
     assert axes[0].fraction("0.001") == 1 / 3  # a third of the way up a log axis
@@ -63,11 +77,16 @@ def test_one_line_per_trial_through_its_values():
 
 def test_minimize_colours_low_metrics_as_good():
     axes = [Axis("x", "linear", 0, 1), Axis("loss", "linear", 0.1, 0.9)]
-    trials = [{"name": "low", "parameters": {"x": "0"}, "metrics": {"loss": "0.1"}},
-              {"name": "high", "parameters": {"x": "1"}, "metrics": {"loss": "0.9"}}]
-    colour = {line.get("data-trial"): line.get("stroke")
-              for line in ET.fromstring(parallel_coordinates_svg(
-                  axes, trials, "loss", objective="minimize")).iter(f"{SVG}polyline")}
+    trials = [
+        {"name": "low", "parameters": {"x": "0"}, "metrics": {"loss": "0.1"}},
+        {"name": "high", "parameters": {"x": "1"}, "metrics": {"loss": "0.9"}},
+    ]
+    colour = {
+        line.get("data-trial"): line.get("stroke")
+        for line in ET.fromstring(
+            parallel_coordinates_svg(axes, trials, "loss", objective="minimize")
+        ).iter(f"{SVG}polyline")
+    }
     assert colour["low"] == "#2563eb" and colour["high"] == "#cbd5e1"
 
 
@@ -81,35 +100,69 @@ def test_names_and_values_are_escaped():
 
 
 def test_progress_lines_and_tables():
-    sweep = {"kind": "sweep", "name": "s", "state": "Running", "message": "",
-             "trials": {"succeeded": 2, "running": 1, "failed": 0},
-             "best_trial": {"name": "t-b", "parameters": {"lr": "0.1"},
-                            "metrics": {"accuracy": "0.9"}},
-             "parts": TRIALS, "part_noun": "trial"}
+    sweep = {
+        "kind": "sweep",
+        "name": "s",
+        "state": "Running",
+        "message": "",
+        "trials": {"succeeded": 2, "running": 1, "failed": 0},
+        "best_trial": {"name": "t-b", "parameters": {"lr": "0.1"}, "metrics": {"accuracy": "0.9"}},
+        "parts": TRIALS,
+        "part_noun": "trial",
+    }
     assert render.progress_line(sweep) == (
-        "sweep s: Running · trials 2 succeeded, 1 running, 0 failed · best accuracy=0.9 (t-b)")
-    html = render.job_html(sweep, {"parameters": PARAMETERS,
-                                   "objective": {"type": "maximize",
-                                                 "objectiveMetricName": "accuracy"}})
+        "sweep s: Running · trials 2 succeeded, 1 running, 0 failed · best accuracy=0.9 (t-b)"
+    )
+    html = render.job_html(
+        sweep,
+        {
+            "parameters": PARAMETERS,
+            "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
+        },
+    )
     assert "<svg" in html and "best trial t-b: accuracy=0.9 with lr=0.1" in html
     text = render.job_text(sweep)
     assert ["t-c", "Running", "64", "0.001"] in [line.split() for line in text.splitlines()]
-    job = {"kind": "pytorchjob", "name": "j", "state": "Failed", "message": "OOMKilled",
-           "part_noun": "replica",
-           "parts": [{"name": "master-0", "phase": "Failed", "pod": "j-master-0", "node": "n1"},
-                     {"name": "worker-0", "phase": "Running", "pod": "j-worker-0", "node": "n2"}]}
+    job = {
+        "kind": "pytorchjob",
+        "name": "j",
+        "state": "Failed",
+        "message": "OOMKilled",
+        "part_noun": "replica",
+        "parts": [
+            {"name": "master-0", "phase": "Failed", "pod": "j-master-0", "node": "n1"},
+            {"name": "worker-0", "phase": "Running", "pod": "j-worker-0", "node": "n2"},
+        ],
+    }
     assert render.progress_line(job) == (
-        "pytorchjob j: Failed · 2 replicas: 1 Failed, 1 Running · OOMKilled")
+        "pytorchjob j: Failed · 2 replicas: 1 Failed, 1 Running · OOMKilled"
+    )
     html = render.job_html({**job, "message": "OOMKilled <script>"})
     assert "data-state='Failed'" in html
     assert "· 2 replicas: 1 Failed, 1 Running · OOMKilled &lt;script&gt;</p>" in html
 
 
 def test_gpu_table_from_the_availability_snapshot():
-    snapshot = {"gpu_types": {
-        "NVIDIA-A100-SXM4-80GB": {"free": 3, "total": 16, "held": 13, "free_per_node": [1, 2, 0]},
-        "NVIDIA-H100-80GB-HBM3": {"product": "NVIDIA-H100-80GB-HBM3", "free": 8, "total": 8,
-                                  "held": 0, "largest_free_on_node": 8, "nodes": 1}}}
-    assert render.gpu_rows(snapshot) == [["NVIDIA-H100-80GB-HBM3", 8, 8, 0, 8, 1],
-                                         ["NVIDIA-A100-SXM4-80GB", 3, 16, 13, 2, 3]]
+    snapshot = {
+        "gpu_types": {
+            "NVIDIA-A100-SXM4-80GB": {
+                "free": 3,
+                "total": 16,
+                "held": 13,
+                "free_per_node": [1, 2, 0],
+            },
+            "NVIDIA-H100-80GB-HBM3": {
+                "product": "NVIDIA-H100-80GB-HBM3",
+                "free": 8,
+                "total": 8,
+                "held": 0,
+                "largest_free_on_node": 8,
+                "nodes": 1,
+            },
+        }
+    }
+    assert render.gpu_rows(snapshot) == [
+        ["NVIDIA-H100-80GB-HBM3", 8, 8, 0, 8, 1],
+        ["NVIDIA-A100-SXM4-80GB", 3, 16, 13, 2, 3],
+    ]
     assert render.gpus_text({"gpu_types": {}}) == "The cluster reports no GPUs."

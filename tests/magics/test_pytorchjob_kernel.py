@@ -42,20 +42,44 @@ def run_replicas(controller, namespace: str, obj: dict, logs: dict[str, list[str
     for replica, spec in obj["spec"]["pytorchReplicaSpecs"].items():
         for index in range(spec["replicas"]):
             part = f"{replica.lower()}-{index}"
-            controller.run_pod(namespace, f"{name}-{part}", spec["template"]["spec"], owner=obj,
-                               labels={"training.kubeflow.org/job-name": name,
-                                       "training.kubeflow.org/replica-type": replica.lower(),
-                                       "training.kubeflow.org/replica-index": str(index)},
-                               log_lines=logs.get(part, []))
-    controller.write_status("pytorchjob", namespace, name, {"conditions": [
-        {"type": "Created", "status": "True", "reason": "PyTorchJobCreated"},
-        {"type": "Running", "status": "True", "reason": "PyTorchJobRunning"}]})
+            controller.run_pod(
+                namespace,
+                f"{name}-{part}",
+                spec["template"]["spec"],
+                owner=obj,
+                labels={
+                    "training.kubeflow.org/job-name": name,
+                    "training.kubeflow.org/replica-type": replica.lower(),
+                    "training.kubeflow.org/replica-index": str(index),
+                },
+                log_lines=logs.get(part, []),
+            )
+    controller.write_status(
+        "pytorchjob",
+        namespace,
+        name,
+        {
+            "conditions": [
+                {"type": "Created", "status": "True", "reason": "PyTorchJobCreated"},
+                {"type": "Running", "status": "True", "reason": "PyTorchJobRunning"},
+            ]
+        },
+    )
 
 
 def finish(controller, namespace: str, name: str, final: str = "Succeeded") -> None:
-    controller.write_status("pytorchjob", namespace, name, {"conditions": [
-        {"type": "Created", "status": "True"}, {"type": "Running", "status": "False"},
-        {"type": final, "status": "True", "reason": f"PyTorchJob{final}"}]})
+    controller.write_status(
+        "pytorchjob",
+        namespace,
+        name,
+        {
+            "conditions": [
+                {"type": "Created", "status": "True"},
+                {"type": "Running", "status": "False"},
+                {"type": final, "status": "True", "reason": f"PyTorchJob{final}"},
+            ]
+        },
+    )
 
 
 def test_help_documents_every_subcommand(kernel):
@@ -64,17 +88,35 @@ def test_help_documents_every_subcommand(kernel):
     page = result.reply["payload"][0]["data"]["text/plain"]
     full = kernel.run("%mlops --help").stdout  # the same text, for those who try --help
     for name, example in (
-            ("pytorchjob", "%%mlops pytorchjob --gpus 4 --workers 2"),
-            ("sweep", "--param lr=loguniform(1e-4,1e-1) --param bs=choice(32,64)"),
-            ("best", "%mlops best"), ("workflow", "%mlops workflow submit pipeline.py"),
-            ("jobs", "%mlops jobs"), ("status", "%mlops status"), ("logs", "--replica worker-1"),
-            ("cancel", "%mlops cancel"), ("delete", "%mlops delete"),
-            ("resubmit", "%mlops resubmit"), ("gpus", "%mlops gpus"), ("ssh", "%mlops ssh")):
+        ("pytorchjob", "%%mlops pytorchjob --gpus 4 --workers 2"),
+        ("sweep", "--param lr=loguniform(1e-4,1e-1) --param bs=choice(32,64)"),
+        ("best", "%mlops best"),
+        ("workflow", "%mlops workflow submit pipeline.py"),
+        ("jobs", "%mlops jobs"),
+        ("status", "%mlops status"),
+        ("logs", "--replica worker-1"),
+        ("cancel", "%mlops cancel"),
+        ("delete", "%mlops delete"),
+        ("resubmit", "%mlops resubmit"),
+        ("gpus", "%mlops gpus"),
+        ("ssh", "%mlops ssh"),
+    ):
         assert f"\n{name} (" in page, f"{name} has no section in %mlops?"
         assert f"\n{name} (" in full
         assert example in page, f"{name}'s example is missing"
-    for option in ("--gpu-type", "--workers", "--env", "--bg", "--objective", "--trials",
-                   "--parallel", "--algorithm", "--trial", "--step", "-o VAR"):
+    for option in (
+        "--gpu-type",
+        "--workers",
+        "--env",
+        "--bg",
+        "--objective",
+        "--trials",
+        "--parallel",
+        "--algorithm",
+        "--trial",
+        "--step",
+        "-o VAR",
+    ):
         assert option in page
     assert 'print(f"accuracy={accuracy}")' in page  # how a sweep cell reports its metric
     bare = kernel.run("%mlops")
@@ -86,13 +128,16 @@ def test_help_documents_every_subcommand(kernel):
 
 def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, workdir):
     name = unique("ddp")
-    msg_id = kernel.start(f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type {A100} "
-                          f"--name {name} --env NCCL_DEBUG=INFO --exclude notes/ --queue "
-                          f"-o job\n{CELL}")
+    msg_id = kernel.start(
+        f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type {A100} "
+        f"--name {name} --env NCCL_DEBUG=INFO --exclude notes/ --queue "
+        f"-o job\n{CELL}"
+    )
 
     def operator():
-        obj = wait_for(lambda: _get(controller, alice.namespace, name), timeout=60,
-                       what="the PyTorchJob")
+        obj = wait_for(
+            lambda: _get(controller, alice.namespace, name), timeout=60, what="the PyTorchJob"
+        )
         run_replicas(controller, alice.namespace, obj, {})
         finish(controller, alice.namespace, name)
 
@@ -125,15 +170,19 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, wor
     shell = container["command"][-1]
     assert shell.startswith("exec torchrun --nnodes=2 --nproc-per-node=4 ")
     script = shell.split()[-1]
-    files = snapshot_files(controller, alice.namespace,
-                           obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"])
+    files = snapshot_files(
+        controller, alice.namespace, obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
+    )
     assert files[script] == CELL
     assert "models/net.py" in files
     assert "data/huge.bin" not in files and "notes/draft.md" not in files  # .gitignore, --exclude
 
     # -o stored a handle of the whole jobs API, which renders as its status.
     assert kernel.value("type(job).__mro__[1].__name__, job.name, job.status()['state']") == (
-        "JobHandle", name, "Succeeded")
+        "JobHandle",
+        name,
+        "Succeeded",
+    )
     shown = kernel.run("job")
     assert f"pytorchjob {name}: Succeeded" in shown.text and "data-state='Succeeded'" in shown.html
     assert kernel.run(f"%mlops delete {name}").stdout == f"Deleted pytorchjob {name}.\n"
@@ -146,8 +195,12 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     (only,) = submitted.displays()  # shown once, then the cell returns
     assert only[2]["text/plain"].startswith(f"pytorchjob {name}: Pending")
     obj = controller.get("pytorchjob", alice.namespace, name)
-    run_replicas(controller, alice.namespace, obj,
-                 {"master-0": ["epoch 1 loss=0.5"], "worker-0": ["worker up", "epoch 1 done"]})
+    run_replicas(
+        controller,
+        alice.namespace,
+        obj,
+        {"master-0": ["epoch 1 loss=0.5"], "worker-0": ["worker up", "epoch 1 done"]},
+    )
 
     listed = kernel.run("%mlops jobs")
     row = next(line.split() for line in listed.text.splitlines() if name in line)
@@ -169,14 +222,18 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     new_name = kernel.value("again.name")
     assert new_name != name and new_name.startswith(name)
     assert "Pending" in again.text
-    assert controller.get("pytorchjob", alice.namespace, new_name)["spec"]["pytorchReplicaSpecs"] \
+    assert (
+        controller.get("pytorchjob", alice.namespace, new_name)["spec"]["pytorchReplicaSpecs"]
         == obj["spec"]["pytorchReplicaSpecs"]
+    )
 
     for each in (name, new_name):
         assert kernel.run(f"%mlops delete {each}").ok
     gone = kernel.run(f"%mlops status {name}")
-    assert gone.stderr.strip() == (f"UsageError: No job named {name!r} in namespace "
-                                   f"{alice.namespace!r}; %mlops jobs lists yours.")
+    assert gone.stderr.strip() == (
+        f"UsageError: No job named {name!r} in namespace "
+        f"{alice.namespace!r}; %mlops jobs lists yours."
+    )
 
 
 def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, availability):
@@ -188,12 +245,16 @@ def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, avail
         mine = bobs.run(f"%mlops status {name}")
         assert mine.stderr.startswith(f"UsageError: No job named {name!r}")
         # ...and pointing his client at alice's namespace is refused by the API server's RBAC.
-        theirs = bobs.run(f"import os; os.environ['MLOPS_NAMESPACE'] = {alice.namespace!r}\n"
-                          "from jupyter_mlops.jobs import set_default_client; "
-                          "set_default_client(None)\n"
-                          f"%mlops delete {name}")
-        assert theirs.stderr.startswith("UsageError: Permission denied: your service account "
-                                        "may not get pytorchjobs.kubeflow.org in namespace")
+        theirs = bobs.run(
+            f"import os; os.environ['MLOPS_NAMESPACE'] = {alice.namespace!r}\n"
+            "from jupyter_mlops.jobs import set_default_client; "
+            "set_default_client(None)\n"
+            f"%mlops delete {name}"
+        )
+        assert theirs.stderr.startswith(
+            "UsageError: Permission denied: your service account "
+            "may not get pytorchjobs.kubeflow.org in namespace"
+        )
         assert len(theirs.stderr.strip().splitlines()) == 1
     finally:
         bobs.shutdown()
@@ -231,8 +292,9 @@ def test_following_logs_and_status_until_interrupted(kernel, alice, controller):
     done = kernel.collect(msg_id, result=shown)
     assert done.ok
     assert done.displays()[0][2]["text/plain"].startswith(f"pytorchjob {name}: Running")
-    assert done.stdout == (f"Stopped watching; pytorchjob {name} keeps running "
-                           f"(%mlops status {name}).\n")
+    assert done.stdout == (
+        f"Stopped watching; pytorchjob {name} keeps running (%mlops status {name}).\n"
+    )
     assert controller.get("pytorchjob", alice.namespace, name)
     assert kernel.run(f"%mlops delete {name}").ok
 
@@ -241,10 +303,22 @@ def test_followed_job_that_fails_shows_why(kernel, alice, controller):
     name = unique("fails")
     msg_id = kernel.start(f"%%mlops pytorchjob --name {name}\n{CELL}")
     wait_for(lambda: _get(controller, alice.namespace, name), timeout=60, what="the PyTorchJob")
-    controller.write_status("pytorchjob", alice.namespace, name, {"conditions": [
-        {"type": "Created", "status": "True"},
-        {"type": "Failed", "status": "True", "reason": "PyTorchJobFailed",
-         "message": "PyTorchJob fails-x is failed because 1 Master replica(s) failed."}]})
+    controller.write_status(
+        "pytorchjob",
+        alice.namespace,
+        name,
+        {
+            "conditions": [
+                {"type": "Created", "status": "True"},
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "PyTorchJobFailed",
+                    "message": "PyTorchJob fails-x is failed because 1 Master replica(s) failed.",
+                },
+            ]
+        },
+    )
     result = kernel.collect(msg_id)
     assert result.ok, result.outputs
     last = result.displays()[-1][2]

@@ -43,27 +43,53 @@ def test_workflow_from_a_file(kernel, alice, controller, workdir):
 
     # Argo's part: the train step's pod and the node status.
     node_id = f"{name}-42"
-    pod_spec = {"containers": [dict(templates["train"]["container"], name="main")],
-                "volumes": obj["spec"]["volumes"], "restartPolicy": "Never"}
-    controller.run_pod(alice.namespace, f"{name}-train-42", pod_spec, owner=obj,
-                       labels={"workflows.argoproj.io/workflow": name},
-                       annotations={"workflows.argoproj.io/node-name": "train",
-                                    "workflows.argoproj.io/node-id": node_id},
-                       log_lines=["training step", "done"])
-    controller.write_status("workflow", alice.namespace, name, {
-        "phase": "Running", "startedAt": "2026-11-28T18:00:00Z",
-        "nodes": {node_id: {"id": node_id, "name": f"{name}.train", "displayName": "train",
-                            "type": "Pod", "phase": "Running",
-                            "startedAt": "2026-11-28T18:00:01Z"}}})
+    pod_spec = {
+        "containers": [dict(templates["train"]["container"], name="main")],
+        "volumes": obj["spec"]["volumes"],
+        "restartPolicy": "Never",
+    }
+    controller.run_pod(
+        alice.namespace,
+        f"{name}-train-42",
+        pod_spec,
+        owner=obj,
+        labels={"workflows.argoproj.io/workflow": name},
+        annotations={
+            "workflows.argoproj.io/node-name": "train",
+            "workflows.argoproj.io/node-id": node_id,
+        },
+        log_lines=["training step", "done"],
+    )
+    controller.write_status(
+        "workflow",
+        alice.namespace,
+        name,
+        {
+            "phase": "Running",
+            "startedAt": "2026-11-28T18:00:00Z",
+            "nodes": {
+                node_id: {
+                    "id": node_id,
+                    "name": f"{name}.train",
+                    "displayName": "train",
+                    "type": "Pod",
+                    "phase": "Running",
+                    "startedAt": "2026-11-28T18:00:01Z",
+                }
+            },
+        },
+    )
 
     status = kernel.run(f"%mlops status {name}")
     assert status.text.splitlines()[0] == f"workflow {name}: Running · 1 step: 1 Running"
     assert ["train", "Pod", "Running", "2026-11-28T18:00:01Z"] in [
-        line.split() for line in status.text.splitlines()]
+        line.split() for line in status.text.splitlines()
+    ]
     assert kernel.run(f"%mlops logs {name} --step train").stdout == "training step\ndone\n"
     missing = kernel.run(f"%mlops logs {name} --step evaluate")
-    assert missing.stderr.strip() == (f"UsageError: workflow {name!r} has no step 'evaluate' "
-                                      "with a pod; known: train.")
+    assert missing.stderr.strip() == (
+        f"UsageError: workflow {name!r} has no step 'evaluate' with a pod; known: train."
+    )
 
     assert kernel.run(f"%mlops cancel {name}").stdout == f"workflow {name}: Cancelled\n"
     assert controller.get("workflow", alice.namespace, name)["spec"]["shutdown"] == "Terminate"
@@ -79,7 +105,8 @@ def test_workflow_from_the_cell(kernel, alice, controller):
         "%%mlops workflow --bg -o wf\n"
         "from hera.workflows import Container, Workflow\n"
         f"with Workflow(generate_name={prefix!r}, entrypoint='hello') as w:\n"
-        "    Container(name='hello', image=STEP_IMAGE, command=['echo', 'hi'])\n")
+        "    Container(name='hello', image=STEP_IMAGE, command=['echo', 'hi'])\n"
+    )
     assert submitted.ok, submitted.outputs
     name = kernel.value("wf.name")
     assert name.startswith(prefix)
@@ -90,12 +117,17 @@ def test_workflow_from_the_cell(kernel, alice, controller):
     assert kernel.run(f"%mlops delete {name}").ok
 
 
-@pytest.mark.parametrize("source, says", [
-    ("x = 1\n", "defines no hera.workflows.Workflow"),
-    ("from hera.workflows import Workflow\n"
-     "a = Workflow(name='a', entrypoint='m')\nb = Workflow(name='b', entrypoint='m')\n",
-     "defines 2 Workflows (a, b); choose one with --var NAME."),
-])
+@pytest.mark.parametrize(
+    "source, says",
+    [
+        ("x = 1\n", "defines no hera.workflows.Workflow"),
+        (
+            "from hera.workflows import Workflow\n"
+            "a = Workflow(name='a', entrypoint='m')\nb = Workflow(name='b', entrypoint='m')\n",
+            "defines 2 Workflows (a, b); choose one with --var NAME.",
+        ),
+    ],
+)
 def test_cells_without_exactly_one_workflow(kernel, source, says):
     result = kernel.run(f"%%mlops workflow --bg\n{source}")
     assert not result.ok

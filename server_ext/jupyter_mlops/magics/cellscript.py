@@ -50,8 +50,9 @@ def write_cell_script(workdir: str | Path, source: str) -> str:
     return relative
 
 
-def torchrun_command(script: str, *, workers: int, gpus_per_worker: int,
-                     script_args: list[str] = ()) -> list[str]:
+def torchrun_command(
+    script: str, *, workers: int, gpus_per_worker: int, script_args: list[str] = ()
+) -> list[str]:
     """The container command: ``torchrun`` over all workers, one process per GPU.
 
     The Training Operator gives every replica ``MASTER_ADDR``/``MASTER_PORT``
@@ -60,11 +61,16 @@ def torchrun_command(script: str, *, workers: int, gpus_per_worker: int,
     ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` for each training process.
     A single pod (``workers=1``) needs none of them and runs on localhost.
     """
-    launch = ["torchrun", f"--nnodes={workers}", f"--nproc-per-node={max(1, gpus_per_worker)}",
-              '--node-rank="${PET_NODE_RANK:-${RANK:-0}}"',
-              '--master-addr="${MASTER_ADDR:-localhost}"',
-              f'--master-port="${{MASTER_PORT:-{MASTER_PORT}}}"',
-              shlex.quote(script), *map(shlex.quote, script_args)]
+    launch = [
+        "torchrun",
+        f"--nnodes={workers}",
+        f"--nproc-per-node={max(1, gpus_per_worker)}",
+        '--node-rank="${PET_NODE_RANK:-${RANK:-0}}"',
+        '--master-addr="${MASTER_ADDR:-localhost}"',
+        f'--master-port="${{MASTER_PORT:-{MASTER_PORT}}}"',
+        shlex.quote(script),
+        *map(shlex.quote, script_args),
+    ]
     # A shell expands the operator's variables in each pod; ``exec`` keeps signals direct.
     return ["/bin/sh", "-c", "exec " + " ".join(launch)]
 
@@ -93,8 +99,9 @@ def sweep_script(cell: str, parameters: list) -> str:
     return "\n".join(lines) + "\n\n" + cell
 
 
-def sweep_command(script: str, parameters: list, *, workers: int,
-                  gpus_per_worker: int) -> list[str]:
+def sweep_command(
+    script: str, parameters: list, *, workers: int, gpus_per_worker: int
+) -> list[str]:
     """``python <script> lr={lr} bs={bs}``; the jobs API fills each ``{name}`` per trial.
 
     Trials with more than one GPU or worker start under ``torchrun`` instead.
@@ -102,5 +109,6 @@ def sweep_command(script: str, parameters: list, *, workers: int,
     args = [f"{p.name}={{{p.name}}}" for p in parameters]
     if workers == 1 and gpus_per_worker <= 1:
         return ["python", script, *args]
-    return torchrun_command(script, workers=workers, gpus_per_worker=gpus_per_worker,
-                            script_args=args)
+    return torchrun_command(
+        script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=args
+    )

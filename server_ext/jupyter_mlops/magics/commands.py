@@ -37,20 +37,29 @@ REGISTRY: dict[str, Subcommand] = {}
 
 def subcommand(name: str, *, example: str, cell: str = NO_CELL):
     """Register a function already decorated with ``magic_arguments``."""
+
     def register(func: Callable) -> Callable:
         REGISTRY[name] = Subcommand(name, func, cell, example)
         return func
+
     return register
 
 
 def output_argument():
-    return argument("-o", "--output", metavar="VAR",
-                    help="store the job's handle in this variable of your namespace")
+    return argument(
+        "-o",
+        "--output",
+        metavar="VAR",
+        help="store the job's handle in this variable of your namespace",
+    )
 
 
 def kind_argument():
-    return argument("--kind", choices=sorted(KINDS),
-                    help="the job's kind, when jobs of two kinds share the name")
+    return argument(
+        "--kind",
+        choices=sorted(KINDS),
+        help="the job's kind, when jobs of two kinds share the name",
+    )
 
 
 def store(magics, variable: str | None, value) -> None:
@@ -79,10 +88,12 @@ def find_job(client: JobsClient, name: str, kind: str | None = None) -> Notebook
                 raise
     if not found:
         what = f"{kind} " if kind else "job "
-        raise NotFound(f"No {what}named {name!r} in namespace {client.namespace!r}; "
-                       "%mlops jobs lists yours.")
+        raise NotFound(
+            f"No {what}named {name!r} in namespace {client.namespace!r}; %mlops jobs lists yours."
+        )
     if len(found) > 1:
         kinds_found = ", ".join(h.kind.name for h in found)
-        raise MagicInputError(f"{name!r} names jobs of several kinds ({kinds_found}); "
-                              "add --kind to say which.")
+        raise MagicInputError(
+            f"{name!r} names jobs of several kinds ({kinds_found}); add --kind to say which."
+        )
     return NotebookJob.of(found[0])

@@ -85,6 +85,8 @@ def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
             if view.status["state"] in FINISHED:
                 return view
     except KeyboardInterrupt:
-        print(f"Stopped watching; {job.kind.name} {job.name} keeps running "
-              f"(%mlops status {job.name}).")
+        print(
+            f"Stopped watching; {job.kind.name} {job.name} keeps running "
+            f"(%mlops status {job.name})."
+        )
     return view

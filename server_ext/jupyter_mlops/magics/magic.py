@@ -20,8 +20,20 @@ from . import cluster, manage, sweeps, training, workflows  # noqa: F401 - they 
 from .commands import CELL, NO_CELL, REGISTRY
 from .parsing import MagicInputError
 
-ORDER = ("pytorchjob", "sweep", "best", "workflow", "jobs", "status", "logs", "cancel", "delete",
-         "resubmit", "gpus", "ssh")
+ORDER = (
+    "pytorchjob",
+    "sweep",
+    "best",
+    "workflow",
+    "jobs",
+    "status",
+    "logs",
+    "cancel",
+    "delete",
+    "resubmit",
+    "gpus",
+    "ssh",
+)
 """How %mlops and %mlops? list the subcommands: submitting, then managing, then the cluster."""
 HELP_WORDS = {"help", "-h", "--help"}
 """``%mlops help`` prints what ``%mlops?`` shows; ``%mlops logs --help`` one subcommand's help."""
@@ -34,12 +46,17 @@ Everything runs as this server's own identity in your namespace. Subcommands:
 
 @magics_class
 class MlopsMagics(Magics):
-    ssh_host = Unicode("", help=dedent("""
+    ssh_host = Unicode(
+        "",
+        help=dedent("""
         Host name users give ssh to reach the hub's SSH gateway (shown by %mlops ssh).
-        Default: MLOPS_SSH_HOST, else the host of JUPYTERHUB_PUBLIC_URL.""")).tag(config=True)
-    ssh_port = Int(2222, help=dedent("""
-        Port of the hub's SSH gateway (shown by %mlops ssh); MLOPS_SSH_PORT overrides it."""
-                                     )).tag(config=True)
+        Default: MLOPS_SSH_HOST, else the host of JUPYTERHUB_PUBLIC_URL."""),
+    ).tag(config=True)
+    ssh_port = Int(
+        2222,
+        help=dedent("""
+        Port of the hub's SSH gateway (shown by %mlops ssh); MLOPS_SSH_PORT overrides it."""),
+    ).tag(config=True)
 
     @property
     def client(self) -> JobsClient:
@@ -57,15 +74,21 @@ class MlopsMagics(Magics):
             return None
         command = REGISTRY.get(name)
         if command is None:
-            raise UsageError(f"%mlops: unknown subcommand {name!r}; use one of "
-                             f"{', '.join(c.name for c in in_order())} (%mlops? explains each).")
+            raise UsageError(
+                f"%mlops: unknown subcommand {name!r}; use one of "
+                f"{', '.join(c.name for c in in_order())} (%mlops? explains each)."
+            )
         marker = "%%" if cell is not None else "%"
         if cell is None and command.cell == CELL:
-            raise UsageError(f"%%mlops {name} runs a cell: put %%mlops {name} ... on the first "
-                             "line of a cell, with the code below it.")
+            raise UsageError(
+                f"%%mlops {name} runs a cell: put %%mlops {name} ... on the first "
+                "line of a cell, with the code below it."
+            )
         if cell is not None and command.cell == NO_CELL:
-            raise UsageError(f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
-                             "(without a cell below).")
+            raise UsageError(
+                f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
+                "(without a cell below)."
+            )
         if {"-h", "--help"} & set(rest.split()):  # not "help": it may be a job's name
             print(command.run.__doc__)
             return None
@@ -106,12 +129,13 @@ def purpose(command) -> str:
 
 def help_text() -> str:
     """``%mlops?``: the overview, then each subcommand's options and an example."""
-    sections = [OVERVIEW + "\n".join(f"  {c.name:<10} {purpose(c)}" for c in in_order())
-                + "\n"]
+    sections = [OVERVIEW + "\n".join(f"  {c.name:<10} {purpose(c)}" for c in in_order()) + "\n"]
     for command in in_order():
-        sections.append(f"{'=' * 70}\n{command.name} ({command.cell})\n\n"
-                        + indent(command.run.__doc__ or "", "  ")
-                        + f"\n  Example:\n    {command.example}\n")
+        sections.append(
+            f"{'=' * 70}\n{command.name} ({command.cell})\n\n"
+            + indent(command.run.__doc__ or "", "  ")
+            + f"\n  Example:\n    {command.example}\n"
+        )
     return "\n".join(sections)
 
 

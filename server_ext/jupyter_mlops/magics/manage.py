@@ -70,11 +70,14 @@ def logs(magics, args, cell):
     if chosen:
         option, part = next(iter(chosen.items()))
         if PART_OPTIONS[option] != job.kind.name:
-            raise MagicInputError(f"--{option} is for {PART_OPTIONS[option]}s; {args.name} is a "
-                                  f"{job.kind.name} (use --{job.kind.part_noun}).")
+            raise MagicInputError(
+                f"--{option} is for {PART_OPTIONS[option]}s; {args.name} is a "
+                f"{job.kind.name} (use --{job.kind.part_noun})."
+            )
     try:
-        for line in job.logs(part, container=args.container, follow=args.follow,
-                             tail_lines=args.tail):
+        for line in job.logs(
+            part, container=args.container, follow=args.follow, tail_lines=args.tail
+        ):
             print(line, flush=args.follow)
     except KeyboardInterrupt:
         print("(stopped following)")

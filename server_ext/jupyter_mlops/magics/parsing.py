@@ -53,14 +53,19 @@ def parse_parameter(text: str) -> SearchParameter:
     if not match:
         raise MagicInputError(
             f"--param {text!r}: write NAME=DISTRIBUTION(ARGS), e.g. lr=loguniform(1e-4,1e-1) "
-            f"or bs=choice(32,64); distributions: {', '.join(DISTRIBUTIONS)}")
+            f"or bs=choice(32,64); distributions: {', '.join(DISTRIBUTIONS)}"
+        )
     name, function, raw_args = match.groups()
     if keyword.iskeyword(name):
-        raise MagicInputError(f"--param {name}: a Python keyword cannot be a variable of the "
-                              "cell; choose another name")
+        raise MagicInputError(
+            f"--param {name}: a Python keyword cannot be a variable of the "
+            "cell; choose another name"
+        )
     if function not in DISTRIBUTIONS:
-        raise MagicInputError(f"--param {name}: unknown distribution {function!r}; "
-                              f"use one of {', '.join(DISTRIBUTIONS)}")
+        raise MagicInputError(
+            f"--param {name}: unknown distribution {function!r}; "
+            f"use one of {', '.join(DISTRIBUTIONS)}"
+        )
     values = [_literal(part) for part in _split_args(raw_args)]
     usage = DISTRIBUTIONS[function].split("  ")[0]
     if function == "choice":
@@ -70,8 +75,11 @@ def parse_parameter(text: str) -> SearchParameter:
             raise MagicInputError(f"--param {name}: choice() lists a value twice")
         numeric = all(_is_number(v) for v in values)
         return SearchParameter(name, "discrete" if numeric else "categorical", values=values)
-    if len(values) not in (2, 3) or not all(_is_number(v) for v in values) \
-            or (function == "loguniform" and len(values) == 3):
+    if (
+        len(values) not in (2, 3)
+        or not all(_is_number(v) for v in values)
+        or (function == "loguniform" and len(values) == 3)
+    ):
         raise MagicInputError(f"--param {name}: write {name}={usage} with numbers")
     low, high, *step = values
     if not low < high:
@@ -80,16 +88,24 @@ def parse_parameter(text: str) -> SearchParameter:
         raise MagicInputError(f"--param {name}: step must be positive")
     if function == "int":
         if not all(isinstance(v, int) for v in values):
-            raise MagicInputError(f"--param {name}: int() takes whole numbers, e.g. "
-                                  f"{name}=int(1,8)")
+            raise MagicInputError(
+                f"--param {name}: int() takes whole numbers, e.g. {name}=int(1,8)"
+            )
         return SearchParameter(name, "int", min=low, max=high, step=step[0] if step else None)
     if function == "loguniform":
         if low <= 0:
             raise MagicInputError(f"--param {name}: loguniform() needs low > 0 (got {low})")
-        return SearchParameter(name, "double", min=float(low), max=float(high),
-                               distribution="logUniform")
-    return SearchParameter(name, "double", min=float(low), max=float(high),
-                           step=float(step[0]) if step else None, distribution="uniform")
+        return SearchParameter(
+            name, "double", min=float(low), max=float(high), distribution="logUniform"
+        )
+    return SearchParameter(
+        name,
+        "double",
+        min=float(low),
+        max=float(high),
+        step=float(step[0]) if step else None,
+        distribution="uniform",
+    )
 
 
 def parse_objective(text: str) -> tuple[str, str]:
@@ -101,11 +117,15 @@ def parse_objective(text: str) -> tuple[str, str]:
     elif len(words) == 2 and words[0].lower() in aliases:
         direction, metric = aliases[words[0].lower()], words[1]
     else:
-        raise MagicInputError(f"--objective {text!r}: write \"maximize METRIC\" or "
-                              "\"minimize METRIC\", e.g. --objective \"maximize accuracy\"")
+        raise MagicInputError(
+            f'--objective {text!r}: write "maximize METRIC" or '
+            '"minimize METRIC", e.g. --objective "maximize accuracy"'
+        )
     if not METRIC_NAME.match(metric):
-        raise MagicInputError(f"--objective: {metric!r} is not a metric name Katib can read "
-                              "(letters, digits, '_', '-')")
+        raise MagicInputError(
+            f"--objective: {metric!r} is not a metric name Katib can read "
+            "(letters, digits, '_', '-')"
+        )
     return direction, metric
 
 
@@ -115,8 +135,10 @@ def parse_env(pairs: list[str] | None) -> dict[str, str]:
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
-            raise MagicInputError(f"--env {pair!r}: write NAME=VALUE with NAME made of letters, "
-                                  "digits and '_' (e.g. --env NCCL_DEBUG=INFO)")
+            raise MagicInputError(
+                f"--env {pair!r}: write NAME=VALUE with NAME made of letters, "
+                "digits and '_' (e.g. --env NCCL_DEBUG=INFO)"
+            )
         env[name] = value
     return env
 

@@ -63,19 +63,24 @@ def axes_for(parameters: list[dict], trials: list[dict], metric: str) -> list[Ax
         name = parameter["name"]
         if space.get("list") is not None:
             values = [str(v) for v in space["list"]]
-            if parameter.get("parameterType") == "discrete" and all(_number(v) is not None
-                                                                    for v in values):
+            if parameter.get("parameterType") == "discrete" and all(
+                _number(v) is not None for v in values
+            ):
                 values.sort(key=float)
             axes.append(Axis(name, "categorical", categories=values))
             continue
         low, high = _number(space.get("min")), _number(space.get("max"))
         if low is None or high is None:
             continue
-        scale = "log" if (space.get("distribution") or "").lower() in ("loguniform", "lognormal") \
-            and low > 0 else "linear"
+        scale = (
+            "log"
+            if (space.get("distribution") or "").lower() in ("loguniform", "lognormal") and low > 0
+            else "linear"
+        )
         axes.append(Axis(name, scale, low, high))
-    observed = [v for v in (_number((t.get("metrics") or {}).get(metric)) for t in trials)
-                if v is not None]
+    observed = [
+        v for v in (_number((t.get("metrics") or {}).get(metric)) for t in trials) if v is not None
+    ]
     if observed:
         axes.append(Axis(metric, "linear", min(observed), max(observed)))
     else:
@@ -83,9 +88,16 @@ def axes_for(parameters: list[dict], trials: list[dict], metric: str) -> list[Ax
     return axes
 
 
-def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, *,
-                             objective: str = "maximize", best: str | None = None,
-                             width: int = WIDTH, height: int = HEIGHT) -> str:
+def parallel_coordinates_svg(
+    axes: list[Axis],
+    trials: list[dict],
+    metric: str,
+    *,
+    objective: str = "maximize",
+    best: str | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
     """The plot as an ``<svg>`` element; every name and value is escaped.
 
     Each trial's ``parameters`` and ``metrics`` map names to values (strings
@@ -96,24 +108,29 @@ def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, 
     step = (width - 2 * MARGIN_X) / max(1, len(axes) - 1)
     xs = [MARGIN_X + i * step if len(axes) > 1 else width / 2 for i in range(len(axes))]
     metric_axis = axes[-1]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="mlops-parcoords" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             f'font-family="sans-serif" font-size="11">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="mlops-parcoords" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'font-family="sans-serif" font-size="11">'
+    ]
     for x, axis in zip(xs, axes, strict=True):
         bottom_label, top_label = axis.labels()
         parts.append(
             f'<g class="axis" data-axis="{escape(axis.name)}">'
             f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_height}" stroke="#444"/>'
             f'<text x="{x:.1f}" y="{TOP - 22}" text-anchor="middle" font-weight="bold">'
-            f'{escape(axis.name)}{" (log)" if axis.scale == "log" else ""}</text>'
+            f"{escape(axis.name)}{' (log)' if axis.scale == 'log' else ''}</text>"
             f'<text x="{x:.1f}" y="{TOP - 8}" text-anchor="middle" fill="#666">'
-            f'{escape(top_label)}</text>'
+            f"{escape(top_label)}</text>"
             f'<text x="{x:.1f}" y="{TOP + plot_height + 16}" text-anchor="middle" fill="#666">'
-            f'{escape(bottom_label)}</text></g>')
+            f"{escape(bottom_label)}</text></g>"
+        )
     ordered = sorted(trials, key=lambda t: t.get("name") == best)  # the best one on top
     for trial in ordered:
-        values = [*((trial.get("parameters") or {}).get(a.name) for a in axes[:-1]),
-                  (trial.get("metrics") or {}).get(metric)]
+        values = [
+            *((trial.get("parameters") or {}).get(a.name) for a in axes[:-1]),
+            (trial.get("metrics") or {}).get(metric),
+        ]
         points = []
         for x, axis, value in zip(xs, axes, values, strict=True):
             where = None if value is None else axis.fraction(value)
@@ -129,14 +146,16 @@ def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, 
         is_best = trial.get("name") == best and complete
         colour = "#dc2626" if is_best else _colour(score)
         dash = "" if complete else ' stroke-dasharray="4 3"'
-        described = ", ".join(f"{a.name}={v}" for a, v in zip(axes, values, strict=True)
-                              if v is not None)
+        described = ", ".join(
+            f"{a.name}={v}" for a, v in zip(axes, values, strict=True) if v is not None
+        )
         parts.append(
             f'<polyline class="trial{" best" if is_best else ""}" '
             f'data-trial="{escape(str(trial.get("name")))}" points="{" ".join(points)}" '
             f'fill="none" stroke="{colour}" stroke-width="{3 if is_best else 1.5}" '
             f'stroke-opacity="0.85"{dash}>'
-            f'<title>{escape(str(trial.get("name")))}: {escape(described)}</title></polyline>')
+            f"<title>{escape(str(trial.get('name')))}: {escape(described)}</title></polyline>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -144,8 +163,9 @@ def parallel_coordinates_svg(axes: list[Axis], trials: list[dict], metric: str, 
 def _colour(score: float | None) -> str:
     if score is None:
         return "#9ca3af"
-    r, g, b = (round(low + (high - low) * score)
-               for low, high in zip(LOW_COLOUR, HIGH_COLOUR, strict=True))
+    r, g, b = (
+        round(low + (high - low) * score) for low, high in zip(LOW_COLOUR, HIGH_COLOUR, strict=True)
+    )
     return f"#{r:02x}{g:02x}{b:02x}"
 
 

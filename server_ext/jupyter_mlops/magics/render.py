@@ -12,24 +12,34 @@ from html import escape
 
 from .plot import axes_for, parallel_coordinates_svg
 
-STATE_COLOURS = {"Pending": "#a16207", "Running": "#1d4ed8", "Succeeded": "#15803d",
-                 "Failed": "#b91c1c", "Cancelled": "#6b7280"}
+STATE_COLOURS = {
+    "Pending": "#a16207",
+    "Running": "#1d4ed8",
+    "Succeeded": "#15803d",
+    "Failed": "#b91c1c",
+    "Cancelled": "#6b7280",
+}
 
 
 # ---------------------------------------------------------------- tables
 def table_html(headers: list[str], rows: list[list], css_class: str = "mlops-table") -> str:
     head = "".join(f"<th style='text-align:left'>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{escape(_cell(v))}</td>"
-                                    for v in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{escape(_cell(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
+    )
     return f"<table class='{css_class}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def table_text(headers: list[str], rows: list[list]) -> str:
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(value.ljust(width)
-                       for value, width in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
+    lines = [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -53,8 +63,16 @@ def gpu_rows(snapshot: dict) -> list[list]:
         nodes = entry.get("nodes")
         if nodes is None and per_node is not None:
             nodes = len(per_node)
-        rows.append([entry.get("product") or name, entry.get("free", 0), entry.get("total"),
-                     entry.get("held"), largest, nodes])
+        rows.append(
+            [
+                entry.get("product") or name,
+                entry.get("free", 0),
+                entry.get("total"),
+                entry.get("held"),
+                largest,
+                nodes,
+            ]
+        )
     return sorted(rows, key=lambda r: (-(r[1] or 0), str(r[0])))
 
 
@@ -77,8 +95,9 @@ JOB_HEADERS = ["kind", "name", "state", "created", "message"]
 
 
 def jobs_rows(summaries: list[dict]) -> list[list]:
-    return [[s["kind"], s["name"], s["state"], s.get("created"), s.get("message")]
-            for s in summaries]
+    return [
+        [s["kind"], s["name"], s["state"], s.get("created"), s.get("message")] for s in summaries
+    ]
 
 
 def jobs_html(summaries: list[dict]) -> str:
@@ -96,8 +115,7 @@ def jobs_text(summaries: list[dict]) -> str:
 # ---------------------------------------------------------------- one job
 def progress_line(status: dict) -> str:
     """One line: the job, its state, and how far the replicas, trials or steps have got."""
-    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"],
-                                                               *progress(status)])
+    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"], *progress(status)])
 
 
 def progress(status: dict) -> list[str]:
@@ -106,8 +124,10 @@ def progress(status: dict) -> list[str]:
     details = []
     if kind == "sweep":
         trials = status.get("trials") or {}
-        details.append(f"trials {trials.get('succeeded', 0)} succeeded, "
-                       f"{trials.get('running', 0)} running, {trials.get('failed', 0)} failed")
+        details.append(
+            f"trials {trials.get('succeeded', 0)} succeeded, "
+            f"{trials.get('running', 0)} running, {trials.get('failed', 0)} failed"
+        )
         best = status.get("best_trial")
         if best:
             metrics = ", ".join(f"{k}={v}" for k, v in best["metrics"].items())
@@ -115,8 +135,10 @@ def progress(status: dict) -> list[str]:
     elif parts:
         noun = status.get("part_noun") or "part"
         counts = Counter(p.get("phase") or p.get("state") or "Pending" for p in parts)
-        details.append(f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: " + ", ".join(
-            f"{n} {phase}" for phase, n in sorted(counts.items())))
+        details.append(
+            f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: "
+            + ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
+        )
     if status.get("message") and status["state"] != "Running":
         details.append(status["message"])
     return details
@@ -129,15 +151,28 @@ def parts_table(status: dict) -> tuple[list[str], list[list]]:
         names = sorted({n for p in parts for n in p.get("parameters", {})})
         metrics = sorted({n for p in parts for n in p.get("metrics", {})})
         headers = ["trial", "state", *names, *metrics]
-        rows = [[p["name"], p["state"], *(p["parameters"].get(n) for n in names),
-                 *(p["metrics"].get(m) for m in metrics)] for p in parts]
+        rows = [
+            [
+                p["name"],
+                p["state"],
+                *(p["parameters"].get(n) for n in names),
+                *(p["metrics"].get(m) for m in metrics),
+            ]
+            for p in parts
+        ]
         return headers, rows
     if kind == "workflow":
-        return (["step", "type", "state", "started", "finished"],
-                [[p["name"], p.get("type"), p["state"], p.get("started"), p.get("finished")]
-                 for p in parts])
-    return (["replica", "phase", "pod", "node"],
-            [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts])
+        return (
+            ["step", "type", "state", "started", "finished"],
+            [
+                [p["name"], p.get("type"), p["state"], p.get("started"), p.get("finished")]
+                for p in parts
+            ],
+        )
+    return (
+        ["replica", "phase", "pod", "node"],
+        [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts],
+    )
 
 
 def sweep_plot(status: dict, spec: dict) -> str:
@@ -149,8 +184,9 @@ def sweep_plot(status: dict, spec: dict) -> str:
     metric = objective.get("objectiveMetricName", "")
     axes = axes_for(spec.get("parameters") or [], parts, metric)
     best = (status.get("best_trial") or {}).get("name")
-    return parallel_coordinates_svg(axes, parts, metric,
-                                    objective=objective.get("type", "maximize"), best=best)
+    return parallel_coordinates_svg(
+        axes, parts, metric, objective=objective.get("type", "maximize"), best=best
+    )
 
 
 def best_trial_line(status: dict) -> str:
@@ -164,11 +200,14 @@ def best_trial_line(status: dict) -> str:
 
 def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -> str:
     colour = STATE_COLOURS.get(status["state"], "#111")
-    html = [f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
-            f"<p class='mlops-progress'><b>{escape(status['kind'])}</b> "
-            f"<code>{escape(status['name'])}</code> "
-            f"<span style='color:{colour};font-weight:bold'>{escape(status['state'])}</span>"
-            + "".join(f" · {escape(detail)}" for detail in progress(status)) + "</p>"]
+    html = [
+        f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
+        f"<p class='mlops-progress'><b>{escape(status['kind'])}</b> "
+        f"<code>{escape(status['name'])}</code> "
+        f"<span style='color:{colour};font-weight:bold'>{escape(status['state'])}</span>"
+        + "".join(f" · {escape(detail)}" for detail in progress(status))
+        + "</p>",
+    ]
     for warning in warnings:
         html.append(f"<p class='mlops-warning' style='color:#a16207'>{escape(warning)}</p>")
     headers, rows = parts_table(status)

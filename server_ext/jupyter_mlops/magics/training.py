@@ -13,8 +13,11 @@ from .parsing import MagicInputError, parse_env
 from .submitting import present, resource_arguments, submit
 
 
-@subcommand("pytorchjob", cell=CELL,
-            example="%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type NVIDIA-A100-SXM4-80GB")
+@subcommand(
+    "pytorchjob",
+    cell=CELL,
+    example="%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type NVIDIA-A100-SXM4-80GB",
+)
 @magic_arguments("%mlops pytorchjob")
 @output_argument()
 @resource_arguments
@@ -27,14 +30,19 @@ def pytorchjob(magics, args, cell):
     torch.distributed.init_process_group() with no arguments).
     """
     if not cell.strip():
-        raise MagicInputError("%%mlops pytorchjob: the cell is empty; write the training script "
-                              "in it.")
+        raise MagicInputError(
+            "%%mlops pytorchjob: the cell is empty; write the training script in it."
+        )
     workdir = os.getcwd()
     script = write_cell_script(workdir, cell)
-    spec = PyTorchJob(command=torchrun_command(script, workers=args.workers,
-                                               gpus_per_worker=args.gpus),
-                      name=args.name, replicas=args.workers, gpus=args.gpus,
-                      gpu_type=args.gpu_type, image=args.image, env=parse_env(args.env),
-                      snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [],
-                                            script=script))
+    spec = PyTorchJob(
+        command=torchrun_command(script, workers=args.workers, gpus_per_worker=args.gpus),
+        name=args.name,
+        replicas=args.workers,
+        gpus=args.gpus,
+        gpu_type=args.gpu_type,
+        image=args.image,
+        env=parse_env(args.env),
+        snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
+    )
     present(submit(magics, spec, args), args.bg)
