@@ -200,6 +200,14 @@ def test_ssh_help(kernel):
         "del os.environ['JUPYTERHUB_SERVER_NAME']"
     )
     assert "ssh -p 2222 alice.gpu@hub.example.org" in named.text
+    # The operator's traitlets config, then the environment, choose the port.
+    configured = kernel.run("%config MlopsMagics.ssh_port = 2022\n%mlops ssh")
+    assert "ssh -p 2022 alice@hub.example.org" in configured.text
+    from_env = kernel.run(
+        "%config MlopsMagics.ssh_port = 0\nos.environ['MLOPS_SSH_PORT'] = '2200'\n%mlops ssh\n"
+        "del os.environ['MLOPS_SSH_PORT']"
+    )
+    assert "ssh -p 2200 alice@hub.example.org" in from_env.text
     nohost = kernel.run("saved = os.environ.pop('MLOPS_SSH_HOST')\n%mlops ssh")
     kernel.run("os.environ['MLOPS_SSH_HOST'] = saved")
     assert_one_line(nohost, "the hub's host name is unknown; set MLOPS_SSH_HOST")

@@ -14,6 +14,9 @@ from . import render
 from .commands import subcommand
 from .parsing import MagicInputError
 
+DEFAULT_SSH_PORT = 2222
+"""Where the hub's SSH gateway listens unless the operator says otherwise."""
+
 
 class GpuTable:
     """The hub's availability snapshot as a table (HTML and text)."""
@@ -98,7 +101,7 @@ def ssh(magics, args, cell):
             "%mlops ssh: the hub's host name is unknown; set MLOPS_SSH_HOST "
             "(or c.MlopsMagics.ssh_host)."
         )
-    port = int(os.environ.get("MLOPS_SSH_PORT") or magics.ssh_port)
+    port = magics.ssh_port or int(os.environ.get("MLOPS_SSH_PORT") or DEFAULT_SSH_PORT)
     display(
         SshHelp(ssh_instructions(user, host, port, os.environ.get("JUPYTERHUB_SERVER_NAME", "")))
     )

@@ -53,9 +53,10 @@ class MlopsMagics(Magics):
         Default: MLOPS_SSH_HOST, else the host of JUPYTERHUB_PUBLIC_URL."""),
     ).tag(config=True)
     ssh_port = Int(
-        2222,
+        0,
         help=dedent("""
-        Port of the hub's SSH gateway (shown by %mlops ssh); MLOPS_SSH_PORT overrides it."""),
+        Port of the hub's SSH gateway (shown by %mlops ssh).
+        Default (0): MLOPS_SSH_PORT, else 2222."""),
     ).tag(config=True)
 
     @property
