@@ -6,6 +6,8 @@ see magics_availability.py) and %mlops ssh.
 
 from __future__ import annotations
 
+import os
+
 import kubernetes
 import pytest
 from conftest import REPO, wait_for
@@ -233,3 +235,21 @@ def test_no_credentials_or_no_api_server(kernel):
     away = with_environment("os.environ['MLOPS_KUBE_SERVER'] = 'https://127.0.0.1:9'")
     assert_one_line(away, "The Kubernetes API server at https://127.0.0.1:9 did not answer")
     assert kernel.run("%mlops jobs").ok, "the environment is back"
+
+
+def test_code_too_large_to_ship_says_how_to_trim_it(kernel, alice, controller, workdir):
+    big = workdir / "scratch"
+    big.mkdir()
+    (big / "noise.bin").write_bytes(os.urandom(1536 * 1024))  # incompressible, over 1 MiB
+    try:
+        before = job_names(controller, alice.namespace)
+        too_large = kernel.run(cell("%%mlops pytorchjob --bg"))
+        assert_one_line(too_large, "Here: add --exclude PATTERN (e.g. --exclude data/)")
+        assert "MiB" in too_large.stderr
+        assert job_names(controller, alice.namespace) == before
+        trimmed = kernel.run(cell("%%mlops pytorchjob --exclude scratch/ --bg -o small"))
+        assert trimmed.ok, trimmed.outputs
+        assert kernel.run("%mlops delete {small.name}").ok
+    finally:
+        (big / "noise.bin").unlink()
+        big.rmdir()

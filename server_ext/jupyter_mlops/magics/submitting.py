@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument
 
-from ..jobs import GpusUnavailable
+from ..jobs import GpusUnavailable, SnapshotTooLarge
 from .commands import store
 from .display import NotebookJob, follow, show
 
@@ -52,7 +52,7 @@ def resource_arguments(func):
 
 
 def submit(magics, spec, args) -> NotebookJob:
-    """Submit ``spec`` with the client; say how to queue when the GPUs are busy."""
+    """Submit ``spec`` with the client; say how to queue or trim the code in the magic's terms."""
     try:
         handle = magics.client.submit(spec, if_not_fits="queue" if args.queue else "refuse")
     except GpusUnavailable as exc:
@@ -61,6 +61,11 @@ def submit(magics, spec, args) -> NotebookJob:
             f"Not enough free GPUs now: {reason}. Add --queue to submit it "
             "anyway (it waits until they are free).",
             reason=reason,
+        ) from None
+    except SnapshotTooLarge as exc:
+        raise SnapshotTooLarge(
+            f"{exc.message} Here: add --exclude PATTERN (e.g. --exclude data/) to leave files out.",
+            **exc.details,
         ) from None
     job = NotebookJob.of(handle)
     store(magics, args.output, job)

@@ -30,6 +30,12 @@ from .submitting import present, submit
     help="ship a snapshot of the working directory to every step with a command",
 )
 @argument(
+    "--exclude",
+    action="append",
+    metavar="PATTERN",
+    help="with --code: gitignore-style pattern of files not to ship (repeatable)",
+)
+@argument(
     "--queue",
     action="store_true",
     help="submit even when the GPUs are not free now (the job waits for them)",
@@ -70,7 +76,8 @@ def workflow(magics, args, cell):
         namespace = {k: v for k, v in namespace.items() if id(v) not in before}
         where = "the cell"
     workflow = _pick_workflow(namespace, args.var, where)
-    spec = ArgoWorkflow.from_hera(workflow, Snapshot(os.getcwd()) if args.code else None)
+    snapshot = Snapshot(os.getcwd(), exclude=args.exclude or []) if args.code else None
+    spec = ArgoWorkflow.from_hera(workflow, snapshot)
     present(submit(magics, spec, args), args.bg)
 
 
