@@ -492,3 +492,22 @@ async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
     assert (code, error["field"]) == (400, "name")
     code, gpus = await call(jp_fetch, "GET", "/gpus", "gpus")
     assert (code, gpus["configured"]) == (200, False)
+
+
+@on_server_loop
+async def test_jobs_metric_counts_my_jobs_by_kind_and_state(jp_fetch, alice):
+    job = alice.client().submit(
+        PyTorchJob(name=unique("metric"), command="python a.py", image=IMAGE, snapshot=None)
+    )
+    pending = alice.client().list("pytorchjob")
+    expected = sum(1 for j in pending if j["state"] == "Pending")
+    line = f'jupyterhub_mlops_jobs{{kind="pytorchjob",state="Pending"}} {float(expected)}'
+    for _ in range(100):  # the first list starts the watch cache the metric reads
+        await call(jp_fetch, "GET", "/jobs", "jobs")
+        metrics = (await jp_fetch("metrics")).body.decode()
+        if line in metrics:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"{line!r} not in the metrics")
+    job.delete()
