@@ -1,0 +1,99 @@
+"""The subcommand registry of ``%mlops`` and what subcommands share.
+
+Each subcommand is a function ``(magics, args, cell)`` with its options
+declared by IPython's ``magic_arguments`` decorators (which also write its
+help text), registered with ``@subcommand``. ``MlopsMagics`` dispatches on
+the first word of the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from IPython.core.magic_arguments import argument
+
+from ..jobs import ComponentMissing, JobsClient, NotFound
+from ..jobs.kinds import KINDS
+from .display import NotebookJob
+from .parsing import MagicInputError
+
+NO_CELL, CELL, EITHER = "line only", "cell only", "line or cell"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    run: Callable
+    """``run(magics, args, cell)``; ``args`` parsed by ``run.parser``."""
+    cell: str
+    """NO_CELL, CELL or EITHER."""
+    example: str
+    """One typical use, shown by ``%mlops?``."""
+
+
+REGISTRY: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, *, example: str, cell: str = NO_CELL):
+    """Register a function already decorated with ``magic_arguments``."""
+
+    def register(func: Callable) -> Callable:
+        REGISTRY[name] = Subcommand(name, func, cell, example)
+        return func
+
+    return register
+
+
+def output_argument():
+    return argument(
+        "-o",
+        "--output",
+        metavar="VAR",
+        help="store the job's handle in this variable of your namespace",
+    )
+
+
+def kind_argument():
+    return argument(
+        "--kind",
+        choices=sorted(KINDS),
+        help="the job's kind, when jobs of two kinds share the name",
+    )
+
+
+def store(magics, variable: str | None, value) -> None:
+    """``-o VAR``: put ``value`` in the user's namespace."""
+    if variable:
+        if not variable.isidentifier():
+            raise MagicInputError(f"-o {variable!r}: not a Python variable name")
+        magics.shell.user_ns[variable] = value
+
+
+def find_job(client: JobsClient, name: str, kind: str | None = None) -> NotebookJob:
+    """The user's job called ``name``, of any kind unless ``kind`` says which.
+
+    Kinds whose component is not installed are skipped unless asked for by
+    ``kind`` (then ``ComponentMissing`` names the component).
+    """
+    kinds = [kind] if kind else list(KINDS)
+    found = []
+    for each in kinds:
+        try:
+            found.append(client.get(each, name))
+        except NotFound:
+            continue
+        except ComponentMissing:
+            if kind:
+                raise
+    if not found:
+        what = f"{kind} " if kind else "job "
+        raise NotFound(
+            f"No {what}named {name!r} in namespace {client.namespace!r}; %mlops jobs lists yours."
+        )
+    if len(found) > 1:
+        kinds_found = ", ".join(h.kind.name for h in found)
+        raise MagicInputError(
+            f"{name!r} names jobs of several kinds ({kinds_found}); add --kind to say which."
+        )
+    return NotebookJob.of(found[0])

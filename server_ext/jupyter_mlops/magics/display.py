@@ -1,0 +1,92 @@
+"""Jobs as notebook outputs: a handle that renders itself, and a display that follows the job.
+
+``NotebookJob`` is the jobs API's ``JobHandle`` plus ``_repr_html_`` and a
+plain-text form (a thin adapter: the API's handle has no rich display), so
+``-o job`` gives users the whole API and a cell ending in ``job`` shows the
+current status. ``follow`` keeps one display (``display_id``) up to date
+while the job runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from IPython.display import display
+
+from ..jobs import FINISHED, JobHandle
+from . import render
+
+
+@dataclass
+class JobView:
+    """What a job looked like at one moment; renders without calling the cluster."""
+
+    status: dict
+    spec: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        return render.job_html(self.status, self.spec, self.warnings)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(render.job_text(self.status, self.warnings))
+
+    def __str__(self) -> str:
+        return render.job_text(self.status, self.warnings)
+
+
+class NotebookJob(JobHandle):
+    """A ``JobHandle`` that displays as its current status (asks the cluster each time)."""
+
+    @classmethod
+    def of(cls, handle: JobHandle) -> NotebookJob:
+        return cls(handle.client, handle.kind, handle.name, handle.namespace, handle.warnings)
+
+    def view(self) -> JobView:
+        status = self.status()
+        spec = {}
+        if self.kind.name == "sweep":  # the plot's axes come from the search space
+            spec = self.get().get("spec") or {}
+        return JobView(status, spec, list(self.warnings))
+
+    def resubmit(self) -> NotebookJob:
+        return NotebookJob.of(super().resubmit())
+
+    def _repr_html_(self) -> str:
+        return self.view()._repr_html_()
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        self.view()._repr_pretty_(printer, cycle)
+
+
+def show(job: NotebookJob):
+    """Display the job's status once; return the ``DisplayHandle`` to update it."""
+    return display(job.view(), display_id=True)
+
+
+def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
+    """Update one display in place on every change of the job until it finishes.
+
+    Returns the last view. Interrupting the kernel (``KeyboardInterrupt``)
+    stops following; the job itself keeps running.
+    """
+    view = job.view()
+    try:  # from the first display on, an interrupt only stops the watching
+        output = display(view, display_id=True)
+        if view.status["state"] in FINISHED:
+            return view
+        for summary in job.watch(timeout):
+            if summary.get("deleted"):
+                view.status = {**view.status, "state": "Deleted", "message": "the job was deleted"}
+                output.update(view)
+                return view
+            view = job.view()
+            output.update(view)
+            if view.status["state"] in FINISHED:
+                return view
+    except KeyboardInterrupt:
+        print(
+            f"Stopped watching; {job.kind.name} {job.name} keeps running "
+            f"(%mlops status {job.name})."
+        )
+    return view

@@ -1,0 +1,230 @@
+"""HTML and plain text for what the magics show: tables, job status, progress, sweeps, GPUs.
+
+Pure functions over the dicts the jobs API returns (``JobHandle.status()``,
+the Experiment spec, the hub's availability snapshot); every value from the
+cluster is escaped before it goes into HTML.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from html import escape
+
+from .plot import axes_for, parallel_coordinates_svg
+
+STATE_COLOURS = {
+    "Pending": "#a16207",
+    "Running": "#1d4ed8",
+    "Succeeded": "#15803d",
+    "Failed": "#b91c1c",
+    "Cancelled": "#6b7280",
+}
+
+
+# ---------------------------------------------------------------- tables
+def table_html(headers: list[str], rows: list[list], css_class: str = "mlops-table") -> str:
+    head = "".join(f"<th style='text-align:left'>{escape(str(h))}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{escape(_cell(v))}</td>" for v in row)
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table class='{css_class}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def table_text(headers: list[str], rows: list[list]) -> str:
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+# ---------------------------------------------------------------- GPUs
+GPU_HEADERS = ["GPU type", "free", "total", "held", "largest free on one node", "nodes"]
+
+
+def gpu_rows(snapshot: dict) -> list[list]:
+    """One row per GPU type of the hub's availability snapshot, most free first."""
+    rows = []
+    for name, entry in (snapshot.get("gpu_types") or {}).items():
+        per_node = entry.get("free_per_node")
+        largest = entry.get("largest_free_on_node")
+        if largest is None and per_node is not None:
+            largest = max(per_node, default=0)
+        nodes = entry.get("nodes")
+        if nodes is None and per_node is not None:
+            nodes = len(per_node)
+        rows.append(
+            [
+                entry.get("product") or name,
+                entry.get("free", 0),
+                entry.get("total"),
+                entry.get("held"),
+                largest,
+                nodes,
+            ]
+        )
+    return sorted(rows, key=lambda r: (-(r[1] or 0), str(r[0])))
+
+
+def gpus_html(snapshot: dict) -> str:
+    rows = gpu_rows(snapshot)
+    if not rows:
+        return "<p>The cluster reports no GPUs.</p>"
+    return "<p><b>Cluster GPUs</b> (free now)</p>" + table_html(GPU_HEADERS, rows)
+
+
+def gpus_text(snapshot: dict) -> str:
+    rows = gpu_rows(snapshot)
+    if not rows:
+        return "The cluster reports no GPUs."
+    return "Cluster GPUs (free now)\n" + table_text(GPU_HEADERS, rows)
+
+
+# ---------------------------------------------------------------- job lists
+JOB_HEADERS = ["kind", "name", "state", "created", "message"]
+
+
+def jobs_rows(summaries: list[dict]) -> list[list]:
+    return [
+        [s["kind"], s["name"], s["state"], s.get("created"), s.get("message")] for s in summaries
+    ]
+
+
+def jobs_html(summaries: list[dict]) -> str:
+    if not summaries:
+        return "<p>No jobs yet.</p>"
+    return table_html(JOB_HEADERS, jobs_rows(summaries))
+
+
+def jobs_text(summaries: list[dict]) -> str:
+    if not summaries:
+        return "No jobs yet."
+    return table_text(JOB_HEADERS, jobs_rows(summaries))
+
+
+# ---------------------------------------------------------------- one job
+def progress_line(status: dict) -> str:
+    """One line: the job, its state, and how far the replicas, trials or steps have got."""
+    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"], *progress(status)])
+
+
+def progress(status: dict) -> list[str]:
+    """How far the replicas, trials or steps have got, and the controller's message."""
+    kind, parts = status["kind"], status.get("parts") or []
+    details = []
+    if kind == "sweep":
+        trials = status.get("trials") or {}
+        details.append(
+            f"trials {trials.get('succeeded', 0)} succeeded, "
+            f"{trials.get('running', 0)} running, {trials.get('failed', 0)} failed"
+        )
+        best = status.get("best_trial")
+        if best:
+            metrics = ", ".join(f"{k}={v}" for k, v in best["metrics"].items())
+            details.append(f"best {metrics} ({best['name']})")
+    elif parts:
+        noun = status.get("part_noun") or "part"
+        counts = Counter(p.get("phase") or p.get("state") or "Pending" for p in parts)
+        details.append(
+            f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: "
+            + ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
+        )
+    if status.get("message") and status["state"] != "Running":
+        details.append(status["message"])
+    return details
+
+
+def parts_table(status: dict) -> tuple[list[str], list[list]]:
+    """Headers and rows of the replicas, trials or steps."""
+    parts, kind = status.get("parts") or [], status["kind"]
+    if kind == "sweep":
+        names = sorted({n for p in parts for n in p.get("parameters", {})})
+        metrics = sorted({n for p in parts for n in p.get("metrics", {})})
+        headers = ["trial", "state", *names, *metrics]
+        rows = [
+            [
+                p["name"],
+                p["state"],
+                *(p["parameters"].get(n) for n in names),
+                *(p["metrics"].get(m) for m in metrics),
+            ]
+            for p in parts
+        ]
+        return headers, rows
+    if kind == "workflow":
+        return (
+            ["step", "type", "state", "started", "finished"],
+            [
+                [p["name"], p.get("type"), p["state"], p.get("started"), p.get("finished")]
+                for p in parts
+            ],
+        )
+    return (
+        ["replica", "phase", "pod", "node"],
+        [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts],
+    )
+
+
+def sweep_plot(status: dict, spec: dict) -> str:
+    """The parallel-coordinates SVG of a sweep's trials ('' before any trial exists)."""
+    parts = status.get("parts") or []
+    if not parts:
+        return ""
+    objective = spec.get("objective") or {}
+    metric = objective.get("objectiveMetricName", "")
+    axes = axes_for(spec.get("parameters") or [], parts, metric)
+    best = (status.get("best_trial") or {}).get("name")
+    return parallel_coordinates_svg(
+        axes, parts, metric, objective=objective.get("type", "maximize"), best=best
+    )
+
+
+def best_trial_line(status: dict) -> str:
+    best = status.get("best_trial")
+    if not best:
+        return f"{status['name']}: no trial has reported its metric yet."
+    params = ", ".join(f"{k}={v}" for k, v in best["parameters"].items())
+    metrics = ", ".join(f"{k}={v}" for k, v in best["metrics"].items())
+    return f"best trial {best['name']}: {metrics} with {params}"
+
+
+def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -> str:
+    colour = STATE_COLOURS.get(status["state"], "#111")
+    html = [
+        f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
+        f"<p class='mlops-progress'><b>{escape(status['kind'])}</b> "
+        f"<code>{escape(status['name'])}</code> "
+        f"<span style='color:{colour};font-weight:bold'>{escape(status['state'])}</span>"
+        + "".join(f" · {escape(detail)}" for detail in progress(status))
+        + "</p>",
+    ]
+    for warning in warnings:
+        html.append(f"<p class='mlops-warning' style='color:#a16207'>{escape(warning)}</p>")
+    headers, rows = parts_table(status)
+    if rows:
+        html.append(table_html(headers, rows))
+    if status["kind"] == "sweep":
+        html.append(f"<p class='mlops-best'>{escape(best_trial_line(status))}</p>")
+        html.append(sweep_plot(status, spec or {}))
+    html.append("</div>")
+    return "".join(html)
+
+
+def job_text(status: dict, warnings: list[str] = ()) -> str:
+    lines = [progress_line(status), *warnings]
+    headers, rows = parts_table(status)
+    if rows:
+        lines.append(table_text(headers, rows))
+    if status["kind"] == "sweep":
+        lines.append(best_trial_line(status))
+    return "\n".join(lines)

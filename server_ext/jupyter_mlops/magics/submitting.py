@@ -1,0 +1,80 @@
+"""What the submitting subcommands share: common options, GPU checks, show or follow."""
+
+from __future__ import annotations
+
+from IPython.core.magic_arguments import argument
+
+from ..jobs import GpusUnavailable, SnapshotTooLarge
+from .commands import store
+from .display import NotebookJob, follow, show
+
+
+def resource_arguments(func):
+    """--gpus, --gpu-type, --workers, --image, --env, --exclude, --name, --queue, --bg."""
+    decorators = [
+        argument("--gpus", type=int, default=0, metavar="N", help="GPUs per worker pod"),
+        argument(
+            "--gpu-type",
+            metavar="PRODUCT",
+            help="GPU product label (nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB; "
+            "%%mlops gpus lists them",
+        ),
+        argument(
+            "--workers",
+            type=int,
+            default=1,
+            metavar="N",
+            help="pods, one per node: the first is the master (default 1)",
+        ),
+        argument("--image", help="container image (default: this notebook's image)"),
+        argument("--env", action="append", metavar="K=V", help="environment variable (repeatable)"),
+        argument(
+            "--exclude",
+            action="append",
+            metavar="PATTERN",
+            help="gitignore-style pattern of files not to ship, e.g. 'data/' (repeatable)",
+        ),
+        argument("--name", help="job name (default: generated)"),
+        argument(
+            "--queue",
+            action="store_true",
+            help="submit even when the GPUs are not free now (the job waits for them)",
+        ),
+        argument(
+            "--bg",
+            action="store_true",
+            help="return at once instead of following the job until it finishes",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def submit(magics, spec, args) -> NotebookJob:
+    """Submit ``spec`` with the client; say how to queue or trim the code in the magic's terms."""
+    try:
+        handle = magics.client.submit(spec, if_not_fits="queue" if args.queue else "refuse")
+    except GpusUnavailable as exc:
+        reason = exc.details.get("reason") or exc.message
+        raise GpusUnavailable(
+            f"Not enough free GPUs now: {reason}. Add --queue to submit it "
+            "anyway (it waits until they are free).",
+            reason=reason,
+        ) from None
+    except SnapshotTooLarge as exc:
+        raise SnapshotTooLarge(
+            f"{exc.message} Here: add --exclude PATTERN (e.g. --exclude data/) to leave files out.",
+            **exc.details,
+        ) from None
+    job = NotebookJob.of(handle)
+    store(magics, args.output, job)
+    return job
+
+
+def present(job: NotebookJob, background: bool) -> None:
+    """``--bg``: show the job once; otherwise follow it in place until it finishes."""
+    if background:
+        show(job)
+    else:
+        follow(job)

@@ -1,0 +1,48 @@
+"""``%%mlops pytorchjob``: the cell as the training script of a distributed PyTorchJob."""
+
+from __future__ import annotations
+
+import os
+
+from IPython.core.magic_arguments import magic_arguments
+
+from ..jobs import PyTorchJob
+from .cellscript import CellSnapshot, torchrun_command, write_cell_script
+from .commands import CELL, output_argument, subcommand
+from .parsing import MagicInputError, parse_env
+from .submitting import present, resource_arguments, submit
+
+
+@subcommand(
+    "pytorchjob",
+    cell=CELL,
+    example="%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type NVIDIA-A100-SXM4-80GB",
+)
+@magic_arguments("%mlops pytorchjob")
+@output_argument()
+@resource_arguments
+def pytorchjob(magics, args, cell):
+    """Run the cell as a PyTorchJob: torchrun on every worker, one process per GPU.
+
+    The cell becomes a script shipped with a snapshot of the working directory
+    (honouring .gitignore), so local imports and relative paths work; torchrun
+    sets RANK, LOCAL_RANK and WORLD_SIZE for each process (use
+    torch.distributed.init_process_group() with no arguments).
+    """
+    if not cell.strip():
+        raise MagicInputError(
+            "%%mlops pytorchjob: the cell is empty; write the training script in it."
+        )
+    workdir = os.getcwd()
+    script = write_cell_script(workdir, cell)
+    spec = PyTorchJob(
+        command=torchrun_command(script, workers=args.workers, gpus_per_worker=args.gpus),
+        name=args.name,
+        replicas=args.workers,
+        gpus=args.gpus,
+        gpu_type=args.gpu_type,
+        image=args.image,
+        env=parse_env(args.env),
+        snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
+    )
+    present(submit(magics, spec, args), args.bg)

@@ -1,0 +1,47 @@
+"""Fixtures of the %mlops tests (imported by each test module): alice's kernel and directory.
+
+The kernel is a real ipykernel started by jupyter_client, with alice's
+service-account credentials passed the way the jobs API reads them outside a
+pod (``MLOPS_KUBE_SERVER``/``MLOPS_KUBE_TOKEN_FILE``/..., see
+jupyter_mlops/jobs/credentials.py), as her notebook pod would have them.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from jobs_support import alice, bob, controller  # noqa: F401 - fixtures
+from magics_availability import AvailabilityStandIn
+from magics_kernel import start_notebook_kernel
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """alice's notebook directory: a local module the cells import, and ignored files."""
+    root = tmp_path_factory.mktemp("notebooks")
+    (root / "models").mkdir()
+    (root / "models" / "__init__.py").write_text("")
+    (root / "models" / "net.py").write_text("def build():\n    return 'net'\n")
+    (root / ".gitignore").write_text("data/\n")
+    (root / "data").mkdir()
+    (root / "data" / "huge.bin").write_bytes(b"\0" * 4096)
+    (root / "notes").mkdir()
+    (root / "notes" / "draft.md").write_text("not for the cluster\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def availability(core_v1):
+    token = secrets.token_hex(16)
+    standin = AvailabilityStandIn(core_v1, token)
+    yield standin, token
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def kernel(alice, workdir, availability):  # noqa: F811 - the fixture imported above
+    """alice's notebook kernel with the extension loaded."""
+    started = start_notebook_kernel(alice, workdir, availability)
+    yield started
+    started.shutdown()

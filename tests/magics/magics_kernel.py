@@ -1,0 +1,152 @@
+"""A real IPython kernel (ipykernel, started by jupyter_client) and what its cells output."""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+
+from jobs_support import IMAGE
+from jupyter_client import KernelManager
+
+HUB_HOST = "hub.example.org"
+OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")
+
+
+@dataclass
+class Result:
+    """The iopub messages one execution produced, and its execute_reply."""
+
+    outputs: list[dict] = field(default_factory=list)
+    """``{"type": msg_type, **content}`` in arrival order."""
+    reply: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.reply.get("status") == "ok"
+
+    def stream(self, name: str) -> str:
+        return "".join(
+            o["text"] for o in self.outputs if o["type"] == "stream" and o["name"] == name
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self.stream("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self.stream("stderr")
+
+    def data(self, mime: str, types=("display_data", "update_display_data", "execute_result")):
+        return [o["data"][mime] for o in self.outputs if o["type"] in types and mime in o["data"]]
+
+    @property
+    def html(self) -> str:
+        return "\n".join(self.data("text/html"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.data("text/plain"))
+
+    @property
+    def errors(self) -> list[dict]:
+        return [o for o in self.outputs if o["type"] == "error"]
+
+    def displays(self) -> list[tuple[str, str, dict]]:
+        """(msg type, display_id, data) of every display and update, in order."""
+        return [
+            (o["type"], (o.get("transient") or {}).get("display_id"), o["data"])
+            for o in self.outputs
+            if o["type"] in ("display_data", "update_display_data")
+        ]
+
+
+class Kernel:
+    def __init__(self, cwd: str, env: dict[str, str]):
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(cwd=cwd, env=env)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def start(self, code: str) -> str:
+        """Send ``code`` for execution; return the message id to ``collect``."""
+        return self.client.execute(code, allow_stdin=False, stop_on_error=False)
+
+    def collect(
+        self, msg_id: str, timeout: float = 120, *, result: Result | None = None, until=None
+    ) -> Result:
+        """Outputs of ``msg_id`` until the kernel is idle again, then its reply.
+
+        With ``until`` (a predicate on the ``Result`` so far) return as soon as
+        it holds, without the reply; call again with ``result`` to go on.
+        """
+        result = result or Result()
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self._next(self.client.get_iopub_msg, deadline)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if kind in OUTPUT_TYPES:
+                result.outputs.append({"type": kind, **msg["content"]})
+                if until is not None and until(result):
+                    return result
+        while True:
+            msg = self._next(self.client.get_shell_msg, deadline)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                result.reply = msg["content"]
+                return result
+
+    def interrupt(self) -> None:
+        """What the notebook's stop button does: SIGINT to the kernel."""
+        self.manager.interrupt_kernel()
+
+    def run(self, code: str, timeout: float = 120) -> Result:
+        return self.collect(self.start(code), timeout)
+
+    def value(self, expression: str):
+        """Evaluate ``expression`` in the kernel; its ``repr`` read back with ``eval``."""
+        result = self.run(f"print(repr(({expression})))")
+        assert result.ok, result.outputs
+        return eval(result.stdout)  # noqa: S307 - our own test kernel's repr of plain data
+
+    @staticmethod
+    def _next(get, deadline: float) -> dict:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the kernel did not finish in time")
+        try:
+            return get(timeout=remaining)
+        except queue.Empty:
+            raise TimeoutError("the kernel did not finish in time") from None
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def notebook_environment(user, availability) -> dict[str, str]:
+    """What a notebook pod's kernel of ``user`` has: credentials, image, hub names, token."""
+    standin, token = availability
+    return {
+        **os.environ,
+        **user.environment(),
+        "JUPYTER_IMAGE_SPEC": IMAGE,
+        "JUPYTERHUB_USER": user.name,
+        "MLOPS_SSH_HOST": HUB_HOST,
+        "MLOPS_AVAILABILITY_URL": standin.url,
+        "JUPYTERHUB_API_TOKEN": token,
+    }
+
+
+def start_notebook_kernel(user, workdir, availability) -> Kernel:
+    """``user``'s kernel in ``workdir`` with ``%load_ext jupyter_mlops`` done."""
+    kernel = Kernel(str(workdir), notebook_environment(user, availability))
+    loaded = kernel.run("%load_ext jupyter_mlops")
+    assert loaded.ok, loaded.outputs
+    return kernel

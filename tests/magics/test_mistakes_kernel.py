@@ -1,0 +1,255 @@
+"""User mistakes in a real kernel: each prints one clear line (no traceback) and changes nothing.
+
+Also %mlops gpus (from a stand-in of the hub's availability service that reads the real cluster,
+see magics_availability.py) and %mlops ssh.
+"""
+
+from __future__ import annotations
+
+import os
+
+import kubernetes
+import pytest
+from conftest import REPO, wait_for
+
+pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+
+pytestmark = pytest.mark.cluster
+A100 = "NVIDIA-A100-SXM4-80GB"
+SWEEP = '%%mlops sweep --objective "maximize accuracy" '
+
+
+def cell(header: str) -> str:
+    return f"{header}\nprint('accuracy=0.9')\n"
+
+
+MISTAKES = [
+    ("%mlops nope", "%mlops: unknown subcommand 'nope'; use one of pytorchjob, sweep, best, "),
+    (
+        cell("%%mlops pytorchjob --gpus 2 --nodes 3"),
+        "%%mlops pytorchjob: unrecognized arguments: --nodes 3",
+    ),
+    (
+        cell("%%mlops pytorchjob --gpus two"),
+        "%%mlops pytorchjob: argument --gpus: invalid int value: 'two'",
+    ),
+    ("%mlops pytorchjob --gpus 2", "%%mlops pytorchjob runs a cell: put %%mlops pytorchjob"),
+    ("%%mlops jobs\nprint(1)", "%mlops jobs is a line magic"),
+    ("%%mlops pytorchjob --gpus 1\n\n", "%%mlops pytorchjob: the cell is empty"),
+    (
+        cell(SWEEP + "--param lr=lognormal(1,2)"),
+        "--param lr: unknown distribution 'lognormal'; use one of uniform, loguniform, int, choice",
+    ),
+    (cell(SWEEP + "--param lr=loguniform(0,1)"), "--param lr: loguniform() needs low > 0 (got 0)"),
+    (cell(SWEEP + "--param bs=choice(32,,64)"), "empty value in (32,,64)"),
+    (cell(SWEEP + "--param lr"), "--param 'lr': write NAME=DISTRIBUTION(ARGS)"),
+    (
+        cell('%%mlops sweep --param lr=uniform(0,1) --objective "maximise accuracy"'),
+        '--objective \'maximise accuracy\': write "maximize METRIC" or "minimize METRIC"',
+    ),
+    (
+        cell("%%mlops sweep --param lr=uniform(0,1)"),
+        "%%mlops sweep: the following arguments are required: --objective",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --algorithm grid"),
+        "--param lr: grid search needs a step for floats, e.g. lr=uniform(0.1,0.5,0.1)",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --algorithm annealing"),
+        "%%mlops sweep: argument --algorithm: invalid choice: 'annealing'",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --trials 2 --parallel 4"),
+        "Invalid job spec: parallel_trials: must not exceed max_trials (2)",
+    ),
+    ("%mlops status ghost-job", "No job named 'ghost-job' in namespace"),
+    (
+        "%mlops logs ghost-job --replica worker-0 --trial t",
+        "give one of --replica, --trial, --step",
+    ),
+    ('%mlops status "ghost', "%mlops status: No closing quotation"),
+    (cell("%%mlops pytorchjob --gpus 100"), "Invalid job spec: gpus: must be between 0 and 64"),
+    (
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100}"),
+        "Not enough free GPUs now: 6 pod(s) of 8 GPU(s) (NVIDIA-A100-SXM4-80GB) do not fit now ",
+    ),
+    (
+        cell("%%mlops pytorchjob --gpus 1 --gpu-type H100"),
+        "Not enough free GPUs now: the cluster has no H100 GPUs (types: ",
+    ),
+    (cell("%%mlops pytorchjob --env NOEQUALS"), "--env 'NOEQUALS': write NAME=VALUE"),
+    (cell("%%mlops pytorchjob --name Bad_Name"), "Invalid job spec: name: 'Bad_Name' must be"),
+    ("%mlops workflow submit missing.py", "%mlops workflow submit: no file 'missing.py'"),
+    ("%mlops workflow", "%mlops workflow: write %mlops workflow submit PATH.py"),
+    ("%mlops best ghost-sweep", "No sweep named 'ghost-sweep'"),
+]
+
+
+def job_names(controller, namespace: str) -> set[str]:
+    """Every job and ConfigMap in the namespace (kinds whose CRD is missing have none)."""
+    names = set()
+    for kind in ("pytorchjob", "sweep", "workflow"):
+        group, version, plural = controller.GROUPS[kind]
+        try:
+            items = controller.custom.list_namespaced_custom_object(
+                group, version, namespace, plural
+            )["items"]
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            items = []
+        names |= {f"{kind}/{i['metadata']['name']}" for i in items}
+    return names | {
+        f"cm/{c.metadata.name}" for c in controller.core.list_namespaced_config_map(namespace).items
+    }
+
+
+def serves_experiments(controller) -> bool:
+    try:
+        controller.custom.list_cluster_custom_object("kubeflow.org", "v1beta1", "experiments")
+        return True
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        return False
+
+
+def assert_one_line(result, says: str) -> None:
+    assert not result.ok, "a mistake fails the cell, so Run All stops there"
+    assert result.errors == [], "no traceback"
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("UsageError: ")
+    assert says in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("code, says", MISTAKES, ids=[m[1][:40] for m in MISTAKES])
+def test_mistakes_print_one_line_and_change_nothing(kernel, alice, controller, code, says):
+    before = job_names(controller, alice.namespace)
+    assert_one_line(kernel.run(code), says)
+    assert job_names(controller, alice.namespace) == before
+
+
+def test_queue_submits_what_does_not_fit_now(kernel, alice, controller):
+    result = kernel.run(
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100} --queue --bg -o queued")
+    )
+    assert result.ok, result.outputs
+    assert "Queued: 6 pod(s) of 8 GPU(s)" in result.text
+    assert "class='mlops-warning'" in result.html
+    assert kernel.run("%mlops delete {queued.name}").ok
+
+
+def test_missing_crd_is_named(kernel, alice, controller, control_plane):
+    """Without Katib's CRD the sweep is refused by name and nothing is left behind."""
+    crd = REPO / "cluster" / "crds" / "experiments.kubeflow.org.yaml"
+    control_plane.kubectl("delete", "-f", str(crd), "--wait=true")
+    try:
+        wait_for(
+            lambda: not serves_experiments(controller), timeout=60, what="the Experiment API to go"
+        )
+        before = job_names(controller, alice.namespace)
+        assert_one_line(
+            kernel.run(cell(SWEEP + "--param lr=uniform(0,1)")),
+            "Katib is not installed in this cluster (the API server does not serve "
+            "experiments.kubeflow.org). Ask your cluster operator to install it.",
+        )
+        assert_one_line(kernel.run("%mlops jobs --kind sweep"), "Katib is not installed")
+        assert kernel.run("%mlops jobs").ok, "the other kinds are still listed"
+        assert job_names(controller, alice.namespace) == before
+    finally:
+        control_plane.apply(crd)
+        wait_for(
+            lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return"
+        )
+
+
+def test_gpus_table(kernel):
+    result = kernel.run("%mlops gpus")
+    assert result.ok, result.outputs
+    rows = {line.split()[0]: line.split()[1:] for line in result.text.splitlines()[3:]}
+    # The local fleet: 2 x 8 A100 (the MIG node offers no whole GPU), 2 x 4 RTX A6000, and
+    # a cordoned V100 node whose 4 GPUs are counted but not free.
+    assert rows["NVIDIA-A100-SXM4-80GB"][1:2] == ["16"]
+    assert rows["NVIDIA-RTX-A6000"][1:2] == ["8"]
+    assert rows["Tesla-V100-SXM2-32GB"][0] == "0"
+    assert result.text.splitlines()[1].split()[:3] == ["GPU", "type", "free"]
+    assert "<th style='text-align:left'>largest free on one node</th>" in result.html
+
+
+def test_gpus_without_the_availability_api(kernel):
+    result = kernel.run(
+        "import os; from jupyter_mlops.jobs import set_default_client\n"
+        "saved = os.environ.pop('MLOPS_AVAILABILITY_URL')\n"
+        "set_default_client(None)\n"
+        "%mlops gpus"
+    )
+    kernel.run("os.environ['MLOPS_AVAILABILITY_URL'] = saved; set_default_client(None)")
+    assert_one_line(result, "The hub's GPU availability API is not configured for this server")
+
+
+def test_ssh_help(kernel):
+    result = kernel.run("%mlops ssh")
+    assert result.ok
+    assert "ssh -p 2222 alice@hub.example.org" in result.text
+    assert (
+        "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n    User alice"
+        in result.html
+    )
+    named = kernel.run(
+        "import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\n"
+        "del os.environ['JUPYTERHUB_SERVER_NAME']"
+    )
+    assert "ssh -p 2222 alice.gpu@hub.example.org" in named.text
+    # The operator's traitlets config, then the environment, choose the port.
+    configured = kernel.run("%config MlopsMagics.ssh_port = 2022\n%mlops ssh")
+    assert "ssh -p 2022 alice@hub.example.org" in configured.text
+    from_env = kernel.run(
+        "%config MlopsMagics.ssh_port = 0\nos.environ['MLOPS_SSH_PORT'] = '2200'\n%mlops ssh\n"
+        "del os.environ['MLOPS_SSH_PORT']"
+    )
+    assert "ssh -p 2200 alice@hub.example.org" in from_env.text
+    nohost = kernel.run("saved = os.environ.pop('MLOPS_SSH_HOST')\n%mlops ssh")
+    kernel.run("os.environ['MLOPS_SSH_HOST'] = saved")
+    assert_one_line(nohost, "the hub's host name is unknown; set MLOPS_SSH_HOST")
+
+
+def test_no_credentials_or_no_api_server(kernel):
+    """Outside a pod without credentials, or with the API server away: one line each."""
+
+    def with_environment(change: str):
+        kernel.run(
+            "import os; from jupyter_mlops.jobs import set_default_client\nsaved = dict(os.environ)"
+        )
+        result = kernel.run(f"{change}\nset_default_client(None)\n%mlops jobs")
+        restored = kernel.run(
+            "os.environ.clear(); os.environ.update(saved)\nset_default_client(None)"
+        )
+        assert restored.ok
+        return result
+
+    missing = with_environment("del os.environ['MLOPS_KUBE_SERVER']")
+    assert_one_line(missing, "No Kubernetes credentials found")
+    assert "MLOPS_KUBE_SERVER" in missing.stderr  # says what to set
+    away = with_environment("os.environ['MLOPS_KUBE_SERVER'] = 'https://127.0.0.1:9'")
+    assert_one_line(away, "The Kubernetes API server at https://127.0.0.1:9 did not answer")
+    assert kernel.run("%mlops jobs").ok, "the environment is back"
+
+
+def test_code_too_large_to_ship_says_how_to_trim_it(kernel, alice, controller, workdir):
+    big = workdir / "scratch"
+    big.mkdir()
+    (big / "noise.bin").write_bytes(os.urandom(1536 * 1024))  # incompressible, over 1 MiB
+    try:
+        before = job_names(controller, alice.namespace)
+        too_large = kernel.run(cell("%%mlops pytorchjob --bg"))
+        assert_one_line(too_large, "Here: add --exclude PATTERN (e.g. --exclude data/)")
+        assert "MiB" in too_large.stderr
+        assert job_names(controller, alice.namespace) == before
+        trimmed = kernel.run(cell("%%mlops pytorchjob --exclude scratch/ --bg -o small"))
+        assert trimmed.ok, trimmed.outputs
+        assert kernel.run("%mlops delete {small.name}").ok
+    finally:
+        (big / "noise.bin").unlink()
+        big.rmdir()
