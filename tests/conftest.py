@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from mlops_cluster import ControlPlane
 from mlops_cluster.fleet import DEFAULT_FLEET
-
-REPO = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO / "test-artifacts"
+from mlops_testing import ARTIFACTS, create_namespace
 
 
 @pytest.fixture(scope="session")
@@ -59,25 +57,6 @@ def _namespace_name(nodeid: str) -> str:
     return f"t-{base}-{uuid.uuid4().hex[:6]}"
 
 
-def create_namespace(core_v1, name: str, labels: dict | None = None) -> str:
-    """Create a namespace and wait for its default service account (pods need it)."""
-    import kubernetes
-
-    core_v1.create_namespace(
-        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels))
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            core_v1.read_namespaced_service_account("default", name)
-            return name
-        except kubernetes.client.ApiException as exc:
-            if exc.status != 404:
-                raise
-        time.sleep(0.1)
-    raise TimeoutError(f"namespace {name}: no default service account after 30s")
-
-
 @pytest.fixture
 def namespace(request, control_plane, core_v1) -> str:
     """A fresh namespace for this test, deleted afterwards."""
@@ -85,15 +64,3 @@ def namespace(request, control_plane, core_v1) -> str:
                             labels={"jupyterhub-mlops/test": "true"})
     yield name
     core_v1.delete_namespace(name)
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -22,11 +22,11 @@ from pathlib import Path
 import kubernetes
 import pytest
 import pytest_asyncio
-from conftest import wait_for
 from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.kube import KubeClient
 from jupyterhub_mlops.provisioning import UserNamespace, ensure_user_namespace
+from mlops_testing import wait_for
 
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from mlops_cluster.processes import pid_alive
+from mlops_testing import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -15,9 +15,9 @@ import sys
 
 import kubernetes
 import pytest
-from conftest import wait_for
 from mlops_cluster import processes
 from mlops_cluster.pod_runner import PodRunner
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

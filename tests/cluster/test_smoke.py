@@ -13,7 +13,7 @@ import json
 
 import kubernetes
 import pytest
-from conftest import wait_for
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

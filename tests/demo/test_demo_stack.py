@@ -17,9 +17,9 @@ from pathlib import Path
 import kubernetes
 import pytest
 import requests
-from conftest import wait_for
 from demo_stack import running_demo
 from mlops_cluster import processes
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.slow
 

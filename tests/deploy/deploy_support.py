@@ -9,7 +9,7 @@ from pathlib import Path
 
 import kubernetes
 import yaml
-from conftest import create_namespace, wait_for
+from mlops_testing import create_namespace, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HELM_VALUES = REPO / "helm-values"

@@ -16,8 +16,8 @@ import subprocess
 import deploy_support
 import kubernetes
 import pytest
-from conftest import wait_for
 from deploy_support import HELM_VALUES, NOTEBOOK_SA, can_i, load_all, provision_as_hub
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -18,11 +18,11 @@ import time
 
 import kubernetes
 import pytest
-from conftest import create_namespace, wait_for
 from gpu_oracle import recompute
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster import ControlPlane
+from mlops_testing import create_namespace, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -17,9 +17,9 @@ import time
 import uuid
 
 import pytest
-from conftest import wait_for
 from jobs_support import IMAGE, cri_line
 from jupyter_mlops.jobs import NotFound, Parameter, PyTorchJob, Snapshot, Sweep, submit_workflow
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support"]

@@ -49,7 +49,10 @@ def test_sidebar_shows_what_the_server_extension_answers(tmp_path, browser_conte
 
         shown = " ".join(connected.inner_text().split())
         assert shown == f"Connected to jupyter_mlops {info['version']} as {info['user']}"
-        assert sidebar.get_by_role("alert").count() == 0
+        # Other panels may explain what is not configured in a bare jupyter lab
+        # (no hub, no cluster); the connection itself raises no alarm.
+        assert sidebar.get_by_role("alert").filter(
+            has_text="Could not reach the MLOps server extension").count() == 0
 
 
 def test_sidebar_says_so_when_the_server_extension_is_disabled(tmp_path, browser_context):
@@ -60,7 +63,8 @@ def test_sidebar_says_so_when_the_server_extension_is_disabled(tmp_path, browser
         assert status == 404
 
         page, sidebar = open_lab_with_sidebar(browser_context, lab)
-        alert = sidebar.get_by_role("alert")
+        alert = sidebar.get_by_role("alert").filter(
+            has_text="Could not reach the MLOps server extension")
         alert.wait_for(state="visible")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "lab-sidebar-extension-disabled.png")

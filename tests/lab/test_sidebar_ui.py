@@ -19,9 +19,9 @@ import uuid
 import kubernetes
 import pytest
 import pytest_asyncio
-from conftest import wait_for
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
 from mlops_cluster.ports import free_port
+from mlops_testing import wait_for
 from sidebar_support import ARTIFACTS, availability_stand_in, chromium, open_sidebar, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]

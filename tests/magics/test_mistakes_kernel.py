@@ -10,7 +10,7 @@ import os
 
 import kubernetes
 import pytest
-from conftest import REPO, wait_for
+from mlops_testing import REPO, wait_for
 
 pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 

@@ -15,8 +15,8 @@ import threading
 import uuid
 
 import pytest
-from conftest import wait_for
 from magics_kernel import start_notebook_kernel
+from mlops_testing import wait_for
 
 pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 

@@ -19,7 +19,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import wait_for
+from mlops_testing import wait_for
 
 pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 

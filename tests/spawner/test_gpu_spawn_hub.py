@@ -13,9 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import wait_for
 from gpu_hub import Hub
 from inventory.gpu_oracle import recompute
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -26,7 +26,7 @@ RTX_LIMIT = "nvidia.com/gpu"
 
 @pytest.fixture(scope="module")
 def hub_namespace(control_plane, core_v1):
-    from conftest import create_namespace
+    from mlops_testing import create_namespace
 
     name = create_namespace(core_v1, f"hub-{int(time.time()) % 100000}")
     yield name

@@ -191,6 +191,11 @@ def ssh_namespace(control_plane, core_v1) -> str:
     # Pods need the namespace's default service account.
     wait_for(lambda: core_v1.list_namespaced_service_account(name).items, timeout=30,
              what="the default service account")
+    # The gateway's storage (its Secret, users' key ConfigMaps) lives in one namespace,
+    # where the hub gets the storage role, as helm-values/rbac-release-namespace.yaml
+    # grants it in the release namespace.
+    control_plane.kubectl("create", "rolebinding", "hub-storage", "-n", name,
+                          "--clusterrole=jupyterhub-mlops:hub-storage", "--group=mlops:hub")
     yield name
     core_v1.delete_namespace(name)
 

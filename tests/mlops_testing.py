@@ -1,0 +1,41 @@
+"""Helpers shared by the tests (import them from here, never from a conftest:
+with several conftest.py files, ``import conftest`` finds whichever came last)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def create_namespace(core_v1, name: str, labels: dict | None = None) -> str:
+    """Create a namespace and wait for its default service account (pods need it)."""
+    import kubernetes
+
+    core_v1.create_namespace(
+        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels))
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            core_v1.read_namespaced_service_account("default", name)
+            return name
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+        time.sleep(0.1)
+    raise TimeoutError(f"namespace {name}: no default service account after 30s")
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
