@@ -11,13 +11,13 @@ import yaml
 OPENAPI = Path(__file__).resolve().parent.parent / "server_ext" / "jupyter_mlops" / "openapi.yaml"
 
 
-def _json_schema(node):
+def json_schema(node):
     """OpenAPI 3.0's ``nullable`` becomes a JSON Schema type union; the rest is the same."""
     if isinstance(node, list):
-        return [_json_schema(n) for n in node]
+        return [json_schema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _json_schema(v) for k, v in node.items() if k != "nullable"}
+    out = {k: json_schema(v) for k, v in node.items() if k != "nullable"}
     if node.get("nullable"):
         if "type" in out:
             out["type"] = [out["type"], "null"]
@@ -50,12 +50,12 @@ def check(method: str, template: str, status: int, body) -> None:
     schema = response.get("content", {}).get("application/json", {}).get("schema")
     if schema is None:
         return
-    root = _json_schema({"components": document()["components"], **schema})
+    root = json_schema({"components": document()["components"], **schema})
     jsonschema.validate(body, root, cls=jsonschema.Draft7Validator)
 
 
 def json_schema_of(component: str) -> dict:
     """A component schema (e.g. ``WatchEvent``) as a self-contained JSON Schema."""
-    return _json_schema(
+    return json_schema(
         {"components": document()["components"], "$ref": f"#/components/schemas/{component}"}
     )

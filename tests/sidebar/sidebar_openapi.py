@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import yaml
+from openapi_check import json_schema
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "server_ext" / "jupyter_mlops" / "sidebar" / "openapi.yaml"
 
@@ -14,18 +15,6 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "server_ext" / "jupyter_mlops" 
 @cache
 def document() -> dict:
     return yaml.safe_load(DOCUMENT.read_text())
-
-
-def _json_schema(node):
-    # OpenAPI 3.0's `nullable` as a JSON Schema type union (enough for this document).
-    if isinstance(node, list):
-        return [_json_schema(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _json_schema(v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable"):
-        out = {"anyOf": [out, {"type": "null"}]}
-    return out
 
 
 def conforms(method: str, template: str, status: int, body) -> None:
@@ -37,5 +26,5 @@ def conforms(method: str, template: str, status: int, body) -> None:
         response = document()["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
     schema = response.get("content", {}).get("application/json", {}).get("schema")
     if schema is not None:
-        root = _json_schema({"components": document()["components"], **schema})
+        root = json_schema({"components": document()["components"], **schema})
         jsonschema.validate(body, root, cls=jsonschema.Draft7Validator)

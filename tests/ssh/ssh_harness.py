@@ -20,27 +20,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from mlops_testing import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 VENV_BIN = Path(sys.executable).parent
 CHP = Path(os.environ.get("MLOPS_CHP", "/work/main/.venv/bin/configurable-http-proxy"))
