@@ -82,7 +82,7 @@ c.JupyterHub.services.append({
 c.JupyterHub.load_roles.append(
     {"name": "ssh-gateway", "services": ["ssh"], "scopes": ["users:activity", "read:users"]})
 for role in c.JupyterHub.load_roles:
-    if role["name"] == "user":
+    if role["name"] in ("user", "server"):  # the sidebar manages keys with the server's token
         role["scopes"].append("access:services!service=ssh")
 c.GPUKubeSpawner.ssh_gateway_key_dir = demo["ssh_data_dir"]
 # The single-user image's entrypoint starts sshd beside the notebook server; the
@@ -92,4 +92,15 @@ c.KubeSpawner.cmd = [demo["sshd_entrypoint"], demo["singleuser"]]
 c.KubeSpawner.environment = {
     "POD_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     "MLOPS_SSHD_LISTEN": "$(POD_IP)",
+    # The notebook side asks the availability service with the user's own token
+    # (the sidebar's GPU panel, %mlops gpus, the fit check before a job is submitted).
+    "MLOPS_AVAILABILITY_URL":
+        f"http://127.0.0.1:{demo['availability_port']}/services/gpu-availability/api/v1/snapshot",
+    "MLOPS_SSH_HOST": demo["ssh_ip"],
+    "MLOPS_SSH_PORT": str(demo["ssh_port"]),
 }
+
+# --- Per-user namespaces: each user's server and jobs run as their own service account ---
+c.GPUKubeSpawner.provision_user_namespaces = True
+c.GPUKubeSpawner.enable_user_namespaces = True
+c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"

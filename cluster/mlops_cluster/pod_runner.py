@@ -226,6 +226,7 @@ class PodRunner:
         uid, namespace, name = meta["uid"], meta["namespace"], meta["name"]
         try:
             command = local_command(pod, self._lookup, self.home_base, self.base_env)
+            command.env.update(self._service_account_env(pod))
             command.home.mkdir(parents=True, exist_ok=True)
             log_name = f"{namespace}_{name}"
             proc = processes.start(log_name, command.argv, self.log_dir,
@@ -272,6 +273,41 @@ class PodRunner:
                                    f"{local.log_file}", warning=code != 0)
 
     # ------------------------------------------------------------- API calls
+    def _service_account_env(self, pod: dict) -> dict[str, str]:
+        """What the kubelet's token mount gives a pod, as a local process can use it.
+
+        A real pod reads its service account's token under
+        /var/run/secrets/kubernetes.io/serviceaccount; a local process cannot
+        have that path, so the runner asks the API server for a token bound to
+        the pod (TokenRequest, as the kubelet does) and hands it over through
+        the MLOPS_KUBE_* variables the suite's jobs API reads. Nothing when the
+        pod opts out of the mount or the token cannot be had (logged).
+        """
+        spec, meta = pod["spec"], pod["metadata"]
+        if spec.get("automountServiceAccountToken") is False:
+            return {}
+        account = spec.get("serviceAccountName") or "default"
+        request = {"spec": {"expirationSeconds": 24 * 3600, "boundObjectRef": {
+            "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}}
+        try:
+            token = self._core.create_namespaced_service_account_token(
+                account, meta["namespace"], request, _request_timeout=10).status.token
+        except self._api_exception as error:
+            log.warning("pod %s/%s: no token for service account %s (%s)", meta["namespace"],
+                        meta["name"], account, error.reason)
+            return {}
+        folder = self.log_dir / "serviceaccounts" / f"{meta['namespace']}_{meta['name']}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        token_file = folder / "token"
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+        config = self._core.api_client.configuration
+        env = {"MLOPS_KUBE_SERVER": config.host, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+               "MLOPS_NAMESPACE": meta["namespace"]}
+        if config.ssl_ca_cert:
+            env["MLOPS_KUBE_CA_FILE"] = str(config.ssl_ca_cert)
+        return env
+
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
         """Data of a Secret or ConfigMap, or None when it does not exist."""
         try:

@@ -85,10 +85,28 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
     admin = kubernetes.config.new_client_from_config(
         config_file=str(run_dir / "cluster" / "kubeconfigs" / "admin.yaml"))
     pod = kubernetes.client.CoreV1Api(admin).read_namespaced_pod(
-        "jupyter-alice", "jupyterhub", _request_timeout=10)
+        "jupyter-alice", "mlops-alice", _request_timeout=10)
     assert pod.metadata.labels["jupyterhub-mlops/user"] == "alice"
     direct = requests.get(f"http://{pod.status.pod_ip}:8888/user/alice/api", timeout=10)
     assert direct.status_code == 200 and "version" in direct.json()
+
+    # The notebook side: GPU availability from the hub's service with alice's own
+    # token, and a PyTorchJob submitted through the REST API lands in alice's
+    # namespace under her service account (the pod runner hands the process a
+    # token of the pod's service account, as the kubelet's mount would).
+    xsrf = {"X-XSRFToken": alice.cookies.get("_xsrf", path="/user/alice/") or ""}
+    gpus = alice.get(f"{base}user/alice/mlops/api/v1/gpus", timeout=30)
+    assert gpus.status_code == 200, gpus.text
+    a100 = gpus.json()["gpu_types"]["NVIDIA-A100-SXM4-80GB"]
+    assert a100["total"] == 16 and a100["free"] < 16  # seeded pods of other users hold some
+    submitted = alice.post(f"{base}user/alice/mlops/api/v1/jobs/pytorchjobs", timeout=60,
+                           headers=xsrf, json={"name": "demo-train", "command": ["python", "train.py"],
+                                               "replicas": 1, "gpus": 1, "snapshot": None,
+                                               "if_not_fits": "queue"})
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["namespace"] == "mlops-alice"
+    listed = alice.get(f"{base}user/alice/mlops/api/v1/jobs", timeout=30).json()
+    assert "demo-train" in {job["name"] for job in listed["jobs"]}
 
     # ssh -p <port> alice@127.0.0.1 lands in a shell of that same server,
     # with a key registered through the gateway's API (hub token auth).

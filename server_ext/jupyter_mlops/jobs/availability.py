@@ -31,7 +31,9 @@ def check_fit(snapshot: dict, gpu_type: str | None, gpus_per_pod: int, pods: int
     """
     if not gpus_per_pod:
         return Fit(True, "no GPUs requested")
-    types = snapshot.get("gpu_types") or {}
+    if snapshot.get("gpu_types") is None:  # the hub's inventory is out of sync: unknown
+        return Fit(True, "GPU availability is unknown right now; submitted without the check")
+    types = snapshot["gpu_types"]
     candidates = {gpu_type: types.get(gpu_type)} if gpu_type else dict(types)
     if gpu_type and types.get(gpu_type) is None:
         known = ", ".join(sorted(types)) or "none"

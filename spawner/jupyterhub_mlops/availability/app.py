@@ -198,6 +198,14 @@ def configure_hub(
         },
         {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
     ]
+    # Notebook servers ask the service with their own token ($JUPYTERHUB_API_TOKEN,
+    # whose scopes come from the `server` role): the sidebar, %mlops gpus and the
+    # fit check of the jobs API.
+    server = next((r for r in roles if r["name"] == "server"), None)
+    if server is None:
+        server = {"name": "server", "scopes": ["users:activity!user", "access:servers!server"]}
+        roles.append(server)
+    server["scopes"].append(f"access:services!service={SERVICE_NAME}")
     c.JupyterHub.load_roles = roles
     c.GPUKubeSpawner.availability_url = f"http://127.0.0.1:{port}/services/{SERVICE_NAME}/"
     c.GPUKubeSpawner.availability_token = spawner_token

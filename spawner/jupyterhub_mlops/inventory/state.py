@@ -89,8 +89,9 @@ class Snapshot:
 
     def gpu_types(self) -> dict[str, dict] | None:
         """Per GPU type: total, free and held GPUs on the nodes that offer them,
-        the largest number free on one node, the size of the largest node, and
-        GPUs on nodes that offer nothing now. ``None`` when not in sync."""
+        the largest number free on one node and the free count of every node
+        that offers the type, the size of the largest node, and GPUs on nodes
+        that offer nothing now. ``None`` when not in sync."""
         if not self.in_sync:
             return None
         out: dict[str, dict] = {}
@@ -111,6 +112,7 @@ class Snapshot:
                         "largest_node": 0,
                         "nodes": 0,
                         "unavailable": 0,
+                        "free_per_node": [],
                     },
                 )
                 allocatable = view.record.allocatable.get(gpu.resource, 0)
@@ -123,7 +125,11 @@ class Snapshot:
                 entry["free"] += free
                 entry["held"] += min(allocatable, view.used.get(gpu.resource, 0))
                 entry["largest_free_on_node"] = max(entry["largest_free_on_node"], free)
+                # A pod's GPUs must all be on one node: clients pack shapes onto these.
+                entry["free_per_node"].append(free)
                 entry["largest_node"] = max(entry["largest_node"], allocatable)
+        for entry in out.values():
+            entry["free_per_node"].sort(reverse=True)  # the same document however built
         return out
 
 

@@ -1,0 +1,59 @@
+"""The hub's availability document, as the notebook side reads it.
+
+The two sides never import each other in production; this test holds them to
+one contract: the inventory's ``gpu_types`` (what the availability service
+serves) decides a job's fit exactly, one node at a time.
+"""
+
+from __future__ import annotations
+
+from jupyter_mlops.jobs.availability import check_fit
+from jupyterhub_mlops.inventory.state import GpuInventory
+
+A100 = "NVIDIA-A100-SXM4-80GB"
+
+
+def node(name: str) -> dict:
+    return {
+        "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": A100}},
+        "spec": {},
+        "status": {"allocatable": {"nvidia.com/gpu": "8", "cpu": "64", "memory": "512Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def pod(name: str, node_name: str, gpus: int) -> dict:
+    return {
+        "metadata": {"name": name, "namespace": "others", "uid": name},
+        "spec": {"nodeName": node_name, "containers": [
+            {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def document(inventory: GpuInventory) -> dict:
+    return {"gpu_types": inventory.snapshot().gpu_types()}
+
+
+def test_fit_is_decided_per_node_from_the_served_document():
+    inventory = GpuInventory()
+    for name in ("a", "b"):
+        inventory.apply_node("ADDED", node(name))
+    for kind in ("nodes", "pods"):
+        inventory.set_in_sync(kind, True)
+    inventory.apply_pod("ADDED", pod("p1", "a", 5))
+    inventory.apply_pod("ADDED", pod("p2", "b", 7))   # free: 3 on a, 1 on b
+
+    served = document(inventory)
+    assert sorted(served["gpu_types"][A100]["free_per_node"]) == [1, 3]
+    assert check_fit(served, A100, 3, 1).fits
+    assert not check_fit(served, A100, 4, 1).fits    # 4 free in all, but never on one node
+    assert check_fit(served, A100, 1, 4).fits
+    assert not check_fit(served, A100, 2, 2).fits    # one pod of 2 fits on a, none on b
+
+
+def test_unknown_availability_does_not_refuse():
+    inventory = GpuInventory()
+    inventory.apply_node("ADDED", node("a"))         # never in sync: the document says unknown
+    fit = check_fit(document(inventory), A100, 1, 1)
+    assert fit.fits and "unknown" in fit.message
