@@ -134,19 +134,35 @@ def gpu_pods(core_v1, namespace, resource="nvidia.com/gpu"):
     return out
 
 
+def settled_free(hub) -> int:
+    """Free RTX GPUs once the count stops moving (deletions of earlier tests settle)."""
+    last = None
+
+    def stable():
+        nonlocal last
+        now = hub.snapshot()["gpu_types"][RTX]["free"]
+        same, last = now == last, now
+        return same
+
+    wait_for(stable, timeout=60, interval=2, what="the RTX count to settle")
+    return last
+
+
 def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
     hub, core_v1, hub_namespace
 ):
-    free = hub.snapshot()["gpu_types"][RTX]["free"]
-    assert free == 8, "the fleet's RTX GPUs must all be free at the start of this test"
-    users = [f"racer{i}" for i in range(10)]
+    # Other tests of the session may hold some RTX GPUs: race for whatever is free,
+    # with more spawns than GPUs (the fleet has 8; at least 2 must be free).
+    free = settled_free(hub)
+    assert 2 <= free <= 8, f"only {free} RTX GPUs are free: another test holds them"
+    users = [f"racer{i}" for i in range(free + 2)]
     for user in users:
         hub.api("POST", f"/users/{user}")
 
     def spawn(user):
         return hub.api("POST", f"/users/{user}/server", json={"profile": "rtx-1"}).status_code
 
-    with ThreadPoolExecutor(10) as pool:
+    with ThreadPoolExecutor(len(users)) as pool:
         codes = list(pool.map(spawn, users))
     try:
 
@@ -164,8 +180,8 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
         wait_for(settled, timeout=60, what="every spawn to be refused or past its start")
         granted = gpu_pods(core_v1, hub_namespace)
         gpus = sum(int(p.spec.containers[0].resources.limits["nvidia.com/gpu"]) for p in granted)
-        assert gpus <= 8, f"{gpus} RTX GPUs granted for 8 free (codes {codes})"
-        assert gpus == 8, f"only {gpus} of 8 free GPUs were granted (codes {codes})"
+        assert gpus <= free, f"{gpus} RTX GPUs granted for {free} free (codes {codes})"
+        assert gpus == free, f"only {gpus} of {free} free GPUs were granted (codes {codes})"
         for pod in granted:
             assert pod.spec.node_selector["nvidia.com/gpu.product"] == RTX
             assert pod.metadata.labels["jupyterhub-mlops/user"].startswith("racer")
@@ -183,7 +199,7 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
             hub.api("DELETE", f"/users/{user}/server")
     # Stopped spawns give everything back: pods gone, reservations released.
     wait_for(
-        lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 8,
+        lambda: hub.snapshot()["gpu_types"][RTX]["free"] == free,
         timeout=60,
         what="the RTX GPUs to be free again",
     )
@@ -254,6 +270,8 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
 
     first = next_snapshot()
     free = first["gpu_types"][RTX]["free"]
+    assert free >= 1, "no RTX GPU is free: another test of the session holds them all"
+    # The scheduler places the probe where an RTX GPU is free.
     core_v1.create_namespaced_pod(
         hub_namespace,
         {
@@ -261,12 +279,13 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
             "kind": "Pod",
             "metadata": {"name": "sse-probe"},
             "spec": {
-                "nodeName": "gpu-rtx-0",
+                "nodeSelector": {"nvidia.com/gpu.product": RTX},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                 "containers": [
                     {
                         "name": "c",
                         "image": "busybox",
-                        "resources": {"limits": {"nvidia.com/gpu": "2"}},
+                        "resources": {"limits": {"nvidia.com/gpu": "1"}},
                     }
                 ],
             },
@@ -274,7 +293,7 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
     )
     try:
         doc = next_snapshot()
-        while doc["gpu_types"][RTX]["free"] != free - 2:
+        while doc["gpu_types"][RTX]["free"] != free - 1:
             assert doc["version"] > first["version"]
             doc = next_snapshot()
     finally:
