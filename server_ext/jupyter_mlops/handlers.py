@@ -134,6 +134,18 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(payload))
 
+    def send_created(self, handle) -> None:
+        """201 with what identifies a job just created (submitted or resubmitted)."""
+        self.send(
+            {
+                "kind": handle.kind.name,
+                "name": handle.name,
+                "namespace": handle.namespace,
+                "warnings": handle.warnings,
+            },
+            status=201,
+        )
+
     def flag(self, name: str) -> bool:
         value = self.get_query_argument(name, "false").lower()
         if value not in ("true", "false", "1", "0"):
@@ -369,15 +381,7 @@ class CollectionHandler(JobsHandler):
         spec = spec_from_json(kind.name, body, self.settings["server_root_dir"])
         handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
         self.set_header("Location", self.request.path.rstrip("/") + "/" + handle.name)
-        self.send(
-            {
-                "kind": kind.name,
-                "name": handle.name,
-                "namespace": handle.namespace,
-                "warnings": handle.warnings,
-            },
-            status=201,
-        )
+        self.send_created(handle)
 
 
 class JobHandler(JobsHandler):
@@ -408,16 +412,7 @@ class ResubmitHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def post(self, collection: str, name: str) -> None:
-        new = await self.call(self.job(collection, name).resubmit)
-        self.send(
-            {
-                "kind": new.kind.name,
-                "name": new.name,
-                "namespace": new.namespace,
-                "warnings": new.warnings,
-            },
-            status=201,
-        )
+        self.send_created(await self.call(self.job(collection, name).resubmit))
 
 
 class EventsHandler(JobsHandler):
