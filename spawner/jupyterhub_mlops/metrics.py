@@ -27,7 +27,7 @@ GPUS_HELD_BY_USER = Gauge(
 )
 GPU_RESERVATIONS = Gauge(
     "jupyterhub_mlops_gpu_reservations",
-    "GPUs promised to spawns whose pods are not counted yet",
+    "GPUs set aside for notebook servers not on a node yet (spawns in flight, pending pods)",
     ["gpu_type"],
 )
 INVENTORY_IN_SYNC = Gauge(

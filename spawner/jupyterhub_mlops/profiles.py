@@ -3,10 +3,12 @@
 Operators list profiles in traitlets config (``c.GpuProfiles.profiles``, in the
 spirit of Zero-to-JupyterHub's ``profileList``); with ``auto_profiles`` the
 suite adds 1, 2, 4, 8 GPUs of every GPU type present, up to the largest node
-of that type. ``evaluate`` turns profiles + an inventory snapshot +
-outstanding reservations + the user's held GPUs and cap into one row per
-profile: free/total GPUs of its type, how many servers of its shape fit now,
-and, when it cannot start, the reason a user can act on.
+of that type. ``evaluate`` turns profiles + an inventory snapshot + the
+claims of servers not on a node yet (reservations of spawns in flight,
+pending notebook pods) into one row per profile: free/total GPUs of its
+type, how many servers of its shape fit now, and, when it cannot start, the
+reason a user can act on. ``with_limits`` then applies one user's GPU cap and
+the quotas of their groups.
 
 Everything below the ``GpuProfiles`` class is pure.
 """
@@ -18,18 +20,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kubespawner.slugs import is_valid_label, safe_slug
-from traitlets import Bool, Dict, Int, List, Unicode
-from traitlets.config import Configurable
+from traitlets import Bool, Dict, Int, List, Unicode, observe
+from traitlets.config import LoggingConfigurable
 
 from .inventory.accounting import (
     GPU_RESOURCE,
     PRODUCT_LABEL,
+    Requests,
     Shape,
     fits_on_node,
+    gpu_type_id,
+    is_gpu_resource,
     node_offers,
 )
 from .inventory.quantity import QuantityError, format_bytes, format_cpu, resource_amount
-from .inventory.state import Snapshot
+from .inventory.state import PendingPod, Snapshot
 
 DEFAULT_GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 OWNER_LABEL = "jupyterhub-mlops/user"
@@ -181,6 +186,24 @@ def auto_profiles(
 
 # ----------------------------------------------------------------- evaluation
 @dataclass(frozen=True)
+class Claim:
+    """Resources set aside for a server that is not on a node yet: the
+    reservation of a spawn in flight, or a notebook pod the scheduler has not
+    placed. Placed like the scheduler would (see ``place_claims``)."""
+
+    vector: Requests
+    """What the server takes from one node (``pods`` included)."""
+    tolerations: tuple[Mapping, ...]
+    node_selector: Mapping[str, str]
+    gpu_type: str | None
+    """The GPU type id it takes, None for CPU-only."""
+
+    @property
+    def gpus(self) -> int:
+        return sum(a for r, a in self.vector if is_gpu_resource(r))
+
+
+@dataclass(frozen=True)
 class Reservation:
     """GPUs promised to a spawn whose pod the inventory does not count yet."""
 
@@ -191,6 +214,26 @@ class Reservation:
     node_selector: Mapping[str, str]
     pod: str
     expires_at: float
+
+    @property
+    def claim(self) -> Claim:
+        vector = tuple(sorted((r, a) for r, a in self.shape.vector().items() if a))
+        return Claim(
+            vector, self.profile.tolerations, self.node_selector, self.profile.gpu_type
+        )
+
+
+def claim_of_pending_pod(pod: PendingPod) -> Claim:
+    """A notebook pod waiting for a node holds what it asks for: it is the
+    reservation of its spawn, rebuilt from the cluster (so a restart of the
+    availability service, which forgets its reservation book, forgets nothing)."""
+    selector = dict(pod.node_selector)
+    gpu = next((r for r, _ in pod.requests if is_gpu_resource(r)), None)
+    gpu_type = None
+    if gpu is not None:
+        product = selector.get(PRODUCT_LABEL)
+        gpu_type = gpu_type_id(gpu, product) if product else gpu
+    return Claim(pod.requests, pod.tolerations, selector, gpu_type)
 
 
 def shape_of(profile: Profile, snapshot: Snapshot) -> tuple[Shape, dict[str, str]] | None:
@@ -219,24 +262,29 @@ def _eligible(snapshot: Snapshot, tolerations, selector) -> list[tuple[str, dict
     ]
 
 
-def place_reservations(snapshot: Snapshot, reservations: Iterable[Reservation]) -> dict[str, dict]:
-    """Free resources per node after setting aside outstanding reservations.
+def _room(vector: Requests, free: Mapping[str, int]) -> int:
+    """How many copies of ``vector`` fit in ``free``."""
+    return min((free.get(r, 0) // a for r, a in vector if a > 0), default=0)
 
-    Each reservation is put on the eligible node where it leaves the least
-    room (best fit), in the order they were made; a reservation that fits
-    nowhere takes nothing (its pod will not be scheduled either)."""
+
+def place_claims(snapshot: Snapshot, claims: Iterable[Claim]) -> dict[str, dict]:
+    """Free resources per node after setting aside the claims.
+
+    Each claim is put on the eligible node where it leaves the least room
+    (best fit), in the order given; a claim that fits nowhere takes nothing
+    (its pod will not be scheduled either)."""
     free = {v.record.name: dict(v.free) for v in snapshot.nodes}
-    for res in reservations:
+    for claim in claims:
         best = None
         for view in snapshot.nodes:
-            if node_offers(view.record, res.profile.tolerations, res.node_selector) is not None:
+            if node_offers(view.record, claim.tolerations, claim.node_selector) is not None:
                 continue
-            room = fits_on_node(res.shape, free[view.record.name])
+            room = _room(claim.vector, free[view.record.name])
             if room and (best is None or room < best[0]):
                 best = (room, view.record.name)
         if best:
             node_free = free[best[1]]
-            for resource, amount in res.shape.vector().items():
+            for resource, amount in claim.vector:
                 node_free[resource] = node_free.get(resource, 0) - amount
     return free
 
@@ -306,9 +354,9 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
 
 
 def evaluate(
-    profiles: Sequence[Profile], snapshot: Snapshot, reservations: Iterable[Reservation]
+    profiles: Sequence[Profile], snapshot: Snapshot, claims: Iterable[Claim]
 ) -> list[ProfileStatus]:
-    """One row per profile, for anyone (caps are applied by ``with_cap``)."""
+    """One row per profile, for anyone (caps and quotas are applied by ``with_limits``)."""
     if not snapshot.in_sync:
         return [
             ProfileStatus(
@@ -322,7 +370,7 @@ def evaluate(
             )
             for p in profiles
         ]
-    free_after = place_reservations(snapshot, reservations)
+    free_after = place_claims(snapshot, claims)
     rows = []
     for profile in profiles:
         free, total, fits, why = capacity(profile, snapshot, free_after)
@@ -339,29 +387,70 @@ def evaluate(
     return rows
 
 
-def with_cap(rows: Iterable[ProfileStatus], held_gpus: int, cap: int | None) -> list[ProfileStatus]:
-    """The rows as seen by a user holding ``held_gpus`` under ``cap`` (None: no cap):
-    a GPU profile that would take them over the cap is disabled, saying so."""
+@dataclass(frozen=True)
+class GroupUsage:
+    """GPUs held together by the members of one JupyterHub group, against its quota.
+    ``held`` is None when the members could not be read (the quota is then unknown)."""
+
+    group: str
+    held: int | None
+    quota: int
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    """What one user may still take: GPUs they hold (running and pending servers,
+    spawns in flight), their own cap (None: none) and their groups' quotas."""
+
+    held: int = 0
+    cap: int | None = None
+    groups: tuple[GroupUsage, ...] = ()
+
+    def refusal(self, gpus: int) -> tuple[str, str] | None:
+        """``(reason code, sentence)`` when ``gpus`` more would break a limit."""
+        if not gpus:
+            return None
+        if self.cap is not None and self.held + gpus > self.cap:
+            return (
+                "over_cap",
+                f"Over your cap: you hold {self.held} GPUs, this profile needs "
+                f"{gpus} more, and your limit is {self.cap}.",
+            )
+        for usage in self.groups:
+            if usage.held is None:
+                return (
+                    "group_quota_unknown",
+                    f"The GPU quota of your group {usage.group} cannot be checked right "
+                    "now (the hub does not answer); try again in a minute.",
+                )
+            if usage.held + gpus > usage.quota:
+                return (
+                    "over_group_quota",
+                    f"Over your group's quota: your group {usage.group} holds "
+                    f"{usage.held} of its {usage.quota} GPUs, and this profile needs "
+                    f"{gpus} more.",
+                )
+        return None
+
+
+def with_limits(rows: Iterable[ProfileStatus], limits: UserLimits) -> list[ProfileStatus]:
+    """The rows as seen by one user: a GPU profile that would take them over
+    their cap or one of their groups over its quota is disabled, saying so."""
     out = []
     for row in rows:
-        gpus = row.profile.gpus
-        if row.reason_code is None and cap is not None and gpus and held_gpus + gpus > cap:
+        refusal = limits.refusal(row.profile.gpus) if row.reason_code is None else None
+        if refusal is not None:
             row = ProfileStatus(
-                row.profile,
-                row.free,
-                row.total,
-                row.fits,
-                f"Over your cap: you hold {held_gpus} GPUs, this profile needs "
-                f"{gpus} more, and your limit is {cap}.",
-                "over_cap",
+                row.profile, row.free, row.total, row.fits, refusal[1], refusal[0]
             )
         out.append(row)
     return out
 
 
 # ----------------------------------------------------------------- the config
-class GpuProfiles(Configurable):
-    """The profiles on the spawn page and the GPU caps (config section ``GpuProfiles``)."""
+class GpuProfiles(LoggingConfigurable):
+    """The profiles on the spawn page, and the GPU caps and quotas (config section
+    ``GpuProfiles``)."""
 
     profiles = List(
         Dict(),
@@ -424,16 +513,47 @@ class GpuProfiles(Configurable):
         0,
         help="""
         Most GPUs (of all types together) one user may hold at once, counting
-        running and pending servers. 0 means no cap.""",
+        running and pending servers. 0 means no cap. Members of a group in
+        group_member_gpu_caps get that group's cap instead.""",
+    ).tag(config=True)
+
+    group_member_gpu_caps = Dict(
+        value_trait=Int(),
+        help="""
+        Per JupyterHub group, the most GPUs EACH member may hold at once, e.g.
+        {"students": 1, "staff": 8}: it replaces user_gpu_cap for the members.
+        A member of several of these groups gets the largest of their caps
+        (0: no GPUs at all). For a limit on what a group holds in total, see
+        group_gpu_quotas.""",
+    ).tag(config=True)
+
+    group_gpu_quotas = Dict(
+        value_trait=Int(),
+        help="""
+        Per JupyterHub group, the most GPUs ALL its members TOGETHER may hold at
+        once (running and pending servers and spawns in flight, of all GPU
+        types), e.g. {"vision-lab": 16}. A user in several such groups must stay
+        within each one's quota. Enforced by the availability service, which
+        reads group members from the Hub API (its token needs the scope
+        read:groups; jupyterhub_mlops.availability.configure_hub grants it).""",
     ).tag(config=True)
 
     group_gpu_caps = Dict(
         value_trait=Int(),
         help="""
-        Per JupyterHub group, the most GPUs one member may hold at once, e.g.
-        {"students": 1, "staff": 8}. A member of several groups gets the largest
-        of their caps; a user in none of them gets user_gpu_cap.""",
+        Deprecated: renamed group_member_gpu_caps (a cap per member, not per
+        group); the value is moved there with a warning.""",
     ).tag(config=True)
+
+    @observe("group_gpu_caps")
+    def _move_group_gpu_caps(self, change):
+        self.log.warning(
+            "GpuProfiles.group_gpu_caps is deprecated: it caps each member of a group and "
+            "is now named GpuProfiles.group_member_gpu_caps (for a cap on the GPUs a whole "
+            "group holds, use GpuProfiles.group_gpu_quotas)."
+        )
+        # The new name wins where both set a group.
+        self.group_member_gpu_caps = {**change.new, **self.group_member_gpu_caps}
 
     def configured(self) -> list[Profile]:
         out = [
@@ -461,8 +581,12 @@ class GpuProfiles(Configurable):
         return out
 
     def cap_for(self, groups: Iterable[str]) -> int | None:
-        """The GPU cap of a user in ``groups``; None when uncapped."""
-        caps = [self.group_gpu_caps[g] for g in groups if g in self.group_gpu_caps]
+        """The GPU cap of one user in ``groups``; None when uncapped."""
+        caps = [self.group_member_gpu_caps[g] for g in groups if g in self.group_member_gpu_caps]
         if caps:
             return max(caps)  # 0 here means: no GPUs for this group
         return self.user_gpu_cap or None
+
+    def quotas_for(self, groups: Iterable[str]) -> dict[str, int]:
+        """group -> quota, for the groups of ``groups`` that have one."""
+        return {g: self.group_gpu_quotas[g] for g in groups if g in self.group_gpu_quotas}

@@ -27,8 +27,8 @@ IGNORED_FIELDS = {"_xsrf"}
 
 
 class FormError(Exception):
-    """A refused choice: ``status`` (400 tampered/invalid, 403 over cap, 409 no
-    room, 503 unknown) and ``code`` (a metric label)."""
+    """A refused choice: ``status`` (400 tampered/invalid, 403 over a cap or a
+    group quota, 409 no room, 503 unknown) and ``code`` (a metric label)."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(message)
@@ -38,6 +38,8 @@ class FormError(Exception):
 
 STATUS_OF_REASON = {
     "over_cap": 403,
+    "over_group_quota": 403,
+    "group_quota_unknown": 503,
     "none_free": 409,
     "no_node_large_enough": 409,
     "no_gpu_type": 409,

@@ -11,8 +11,10 @@ book; this spawner, running in the hub, asks it over HTTP:
   grants or refuses atomically, so concurrent spawns cannot double-book —
   and the profile is applied to the pod;
 - ``stop`` or a failed start releases the reservation. The reservation id is
-  in the spawner's persisted state, and held GPUs come from the pods
-  themselves, so a hub restart keeps everything.
+  in the spawner's persisted state; held GPUs come from the pods themselves,
+  and a pod still waiting for a node keeps its GPUs set aside in the
+  availability service (rebuilt from the watch), so a restart of the hub or
+  of the service keeps everything.
 
 Pod building is split into small methods (``profile_overrides``,
 ``apply_overrides``, ``pod_labels``) so other parts of the suite (per-user
@@ -40,7 +42,7 @@ from .provisioning import (
     ensure_user_namespace,
     user_namespace,
 )
-from .spawn_form import FormError, render_form, validate_choice
+from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice
 from .ssh.gateway_public_key import read_from_dir, read_from_secret
 from .ssh.pod_side import ssh_pod_additions
 
@@ -324,7 +326,7 @@ class GPUKubeSpawner(KubeSpawner):
         }
         code, granted = await self._availability("POST", "api/v1/reservations", body)
         if code == 409:
-            status = 403 if granted.get("code") == "over_cap" else 409
+            status = STATUS_OF_REASON.get(granted.get("code"), 409)
             raise web.HTTPError(status, "%s", granted.get("error", "No room for this profile now."))
         if code != 201:
             self.log.error("reservation refused with %s: %s", code, granted)

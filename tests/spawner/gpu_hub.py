@@ -51,12 +51,13 @@ c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
 c.JupyterHub.slow_spawn_timeout = 0
 c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart, as in production
-c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}}}}
+c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}},
+                            "lab": {{"users": ["erin", "frank", "gina"]}}}}
 c.JupyterHub.services = [
     {{"name": "test-admin", "api_token": os.environ.get("TEST_ADMIN_TOKEN", "")}},
 ]
 c.JupyterHub.load_roles = [{{"name": "test-admin", "services": ["test-admin"],
-    "scopes": ["admin:users", "admin:servers", "read:users", "tokens",
+    "scopes": ["admin:users", "admin:servers", "read:users", "tokens", "read:metrics",
                "access:services!service={service}"]}}]
 
 c.KubeSpawner.namespace = "{namespace}"
@@ -65,14 +66,18 @@ c.KubeSpawner.http_timeout = 60
 c.KubeSpawner.image = "quay.io/jupyter/base-notebook:latest"
 
 
-def fail_for_user_named_failing(spawner, pod):
+def test_hooks(spawner, pod):
     # Lets a test make a spawn fail after its GPUs were reserved.
     if spawner.user.name == "failing":
         raise RuntimeError("pod hook refused this pod (test)")
+    # Lets a test keep a pod pending: no scheduler of that name runs, so the pod
+    # waits for a node as it would behind a busy scheduler.
+    if spawner.user.name.startswith("waiting"):
+        pod.spec.scheduler_name = "no-such-scheduler"
     return pod
 
 
-c.KubeSpawner.modify_pod_hook = fail_for_user_named_failing
+c.KubeSpawner.modify_pod_hook = test_hooks
 
 c.GpuProfiles.profiles = [
     {{"display_name": "CPU only", "slug": "cpu", "gpus": 0, "cpu": "1", "memory": "2Gi",
@@ -86,7 +91,8 @@ c.GpuProfiles.profiles = [
       "cpu": "16", "memory": "64Gi"}},
 ]
 c.GpuProfiles.user_gpu_cap = 8
-c.GpuProfiles.group_gpu_caps = {{"students": 1}}
+c.GpuProfiles.group_member_gpu_caps = {{"students": 1}}
+c.GpuProfiles.group_gpu_quotas = {{"lab": 2}}
 
 configure_hub(c, port={service_port}, spawner_token=os.environ.get("GPU_SPAWNER_TOKEN", ""),
               config_file=__file__, kubeconfig="{kubeconfig}")
@@ -198,9 +204,14 @@ class Hub:
         resp.raise_for_status()
         return resp.json()
 
-    def metric(self, name: str, **labels) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        text = self.service("metrics").text
+    def metric(self, name: str, *, where: str = "service", **labels) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels``, as the
+        availability service (``where="service"``) or the hub (``"hub"``) exports them."""
+        if where == "hub":
+            text = requests.get(f"{self.url}/hub/metrics", timeout=30, headers={
+                "Authorization": f"token {self.admin_token}"}).text
+        else:
+            text = self.service("metrics").text
         want = [f'{k}="{v}"' for k, v in labels.items()]
         total = 0.0
         for line in text.splitlines():

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import pytest
 from jupyterhub_mlops.inventory.state import GpuInventory
+from jupyterhub_mlops.availability.state import Availability, Refused
 from jupyterhub_mlops.profiles import (
     GpuProfiles,
+    GroupUsage,
     ProfileError,
     Reservation,
+    UserLimits,
     evaluate,
     profile_from_config,
     shape_of,
-    with_cap,
+    with_limits,
 )
 from jupyterhub_mlops.spawn_form import FormError, render_form, validate_choice
 from jupyterhub_mlops.spawner import merge_tolerations, profile_overrides, shm_volume
@@ -119,13 +122,71 @@ def test_reservations_are_set_aside_before_counting():
     snap = inv.snapshot()
     shape, selector = shape_of(p1, snap)
     held = [Reservation(f"r{i}", "u", p1, shape, selector, f"ns/p{i}", 1e12) for i in range(7)]
-    assert evaluate([p1], snap, held)[0].fits == 1
+    assert evaluate([p1], snap, [r.claim for r in held])[0].fits == 1
     held.append(Reservation("r8", "u", p1, shape, selector, "ns/p8", 1e12))
-    assert evaluate([p1], snap, held)[0].reason_code == "none_free"
+    assert evaluate([p1], snap, [r.claim for r in held])[0].reason_code == "none_free"
 
 
-def test_caps_per_user_and_per_group():
-    config = profiles(user_gpu_cap=4, group_gpu_caps={"students": 1, "staff": 8, "banned": 0})
+def pending_notebook(name, owner, gpus, product="A100"):
+    """A notebook pod as GPUKubeSpawner builds it, not bound to a node yet."""
+    return {
+        "metadata": {"namespace": "ns", "name": name, "labels": {"jupyterhub-mlops/user": owner}},
+        "spec": {
+            "nodeSelector": {"nvidia.com/gpu.product": product},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"resources": {"limits": {"nvidia.com/gpu": str(gpus), "cpu": "1"}}}],
+        },
+        "status": {"phase": "Pending"},
+    }
+
+
+ONE = {**A4, "slug": "one", "gpus": 1, "cpu": "1", "memory": "1Gi"}
+
+
+def test_a_pending_notebook_pod_keeps_its_gpus_set_aside_until_bound_or_gone():
+    inv = inventory(node("a", 8))
+    availability = Availability(inv, profiles(profiles=[ONE], auto_profiles=False))
+    # A fresh service (its reservation book is empty) learns of a pending notebook pod.
+    inv.apply_pod("ADDED", pending_notebook("jupyter-ann", "ann", 6))
+    # A pod without the owner label is not ours: pending, it holds nothing.
+    stranger = pending_notebook("other", "x", 8)
+    del stranger["metadata"]["labels"]
+    inv.apply_pod("ADDED", stranger)
+    (claim,) = availability.computed().claims
+    assert claim.gpu_type == "A100" and claim.gpus == 6
+    row = availability.view_for("bob", [], {})["profiles"][0]
+    assert (row["free"], row["fits"]) == (2, 2)
+    assert availability.reserved_by_type() == {"A100": 6}
+    # Bound: its GPUs are now in the node's usage, not claimed twice.
+    bound = pending_notebook("jupyter-ann", "ann", 6)
+    bound["spec"]["nodeName"] = "a"
+    bound["status"]["phase"] = "Running"
+    inv.apply_pod("MODIFIED", bound)
+    assert availability.computed().claims == []
+    assert availability.view_for("bob", [], {})["profiles"][0]["free"] == 2
+    # Deleted while pending (a stopped or failed spawn): its GPUs are free again.
+    inv.apply_pod("ADDED", pending_notebook("jupyter-cy", "cy", 2))
+    assert availability.view_for("bob", [], {})["profiles"][0]["free"] == 0
+    inv.apply_pod("DELETED", pending_notebook("jupyter-cy", "cy", 2))
+    inv.apply_pod("DELETED", bound)
+    assert availability.view_for("bob", [], {})["profiles"][0]["free"] == 8
+
+
+def test_a_reservation_and_its_pending_pod_are_counted_once():
+    inv = inventory(node("a", 8))
+    availability = Availability(inv, profiles(profiles=[A4], auto_profiles=False))
+    availability.reserve("ann", [], "a4", "ns/jupyter-ann", {})
+    assert availability.view_for("bob", [], {})["profiles"][0]["fits"] == 1
+    inv.apply_pod("ADDED", pending_notebook("jupyter-ann", "ann", 4))  # the spawn's pod
+    assert len(availability.computed().claims) == 1
+    assert availability.view_for("bob", [], {})["profiles"][0]["fits"] == 1
+    assert availability.view_for("ann", [], {})["user"]["held_gpus"] == 4
+
+
+def test_caps_per_user_and_per_member_of_a_group():
+    config = profiles(
+        user_gpu_cap=4, group_member_gpu_caps={"students": 1, "staff": 8, "banned": 0}
+    )
     assert config.cap_for([]) == 4
     assert config.cap_for(["students"]) == 1
     assert config.cap_for(["students", "staff"]) == 8
@@ -133,10 +194,56 @@ def test_caps_per_user_and_per_group():
     assert profiles().cap_for([]) is None
     inv = inventory(node("a", 8))
     rows = evaluate([profile_from_config(A4)], inv.snapshot(), [])
-    capped = with_cap(rows, held_gpus=1, cap=4)[0]
+    capped = with_limits(rows, UserLimits(held=1, cap=4))[0]
     assert capped.reason_code == "over_cap"
     assert "your limit is 4" in capped.disabled_reason
-    assert with_cap(rows, held_gpus=0, cap=4)[0].reason_code is None
+    assert with_limits(rows, UserLimits(held=0, cap=4))[0].reason_code is None
+
+
+def test_the_old_name_of_per_member_caps_still_works():
+    config = profiles(
+        group_gpu_caps={"students": 1, "staff": 2}, group_member_gpu_caps={"staff": 8}
+    )
+    assert config.group_member_gpu_caps == {"students": 1, "staff": 8}
+    assert config.cap_for(["students"]) == 1
+
+
+def test_group_quota_counts_what_all_members_hold_together():
+    inv = inventory(node("a", 8))
+    rows = evaluate([profile_from_config(A4)], inv.snapshot(), [])
+    within = with_limits(rows, UserLimits(held=0, groups=(GroupUsage("lab", 4, 8),)))[0]
+    assert within.reason_code is None
+    over = with_limits(rows, UserLimits(held=0, groups=(GroupUsage("lab", 5, 8),)))[0]
+    assert over.reason_code == "over_group_quota"
+    assert "your group lab holds 5 of its 8 GPUs" in over.disabled_reason
+    unknown = with_limits(rows, UserLimits(groups=(GroupUsage("lab", None, 8),)))[0]
+    assert unknown.reason_code == "group_quota_unknown"
+
+
+def test_availability_sums_the_members_pods_and_reservations_against_the_quota():
+    member_pod = gpu_pod("jupyter-ann", "a", 3)
+    member_pod["metadata"]["labels"] = {"jupyterhub-mlops/user": "ann"}
+    inv = inventory(node("a", 8), node("b", 8), pods=[member_pod])
+    config = profiles(
+        profiles=[{**ONE, "slug": "two", "gpus": 2}],
+        auto_profiles=False,
+        group_gpu_quotas={"lab": 6},
+    )
+    availability = Availability(inv, config)
+    lab = {"lab": frozenset({"ann", "bob", "cy"})}
+    availability.reserve("bob", ["lab"], "two", "ns/jupyter-bob", lab)  # in flight: 3 + 2 = 5
+    doc = availability.view_for("cy", ["lab"], lab)
+    assert doc["user"]["groups"] == [{"name": "lab", "held_gpus": 5, "quota": 6}]
+    assert doc["profiles"][0]["reason_code"] == "over_group_quota"
+    with pytest.raises(Refused) as refused:
+        availability.reserve("cy", ["lab"], "two", "ns/jupyter-cy", lab)
+    assert refused.value.code == "over_group_quota"
+    # Nobody outside the group is limited by it.
+    assert availability.view_for("dan", [], {})["profiles"][0]["reason_code"] is None
+    # Members unknown (the hub did not answer): no GPUs granted against that quota.
+    with pytest.raises(Refused) as refused:
+        availability.reserve("cy", ["lab"], "two", "ns/jupyter-cy", {"lab": None})
+    assert refused.value.code == "group_quota_unknown"
 
 
 def test_unknown_when_out_of_sync():

@@ -31,6 +31,7 @@ from ..inventory.state import GpuInventory
 from ..inventory.watch import InventoryWatcher
 from ..jobs_metrics import JobsCollector, JobsWatcher
 from ..profiles import GpuProfiles
+from .groups import GroupDirectory
 from .handlers import Changes, routes
 from .state import Availability
 
@@ -99,6 +100,14 @@ class AvailabilityService(Application):
         30, help="Timeout of each list request to the API server, seconds."
     ).tag(config=True)
 
+    group_members_ttl = Float(
+        30,
+        help="""
+        Seconds the members of a group with a GPU quota (GpuProfiles.group_gpu_quotas)
+        are cached for the spawn page and its live numbers. Reservations always
+        read the members afresh from the Hub API.""",
+    ).tag(config=True)
+
     def initialize(self, argv=None):
         super().initialize(argv)
         if self.config_file:
@@ -127,6 +136,12 @@ class AvailabilityService(Application):
             availability=availability,
             changes=changes,
             trusted_services=set(self.trusted_services),
+            # JupyterHub gives a managed service its API URL and token.
+            groups=GroupDirectory(
+                os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
+                os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+                ttl=self.group_members_ttl,
+            ),
             service_name=os.environ.get("JUPYTERHUB_SERVICE_NAME", SERVICE_NAME),
             cookie_secret=secrets.token_bytes(32),
         )
@@ -172,7 +187,8 @@ def configure_hub(
     Registers the managed service ``gpu-availability`` (run with this Python,
     reading ``config_file``), the token-only service ``gpu-spawner`` whose
     token GPUKubeSpawner uses, and roles letting that service and every user
-    read the availability API. ``spawner_token`` is a secret: pass it from the
+    read the availability API, and the availability service read group
+    members (for group GPU quotas). ``spawner_token`` is a secret: pass it from the
     environment, never write it in the file.
     """
     environment = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
@@ -197,6 +213,7 @@ def configure_hub(
             "services": [SPAWNER_SERVICE_NAME],
         },
         {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
+        {"name": SERVICE_NAME, "scopes": ["read:groups"], "services": [SERVICE_NAME]},
     ]
     # Notebook servers ask the service with their own token ($JUPYTERHUB_API_TOKEN,
     # whose scopes come from the `server` role): the sidebar, %mlops gpus and the

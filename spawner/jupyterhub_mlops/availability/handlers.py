@@ -73,6 +73,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(403, "Only the spawner may reserve or release GPUs.")
         return model
 
+    async def members(self, groups: list[str], max_age: float | None = None) -> dict:
+        """Members of the caller's groups that have a GPU quota (see ``GroupDirectory``)."""
+        quota_groups = self.availability.profiles.quotas_for(groups)
+        if not quota_groups:
+            return {}
+        return await self.settings["groups"].members(quota_groups, max_age)
+
     def viewer(self) -> tuple[str, list[str]]:
         """(owner label value, groups) of the user whose view is asked for."""
         model = self.caller()
@@ -94,9 +101,10 @@ class SnapshotHandler(BaseHandler):
             # A browser without the service cookie yet: OAuth round trip.
             return self.redirect(self.get_login_url())
         owner, groups = self.viewer()
+        members = await self.members(groups)
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(self.availability.view_for(owner, groups)))
+        self.finish(json.dumps(self.availability.view_for(owner, groups, members)))
 
 
 class EventsHandler(BaseHandler):
@@ -116,9 +124,10 @@ class EventsHandler(BaseHandler):
         sent = None
         try:
             while True:
+                members = await self.members(groups)
                 version = self.availability.version
                 if version != sent:
-                    doc = self.availability.view_for(owner, groups)
+                    doc = self.availability.view_for(owner, groups, members)
                     self.write(
                         f"id: {doc['version']}\nevent: snapshot\ndata: {json.dumps(doc)}\n\n"
                     )
@@ -156,9 +165,13 @@ class ReservationsHandler(BaseHandler):
         groups = body.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise web.HTTPError(400, "'groups' must be a list of group names.")
+        # Current members (no cache), then the check and the booking with no
+        # await between them: concurrent spawns of one group cannot both pass.
+        members = await self.members(groups, max_age=0)
         try:
             res = self.availability.reserve(
-                owner_label_value(fields["user"]), groups, fields["profile"], fields["pod"]
+                owner_label_value(fields["user"]), groups, fields["profile"], fields["pod"],
+                members,
             )
         except Refused as refused:
             metrics.SPAWN_REFUSALS.labels(refused.code).inc()
@@ -195,7 +208,7 @@ class MetricsHandler(BaseHandler):
         a = self.availability
         c = a.computed()
         metrics.set_gauges(
-            c.gpu_types, c.held_by_owner_and_type, a.book.gpus_by_type(), c.snapshot.in_sync
+            c.gpu_types, c.held_by_owner_and_type, a.reserved_by_type(), c.snapshot.in_sync
         )
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest())

@@ -4,9 +4,12 @@ both take the last GPUs.
 A spawn reserves its shape before its pod exists; the reservation lasts until
 the inventory counts the pod (bound to a node: its requests are now in the
 node's usage), until the spawner releases it (the spawn failed or stopped),
-or until it expires (a hub that died mid-spawn). The book lives in the one
-process that owns the inventory and is only touched from its event loop, so
-"check that it fits, then reserve" is atomic without locks.
+or until it expires (a hub that died mid-spawn). Once the pod exists but
+waits for a node, the pod itself carries the claim (``Availability.claims``),
+so the book is only needed for the moments before the pod is created and
+losing it in a restart of the service loses nothing that lasts. The book
+lives in the one process that owns the inventory and is only touched from
+its event loop, so "check that it fits, then reserve" is atomic without locks.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import itertools
 import secrets
 import time
 
-from ..inventory.accounting import is_gpu_resource
 from ..inventory.state import GpuInventory
 from ..profiles import Profile, Reservation, shape_of
 
@@ -81,11 +83,4 @@ class ReservationBook:
             if res.pod in counted_pods.get(res.owner, ()):
                 continue
             out[res.owner] = out.get(res.owner, 0) + res.shape.gpus
-        return out
-
-    def gpus_by_type(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for res in self._by_id.values():
-            if res.profile.gpu_type and is_gpu_resource(res.shape.gpu_resource):
-                out[res.profile.gpu_type] = out.get(res.profile.gpu_type, 0) + res.shape.gpus
         return out

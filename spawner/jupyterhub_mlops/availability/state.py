@@ -5,9 +5,16 @@ Why the inventory lives in the service and not in the hub: one process must
 own the watch (DESIGN, data flow 1) and the reservation book must sit next to
 it so that "does it fit? then reserve" is one step on one event loop. The
 service is that process; the spawner in the hub asks it over HTTP (a local
-request of a millisecond) for the form's rows and for reservations. A hub
-restart therefore loses nothing: the held GPUs come from the pods themselves
-(the inventory watches them) and the reservations from the service.
+request of a millisecond) for the form's rows and for reservations. A restart
+of the hub or of this service loses nothing that lasts: the held GPUs come
+from the pods themselves (the inventory watches them), and a notebook pod
+still waiting for a node keeps its GPUs set aside as a claim rebuilt from
+the watch; only reservations of spawns whose pod is not created yet live in
+memory (for the second or so before the spawner creates it).
+
+Caps apply per user (``GpuProfiles.user_gpu_cap``, ``group_member_gpu_caps``)
+and quotas per group (``group_gpu_quotas``: what all members hold together);
+the members of a group come from the Hub API (``groups.GroupDirectory``).
 
 Answers are cached per ``version`` (inventory version + reservation
 generation), so a burst of requests between two events costs one computation.
@@ -17,9 +24,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collections.abc import Mapping
+
 from ..inventory.accounting import is_gpu_resource
 from ..inventory.state import GpuInventory, Snapshot
-from ..profiles import GpuProfiles, Profile, ProfileStatus, evaluate, with_cap
+from ..profiles import (
+    Claim,
+    GpuProfiles,
+    GroupUsage,
+    Profile,
+    ProfileStatus,
+    UserLimits,
+    claim_of_pending_pod,
+    evaluate,
+    with_limits,
+)
 from .reservations import ReservationBook
 
 
@@ -41,6 +60,9 @@ class _Computed:
     held_by_owner: dict[str, int]
     held_by_owner_and_type: dict[str, dict[str, int]]
     counted_pods: dict[str, set[str]]
+    claims: list[Claim]
+    """Set aside for servers not on a node yet: pending owned pods, then the
+    reservations whose pod does not exist yet."""
 
 
 class Availability:
@@ -83,37 +105,80 @@ class Availability:
                         by_type[type_id] = by_type.get(type_id, 0) + amount
         for owner, gpus in self.book.gpus_by_owner(counted).items():
             held[owner] = held.get(owner, 0) + gpus
+        claims = [claim_of_pending_pod(p) for p in snapshot.pending.values()]
+        claims += [r.claim for r in self.book.active() if r.pod not in snapshot.pending]
         self._computed = _Computed(
             self.version,
             snapshot,
             snapshot.gpu_types(),
             profiles,
-            evaluate(profiles, snapshot, self.book.active()),
+            evaluate(profiles, snapshot, claims),
             held,
             held_typed,
             counted,
+            claims,
         )
         return self._computed
 
-    def view_for(self, owner: str, groups: list[str]) -> dict:
-        """The versioned JSON document for one user."""
+    def reserved_by_type(self) -> dict[str, int]:
+        """GPU type -> GPUs set aside for servers not on a node yet."""
+        out: dict[str, int] = {}
+        for claim in self.computed().claims:
+            if claim.gpu_type and claim.gpus:
+                out[claim.gpu_type] = out.get(claim.gpu_type, 0) + claim.gpus
+        return out
+
+    def limits_for(
+        self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]
+    ) -> UserLimits:
+        """The user's GPUs, cap and group quotas. ``members``: group -> owner
+        label values of its members (None: unknown), for the user's groups
+        that have a quota."""
+        held = self.computed().held_by_owner
+        usage = []
+        for group, quota in sorted(self.profiles.quotas_for(groups).items()):
+            owners = members.get(group)
+            together = None
+            if owners is not None:
+                together = sum(held.get(o, 0) for o in owners | {owner})
+            usage.append(GroupUsage(group, together, quota))
+        return UserLimits(held.get(owner, 0), self.profiles.cap_for(groups), tuple(usage))
+
+    def view_for(
+        self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]
+    ) -> dict:
+        """The versioned JSON document for one user (``members``: see ``limits_for``)."""
         c = self.computed()
-        held = c.held_by_owner.get(owner, 0)
-        cap = self.profiles.cap_for(groups)
+        limits = self.limits_for(owner, groups, members)
         return {
             "version": c.version,
             "in_sync": c.snapshot.in_sync,
             "taken_at": c.snapshot.taken_at,
             "gpu_types": c.gpu_types,
-            "profiles": [row.to_json() for row in with_cap(c.rows, held, cap)],
-            "user": {"owner": owner, "held_gpus": held, "cap": cap},
+            "profiles": [row.to_json() for row in with_limits(c.rows, limits)],
+            "user": {
+                "owner": owner,
+                "held_gpus": limits.held,
+                "cap": limits.cap,
+                "groups": [
+                    {"name": u.group, "held_gpus": u.held, "quota": u.quota}
+                    for u in limits.groups
+                ],
+            },
         }
 
-    def reserve(self, owner: str, groups: list[str], slug: str, pod: str):
-        """Grant the profile to ``owner`` for ``pod`` or raise ``Refused``."""
+    def reserve(
+        self,
+        owner: str,
+        groups: list[str],
+        slug: str,
+        pod: str,
+        members: Mapping[str, frozenset[str] | None],
+    ):
+        """Grant the profile to ``owner`` for ``pod`` or raise ``Refused``.
+        Synchronous: nothing else runs between the check and the booking."""
         c = self.computed()
-        held = c.held_by_owner.get(owner, 0)
-        rows = with_cap(c.rows, held, self.profiles.cap_for(groups))
+        rows = with_limits(c.rows, self.limits_for(owner, groups, members))
         row = next((r for r in rows if r.profile.slug == slug), None)
         if row is None:
             raise Refused(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .accounting import (
     NodeRecord,
@@ -40,6 +41,27 @@ class PodRecord:
         self.requests = requests
         self.holds = holds
         self.owner = owner
+
+
+class PendingPod(NamedTuple):
+    """An owned pod (it carries the owner label) that no node holds yet: what
+    it asks for and where it may go, so that it keeps its GPUs set aside
+    until the scheduler binds it."""
+
+    owner: str
+    requests: Requests
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[Mapping, ...]
+
+
+def pending_pod(pod: Mapping, owner: str, requests: Requests) -> PendingPod:
+    spec = pod.get("spec") or {}
+    return PendingPod(
+        owner,
+        requests,
+        tuple(sorted((spec.get("nodeSelector") or {}).items())),
+        tuple(dict(t) for t in spec.get("tolerations") or ()),
+    )
 
 
 def slim_pod(pod: Mapping, owner_label: str = OWNER_LABEL) -> PodRecord:
@@ -86,6 +108,8 @@ class Snapshot:
     )
     """owner label value -> ``(pod key, node, requests, holds)`` for every pod
     carrying the owner label that has not finished (bound or pending)."""
+    pending: Mapping[str, PendingPod] = field(default_factory=dict)
+    """pod key -> the owned pods no node holds yet (see ``PendingPod``)."""
 
     def gpu_types(self) -> dict[str, dict] | None:
         """Per GPU type: total, free and held GPUs on the nodes that offer them,
@@ -150,6 +174,8 @@ class GpuInventory:
         self.used: dict[str, dict[str, int]] = {}
         """node name -> summed requests of the holding pods bound to it (also for
         nodes not seen yet: a pod's event may arrive before its node's)."""
+        self.pending: dict[str, PendingPod] = {}
+        """pod key -> owned pods waiting for a node (a few: the spawns in flight)."""
         self.version = 0
         self._in_sync = {"nodes": False, "pods": False}
         self._snapshot: Snapshot | None = None
@@ -183,6 +209,7 @@ class GpuInventory:
             if old is not None:
                 del self.pods[key]
                 self._charge(old, -1)
+                self.pending.pop(key, None)
                 self.version += 1
             return
         new = slim_pod(pod, self.owner_label)
@@ -197,6 +224,10 @@ class GpuInventory:
             self._charge(old, -1)
         self.pods[key] = new
         self._charge(new, +1)
+        if new.owner is not None and not new.node:
+            self.pending[key] = pending_pod(pod, new.owner, new.requests)
+        elif self.pending:
+            self.pending.pop(key, None)
         self.version += 1
 
     def _charge(self, record: PodRecord, sign: int) -> None:
@@ -253,6 +284,7 @@ class GpuInventory:
             time.time(),
             tuple(views),
             {o: tuple(p) for o, p in by_owner.items()},
+            dict(self.pending),
         )
         return self._snapshot
 
