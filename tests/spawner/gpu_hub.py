@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 from mlops_cluster.ports import free_ports
@@ -203,6 +204,22 @@ class Hub:
         resp = self.service("api/v1/snapshot")
         resp.raise_for_status()
         return resp.json()
+
+    def view_of(self, user: str, groups: tuple[str, ...] = ()) -> dict:
+        """The snapshot document the spawner gets for ``user`` in ``groups``."""
+        query = urlencode([("user", user)] + [("group", g) for g in groups])
+        resp = self.service(f"api/v1/snapshot?{query}", token=self.spawner_token)
+        resp.raise_for_status()
+        return resp.json()
+
+    def reserve(self, user: str, groups: list[str], profile: str, pod: str) -> requests.Response:
+        """Ask the availability service for a reservation as the spawner does."""
+        return requests.post(
+            f"{self.url}/services/{SERVICE}/api/v1/reservations",
+            timeout=30,
+            headers={"Authorization": f"token {self.spawner_token}"},
+            json={"user": user, "groups": groups, "profile": profile, "pod": pod},
+        )
 
     def metric(self, name: str, *, where: str = "service", **labels) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``, as the

@@ -22,6 +22,10 @@ pytestmark = pytest.mark.cluster
 RTX = "NVIDIA-RTX-A6000"
 A100 = "NVIDIA-A100-SXM4-80GB"
 RTX_LIMIT = "nvidia.com/gpu"
+A100_X1 = "nvidia-a100-sxm4-80gb-x1"  # auto-derived: 1 A100, 4 CPUs, 16 GiB
+MIG3 = f"{A100}/mig-3g.40gb"  # the fleet's MIG node has 4 of these slices
+MIG3_X1, MIG3_X4 = "nvidia-a100-sxm4-80gb-mig-3g-40gb-x1", "nvidia-a100-sxm4-80gb-mig-3g-40gb-x4"
+REFUSALS = "jupyterhub_mlops_spawn_refusals_total"
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +129,59 @@ def test_over_cap_is_disabled_on_the_page_and_refused_on_post(hub, core_v1, hub_
     assert len(pods(core_v1, hub_namespace)) == before
 
 
+def owned_pods(core_v1, namespace, user):
+    return [p for p in pods(core_v1, namespace)
+            if p.metadata.labels.get("jupyterhub-mlops/user") == user]
+
+
+def test_a_group_quota_counts_what_all_members_hold(hub, core_v1, hub_namespace):
+    # erin, frank and gina are in group "lab", whose members may hold 2 GPUs together.
+    refused_before = refusals(hub, "over_group_quota")
+    members = ["erin", "frank"]
+    try:
+        for user in members:
+            session = hub.login(user)
+            hub.spawn_page(session)
+            resp = hub.post_form(session, {"profile": A100_X1, "gpus": "1"})
+            assert resp.status_code == 302, resp.text[:300]
+        # Their pods count from the moment they exist (bound or still pending).
+        wait_for(lambda: all(owned_pods(core_v1, hub_namespace, u) for u in members),
+                 timeout=60, what="erin's and frank's pods")
+        assert hub.view_of("gina", ("lab",))["user"]["groups"] == [
+            {"name": "lab", "held_gpus": 2, "quota": 2}]
+
+        session = hub.login("gina")
+        shown = cards(hub.spawn_page(session))
+        assert shown[A100_X1]["disabled"]
+        assert "your group lab holds 2 of its 2 GPUs" in shown[A100_X1]["reason"]
+        assert not shown["cpu"]["disabled"]  # no GPU, no quota
+        resp = hub.post_form(session, {"profile": A100_X1, "gpus": "1"})
+        assert resp.status_code == 403
+        assert "your group lab holds 2 of its 2 GPUs" in html.unescape(resp.text)
+        # The service refuses too, whoever asks it: the quota is enforced where GPUs are granted.
+        direct = hub.reserve("gina", ["lab"], A100_X1, f"{hub_namespace}/jupyter-gina")
+        assert direct.status_code == 409
+        assert direct.json()["code"] == "over_group_quota"
+        assert refusals(hub, "over_group_quota") == refused_before + 2
+        assert not owned_pods(core_v1, hub_namespace, "gina")
+        # Someone outside the group is not held back by it.
+        assert not cards(hub.spawn_page(hub.login("henry")))[A100_X1]["disabled"]
+    finally:
+        for user in members:
+            hub.api("DELETE", f"/users/{user}/server")
+    # A stopped member's GPUs count no more.
+    wait_for(lambda: not any(owned_pods(core_v1, hub_namespace, u) for u in members),
+             timeout=60, what="the members' pods to go")
+    row = next(r for r in hub.view_of("gina", ("lab",))["profiles"] if r["slug"] == A100_X1)
+    assert row["reason_code"] is None
+
+
+def refusals(hub, reason: str) -> float:
+    """Spawns refused for ``reason``, by the hub (the form's check) and by the
+    availability service (the reservation's check) together."""
+    return sum(hub.metric(REFUSALS, where=w, reason=reason) for w in ("hub", "service"))
+
+
 def gpu_pods(core_v1, namespace, resource="nvidia.com/gpu"):
     out = []
     for p in pods(core_v1, namespace):
@@ -134,37 +191,56 @@ def gpu_pods(core_v1, namespace, resource="nvidia.com/gpu"):
     return out
 
 
-def settled_free(hub) -> int:
-    """Free RTX GPUs once the count stops moving (deletions of earlier tests settle)."""
+def settled_free(hub, gpu_type=RTX) -> int:
+    """Free GPUs of a type once the count stops moving (deletions of earlier tests settle)."""
     last = None
 
     def stable():
         nonlocal last
-        now = hub.snapshot()["gpu_types"][RTX]["free"]
+        now = hub.snapshot()["gpu_types"][gpu_type]["free"]
         same, last = now == last, now
         return same
 
-    wait_for(stable, timeout=60, interval=2, what="the RTX count to settle")
+    wait_for(stable, timeout=60, interval=2, what=f"the {gpu_type} count to settle")
     return last
+
+
+def filler_pod(name: str) -> dict:
+    """One A100 taken by something other than a notebook (placed by the scheduler)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"test": "filler"}},
+        "spec": {
+            "nodeSelector": {"nvidia.com/gpu.product": A100},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "containers": [{"name": "c", "image": "busybox",
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+        },
+    }
 
 
 def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
     hub, core_v1, hub_namespace
 ):
-    # Other tests of the session may hold some RTX GPUs: race for whatever is free,
-    # with more spawns than GPUs (the fleet has 8; at least 2 must be free).
-    free = settled_free(hub)
-    assert 2 <= free <= 8, f"only {free} RTX GPUs are free: another test holds them"
-    users = [f"racer{i}" for i in range(free + 2)]
-    for user in users:
-        hub.api("POST", f"/users/{user}")
-
-    def spawn(user):
-        return hub.api("POST", f"/users/{user}/server", json={"profile": "rtx-1"}).status_code
-
-    with ThreadPoolExecutor(len(users)) as pool:
-        codes = list(pool.map(spawn, users))
+    # Fill the A100s (16 in the fleet) until exactly 8 are left, then race 10 spawns.
+    free = settled_free(hub, A100)
+    assert free >= 8, f"only {free} A100 GPUs are free: another test holds them"
+    fillers = [f"filler-{i}" for i in range(free - 8)]
+    for name in fillers:
+        core_v1.create_namespaced_pod(hub_namespace, filler_pod(name))
+    users = [f"racer{i}" for i in range(10)]
     try:
+        wait_for(lambda: hub.snapshot()["gpu_types"][A100]["free"] == 8, timeout=60,
+                 what="exactly 8 A100 GPUs left")
+        for user in users:
+            hub.api("POST", f"/users/{user}")
+
+        def spawn(user):
+            return hub.api("POST", f"/users/{user}/server", json={"profile": A100_X1}).status_code
+
+        with ThreadPoolExecutor(len(users)) as pool:
+            codes = list(pool.map(spawn, users))
 
         def settled():
             states = [hub.api("GET", f"/users/{u}").json() for u in users]
@@ -178,30 +254,34 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
             )
 
         wait_for(settled, timeout=60, what="every spawn to be refused or past its start")
-        granted = gpu_pods(core_v1, hub_namespace)
+        granted = [p for p in gpu_pods(core_v1, hub_namespace)
+                   if p.metadata.labels.get("jupyterhub-mlops/user", "").startswith("racer")]
         gpus = sum(int(p.spec.containers[0].resources.limits["nvidia.com/gpu"]) for p in granted)
-        assert gpus <= free, f"{gpus} RTX GPUs granted for {free} free (codes {codes})"
-        assert gpus == free, f"only {gpus} of {free} free GPUs were granted (codes {codes})"
+        assert gpus <= 8, f"{gpus} A100 GPUs granted for the last 8 (codes {codes})"
+        assert gpus == 8, f"only {gpus} of the last 8 A100 GPUs were granted (codes {codes})"
         for pod in granted:
-            assert pod.spec.node_selector["nvidia.com/gpu.product"] == RTX
-            assert pod.metadata.labels["jupyterhub-mlops/user"].startswith("racer")
+            assert pod.spec.node_selector["nvidia.com/gpu.product"] == A100
             assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
             shm = next(v for v in pod.spec.volumes if v.name == "dshm")
             assert shm.empty_dir.medium == "Memory"
         wait_for(
-            lambda: hub.snapshot()["gpu_types"][RTX]["free"] == 0,
+            lambda: hub.snapshot()["gpu_types"][A100]["free"] == 0,
             timeout=30,
             what="the granted pods to be counted",
         )
-        assert hub.metric("jupyterhub_mlops_spawn_refusals_total", reason="none_free") >= 2
+        # Refused by the hub (the view already showed none free) or by the service
+        # (the reservation lost the race): counted where refused.
+        assert refusals(hub, "none_free") >= 2
     finally:
         for user in users:
             hub.api("DELETE", f"/users/{user}/server")
+        for name in fillers:
+            core_v1.delete_namespaced_pod(name, hub_namespace, grace_period_seconds=0)
     # Stopped spawns give everything back: pods gone, reservations released.
     wait_for(
-        lambda: hub.snapshot()["gpu_types"][RTX]["free"] == free,
+        lambda: hub.snapshot()["gpu_types"][A100]["free"] == free,
         timeout=60,
-        what="the RTX GPUs to be free again",
+        what="the A100 GPUs to be free again",
     )
     wait_for(
         lambda: hub.metric("jupyterhub_mlops_gpu_reservations") == 0,
@@ -336,6 +416,47 @@ def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_n
                                               grace_period_seconds=0)
         finally:
             browser.close()
+
+
+def mig3_row(hub, user: str) -> dict:
+    return next(r for r in hub.view_of(user)["profiles"] if r["slug"] == MIG3_X1)
+
+
+def test_a_pending_spawn_keeps_its_gpus_through_a_hub_restart(hub, core_v1, hub_namespace):
+    """A spawn takes all four 3g.40gb MIG slices; its pod waits for a node (no scheduler
+    serves it, see gpu_hub.py); the hub and its availability service restart, which
+    forgets the service's reservation book: the slices must still not be offered."""
+    assert settled_free(hub, MIG3) == 4, "another test holds 3g.40gb MIG slices"
+    session = hub.login("waiting-wendy")
+    hub.spawn_page(session)
+    resp = hub.post_form(session, {"profile": MIG3_X4, "gpus": "4"})
+    assert resp.status_code == 302, resp.text[:300]
+    try:
+        (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, "waiting-wendy"),
+                          timeout=30, what="wendy's pod")
+        assert mig3_row(hub, "victor")["reason_code"] == "none_free"
+        hub.stop()
+        hub.start()  # the hub and its availability service start from scratch
+        (pod,) = owned_pods(core_v1, hub_namespace, "waiting-wendy")
+        assert pod.spec.node_name is None and pod.status.phase == "Pending"  # the premise
+        assert hub.snapshot()["gpu_types"][MIG3]["free"] == 4  # no node holds them...
+        row = mig3_row(hub, "victor")  # ...but the pending pod does
+        assert (row["free"], row["fits"], row["reason_code"]) == (0, 0, "none_free")
+        assert hub.metric("jupyterhub_mlops_gpu_reservations", gpu_type=MIG3) == 4
+        session = hub.login("victor")
+        assert cards(hub.spawn_page(session))[MIG3_X1]["disabled"]
+        resp = hub.post_form(session, {"profile": MIG3_X1, "gpus": "1"})
+        assert resp.status_code == 409, resp.text[:300]
+        assert not owned_pods(core_v1, hub_namespace, "victor")
+    finally:
+        hub.api("DELETE", "/users/waiting-wendy/server")
+    # The stopped spawn's pod is deleted: the slices are offered again.
+    wait_for(lambda: not owned_pods(core_v1, hub_namespace, "waiting-wendy"), timeout=60,
+             what="wendy's pod to go")
+    wait_for(lambda: mig3_row(hub, "victor")["reason_code"] is None, timeout=30,
+             what="the slices to be offered again")
+    assert mig3_row(hub, "victor")["free"] == 4
+    assert hub.metric("jupyterhub_mlops_gpu_reservations") == 0
 
 
 def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
