@@ -120,11 +120,20 @@ class ControlPlane:
         if state.exists():
             state.unlink()
 
-    def restart_apiserver(self, downtime: float = 0.0) -> None:
-        """Stop kube-apiserver, wait ``downtime`` seconds, start it on the same port."""
+    def restart_apiserver(self, downtime: float = 0.0, while_down=None) -> None:
+        """Stop kube-apiserver, wait ``downtime`` seconds, call ``while_down()``
+        if given (e.g. to change etcd behind the clients' backs), start it on the
+        same port."""
         processes.stop(self._procs.pop("kube-apiserver"))
         time.sleep(downtime)
+        if while_down is not None:
+            while_down()
         self._start_apiserver()
+
+    @property
+    def etcd_url(self) -> str:
+        """etcd's client URL (plain HTTP on 127.0.0.1; also its v3 JSON gateway)."""
+        return f"http://127.0.0.1:{self.ports.etcd_client}"
 
     def running(self) -> dict[str, bool]:
         return {name: proc.poll() is None for name, proc in self._procs.items()}

@@ -1,23 +1,28 @@
-"""Watch recovery: kube-apiserver restarts mid-run.
+"""Watch recovery: kube-apiserver restarts mid-run, resume versions expire.
 
-A dedicated control plane (its own run dir) so the restart does not disturb
-the session cluster other tests use. The inventory's loop runs in a thread of
-its own because the control plane must be restarted from the main thread
-(its processes are tied to the thread that started them). While the API
-server is down the inventory must say "unknown" (``gpu_types() is None``),
-and afterwards converge to the brute-force truth again. (A new API server's
-watch cache starts at the current revision, so resuming from the old one
-usually gets 410 Gone: this run also exercises the relist path.)
+The restarts use a dedicated control plane (its own run dir) so they do not
+disturb the session cluster other tests use. The inventory's loop runs in a
+thread of its own because the control plane must be restarted from the main
+thread (its processes are tied to the thread that started them). While the
+API server is down the inventory must say "unknown" (``gpu_types() is
+None``), and afterwards converge to the brute-force truth again.
+
+- A normal end of a watch stream is resumed from the last resourceVersion:
+  no relist.
+- A resume version etcd has compacted away gets ``410 Gone``: the inventory
+  relists, says "unknown" until the relist is in, and never a wrong number.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 
 import kubernetes
 import pytest
+import requests
 from gpu_oracle import recompute
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
@@ -31,21 +36,24 @@ class InventoryThread:
     """An inventory and its watcher on an event loop in a background thread;
     records every in_sync value it sees, every 20 ms."""
 
-    def __init__(self, kubeconfig: str):
+    def __init__(self, kubeconfig: str, watch_timeout: int = 300):
         self.loop = asyncio.new_event_loop()
         self.inventory = GpuInventory()
         self.seen_unknown = False
+        self.answers: list[tuple[float, object]] = []
+        """(monotonic time, view) each time the view changed: what readers were told."""
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self._run(self._start(kubeconfig))
+        self._run(self._start(kubeconfig, watch_timeout))
 
     def _run(self, coro, timeout=60):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def _start(self, kubeconfig: str):
+    async def _start(self, kubeconfig: str, watch_timeout: int):
         self.api = await async_config.new_client_from_config(config_file=kubeconfig)
         self.watcher = InventoryWatcher(
-            self.inventory, self.api, request_timeout=5, max_backoff=0.5
+            self.inventory, self.api, request_timeout=5, max_backoff=0.5,
+            watch_timeout=watch_timeout,
         )
         self.watcher.start()
         self._sampler = asyncio.ensure_future(self._sample())
@@ -53,22 +61,33 @@ class InventoryThread:
 
     async def _sample(self):
         while True:
-            if self.inventory.snapshot().gpu_types() is None:
+            view = self._view()
+            if view[1] is None:
                 self.seen_unknown = True
+            if not self.answers or self.answers[-1][1] != view:
+                self.answers.append((time.monotonic(), view))
             await asyncio.sleep(0.02)
+
+    def _view(self):
+        snap = self.inventory.snapshot()
+        free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
+        types = snap.gpu_types()
+        return free, types and {
+            t: {"total": e["total"], "free": e["free"]}
+            for t, e in types.items()
+            if e["total"] > 0
+        }
 
     def view(self):
         async def take():
-            snap = self.inventory.snapshot()
-            free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
-            types = snap.gpu_types()
-            return free, types and {
-                t: {"total": e["total"], "free": e["free"]}
-                for t, e in types.items()
-                if e["total"] > 0
-            }
+            return self._view()
 
         return self._run(take())
+
+    def counters(self) -> dict:
+        """The watcher's relists, 410s and watch streams opened, per kind (a copy)."""
+        w = self.watcher
+        return {"relists": dict(w.relists), "gone": dict(w.gone), "watches": dict(w.watches)}
 
     def close(self):
         async def stop():
@@ -132,6 +151,92 @@ def test_counts_converge_after_apiserver_restart_and_are_unknown_meanwhile(tmp_p
         assert inv.view() == recompute(core), (
             f"diverged again {time.monotonic() - before:.1f}s later"
         )
+    finally:
+        if inv is not None:
+            inv.close()
+        cp.stop()
+
+
+def converged(inv: InventoryThread, core) -> tuple:
+    """The fresh-list truth, once the inventory equals it."""
+    return wait_for(
+        lambda: (lambda t: t if inv.view() == t else None)(recompute(core)),
+        timeout=60,
+        what="the inventory to equal a fresh list",
+    )
+
+
+def test_a_watch_that_ends_normally_is_resumed_without_a_relist(control_plane, core_v1, namespace):
+    # The API server ends each watch after a second: many ordinary reconnections.
+    inv = InventoryThread(str(control_plane.kubeconfig("hub")), watch_timeout=1)
+    try:
+        converged(inv, core_v1)
+        inv.seen_unknown = False  # it was unknown before its first list, rightly
+        start = inv.counters()
+        assert start["relists"] == {"nodes": 1, "pods": 1}
+        for i in range(3):
+            core_v1.create_namespaced_pod(namespace, gpu_pod(f"during-{i}", 1))
+            time.sleep(1.5)
+        wait_for(lambda: inv.counters()["watches"]["pods"] >= start["watches"]["pods"] + 4,
+                 timeout=30, what="several watch streams to end and be resumed")
+        converged(inv, core_v1)
+        now = inv.counters()
+        assert now["relists"] == start["relists"], "a normal reconnection relisted"
+        assert now["gone"] == {"nodes": 0, "pods": 0}
+        assert not inv.seen_unknown, "unknown across an ordinary reconnection"
+    finally:
+        inv.close()
+
+
+def etcd(cp: ControlPlane, call: str, body: dict) -> dict:
+    """One call of etcd's v3 JSON gateway (keys are base64)."""
+    resp = requests.post(f"{cp.etcd_url}/v3/{call}", json=body, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_an_expired_resume_version_gets_410_and_a_relist_that_converges(tmp_path):
+    cp = ControlPlane(tmp_path / "cluster").start()
+    inv = None
+    try:
+        core = kubernetes.client.CoreV1Api(cp.api_client("admin"))
+        ns = create_namespace(core, "gone")
+        for i in range(3):
+            core.create_namespaced_pod(ns, gpu_pod(f"before-{i}", 2))
+        inv = InventoryThread(str(cp.kubeconfig("hub")))
+        before = converged(inv, core)
+        start = inv.counters()
+        stale_since = None
+
+        def behind_its_back():
+            # The API server is down and the inventory knows it ("unknown"). Delete a
+            # GPU pod straight from etcd, then compact etcd's history past every
+            # version the inventory has seen: resuming its watch must get 410 Gone,
+            # and only a relist can learn of the deletion.
+            nonlocal stale_since
+            wait_for(lambda: inv.view()[1] is None, timeout=30, what="the inventory to say unknown")
+            deleted = etcd(cp, "kv/deleterange", {"key": b64(f"/registry/pods/{ns}/before-0")})
+            assert deleted.get("deleted") == "1", deleted
+            stale_since = time.monotonic()
+            etcd(cp, "kv/compaction", {"revision": deleted["header"]["revision"], "physical": True})
+
+        cp.restart_apiserver(while_down=behind_its_back)
+        core = kubernetes.client.CoreV1Api(cp.api_client("admin"))
+        truth = converged(inv, core)
+        now = inv.counters()
+        assert now["gone"]["pods"] > start["gone"]["pods"], "no 410 Gone: the premise failed"
+        relisted = now["relists"]["pods"] - start["relists"]["pods"]
+        assert 1 <= relisted <= now["gone"]["pods"] - start["gone"]["pods"]
+        # The deletion made behind its back shows: two A100s more are free.
+        free = lambda view: sum(t["free"] for t in view[1].values())  # noqa: E731
+        assert free(truth) == free(before) + 2
+        # From the deletion on, readers were told "unknown" or the new truth, nothing else.
+        told = [view for at, view in inv.answers if at >= stale_since and view[1] is not None]
+        assert told and all(view == truth for view in told), "a wrong number was served"
     finally:
         if inv is not None:
             inv.close()

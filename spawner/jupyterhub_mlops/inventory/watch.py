@@ -68,6 +68,11 @@ class InventoryWatcher:
         self.max_backoff = max_backoff
         self.on_change: list[Callable[[], None]] = []
         self.relists = {"nodes": 0, "pods": 0}
+        """Full lists done, per kind: one at start, then one per ``410 Gone``."""
+        self.gone = {"nodes": 0, "pods": 0}
+        """``410 Gone`` answers seen, per kind (the resume version had expired)."""
+        self.watches = {"nodes": 0, "pods": 0}
+        """Watch streams opened, per kind (the first and every resumption)."""
         self._tasks: list[asyncio.Task] = []
 
     # ------------------------------------------------------------ lifecycle
@@ -101,6 +106,7 @@ class InventoryWatcher:
                 version = await self._watch(kind, version)
                 backoff = 0.1
             except WatchGone:
+                self.gone[kind] += 1
                 log.info("%s watch: resourceVersion %s expired, relisting", kind, version)
                 version = None
             except asyncio.CancelledError:
@@ -175,6 +181,7 @@ class InventoryWatcher:
                 raise WatchGone()
             if resp.status != 200:
                 raise ApiServerError(resp.status, await resp.text())
+            self.watches[kind] += 1
             buffer = b""
             chunks = resp.content.iter_any()
             # Events missed while the stream was down arrive first, at once:
