@@ -157,6 +157,7 @@ def test_a_pending_notebook_pod_keeps_its_gpus_set_aside_until_bound_or_gone():
     row = availability.view_for("bob", [], {})["profiles"][0]
     assert (row["free"], row["fits"]) == (2, 2)
     assert availability.reserved_by_type() == {"A100": 6}
+    assert availability.computed().held_by_owner_and_type == {"ann": {"A100": 6}}
     # Bound: its GPUs are now in the node's usage, not claimed twice.
     bound = pending_notebook("jupyter-ann", "ann", 6)
     bound["spec"]["nodeName"] = "a"

@@ -101,6 +101,7 @@ def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
         ({"profile": "rtx-1", "gpus": "-1"}, "whole number"),
         ({"profile": "rtx-1", "gpus": "two"}, "whole number"),
         ({"profile": "x" * 10240}, "longer than 100 characters"),
+        ({"profile": "rtx-1", "gpus": "9" * 10240}, "whole number"),
         ({"profile": "rtx-1", "image": "evil/miner"}, "Unexpected field"),
     ],
 )
@@ -149,6 +150,17 @@ def test_a_group_quota_counts_what_all_members_hold(hub, core_v1, hub_namespace)
                  timeout=60, what="erin's and frank's pods")
         assert hub.view_of("gina", ("lab",))["user"]["groups"] == [
             {"name": "lab", "held_gpus": 2, "quota": 2}]
+        for user in members:
+            assert hub.metric("jupyterhub_mlops_gpus_held_by_user", user=user,
+                              gpu_type=A100) == 1
+
+        def metrics_match_the_snapshot():
+            types = hub.snapshot()["gpu_types"][A100]
+            return types["held"] >= 2 and all(
+                hub.metric(f"jupyterhub_mlops_gpus_{k}", gpu_type=A100) == types[k]
+                for k in ("free", "held", "total"))
+
+        wait_for(metrics_match_the_snapshot, timeout=30, what="A100 metrics = the snapshot")
 
         session = hub.login("gina")
         shown = cards(hub.spawn_page(session))
@@ -260,6 +272,11 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
         assert gpus <= 8, f"{gpus} A100 GPUs granted for the last 8 (codes {codes})"
         assert gpus == 8, f"only {gpus} of the last 8 A100 GPUs were granted (codes {codes})"
         for pod in granted:
+            labels = pod.metadata.labels
+            user = labels["jupyterhub-mlops/user"]
+            assert labels["component"] == "singleuser-server"  # KubeSpawner's owner labels
+            assert labels["hub.jupyter.org/username"] == user
+            assert labels["hub.jupyter.org/servername"] == ""
             assert pod.spec.node_selector["nvidia.com/gpu.product"] == A100
             assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
             shm = next(v for v in pod.spec.volumes if v.name == "dshm")
@@ -439,6 +456,7 @@ def test_a_pending_spawn_keeps_its_gpus_through_a_hub_restart(hub, core_v1, hub_
         hub.start()  # the hub and its availability service start from scratch
         (pod,) = owned_pods(core_v1, hub_namespace, "waiting-wendy")
         assert pod.spec.node_name is None and pod.status.phase == "Pending"  # the premise
+        assert pod.spec.containers[0].resources.limits["nvidia.com/mig-3g.40gb"] == "4"
         assert hub.snapshot()["gpu_types"][MIG3]["free"] == 4  # no node holds them...
         row = mig3_row(hub, "victor")  # ...but the pending pod does
         assert (row["free"], row["fits"], row["reason_code"]) == (0, 0, "none_free")

@@ -89,6 +89,7 @@ class Availability:
             return self._computed
         snapshot = self.inventory.snapshot()
         profiles = self.profiles.all_profiles(snapshot)
+        pending = {key: claim_of_pending_pod(p) for key, p in snapshot.pending.items()}
         held, held_typed, counted = {}, {}, {}
         type_of = {}  # (node, resource) -> GPU type id
         for view in snapshot.nodes:
@@ -96,17 +97,21 @@ class Availability:
                 type_of[(view.record.name, gpu.resource)] = gpu.id
         for owner, pods in snapshot.pods_by_owner.items():
             counted[owner] = {key for key, *_ in pods}
-            for _key, node, requests, _holds in pods:
+            for key, node, requests, _holds in pods:
                 for resource, amount in requests:
                     if is_gpu_resource(resource):
                         held[owner] = held.get(owner, 0) + amount
-                        type_id = type_of.get((node, resource), resource)
+                        # A pending pod's type: the product its node selector asks for.
+                        claim = pending.get(key) if not node else None
+                        type_id = type_of.get((node, resource)) or (
+                            claim.gpu_type if claim else resource
+                        )
                         by_type = held_typed.setdefault(owner, {})
                         by_type[type_id] = by_type.get(type_id, 0) + amount
         for owner, gpus in self.book.gpus_by_owner(counted).items():
             held[owner] = held.get(owner, 0) + gpus
-        claims = [claim_of_pending_pod(p) for p in snapshot.pending.values()]
-        claims += [r.claim for r in self.book.active() if r.pod not in snapshot.pending]
+        claims = list(pending.values())
+        claims += [r.claim for r in self.book.active() if r.pod not in pending]
         self._computed = _Computed(
             self.version,
             snapshot,
