@@ -4,8 +4,8 @@ the pod overrides (pure functions, no cluster)."""
 from __future__ import annotations
 
 import pytest
-from jupyterhub_mlops.inventory.state import GpuInventory
 from jupyterhub_mlops.availability.state import Availability, Refused
+from jupyterhub_mlops.inventory.state import GpuInventory
 from jupyterhub_mlops.profiles import (
     GpuProfiles,
     GroupUsage,

@@ -22,9 +22,8 @@ generation), so a burst of requests between two events costs one computation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..inventory.accounting import is_gpu_resource
 from ..inventory.state import GpuInventory, Snapshot
