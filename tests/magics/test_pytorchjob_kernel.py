@@ -236,10 +236,46 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     )
 
 
-def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, availability):
+def test_background_job_updates_its_output_in_place(kernel, alice, controller):
+    """--bg returns at once; the cell's output then follows the job (update_display_data)."""
+    name = unique("bgup")
+    msg_id = kernel.start(f"%%mlops pytorchjob --name {name} --bg -o job\n{CELL}")
+    submitted = kernel.collect(msg_id)
+    assert submitted.ok, submitted.outputs
+    ((kind, display_id, data),) = submitted.displays()
+    assert kind == "display_data" and display_id
+    assert data["text/plain"].startswith(f"pytorchjob {name}: Pending")
+
+    def shows(updates, state):
+        return any(f"data-state='{state}'" in u["data"]["text/html"] for u in updates)
+
+    # The Training Operator's part, played here: Running through the status subresource.
+    controller.write_status(
+        "pytorchjob",
+        alice.namespace,
+        name,
+        {"conditions": [{"type": "Created", "status": "True"},
+                        {"type": "Running", "status": "True", "reason": "PyTorchJobRunning"}]},
+    )
+    updates = kernel.display_updates(display_id, lambda u: shows(u, "Running"))
+    running = next(u for u in updates if shows([u], "Running"))
+    assert running["data"]["text/plain"].startswith(f"pytorchjob {name}: Running")
+    assert running["parent_msg_id"] == msg_id, "the update belongs to the submitting cell"
+
+    finish(controller, alice.namespace, name)  # the operator again, through /status
+    final = kernel.display_updates(display_id, lambda u: shows(u, "Succeeded"))[-1]
+    assert final["data"]["text/plain"].startswith(f"pytorchjob {name}: Succeeded")
+    # Once the job has finished nothing is left watching it.
+    follower = f"mlops-follow-pytorchjob-{name}"
+    followers = "[t.name for t in __import__('threading').enumerate()]"
+    wait_for(lambda: follower not in kernel.value(followers), timeout=30, what="its follower to end")
+    assert kernel.run(f"%mlops delete {name}").ok
+
+
+def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, hub_availability):
     name = unique("private")
     assert kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}").ok
-    bobs = start_notebook_kernel(bob, workdir, availability)
+    bobs = start_notebook_kernel(bob, workdir, hub_availability)
     try:
         # bob's own namespace has no such job...
         mine = bobs.run(f"%mlops status {name}")

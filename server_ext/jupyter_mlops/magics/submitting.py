@@ -6,7 +6,7 @@ from IPython.core.magic_arguments import argument
 
 from ..jobs import GpusUnavailable, SnapshotTooLarge
 from .commands import store
-from .display import NotebookJob, follow, show
+from .display import NotebookJob, follow, follow_in_background
 
 
 def resource_arguments(func):
@@ -43,7 +43,7 @@ def resource_arguments(func):
         argument(
             "--bg",
             action="store_true",
-            help="return at once instead of following the job until it finishes",
+            help="return at once; the output keeps updating in place while the job runs",
         ),
     ]
     for decorator in reversed(decorators):
@@ -73,8 +73,9 @@ def submit(magics, spec, args) -> NotebookJob:
 
 
 def present(job: NotebookJob, background: bool) -> None:
-    """``--bg``: show the job once; otherwise follow it in place until it finishes."""
+    """Follow the job in place until it finishes; ``--bg``: return at once, the display
+    still updating in place from the background while the job runs."""
     if background:
-        show(job)
+        follow_in_background(job)
     else:
         follow(job)

@@ -43,7 +43,7 @@ from .submitting import present, submit
 @argument(
     "--bg",
     action="store_true",
-    help="return at once instead of following the workflow until it finishes",
+    help="return at once; the output keeps updating in place while the workflow runs",
 )
 @output_argument()
 def workflow(magics, args, cell):
