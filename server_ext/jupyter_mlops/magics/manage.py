@@ -8,8 +8,8 @@ from IPython.display import display
 from . import render
 from .commands import find_job, kind_argument, output_argument, store, subcommand
 from .display import follow, show
-from .submitting import present
 from .parsing import MagicInputError
+from .submitting import present
 
 PART_OPTIONS = {"replica": "pytorchjob", "trial": "sweep", "step": "workflow"}
 
