@@ -62,6 +62,14 @@ MISTAKES = [
         "Invalid job spec: parallel_trials: must not exceed max_trials (2)",
     ),
     ("%mlops status ghost-job", "No job named 'ghost-job' in namespace"),
+    ("%mlops logs ghost-job -f", "No job named 'ghost-job' in namespace"),
+    ("%mlops cancel ghost-job", "No job named 'ghost-job' in namespace"),
+    ("%mlops delete ghost-job --kind workflow", "No workflow named 'ghost-job' in namespace"),
+    ("%mlops resubmit ghost-job --bg", "No job named 'ghost-job' in namespace"),
+    ("%mlops status ghost-job --kind tfjob", "argument --kind: invalid choice: 'tfjob'"),
+    # Checked before anything is submitted: a bad -o never leaves a job behind.
+    (cell("%%mlops pytorchjob --bg -o 1job"), "-o '1job': not a Python variable name"),
+    (cell("%%mlops pytorchjob --bg -o class"), "-o 'class': not a Python variable name"),
     (
         "%mlops logs ghost-job --replica worker-0 --trial t",
         "give one of --replica, --trial, --step",

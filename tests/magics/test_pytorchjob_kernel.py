@@ -22,6 +22,7 @@ pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"
+OTHER_IMAGE = "registry.example.org/team/train:1.2"
 CELL = "from models.net import build\nprint('training', build())\n"
 
 
@@ -129,7 +130,8 @@ def test_help_documents_every_subcommand(kernel):
 def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, workdir):
     name = unique("ddp")
     msg_id = kernel.start(
-        f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type {A100} "
+        # "A100": a short name for the one A100 type of the fleet, as users write it.
+        f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type A100 "
         f"--name {name} --env NCCL_DEBUG=INFO --exclude notes/ --queue "
         f"-o job\n{CELL}"
     )
@@ -190,11 +192,15 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, wor
 
 def test_background_job_managed_by_name(kernel, alice, controller):
     name = unique("bg")
-    submitted = kernel.run(f"%%mlops pytorchjob --workers 2 --name {name} --bg -o job\n{CELL}")
+    submitted = kernel.run(
+        f"%%mlops pytorchjob --workers 2 --name {name} --image {OTHER_IMAGE} --bg -o job\n{CELL}"
+    )
     assert submitted.ok, submitted.outputs
     (only,) = submitted.displays()  # shown once, then the cell returns
     assert only[2]["text/plain"].startswith(f"pytorchjob {name}: Pending")
     obj = controller.get("pytorchjob", alice.namespace, name)
+    for replica in obj["spec"]["pytorchReplicaSpecs"].values():  # --image, not the notebook's
+        assert replica["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
     run_replicas(
         controller,
         alice.namespace,
@@ -207,8 +213,9 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     assert row[:3] == ["pytorchjob", name, "Running"]
     assert f"<td style='text-align:left'>{name}</td>" in listed.html
 
-    status = kernel.run(f"%mlops status {name}")
+    status = kernel.run(f"%mlops status {name} -o found")
     assert status.text.startswith(f"pytorchjob {name}: Running · 2 replicas: 2 Running")
+    assert kernel.value("found.name, found.state()") == (name, "Running")
     assert kernel.run(f"%mlops logs {name}").stdout == "epoch 1 loss=0.5\n"
     worker = kernel.run(f"%mlops logs {name} --replica worker-0")
     assert worker.stdout == "worker up\nepoch 1 done\n"

@@ -18,7 +18,7 @@ from traitlets import Int, Unicode
 from ..jobs import JobsClient, JobsError, default_client
 from . import cluster, manage, sweeps, training, workflows  # noqa: F401 - they register
 from .commands import CELL, NO_CELL, REGISTRY
-from .parsing import MagicInputError
+from .parsing import MagicInputError, parse_variable
 
 ORDER = (
     "pytorchjob",
@@ -100,6 +100,8 @@ class MlopsMagics(Magics):
         except (UsageError, ValueError) as exc:  # ValueError: unbalanced quotes
             raise UsageError(one_line(f"{marker}mlops {name}: {exc}")) from None
         try:
+            if getattr(args, "output", None):  # before anything is submitted
+                parse_variable(args.output)
             command.run(self, args, cell)
         except (JobsError, MagicInputError) as exc:
             raise UsageError(one_line(getattr(exc, "message", None) or str(exc))) from None

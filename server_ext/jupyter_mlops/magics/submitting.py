@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument
 
-from ..jobs import GpusUnavailable, SnapshotTooLarge
+from ..jobs import GpusUnavailable, JobsError, SnapshotTooLarge
 from .commands import store
 from .display import NotebookJob, follow, follow_in_background
+from .parsing import match_gpu_type
 
 
 def resource_arguments(func):
@@ -16,8 +17,8 @@ def resource_arguments(func):
         argument(
             "--gpu-type",
             metavar="PRODUCT",
-            help="GPU product label (nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB; "
-            "%%mlops gpus lists them",
+            help="GPU product label (nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB, "
+            "or a unique part of one, e.g. A100; %%mlops gpus lists them",
         ),
         argument(
             "--workers",
@@ -49,6 +50,20 @@ def resource_arguments(func):
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def gpu_type(magics, name: str | None) -> str | None:
+    """``--gpu-type``: the full product label for a short name (``A100``), from the
+    hub's availability document; unchanged when the document cannot be read
+    (the submission's own GPU check then says why)."""
+    availability = magics.client.availability
+    if not name or availability is None:
+        return name
+    try:
+        types = availability.snapshot().get("gpu_types") or {}
+    except JobsError:
+        return name
+    return match_gpu_type(name, types)
 
 
 def submit(magics, spec, args) -> NotebookJob:
