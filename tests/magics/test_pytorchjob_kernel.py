@@ -279,6 +279,27 @@ def test_background_job_updates_its_output_in_place(kernel, alice, controller):
     assert kernel.run(f"%mlops delete {name}").ok
 
 
+def test_background_followers_are_bounded(kernel, alice, controller):
+    """Each follower holds a watch; past MlopsMagics.background_followers the output says
+    it will not update, and nothing follows the job."""
+    name = unique("nofollow")
+    kernel.run("%config MlopsMagics.background_followers = 0")
+    try:
+        submitted = kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}")
+    finally:
+        kernel.run("%config MlopsMagics.background_followers = 8")
+    assert submitted.ok, submitted.outputs
+    ((_, _, data),) = submitted.displays()
+    assert data["text/plain"].startswith(f"pytorchjob {name}: Pending")
+    assert (
+        "This output does not update: 0 jobs are followed already "
+        f"(MlopsMagics.background_followers); %mlops status {name} shows it now."
+    ) in data["text/plain"]
+    threads = kernel.value("[t.name for t in __import__('threading').enumerate()]")
+    assert f"mlops-follow-pytorchjob-{name}" not in threads
+    assert kernel.run(f"%mlops delete {name}").ok
+
+
 def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, hub_availability):
     name = unique("private")
     assert kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}").ok

@@ -110,18 +110,41 @@ def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
     return view
 
 
-def follow_in_background(job: NotebookJob) -> threading.Thread | None:
+_followed: set[tuple[str, str, str]] = set()
+"""(kind, namespace, name) of the jobs whose output a background thread keeps up to date."""
+_followed_lock = threading.Lock()
+
+
+def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thread | None:
     """Display the job now and return at once; a daemon thread updates that display in place
     (``update_display_data``) on every change until the job finishes or is deleted.
 
-    Returns the thread (None when the job has already finished). The thread
-    runs in a copy of the cell's context, so its updates are attributed to the
-    cell that submitted the job. If the cluster stops answering, the display
-    says so (and how to look again) instead of going quiet.
+    Returns the thread, or None when the job has already finished or
+    ``max_followers`` jobs are followed already: each follower holds a watch
+    connection to the API server, so their number is bounded, and the display
+    then says that it will not update. The thread runs in a copy of the cell's
+    context, so its updates are attributed to the cell that submitted the job.
+    If the cluster stops answering, the display says so instead of going quiet.
     """
     view = job.view()
+    key = (job.kind.name, job.namespace, job.name)
+    with _followed_lock:
+        room = len(_followed) < max_followers
+        tracked = room and view.status["state"] not in FINISHED and key not in _followed
+        if tracked:
+            _followed.add(key)
+    if not room:
+        view = JobView(
+            view.status,
+            view.spec,
+            [
+                *view.warnings,
+                f"This output does not update: {max_followers} jobs are followed already "
+                f"(MlopsMagics.background_followers); %mlops status {job.name} shows it now.",
+            ],
+        )
     output = display(view, display_id=True)
-    if view.status["state"] in FINISHED:
+    if not tracked:
         return None
 
     def keep_updated() -> None:
@@ -137,6 +160,9 @@ def follow_in_background(job: NotebookJob) -> threading.Thread | None:
                 ],
             )
             output.update(latest)
+        finally:
+            with _followed_lock:
+                _followed.discard(key)
 
     thread = threading.Thread(
         target=contextvars.copy_context().run,

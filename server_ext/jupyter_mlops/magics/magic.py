@@ -59,6 +59,14 @@ class MlopsMagics(Magics):
         Default (0): MLOPS_SSH_PORT, else 2222."""),
     ).tag(config=True)
 
+    background_followers = Int(
+        8,
+        help=dedent("""
+        Most jobs submitted with --bg whose output keeps updating at once. Each
+        holds one watch connection to the API server from this kernel; beyond
+        this number a --bg job is shown once and the output says so."""),
+    ).tag(config=True)
+
     @property
     def client(self) -> JobsClient:
         """The jobs API's client: this notebook's service account, built on first use."""

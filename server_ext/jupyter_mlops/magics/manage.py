@@ -120,4 +120,4 @@ def resubmit(magics, args, cell):
     """Run a job again under a new name, with the same code snapshot."""
     again = find_job(magics.client, args.name, args.kind).resubmit()
     store(magics, args.output, again)
-    present(again, args.bg)
+    present(magics, again, args.bg)

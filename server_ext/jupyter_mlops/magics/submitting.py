@@ -87,10 +87,10 @@ def submit(magics, spec, args) -> NotebookJob:
     return job
 
 
-def present(job: NotebookJob, background: bool) -> None:
+def present(magics, job: NotebookJob, background: bool) -> None:
     """Follow the job in place until it finishes; ``--bg``: return at once, the display
     still updating in place from the background while the job runs."""
     if background:
-        follow_in_background(job)
+        follow_in_background(job, magics.background_followers)
     else:
         follow(job)

@@ -97,7 +97,7 @@ def sweep(magics, args, cell):
         env=parse_env(args.env),
         snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
     )
-    present(submit(magics, spec, args), args.bg)
+    present(magics, submit(magics, spec, args), args.bg)
 
 
 class BestTrial:

@@ -78,7 +78,7 @@ def workflow(magics, args, cell):
     workflow = _pick_workflow(namespace, args.var, where)
     snapshot = Snapshot(os.getcwd(), exclude=args.exclude or []) if args.code else None
     spec = ArgoWorkflow.from_hera(workflow, snapshot)
-    present(submit(magics, spec, args), args.bg)
+    present(magics, submit(magics, spec, args), args.bg)
 
 
 def _pick_workflow(namespace: dict, variable: str | None, where: str):
