@@ -10,10 +10,11 @@ with ``$JUPYTERHUB_API_TOKEN``.
 
 Two ways in:
 
-- the session fixture ``hub_availability`` (import it into a test module or
-  list this module in ``pytest_plugins``; never from a conftest)::
+- the session fixture ``hub_availability``: load this module as a plugin in
+  the test module (or in a fixtures plugin of your own), so that one hub
+  serves the whole session; never import it from a conftest::
 
-      from hub_availability import hub_availability  # noqa: F401 - fixture
+      pytest_plugins = ("hub_availability",)
 
       def test_x(hub_availability):
           env = hub_availability.environment("alice")  # MLOPS_AVAILABILITY_URL,
@@ -36,6 +37,9 @@ Both yield a ``HubAvailability``:
 
 The hub counts a user's GPUs from pods labelled ``jupyterhub-mlops/user=<user>``
 (its notebook servers); a test can create such a pod to make a user hold GPUs.
+
+PYTEST_DONT_REWRITE: test modules import ``USER_GPU_CAP`` before pytest loads
+this module as a plugin; it has no asserts to rewrite.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from hub_availability import hub_availability  # noqa: F401 - fixture
 from jobs_support import IMAGE, make_user
 from sidebar_support import ARTIFACTS, REPO, remove_namespace, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+pytest_plugins = ("hub_availability",)  # the hub's availability service, one per session
 UI_TESTS = REPO / "ui-tests"
 
 
@@ -31,7 +31,7 @@ async def researcher(control_plane, core_v1, tmp_path):
 
 
 @pytest.mark.timeout(900)
-def test_galata_specs_pass(researcher, hub_availability, tmp_path):  # noqa: F811 - fixture
+def test_galata_specs_pass(researcher, hub_availability, tmp_path):
     if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").is_dir():
         pytest.fail("ui-tests/node_modules is missing: run `make install` "
                     "(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in ui-tests)")

@@ -21,13 +21,13 @@ import uuid
 import kubernetes
 import pytest
 import pytest_asyncio
-from hub_availability import hub_availability  # noqa: F401 - fixture
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
 from mlops_cluster.ports import free_port
 from mlops_testing import wait_for
 from sidebar_support import ARTIFACTS, chromium, open_sidebar, remove_namespace, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+pytest_plugins = ("hub_availability",)  # the hub's availability service, one per session
 RTX = "NVIDIA-RTX-A6000"
 
 
@@ -39,7 +39,7 @@ async def researcher(control_plane, core_v1, tmp_path):
 
 
 @pytest.fixture
-def lab(researcher, hub_availability, tmp_path):  # noqa: F811 - the fixture imported above
+def lab(researcher, hub_availability, tmp_path):
     env = {**researcher.environment(), **hub_availability.environment(researcher.name),
            "JUPYTER_IMAGE_SPEC": IMAGE,
            "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",

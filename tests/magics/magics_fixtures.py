@@ -11,9 +11,11 @@ JupyterHub token.
 from __future__ import annotations
 
 import pytest
-from hub_availability import hub_availability  # noqa: F401 - fixture
 from jobs_support import alice, bob, controller  # noqa: F401 - fixtures
 from magics_kernel import start_notebook_kernel
+
+# A plugin (not an import of the fixture), so the whole session shares one hub.
+pytest_plugins = ("hub_availability",)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def kernel(alice, workdir, hub_availability):  # noqa: F811 - the fixtures imported above
+def kernel(alice, workdir, hub_availability):  # noqa: F811 - alice: the fixture imported above
     """alice's notebook kernel with the extension loaded."""
     started = start_notebook_kernel(alice, workdir, hub_availability)
     yield started
