@@ -112,7 +112,8 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False)
         _wait_until_serving(lab, proc)
         yield lab
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited (and said why) already
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
