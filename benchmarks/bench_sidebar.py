@@ -30,11 +30,13 @@ IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 
 
 def _harness(repo: Path):
-    # The browser harness is shared with the sidebar's browser test (tests/sidebar_support.py).
+    # The browser harness is shared with the sidebar's browser test (tests/sidebar_support.py),
+    # and so is the hub's real availability service (tests/hub_availability.py).
     sys.path.insert(0, str(repo / "tests"))
+    import hub_availability
     import sidebar_support
 
-    return sidebar_support
+    return sidebar_support, hub_availability
 
 
 def _create_jobs(control_plane, namespace: str, count: int) -> list[str]:
@@ -102,14 +104,14 @@ def _arrival(arrivals: list, start: int, state: str) -> float:
 
 
 def run(ctx: BenchContext) -> list[Figure]:
-    support = _harness(ctx.repo)
+    support, hub_availability = _harness(ctx.repo)
     control_plane = ctx.control_plane()
     count = 50 if ctx.quick else JOBS
     rounds = 3 if ctx.quick else 5
     updates = 5 if ctx.quick else 20
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, \
+            support.provisioned_researcher(control_plane, "benchsidebar", Path(tmp)) as env:
         tmp_dir = Path(tmp)
-        env = support.provision_researcher(control_plane, "benchsidebar", tmp_dir)
         namespace = env["MLOPS_NAMESPACE"]
         names = _create_jobs(control_plane, namespace, count)
         custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
@@ -121,8 +123,8 @@ def run(ctx: BenchContext) -> list[Figure]:
             assert len(json.loads(out)["items"]) == count
             kubectl_ms.append(sw.ms)
 
-        with support.availability_stand_in(control_plane.api_client("admin")) as availability, \
-                support.start_lab(tmp_dir / "lab", {**env, "MLOPS_AVAILABILITY_URL": availability,
+        with hub_availability.running_hub_availability(control_plane, tmp_dir / "hub") as hub, \
+                support.start_lab(tmp_dir / "lab", {**env, **hub.environment("benchsidebar"),
                                                    "JUPYTER_IMAGE_SPEC": IMAGE}) as lab, \
                 support.chromium(tmp_dir / "profile") as browser:
             rest_ms = []

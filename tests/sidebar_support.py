@@ -1,15 +1,11 @@
-"""What the sidebar's browser test and benchmark share: a real JupyterLab running
+"""What the sidebar's browser tests and benchmark share: a real JupyterLab running
 this worktree's server extension and labextension as a researcher's notebook
-server would (jobs API credentials of the user's service account), a GPU
-availability endpoint, and headless Chromium.
+server would (jobs API credentials of the user's service account), researchers
+provisioned for one test and removed after it, and headless Chromium.
 
-``AvailabilityStandIn`` stands in for the hub's availability service (issue 3,
-not merged on this branch): it answers the fields of its snapshot the sidebar
-and the jobs API read (``gpu_types: {product: {total, free,
-largest_free_on_node, free_per_node}}``, ``profiles`` with ``fits``), computed per request
-from a fresh list of the real API server's nodes and pods — free = allocatable
-minus GPU limits of unfinished pods bound to the node; cordoned nodes offer
-nothing.
+GPU availability comes from the hub's real availability service:
+tests/hub_availability.py (``hub_availability`` fixture, or
+``running_hub_availability`` outside pytest).
 """
 
 from __future__ import annotations
@@ -22,12 +18,10 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import kubernetes
@@ -39,63 +33,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-GPU = "nvidia.com/gpu"
-PRODUCT = "nvidia.com/gpu.product"
 SIDEBAR_ID = "jupyter-mlops-sidebar"
-
-
-def gpu_snapshot(core: kubernetes.client.CoreV1Api) -> dict:
-    """GPUs per product from a fresh list of nodes and pods (the brute-force count)."""
-    nodes: dict[str, dict] = {}
-    for node in core.list_node(_request_timeout=10).items:
-        product = (node.metadata.labels or {}).get(PRODUCT)
-        allocatable = int((node.status.allocatable or {}).get(GPU, 0))
-        if product and allocatable and not node.spec.unschedulable:
-            nodes[node.metadata.name] = {"product": product, "total": allocatable, "free": allocatable}
-    for pod in core.list_pod_for_all_namespaces(_request_timeout=10).items:
-        if pod.spec.node_name in nodes and pod.status.phase not in ("Succeeded", "Failed"):
-            for container in pod.spec.containers:
-                limits = (container.resources and container.resources.limits) or {}
-                nodes[pod.spec.node_name]["free"] -= int(limits.get(GPU, 0))
-    types: dict = {}
-    for _, node in sorted(nodes.items()):
-        entry = types.setdefault(node["product"], {"total": 0, "free": 0, "free_per_node": []})
-        entry["total"] += node["total"]
-        entry["free"] += max(0, node["free"])
-        entry["free_per_node"].append(max(0, node["free"]))
-    for entry in types.values():
-        entry["largest_free_on_node"] = max(entry["free_per_node"])
-    profiles = [{"display_name": f"{product.replace('NVIDIA-', '')} × {k}", "gpu_type": product, "gpus": k,
-                 "fits": sum(free // k for free in types[product]["free_per_node"])}
-                for product in sorted(types) for k in (1, 4)]
-    return {"in_sync": True, "gpu_types": types, "profiles": profiles}
-
-
-@contextlib.contextmanager
-def availability_stand_in(api_client):
-    """Serve ``gpu_snapshot`` on 127.0.0.1; yields its URL."""
-    core = kubernetes.client.CoreV1Api(api_client)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            body = json.dumps(gpu_snapshot(core)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/api/v1/availability"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -174,7 +112,8 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False)
         _wait_until_serving(lab, proc)
         yield lab
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited (and said why) already
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -227,10 +166,32 @@ def open_sidebar(context, lab: Lab):
     return page, sidebar
 
 
-def provision_researcher(control_plane, username: str, token_dir: Path) -> dict[str, str]:
-    """A user namespace and service account as the hub provisions them; the jobs API's environment.
+def remove_namespace(core: kubernetes.client.CoreV1Api, namespace: str, timeout: float = 120) -> None:
+    """Delete a researcher's namespace and wait until its pods are gone.
 
-    For the benchmark, which runs outside pytest (the tests use jobs_support.make_user).
+    Pods being deleted still hold their GPUs in the hub's count, so the next
+    test would see fewer free: waiting for them keeps tests apart.
+    """
+    try:
+        core.delete_namespace(namespace, grace_period_seconds=0, _request_timeout=30)
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        return
+    deadline = time.monotonic() + timeout
+    while core.list_namespaced_pod(namespace, _request_timeout=30).items:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pods of namespace {namespace} still there after {timeout:.0f}s")
+        time.sleep(0.3)
+
+
+@contextlib.contextmanager
+def provisioned_researcher(control_plane, username: str, token_dir: Path):
+    """A user namespace and service account as the hub provisions them, removed afterwards;
+    yields the jobs API's environment.
+
+    For the benchmark, which runs outside pytest (the tests use jobs_support.make_user
+    and ``remove_namespace``).
     """
     import asyncio
 
@@ -244,11 +205,14 @@ def provision_researcher(control_plane, username: str, token_dir: Path) -> dict[
 
     provisioned = asyncio.run(provision())
     core = kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
-    request = kubernetes.client.AuthenticationV1TokenRequest(
-        spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
-    token = core.create_namespaced_service_account_token(provisioned.service_account,
-                                                         provisioned.namespace, request).status.token
-    token_file = token_dir / f"{username}.token"
-    token_file.write_text(token)
-    return {"MLOPS_KUBE_SERVER": control_plane.server, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
-            "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file), "MLOPS_NAMESPACE": provisioned.namespace}
+    try:
+        request = kubernetes.client.AuthenticationV1TokenRequest(
+            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+        token = core.create_namespaced_service_account_token(provisioned.service_account,
+                                                             provisioned.namespace, request).status.token
+        token_file = token_dir / f"{username}.token"
+        token_file.write_text(token)
+        yield {"MLOPS_KUBE_SERVER": control_plane.server, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+               "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file), "MLOPS_NAMESPACE": provisioned.namespace}
+    finally:
+        remove_namespace(core, provisioned.namespace)

@@ -7,8 +7,10 @@ serves) decides a job's fit exactly, one node at a time.
 
 from __future__ import annotations
 
-from jupyter_mlops.jobs.availability import check_fit
+from jupyter_mlops.jobs.availability import check_cap, check_fit
+from jupyterhub_mlops.availability.state import Availability
 from jupyterhub_mlops.inventory.state import GpuInventory
+from jupyterhub_mlops.profiles import GpuProfiles
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 
@@ -22,9 +24,10 @@ def node(name: str) -> dict:
     }
 
 
-def pod(name: str, node_name: str, gpus: int) -> dict:
+def pod(name: str, node_name: str, gpus: int, owner: str | None = None) -> dict:
+    labels = {"jupyterhub-mlops/user": owner} if owner else {}
     return {
-        "metadata": {"name": name, "namespace": "others", "uid": name},
+        "metadata": {"name": name, "namespace": "others", "uid": name, "labels": labels},
         "spec": {"nodeName": node_name, "containers": [
             {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
         "status": {"phase": "Running"},
@@ -57,3 +60,25 @@ def test_unknown_availability_does_not_refuse():
     inventory.apply_node("ADDED", node("a"))         # never in sync: the document says unknown
     fit = check_fit(document(inventory), A100, 1, 1)
     assert fit.fits and "unknown" in fit.message
+
+
+def test_cap_is_decided_from_the_users_own_served_document():
+    """The service's per-user answer (``user: {held_gpus, cap}``) decides the cap check."""
+    inventory = GpuInventory()
+    inventory.apply_node("ADDED", node("a"))
+    for kind in ("nodes", "pods"):
+        inventory.set_in_sync(kind, True)
+    inventory.apply_pod("ADDED", pod("alice-server", "a", 3, owner="alice"))  # her notebook
+    availability = Availability(inventory, GpuProfiles(user_gpu_cap=4))
+
+    alices = availability.view_for("alice", [])
+    assert alices["user"] == {"owner": "alice", "held_gpus": 3, "cap": 4}
+    assert check_cap(alices, 1, 1).within
+    over = check_cap(alices, 1, 2)
+    assert not over.within
+    assert over.message == (
+        "Over your GPU cap: you hold 3 GPUs, this job needs 2 more, and your limit is 4"
+    )
+    assert check_cap(availability.view_for("bob", []), 2, 2).within  # bob holds nothing
+    uncapped = Availability(inventory, GpuProfiles()).view_for("alice", [])
+    assert check_cap(uncapped, 8, 8).within

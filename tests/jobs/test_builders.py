@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 from jupyter_mlops.jobs import ArgoWorkflow, InvalidSpec, Parameter, PyTorchJob, Snapshot, Sweep
-from jupyter_mlops.jobs.availability import check_fit
+from jupyter_mlops.jobs.availability import check_cap, check_fit
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.entrypoint import attach_snapshot
 from jupyter_mlops.jobs.kinds import KINDS, kind_named
@@ -479,6 +479,22 @@ SNAPSHOT = {
 )
 def test_check_fit(gpu_type, gpus, pods, fits):
     assert check_fit(SNAPSHOT, gpu_type, gpus, pods).fits is fits
+
+
+@pytest.mark.parametrize(
+    "user, gpus, pods, within",
+    [
+        ({"held_gpus": 2, "cap": 8}, 3, 2, True),  # 2 + 6 = 8: at the cap is allowed
+        ({"held_gpus": 2, "cap": 8}, 7, 1, False),
+        ({"held_gpus": 0, "cap": 0}, 1, 1, False),  # a cap of 0: no GPUs at all
+        ({"held_gpus": 0, "cap": 0}, 0, 3, True),  # CPU-only jobs are never over a cap
+        ({"held_gpus": 40, "cap": None}, 8, 8, True),  # no cap
+        (None, 8, 8, True),  # an availability document without the per-user answer
+    ],
+)
+def test_check_cap(user, gpus, pods, within):
+    snapshot = {**SNAPSHOT, **({"user": user} if user is not None else {})}
+    assert check_cap(snapshot, gpus, pods).within is within
 
 
 # ------------------------------------------------------------------ credentials

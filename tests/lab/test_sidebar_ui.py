@@ -1,10 +1,12 @@
 """The sidebar in a real JupyterLab in headless Chromium, against the real control plane.
 
 A researcher (a freshly provisioned namespace and service account, credentials
-as their notebook pod has them) opens the sidebar, sees the cluster's GPUs move
-when a pod takes some, submits a PyTorchJob through the Submit form, watches
-its badge change when the Training Operator's status is written, reads its
-logs, cancels it, and submits a sweep whose trials draw the plot.
+as their notebook pod has them, removed after the test; a JupyterHub token of
+theirs for the hub's real availability service, tests/hub_availability.py)
+opens the sidebar, sees the cluster's GPUs move when a pod takes some, submits
+a PyTorchJob through the Submit form, watches its badge change when the
+Training Operator's status is written, reads its logs, cancels it, and submits
+a sweep whose trials draw the plot.
 
 No Training Operator or Katib runs here: ``controller`` (tests/jobs_support.py)
 writes what they would — pods and status through the status subresource —
@@ -22,28 +24,30 @@ import pytest_asyncio
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
 from mlops_cluster.ports import free_port
 from mlops_testing import wait_for
-from sidebar_support import ARTIFACTS, availability_stand_in, chromium, open_sidebar, start_lab
+from sidebar_support import ARTIFACTS, chromium, open_sidebar, remove_namespace, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+pytest_plugins = ("hub_availability",)  # the hub's availability service, one per session
 RTX = "NVIDIA-RTX-A6000"
 
 
 @pytest_asyncio.fixture
 async def researcher(control_plane, core_v1, tmp_path):
-    return await make_user(control_plane, core_v1, tmp_path, f"carol{uuid.uuid4().hex[:4]}")
+    user = await make_user(control_plane, core_v1, tmp_path, f"carol{uuid.uuid4().hex[:4]}")
+    yield user
+    remove_namespace(core_v1, user.namespace)  # with the GPUs its pods hold
 
 
 @pytest.fixture
-def lab(control_plane, researcher, tmp_path):
-    with availability_stand_in(control_plane.api_client("admin")) as availability_url:
-        env = {**researcher.environment(), "MLOPS_AVAILABILITY_URL": availability_url,
-               "JUPYTER_IMAGE_SPEC": IMAGE, "JUPYTERHUB_USER": researcher.name,
-               "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
-               # Nothing listens there: the key panel must say so in words.
-               "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
-        with start_lab(tmp_path / "lab", env) as lab:
-            (lab.root / "train.py").write_text("print('accuracy=0.9')\n")
-            yield lab
+def lab(researcher, hub_availability, tmp_path):
+    env = {**researcher.environment(), **hub_availability.environment(researcher.name),
+           "JUPYTER_IMAGE_SPEC": IMAGE,
+           "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
+           # Nothing listens there: the key panel must say so in words.
+           "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
+    with start_lab(tmp_path / "lab", env) as lab:
+        (lab.root / "train.py").write_text("print('accuracy=0.9')\n")
+        yield lab
 
 
 @pytest.fixture
@@ -87,9 +91,9 @@ def test_sidebar_gpus_jobs_logs_cancel_and_trials(lab, browser, researcher, cont
     assert status == 200, snapshot
     expected = {t: (e["free"], e["total"]) for t, e in snapshot["gpu_types"].items()}
     wait_for(lambda: shown_gpus(sidebar) == expected, timeout=30, what=f"the panel to show {expected}")
-    # The fleet (cluster/fleet.yaml): 2 nodes x 4 RTX A6000; the cordoned V100 offers nothing.
+    # The fleet (cluster/fleet.yaml): 2 nodes x 4 RTX A6000; the cordoned V100 node offers nothing.
     assert shown_gpus(sidebar)[RTX][1] == 8
-    assert "Tesla-V100-SXM2-32GB" not in shown_gpus(sidebar)
+    assert shown_gpus(sidebar)["Tesla-V100-SXM2-32GB"] == (0, 0)
     shot(page, "gpus")
 
     # A pod takes 2 RTX GPUs: the panel follows without a reload.

@@ -3,17 +3,19 @@
 The kernel is a real ipykernel started by jupyter_client, with alice's
 service-account credentials passed the way the jobs API reads them outside a
 pod (``MLOPS_KUBE_SERVER``/``MLOPS_KUBE_TOKEN_FILE``/..., see
-jupyter_mlops/jobs/credentials.py), as her notebook pod would have them.
+jupyter_mlops/jobs/credentials.py), as her notebook pod would have them, and
+the hub's real availability service (tests/hub_availability.py) with her own
+JupyterHub token.
 """
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from jobs_support import alice, bob, controller  # noqa: F401 - fixtures
-from magics_availability import AvailabilityStandIn
 from magics_kernel import start_notebook_kernel
+
+# A plugin (not an import of the fixture), so the whole session shares one hub.
+pytest_plugins = ("hub_availability",)
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +34,8 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def availability(core_v1):
-    token = secrets.token_hex(16)
-    standin = AvailabilityStandIn(core_v1, token)
-    yield standin, token
-    standin.stop()
-
-
-@pytest.fixture(scope="module")
-def kernel(alice, workdir, availability):  # noqa: F811 - the fixture imported above
+def kernel(alice, workdir, hub_availability):  # noqa: F811 - alice: the fixture imported above
     """alice's notebook kernel with the extension loaded."""
-    started = start_notebook_kernel(alice, workdir, availability)
+    started = start_notebook_kernel(alice, workdir, hub_availability)
     yield started
     started.shutdown()

@@ -102,6 +102,27 @@ class Kernel:
                 result.reply = msg["content"]
                 return result
 
+    def display_updates(self, display_id: str, until, timeout: float = 60) -> list[dict]:
+        """``update_display_data`` messages for ``display_id`` as they arrive, until ``until``
+        (a predicate on the list so far) holds; each is ``{"data", "parent_msg_id"}``.
+
+        For updates sent while no cell runs (a background thread's): other
+        iopub messages read meanwhile are dropped, so call it between cells.
+        """
+        updates: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while not until(updates):
+            msg = self._next(self.client.get_iopub_msg, deadline)
+            content = msg["content"]
+            if (
+                msg["msg_type"] == "update_display_data"
+                and (content.get("transient") or {}).get("display_id") == display_id
+            ):
+                updates.append(
+                    {"data": content["data"], "parent_msg_id": msg["parent_header"].get("msg_id")}
+                )
+        return updates
+
     def interrupt(self) -> None:
         """What the notebook's stop button does: SIGINT to the kernel."""
         self.manager.interrupt_kernel()
@@ -130,23 +151,22 @@ class Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
-def notebook_environment(user, availability) -> dict[str, str]:
-    """What a notebook pod's kernel of ``user`` has: credentials, image, hub names, token."""
-    standin, token = availability
+def notebook_environment(user, hub) -> dict[str, str]:
+    """What a notebook pod's kernel of ``user`` has: credentials, image, hub names, and
+    the hub's availability URL with ``user``'s own JupyterHub token (``hub``: a
+    ``hub_availability.HubAvailability``)."""
     return {
         **os.environ,
         **user.environment(),
+        **hub.environment(user.name),
         "JUPYTER_IMAGE_SPEC": IMAGE,
-        "JUPYTERHUB_USER": user.name,
         "MLOPS_SSH_HOST": HUB_HOST,
-        "MLOPS_AVAILABILITY_URL": standin.url,
-        "JUPYTERHUB_API_TOKEN": token,
     }
 
 
-def start_notebook_kernel(user, workdir, availability) -> Kernel:
+def start_notebook_kernel(user, workdir, hub) -> Kernel:
     """``user``'s kernel in ``workdir`` with ``%load_ext jupyter_mlops`` done."""
-    kernel = Kernel(str(workdir), notebook_environment(user, availability))
+    kernel = Kernel(str(workdir), notebook_environment(user, hub))
     loaded = kernel.run("%load_ext jupyter_mlops")
     assert loaded.ok, loaded.outputs
     return kernel

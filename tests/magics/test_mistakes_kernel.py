@@ -1,27 +1,25 @@
 """User mistakes in a real kernel: each prints one clear line (no traceback) and changes nothing.
 
-Also %mlops gpus (from a stand-in of the hub's availability service that reads the real cluster,
-see magics_availability.py) and %mlops ssh.
+Also %mlops ssh, and what happens without credentials or an API server. The GPU checks
+ask the hub's real availability service (tests/hub_availability.py) with alice's token;
+%mlops gpus and the GPU cap have their own module (test_gpus_kernel.py).
 """
 
 from __future__ import annotations
 
 import os
 
-import kubernetes
 import pytest
+from hub_availability import USER_GPU_CAP
+from magics_checks import assert_one_line, cell, job_names, serves_experiments
 from mlops_testing import REPO, wait_for
 
 pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"
+RTX = "NVIDIA-RTX-A6000"
 SWEEP = '%%mlops sweep --objective "maximize accuracy" '
-
-
-def cell(header: str) -> str:
-    return f"{header}\nprint('accuracy=0.9')\n"
-
 
 MISTAKES = [
     ("%mlops nope", "%mlops: unknown subcommand 'nope'; use one of pytorchjob, sweep, best, "),
@@ -64,6 +62,14 @@ MISTAKES = [
         "Invalid job spec: parallel_trials: must not exceed max_trials (2)",
     ),
     ("%mlops status ghost-job", "No job named 'ghost-job' in namespace"),
+    ("%mlops logs ghost-job -f", "No job named 'ghost-job' in namespace"),
+    ("%mlops cancel ghost-job", "No job named 'ghost-job' in namespace"),
+    ("%mlops delete ghost-job --kind workflow", "No workflow named 'ghost-job' in namespace"),
+    ("%mlops resubmit ghost-job --bg", "No job named 'ghost-job' in namespace"),
+    ("%mlops status ghost-job --kind tfjob", "argument --kind: invalid choice: 'tfjob'"),
+    # Checked before anything is submitted: a bad -o never leaves a job behind.
+    (cell("%%mlops pytorchjob --bg -o 1job"), "-o '1job': not a Python variable name"),
+    (cell("%%mlops pytorchjob --bg -o class"), "-o 'class': not a Python variable name"),
     (
         "%mlops logs ghost-job --replica worker-0 --trial t",
         "give one of --replica, --trial, --step",
@@ -71,8 +77,22 @@ MISTAKES = [
     ('%mlops status "ghost', "%mlops status: No closing quotation"),
     (cell("%%mlops pytorchjob --gpus 100"), "Invalid job spec: gpus: must be between 0 and 64"),
     (
-        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100}"),
-        "Not enough free GPUs now: 6 pod(s) of 8 GPU(s) (NVIDIA-A100-SXM4-80GB) do not fit now ",
+        # 16 GPUs: within alice's cap, but the RTX nodes have 4 GPUs each.
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {RTX}"),
+        "Not enough free GPUs now: 2 pod(s) of 8 GPU(s) (NVIDIA-RTX-A6000) do not fit now ",
+    ),
+    (
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 3 --gpu-type {A100}"),
+        f"this job needs 24 more, and your limit is {USER_GPU_CAP}. Ask for fewer GPUs",
+    ),
+    (
+        # Queueing does not lift the cap.
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 3 --gpu-type {A100} --queue"),
+        f"this job needs 24 more, and your limit is {USER_GPU_CAP}.",
+    ),
+    (
+        cell(SWEEP + "--param lr=uniform(0,1) --gpus 4 --parallel 5 --trials 10"),
+        f"this job needs 20 more, and your limit is {USER_GPU_CAP}.",
     ),
     (
         cell("%%mlops pytorchjob --gpus 1 --gpu-type H100"),
@@ -86,44 +106,6 @@ MISTAKES = [
 ]
 
 
-def job_names(controller, namespace: str) -> set[str]:
-    """Every job and ConfigMap in the namespace (kinds whose CRD is missing have none)."""
-    names = set()
-    for kind in ("pytorchjob", "sweep", "workflow"):
-        group, version, plural = controller.GROUPS[kind]
-        try:
-            items = controller.custom.list_namespaced_custom_object(
-                group, version, namespace, plural
-            )["items"]
-        except kubernetes.client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            items = []
-        names |= {f"{kind}/{i['metadata']['name']}" for i in items}
-    return names | {
-        f"cm/{c.metadata.name}" for c in controller.core.list_namespaced_config_map(namespace).items
-    }
-
-
-def serves_experiments(controller) -> bool:
-    try:
-        controller.custom.list_cluster_custom_object("kubeflow.org", "v1beta1", "experiments")
-        return True
-    except kubernetes.client.ApiException as exc:
-        if exc.status != 404:
-            raise
-        return False
-
-
-def assert_one_line(result, says: str) -> None:
-    assert not result.ok, "a mistake fails the cell, so Run All stops there"
-    assert result.errors == [], "no traceback"
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("UsageError: ")
-    assert says in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("code, says", MISTAKES, ids=[m[1][:40] for m in MISTAKES])
 def test_mistakes_print_one_line_and_change_nothing(kernel, alice, controller, code, says):
     before = job_names(controller, alice.namespace)
@@ -133,10 +115,10 @@ def test_mistakes_print_one_line_and_change_nothing(kernel, alice, controller, c
 
 def test_queue_submits_what_does_not_fit_now(kernel, alice, controller):
     result = kernel.run(
-        cell(f"%%mlops pytorchjob --gpus 8 --workers 6 --gpu-type {A100} --queue --bg -o queued")
+        cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {RTX} --queue --bg -o queued")
     )
     assert result.ok, result.outputs
-    assert "Queued: 6 pod(s) of 8 GPU(s)" in result.text
+    assert "Queued: 2 pod(s) of 8 GPU(s)" in result.text
     assert "class='mlops-warning'" in result.html
     assert kernel.run("%mlops delete {queued.name}").ok
 
@@ -163,30 +145,6 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
         wait_for(
             lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return"
         )
-
-
-def test_gpus_table(kernel):
-    result = kernel.run("%mlops gpus")
-    assert result.ok, result.outputs
-    rows = {line.split()[0]: line.split()[1:] for line in result.text.splitlines()[3:]}
-    # The local fleet: 2 x 8 A100 (the MIG node offers no whole GPU), 2 x 4 RTX A6000, and
-    # a cordoned V100 node whose 4 GPUs are counted but not free.
-    assert rows["NVIDIA-A100-SXM4-80GB"][1:2] == ["16"]
-    assert rows["NVIDIA-RTX-A6000"][1:2] == ["8"]
-    assert rows["Tesla-V100-SXM2-32GB"][0] == "0"
-    assert result.text.splitlines()[1].split()[:3] == ["GPU", "type", "free"]
-    assert "<th style='text-align:left'>largest free on one node</th>" in result.html
-
-
-def test_gpus_without_the_availability_api(kernel):
-    result = kernel.run(
-        "import os; from jupyter_mlops.jobs import set_default_client\n"
-        "saved = os.environ.pop('MLOPS_AVAILABILITY_URL')\n"
-        "set_default_client(None)\n"
-        "%mlops gpus"
-    )
-    kernel.run("os.environ['MLOPS_AVAILABILITY_URL'] = saved; set_default_client(None)")
-    assert_one_line(result, "The hub's GPU availability API is not configured for this server")
 
 
 def test_ssh_help(kernel):

@@ -16,9 +16,11 @@ from jupyter_mlops.magics.cellscript import (
 )
 from jupyter_mlops.magics.parsing import (
     MagicInputError,
+    match_gpu_type,
     parse_env,
     parse_objective,
     parse_parameter,
+    parse_variable,
 )
 from jupyter_mlops.magics.report import format_metrics
 
@@ -213,3 +215,48 @@ def test_ssh_instructions():
     }
     named = ssh_instructions("bob", "hub", 22, server="gpu")
     assert named["command"] == "ssh -p 22 bob.gpu@hub" and "User bob.gpu" in named["config"]
+
+
+TYPES = [
+    "NVIDIA-A100-SXM4-80GB",
+    "NVIDIA-A100-SXM4-80GB/mig-1g.10gb",
+    "NVIDIA-A100-PCIE-40GB",
+    "NVIDIA-RTX-A6000",
+    "Tesla-V100-SXM2-32GB",
+]
+
+
+@pytest.mark.parametrize(
+    "name, means",
+    [
+        ("NVIDIA-RTX-A6000", "NVIDIA-RTX-A6000"),
+        ("V100", "Tesla-V100-SXM2-32GB"),
+        ("a6000", "NVIDIA-RTX-A6000"),
+        ("A100-SXM4", "NVIDIA-A100-SXM4-80GB"),
+        ("H100", "H100"),  # no such type: left for the GPU check to say so
+        ("100", "100"),  # only whole dash-separated parts match
+        ("mig-1g.10gb", "mig-1g.10gb"),  # MIG slices are not --gpu-type values
+    ],
+)
+def test_short_gpu_type_names(name, means):
+    assert match_gpu_type(name, TYPES) == means
+
+
+def test_ambiguous_gpu_type_name_says_which_match():
+    with pytest.raises(MagicInputError) as caught:
+        match_gpu_type("A100", TYPES)
+    assert str(caught.value) == (
+        "--gpu-type A100: several GPU types match (NVIDIA-A100-PCIE-40GB, "
+        "NVIDIA-A100-SXM4-80GB); give the full name (%mlops gpus lists them)."
+    )
+
+
+@pytest.mark.parametrize("name", ["job", "_x", "run2"])
+def test_output_variable_names(name):
+    assert parse_variable(name) == name
+
+
+@pytest.mark.parametrize("name", ["1job", "my-job", "class", "a.b"])
+def test_output_variable_names_refused(name):
+    with pytest.raises(MagicInputError, match=f"-o {name!r}: not a Python variable name"):
+        parse_variable(name)

@@ -158,11 +158,31 @@ def test_gpu_table_from_the_availability_snapshot():
                 "held": 0,
                 "largest_free_on_node": 8,
                 "nodes": 1,
+                "unavailable": 4,
             },
-        }
+            # A MIG slice of the same product is a type of its own, named by its key.
+            "NVIDIA-A100-SXM4-80GB/mig-1g.10gb": {
+                "product": "NVIDIA-A100-SXM4-80GB",
+                "free": 5,
+                "total": 7,
+                "held": 2,
+                "largest_free_on_node": 5,
+                "nodes": 1,
+            },
+        },
+        "user": {"owner": "alice", "held_gpus": 2, "cap": 8},
     }
     assert render.gpu_rows(snapshot) == [
-        ["NVIDIA-H100-80GB-HBM3", 8, 8, 0, 8, 1],
-        ["NVIDIA-A100-SXM4-80GB", 3, 16, 13, 2, 3],
+        ["NVIDIA-H100-80GB-HBM3", 8, 8, 0, 8, 1, 4],
+        ["NVIDIA-A100-SXM4-80GB/mig-1g.10gb", 5, 7, 2, 5, 1, None],
+        ["NVIDIA-A100-SXM4-80GB", 3, 16, 13, 2, 3, None],
     ]
+    assert render.gpus_text(snapshot).endswith("\nYou hold 2 GPUs of your cap of 8.")
+    assert "<p class='mlops-cap'>You hold 2 GPUs of your cap of 8.</p>" in render.gpus_html(snapshot)
+    uncapped = {**snapshot, "user": {"owner": "alice", "held_gpus": 2, "cap": None}}
+    assert "cap" not in render.gpus_text(uncapped)
     assert render.gpus_text({"gpu_types": {}}) == "The cluster reports no GPUs."
+    # Out of sync, the hub sends no numbers rather than wrong ones: say so, not "no GPUs".
+    assert render.gpus_text({"in_sync": False, "gpu_types": None}).startswith(
+        "GPU availability is unknown right now"
+    )

@@ -22,6 +22,7 @@ pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"
+OTHER_IMAGE = "registry.example.org/team/train:1.2"
 CELL = "from models.net import build\nprint('training', build())\n"
 
 
@@ -129,7 +130,8 @@ def test_help_documents_every_subcommand(kernel):
 def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, workdir):
     name = unique("ddp")
     msg_id = kernel.start(
-        f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type {A100} "
+        # "A100": a short name for the one A100 type of the fleet, as users write it.
+        f"%%mlops pytorchjob --gpus 4 --workers 2 --gpu-type A100 "
         f"--name {name} --env NCCL_DEBUG=INFO --exclude notes/ --queue "
         f"-o job\n{CELL}"
     )
@@ -190,11 +192,15 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, wor
 
 def test_background_job_managed_by_name(kernel, alice, controller):
     name = unique("bg")
-    submitted = kernel.run(f"%%mlops pytorchjob --workers 2 --name {name} --bg -o job\n{CELL}")
+    submitted = kernel.run(
+        f"%%mlops pytorchjob --workers 2 --name {name} --image {OTHER_IMAGE} --bg -o job\n{CELL}"
+    )
     assert submitted.ok, submitted.outputs
     (only,) = submitted.displays()  # shown once, then the cell returns
     assert only[2]["text/plain"].startswith(f"pytorchjob {name}: Pending")
     obj = controller.get("pytorchjob", alice.namespace, name)
+    for replica in obj["spec"]["pytorchReplicaSpecs"].values():  # --image, not the notebook's
+        assert replica["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
     run_replicas(
         controller,
         alice.namespace,
@@ -207,8 +213,9 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     assert row[:3] == ["pytorchjob", name, "Running"]
     assert f"<td style='text-align:left'>{name}</td>" in listed.html
 
-    status = kernel.run(f"%mlops status {name}")
+    status = kernel.run(f"%mlops status {name} -o found")
     assert status.text.startswith(f"pytorchjob {name}: Running · 2 replicas: 2 Running")
+    assert kernel.value("found.name, found.state()") == (name, "Running")
     assert kernel.run(f"%mlops logs {name}").stdout == "epoch 1 loss=0.5\n"
     worker = kernel.run(f"%mlops logs {name} --replica worker-0")
     assert worker.stdout == "worker up\nepoch 1 done\n"
@@ -236,10 +243,67 @@ def test_background_job_managed_by_name(kernel, alice, controller):
     )
 
 
-def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, availability):
+def test_background_job_updates_its_output_in_place(kernel, alice, controller):
+    """--bg returns at once; the cell's output then follows the job (update_display_data)."""
+    name = unique("bgup")
+    msg_id = kernel.start(f"%%mlops pytorchjob --name {name} --bg -o job\n{CELL}")
+    submitted = kernel.collect(msg_id)
+    assert submitted.ok, submitted.outputs
+    ((kind, display_id, data),) = submitted.displays()
+    assert kind == "display_data" and display_id
+    assert data["text/plain"].startswith(f"pytorchjob {name}: Pending")
+
+    def shows(updates, state):
+        return any(f"data-state='{state}'" in u["data"]["text/html"] for u in updates)
+
+    # The Training Operator's part, played here: Running through the status subresource.
+    controller.write_status(
+        "pytorchjob",
+        alice.namespace,
+        name,
+        {"conditions": [{"type": "Created", "status": "True"},
+                        {"type": "Running", "status": "True", "reason": "PyTorchJobRunning"}]},
+    )
+    updates = kernel.display_updates(display_id, lambda u: shows(u, "Running"))
+    running = next(u for u in updates if shows([u], "Running"))
+    assert running["data"]["text/plain"].startswith(f"pytorchjob {name}: Running")
+    assert running["parent_msg_id"] == msg_id, "the update belongs to the submitting cell"
+
+    finish(controller, alice.namespace, name)  # the operator again, through /status
+    final = kernel.display_updates(display_id, lambda u: shows(u, "Succeeded"))[-1]
+    assert final["data"]["text/plain"].startswith(f"pytorchjob {name}: Succeeded")
+    # Once the job has finished nothing is left watching it.
+    follower = f"mlops-follow-pytorchjob-{name}"
+    followers = "[t.name for t in __import__('threading').enumerate()]"
+    wait_for(lambda: follower not in kernel.value(followers), timeout=30, what="its follower to end")
+    assert kernel.run(f"%mlops delete {name}").ok
+
+
+def test_background_followers_are_bounded(kernel, alice, controller):
+    """Each follower holds a watch; past MlopsMagics.background_followers the output says
+    it will not update, and nothing follows the job."""
+    name = unique("nofollow")
+    kernel.run("%config MlopsMagics.background_followers = 0")
+    try:
+        submitted = kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}")
+    finally:
+        kernel.run("%config MlopsMagics.background_followers = 8")
+    assert submitted.ok, submitted.outputs
+    ((_, _, data),) = submitted.displays()
+    assert data["text/plain"].startswith(f"pytorchjob {name}: Pending")
+    assert (
+        "This output does not update: 0 jobs are followed already "
+        f"(MlopsMagics.background_followers); %mlops status {name} shows it now."
+    ) in data["text/plain"]
+    threads = kernel.value("[t.name for t in __import__('threading').enumerate()]")
+    assert f"mlops-follow-pytorchjob-{name}" not in threads
+    assert kernel.run(f"%mlops delete {name}").ok
+
+
+def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, hub_availability):
     name = unique("private")
     assert kernel.run(f"%%mlops pytorchjob --name {name} --bg\n{CELL}").ok
-    bobs = start_notebook_kernel(bob, workdir, availability)
+    bobs = start_notebook_kernel(bob, workdir, hub_availability)
     try:
         # bob's own namespace has no such job...
         mine = bobs.run(f"%mlops status {name}")

@@ -142,7 +142,8 @@ def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, contr
     name = f"sweep-{uuid.uuid4().hex[:6]}"
     msg_id = kernel.start(
         f"%%mlops sweep --param lr=loguniform(1e-3,1e-1) --param bs=choice(32,64) "
-        f'--objective "maximize accuracy" --trials 3 --parallel 1 --name {name} -o sweep\n{CELL}'
+        f'--objective "maximize accuracy" --trials 3 --parallel 1 --algorithm tpe '
+        f"--name {name} -o sweep\n{CELL}"
     )
 
     def katib():
@@ -185,6 +186,7 @@ def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, contr
         {"name": "bs", "parameterType": "discrete", "feasibleSpace": {"list": ["32", "64"]}},
     ]
     assert spec["objective"] == {"type": "maximize", "objectiveMetricName": "accuracy"}
+    assert spec["algorithm"] == {"algorithmName": "tpe"}
     assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (3, 1)
     assert spec["metricsCollectorSpec"] == {"collector": {"kind": "StdOut"}}
     container = spec["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
 from sidebar_openapi import conforms
-from sidebar_support import start_lab
+from sidebar_support import remove_namespace, start_lab
 
 pytestmark = pytest.mark.cluster
 RTX = "NVIDIA-RTX-A6000"
@@ -36,8 +36,11 @@ if __name__ == "__main__":
 
 @pytest_asyncio.fixture
 async def users(control_plane, core_v1, tmp_path):
-    return await asyncio.gather(*(make_user(control_plane, core_v1, tmp_path, f"{who}{uuid.uuid4().hex[:4]}")
+    made = await asyncio.gather(*(make_user(control_plane, core_v1, tmp_path, f"{who}{uuid.uuid4().hex[:4]}")
                                   for who in ("dana", "erin")))
+    yield made
+    for user in made:
+        remove_namespace(core_v1, user.namespace)
 
 
 @pytest.fixture

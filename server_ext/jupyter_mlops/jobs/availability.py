@@ -1,10 +1,12 @@
 """Will the job fit on the GPUs free right now? Asked of the hub's availability API.
 
-The hub-side availability service (issue 3) serves a JSON snapshot; we read,
+The hub-side availability service serves a JSON snapshot per user; we read,
 for each GPU type (the ``nvidia.com/gpu.product`` value), ``free`` and, when
-given, ``free_per_node`` (a pod's GPUs must all be on one node). The request
-carries the user's own JupyterHub token (``JUPYTERHUB_API_TOKEN`` in a
-single-user server).
+given, ``free_per_node`` (a pod's GPUs must all be on one node), and the
+caller's own ``user: {held_gpus, cap}`` (the hub's per-user GPU cap; a
+snapshot without it means no cap). The request carries the user's own
+JupyterHub token (``JUPYTERHUB_API_TOKEN`` in a single-user server), so the
+hub answers for that user.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .errors import ClusterUnreachable, PermissionDenied, UpstreamError
+from .errors import ClusterUnreachable, TokenRefused, UpstreamError
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,35 @@ def check_fit(snapshot: dict, gpu_type: str | None, gpus_per_pod: int, pods: int
     )
 
 
+@dataclass(frozen=True)
+class CapCheck:
+    within: bool
+    held_gpus: int
+    requested_gpus: int
+    cap: int | None
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Over your GPU cap: you hold {self.held_gpus} GPUs, this job needs "
+            f"{self.requested_gpus} more, and your limit is {self.cap}"
+        )
+
+
+def check_cap(snapshot: dict, gpus_per_pod: int, pods: int) -> CapCheck:
+    """Whether ``pods`` pods of ``gpus_per_pod`` GPUs keep the user within their cap (pure).
+
+    Reads the hub's per-user answer ``snapshot["user"]`` (``held_gpus``, ``cap``);
+    without it, or with ``cap`` null, there is no cap. A cap of 0 allows no GPUs.
+    """
+    user = snapshot.get("user") or {}
+    cap = user.get("cap")
+    held = int(user.get("held_gpus") or 0)
+    requested = gpus_per_pod * pods
+    within = cap is None or not requested or held + requested <= int(cap)
+    return CapCheck(within, held, requested, cap)
+
+
 class AvailabilityClient:
     def __init__(self, url: str, token: str | None, timeout: float = 5.0):
         self.url = url
@@ -72,7 +103,16 @@ class AvailabilityClient:
                 f"({type(exc).__name__})."
             ) from exc
         if response.status_code in (401, 403):
-            raise PermissionDenied("read", "GPU availability", None, response.text[:200])
+            try:
+                why = str(response.json().get("error") or "")[:200]
+            except ValueError:
+                why = ""
+            raise TokenRefused(
+                "The hub refused this server's JupyterHub token for GPU availability"
+                + (f": {why}" if why else ".")
+                + " Restart your server from the hub to get a fresh token, or ask your operator.",
+                server_message=response.text[:200],
+            )
         if response.status_code >= 400:
             raise UpstreamError(f"The hub's GPU availability API answered {response.status_code}.")
         return response.json()

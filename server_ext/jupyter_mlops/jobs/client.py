@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from .availability import AvailabilityClient, check_fit
+from .availability import AvailabilityClient, check_cap, check_fit
 from .cache import JobCache
 from .credentials import KubeCredentials
 from .errors import (
@@ -25,6 +25,7 @@ from .errors import (
     InvalidSpec,
     JobsError,
     NotFound,
+    OverGpuCap,
 )
 from .handle import JobHandle
 from .kind import SNAPSHOT_ANNOTATION, JobKind
@@ -297,6 +298,14 @@ class JobsClient:
                 raise
             # The user accepted waiting in the queue: an unanswered check need not stop them.
             return [f"GPU availability could not be checked: {exc.message}"]
+        cap = check_cap(snapshot, gpus, pods)
+        if not cap.within:  # queueing would not help: refused either way
+            raise OverGpuCap(
+                f"{cap.message}. Ask for fewer GPUs, or stop a server or job that holds some.",
+                held_gpus=cap.held_gpus,
+                requested_gpus=cap.requested_gpus,
+                cap=cap.cap,
+            )
         fit = check_fit(snapshot, gpu_type, gpus, pods)
         if fit.fits:
             return []

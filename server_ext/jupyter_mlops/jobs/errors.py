@@ -50,6 +50,13 @@ class PermissionDenied(JobsError):
         )
 
 
+class TokenRefused(JobsError):
+    """The hub refused this server's JupyterHub token ($JUPYTERHUB_API_TOKEN); says why."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class NotFound(JobsError):
     http_status = 404
     code = "not-found"
@@ -65,6 +72,17 @@ class GpusUnavailable(JobsError):
 
     http_status = 409
     code = "gpus-unavailable"
+
+
+class OverGpuCap(JobsError):
+    """The job would take the user over their GPU cap (the hub's ``GpuProfiles`` caps).
+
+    Queueing does not help: the job would hold GPUs the user may not hold.
+    ``details``: ``held_gpus``, ``requested_gpus``, ``cap``.
+    """
+
+    http_status = 409
+    code = "over-gpu-cap"
 
 
 class SnapshotTooLarge(JobsError):

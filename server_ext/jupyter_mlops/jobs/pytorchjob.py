@@ -112,6 +112,7 @@ class PyTorchJob:
 
         ``if_not_fits``: ``"refuse"`` raises ``GpusUnavailable`` when the GPUs
         are not free now; ``"queue"`` submits anyway (it waits in the queue).
+        Either way ``OverGpuCap`` refuses a job over the hub's per-user GPU cap.
         """
         from .client import default_client
 

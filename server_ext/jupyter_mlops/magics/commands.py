@@ -16,7 +16,7 @@ from IPython.core.magic_arguments import argument
 from ..jobs import ComponentMissing, JobsClient, NotFound
 from ..jobs.kinds import KINDS
 from .display import NotebookJob
-from .parsing import MagicInputError
+from .parsing import MagicInputError, parse_variable
 
 NO_CELL, CELL, EITHER = "line only", "cell only", "line or cell"
 
@@ -63,11 +63,10 @@ def kind_argument():
 
 
 def store(magics, variable: str | None, value) -> None:
-    """``-o VAR``: put ``value`` in the user's namespace."""
+    """``-o VAR``: put ``value`` in the user's namespace (``MlopsMagics`` checked the name
+    before the subcommand ran, so a bad name never follows a submission)."""
     if variable:
-        if not variable.isidentifier():
-            raise MagicInputError(f"-o {variable!r}: not a Python variable name")
-        magics.shell.user_ns[variable] = value
+        magics.shell.user_ns[parse_variable(variable)] = value
 
 
 def find_job(client: JobsClient, name: str, kind: str | None = None) -> NotebookJob:

@@ -4,16 +4,19 @@
 plain-text form (a thin adapter: the API's handle has no rich display), so
 ``-o job`` gives users the whole API and a cell ending in ``job`` shows the
 current status. ``follow`` keeps one display (``display_id``) up to date
-while the job runs.
+while the job runs and returns when it finishes; ``follow_in_background``
+returns at once and keeps the display up to date from a thread (``--bg``).
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from dataclasses import dataclass, field
 
 from IPython.display import display
 
-from ..jobs import FINISHED, JobHandle
+from ..jobs import FINISHED, JobHandle, JobsError
 from . import render
 
 
@@ -64,6 +67,29 @@ def show(job: NotebookJob):
     return display(job.view(), display_id=True)
 
 
+def _track(job: NotebookJob, output, view: JobView, timeout: float | None = None) -> JobView:
+    """Update ``output`` on every change of the job until it finishes or is deleted.
+
+    Returns the last view shown. Views equal to the one shown are not sent again.
+    """
+    for summary in job.watch(timeout):
+        if summary.get("deleted"):
+            view = JobView(
+                {**view.status, "state": "Deleted", "message": "the job was deleted"},
+                view.spec,
+                view.warnings,
+            )
+            output.update(view)
+            return view
+        latest = job.view()
+        if latest != view:
+            view = latest
+            output.update(view)
+        if view.status["state"] in FINISHED:
+            return view
+    return view
+
+
 def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
     """Update one display in place on every change of the job until it finishes.
 
@@ -75,18 +101,74 @@ def follow(job: NotebookJob, timeout: float | None = None) -> JobView:
         output = display(view, display_id=True)
         if view.status["state"] in FINISHED:
             return view
-        for summary in job.watch(timeout):
-            if summary.get("deleted"):
-                view.status = {**view.status, "state": "Deleted", "message": "the job was deleted"}
-                output.update(view)
-                return view
-            view = job.view()
-            output.update(view)
-            if view.status["state"] in FINISHED:
-                return view
+        return _track(job, output, view, timeout)
     except KeyboardInterrupt:
         print(
             f"Stopped watching; {job.kind.name} {job.name} keeps running "
             f"(%mlops status {job.name})."
         )
     return view
+
+
+_followed: set[tuple[str, str, str]] = set()
+"""(kind, namespace, name) of the jobs whose output a background thread keeps up to date."""
+_followed_lock = threading.Lock()
+
+
+def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thread | None:
+    """Display the job now and return at once; a daemon thread updates that display in place
+    (``update_display_data``) on every change until the job finishes or is deleted.
+
+    Returns the thread, or None when the job has already finished or
+    ``max_followers`` jobs are followed already: each follower holds a watch
+    connection to the API server, so their number is bounded, and the display
+    then says that it will not update. The thread runs in a copy of the cell's
+    context, so its updates are attributed to the cell that submitted the job.
+    If the cluster stops answering, the display says so instead of going quiet.
+    """
+    view = job.view()
+    key = (job.kind.name, job.namespace, job.name)
+    with _followed_lock:
+        room = len(_followed) < max_followers
+        tracked = room and view.status["state"] not in FINISHED and key not in _followed
+        if tracked:
+            _followed.add(key)
+    if not room:
+        view = JobView(
+            view.status,
+            view.spec,
+            [
+                *view.warnings,
+                f"This output does not update: {max_followers} jobs are followed already "
+                f"(MlopsMagics.background_followers); %mlops status {job.name} shows it now.",
+            ],
+        )
+    output = display(view, display_id=True)
+    if not tracked:
+        return None
+
+    def keep_updated() -> None:
+        try:
+            _track(job, output, view)
+        except JobsError as exc:
+            latest = JobView(
+                view.status,
+                view.spec,
+                [
+                    *view.warnings,
+                    f"Stopped updating: {exc.message} (%mlops status {job.name} shows it now).",
+                ],
+            )
+            output.update(latest)
+        finally:
+            with _followed_lock:
+                _followed.discard(key)
+
+    thread = threading.Thread(
+        target=contextvars.copy_context().run,
+        args=(keep_updated,),
+        name=f"mlops-follow-{job.kind.name}-{job.name}",
+        daemon=True,  # never keeps a kernel from shutting down
+    )
+    thread.start()
+    return thread

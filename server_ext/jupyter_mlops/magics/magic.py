@@ -18,7 +18,7 @@ from traitlets import Int, Unicode
 from ..jobs import JobsClient, JobsError, default_client
 from . import cluster, manage, sweeps, training, workflows  # noqa: F401 - they register
 from .commands import CELL, NO_CELL, REGISTRY
-from .parsing import MagicInputError
+from .parsing import MagicInputError, parse_variable
 
 ORDER = (
     "pytorchjob",
@@ -57,6 +57,14 @@ class MlopsMagics(Magics):
         help=dedent("""
         Port of the hub's SSH gateway (shown by %mlops ssh).
         Default (0): MLOPS_SSH_PORT, else 2222."""),
+    ).tag(config=True)
+
+    background_followers = Int(
+        8,
+        help=dedent("""
+        Most jobs submitted with --bg whose output keeps updating at once. Each
+        holds one watch connection to the API server from this kernel; beyond
+        this number a --bg job is shown once and the output says so."""),
     ).tag(config=True)
 
     @property
@@ -100,6 +108,8 @@ class MlopsMagics(Magics):
         except (UsageError, ValueError) as exc:  # ValueError: unbalanced quotes
             raise UsageError(one_line(f"{marker}mlops {name}: {exc}")) from None
         try:
+            if getattr(args, "output", None):  # before anything is submitted
+                parse_variable(args.output)
             command.run(self, args, cell)
         except (JobsError, MagicInputError) as exc:
             raise UsageError(one_line(getattr(exc, "message", None) or str(exc))) from None

@@ -9,6 +9,7 @@ from . import render
 from .commands import find_job, kind_argument, output_argument, store, subcommand
 from .display import follow, show
 from .parsing import MagicInputError
+from .submitting import present
 
 PART_OPTIONS = {"replica": "pytorchjob", "trial": "sweep", "step": "workflow"}
 
@@ -108,14 +109,15 @@ def delete(magics, args, cell):
 @subcommand("resubmit", example="%mlops resubmit mnist-ddp --bg -o again")
 @magic_arguments("mlops resubmit")
 @argument("name", help="the job to run again, with the same code and settings")
-@argument("--bg", action="store_true", help="return at once instead of following the new job")
+@argument(
+    "--bg",
+    action="store_true",
+    help="return at once; the output keeps updating in place while the new job runs",
+)
 @kind_argument()
 @output_argument()
 def resubmit(magics, args, cell):
     """Run a job again under a new name, with the same code snapshot."""
     again = find_job(magics.client, args.name, args.kind).resubmit()
     store(magics, args.output, again)
-    if args.bg:
-        show(again)
-    else:
-        follow(again)
+    present(magics, again, args.bg)

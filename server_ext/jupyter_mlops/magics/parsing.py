@@ -143,6 +143,34 @@ def parse_env(pairs: list[str] | None) -> dict[str, str]:
     return env
 
 
+def parse_variable(name: str) -> str:
+    """``-o VAR``: a name a notebook can use afterwards (an identifier, not a keyword)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise MagicInputError(f"-o {name!r}: not a Python variable name")
+    return name
+
+
+def match_gpu_type(name: str, types) -> str:
+    """The GPU type ``--gpu-type name`` means, among ``types`` (the availability keys).
+
+    A full name is kept; a short one (``A100``, ``a100-sxm4``, ``V100``) stands
+    for the one whole-GPU type it is a dash-separated part of. MIG slices
+    (``PRODUCT/mig-…``) are not ``--gpu-type`` values. A name nothing matches
+    is returned unchanged, for the GPU check to say which types exist.
+    """
+    whole = sorted(t for t in types if "/" not in t)
+    if name in whole:
+        return name
+    wanted = f"-{name.lower()}-"
+    matches = [t for t in whole if wanted in f"-{t.lower()}-"]
+    if len(matches) > 1:
+        raise MagicInputError(
+            f"--gpu-type {name}: several GPU types match ({', '.join(matches)}); "
+            "give the full name (%mlops gpus lists them)."
+        )
+    return matches[0] if matches else name
+
+
 def _split_args(raw: str) -> list[str]:
     """Comma-separated arguments; quotes may protect commas in words."""
     parts, current, quote = [], "", None

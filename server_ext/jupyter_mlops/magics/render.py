@@ -49,11 +49,29 @@ def _cell(value) -> str:
 
 
 # ---------------------------------------------------------------- GPUs
-GPU_HEADERS = ["GPU type", "free", "total", "held", "largest free on one node", "nodes"]
+GPU_HEADERS = [
+    "GPU type",
+    "free",
+    "total",
+    "held",
+    "largest free on one node",
+    "nodes",
+    "unavailable",
+]
+UNKNOWN = (
+    "GPU availability is unknown right now: the hub is catching up with the cluster; "
+    "try again in a moment."
+)
 
 
 def gpu_rows(snapshot: dict) -> list[list]:
-    """One row per GPU type of the hub's availability snapshot, most free first."""
+    """One row per GPU type of the hub's availability snapshot, most free first.
+
+    A type is named by its key (``NVIDIA-A100-SXM4-80GB``, or
+    ``NVIDIA-A100-SXM4-80GB/mig-1g.10gb`` for a MIG slice), so MIG slices of
+    one product stay apart. ``unavailable``: GPUs on nodes that offer nothing
+    now (cordoned, not ready), which ``total`` leaves out.
+    """
     rows = []
     for name, entry in (snapshot.get("gpu_types") or {}).items():
         per_node = entry.get("free_per_node")
@@ -65,29 +83,48 @@ def gpu_rows(snapshot: dict) -> list[list]:
             nodes = len(per_node)
         rows.append(
             [
-                entry.get("product") or name,
+                name,
                 entry.get("free", 0),
                 entry.get("total"),
                 entry.get("held"),
                 largest,
                 nodes,
+                entry.get("unavailable"),
             ]
         )
     return sorted(rows, key=lambda r: (-(r[1] or 0), str(r[0])))
 
 
+def cap_line(snapshot: dict) -> str | None:
+    """The user's GPUs against their cap, from the hub's per-user answer; None if uncapped."""
+    user = snapshot.get("user") or {}
+    if user.get("cap") is None:
+        return None
+    return f"You hold {user.get('held_gpus', 0)} GPUs of your cap of {user['cap']}."
+
+
 def gpus_html(snapshot: dict) -> str:
+    if snapshot.get("gpu_types") is None:
+        return f"<p>{escape(UNKNOWN)}</p>"
     rows = gpu_rows(snapshot)
     if not rows:
         return "<p>The cluster reports no GPUs.</p>"
-    return "<p><b>Cluster GPUs</b> (free now)</p>" + table_html(GPU_HEADERS, rows)
+    cap = cap_line(snapshot)
+    return (
+        "<p><b>Cluster GPUs</b> (free now)</p>"
+        + table_html(GPU_HEADERS, rows)
+        + (f"<p class='mlops-cap'>{escape(cap)}</p>" if cap else "")
+    )
 
 
 def gpus_text(snapshot: dict) -> str:
+    if snapshot.get("gpu_types") is None:
+        return UNKNOWN
     rows = gpu_rows(snapshot)
     if not rows:
         return "The cluster reports no GPUs."
-    return "Cluster GPUs (free now)\n" + table_text(GPU_HEADERS, rows)
+    cap = cap_line(snapshot)
+    return "Cluster GPUs (free now)\n" + table_text(GPU_HEADERS, rows) + (f"\n{cap}" if cap else "")
 
 
 # ---------------------------------------------------------------- job lists

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from IPython.core.magic_arguments import argument
 
-from ..jobs import GpusUnavailable, SnapshotTooLarge
+from ..jobs import GpusUnavailable, JobsError, SnapshotTooLarge
 from .commands import store
-from .display import NotebookJob, follow, show
+from .display import NotebookJob, follow, follow_in_background
+from .parsing import match_gpu_type
 
 
 def resource_arguments(func):
@@ -16,8 +17,8 @@ def resource_arguments(func):
         argument(
             "--gpu-type",
             metavar="PRODUCT",
-            help="GPU product label (nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB; "
-            "%%mlops gpus lists them",
+            help="GPU product label (nvidia.com/gpu.product), e.g. NVIDIA-A100-SXM4-80GB, "
+            "or a unique part of one, e.g. A100; %%mlops gpus lists them",
         ),
         argument(
             "--workers",
@@ -43,12 +44,26 @@ def resource_arguments(func):
         argument(
             "--bg",
             action="store_true",
-            help="return at once instead of following the job until it finishes",
+            help="return at once; the output keeps updating in place while the job runs",
         ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def gpu_type(magics, name: str | None) -> str | None:
+    """``--gpu-type``: the full product label for a short name (``A100``), from the
+    hub's availability document; unchanged when the document cannot be read
+    (the submission's own GPU check then says why)."""
+    availability = magics.client.availability
+    if not name or availability is None:
+        return name
+    try:
+        types = availability.snapshot().get("gpu_types") or {}
+    except JobsError:
+        return name
+    return match_gpu_type(name, types)
 
 
 def submit(magics, spec, args) -> NotebookJob:
@@ -72,9 +87,10 @@ def submit(magics, spec, args) -> NotebookJob:
     return job
 
 
-def present(job: NotebookJob, background: bool) -> None:
-    """``--bg``: show the job once; otherwise follow it in place until it finishes."""
+def present(magics, job: NotebookJob, background: bool) -> None:
+    """Follow the job in place until it finishes; ``--bg``: return at once, the display
+    still updating in place from the background while the job runs."""
     if background:
-        show(job)
+        follow_in_background(job, magics.background_followers)
     else:
         follow(job)

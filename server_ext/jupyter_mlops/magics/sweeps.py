@@ -14,7 +14,7 @@ from . import render
 from .cellscript import CellSnapshot, sweep_command, sweep_script, write_cell_script
 from .commands import CELL, find_job, output_argument, store, subcommand
 from .parsing import MagicInputError, parse_env, parse_objective, parse_parameter
-from .submitting import present, resource_arguments, submit
+from .submitting import gpu_type, present, resource_arguments, submit
 
 
 @subcommand(
@@ -92,12 +92,12 @@ def sweep(magics, args, cell):
         trial_kind="pytorchjob" if args.workers > 1 else "pod",
         replicas=args.workers,
         gpus=args.gpus,
-        gpu_type=args.gpu_type,
+        gpu_type=gpu_type(magics, args.gpu_type),
         image=args.image,
         env=parse_env(args.env),
         snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
     )
-    present(submit(magics, spec, args), args.bg)
+    present(magics, submit(magics, spec, args), args.bg)
 
 
 class BestTrial:

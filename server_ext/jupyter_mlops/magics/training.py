@@ -10,7 +10,7 @@ from ..jobs import PyTorchJob
 from .cellscript import CellSnapshot, torchrun_command, write_cell_script
 from .commands import CELL, output_argument, subcommand
 from .parsing import MagicInputError, parse_env
-from .submitting import present, resource_arguments, submit
+from .submitting import gpu_type, present, resource_arguments, submit
 
 
 @subcommand(
@@ -40,9 +40,9 @@ def pytorchjob(magics, args, cell):
         name=args.name,
         replicas=args.workers,
         gpus=args.gpus,
-        gpu_type=args.gpu_type,
+        gpu_type=gpu_type(magics, args.gpu_type),
         image=args.image,
         env=parse_env(args.env),
         snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
     )
-    present(submit(magics, spec, args), args.bg)
+    present(magics, submit(magics, spec, args), args.bg)

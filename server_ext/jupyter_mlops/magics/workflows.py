@@ -43,7 +43,7 @@ from .submitting import present, submit
 @argument(
     "--bg",
     action="store_true",
-    help="return at once instead of following the workflow until it finishes",
+    help="return at once; the output keeps updating in place while the workflow runs",
 )
 @output_argument()
 def workflow(magics, args, cell):
@@ -78,7 +78,7 @@ def workflow(magics, args, cell):
     workflow = _pick_workflow(namespace, args.var, where)
     snapshot = Snapshot(os.getcwd(), exclude=args.exclude or []) if args.code else None
     spec = ArgoWorkflow.from_hera(workflow, snapshot)
-    present(submit(magics, spec, args), args.bg)
+    present(magics, submit(magics, spec, args), args.bg)
 
 
 def _pick_workflow(namespace: dict, variable: str | None, where: str):
