@@ -10,6 +10,7 @@ job statuses themselves.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import kubernetes
@@ -100,6 +101,8 @@ def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulati
         ("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
     assert status["replicaStatuses"] == {"Master": {"active": 0, "succeeded": 1},
                                          "Worker": {"active": 0, "succeeded": 2}}
+    # Times as Kubernetes writes them (metav1.Time: RFC 3339, whole seconds, UTC).
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["completionTime"])
     assert status["startTime"] <= status["completionTime"]
 
     # -- Katib: trial counts and a best trial drawn from the search space -----------------
