@@ -21,7 +21,7 @@ from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
 from jupyter_mlops.jobs.workflow import ArgoWorkflow
 from mlops_cluster import ControlPlane
-from mlops_cluster.controlplane import JOB_STAGES
+from mlops_cluster.controlplane import JOB_STAGES, read_state
 from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -130,7 +130,7 @@ def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulati
 
 
 def test_the_test_cluster_leaves_job_statuses_to_the_tests(control_plane):
-    kwok = control_plane._procs["kwok"]
-    argv = Path(f"/proc/{kwok.pid}/cmdline").read_bytes().decode().split("\0")
+    kwok = read_state(control_plane.run_dir)["processes"]["kwok"]
+    argv = Path(f"/proc/{kwok}/cmdline").read_bytes().decode().split("\0")
     assert f"--config={JOB_STAGES}" not in argv, argv
     assert any(arg.startswith("--config=") for arg in argv)  # the pod and node stages
