@@ -67,6 +67,18 @@ def manifests() -> dict[str, dict]:
     }
 
 
+class TrialLister:
+    """What ``SweepKind.parts`` needs of the jobs API's client: ``list`` of Trials."""
+
+    def __init__(self, api):
+        self.api = api
+
+    def list(self, resource, namespace: str, label_selector: str) -> dict:
+        return self.api.list_namespaced_custom_object("kubeflow.org", "v1beta1", namespace,
+                                                      resource.plural, label_selector=label_selector,
+                                                      _request_timeout=10)
+
+
 def follow(api, kind: str, manifest: dict) -> tuple[list[str], dict]:
     """Create ``manifest`` and poll it until the jobs API reads a finished state;
     return the distinct states seen, in order, and the last object."""
@@ -86,7 +98,7 @@ def follow(api, kind: str, manifest: dict) -> tuple[list[str], dict]:
             seen.append(state)
         return state in ("Succeeded", "Failed", "Cancelled")
 
-    wait_for(finished, timeout=90, interval=0.3, what=f"the {kind} to finish")
+    wait_for(finished, timeout=120, interval=0.3, what=f"the {kind} to finish")
     return seen, last
 
 
@@ -111,13 +123,20 @@ def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulati
     summary = KINDS["sweep"].summary(experiment)
     assert summary["trials"]["total"] == 6 and summary["trials"]["succeeded"] == 6
     assert summary["trials"]["running"] == 0
+    # One Trial object per trial, as Katib creates them, each Succeeded with its metric.
+    trials = KINDS["sweep"].parts(experiment, [], client=TrialLister(api))
+    assert len(trials) == 6 and {t["state"] for t in trials} == {"Succeeded"}, trials
+    for trial in trials:
+        assert set(trial["parameters"]) == {"lr", "batch", "layers"}
+        assert 0.001 <= float(trial["parameters"]["lr"]) <= 0.1
+        assert trial["parameters"]["batch"] in ("16", "32", "64")
+        assert 2 <= int(trial["parameters"]["layers"]) <= 8
+    assert len({t["parameters"]["lr"] for t in trials}) == 6  # spread over the range
     best = summary["best_trial"]
-    assert best["name"].startswith("lr-sweep-")
-    assert set(best["parameters"]) == {"lr", "batch", "layers"}
-    assert 0.001 <= float(best["parameters"]["lr"]) <= 0.1
-    assert best["parameters"]["batch"] in ("16", "32", "64")
-    assert 2 <= int(best["parameters"]["layers"]) <= 8
-    assert float(best["metrics"]["accuracy"]) > 0
+    by_name = {t["name"]: t for t in trials}
+    assert best["name"] in by_name
+    assert best["parameters"] == by_name[best["name"]]["parameters"]
+    assert best["metrics"]["accuracy"] == max(t["metrics"]["accuracy"] for t in trials)
 
     # -- Argo: phases and one node per template, all Succeeded at the end ------------------
     seen, workflow = follow(api, "workflow", jobs["workflow"])

@@ -161,6 +161,12 @@ def story(page, demo, tmp_path) -> None:
     best = detail.get_by_test_id("mlops-best-trial")
     best.wait_for()
     assert re.search(r"lr=[0-9.]+, batch=(32|64) → accuracy 0\.\d+", best.inner_text()), best.inner_text()
+    # Katib's Trials, one line each in the plot and a row each in the table.
+    plot = detail.get_by_test_id("mlops-trials-plot")
+    # (attached, not visible: the best trial's line may lie flat along the top)
+    plot.locator("polyline").nth(3).wait_for(state="attached")
+    assert plot.locator("polyline").count() == 4
+    assert detail.get_by_test_id("mlops-trial").count() == 4
     shot(page, "7-sweep-succeeded")
 
     # -- 5. My jobs: all three Succeeded -----------------------------------------------------
