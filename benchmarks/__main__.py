@@ -30,33 +30,41 @@ def discover(selected: list[str]) -> list[str]:
 
 
 def write_results(figures: list[Figure], failures: dict[str, str], command: str) -> None:
+    """Merge this run's figures into results.json (each figure keeps the command and time
+    that produced it, so topics run separately stay honest) and re-render RESULTS.md."""
     results_path = HERE / "results.json"
     previous = json.loads(results_path.read_text()) if results_path.exists() else {}
     values = dict(previous.get("figures", {}))
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     for f in figures:
         values[f.key] = {"value": round(f.value, 4), "unit": f.unit, "goal": f.goal,
                          "comparison": None if f.comparison is None else round(f.comparison, 4),
-                         "comparison_label": f.comparison_label, "note": f.note}
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
-    results_path.write_text(json.dumps({"updated": stamp, "command": command, "machine": machine,
-                                        "figures": values}, indent=2, sort_keys=True) + "\n")
+                         "comparison_label": f.comparison_label, "note": f.note,
+                         "command": command, "measured": stamp}
+    results_path.write_text(json.dumps({"machine": machine, "figures": values}, indent=2, sort_keys=True) + "\n")
+    render_results_md(values, machine, failures)
+
+
+def render_results_md(values: dict[str, dict], machine: str, failures: dict[str, str] | None = None) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Last run: {stamp} on {machine} (2 cores), with `{command}`.",
+        f"Machine: {machine} (2 cores, shared with other work while measuring).",
         "Each line: our figure, the comparison measured side by side in the same run, the ratio,",
-        "and the goal from the issue. Raw values: `benchmarks/results.json`.",
+        "the goal from the issue, and the command that produced it (`make bench` reruns them all).",
+        "Raw values: `benchmarks/results.json`.",
         "",
-        "| key | ours | comparison | ratio | goal | note |",
-        "|---|---|---|---|---|---|",
+        "| key | ours | comparison | ratio | goal | note | measured with |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, v in sorted(values.items()):
         comp = "" if v["comparison"] is None else f"{v['comparison']} {v['unit']} ({v['comparison_label']})"
         ratio = ""
         if v["comparison"] is not None and v["value"]:
             ratio = f"x{v['comparison'] / v['value']:.1f}"
-        lines.append(f"| `{key}` | {v['value']} {v['unit']} | {comp} | {ratio} | {v['goal']} | {v['note']} |")
+        origin = f"`{v.get('command', 'make bench')}`, {v.get('measured', 'earlier run')}"
+        lines.append(f"| `{key}` | {v['value']} {v['unit']} | {comp} | {ratio} | {v['goal']} | {v['note']} | {origin} |")
     if failures:
         lines += ["", "## Benchmarks that failed in the last run", ""]
         lines += [f"- `{name}`: {why}" for name, why in failures.items()]

@@ -98,6 +98,9 @@ c.KubeSpawner.environment = {
         f"http://127.0.0.1:{demo['availability_port']}/services/gpu-availability/api/v1/snapshot",
     "MLOPS_SSH_HOST": demo["ssh_ip"],
     "MLOPS_SSH_PORT": str(demo["ssh_port"]),
+    # The sidebar's SSH panel registers keys with the gateway, through the proxy,
+    # with the server's own token (its role may access the ssh service, above).
+    "MLOPS_SSH_KEYS_URL": f"{demo['public_url']}services/ssh/api/keys",
 }
 
 # --- Per-user namespaces: each user's server and jobs run as their own service account ---

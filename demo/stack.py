@@ -70,7 +70,9 @@ class DemoStack:
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
                  "(etcd, kube-apiserver, scheduler, KWOK)...")
-        self.cluster = ControlPlane(self.run_dir / "cluster")
+        # No Training Operator, Katib or Argo runs here: KWOK Stages move the
+        # users' jobs to Succeeded as those controllers would (kwok/job-stages.yaml).
+        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")

@@ -32,6 +32,8 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # real sshd or notebook server in the tests and the demo) can listen on the
 # very IP the API server reports for that pod.
 POD_CIDR = "127.128.0.1/16"
+JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
+"""Stages standing in for the Training Operator, Katib and Argo (demo only)."""
 
 
 class ControlPlaneError(RuntimeError):
@@ -55,6 +57,10 @@ class ControlPlane:
     """Wipe etcd on start, so every start sees the same cluster."""
     authorization_mode: str = "RBAC"
     """Only tests that prove the isolation tests can fail change this."""
+    simulate_job_controllers: bool = False
+    """Let KWOK Stages (kwok/job-stages.yaml) move PyTorchJobs, Katib Experiments
+    and Argo Workflows to Succeeded, as their controllers would. The demo turns
+    this on; tests leave it off and write those statuses themselves."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -260,10 +266,13 @@ class ControlPlane:
         ]
 
     def _kwok_argv(self) -> list[str]:
+        stage_files = [CLUSTER_DIR / "kwok" / "stages.yaml"]
+        if self.simulate_job_controllers:
+            stage_files.append(JOB_STAGES)
         return [
             str(self.bins.kwok),
             f"--kubeconfig={self.kubeconfig('admin')}",
-            f"--config={CLUSTER_DIR / 'kwok' / 'stages.yaml'}",
+            *(f"--config={path}" for path in stage_files),
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={fleet.KWOK_ANNOTATION}={fleet.KWOK_ANNOTATION_VALUE}",
             f"--cidr={POD_CIDR}",

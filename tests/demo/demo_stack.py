@@ -31,15 +31,19 @@ class RunningDemo:
 
 
 @contextlib.contextmanager
-def running_demo(tmp_path: Path):
-    """The demo, up once its banner is printed; Ctrl-C'd at the end if still running."""
+def running_demo(tmp_path: Path, name: str = "demo"):
+    """The demo, up once its banner is printed; Ctrl-C'd at the end if still running.
+
+    It runs in ``tmp_path/demo``, as ``make demo`` runs in ``.demo``: a second
+    call with the same ``tmp_path`` is a second run in the same folder. Its
+    output goes to ``tmp_path/<name>.log``."""
     port, ssh_port = free_port(), free_port()
     password, run_dir = secrets.token_urlsafe(12), tmp_path / "demo"
-    proc = processes.start("demo", [
+    proc = processes.start(name, [
         sys.executable, "-m", "demo", "--no-browser", f"--port={port}", f"--ssh-port={ssh_port}",
         f"--run-dir={run_dir}", f"--password={password}",
     ], tmp_path, cwd=REPO)
-    output = tmp_path / "demo.log"
+    output = tmp_path / f"{name}.log"
 
     def banner_printed():
         if proc.poll() is not None:

@@ -51,7 +51,7 @@ def log_in(base: str, user: str, password: str) -> requests.Session:
     return session
 
 
-def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(demo):
+def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(demo, tmp_path):
     base, password, run_dir, proc = demo.url, demo.password, demo.run_dir, demo.process
 
     refused = requests.post(f"{base}hub/login", timeout=30, allow_redirects=False,
@@ -149,3 +149,10 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
         wait_for(lambda: not leftovers(), timeout=10, what="the stack's processes to be gone")
     except TimeoutError:
         pytest.fail(f"processes left after Ctrl-C: {leftovers()}")
+
+    # `make demo` again, in the same run folder: it starts afresh and lets alice in.
+    # (How long that takes is benchmarks/bench_demo.py's demo.second_start_s.)
+    with running_demo(tmp_path, name="demo-again") as again:
+        assert again.run_dir == run_dir
+        alice = log_in(again.url, "alice", again.password)
+        assert alice.get(f"{again.url}hub/api/users/alice", timeout=30).json()["name"] == "alice"

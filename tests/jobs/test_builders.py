@@ -575,3 +575,25 @@ def test_role_binding_grants_the_user_role_in_the_users_namespace_only():
         namespace_manifest("mlops-alice", "alice")["metadata"]["labels"]["jupyterhub-mlops/user"]
         == "alice"
     )
+
+
+def test_replicas_without_pods_take_their_phase_from_the_operators_counts():
+    job = PyTorchJob(name="t", command="python t.py", replicas=3, image="img", snapshot=None)
+    manifest = job.to_manifest("ns")
+    kind = KINDS["pytorchjob"]
+
+    def phases(status, pods=()):
+        return {p["name"]: p["phase"] for p in kind.parts({**manifest, "status": status}, list(pods), None)}
+
+    assert phases({}) == {"master-0": "Pending", "worker-0": "Pending", "worker-1": "Pending"}
+    # Ended and its pods cleaned up (cleanPodPolicy): the counts still say how it went.
+    assert phases({"replicaStatuses": {"Master": {"succeeded": 1},
+                                       "Worker": {"succeeded": 1, "failed": 1}}}) == {
+        "master-0": "Succeeded", "worker-0": "Succeeded", "worker-1": "Failed"}
+    assert phases({"replicaStatuses": {"Worker": {"active": 1}}}) == {
+        "master-0": "Pending", "worker-0": "Running", "worker-1": "Pending"}
+    # A pod that exists says its own phase.
+    pod = {"metadata": {"name": "t-worker-1", "labels": {"training.kubeflow.org/replica-type": "worker",
+                                                         "training.kubeflow.org/replica-index": "1"}},
+           "status": {"phase": "Running"}, "spec": {"nodeName": "gpu-1"}}
+    assert phases({"replicaStatuses": {"Worker": {"succeeded": 2}}}, [pod])["worker-1"] == "Running"

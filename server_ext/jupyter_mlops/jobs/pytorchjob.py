@@ -148,16 +148,19 @@ class PyTorchJobKind(JobKind):
         return f"{kind.lower()}-{index}"
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
-        # Replicas the operator has not created pods for yet still show, as Pending.
+        # Replicas without a pod (not created yet, or cleaned up once the job
+        # ended) still show, with the phase the operator's replica counts give.
         by_name = {self.part_of_pod(p): self.pod_part(p) for p in pods}
+        counts = (obj.get("status") or {}).get("replicaStatuses") or {}
         for replica_type, spec in (obj.get("spec", {}).get("pytorchReplicaSpecs") or {}).items():
-            for index in range(int(spec.get("replicas", 1))):
+            phases = phases_from_counts(counts.get(replica_type) or {}, int(spec.get("replicas", 1)))
+            for index, phase in enumerate(phases):
                 by_name.setdefault(
                     f"{replica_type.lower()}-{index}",
                     {
                         "name": f"{replica_type.lower()}-{index}",
                         "pod": None,
-                        "phase": "Pending",
+                        "phase": phase,
                         "node": None,
                     },
                 )
@@ -176,3 +179,15 @@ class PyTorchJobKind(JobKind):
         manifest = super().resubmit_manifest(obj)
         manifest["spec"].setdefault("runPolicy", {}).pop("suspend", None)
         return manifest
+
+
+def phases_from_counts(counts: dict, replicas: int) -> list[str]:
+    """A phase for each of ``replicas`` indices from a ``replicaStatuses`` entry
+    (``succeeded``, ``failed``, ``active``). The counts say how many, not which
+    index: finished replicas come first, the rest are Pending."""
+    phases = (
+        ["Succeeded"] * int(counts.get("succeeded") or 0)
+        + ["Failed"] * int(counts.get("failed") or 0)
+        + ["Running"] * int(counts.get("active") or 0)
+    )
+    return (phases + ["Pending"] * replicas)[:replicas]
