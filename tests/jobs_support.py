@@ -15,6 +15,7 @@ logs through KWOK's Logs objects.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.kube import KubeClient
 from jupyterhub_mlops.provisioning import UserNamespace, ensure_user_namespace
 from mlops_testing import wait_for
+from openapi_check import check
 
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 
@@ -104,6 +106,43 @@ async def alice(control_plane, core_v1, tmp_path_factory) -> User:
 @pytest_asyncio.fixture(scope="session")
 async def bob(control_plane, core_v1, tmp_path_factory) -> User:
     return await make_user(control_plane, core_v1, tmp_path_factory.mktemp("bob"), "bob")
+
+
+@pytest.fixture(scope="session")
+def argo_server(control_plane):
+    """A real Argo Server (``argo server --auth-mode=client``) for the session's cluster."""
+    from mlops_cluster.argo_server import ArgoServer
+
+    server = ArgoServer(control_plane).start()
+    yield server
+    server.stop()
+
+
+def argo_creator_label(namespace: str, service_account: str) -> str:
+    """The ``workflows.argoproj.io/creator`` label the Argo Server puts on what it creates
+    for a service-account token: the token's subject, made a valid label value."""
+    subject = f"system:serviceaccount:{namespace}:{service_account}"
+    return subject.replace(":", "-")[-63:].strip("-_.")
+
+
+API = ("mlops", "api", "v1")
+
+
+async def call_api(jp_fetch, method: str, template: str, *parts, body=None, params=None):
+    """One REST call: (status, parsed JSON or text), checked against the document first."""
+    kwargs = {"method": method, "raise_error": False}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    elif method == "POST":
+        kwargs["body"] = ""
+    response = await jp_fetch(*API, *parts, params=params, **kwargs)
+    text = response.body.decode()
+    ctype = response.headers.get("Content-Type", "")
+    payload = json.loads(text) if ctype.startswith("application/json") and text else text
+    check(
+        method, template, response.code, payload if ctype.startswith("application/json") else None
+    )
+    return response.code, payload
 
 
 @pytest.fixture

@@ -15,15 +15,15 @@ import uuid
 
 import jsonschema
 import pytest
-from jobs_support import IMAGE, on_server_loop
+from jobs_support import API, IMAGE, on_server_loop
+from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
-from openapi_check import check, json_schema_of
+from openapi_check import json_schema_of
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
-API = ("mlops", "api", "v1")
 
 
 @pytest.fixture
@@ -53,23 +53,6 @@ def jp_server_config(server_identity):
 def project(jp_root_dir, code_dir):
     shutil.copytree(code_dir, jp_root_dir / "project")
     return "project"
-
-
-async def call(jp_fetch, method: str, template: str, *parts, body=None, params=None):
-    """One REST call: (status, parsed JSON or text), checked against the document first."""
-    kwargs = {"method": method, "raise_error": False}
-    if body is not None:
-        kwargs["body"] = json.dumps(body)
-    elif method == "POST":
-        kwargs["body"] = ""
-    response = await jp_fetch(*API, *parts, params=params, **kwargs)
-    text = response.body.decode()
-    ctype = response.headers.get("Content-Type", "")
-    payload = json.loads(text) if ctype.startswith("application/json") and text else text
-    check(
-        method, template, response.code, payload if ctype.startswith("application/json") else None
-    )
-    return response.code, payload
 
 
 def unique(prefix: str) -> str:
