@@ -18,6 +18,7 @@ started it (see ``processes``); call ``start`` from the main thread.
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
@@ -74,7 +75,10 @@ class ArgoServer:
             "--secure=false",
             "--loglevel=info",
         ]
-        self._proc = processes.start(self.name, argv, cp.log_dir)
+        # Per-request clients (--auth-mode=client) are built from the default
+        # loading rules, which read KUBECONFIG and ignore --kubeconfig.
+        env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+        self._proc = processes.start(self.name, argv, cp.log_dir, env=env)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -95,8 +99,10 @@ class ArgoServer:
         self.stop()
 
     def _wait_ready(self, timeout: float) -> None:
-        # The server listens only once its caches have synced; any HTTP answer
-        # of its API (here 401: the call carries no token) means it serves.
+        # The server listens once its caches have synced, but its HTTP gateway
+        # answers 503 until its own gRPC connection to itself is up (it dials
+        # before listening, then backs off). Any other answer of its API (here
+        # 401: the call carries no token) means it serves.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -104,8 +110,9 @@ class ArgoServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v1/version", timeout=2):
                     return
-            except urllib.error.HTTPError:
-                return
+            except urllib.error.HTTPError as answer:
+                if answer.code != 503:
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.2)
