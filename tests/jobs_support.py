@@ -128,6 +128,29 @@ def argo_creator_label(namespace: str, service_account: str) -> str:
 API = ("mlops", "api", "v1")
 
 
+def server_config(user: User, namespace: str, **jobs_traits) -> dict:
+    """pytest-jupyter's ``jp_server_config``: the extension acting as ``user`` on ``namespace``."""
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "MlopsJobs": {
+            "kube_server": user.server,
+            "kube_token_file": str(user.token_file),
+            "kube_ca_file": user.ca_file,
+            "namespace": namespace,
+            **jobs_traits,
+        },
+    }
+
+
+@pytest.fixture
+def project(jp_root_dir, code_dir):
+    """``code_dir`` copied under the jupyter-server's root; its path relative to the root."""
+    import shutil
+
+    shutil.copytree(code_dir, jp_root_dir / "project")
+    return "project"
+
+
 async def call_api(jp_fetch, method: str, template: str, *parts, body=None, params=None):
     """One REST call: (status, parsed JSON or text), checked against the document first."""
     kwargs = {"method": method, "raise_error": False}
@@ -261,6 +284,15 @@ class Controller:
             },
         )
         return path
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        try:
+            self.get(kind, namespace, name)
+            return True
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
 
     def configmap_exists(self, namespace: str, name: str) -> bool:
         try:

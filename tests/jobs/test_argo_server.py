@@ -42,18 +42,6 @@ def hera_workflow(name: str) -> Workflow:
     return workflow
 
 
-def workflow_exists(controller, namespace: str, name: str) -> bool:
-    import kubernetes
-
-    try:
-        controller.get("workflow", namespace, name)
-        return True
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-
-
 def test_hera_workflow_goes_in_through_the_argo_server_with_the_users_token(
     alice, argo_server, controller, code_dir
 ):
@@ -80,7 +68,7 @@ def test_hera_workflow_goes_in_through_the_argo_server_with_the_users_token(
     assert name in [job["name"] for job in list_jobs("workflow", client=client)]
 
     handle.delete()
-    wait_for(lambda: not workflow_exists(controller, alice.namespace, name), timeout=30,
+    wait_for(lambda: not controller.exists("workflow", alice.namespace, name), timeout=30,
              what="the workflow to be deleted")
     controller.wait_gone(alice.namespace, configmap)
     with pytest.raises(NotFound):
@@ -107,7 +95,7 @@ def test_bob_cannot_create_in_alices_namespace_through_the_argo_server(alice, bo
     assert denied.value.details["permission"] == f"create workflows.argoproj.io in namespace {alice.namespace!r}"
     # The API server refused bob's own service account, not the Argo Server's.
     assert f"system:serviceaccount:{bob.namespace}:{bob.service_account}" in denied.value.details["server_message"]
-    assert not workflow_exists(controller, alice.namespace, name)
+    assert not controller.exists("workflow", alice.namespace, name)
 
 
 def test_unreachable_argo_server_is_503_and_creates_nothing(alice, controller, code_dir):
@@ -120,5 +108,5 @@ def test_unreachable_argo_server_is_503_and_creates_nothing(alice, controller, c
     assert refused.value.http_status == 503
     assert refused.value.message.startswith(f"The Argo Server at {client.argo_server_url} did not answer")
     assert "was not submitted" in refused.value.message
-    assert not workflow_exists(controller, alice.namespace, name)
+    assert not controller.exists("workflow", alice.namespace, name)
     assert not controller.configmap_exists(alice.namespace, Snapshot(code_dir).build().configmap_name)

@@ -10,12 +10,11 @@ status Argo would write, through the status subresource.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 
 import pytest
 from hera.workflows import Container, Workflow
-from jobs_support import IMAGE, argo_creator_label, on_server_loop
+from jobs_support import IMAGE, argo_creator_label, on_server_loop, server_config
 from jobs_support import call_api as call
 from jupyter_mlops.jobs import Snapshot
 from mlops_testing import closed_port, wait_for
@@ -39,40 +38,13 @@ def setup(request, alice, bob, argo_server):
 @pytest.fixture
 def jp_server_config(setup):
     user, namespace, argo_url = setup
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
-        "MlopsJobs": {
-            "kube_server": user.server,
-            "kube_token_file": str(user.token_file),
-            "kube_ca_file": user.ca_file,
-            "namespace": namespace,
-            "argo_server_url": argo_url,
-        },
-    }
-
-
-@pytest.fixture
-def project(jp_root_dir, code_dir):
-    shutil.copytree(code_dir, jp_root_dir / "project")
-    return "project"
+    return server_config(user, namespace, argo_server_url=argo_url)
 
 
 def manifest(name: str) -> dict:
     with Workflow(name=name, entrypoint="train") as workflow:
         Container(name="train", image=IMAGE, command=["python", "train.py"])
     return workflow.to_dict()
-
-
-def workflow_exists(controller, namespace: str, name: str) -> bool:
-    import kubernetes
-
-    try:
-        controller.get("workflow", namespace, name)
-        return True
-    except kubernetes.client.ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
 
 
 @on_server_loop
@@ -107,7 +79,7 @@ async def test_workflow_through_rest_goes_in_via_the_argo_server(jp_fetch, alice
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "workflows", name)
     assert code == 204
     await asyncio.to_thread(
-        wait_for, lambda: not workflow_exists(controller, alice.namespace, name), 30, 0.2, "deletion"
+        wait_for, lambda: not controller.exists("workflow", alice.namespace, name), 30, 0.2, "deletion"
     )
     await asyncio.to_thread(controller.wait_gone, alice.namespace, configmap)
 
@@ -124,7 +96,7 @@ async def test_bob_cannot_create_in_alices_namespace_through_rest_and_the_argo_s
     assert (code, error["error"]) == (403, "forbidden")
     assert error["permission"] == f"create workflows.argoproj.io in namespace {alice.namespace!r}"
     assert f"system:serviceaccount:{bob.namespace}:{bob.service_account}" in error["server_message"]
-    assert not workflow_exists(controller, alice.namespace, name)
+    assert not controller.exists("workflow", alice.namespace, name)
 
 
 @pytest.mark.parametrize("setup", ["argo-server-down"], indirect=True)
@@ -140,6 +112,6 @@ async def test_unreachable_argo_server_is_503_with_a_sentence_and_nothing_create
     assert (code, error["error"]) == (503, "unreachable")
     assert error["message"].startswith("The Argo Server at http://127.0.0.1:")
     assert "was not submitted" in error["message"]
-    assert not workflow_exists(controller, alice.namespace, name)
+    assert not controller.exists("workflow", alice.namespace, name)
     snapshot = Snapshot(jp_root_dir / project).build().configmap_name
     assert not controller.configmap_exists(alice.namespace, snapshot)

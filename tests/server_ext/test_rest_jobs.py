@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 
 import jsonschema
 import pytest
-from jobs_support import API, IMAGE, on_server_loop
+from jobs_support import API, IMAGE, on_server_loop, server_config
 from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
 from openapi_check import json_schema_of
@@ -37,22 +36,7 @@ def server_identity(request, alice, bob):
 
 @pytest.fixture
 def jp_server_config(server_identity):
-    user, namespace = server_identity
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
-        "MlopsJobs": {
-            "kube_server": user.server,
-            "kube_token_file": str(user.token_file),
-            "kube_ca_file": user.ca_file,
-            "namespace": namespace,
-        },
-    }
-
-
-@pytest.fixture
-def project(jp_root_dir, code_dir):
-    shutil.copytree(code_dir, jp_root_dir / "project")
-    return "project"
+    return server_config(*server_identity)
 
 
 def unique(prefix: str) -> str:
