@@ -260,6 +260,36 @@ class Controller:
         )
         return self.core.read_namespaced_pod(name, namespace).to_dict()
 
+    def run_workflow_step(self, workflow: dict, step: str, log_lines: list[str]) -> tuple[dict, str]:
+        """Argo's part for one step: its pod (running, with ``log_lines`` as its log), then the
+        workflow's phase and the step's node status. Returns (pod, node id)."""
+        namespace, name = workflow["metadata"]["namespace"], workflow["metadata"]["name"]
+        node_id = f"{name}-1234"
+        template = next(t for t in workflow["spec"]["templates"] if t["name"] == step)
+        pod_spec = {"containers": [dict(template["container"], name="main")], "restartPolicy": "Never"}
+        if workflow["spec"].get("volumes"):
+            pod_spec["volumes"] = workflow["spec"]["volumes"]
+        pod = self.run_pod(
+            namespace,
+            f"{name}-{step}-1234",
+            pod_spec,
+            owner=workflow,
+            labels={"workflows.argoproj.io/workflow": name},
+            annotations={
+                "workflows.argoproj.io/node-name": step,
+                "workflows.argoproj.io/node-id": node_id,
+            },
+            log_lines=log_lines,
+        )
+        started = "2026-11-28T18:00:00Z"
+        node = {"id": node_id, "name": name, "displayName": step, "type": "Pod",
+                "phase": "Running", "startedAt": started}
+        self.write_status(
+            "workflow", namespace, name,
+            {"phase": "Running", "startedAt": started, "nodes": {node_id: node}},
+        )
+        return pod, node_id
+
     def serve_log(
         self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False
     ) -> Path:

@@ -61,10 +61,20 @@ async def test_workflow_through_rest_goes_in_via_the_argo_server(jp_fetch, alice
     configmap = obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     assert controller.configmap_exists(alice.namespace, configmap)
 
-    # Argo's part (no controller runs): the phase, through the status subresource.
-    controller.write_status("workflow", alice.namespace, name, {"phase": "Running"})
+    # Argo's part (no controller runs): the step's pod, then phase and node status.
+    await asyncio.to_thread(controller.run_workflow_step, obj, "train", ["epoch 1 accuracy=0.5"])
     code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "workflows", name)
     assert (code, detail["state"], detail["part_noun"]) == (200, "Running", "step")
+    assert [(p["name"], p["state"]) for p in detail["parts"]] == [("train", "Running")]
+    code, log = await call(
+        jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "workflows", name, "logs",
+        params={"part": "train"},
+    )
+    assert (code, log) == (200, "epoch 1 accuracy=0.5\n")
+    code, cancelled = await call(
+        jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs", "workflows", name, "cancel"
+    )
+    assert (code, cancelled["state"]) == (200, "Cancelled")
 
     async def listed() -> list[str]:
         _, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "workflow"})
