@@ -411,6 +411,40 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
 
 
 @on_server_loop
+async def test_cookie_sessions_need_the_xsrf_token_as_jupyter_server_requires(
+    jp_serverapp, http_server_client, jp_base_url, alice, controller
+):
+    from http.cookies import SimpleCookie
+
+    http, root = http_server_client, jp_base_url  # the test server, without jp_fetch's token
+    token = jp_serverapp.identity_provider.token
+    # A browser session: the token once in the URL, then only cookies; the XSRF
+    # cookie comes with a page, as JupyterLab's own page hands it to the browser.
+    cookies = SimpleCookie()
+    for path in (f"api/status?token={token}", "login"):
+        answer = await http.fetch(f"{root}{path}", raise_error=False)
+        for header in answer.headers.get_list("Set-Cookie"):
+            cookies.load(header)
+    assert "_xsrf" in cookies, "jupyter-server hands out its XSRF cookie"
+    cookie_header = "; ".join(f"{k}={v.value}" for k, v in cookies.items())
+    name = unique("xsrf")
+    body = json.dumps({"name": name, "command": "python x.py", "image": IMAGE, "snapshot": None})
+    url = f"{root}mlops/api/v1/jobs/pytorchjobs"
+
+    without = await http.fetch(url, method="POST", body=body, raise_error=False,
+                               headers={"Cookie": cookie_header})
+    assert without.code == 403
+    assert not controller.exists("pytorchjob", alice.namespace, name)
+
+    with_token = await http.fetch(url, method="POST", body=body, raise_error=False,
+                                  headers={"Cookie": cookie_header,
+                                           "X-XSRFToken": cookies["_xsrf"].value})
+    assert with_token.code == 201, with_token.body
+    assert controller.exists("pytorchjob", alice.namespace, name)
+    alice.client().handle("pytorchjob", name).delete()
+
+
+@on_server_loop
 async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
     client = alice.client()
     before = client.submit(
