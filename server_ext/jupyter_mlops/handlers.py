@@ -296,11 +296,13 @@ def snapshot_from_json(value, root_dir: str) -> Snapshot | None:
         patterns = value.get(key) or []
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise InvalidSpec(f"snapshot.{key}", "must be a list of gitignore-style patterns")
+    if not isinstance(value.get("gitignore", True), bool):
+        raise InvalidSpec("snapshot.gitignore", "must be true or false")
     return Snapshot(
         path=path,
         include=list(value.get("include") or []),
         exclude=list(value.get("exclude") or []),
-        gitignore=bool(value.get("gitignore", True)),
+        gitignore=value.get("gitignore", True),
     )
 
 

@@ -309,6 +309,7 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
         ({"command": "python x.py", "name": "Bad_Name"}, "name"),
         ({"command": "python x.py", "memory": "lots"}, "memory"),
         ({"command": "python x.py", "snapshot": {"path": "../../etc"}}, "snapshot.path"),
+        ({"command": "python x.py", "snapshot": {"gitignore": None}}, "snapshot.gitignore"),
         ({"command": "python x.py", "if_not_fits": "maybe"}, "if_not_fits"),
     ],
 )
