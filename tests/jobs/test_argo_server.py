@@ -110,3 +110,23 @@ def test_unreachable_argo_server_is_503_and_creates_nothing(alice, controller, c
     assert "was not submitted" in refused.value.message
     assert not controller.exists("workflow", alice.namespace, name)
     assert not controller.configmap_exists(alice.namespace, Snapshot(code_dir).build().configmap_name)
+
+
+def test_an_argo_server_that_never_answers_is_503_within_the_timeout(alice, controller):
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        client = JobsClient(
+            KubeClient(alice.credentials(), timeout=1),
+            argo_server_url=f"http://127.0.0.1:{silent.getsockname()[1]}",
+        )
+        name = f"unanswered-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(ClusterUnreachable) as refused:
+            submit_workflow(hera_workflow(name), client=client)
+
+    assert refused.value.http_status == 503
+    assert "did not answer within 1s" in refused.value.message
+    assert "list your jobs" in refused.value.message
+    assert not controller.exists("workflow", alice.namespace, name)

@@ -64,11 +64,18 @@ def create_workflow(
     ) as service:
         try:
             created = service.create_workflow(request, namespace=namespace)
-        except requests.exceptions.RequestException as exc:
+        except requests.exceptions.ConnectionError as exc:  # connect timeouts included
             raise ClusterUnreachable(
                 f"The Argo Server at {url} did not answer ({type(exc).__name__}); "
                 "your workflow was not submitted. Try again in a moment; if it "
                 "persists, tell your operator (MlopsJobs.argo_server_url)."
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            # The request reached the server, which may have created the workflow.
+            raise ClusterUnreachable(
+                f"The Argo Server at {url} took the request but did not answer within "
+                f"{timeout:g}s ({type(exc).__name__}); list your jobs to see whether the "
+                "workflow was created before you submit it again."
             ) from exc
         except hera_errors.HeraException as exc:
             raise _mapped(exc, namespace) from exc
