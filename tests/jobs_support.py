@@ -15,6 +15,7 @@ logs through KWOK's Logs objects.
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.kube import KubeClient
 from jupyterhub_mlops.provisioning import UserNamespace, ensure_user_namespace
 from mlops_testing import wait_for
+from openapi_check import check
 
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 
@@ -104,6 +106,66 @@ async def alice(control_plane, core_v1, tmp_path_factory) -> User:
 @pytest_asyncio.fixture(scope="session")
 async def bob(control_plane, core_v1, tmp_path_factory) -> User:
     return await make_user(control_plane, core_v1, tmp_path_factory.mktemp("bob"), "bob")
+
+
+@pytest.fixture(scope="session")
+def argo_server(control_plane):
+    """A real Argo Server (``argo server --auth-mode=client``) for the session's cluster."""
+    from mlops_cluster.argo_server import ArgoServer
+
+    server = ArgoServer(control_plane).start()
+    yield server
+    server.stop()
+
+
+def argo_creator_label(namespace: str, service_account: str) -> str:
+    """The ``workflows.argoproj.io/creator`` label the Argo Server puts on what it creates
+    for a service-account token: the token's subject, made a valid label value."""
+    subject = f"system:serviceaccount:{namespace}:{service_account}"
+    return subject.replace(":", "-")[-63:].strip("-_.")
+
+
+API = ("mlops", "api", "v1")
+
+
+def server_config(user: User, namespace: str, **jobs_traits) -> dict:
+    """pytest-jupyter's ``jp_server_config``: the extension acting as ``user`` on ``namespace``."""
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "MlopsJobs": {
+            "kube_server": user.server,
+            "kube_token_file": str(user.token_file),
+            "kube_ca_file": user.ca_file,
+            "namespace": namespace,
+            **jobs_traits,
+        },
+    }
+
+
+@pytest.fixture
+def project(jp_root_dir, code_dir):
+    """``code_dir`` copied under the jupyter-server's root; its path relative to the root."""
+    import shutil
+
+    shutil.copytree(code_dir, jp_root_dir / "project")
+    return "project"
+
+
+async def call_api(jp_fetch, method: str, template: str, *parts, body=None, params=None):
+    """One REST call: (status, parsed JSON or text), checked against the document first."""
+    kwargs = {"method": method, "raise_error": False}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    elif method == "POST":
+        kwargs["body"] = ""
+    response = await jp_fetch(*API, *parts, params=params, **kwargs)
+    text = response.body.decode()
+    ctype = response.headers.get("Content-Type", "")
+    payload = json.loads(text) if ctype.startswith("application/json") and text else text
+    check(
+        method, template, response.code, payload if ctype.startswith("application/json") else None
+    )
+    return response.code, payload
 
 
 @pytest.fixture
@@ -198,6 +260,36 @@ class Controller:
         )
         return self.core.read_namespaced_pod(name, namespace).to_dict()
 
+    def run_workflow_step(self, workflow: dict, step: str, log_lines: list[str]) -> tuple[dict, str]:
+        """Argo's part for one step: its pod (running, with ``log_lines`` as its log), then the
+        workflow's phase and the step's node status. Returns (pod, node id)."""
+        namespace, name = workflow["metadata"]["namespace"], workflow["metadata"]["name"]
+        node_id = f"{name}-1234"
+        template = next(t for t in workflow["spec"]["templates"] if t["name"] == step)
+        pod_spec = {"containers": [dict(template["container"], name="main")], "restartPolicy": "Never"}
+        if workflow["spec"].get("volumes"):
+            pod_spec["volumes"] = workflow["spec"]["volumes"]
+        pod = self.run_pod(
+            namespace,
+            f"{name}-{step}-1234",
+            pod_spec,
+            owner=workflow,
+            labels={"workflows.argoproj.io/workflow": name},
+            annotations={
+                "workflows.argoproj.io/node-name": step,
+                "workflows.argoproj.io/node-id": node_id,
+            },
+            log_lines=log_lines,
+        )
+        started = "2026-11-28T18:00:00Z"
+        node = {"id": node_id, "name": name, "displayName": step, "type": "Pod",
+                "phase": "Running", "startedAt": started}
+        self.write_status(
+            "workflow", namespace, name,
+            {"phase": "Running", "startedAt": started, "nodes": {node_id: node}},
+        )
+        return pod, node_id
+
     def serve_log(
         self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False
     ) -> Path:
@@ -222,6 +314,15 @@ class Controller:
             },
         )
         return path
+
+    def exists(self, kind: str, namespace: str, name: str) -> bool:
+        try:
+            self.get(kind, namespace, name)
+            return True
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
 
     def configmap_exists(self, namespace: str, name: str) -> bool:
         try:

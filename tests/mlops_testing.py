@@ -39,3 +39,12 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.2, what: str = 
             return last
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (a server that is down)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -14,6 +14,9 @@ from .paths import CLUSTER_DIR, cache_dir
 
 BUILD_SCRIPT = CLUSTER_DIR / "build-binaries.sh"
 KWOK_VERSION = "v0.8.0"
+ARGO_VERSION = "v4.0.5"
+"""Argo Workflows release whose CLI (``argo server``) the tests run as the Argo Server.
+v4.0.5 because the Go module proxy serves no v3 release of argo-workflows here."""
 
 
 def kubernetes_version() -> str:
@@ -33,6 +36,7 @@ class Binaries:
     kube_scheduler: Path
     kubectl: Path
     kwok: Path
+    argo: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -62,6 +66,7 @@ def expected() -> Binaries:
         kube_scheduler=k8s / "kube-scheduler",
         kubectl=k8s / "kubectl",
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
+        argo=root / f"argo-{ARGO_VERSION}" / "argo",
     )
 
 
@@ -69,7 +74,7 @@ def ensure_built() -> Binaries:
     """Return the binaries, building what is missing (slow only the first time)."""
     bins = expected()
     if bins.missing():
-        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION)
+        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION)
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:
             raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")

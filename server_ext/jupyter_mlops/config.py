@@ -23,6 +23,7 @@ _ENV = {
     "namespace": "MLOPS_NAMESPACE",
     "availability_url": "MLOPS_AVAILABILITY_URL",
     "argo_server_url": "MLOPS_ARGO_SERVER",
+    "argo_server_ca_file": "MLOPS_ARGO_SERVER_CA_FILE",
     "shared_volume_claim": "MLOPS_SHARED_VOLUME_CLAIM",
     "shared_volume_path": "MLOPS_SHARED_VOLUME_PATH",
 }
@@ -72,9 +73,19 @@ class MlopsJobs(Configurable):
     argo_server_url = Unicode(
         "",
         help=dedent("""
-        Argo Server URL. When set, workflows are submitted through it (Hera's
-        WorkflowsService) instead of as Workflow resources through the
-        Kubernetes API. Environment: MLOPS_ARGO_SERVER."""),
+        Argo Server URL (e.g. https://argo-server.argo:2746). When set, workflows
+        are submitted through it (Hera's WorkflowsService) with the user's
+        service-account token instead of as Workflow resources through the
+        Kubernetes API; run the Argo Server with --auth-mode=client so that the
+        API server's RBAC applies to that token. Reading, listing and deleting
+        still use the Kubernetes API. Empty: the Kubernetes API only.
+        Environment: MLOPS_ARGO_SERVER."""),
+    ).tag(config=True)
+    argo_server_ca_file = Unicode(
+        "",
+        help=dedent("""
+        CA bundle that signed an https argo_server_url's certificate. Empty: the
+        system's CAs. Environment: MLOPS_ARGO_SERVER_CA_FILE."""),
     ).tag(config=True)
     shared_volume_claim = Unicode(
         "",

@@ -29,6 +29,7 @@ from .jobs.pytorchjob import PyTorchJob
 from .jobs.snapshot import Snapshot
 from .jobs.sweep import Sweep
 from .jobs.workflow import ArgoWorkflow
+from .jobs.workload import WORKLOAD_FIELD_TYPES
 
 KIND_RE = r"([^/]+)"
 """Any segment: an unknown kind is answered with a JSON 404, not tornado's HTML page."""
@@ -72,21 +73,12 @@ class AllowHeaderMixin:
 
 
 class JobsHandler(AllowHeaderMixin, APIHandler):
-    """Shared plumbing: the user's ``JobsClient`` and running blocking calls off the loop."""
+    """Shared plumbing: the user's ``JobsClient`` and running blocking calls off the loop.
 
-    QUERY: frozenset[str] = frozenset()
-    """Query parameters this route understands; any other is a 400, not silently ignored."""
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        if self._finished or self.current_user is None:
-            return  # unauthenticated: @tornado.web.authenticated answers first
-        unknown = set(self.request.query_arguments) - self.QUERY
-        if unknown:
-            error = InvalidSpec(sorted(unknown)[0], "unknown query parameter")
-            self.set_status(error.http_status)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(error.to_json()))
+    Query parameters a route does not define are ignored, not refused:
+    JupyterLab's ServerConnection and browsers add cache-busting ones
+    (``?1700000000000``, ``_=...``) to GETs.
+    """
 
     def kind(self, collection: str):
         if collection not in BY_COLLECTION:
@@ -234,13 +226,8 @@ _FIELDS = {
         "name": str,
         "command": (list, str),
         "replicas": int,
-        "gpus": int,
-        "gpu_type": str,
-        "cpu": (str, int, float),
-        "memory": str,
-        "image": str,
-        "env": dict,
         "nproc_per_node": int,
+        **WORKLOAD_FIELD_TYPES,
     },
     "sweep": {
         "name": str,
@@ -256,12 +243,7 @@ _FIELDS = {
         "max_failed_trials": int,
         "trial_kind": str,
         "replicas": int,
-        "gpus": int,
-        "gpu_type": str,
-        "cpu": (str, int, float),
-        "memory": str,
-        "image": str,
-        "env": dict,
+        **WORKLOAD_FIELD_TYPES,
     },
     "workflow": {"manifest": dict},
 }
@@ -314,11 +296,13 @@ def snapshot_from_json(value, root_dir: str) -> Snapshot | None:
         patterns = value.get(key) or []
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise InvalidSpec(f"snapshot.{key}", "must be a list of gitignore-style patterns")
+    if not isinstance(value.get("gitignore", True), bool):
+        raise InvalidSpec("snapshot.gitignore", "must be true or false")
     return Snapshot(
         path=path,
         include=list(value.get("include") or []),
         exclude=list(value.get("exclude") or []),
-        gitignore=bool(value.get("gitignore", True)),
+        gitignore=value.get("gitignore", True),
     )
 
 
@@ -349,8 +333,6 @@ class GpusHandler(JobsHandler):
 
 class AllJobsHandler(JobsHandler):
     """``GET /jobs``: my jobs of every kind, newest first."""
-
-    QUERY = frozenset({"kind"})
 
     @tornado.web.authenticated
     @maps_errors
@@ -427,8 +409,6 @@ class EventsHandler(JobsHandler):
 class LogsHandler(JobsHandler):
     """``GET /jobs/{kind}/{name}/logs?part=&container=&follow=&tail_lines=``: streamed text."""
 
-    QUERY = frozenset({"part", "container", "follow", "tail_lines"})
-
     @tornado.web.authenticated
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
@@ -455,8 +435,6 @@ class WatchHandler(JobsHandler):
     ``GET /jobs/watch`` watches every kind, ``GET /jobs/{kind}/{name}/watch`` one job.
     The stream starts with the current state (type ``ADDED``).
     """
-
-    QUERY = frozenset({"timeout"})
 
     @tornado.web.authenticated
     @maps_errors

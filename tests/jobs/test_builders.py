@@ -192,6 +192,40 @@ def test_sweep_validation_names_the_field(change, field):
     assert refused.value.details["field"] == field
 
 
+WORKLOAD = {"gpus": 2, "gpu_type": "NVIDIA-H100-80GB-HBM3", "cpu": 4, "memory": "16Gi",
+            "image": IMAGE, "env": {"SEED": "7"}}
+
+
+def test_pytorchjob_and_sweep_trials_get_the_same_pods_from_the_same_workload():
+    job = PyTorchJob(command="python train.py --lr 0.1", snapshot=None, **WORKLOAD)
+    job.validate()
+    job_pod = job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    trial = sweep(trial_kind="pod", **WORKLOAD).to_manifest("ns")["spec"]["trialTemplate"]
+    trial_pod = trial["trialSpec"]["spec"]["template"]["spec"]
+    for pod in (job_pod, trial_pod):
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+        (container,) = pod["containers"]
+        # cpu given as a number is normalised to a quantity string for both kinds
+        assert container["resources"]["limits"] == {
+            "nvidia.com/gpu": "2", "cpu": "4", "memory": "16Gi"
+        }
+        assert (container["image"], container["env"]) == (IMAGE, [{"name": "SEED", "value": "7"}])
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [({"gpus": 0}, "gpu_type"), ({"cpu": "lots"}, "cpu"), ({"memory": "16 GB"}, "memory"),
+     ({"env": {"A": 1}}, "env"), ({"image": " "}, "image"), ({"gpus": 65}, "gpus")],
+)
+def test_pytorchjob_and_sweep_refuse_a_bad_workload_field_alike(change, field):
+    fields = {**WORKLOAD, **change}
+    with pytest.raises(InvalidSpec) as job_refused:
+        PyTorchJob(command="python train.py", **fields).validate()
+    with pytest.raises(InvalidSpec) as sweep_refused:
+        sweep(**fields)
+    assert job_refused.value.details["field"] == sweep_refused.value.details["field"] == field
+
+
 def test_workflow_submitted_unchanged_unless_a_snapshot_is_asked_for():
     manifest = {
         "apiVersion": "argoproj.io/v1alpha1",

@@ -35,6 +35,7 @@ from jupyter_mlops.jobs.kube import KubeClient
 from jupyter_mlops.jobs.resources import PODS
 from jupyter_mlops.jobs.snapshot import SharedVolume
 from mlops_cluster import ControlPlane
+from mlops_testing import closed_port
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support"]
@@ -311,36 +312,6 @@ def test_unreachable_api_server_is_503(katibless_cluster):
 def test_missing_job_is_not_found(alice):
     with pytest.raises(NotFound, match="not found in namespace"):
         alice.client().get("sweep", "no-such-sweep")
-
-
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_unreachable_argo_server_is_503_and_leaves_no_snapshot(alice, controller, code_dir):
-    client = JobsClient(
-        KubeClient(alice.credentials()), argo_server_url=f"https://127.0.0.1:{closed_port()}"
-    )
-    manifest = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": unique("via-argo")},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
-                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
-            ],
-        },
-    }
-    with pytest.raises(ClusterUnreachable, match="The Argo Server at"):
-        client.submit(ArgoWorkflow(manifest, snapshot=Snapshot(code_dir)))
-    assert not controller.configmap_exists(
-        alice.namespace, Snapshot(code_dir).build().configmap_name
-    )
 
 
 def test_unreachable_availability_api_refuses_or_queues_as_the_user_chose(alice):

@@ -295,43 +295,7 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir):
     assert owners(controller, alice.namespace, configmap) == {obj["metadata"]["uid"]}
 
     # Argo's part: the step's pod, then phase and node status.
-    node_id = f"{name}-1234"
-    pod_spec = {
-        "containers": [dict(obj["spec"]["templates"][0]["container"], name="main")],
-        "volumes": obj["spec"]["volumes"],
-        "restartPolicy": "Never",
-    }
-    pod = controller.run_pod(
-        alice.namespace,
-        f"{name}-train-1234",
-        pod_spec,
-        owner=obj,
-        labels={"workflows.argoproj.io/workflow": name},
-        annotations={
-            "workflows.argoproj.io/node-name": "train",
-            "workflows.argoproj.io/node-id": node_id,
-        },
-        log_lines=["step train started"],
-    )
-    controller.write_status(
-        "workflow",
-        alice.namespace,
-        name,
-        {
-            "phase": "Running",
-            "startedAt": "2026-11-28T18:00:00Z",
-            "nodes": {
-                node_id: {
-                    "id": node_id,
-                    "name": name,
-                    "displayName": "train",
-                    "type": "Pod",
-                    "phase": "Running",
-                    "startedAt": "2026-11-28T18:00:00Z",
-                }
-            },
-        },
-    )
+    pod, node_id = controller.run_workflow_step(obj, "train", ["step train started"])
 
     status = handle.status()
     assert status["state"] == "Running"

@@ -30,6 +30,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 schema = schemathesis.openapi.from_path(OPENAPI).exclude(path_regex=r"/watch$")
+# The test sends the token itself (below), so generated cases neither carry nor
+# drop it. That leaves an extra query parameter alone as what schemathesis knows
+# is often ignored, as the document says this API does (cache-busters): such a
+# case is then not counted as invalid data the server failed to reject.
+schema.config.generation.update(with_security_parameters=False)
 
 
 def free_port() -> int:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 
 import jsonschema
 import pytest
-from jobs_support import IMAGE, on_server_loop
+from jobs_support import API, IMAGE, on_server_loop, server_config
+from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
-from openapi_check import check, json_schema_of
+from openapi_check import json_schema_of
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
-API = ("mlops", "api", "v1")
 
 
 @pytest.fixture
@@ -37,39 +36,7 @@ def server_identity(request, alice, bob):
 
 @pytest.fixture
 def jp_server_config(server_identity):
-    user, namespace = server_identity
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
-        "MlopsJobs": {
-            "kube_server": user.server,
-            "kube_token_file": str(user.token_file),
-            "kube_ca_file": user.ca_file,
-            "namespace": namespace,
-        },
-    }
-
-
-@pytest.fixture
-def project(jp_root_dir, code_dir):
-    shutil.copytree(code_dir, jp_root_dir / "project")
-    return "project"
-
-
-async def call(jp_fetch, method: str, template: str, *parts, body=None, params=None):
-    """One REST call: (status, parsed JSON or text), checked against the document first."""
-    kwargs = {"method": method, "raise_error": False}
-    if body is not None:
-        kwargs["body"] = json.dumps(body)
-    elif method == "POST":
-        kwargs["body"] = ""
-    response = await jp_fetch(*API, *parts, params=params, **kwargs)
-    text = response.body.decode()
-    ctype = response.headers.get("Content-Type", "")
-    payload = json.loads(text) if ctype.startswith("application/json") and text else text
-    check(
-        method, template, response.code, payload if ctype.startswith("application/json") else None
-    )
-    return response.code, payload
+    return server_config(*server_identity)
 
 
 def unique(prefix: str) -> str:
@@ -342,6 +309,7 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller):
         ({"command": "python x.py", "name": "Bad_Name"}, "name"),
         ({"command": "python x.py", "memory": "lots"}, "memory"),
         ({"command": "python x.py", "snapshot": {"path": "../../etc"}}, "snapshot.path"),
+        ({"command": "python x.py", "snapshot": {"gitignore": None}}, "snapshot.gitignore"),
         ({"command": "python x.py", "if_not_fits": "maybe"}, "if_not_fits"),
     ],
 )
@@ -444,6 +412,40 @@ async def test_every_route_requires_authentication(jp_fetch, jp_serverapp):
 
 
 @on_server_loop
+async def test_cookie_sessions_need_the_xsrf_token_as_jupyter_server_requires(
+    jp_serverapp, http_server_client, jp_base_url, alice, controller
+):
+    from http.cookies import SimpleCookie
+
+    http, root = http_server_client, jp_base_url  # the test server, without jp_fetch's token
+    token = jp_serverapp.identity_provider.token
+    # A browser session: the token once in the URL, then only cookies; the XSRF
+    # cookie comes with a page, as JupyterLab's own page hands it to the browser.
+    cookies = SimpleCookie()
+    for path in (f"api/status?token={token}", "login"):
+        answer = await http.fetch(f"{root}{path}", raise_error=False)
+        for header in answer.headers.get_list("Set-Cookie"):
+            cookies.load(header)
+    assert "_xsrf" in cookies, "jupyter-server hands out its XSRF cookie"
+    cookie_header = "; ".join(f"{k}={v.value}" for k, v in cookies.items())
+    name = unique("xsrf")
+    body = json.dumps({"name": name, "command": "python x.py", "image": IMAGE, "snapshot": None})
+    url = f"{root}mlops/api/v1/jobs/pytorchjobs"
+
+    without = await http.fetch(url, method="POST", body=body, raise_error=False,
+                               headers={"Cookie": cookie_header})
+    assert without.code == 403
+    assert not controller.exists("pytorchjob", alice.namespace, name)
+
+    with_token = await http.fetch(url, method="POST", body=body, raise_error=False,
+                                  headers={"Cookie": cookie_header,
+                                           "X-XSRFToken": cookies["_xsrf"].value})
+    assert with_token.code == 201, with_token.body
+    assert controller.exists("pytorchjob", alice.namespace, name)
+    alice.client().handle("pytorchjob", name).delete()
+
+
+@on_server_loop
 async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
     client = alice.client()
     before = client.submit(
@@ -484,8 +486,18 @@ async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice
 async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
     code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "tfjob"})
     assert (code, error["field"]) == (400, "kind")
-    code, error = await call(jp_fetch, "GET", "/jobs", "jobs", params={"knd": "sweep"})
-    assert (code, error["field"], error["reason"]) == (400, "knd", "unknown query parameter")
+    # A parameter the route does not define is ignored, as a browser's cache-buster must be;
+    # the ones it does define still act (only sweeps listed) and are still checked.
+    code, listing = await call(
+        jp_fetch, "GET", "/jobs", "jobs", params={"kind": "sweep", "_": "1700000000000"}
+    )
+    assert code == 200 and all(job["kind"] == "sweep" for job in listing["jobs"])
+    code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"1700000000000": ""})
+    assert code == 200 and "jobs" in listing
+    code, error = await call(
+        jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "0", "_": "1"}
+    )
+    assert (code, error["field"]) == (400, "timeout")
     code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "tfjobs", "x")
     assert (code, error["error"]) == (404, "not-found")
     code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", "Not_Valid")

@@ -53,11 +53,16 @@ class JobsClient:
         availability: AvailabilityClient | None = None,
         shared_volume: SharedVolume | None = None,
         argo_server_url: str | None = None,
+        argo_server_ca_file: str | None = None,
     ):
         self.kube = kube
         self.availability = availability
         self.shared_volume = shared_volume
         self.argo_server_url = argo_server_url
+        """Submit workflows through this Argo Server (Hera's WorkflowsService); None: the
+        Kubernetes API. Reading, listing and deleting always use the Kubernetes API."""
+        self.argo_server_ca_file = argo_server_ca_file
+        """CA bundle for an https ``argo_server_url``; None: the system's."""
         self.cache: JobCache | None = None
 
     def start_cache(self) -> None:
@@ -74,7 +79,8 @@ class JobsClient:
     def from_environment(cls, environ: dict | None = None) -> JobsClient:
         """Credentials as ``KubeCredentials.from_environment``; plus, when set,
         ``MLOPS_AVAILABILITY_URL`` (with ``JUPYTERHUB_API_TOKEN``),
-        ``MLOPS_SHARED_VOLUME_CLAIM``/``MLOPS_SHARED_VOLUME_PATH`` and ``MLOPS_ARGO_SERVER``."""
+        ``MLOPS_SHARED_VOLUME_CLAIM``/``MLOPS_SHARED_VOLUME_PATH`` and ``MLOPS_ARGO_SERVER``
+        (with ``MLOPS_ARGO_SERVER_CA_FILE``)."""
         env = os.environ if environ is None else environ
         availability = None
         if env.get("MLOPS_AVAILABILITY_URL"):
@@ -92,6 +98,7 @@ class JobsClient:
             availability=availability,
             shared_volume=shared,
             argo_server_url=env.get("MLOPS_ARGO_SERVER") or None,
+            argo_server_ca_file=env.get("MLOPS_ARGO_SERVER_CA_FILE") or None,
         )
 
     @property
@@ -210,8 +217,9 @@ class JobsClient:
         self.observe(kind, created)
         if snapshot_configmap:
             owner = {
-                "apiVersion": created["apiVersion"],
-                "kind": created["kind"],
+                # From the kind, not the answer: the Argo Server's answer leaves them out.
+                "apiVersion": kind.resource.api_version,
+                "kind": kind.resource.kind,
                 "name": meta["name"],
                 "uid": meta["uid"],
             }
@@ -273,7 +281,8 @@ class JobsClient:
                 self.kube.credentials.bearer_token(),
                 self.namespace,
                 manifest,
-                verify=self.kube.credentials.ca_file or True,
+                verify=self.argo_server_ca_file or True,
+                timeout=self.kube.timeout,
             )
         return self.kube.create(kind.resource, manifest)
 

@@ -6,21 +6,22 @@ from dataclasses import dataclass, field
 
 from . import podspec
 from .entrypoint import attach_snapshot
-from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .resources import PYTORCHJOBS
 from .snapshot import Snapshot, SnapshotRef
+from .workload import Workload
 
 CONTAINER = "pytorch"
 """The Training Operator requires this container name."""
 
 
 @dataclass
-class PyTorchJob:
+class PyTorchJob(Workload):
     """A PyTorchJob: ``replicas`` pods (one Master, the rest Workers), each with ``gpus`` GPUs.
 
     ``command`` runs in ``snapshot``'s copy of the working directory on
-    ``image`` (default: the notebook's own image)::
+    ``image`` (default: the notebook's own image); the pod fields (``gpus``,
+    ``gpu_type``, ``cpu``, ``memory``, ``image``, ``env``) are ``Workload``'s::
 
         job = PyTorchJob(command="python train.py --epochs 3", replicas=2, gpus=1,
                          gpu_type="NVIDIA-A100-SXM4-80GB")
@@ -31,14 +32,6 @@ class PyTorchJob:
     name: str | None = None
     """Job name; a unique one is generated when omitted."""
     replicas: int = 1
-    gpus: int = 0
-    """GPUs per replica."""
-    gpu_type: str | None = None
-    """GPU product label (``nvidia.com/gpu.product``), e.g. ``NVIDIA-A100-SXM4-80GB``."""
-    cpu: str | None = None
-    memory: str | None = None
-    image: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
     snapshot: Snapshot | None = field(default_factory=Snapshot)
     """The code to ship; ``None`` runs ``command`` on the image as is."""
     nproc_per_node: int | None = None
@@ -49,22 +42,9 @@ class PyTorchJob:
         podspec.check_name(self.name)
         self.command = podspec.check_command(self.command)
         podspec.check_int(self.replicas, "replicas", 1, 1024)
-        podspec.check_int(self.gpus, "gpus", 0, 64)
-        self.cpu = podspec.check_quantity(self.cpu, "cpu")
-        self.memory = podspec.check_quantity(self.memory, "memory")
-        self.env = podspec.check_env(self.env)
-        podspec.check_text(self.gpu_type, "gpu_type")
-        podspec.check_text(self.image, "image")
         if self.nproc_per_node is not None:
             podspec.check_int(self.nproc_per_node, "nproc_per_node", 1, 64)
-        if self.gpu_type and not self.gpus:
-            raise InvalidSpec("gpu_type", "set gpus (per replica) when you choose a GPU type")
-        if not (self.image or podspec.notebook_image()):
-            raise InvalidSpec(
-                "image",
-                "no image given and the notebook's image is unknown "
-                "(JUPYTER_IMAGE_SPEC is not set)",
-            )
+        self.validate_workload()
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """(GPU type, GPUs per pod, pods) for the availability check."""
@@ -80,17 +60,7 @@ class PyTorchJob:
 
     def job_spec(self, snapshot: SnapshotRef | None) -> dict:
         """The PyTorchJob ``spec`` (also the trial template of a sweep)."""
-        image = self.image or podspec.notebook_image()
-        main = podspec.container(
-            CONTAINER,
-            image,
-            self.command,
-            gpus=self.gpus,
-            cpu=self.cpu,
-            memory=self.memory,
-            env=self.env,
-        )
-        spec = podspec.pod_spec([main], gpus=self.gpus, gpu_type=self.gpu_type)
+        spec = self.pod_spec([self.container(CONTAINER, self.command)])
         if snapshot is not None:
             spec = attach_snapshot(spec, snapshot)
         replica_specs = {

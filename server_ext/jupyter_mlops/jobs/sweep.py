@@ -18,6 +18,7 @@ from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
 from .snapshot import Snapshot, SnapshotRef
+from .workload import Workload
 
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
 PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -82,8 +83,11 @@ class Parameter:
 
 
 @dataclass
-class Sweep:
+class Sweep(Workload):
     """A Katib Experiment over ``parameters``, optimising the ``objective_metric`` trials print.
+
+    The pod fields (``gpus`` per pod, ``gpu_type``, ``cpu``, ``memory``,
+    ``image``, ``env``) are ``Workload``'s and apply to every pod of every trial.
 
     ::
 
@@ -111,12 +115,6 @@ class Sweep:
     trial_kind: str = "pod"
     replicas: int = 1
     """Pods per trial (``pytorchjob`` trials only)."""
-    gpus: int = 0
-    gpu_type: str | None = None
-    cpu: str | None = None
-    memory: str | None = None
-    image: str | None = None
-    env: dict[str, str] = field(default_factory=dict)
     snapshot: Snapshot | None = field(default_factory=Snapshot)
 
     kind = "sweep"
@@ -138,8 +136,6 @@ class Sweep:
                     f"does not use parameter {parameter.name!r}: "
                     f"put {{{parameter.name}}} where its value goes",
                 )
-        podspec.check_text(self.gpu_type, "gpu_type")
-        podspec.check_text(self.image, "image")
         if not self.objective_metric or not isinstance(self.objective_metric, str):
             raise InvalidSpec("objective_metric", "name the metric the trials print")
         if self.objective not in ("maximize", "minimize"):
@@ -156,7 +152,8 @@ class Sweep:
             podspec.check_int(self.max_failed_trials, "max_failed_trials", 0)
         if self.trial_kind != "pytorchjob" and self.replicas != 1:
             raise InvalidSpec("replicas", "only pytorchjob trials have more than one replica")
-        self._trial_job().validate()
+        self.validate_workload()
+        self._trial_job().validate()  # the trial's own rules (replicas) on the same fields
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         return self.gpu_type, self.gpus, self.replicas * self.parallel_trials
@@ -204,13 +201,8 @@ class Sweep:
         return PyTorchJob(
             command=self._templated_command() if self.parameters else self.command,
             replicas=self.replicas,
-            gpus=self.gpus,
-            gpu_type=self.gpu_type,
-            cpu=self.cpu,
-            memory=self.memory,
-            image=self.image,
-            env=self.env,
             snapshot=self.snapshot,
+            **self.workload(),
         )
 
     def _trial_template(self, snapshot: SnapshotRef | None) -> dict:
@@ -230,18 +222,10 @@ class Sweep:
                 },
             )
             return template
-        main = podspec.container(
-            "training-container" if self.trial_kind == "pod" else "main",
-            job.image or podspec.notebook_image(),
-            job.command,
-            gpus=self.gpus,
-            cpu=self.cpu,
-            memory=self.memory,
-            env=self.env,
+        main = self.container(
+            "training-container" if self.trial_kind == "pod" else "main", job.command
         )
-        pod = podspec.pod_spec(
-            [main], gpus=self.gpus, gpu_type=self.gpu_type, restart_policy="Never"
-        )
+        pod = self.pod_spec([main], restart_policy="Never")
         if snapshot is not None:
             pod = attach_snapshot(pod, snapshot)
         if self.trial_kind == "pod":
