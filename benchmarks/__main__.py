@@ -64,7 +64,8 @@ def render_results_md(values: dict[str, dict], machine: str, failures: dict[str,
         if v["comparison"] is not None and v["value"]:
             ratio = f"x{v['comparison'] / v['value']:.1f}"
         origin = f"`{v.get('command', 'make bench')}`, {v.get('measured', 'earlier run')}"
-        lines.append(f"| `{key}` | {v['value']} {v['unit']} | {comp} | {ratio} | {v['goal']} | {v['note']} | {origin} |")
+        cells = [f"`{key}`", f"{v['value']} {v['unit']}", comp, ratio, v["goal"], v["note"], origin]
+        lines.append("| " + " | ".join(cells) + " |")
     if failures:
         lines += ["", "## Benchmarks that failed in the last run", ""]
         lines += [f"- `{name}`: {why}" for name, why in failures.items()]

@@ -431,6 +431,14 @@ class GPUKubeSpawner(KubeSpawner):
         """Labels added to the pod on top of KubeSpawner's."""
         return {self.owner_label: owner_label_value(self.user.name)}
 
+    def get_env(self):
+        env = super().get_env()
+        # The jobs API labels its job pods with the same owner label, so the GPUs
+        # a user's jobs hold count against their cap like their notebook's.
+        ((key, value),) = self.pod_labels().items()
+        env["MLOPS_OWNER_LABEL"] = f"{key}={value}"
+        return env
+
     _ssh_ports: list = []
 
     async def get_pod_manifest(self):

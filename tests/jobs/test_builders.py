@@ -212,6 +212,40 @@ def test_pytorchjob_and_sweep_trials_get_the_same_pods_from_the_same_workload():
         assert (container["image"], container["env"]) == (IMAGE, [{"name": "SEED", "value": "7"}])
 
 
+def test_every_job_pod_carries_the_notebook_owner_label_so_its_gpus_count_against_the_cap(
+    monkeypatch,
+):
+    owner = {"jupyterhub-mlops/user": "alice"}
+    monkeypatch.setenv("MLOPS_OWNER_LABEL", "jupyterhub-mlops/user=alice")
+    job = PyTorchJob(command="python train.py", replicas=2, snapshot=None, **WORKLOAD)
+    job.validate()
+    replicas = job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]
+    assert [r["template"]["metadata"]["labels"] for r in replicas.values()] == [owner, owner]
+    pod_trial = sweep(trial_kind="pod").to_manifest("ns")["spec"]["trialTemplate"]["trialSpec"]
+    assert pod_trial["spec"]["template"]["metadata"]["labels"] == owner
+    torch_trial = sweep(trial_kind="pytorchjob").to_manifest("ns")["spec"]["trialTemplate"]
+    master = torch_trial["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"]
+    assert master["template"]["metadata"]["labels"] == owner
+    argo_trial = sweep(trial_kind="workflow").to_manifest("ns")["spec"]["trialTemplate"]
+    step_labels = argo_trial["trialSpec"]["spec"]["templates"][0]["metadata"]["labels"]
+    assert step_labels == {**owner, "katib.kubeflow.org/model-training": "true"}
+    # A Hera workflow keeps its own pod labels; the owner label is added to them.
+    workflow = ArgoWorkflow({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
+        "spec": {"entrypoint": "a", "podMetadata": {"labels": {"team": "vision"}},
+                 "templates": [{"name": "a", "container": {"image": IMAGE}}]},
+    })
+    workflow.validate()
+    built = workflow.to_manifest("ns")["spec"]
+    assert built["podMetadata"]["labels"] == {"team": "vision", **owner}
+    # Outside a server GPUKubeSpawner started there is no owner label to add.
+    monkeypatch.delenv("MLOPS_OWNER_LABEL")
+    assert "podMetadata" not in ArgoWorkflow({**workflow.manifest, "spec": {
+        "entrypoint": "a", "templates": [{"name": "a", "container": {"image": IMAGE}}]}}).to_manifest("ns")["spec"]
+    assert job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"] == {
+        "labels": {}}
+
+
 @pytest.mark.parametrize(
     "change, field",
     [({"gpus": 0}, "gpu_type"), ({"cpu": "lots"}, "cpu"), ({"memory": "16 GB"}, "memory"),

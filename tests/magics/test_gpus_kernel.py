@@ -127,3 +127,36 @@ def test_a_job_over_the_gpu_cap_prints_one_line_and_creates_nothing(
     accepted = kernel.run(cell(job + " -o capped"))
     assert accepted.ok, accepted.outputs
     assert kernel.run("%mlops delete {capped.name}").ok
+
+
+def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controller, hub_availability):
+    """GPUKubeSpawner hands the notebook its owner label (``MLOPS_OWNER_LABEL``) and the jobs
+    API puts it on every job pod, so the hub counts a running job's GPUs as alice's too."""
+    kernel.run("import os; os.environ['MLOPS_OWNER_LABEL'] = 'jupyterhub-mlops/user=alice'")
+    name = f"held-{uuid.uuid4().hex[:6]}"
+    try:
+        submitted = kernel.run(cell(f"%%mlops pytorchjob --gpus 4 --gpu-type {RTX} --name {name} --bg"))
+        assert submitted.ok, submitted.outputs
+        job = controller.get("pytorchjob", alice.namespace, name)
+        master = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+        # Plays the Training Operator: the master pod from the job's own template, whose
+        # labels it keeps (and adds its own).
+        controller.run_pod(
+            alice.namespace, f"{name}-master-0", master["spec"], owner=job,
+            labels={**master["metadata"]["labels"], "training.kubeflow.org/job-name": name,
+                    "training.kubeflow.org/replica-type": "master"},
+        )
+        wait_for(lambda: held(hub_availability, "alice") == 4, timeout=60,
+                 what="the hub to count the 4 GPUs of alice's running job")
+        assert held(hub_availability, "bob") == 0
+        refused = kernel.run(cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {A100} --queue --bg"))
+        assert_one_line(
+            refused,
+            f"Over your GPU cap: you hold 4 GPUs, this job needs 16 more, and your limit is "
+            f"{USER_GPU_CAP}. Ask for fewer GPUs, or stop a server or job that holds some.",
+        )
+    finally:
+        kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None)\n%mlops delete {name}")
+        controller.core.delete_namespaced_pod(f"{name}-master-0", alice.namespace, grace_period_seconds=0)
+    wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60,
+             what="the hub to see alice's job pod gone")

@@ -277,6 +277,9 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
             assert labels["component"] == "singleuser-server"  # KubeSpawner's owner labels
             assert labels["hub.jupyter.org/username"] == user
             assert labels["hub.jupyter.org/servername"] == ""
+            env = {e.name: e.value for e in pod.spec.containers[0].env}
+            # handed on to the jobs API, which labels the user's job pods alike
+            assert env["MLOPS_OWNER_LABEL"] == f"jupyterhub-mlops/user={user}"
             assert pod.spec.node_selector["nvidia.com/gpu.product"] == A100
             assert any(t.key == "nvidia.com/gpu" for t in pod.spec.tolerations)
             shm = next(v for v in pod.spec.volumes if v.name == "dshm")

@@ -25,6 +25,19 @@ def notebook_image() -> str | None:
     return os.environ.get("JUPYTER_IMAGE_SPEC") or os.environ.get("JUPYTER_IMAGE") or None
 
 
+def owner_labels() -> dict[str, str]:
+    """The label GPUKubeSpawner puts on this user's notebook pod (``MLOPS_OWNER_LABEL``,
+    ``key=value``), for every job pod: the hub's availability service then counts the
+    GPUs the user's jobs hold against their cap. Empty when not spawned by it."""
+    key, sep, value = os.environ.get("MLOPS_OWNER_LABEL", "").partition("=")
+    return {key: value} if sep and key else {}
+
+
+def pod_metadata(labels: dict | None = None) -> dict:
+    """Metadata of a pod template: the owner label plus ``labels``."""
+    return {"labels": {**owner_labels(), **(labels or {})}}
+
+
 def check_name(name: str | None, field: str = "name") -> None:
     if name is not None and not NAME_RE.match(name):
         raise InvalidSpec(

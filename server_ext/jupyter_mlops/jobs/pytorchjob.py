@@ -63,14 +63,15 @@ class PyTorchJob(Workload):
         spec = self.pod_spec([self.container(CONTAINER, self.command)])
         if snapshot is not None:
             spec = attach_snapshot(spec, snapshot)
+        template = {"metadata": podspec.pod_metadata(), "spec": spec}
         replica_specs = {
-            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": {"spec": spec}}
+            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}
         }
         if self.replicas > 1:
             replica_specs["Worker"] = {
                 "replicas": self.replicas - 1,
                 "restartPolicy": "OnFailure",
-                "template": {"spec": spec},
+                "template": template,
             }
         body: dict = {"pytorchReplicaSpecs": replica_specs, "runPolicy": {"cleanPodPolicy": "None"}}
         if self.nproc_per_node:

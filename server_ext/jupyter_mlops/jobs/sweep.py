@@ -234,7 +234,10 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "batch/v1",
                     "kind": "Job",
-                    "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {"metadata": podspec.pod_metadata(), "spec": pod},
+                    },
                 },
             )
             return template
@@ -242,7 +245,7 @@ class Sweep(Workload):
         # metrics from the pod labelled TRAINING_LABEL.
         step = {
             "name": "main",
-            "metadata": {"labels": {TRAINING_LABEL: "true"}},
+            "metadata": podspec.pod_metadata({TRAINING_LABEL: "true"}),
             "container": copy.deepcopy(pod["containers"][0]),
         }
         step["container"].pop("name", None)

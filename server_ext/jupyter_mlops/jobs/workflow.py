@@ -81,6 +81,10 @@ class ArgoWorkflow:
         meta = manifest.setdefault("metadata", {})
         meta["namespace"] = namespace
         meta.setdefault("labels", {})[podspec.SUBMITTED_BY] = "jupyter-mlops"
+        owner = podspec.owner_labels()
+        if owner:  # every step's pod, whatever the workflow says
+            pod_meta = manifest.setdefault("spec", {}).setdefault("podMetadata", {})
+            pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **owner}
         if snapshot is not None:
             spec = manifest["spec"]
             volumes = None
