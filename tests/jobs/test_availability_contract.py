@@ -71,14 +71,40 @@ def test_cap_is_decided_from_the_users_own_served_document():
     inventory.apply_pod("ADDED", pod("alice-server", "a", 3, owner="alice"))  # her notebook
     availability = Availability(inventory, GpuProfiles(user_gpu_cap=4))
 
-    alices = availability.view_for("alice", [])
-    assert alices["user"] == {"owner": "alice", "held_gpus": 3, "cap": 4}
+    alices = availability.view_for("alice", [], {})
+    assert alices["user"] == {"owner": "alice", "held_gpus": 3, "cap": 4, "groups": []}
     assert check_cap(alices, 1, 1).within
     over = check_cap(alices, 1, 2)
     assert not over.within
     assert over.message == (
         "Over your GPU cap: you hold 3 GPUs, this job needs 2 more, and your limit is 4"
     )
-    assert check_cap(availability.view_for("bob", []), 2, 2).within  # bob holds nothing
-    uncapped = Availability(inventory, GpuProfiles()).view_for("alice", [])
+    assert check_cap(availability.view_for("bob", [], {}), 2, 2).within  # bob holds nothing
+    uncapped = Availability(inventory, GpuProfiles()).view_for("alice", [], {})
     assert check_cap(uncapped, 8, 8).within
+
+
+def test_group_quota_is_decided_from_the_users_own_served_document():
+    """A group's quota counts what all its members hold; a group whose members the hub
+    could not list is not held against the job."""
+    inventory = GpuInventory()
+    inventory.apply_node("ADDED", node("a"))
+    for kind in ("nodes", "pods"):
+        inventory.set_in_sync(kind, True)
+    inventory.apply_pod("ADDED", pod("erin-server", "a", 2, owner="erin"))
+    inventory.apply_pod("ADDED", pod("frank-job", "a", 3, owner="frank"))
+    availability = Availability(inventory, GpuProfiles(group_gpu_quotas={"lab": 6}))
+    members = {"lab": frozenset({"erin", "frank"})}
+
+    erins = availability.view_for("erin", ["lab"], members)
+    assert erins["user"]["groups"] == [{"name": "lab", "held_gpus": 5, "quota": 6}]
+    assert check_cap(erins, 1, 1).within
+    over = check_cap(erins, 2, 1)
+    assert not over.within
+    assert over.message == (
+        "Over your group's GPU quota: your group lab holds 5 of its 6 GPUs, "
+        "and this job needs 2 more"
+    )
+    unknown = availability.view_for("erin", ["lab"], {"lab": None})
+    assert check_cap(unknown, 2, 1).within
+    assert check_cap(availability.view_for("gina", [], {}), 6, 1).within  # not in the group

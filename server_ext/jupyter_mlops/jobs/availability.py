@@ -64,9 +64,16 @@ class CapCheck:
     held_gpus: int
     requested_gpus: int
     cap: int | None
+    group: str | None = None
+    """Set when a group's quota (not the user's cap) is what the job would break."""
 
     @property
     def message(self) -> str:
+        if self.group is not None:
+            return (
+                f"Over your group's GPU quota: your group {self.group} holds {self.held_gpus} "
+                f"of its {self.cap} GPUs, and this job needs {self.requested_gpus} more"
+            )
         return (
             f"Over your GPU cap: you hold {self.held_gpus} GPUs, this job needs "
             f"{self.requested_gpus} more, and your limit is {self.cap}"
@@ -74,17 +81,26 @@ class CapCheck:
 
 
 def check_cap(snapshot: dict, gpus_per_pod: int, pods: int) -> CapCheck:
-    """Whether ``pods`` pods of ``gpus_per_pod`` GPUs keep the user within their cap (pure).
+    """Whether ``pods`` pods of ``gpus_per_pod`` GPUs keep the user within their cap and
+    their groups' quotas (pure).
 
-    Reads the hub's per-user answer ``snapshot["user"]`` (``held_gpus``, ``cap``);
-    without it, or with ``cap`` null, there is no cap. A cap of 0 allows no GPUs.
+    Reads the hub's per-user answer ``snapshot["user"]`` (``held_gpus``, ``cap``, and
+    ``groups``: ``[{name, held_gpus, quota}]``); without it, or with ``cap``/``quota`` null,
+    there is no limit. A limit of 0 allows no GPUs. The user's own cap is checked first.
     """
     user = snapshot.get("user") or {}
-    cap = user.get("cap")
-    held = int(user.get("held_gpus") or 0)
     requested = gpus_per_pod * pods
-    within = cap is None or not requested or held + requested <= int(cap)
-    return CapCheck(within, held, requested, cap)
+    held = int(user.get("held_gpus") or 0)
+    cap = user.get("cap")
+    if requested and cap is not None and held + requested > int(cap):
+        return CapCheck(False, held, requested, int(cap))
+    for group in user.get("groups") or []:
+        quota, group_held = group.get("quota"), group.get("held_gpus")
+        if group_held is None:  # the hub could not list the members: not knowable here
+            continue
+        if requested and quota is not None and int(group_held) + requested > int(quota):
+            return CapCheck(False, int(group_held), requested, int(quota), group.get("name"))
+    return CapCheck(True, held, requested, None if cap is None else int(cap))
 
 
 class AvailabilityClient:

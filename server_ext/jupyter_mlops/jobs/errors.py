@@ -75,10 +75,11 @@ class GpusUnavailable(JobsError):
 
 
 class OverGpuCap(JobsError):
-    """The job would take the user over their GPU cap (the hub's ``GpuProfiles`` caps).
+    """The job would take the user over their GPU cap, or one of their groups over its
+    quota (the hub's ``GpuProfiles`` limits); the message says which.
 
     Queueing does not help: the job would hold GPUs the user may not hold.
-    ``details``: ``held_gpus``, ``requested_gpus``, ``cap``.
+    ``details``: ``held_gpus``, ``requested_gpus``, ``cap`` (of the user, or of the group).
     """
 
     http_status = 409
