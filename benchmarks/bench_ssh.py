@@ -101,7 +101,7 @@ async def _close(opened) -> None:
 def run(ctx: BenchContext) -> list[Figure]:
     import kubernetes
     from jupyterhub_mlops.ssh.gateway_keys import GATEWAY_KEY, load_file_keys
-    from jupyterhub_mlops.ssh.keystore import FileKeyStore, authorized_keys_text
+    from jupyterhub_mlops.ssh.keystore import FileKeyStore
     from ssh_harness import Gateway, free_port, start_pod, stop, wait_for
 
     size_mib = 32 if ctx.quick else 256
@@ -127,9 +127,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         os.chmod(key_path, 0o600)
         store = FileKeyStore(data_dir / "registered_keys.json")
         asyncio.run(store.add("alice", user_key.export_public_key().decode()))
+        # alice's key reaches the pod's sshd as in production: the gateway
+        # pushes it before each ProxyJump (part of the -J figure).
         pod = start_pod(core_v1, namespace, "alice", gw_pub, work)
-        registered = asyncio.run(store.list("alice"))
-        (pod.dir / "user_keys").write_text(authorized_keys_text(registered))
 
         port, api_port = free_port(), free_port()
         config = work / "gateway_config.py"
