@@ -171,7 +171,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                 gateway_cpu[name].append(_cpu_s(gateway.proc.pid) - cpu_before)
         # The machine is shared: each round's ratio compares runs seconds apart,
         # and the median of the rounds drops the ones a neighbour's burst spoiled.
-        ratio = {name: median([d / t for d, t in zip(times["direct"], times[name])])
+        ratio = {name: median([d / t for d, t in zip(times["direct"], times[name], strict=True)])
                  for name in ("relay", "jump")}
         mbps = {k: size_mib / median(v) for k, v in times.items()}
 

@@ -395,7 +395,9 @@ def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base:
     env = {"PATH": os.environ["PATH"], "HOME": str(d / "home"),
            "MLOPS_SSH_GATEWAY_KEY": gateway_public_key, "MLOPS_SSHD_LISTEN": ip,
            "MLOPS_SSHD_DIR": str(d / "sshd"), "MLOPS_POD_NAME": name,
-           "MLOPS_POD_NAMESPACE": namespace}
+           "MLOPS_POD_NAMESPACE": namespace,
+           # What the NVIDIA device plugin gives the notebook container.
+           "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0"}
     # The entrypoint of the image: sshd, then the "notebook" (an HTTP server
     # serving the home directory on the pod IP, port 8888).
     proc = subprocess.Popen([str(ENTRYPOINT), sys.executable, "-m", "http.server", "8888",

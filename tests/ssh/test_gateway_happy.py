@@ -20,6 +20,13 @@ def test_exec_with_registered_key_runs_in_own_pod(clients, users):
     assert out.stdout.strip() == users["bob"].pod.name, out.stderr
 
 
+def test_sessions_get_the_notebooks_environment_home_and_gpus(clients, users, user_namespaces):
+    u = users["alice"]
+    out = clients.run("alice", ["gw", "echo $NVIDIA_VISIBLE_DEVICES $HOME $MLOPS_POD_NAMESPACE"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["GPU-alice-0", str(u.pod.dir / "home"), user_namespaces["alice"]]
+
+
 def test_exec_with_hub_token_as_password(clients, users):
     out = clients.run("alice", ["gw", "echo $MLOPS_POD_NAME"], password=users["alice"].token)
     assert out.returncode == 0, out.stderr
