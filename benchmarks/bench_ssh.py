@@ -14,6 +14,7 @@ a KWOK pod's loopback IP), with the real OpenSSH scp:
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -51,8 +52,13 @@ def _scp_seconds(argv: list[str]) -> float:
 
 
 async def _echo_samples(host: str, port: int, username: str, key, sessions: int,
-                        keystrokes: int) -> tuple[list[float], list[tuple]]:
-    """Open ``sessions`` PTY shells at once; time ``keystrokes`` echoes in each."""
+                        keystrokes: int, gateway_pid: int | None = None,
+                        ) -> tuple[list[float], list[tuple], str]:
+    """Open ``sessions`` PTY shells at once; time ``keystrokes`` echoes in each.
+
+    Also says how busy this client process (and the gateway) were while typing,
+    in share of one core: a saturated client would distort the figure.
+    """
     ramp = asyncio.Semaphore(8)  # sshd's MaxStartups drops bursts of unauthenticated logins
     opened: list[tuple] = []
 
@@ -88,9 +94,20 @@ async def _echo_samples(host: str, port: int, username: str, key, sessions: int,
             samples.append((time.perf_counter() - began) * 1000)
             await asyncio.sleep(0.5)  # 100 users typing 2 keys per second each, all at once
 
+    # The measuring client's own garbage collection would stall every
+    # session's sample at once, through the gateway or not: set up, then freeze.
+    gc.collect()
+    gc.freeze()
+    wall, client_cpu = time.perf_counter(), time.process_time()
+    gateway_cpu = _cpu_s(gateway_pid) if gateway_pid else 0.0
     await asyncio.gather(*(type_in(w, r, i * 0.5 / sessions) for i, (_, w, r) in
                            enumerate(opened)))
-    return samples, opened
+    wall = time.perf_counter() - wall
+    gc.unfreeze()
+    busy = f"client {(time.process_time() - client_cpu) / wall:.0%} of a core"
+    if gateway_pid:
+        busy += f", gateway {(_cpu_s(gateway_pid) - gateway_cpu) / wall:.0%}"
+    return samples, opened, busy
 
 
 async def _close(opened) -> None:
@@ -176,9 +193,10 @@ def run(ctx: BenchContext) -> list[Figure]:
         mbps = {k: size_mib / median(v) for k, v in times.items()}
 
         rss_before = _rss_kib(gateway.proc.pid)
-        samples, rss_after = asyncio.run(_echo_through(port, user_key, sessions, keystrokes,
-                                                       gateway.proc.pid))
-        direct_samples = asyncio.run(_echo_direct(pod.ip, user_key, sessions, keystrokes))
+        samples, rss_after, busy = asyncio.run(_echo_through(port, user_key, sessions,
+                                                             keystrokes, gateway.proc.pid))
+        direct_samples, direct_busy = asyncio.run(_echo_direct(pod.ip, user_key, sessions,
+                                                               keystrokes))
     finally:
         (work / "payload.bin").unlink(missing_ok=True)
         if gateway is not None:
@@ -201,7 +219,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         Figure("ssh.echo_p99_ms_100", percentile(samples, 99), "ms", goal="<= 20",
                comparison=percentile(direct_samples, 99), comparison_label="direct to sshd",
                note=f"{sessions} PTY sessions at once, {len(samples)} keystrokes, "
-                    f"p50 {percentile(samples, 50):.1f} ms"),
+                    f"p50 {percentile(samples, 50):.1f} ms (direct "
+                    f"{percentile(direct_samples, 50):.1f} ms); while typing: {busy} "
+                    f"(direct: {direct_busy})"),
         Figure("ssh.gateway_kib_per_session", kib_per_session, "KiB",
                note=f"gateway RSS growth with {sessions} sessions open "
                     f"({rss_before} -> {rss_after} KiB)"),
@@ -209,15 +229,16 @@ def run(ctx: BenchContext) -> list[Figure]:
 
 
 async def _echo_through(port: int, key, sessions: int, keystrokes: int,
-                        gateway_pid: int) -> tuple[list[float], int]:
-    """Echo samples through the gateway, and its RSS (KiB) while all sessions are open."""
-    samples, opened = await _echo_samples("127.0.0.1", port, "alice", key, sessions, keystrokes)
+                        gateway_pid: int) -> tuple[list[float], int, str]:
+    """Echo samples through the gateway, its RSS (KiB) with all sessions open, CPU shares."""
+    samples, opened, busy = await _echo_samples("127.0.0.1", port, "alice", key, sessions,
+                                                keystrokes, gateway_pid)
     rss = _rss_kib(gateway_pid)
     await _close(opened)
-    return samples, rss
+    return samples, rss, busy
 
 
-async def _echo_direct(ip: str, key, sessions: int, keystrokes: int) -> list[float]:
-    samples, opened = await _echo_samples(ip, 2222, "root", key, sessions, keystrokes)
+async def _echo_direct(ip: str, key, sessions: int, keystrokes: int) -> tuple[list[float], str]:
+    samples, opened, busy = await _echo_samples(ip, 2222, "root", key, sessions, keystrokes)
     await _close(opened)
-    return samples
+    return samples, busy
