@@ -175,14 +175,6 @@ class GPUKubeSpawner(KubeSpawner):
         ssh_gateway_secret is empty.""",
     ).tag(config=True)
 
-    ssh_user_keys = Bool(
-        True,
-        help="""
-        Mount the user's registered public keys (a ConfigMap the gateway keeps
-        in the pod's namespace) into the sshd's authorized keys, so that
-        ``ssh -J`` reaches the pod's sshd with the user's own key.""",
-    ).tag(config=True)
-
     provision_user_namespaces = Bool(
         False,
         help="""
@@ -382,12 +374,10 @@ class GPUKubeSpawner(KubeSpawner):
             return {}
         if not key:
             return {}
-        extra = ssh_pod_additions(self.user.name, key, user_keys=self.ssh_user_keys)
+        extra = ssh_pod_additions(key)
         self._ssh_ports = extra["ports"]
         return {
             "environment": {**self.environment, **{e["name"]: e["value"] for e in extra["env"]}},
-            "volumes": [*self.volumes, *extra["volumes"]],
-            "volume_mounts": [*self.volume_mounts, *extra["volume_mounts"]],
             "extra_annotations": {**self.extra_annotations, **extra["annotations"]},
         }
 

@@ -127,6 +127,16 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
     # The notebook's own environment: its user and its home (under the demo's homes/).
     user, home = shell.stdout.strip().split(":")
     assert user == "alice" and home == str(run_dir / "homes" / "alice"), shell.stdout
+    # ssh -J with the same key: the pod (in namespace mlops-alice, while the
+    # gateway keeps keys elsewhere) trusts it because the gateway pushes it.
+    opts = ["-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"]
+    jump = subprocess.run(
+        ["ssh", *opts, "-o", f"ProxyCommand=ssh {' '.join(opts)} -p {demo.ssh_port} "
+                             "-W %h:%p alice@127.0.0.1",
+         "-p", "2222", "root@alice", "echo $JUPYTERHUB_USER"],
+        capture_output=True, text=True, timeout=60)
+    assert jump.returncode == 0 and jump.stdout.strip() == "alice", jump.stderr
 
     stack = {pid: started for pid, started in processes.descendants(proc.pid).items()}
     assert any("jupyterhub-singleuser" in cmdline(pid) for pid in stack), \

@@ -4,7 +4,9 @@ Loaded by tests/ssh/conftest.py; the benchmark reuses the helpers.
 
 Everything is real: JupyterHub 6 with configurable-http-proxy, the control
 plane's kube-apiserver (pods created as KubeSpawner would, run by KWOK with
-loopback IPs), the gateway as an external Hub service, and in each "pod" the
+loopback IPs, each user's pod in a namespace of its own as GPUKubeSpawner's
+provision_user_namespaces places it), the gateway as an external Hub service
+(storage in its own namespace, pods looked up in all namespaces), and in each "pod" the
 image's own entrypoint (images/singleuser/sshd/start-sshd.sh) starting sshd on
 <pod IP>:2222 beside a stand-in notebook (an HTTP server on <pod IP>:8888).
 """
@@ -189,6 +191,23 @@ def ssh_namespace(control_plane, core_v1) -> str:
     core_v1.delete_namespace(name)
 
 
+@pytest.fixture(scope="session")
+def user_namespaces(control_plane, core_v1) -> dict[str, str]:
+    """One namespace per user, named as provision_user_namespaces names them."""
+    from jupyterhub_mlops.provisioning import user_namespace
+
+    prefix = f"t-ssh-{secrets.token_hex(3)}-"
+    names = {user: user_namespace(user, prefix) for user in USERS}
+    for name in names.values():
+        core_v1.create_namespace({"metadata": {"name": name,
+                                               "labels": {"jupyterhub-mlops/test": "true"}}})
+        wait_for(lambda n=name: core_v1.list_namespaced_service_account(n).items, timeout=30,
+                 what="the default service account")
+    yield names
+    for name in names.values():
+        core_v1.delete_namespace(name)
+
+
 def notebook_pod(user: str, server: str = "") -> dict:
     """A notebook pod as KubeSpawner (with GPUKubeSpawner's owner label) builds it."""
     from kubespawner.slugs import is_valid_label, safe_slug
@@ -276,7 +295,8 @@ c.SSHGatewayApp.ip = "127.0.0.1"
 c.SSHGatewayApp.port = {port}
 c.SSHGatewayApp.storage = "kubernetes"
 c.SSHGatewayApp.storage_namespace = {namespace!r}
-c.SSHGatewayApp.pod_namespace = {namespace!r}
+# Notebook pods live in per-user namespaces: search them all.
+c.SSHGatewayApp.pod_namespace = ""
 c.SSHGatewayApp.kubeconfig = {kubeconfig!r}
 # The stand-in pods run sshd as root (these tests run as root); in a real
 # pod it is the notebook user.
@@ -349,6 +369,18 @@ def register_key(hub: Hub, token: str, public_key: str):
         return e.code, json.loads(e.read() or b"null")
 
 
+def delete_key(hub: Hub, token: str, fingerprint: str) -> int:
+    from urllib.parse import quote
+
+    req = urllib.request.Request(f"{hub.url}/services/ssh/api/keys/{quote(fingerprint, safe='')}",
+                                 method="DELETE", headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base: Path,
               server: str = "") -> Pod:
     body = notebook_pod(user, server)
@@ -362,8 +394,10 @@ def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base:
     (d / "home" / f"{user}-notebook.txt").write_text(f"the notebook of {user}\n")
     env = {"PATH": os.environ["PATH"], "HOME": str(d / "home"),
            "MLOPS_SSH_GATEWAY_KEY": gateway_public_key, "MLOPS_SSHD_LISTEN": ip,
-           "MLOPS_SSHD_DIR": str(d / "sshd"), "MLOPS_SSH_USER_KEYS_FILE": str(d / "user_keys"),
-           "MLOPS_POD_NAME": name}
+           "MLOPS_SSHD_DIR": str(d / "sshd"), "MLOPS_POD_NAME": name,
+           "MLOPS_POD_NAMESPACE": namespace,
+           # What the NVIDIA device plugin gives the notebook container.
+           "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0"}
     # The entrypoint of the image: sshd, then the "notebook" (an HTTP server
     # serving the home directory on the pod IP, port 8888).
     proc = subprocess.Popen([str(ENTRYPOINT), sys.executable, "-m", "http.server", "8888",
@@ -375,16 +409,9 @@ def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base:
     return Pod(user=user, name=name, ip=ip, dir=d, proc=proc)
 
 
-def sync_user_keys(core_v1, namespace: str, pod: Pod) -> None:
-    """Play the kubelet: copy the user's key ConfigMap into the pod's mounted file."""
-    from jupyterhub_mlops.ssh.keystore import configmap_name
-
-    cm = core_v1.read_namespaced_config_map(configmap_name(pod.user), namespace)
-    (pod.dir / "user_keys").write_text(cm.data["authorized_keys"])
-
-
 @pytest.fixture(scope="session")
-def users(hub, gateway, core_v1, ssh_namespace, tmp_path_factory) -> dict[str, User]:
+def users(hub, gateway, core_v1, ssh_namespace, user_namespaces,
+          tmp_path_factory) -> dict[str, User]:
     d = tmp_path_factory.mktemp("users")
     gateway_pub = public_key_of(secret_keys(core_v1, ssh_namespace)["gateway_ed25519_key"])
     result = {}
@@ -396,8 +423,7 @@ def users(hub, gateway, core_v1, ssh_namespace, tmp_path_factory) -> dict[str, U
         user = User(name=name, key=key, token=token)
         status, body = register_key(hub, token, user.public_key)
         assert status == 201, body
-        user.pod = start_pod(core_v1, ssh_namespace, name, gateway_pub, d)
-        sync_user_keys(core_v1, ssh_namespace, user.pod)
+        user.pod = start_pod(core_v1, user_namespaces[name], name, gateway_pub, d)
         # Tell the Hub the server runs (for activity), as KubeSpawner would.
         status, body = hub.request("POST", f"/users/{name}/server", {"ip": user.pod.ip})
         assert status in (201, 202), body
@@ -448,8 +474,9 @@ class Clients:
                               timeout=timeout, env=env, stdin=subprocess.DEVNULL, **kwargs)
 
 
-def ssh_config_text(port: int, user: User, known_hosts: Path, pod_known_hosts: Path) -> str:
-    """The ~/.ssh/config of the README, with test paths."""
+def ssh_config_text(port: int, user: User, known_hosts: Path, pod_known_hosts: Path,
+                    pod_key: Path | None = None) -> str:
+    """The ~/.ssh/config of the README, with test paths; ``pod_key``: another key for ``pod``."""
     return f"""
 Host gw
   HostName 127.0.0.1
@@ -467,7 +494,7 @@ Host pod
   Port 2222
   User root
   ProxyJump gw
-  IdentityFile {user.key}
+  IdentityFile {pod_key or user.key}
   IdentitiesOnly yes
   UserKnownHostsFile {pod_known_hosts}
   StrictHostKeyChecking accept-new

@@ -20,6 +20,13 @@ def test_exec_with_registered_key_runs_in_own_pod(clients, users):
     assert out.stdout.strip() == users["bob"].pod.name, out.stderr
 
 
+def test_sessions_get_the_notebooks_environment_home_and_gpus(clients, users, user_namespaces):
+    u = users["alice"]
+    out = clients.run("alice", ["gw", "echo $NVIDIA_VISIBLE_DEVICES $HOME $MLOPS_POD_NAMESPACE"])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["GPU-alice-0", str(u.pod.dir / "home"), user_namespaces["alice"]]
+
+
 def test_exec_with_hub_token_as_password(clients, users):
     out = clients.run("alice", ["gw", "echo $MLOPS_POD_NAME"], password=users["alice"].token)
     assert out.returncode == 0, out.stderr
@@ -161,3 +168,41 @@ def test_audit_and_metrics_record_the_logins(clients, users, hub):
     assert 'jupyterhub_mlops_ssh_logins_total{method="publickey",outcome="ok"}' in text
     assert "jupyterhub_mlops_ssh_sessions" in text
     assert 'jupyterhub_mlops_ssh_channels_total{kind="exec"}' in text
+
+
+def test_named_server_login_reaches_that_servers_pod(clients, users, user_namespaces, core_v1,
+                                                    ssh_namespace, tmp_path):
+    from ssh_harness import public_key_of, secret_keys, start_pod, stop
+
+    gateway_key = public_key_of(secret_keys(core_v1, ssh_namespace)["gateway_ed25519_key"])
+    pod = start_pod(core_v1, user_namespaces["alice"], "alice", gateway_key, tmp_path, server="gpu")
+    try:
+        out = clients.run("alice", ["-l", "alice.gpu", "gw", "echo $MLOPS_POD_NAME"])
+        assert out.returncode == 0 and out.stdout.strip() == pod.name, out.stderr
+        assert pod.name != users["alice"].pod.name
+        clients.gateway.wait_audit(event="login", outcome="ok", login="alice.gpu", server="gpu")
+    finally:
+        stop(pod.proc)
+        core_v1.delete_namespaced_pod(pod.name, user_namespaces["alice"])
+
+
+def test_agent_forwarding_asked_for_is_not_given(clients, tmp_path):
+    import os
+    import subprocess
+
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        from ssh_harness import wait_for
+        wait_for(sock.exists, timeout=10, what="ssh-agent's socket")
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        out = subprocess.run(["ssh", "-F", str(clients.config_for(clients.users["alice"])),
+                              "-o", "ForwardAgent=yes", "-A", "gw",
+                              "echo agent=${SSH_AUTH_SOCK:-none}"],
+                             capture_output=True, text=True, timeout=60, env=env,
+                             stdin=subprocess.DEVNULL)
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "agent=none"

@@ -77,9 +77,9 @@ async def test_added_key_logs_in_and_deleted_key_no_longer_does(hub, users, gate
     status, added = call(hub, "POST", token=users["alice"].token,
                          body={"key": key.export_public_key().decode()})
     assert status == 201 and added["fingerprint"] == key.get_fingerprint("sha256")
-    # Stored durably, where a pod can mount it.
+    # Stored durably, in the gateway's namespace.
     cm = core_v1.read_namespaced_config_map(configmap_name("alice"), ssh_namespace)
-    assert key.export_public_key().decode().split()[1] in cm.data["authorized_keys"]
+    assert key.export_public_key().decode().split()[1] in cm.data["keys.json"]
 
     opts = dict(known_hosts=None, config=[], agent_path=None, client_keys=[key],
                 preferred_auth="publickey", local_addr=("127.0.4.1", 0))

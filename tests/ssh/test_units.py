@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncssh
 import pytest
 from jupyterhub_mlops.ssh.gateway_keys import GATEWAY_KEY, HOST_KEY, load_file_keys
@@ -9,6 +11,7 @@ from jupyterhub_mlops.ssh.hub import ActivityReporter
 from jupyterhub_mlops.ssh.keystore import (
     FileKeyStore,
     KeyRegistrationError,
+    authorized_keys_text,
     keys_configmap,
     parse_public_key,
 )
@@ -74,15 +77,76 @@ def test_pod_selector_uses_kubespawner_labels():
 
 
 def test_pod_additions():
-    add = ssh_pod_additions("alice", "ssh-ed25519 AAAA gw\n")
-    env = {e["name"]: e["value"] for e in add["env"]}
-    assert env["MLOPS_SSH_GATEWAY_KEY"] == "ssh-ed25519 AAAA gw"
-    assert env["MLOPS_SSHD_PORT"] == "2222"
-    assert env["MLOPS_SSH_USER_KEYS_FILE"].startswith(add["volume_mounts"][0]["mountPath"])
-    assert add["volumes"][0]["configMap"] == {
-        "name": "ssh-keys-alice", "optional": True, "defaultMode": 0o444,
-        "items": [{"key": "authorized_keys", "path": "authorized_keys"}]}
+    add = ssh_pod_additions("ssh-ed25519 AAAA gw\n", gateway_from="10.0.0.0/8")
+    assert add["env"] == [{"name": "MLOPS_SSH_GATEWAY_KEY", "value": "ssh-ed25519 AAAA gw"},
+                          {"name": "MLOPS_SSHD_PORT", "value": "2222"},
+                          {"name": "MLOPS_SSH_GATEWAY_FROM", "value": "10.0.0.0/8"}]
     assert add["ports"] == [{"name": "ssh", "containerPort": 2222, "protocol": "TCP"}]
+    # Users' keys reach the pod through the gateway, not through a mount of
+    # a ConfigMap that may live in another namespace.
+    assert set(add) == {"env", "ports", "annotations"}
+
+
+def test_push_command_writes_the_keys_atomically(tmp_path):
+    import subprocess
+
+    from jupyterhub_mlops.ssh.pod_side import PUSH_USER_KEYS_COMMAND
+
+    target = tmp_path / "user_keys"
+    target.write_text("restrict ssh-ed25519 OLD\n")
+    run = subprocess.run(["sh", "-c", PUSH_USER_KEYS_COMMAND], input="restrict ssh-ed25519 NEW\n",
+                         env={"MLOPS_SSHD_USER_KEYS": str(target), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert target.read_text() == "restrict ssh-ed25519 NEW\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert not (tmp_path / "user_keys.new").exists()
+    # Without the entrypoint's variable it writes nothing anywhere.
+    run = subprocess.run(["sh", "-c", PUSH_USER_KEYS_COMMAND], input="x\n", cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert run.returncode != 0 and "MLOPS_SSHD_USER_KEYS" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["user_keys"]
+
+
+async def test_tcp_relay_holds_what_the_pod_sends_until_the_channel_opens():
+    """sshd speaks first (its banner): those bytes wait for the user's channel."""
+    import asyncio
+
+    from jupyterhub_mlops.ssh.relay import TcpRelay
+
+    async def banner(reader, writer):
+        writer.write(b"SSH-2.0-OpenSSH_9.2\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(banner, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    class Channel:
+        def __init__(self):
+            self.got = b""
+
+        def set_write_buffer_limits(self, high):
+            pass
+
+        def write(self, data):
+            self.got += data
+
+        def close(self):
+            pass
+
+    relay = await TcpRelay.connect("127.0.0.1", port, traffic=lambda: None, timeout=5)
+    await asyncio.sleep(0.2)  # the banner has long arrived at the gateway's socket
+    chan = Channel()
+    relay.connection_made(chan)
+    for _ in range(100):
+        if chan.got:
+            break
+        await asyncio.sleep(0.02)
+    assert chan.got == b"SSH-2.0-OpenSSH_9.2\r\n"
+    relay.connection_lost(None)
+    server.close()
 
 
 def test_parse_public_key_and_configmap():
@@ -91,7 +155,8 @@ def test_parse_public_key_and_configmap():
     assert reg.fingerprint == key.get_fingerprint("sha256") and reg.comment == "me@laptop"
     cm = keys_configmap("alice", [reg])
     assert cm["metadata"]["annotations"] == {"hub.jupyter.org/username": "alice"}
-    assert cm["data"]["authorized_keys"].startswith("restrict,pty,port-forwarding ssh-ed25519 ")
+    assert json.loads(cm["data"]["keys.json"])[0]["fingerprint"] == reg.fingerprint
+    assert authorized_keys_text([reg]).startswith("restrict,pty,port-forwarding ssh-ed25519 ")
     with pytest.raises(KeyRegistrationError) as bad:
         parse_public_key(key.export_private_key().decode())
     assert bad.value.status == 400

@@ -9,8 +9,6 @@
 #                             without it, sshd is not started
 #   MLOPS_SSH_GATEWAY_FROM    optional address pattern the gateway key may
 #                             connect from (authorized_keys from="...")
-#   MLOPS_SSH_USER_KEYS_FILE  the user's own authorized keys (mounted ConfigMap;
-#                             used by ssh -J); optional
 #   MLOPS_SSHD_PORT           port, default 2222
 #   MLOPS_SSHD_LISTEN         address, default 0.0.0.0 (the pod IP outside a pod)
 #   MLOPS_SSHD_DIR            runtime directory (host key, pid, keys), default
@@ -69,14 +67,18 @@ start_sshd() {
   [[ -n ${MLOPS_SSH_GATEWAY_FROM:-} ]] && options+=",from=\"${MLOPS_SSH_GATEWAY_FROM}\""
   printf '%s %s\n' "$options" "$MLOPS_SSH_GATEWAY_KEY" > "$dir/authorized_keys"
   chmod 600 "$dir/authorized_keys"
-  local keys="$dir/authorized_keys"
-  [[ -n ${MLOPS_SSH_USER_KEYS_FILE:-} ]] && keys+=" ${MLOPS_SSH_USER_KEYS_FILE}"
+  # The user's registered keys (for ssh -J): the gateway writes them to
+  # user_keys through its own login just before each ProxyJump, at the path
+  # sessions find in MLOPS_SSHD_USER_KEYS (see jupyterhub_mlops.ssh.pod_side).
+  # A restarted server trusts no user key until the gateway pushes the
+  # current ones (keys revoked meanwhile stay out).
+  : > "$dir/user_keys" && chmod 600 "$dir/user_keys"
   local env_line
-  env_line=$(session_env || true)
+  env_line="\"MLOPS_SSHD_USER_KEYS=${dir}/user_keys\" $(session_env || true)"
   local args=(-D -e -f "$config" -p "$port" -o "ListenAddress=${listen}"
               -o "HostKey=${dir}/ssh_host_ed25519_key" -o "PidFile=${dir}/sshd.pid"
-              -o "AuthorizedKeysFile=${keys}")
-  [[ -n $env_line ]] && args+=(-o "SetEnv=${env_line}")
+              -o "AuthorizedKeysFile=${dir}/authorized_keys ${dir}/user_keys"
+              -o "SetEnv=${env_line}")
   "$sshd" "${args[@]}" 2>>"$dir/sshd.log" &
   sshd_pid=$!
   log "sshd (pid $sshd_pid) listening on ${listen}:${port}, log in $dir/sshd.log"

@@ -9,6 +9,7 @@ set. ``jupyterhub-mlops-ssh --generate-config`` writes a commented config file.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -280,6 +281,11 @@ class SSHGatewayApp(Application):
         http_server = web_app.listen(url.port or 80, url.hostname or "0.0.0.0")
         self.log.info("SSH gateway ready: ssh on %s:%s, HTTP on %s%s", self.ip, gateway.bound_port,
                       self.api_url, self.service_prefix)
+        # Everything loaded so far (the Kubernetes client's models, tornado,
+        # asyncssh) lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise stall every session's
+        # keystrokes for tens of milliseconds at a time.
+        gc.freeze()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ to that server's pod. Every login and every channel writes one audit line.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -18,13 +19,17 @@ import asyncssh
 from . import metrics
 from .audit import audit
 from .hub import token_owner
+from .keystore import authorized_keys_text
 from .names import InvalidLogin, Target, candidates, printable, reading_for_user, validate_login
+from .pod_side import PUSH_USER_KEYS_COMMAND
 from .policy import ForwardRefused, PodAddress, decide_forward
 from .relay import SessionRelay, TcpRelay, UpstreamSession
 from .routing import ServerNotRunning
 
 if TYPE_CHECKING:
     from .gateway import Gateway
+
+log = logging.getLogger(__name__)
 
 #: Credential checks one connection may ask for (a key is checked twice: once
 #: when offered, once with its signature). Beyond this the client is cut off,
@@ -263,20 +268,50 @@ class GatewayConnection(asyncssh.SSHServer):
                                             destination=requested, reason=str(exc)))
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                                             str(exc)) from None
+        extra = {}
+        if target.kind == "proxyjump":
+            extra["user_keys"] = await self._push_user_keys()
         try:
             relay = await TcpRelay.connect(target.host, target.port, self.traffic,
                                            self.gw.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             metrics.CHANNELS.labels("refused").inc()
             audit("channel", **self._fields(kind=target.kind, outcome="failed",
-                                            destination=requested, reason=str(exc)))
+                                            destination=requested, reason=str(exc), **extra))
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_CONNECT_FAILED,
                 f"nothing answers on port {dest_port} of your server") from None
         metrics.CHANNELS.labels(target.kind).inc()
-        audit("channel", **self._fields(kind=target.kind, outcome="ok", destination=requested))
+        audit("channel", **self._fields(kind=target.kind, outcome="ok", destination=requested,
+                                        **extra))
         self.gw.touch(self)
         return relay
+
+    async def _push_user_keys(self) -> str:
+        """Make the pod's sshd trust exactly the user's registered keys; says how it went.
+
+        In ProxyJump mode the user's client logs in to the pod's sshd end to
+        end, with the user's own key. The gateway, which already holds the
+        user's keys, writes them into the sshd's ``user_keys`` file through its
+        own short login (see ``pod_side``), so this works in any namespace and
+        a revoked key stops working at the next jump. A failure is reported
+        (audit line) but does not stop the jump: keys pushed before still work.
+        """
+        try:
+            keys = await self.gw.key_store.list(self.target.user)
+            conn = await self._connect_upstream()
+            async with conn:
+                result = await asyncio.wait_for(
+                    conn.run(PUSH_USER_KEYS_COMMAND, input=authorized_keys_text(keys)),
+                    self.gw.connect_timeout)
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            return f"not pushed: {type(exc).__name__}: {_short(str(exc))}"
+        except Exception as exc:  # the key store's API errors: still try the jump
+            log.exception("reading the registered keys of %s failed", self.target.user)
+            return f"not pushed: {type(exc).__name__}"
+        if result.exit_status != 0:
+            return f"not pushed: exit {result.exit_status}: {_short(str(result.stderr).strip())}"
+        return f"pushed {len(keys)}"
 
     def server_requested(self, listen_host: str, listen_port: int):
         metrics.CHANNELS.labels("refused").inc()
@@ -284,12 +319,6 @@ class GatewayConnection(asyncssh.SSHServer):
                                         destination=f"{printable(listen_host, 60)}:{listen_port}",
                                         reason="remote forwarding (-R) is not offered"))
         return False
-
-
-def _upstream_session(relay: SessionRelay):
-    from .relay import _UpstreamSession
-
-    return _UpstreamSession(relay)
 
 
 def _short(text: str | None) -> str | None:

@@ -1,9 +1,9 @@
 """Public keys users register for SSH, stored durably.
 
 ``FileKeyStore`` keeps every user's keys in one JSON file (development);
-``ConfigMapKeyStore`` keeps one ConfigMap per user (a cluster). The ConfigMap
-carries an ``authorized_keys`` field a notebook pod can mount, so keys added
-later reach a running pod's sshd too (needed for ``ssh -J``).
+``ConfigMapKeyStore`` keeps one ConfigMap per user (a cluster), in the
+gateway's own namespace. The gateway hands a user's keys to their pod's sshd
+itself, before each ``ssh -J`` (``authorized_keys_text``; see ``pod_side``).
 """
 
 from __future__ import annotations
@@ -174,10 +174,7 @@ def keys_configmap(user: str, keys: list[RegisteredKey]) -> dict:
                        "hub.jupyter.org/username": label_value(user)},
             "annotations": {"hub.jupyter.org/username": user},
         },
-        "data": {
-            "keys.json": json.dumps([asdict(k) for k in keys], indent=1),
-            "authorized_keys": authorized_keys_text(keys),
-        },
+        "data": {"keys.json": json.dumps([asdict(k) for k in keys], indent=1)},
     }
 
 

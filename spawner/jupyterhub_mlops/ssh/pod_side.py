@@ -1,24 +1,34 @@
-"""What a notebook pod needs so that its sshd trusts the gateway (pure functions).
+"""The contract between the gateway and the sshd in notebook pods (pure functions and constants).
 
 GPUKubeSpawner merges ``ssh_pod_additions(...)`` into the notebook container
 and pod: the gateway's public key and the sshd port in the environment read by
-``images/singleuser/sshd/start-sshd.sh`` (the image's entrypoint), the user's
-registered keys mounted from their ConfigMap (kept current by the kubelet, so
-keys added later work for ``ssh -J`` without a restart), the container port,
-and an annotation the gateway and operators can read.
+``images/singleuser/sshd/start-sshd.sh`` (the image's entrypoint), the
+container port, and an annotation the gateway and operators can read.
+
+The user's own keys (for ``ssh -J``, where the user's client logs in to the
+pod's sshd end to end) are not mounted: the gateway writes them into the
+sshd's ``user_keys`` file with ``PUSH_USER_KEYS_COMMAND`` through its own
+login, just before it opens each ProxyJump channel. This works wherever the
+pod runs (per-user namespaces included), needs no RBAC on the users'
+namespaces, and a key revoked through the key API is gone from the pod by the
+next jump.
 """
 
 from __future__ import annotations
 
-from .keystore import configmap_name
-
 SSH_PORT = 2222
-USER_KEYS_DIR = "/etc/jupyterhub-mlops/ssh-keys"
-USER_KEYS_VOLUME = "jupyterhub-mlops-ssh-keys"
+
+#: Run by the gateway in the pod (as the notebook user) with the user's
+#: authorized_keys text on stdin. start-sshd.sh puts the file's path in every
+#: session's environment (MLOPS_SSHD_USER_KEYS) and lists the file in the
+#: sshd's AuthorizedKeysFile; the rename makes the swap atomic for sshd.
+PUSH_USER_KEYS_COMMAND = (
+    'f="${MLOPS_SSHD_USER_KEYS:?the image entrypoint did not set MLOPS_SSHD_USER_KEYS}"'
+    ' && umask 077 && cat > "$f.new" && mv -f "$f.new" "$f"'
+)
 
 
-def sshd_env(gateway_public_key: str, port: int = SSH_PORT, gateway_from: str = "",
-             user_keys: bool = True) -> list[dict]:
+def sshd_env(gateway_public_key: str, port: int = SSH_PORT, gateway_from: str = "") -> list[dict]:
     """Environment variables for the notebook container."""
     env = [
         {"name": "MLOPS_SSH_GATEWAY_KEY", "value": gateway_public_key.strip()},
@@ -26,40 +36,19 @@ def sshd_env(gateway_public_key: str, port: int = SSH_PORT, gateway_from: str = 
     ]
     if gateway_from:
         env.append({"name": "MLOPS_SSH_GATEWAY_FROM", "value": gateway_from})
-    if user_keys:
-        env.append({"name": "MLOPS_SSH_USER_KEYS_FILE",
-                    "value": f"{USER_KEYS_DIR}/authorized_keys"})
     return env
 
 
-def user_keys_volume(user: str) -> dict:
-    """The volume of the user's key ConfigMap (optional: absent until a key is registered)."""
-    return {
-        "name": USER_KEYS_VOLUME,
-        "configMap": {"name": configmap_name(user), "optional": True,
-                      "items": [{"key": "authorized_keys", "path": "authorized_keys"}],
-                      "defaultMode": 0o444},
-    }
+def ssh_pod_additions(gateway_public_key: str, port: int = SSH_PORT,
+                      gateway_from: str = "") -> dict:
+    """Everything to add to a notebook pod, as plain dicts.
 
-
-def user_keys_mount() -> dict:
-    return {"name": USER_KEYS_VOLUME, "mountPath": USER_KEYS_DIR, "readOnly": True}
-
-
-def ssh_pod_additions(user: str, gateway_public_key: str, port: int = SSH_PORT,
-                      gateway_from: str = "", user_keys: bool = True) -> dict:
-    """Everything to add to ``user``'s notebook pod, as plain dicts.
-
-    Keys: ``env``, ``volumes``, ``volume_mounts`` and ``ports`` (for the
-    notebook container), ``annotations`` (for the pod). ``gateway_from`` is an
-    optional address pattern (e.g. the gateway pods' CIDR) that the gateway's
-    key may connect from. The user's key ConfigMap must live in the pod's
-    namespace (the gateway's ``storage_namespace``).
+    Keys: ``env`` and ``ports`` (for the notebook container), ``annotations``
+    (for the pod). ``gateway_from`` is an optional address pattern (e.g. the
+    gateway pods' CIDR) that the gateway's key may connect from.
     """
     return {
-        "env": sshd_env(gateway_public_key, port, gateway_from, user_keys),
-        "volumes": [user_keys_volume(user)] if user_keys else [],
-        "volume_mounts": [user_keys_mount()] if user_keys else [],
+        "env": sshd_env(gateway_public_key, port, gateway_from),
         "ports": [{"name": "ssh", "containerPort": port, "protocol": "TCP"}],
         "annotations": {"jupyterhub-mlops/ssh-port": str(port)},
     }

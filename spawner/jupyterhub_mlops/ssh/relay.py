@@ -190,6 +190,9 @@ class _SocketSide(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        # The pod may speak first (sshd sends its banner at once): hold its
+        # bytes in the socket until the user's channel is open to take them.
+        transport.pause_reading()
         # Pause the SSH side only when a lot is queued: the default 64 KiB
         # high-water mark throttles bulk transfers (ssh -J, scp over -L).
         transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
@@ -209,7 +212,7 @@ class _SocketSide(asyncio.Protocol):
         self.relay.chan.resume_reading()
 
     def connection_lost(self, exc) -> None:
-        if self.relay.chan is not None:
+        if self.relay is not None and self.relay.chan is not None:
             self.relay.chan.close()
 
 
@@ -233,6 +236,7 @@ class TcpRelay(asyncssh.SSHTCPSession):
     def connection_made(self, chan) -> None:
         self.chan = chan
         chan.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)
+        self.socket.transport.resume_reading()
 
     def data_received(self, data: bytes, datatype) -> None:
         self.traffic()
