@@ -397,7 +397,9 @@ def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base:
            "MLOPS_SSHD_DIR": str(d / "sshd"), "MLOPS_POD_NAME": name,
            "MLOPS_POD_NAMESPACE": namespace,
            # What the NVIDIA device plugin gives the notebook container.
-           "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0"}
+           "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0",
+           # A secret the notebook holds, as KubeSpawner hands it the hub token.
+           "JUPYTERHUB_API_TOKEN": f"pod-token-of-{name}"}
     # The entrypoint of the image: sshd, then the "notebook" (an HTTP server
     # serving the home directory on the pod IP, port 8888).
     proc = subprocess.Popen([str(ENTRYPOINT), sys.executable, "-m", "http.server", "8888",

@@ -7,6 +7,9 @@ pod's own environment, files land in that pod's home.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.cluster
@@ -25,6 +28,22 @@ def test_sessions_get_the_notebooks_environment_home_and_gpus(clients, users, us
     out = clients.run("alice", ["gw", "echo $NVIDIA_VISIBLE_DEVICES $HOME $MLOPS_POD_NAMESPACE"])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["GPU-alice-0", str(u.pod.dir / "home"), user_namespaces["alice"]]
+
+
+def test_the_notebooks_secrets_reach_sessions_but_never_sshds_command_line(clients, users):
+    """Any process in the pod can read another's command line (ps); the hub token the
+    sessions get must travel to sshd some other way (a private config file)."""
+    u = users["alice"]
+    secret = f"pod-token-of-{u.pod.name}"
+    out = clients.run("alice", ["gw", "echo $JUPYTERHUB_API_TOKEN"])
+    assert out.stdout.strip() == secret, out.stderr
+    sshd_pid = int((u.pod.dir / "sshd" / "sshd.pid").read_text())
+    # sshd shows its whole command line as its process title ("sshd: /usr/sbin/sshd -D ...")
+    command_line = Path(f"/proc/{sshd_pid}/cmdline").read_bytes().decode().replace("\0", " ")
+    assert secret not in command_line
+    config = Path(re.search(r" -f (\S+)", command_line).group(1))
+    assert config.stat().st_mode & 0o077 == 0, "only the notebook user may read it"
+    assert not config.is_relative_to(u.pod.dir / "home"), "not left on the home volume"
 
 
 def test_exec_with_hub_token_as_password(clients, users):

@@ -73,12 +73,19 @@ start_sshd() {
   # A restarted server trusts no user key until the gateway pushes the
   # current ones (keys revoked meanwhile stay out).
   : > "$dir/user_keys" && chmod 600 "$dir/user_keys"
-  local env_line
-  env_line="\"MLOPS_SSHD_USER_KEYS=${dir}/user_keys\" $(session_env || true)"
-  local args=(-D -e -f "$config" -p "$port" -o "ListenAddress=${listen}"
+  # The session environment holds secrets (the hub token): it goes into a
+  # private config file in a private runtime directory, never onto sshd's
+  # command line, where any process could read it (ps, /proc/*/cmdline), and
+  # not onto the home volume, where it would outlive the server.
+  local runtime env_config
+  runtime=$(mktemp -d "${TMPDIR:-/tmp}/mlops-sshd.XXXXXX")
+  env_config="$runtime/sshd_config"
+  (umask 077
+   { printf 'SetEnv "MLOPS_SSHD_USER_KEYS=%s/user_keys" %s\n' "$dir" "$(session_env || true)"
+     printf 'Include %s\n' "$config"; } > "$env_config")
+  local args=(-D -e -f "$env_config" -p "$port" -o "ListenAddress=${listen}"
               -o "HostKey=${dir}/ssh_host_ed25519_key" -o "PidFile=${dir}/sshd.pid"
-              -o "AuthorizedKeysFile=${dir}/authorized_keys ${dir}/user_keys"
-              -o "SetEnv=${env_line}")
+              -o "AuthorizedKeysFile=${dir}/authorized_keys ${dir}/user_keys")
   "$sshd" "${args[@]}" 2>>"$dir/sshd.log" &
   sshd_pid=$!
   log "sshd (pid $sshd_pid) listening on ${listen}:${port}, log in $dir/sshd.log"
