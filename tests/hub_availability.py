@@ -48,7 +48,6 @@ import contextlib
 import ctypes
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -61,12 +60,9 @@ from pathlib import Path
 import pytest
 import requests
 from mlops_cluster.ports import free_ports
+from mlops_testing import local_hub_config
 
 REPO = Path(__file__).resolve().parents[1]
-# scripts/bootstrap.sh links it into the virtualenv's bin, next to this Python.
-CHP = shutil.which("configurable-http-proxy") or str(
-    Path(sys.executable).parent / "configurable-http-proxy"
-)
 SERVICE = "gpu-availability"
 USERS = ("alice", "bob")
 USER_GPU_CAP = 16
@@ -77,18 +73,6 @@ CONFIG = """
 import os
 from jupyterhub_mlops.availability import configure_hub
 
-c = get_config()  # noqa: F821
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = ["{chp}"]
-c.JupyterHub.db_url = "sqlite:///{run_dir}/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = "{run_dir}/cookie_secret"
-c.JupyterHub.pid_file = "{run_dir}/jupyterhub.pid"
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allow_all = True
 # Only the admin service below makes users and tokens; nobody spawns here.
 # The service reads this file too, without the hub's environment: .get, not [].
 c.JupyterHub.services = [
@@ -178,13 +162,9 @@ def running_hub_availability(control_plane, run_dir: Path) -> Iterator[HubAvaila
     port, hub_port, proxy_api_port, service_port = free_ports(4)
     config = run_dir / "jupyterhub_config.py"
     config.write_text(
-        textwrap.dedent(CONFIG).format(
-            port=port,
-            hub_port=hub_port,
-            proxy_api_port=proxy_api_port,
+        local_hub_config(port=port, hub_port=hub_port, proxy_api_port=proxy_api_port, run_dir=run_dir)
+        + textwrap.dedent(CONFIG).format(
             service_port=service_port,
-            chp=CHP,
-            run_dir=run_dir,
             service=SERVICE,
             user_gpu_cap=USER_GPU_CAP,
             kubeconfig=control_plane.kubeconfig("hub"),

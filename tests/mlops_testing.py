@@ -3,11 +3,35 @@ with several conftest.py files, ``import conftest`` finds whichever came last)."
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+CHP = Path(shutil.which("configurable-http-proxy") or Path(sys.executable).parent / "configurable-http-proxy")
+"""configurable-http-proxy: scripts/bootstrap.sh links it into the virtualenv's bin."""
+
+
+def local_hub_config(*, port: int, hub_port: int, proxy_api_port: int, run_dir: Path) -> str:
+    """The lines every test JupyterHub shares: loopback ports, its own proxy, a private
+    sqlite database, cookie secret and pid file in ``run_dir``, dummy authentication.
+    Append the test's own lines (services, roles, spawner) to it."""
+    return f"""
+c = get_config()  # noqa: F821
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = ["{CHP}"]
+c.JupyterHub.db_url = "sqlite:///{run_dir}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "{run_dir}/cookie_secret"
+c.JupyterHub.pid_file = "{run_dir}/jupyterhub.pid"
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+"""
 
 
 def create_namespace(core_v1, name: str, labels: dict | None = None) -> str:

@@ -13,7 +13,6 @@ import ctypes
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,11 +23,9 @@ from urllib.parse import urlencode
 
 import requests
 from mlops_cluster.ports import free_ports
+from mlops_testing import local_hub_config
 
 REPO = Path(__file__).resolve().parents[2]
-# scripts/bootstrap.sh links it into the virtualenv's bin, next to this Python.
-CHP = shutil.which("configurable-http-proxy") or str(Path(sys.executable).parent
-                                                     / "configurable-http-proxy")
 PASSWORD = "correct horse"
 SERVICE = "gpu-availability"
 
@@ -36,19 +33,7 @@ CONFIG = """
 import os
 from jupyterhub_mlops.availability import configure_hub
 
-c = get_config()  # noqa: F821
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = ["{chp}"]
-c.JupyterHub.db_url = "sqlite:///{run_dir}/jupyterhub.sqlite"
-c.JupyterHub.cookie_secret_file = "{run_dir}/cookie_secret"
-c.JupyterHub.pid_file = "{run_dir}/jupyterhub.pid"
-c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "{password}"
-c.Authenticator.allow_all = True
 c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
 c.JupyterHub.slow_spawn_timeout = 0
 c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart, as in production
@@ -119,12 +104,9 @@ class Hub:
         self.kubeconfig = str(control_plane.kubeconfig("hub"))
         self.config = self.run_dir / "jupyterhub_config.py"
         self.config.write_text(
-            textwrap.dedent(CONFIG).format(
-                port=port,
-                hub_port=hub_port,
-                proxy_api_port=proxy_api_port,
-                chp=CHP,
-                run_dir=self.run_dir,
+            local_hub_config(port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
+                             run_dir=self.run_dir)
+            + textwrap.dedent(CONFIG).format(
                 password=PASSWORD,
                 namespace=namespace,
                 service=SERVICE,

@@ -28,13 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from mlops_testing import wait_for
+from mlops_testing import CHP, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 VENV_BIN = Path(sys.executable).parent
-CHP = Path(os.environ.get("MLOPS_CHP", "/work/main/.venv/bin/configurable-http-proxy"))
 ENTRYPOINT = REPO / "images" / "singleuser" / "sshd" / "start-sshd.sh"
 HERE = Path(__file__).resolve().parent
 USERS = ("alice", "bob")
