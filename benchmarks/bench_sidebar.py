@@ -30,7 +30,7 @@ IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 
 
 def _harness(repo: Path):
-    # The browser harness is shared with the sidebar's browser test (tests/sidebar_support.py).
+    # The browser harness is shared with the sidebar's browser tests (tests/sidebar_support.py).
     sys.path.insert(0, str(repo / "tests"))
     import sidebar_support
 
