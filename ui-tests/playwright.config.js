@@ -20,7 +20,7 @@ module.exports = {
   expect: { timeout: 30000 },
   projects: [
     { name: 'fresh', testMatch: 'sidebar.spec.ts' },
-    { name: 'jobs', testMatch: ['jobs.spec.ts', 'sweep.spec.ts', 'workflow.spec.ts'], dependencies: ['fresh'] },
+    { name: 'jobs', testMatch: ['jobs.spec.ts', 'notebook.spec.ts', 'sweep.spec.ts', 'workflow.spec.ts'], dependencies: ['fresh'] },
     { name: 'errors', testMatch: 'errors.spec.ts', dependencies: ['jobs'] },
     { name: 'forbidden', testMatch: 'forbidden.spec.ts' },
     { name: 'ssh', testMatch: 'ssh-keys.spec.ts' }

@@ -29,7 +29,7 @@ from sidebar_support import availability_stand_in, cluster_environment, run_gala
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 
 # The specs of the projects fresh + jobs + errors (playwright.config.js).
-SPECS = 10
+SPECS = 11
 
 HERA_FILE = '''
 from hera.workflows import Container, Steps, Workflow

@@ -74,12 +74,13 @@ function criLine(line: string): string {
 
 /**
  * A pod as the controller creates it, run by KWOK; with `logLines`, the
- * kubelet's part too: KWOK serves them (CRI log format) as the container's log.
+ * kubelet's part too: KWOK serves them (CRI log format) as the container's log
+ * (with `follow`, also the lines `appendLog` adds later).
  */
 export function runPod(
   name: string,
   spec: any,
-  options: { labels: Record<string, string>; owner?: any; logLines?: string[] },
+  options: { labels: Record<string, string>; owner?: any; logLines?: string[]; follow?: boolean },
   namespace = NAMESPACE
 ): void {
   const metadata: any = { name, namespace, labels: options.labels };
@@ -96,16 +97,25 @@ export function runPod(
   }
   create({ apiVersion: 'v1', kind: 'Pod', metadata, spec });
   if (options.logLines) {
-    const file = path.join(required('LOGS_DIR'), `${namespace}-${name}.log`);
+    const file = logFile(name, namespace);
     fs.writeFileSync(file, options.logLines.map(criLine).join(''));
     create({
       apiVersion: 'kwok.x-k8s.io/v1alpha1',
       kind: 'Logs',
       metadata: { name, namespace },
-      spec: { logs: [{ containers: [spec.containers[0].name], logsFile: file, follow: false }] }
+      spec: { logs: [{ containers: [spec.containers[0].name], logsFile: file, follow: options.follow ?? false }] }
     });
   }
   kubectl(['wait', `pod/${name}`, '-n', namespace, '--for=jsonpath={.status.phase}=Running', '--timeout=60s']);
+}
+
+function logFile(pod: string, namespace: string): string {
+  return path.join(required('LOGS_DIR'), `${namespace}-${pod}.log`);
+}
+
+/** The container writes on: with `follow`, KWOK hands these lines to followers of the log. */
+export function appendLog(pod: string, lines: string[], namespace = NAMESPACE): void {
+  fs.appendFileSync(logFile(pod, namespace), lines.map(criLine).join(''));
 }
 
 /** GPUs per product as the API server holds them: allocatable of schedulable GPU nodes. */

@@ -8,7 +8,7 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import { Locator } from '@playwright/test';
 
-import { exists, getJson, runPod, TRAIN_FILE, writeStatus } from './cluster';
+import { appendLog, exists, getJson, runPod, TRAIN_FILE, writeStatus } from './cluster';
 
 const SIDEBAR = '#jupyter-mlops-sidebar';
 const ARTIFACTS = process.env.ARTIFACTS_DIR || 'test-results';
@@ -63,7 +63,8 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
         'training.kubeflow.org/replica-type': replica.toLowerCase(),
         'training.kubeflow.org/replica-index': '0'
       },
-      logLines: lines
+      logLines: lines,
+      follow: true
     });
   }
   // Written through the status subresource, as the Training Operator writes it.
@@ -76,6 +77,8 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
   await expect(badge).toHaveText('Running');
   await expect(detail.getByTestId('mlops-conditions')).toContainText('PyTorchJobRunning');
   await expect(detail.getByTestId('mlops-parts')).toContainText('worker-0');
+  // Events of the job's pods, as the real scheduler wrote them.
+  await expect(detail.locator('.jp-mlops-events')).toContainText(`Scheduled Pod/${name}-master-0`);
   await page.screenshot({ path: `${ARTIFACTS}/galata-job-running.png` });
 
   // -- logs of the master, then of the worker ----------------------------------------
@@ -84,6 +87,9 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
   const logText = logs.getByTestId('mlops-log-text');
   await expect(logText).toContainText('master says hi');
   await expect(logText).toContainText('loss=0.5');
+  // Follow is on: what the master writes next appears without asking again.
+  appendLog(`${name}-master-0`, ['loss=0.25']);
+  await expect(logText).toContainText('loss=0.25');
   await logs.getByLabel('Logs of').selectOption('worker-0');
   await expect(logText).toContainText('worker 0 up');
   await expect(logText).not.toContainText('master says hi');

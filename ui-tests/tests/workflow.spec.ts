@@ -46,4 +46,14 @@ test('a Hera workflow from a .py file; its steps with their phases', async ({ pa
   await expect(steps.locator('tbody tr').nth(1)).toContainText('evaluate');
   await expect(steps.locator('tbody tr').nth(1).getByTestId('mlops-state')).toHaveText('Running');
   await page.screenshot({ path: `${ARTIFACTS}/galata-workflow-steps.png`, fullPage: true });
+
+  // My jobs holds every kind in one list: the project's earlier specs left a
+  // PyTorchJob and a sweep in this namespace, this one a workflow.
+  await detail.getByRole('button', { name: '← My jobs' }).click();
+  const jobs = sidebar.getByTestId('mlops-jobs');
+  await expect(jobs.locator(`[data-job="workflow/${name}"]`)).toContainText('Workflow');
+  for (const kind of ['pytorchjob', 'sweep', 'workflow']) {
+    await expect(jobs.locator(`[data-testid="mlops-job"][data-job^="${kind}/"]`).first()).toBeVisible();
+  }
+  await page.screenshot({ path: `${ARTIFACTS}/galata-jobs-all-kinds.png` });
 });
