@@ -127,12 +127,14 @@ class Lab:
 UI_TESTS = REPO / "ui-tests"
 
 
-def run_galata(lab: Lab, project: str, environment: dict[str, str], output_dir: Path,
+def run_galata(lab: Lab, project: str, environment: dict[str, str],
                timeout: float = 800) -> subprocess.CompletedProcess:
     """``npx playwright test --project <project>`` (ui-tests/) against ``lab``, a ``start_lab(galata=True)``.
 
     ``environment`` reaches the specs (ui-tests/tests/cluster.ts reads KUBECTL,
-    ADMIN_KUBECONFIG, MLOPS_TEST_NAMESPACE and LOGS_DIR); screenshots go to ARTIFACTS.
+    ADMIN_KUBECONFIG, MLOPS_TEST_NAMESPACE and LOGS_DIR). Screenshots go to
+    ARTIFACTS; what Playwright keeps of a failed test (its page as text, a
+    screenshot) to ARTIFACTS/galata-<project>/.
     """
     if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").is_dir():
         raise RuntimeError("ui-tests/node_modules is missing: run `make install` "
@@ -142,7 +144,7 @@ def run_galata(lab: Lab, project: str, environment: dict[str, str], output_dir: 
         [shutil.which("npx") or "npx", "playwright", "test", "--project", project], cwd=UI_TESTS,
         timeout=timeout, capture_output=True, text=True,
         env={**os.environ, **environment, "TARGET_URL": lab.url.rstrip("/"), "ARTIFACTS_DIR": str(ARTIFACTS),
-             "GALATA_OUTPUT_DIR": str(output_dir), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
+             "GALATA_OUTPUT_DIR": str(ARTIFACTS / f"galata-{project}"), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
 
 
 def cluster_environment(control_plane, namespace: str, logs_dir: Path) -> dict[str, str]:

@@ -30,6 +30,7 @@ module.exports = {
     baseURL: process.env.TARGET_URL,
     video: 'off',
     trace: 'off',
+    screenshot: 'only-on-failure',
     launchOptions: {
       executablePath: '/usr/bin/chromium',
       args: [

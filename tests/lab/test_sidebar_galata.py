@@ -96,13 +96,12 @@ def assert_passed(result, count: int) -> None:
 def test_galata_specs_pass(control_plane, researcher, availability_url, tmp_path):
     with researcher_lab(researcher, availability_url, tmp_path / "lab") as lab:
         result = run_galata(lab, "errors",
-                            cluster_environment(control_plane, researcher.namespace, tmp_path / "logs"),
-                            tmp_path / "galata")
+                            cluster_environment(control_plane, researcher.namespace, tmp_path / "logs"))
     assert_passed(result, SPECS)
 
 
 @pytest.mark.timeout(600)
 def test_galata_forbidden_researcher(control_plane, researcher_without_rights, availability_url, tmp_path):
     with researcher_lab(researcher_without_rights, availability_url, tmp_path / "lab") as lab:
-        result = run_galata(lab, "forbidden", {}, tmp_path / "galata")
+        result = run_galata(lab, "forbidden", {})
     assert_passed(result, 1)

@@ -35,8 +35,7 @@ def test_sidebar_adds_and_removes_a_key(control_plane, hub, gateway, ssh_namespa
             lab, "ssh", {**cluster_environment(control_plane, ssh_namespace, tmp_path / "logs"),
                          "SSH_TEST_USER": user, "SSH_TEST_PUBLIC_KEY": key.export_public_key().decode().strip(),
                          "SSH_TEST_FINGERPRINT": key.get_fingerprint("sha256"),
-                         "SSH_KEYS_NAMESPACE": ssh_namespace, "SSH_KEYS_CONFIGMAP": configmap_name(user)},
-            tmp_path / "galata")
+                         "SSH_KEYS_NAMESPACE": ssh_namespace, "SSH_KEYS_CONFIGMAP": configmap_name(user)})
     output = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
     assert "1 passed" in result.stdout, output

@@ -131,6 +131,18 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
   expect(resubmitted.spec.runPolicy?.suspend ?? false).toBe(false);
   await expect(detail.locator('h3').getByTestId('mlops-state')).toHaveText('Pending');
 
+  // In the list too, a status write moves the copy's badge (Training Operator's
+  // part, through the status subresource).
+  await detail.getByRole('button', { name: '← My jobs' }).click();
+  const copyRow = jobs.locator(`[data-testid="mlops-job"][data-job="pytorchjob/${copy}"]`);
+  await expect(copyRow.getByTestId('mlops-state')).toHaveText('Pending');
+  writeStatus('pytorchjob', copy, {
+    conditions: [{ type: 'Running', status: 'True', reason: 'PyTorchJobRunning', message: 'PyTorchJob is running.' }]
+  });
+  await expect(copyRow.getByTestId('mlops-state')).toHaveText('Running');
+  await copyRow.getByRole('button', { name: copy }).click();
+  await expect(detail).toHaveAttribute('data-job', `pytorchjob/${copy}`);
+
   // -- delete: "Keep it" keeps it; confirmed, the job is gone ------------------------
   await detail.getByRole('button', { name: 'Delete' }).click();
   await page.locator('.jp-Dialog').getByRole('button', { name: 'Keep it' }).click();
