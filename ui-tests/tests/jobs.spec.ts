@@ -12,7 +12,8 @@ import { appendLog, exists, getJson, runPod, TRAIN_FILE, writeStatus } from './c
 
 const SIDEBAR = '#jupyter-mlops-sidebar';
 const ARTIFACTS = process.env.ARTIFACTS_DIR || 'test-results';
-const RTX = 'NVIDIA-RTX-A6000';
+// Whole-GPU types of the fleet (cluster/fleet.yaml).
+const GPU_TYPES = ['NVIDIA-RTX-A6000', 'NVIDIA-A100-SXM4-80GB'];
 
 async function openSidebar(page: IJupyterLabPageFixture): Promise<Locator> {
   await page.sidebar.openTab('jupyter-mlops-sidebar');
@@ -31,11 +32,19 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
   const sidebar = await openSidebar(page);
 
   // -- submit through the form ------------------------------------------------------
+  // The type with the most GPUs free on one node: other tests of the session may hold some.
+  const gpus = (await (await page.request.get('mlops/api/v1/gpus')).json()).gpu_types;
+  const gpuType = GPU_TYPES.filter(t => gpus[t]).sort(
+    (a, b) => gpus[b].largest_free_on_node - gpus[a].largest_free_on_node
+  )[0];
+  expect(gpus[gpuType].largest_free_on_node).toBeGreaterThan(0);
   await sidebar.getByRole('tab', { name: 'Submit' }).click();
   const form = sidebar.getByTestId('mlops-submit');
   await form.getByLabel('File').fill(TRAIN_FILE);
   await form.getByLabel('Arguments').fill('--epochs 1');
-  await form.getByLabel('GPU type').selectOption(RTX);
+  await form.getByLabel('GPU type').selectOption(gpuType);
+  // The option reads "<short name> (<free>/<total> free)".
+  const shortName = (await form.getByLabel('GPU type').locator('option:checked').innerText()).split(' (')[0];
   await form.getByLabel('GPUs per replica').selectOption('1');
   await form.getByLabel('Replicas').fill('2');
   await form.getByRole('button', { name: 'Submit', exact: true }).click();
@@ -106,7 +115,7 @@ test('a PyTorchJob: submit, live badge, logs, cancel, filters, resubmit, delete'
   const jobs = sidebar.getByTestId('mlops-jobs');
   const row = jobs.locator(`[data-testid="mlops-job"][data-job="pytorchjob/${name}"]`);
   await expect(row.getByTestId('mlops-state')).toHaveText('Cancelled');
-  await expect(row).toContainText('2 × RTX-A6000');
+  await expect(row).toContainText(`2 × ${shortName}`);
   await jobs.getByLabel('Filter by kind').selectOption('sweep');
   await expect(row).toBeHidden();
   await expect(jobs).toContainText('No job matches these filters');
