@@ -46,9 +46,20 @@ if __name__ == "__main__":
 '''
 
 
+def delete_namespace(core_v1, namespace: str) -> None:
+    """Give back what the specs' jobs hold: their pods keep GPUs the rest of the session would miss."""
+    try:
+        core_v1.delete_namespace(namespace, _request_timeout=10)
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
 @pytest_asyncio.fixture
 async def researcher(control_plane, core_v1, tmp_path):
-    return await make_user(control_plane, core_v1, tmp_path, f"gala{uuid.uuid4().hex[:4]}")
+    user = await make_user(control_plane, core_v1, tmp_path, f"gala{uuid.uuid4().hex[:4]}")
+    yield user
+    delete_namespace(core_v1, user.namespace)
 
 
 @pytest_asyncio.fixture
@@ -57,7 +68,8 @@ async def researcher_without_rights(control_plane, core_v1, tmp_path):
     rbac = kubernetes.client.RbacAuthorizationV1Api(control_plane.api_client("admin"))
     for binding in rbac.list_namespaced_role_binding(user.namespace, _request_timeout=10).items:
         rbac.delete_namespaced_role_binding(binding.metadata.name, user.namespace, _request_timeout=10)
-    return user
+    yield user
+    delete_namespace(core_v1, user.namespace)
 
 
 @pytest.fixture
