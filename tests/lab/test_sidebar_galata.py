@@ -73,21 +73,23 @@ async def researcher_without_rights(control_plane, core_v1, tmp_path):
 
 
 @pytest.fixture
-def availability_url(control_plane):
-    """URL of the hub availability service the notebook server asks for GPU numbers.
+def availability(control_plane):
+    """``availability(user)``: the environment that points a notebook server of ``user`` at the
+    hub's GPU availability service (MLOPS_AVAILABILITY_URL, and whatever else it needs).
 
-    The one place the sidebar tests choose it: for now the stand-in of
-    tests/sidebar_support.py, which counts the real API server's nodes and pods.
+    The one place the sidebar's browser tests choose that service: for now the
+    stand-in of tests/sidebar_support.py, which counts the real API server's
+    nodes and pods.
     """
     with availability_stand_in(control_plane.api_client("admin")) as url:
-        yield url
+        yield lambda user: {"MLOPS_AVAILABILITY_URL": url}
 
 
 @contextlib.contextmanager
-def researcher_lab(researcher, availability_url: str, work_dir):
+def researcher_lab(researcher, availability, work_dir):
     """The researcher's notebook server, as configure_jupyter_server sets it up for Galata."""
-    env = {**researcher.environment(), "MLOPS_AVAILABILITY_URL": availability_url,
-           "JUPYTER_IMAGE_SPEC": IMAGE, "JUPYTERHUB_USER": researcher.name,
+    env = {**researcher.environment(), "JUPYTERHUB_USER": researcher.name, **availability(researcher.name),
+           "JUPYTER_IMAGE_SPEC": IMAGE,
            "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
            # Nothing listens there: the SSH panel must say so in words (errors.spec.ts).
            "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
@@ -105,15 +107,15 @@ def assert_passed(result, count: int) -> None:
 
 
 @pytest.mark.timeout(900)  # JupyterLab's first loads in Chromium are slow on a shared machine
-def test_galata_specs_pass(control_plane, researcher, availability_url, tmp_path):
-    with researcher_lab(researcher, availability_url, tmp_path / "lab") as lab:
+def test_galata_specs_pass(control_plane, researcher, availability, tmp_path):
+    with researcher_lab(researcher, availability, tmp_path / "lab") as lab:
         result = run_galata(lab, "errors",
                             cluster_environment(control_plane, researcher.namespace, tmp_path / "logs"))
     assert_passed(result, SPECS)
 
 
 @pytest.mark.timeout(600)
-def test_galata_forbidden_researcher(control_plane, researcher_without_rights, availability_url, tmp_path):
-    with researcher_lab(researcher_without_rights, availability_url, tmp_path / "lab") as lab:
+def test_galata_forbidden_researcher(control_plane, researcher_without_rights, availability, tmp_path):
+    with researcher_lab(researcher_without_rights, availability, tmp_path / "lab") as lab:
         result = run_galata(lab, "forbidden", {})
     assert_passed(result, 1)

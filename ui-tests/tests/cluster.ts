@@ -118,18 +118,27 @@ export function appendLog(pod: string, lines: string[], namespace = NAMESPACE): 
   fs.appendFileSync(logFile(pod, namespace), lines.map(criLine).join(''));
 }
 
-/** GPUs per product as the API server holds them: allocatable of schedulable GPU nodes. */
-export function gpuTotals(): Record<string, number> {
+/**
+ * Whole GPUs per product as the API server holds them: `total` sums the
+ * allocatable nvidia.com/gpu of schedulable nodes; `cordoned` names products
+ * whose nodes are all cordoned (they offer nothing).
+ */
+export function gpuTotals(): { total: Record<string, number>; cordoned: string[] } {
   const nodes = JSON.parse(kubectl(['get', 'nodes', '-o', 'json'])).items;
-  const totals: Record<string, number> = {};
+  const total: Record<string, number> = {};
+  const seen = new Set<string>();
   for (const node of nodes) {
     const product = node.metadata.labels?.['nvidia.com/gpu.product'];
     const gpus = Number(node.status?.allocatable?.['nvidia.com/gpu'] ?? 0);
-    if (product && gpus && !node.spec?.unschedulable) {
-      totals[product] = (totals[product] ?? 0) + gpus;
+    if (!product || !gpus) {
+      continue;
+    }
+    seen.add(product);
+    if (!node.spec?.unschedulable) {
+      total[product] = (total[product] ?? 0) + gpus;
     }
   }
-  return totals;
+  return { total, cordoned: [...seen].filter(product => !(product in total)) };
 }
 
 /** A pod that holds `gpus` GPUs of `product` (scheduled by the real scheduler, run by KWOK). */
