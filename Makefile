@@ -26,7 +26,8 @@ bench: install
 
 lint: install
 	@$(VENV)/bin/ruff check spawner server_ext cluster tests benchmarks demo
-	@cd labextension && npx tsc --noEmit
+	@cd labextension && npm run lint
+	@cd ui-tests && npm run lint
 
 cluster-up: install
 	@cluster/mlops-cluster up

@@ -1,7 +1,8 @@
 """What the sidebar's browser tests and benchmark share: a real JupyterLab running
 this worktree's server extension and labextension as a researcher's notebook
 server would (jobs API credentials of the user's service account), researchers
-provisioned for one test and removed after it, and headless Chromium.
+provisioned for one test and removed after it, the Galata specs of ui-tests/ run
+against it (``run_galata``), and headless Chromium driven from Python (the benchmark).
 
 GPU availability comes from the hub's real availability service:
 tests/hub_availability.py (``hub_availability`` fixture, or
@@ -15,6 +16,7 @@ import ctypes
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +60,36 @@ class Lab:
                 return error.code, json.loads(text)
             except ValueError:
                 return error.code, text
+
+
+UI_TESTS = REPO / "ui-tests"
+
+
+def run_galata(lab: Lab, project: str, environment: dict[str, str],
+               timeout: float = 800) -> subprocess.CompletedProcess:
+    """``npx playwright test --project <project>`` (ui-tests/) against ``lab``, a ``start_lab(galata=True)``.
+
+    ``environment`` reaches the specs (ui-tests/tests/cluster.ts reads KUBECTL,
+    ADMIN_KUBECONFIG, MLOPS_TEST_NAMESPACE and LOGS_DIR). Screenshots go to
+    ARTIFACTS; what Playwright keeps of a failed test (its page as text, a
+    screenshot) to ARTIFACTS/galata-<project>/.
+    """
+    if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").is_dir():
+        raise RuntimeError("ui-tests/node_modules is missing: run `make install` "
+                           "(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in ui-tests)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    return subprocess.run(
+        [shutil.which("npx") or "npx", "playwright", "test", "--project", project], cwd=UI_TESTS,
+        timeout=timeout, capture_output=True, text=True,
+        env={**os.environ, **environment, "TARGET_URL": lab.url.rstrip("/"), "ARTIFACTS_DIR": str(ARTIFACTS),
+             "GALATA_OUTPUT_DIR": str(ARTIFACTS / f"galata-{project}"), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
+
+
+def cluster_environment(control_plane, namespace: str, logs_dir: Path) -> dict[str, str]:
+    """What the specs need to play the controllers as admin (ui-tests/tests/cluster.ts)."""
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    return {"KUBECTL": str(control_plane.bins.kubectl), "ADMIN_KUBECONFIG": str(control_plane.kubeconfig("admin")),
+            "MLOPS_TEST_NAMESPACE": namespace, "LOGS_DIR": str(logs_dir)}
 
 
 def _die_with_parent() -> None:

@@ -74,21 +74,30 @@ function useJobDetail(kind: JobKind, name: string) {
     setDeleted(false);
     // Parts (pods, trials, steps) change without the job object changing:
     // a polite poll reads them; the watch below moves the badge at once.
+    // A refresh (after a watch event) can overtake a slower tick already
+    // under way: only the answer of the latest tick is shown.
+    let latest = 0;
     const poll = new Poll({
       auto: true,
       factory: async () => {
+        const asked = ++latest;
         try {
           const [s, x, e] = await Promise.all([
             requestAPI<IStatus>(path),
             requestAPI<IExtras>(`sidebar/${path}`),
             requestAPI<{ events: IEvent[] }>(`${path}/events`)
           ]);
+          if (asked !== latest) {
+            return;
+          }
           setStatus(s);
           setExtras(x);
           setEvents(e.events);
           setError(null);
         } catch (e) {
-          setError(errorText(e));
+          if (asked === latest) {
+            setError(errorText(e));
+          }
           throw e;
         }
       },

@@ -9,19 +9,15 @@ import { streamAPI } from './request';
 const MAX_CHARS = 200000;
 
 export function LogViewer(props: { kind: JobKind; name: string; parts: string[] }): JSX.Element {
-  const [part, setPart] = React.useState<string>(props.parts[0] ?? '');
+  const [chosen, setPart] = React.useState<string>('');
+  // Until the user picks one, the first part that has a pod (parts appear as the job starts).
+  const part = chosen || (props.parts[0] ?? '');
   const [follow, setFollow] = React.useState(true);
   const [open, setOpen] = React.useState(false);
   const [text, setText] = React.useState('');
   const [error, setError] = React.useState<string | null>(null);
   const [ended, setEnded] = React.useState(false);
   const pre = React.useRef<HTMLPreElement>(null);
-
-  React.useEffect(() => {
-    if (!part && props.parts.length) {
-      setPart(props.parts[0]);
-    }
-  }, [props.parts.join(',')]);
 
   React.useEffect(() => {
     if (!open) {

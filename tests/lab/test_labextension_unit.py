@@ -1,4 +1,5 @@
-"""The labextension's own unit tests (`npm test` in labextension/) and its type check, run from pytest."""
+"""The labextension's own unit tests (`npm test` in labextension/), its lint (ESLint and the type
+check), and the type check of the Galata specs in ui-tests/, run from pytest."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
+REPO = Path(__file__).resolve().parents[2]
+LABEXTENSION = REPO / "labextension"
+UI_TESTS = REPO / "ui-tests"
 
 
-def npm(*args: str) -> subprocess.CompletedProcess:
-    if not (LABEXTENSION / "node_modules").is_dir():
-        pytest.fail("labextension/node_modules is missing: run `make install` (npm ci in labextension)")
-    return subprocess.run([shutil.which("npm") or "npm", *args], cwd=LABEXTENSION, capture_output=True,
+def npm(*args: str, folder: Path = LABEXTENSION) -> subprocess.CompletedProcess:
+    if not (folder / "node_modules").is_dir():
+        pytest.fail(f"{folder.name}/node_modules is missing: run `make install` (npm ci in {folder.name})")
+    return subprocess.run([shutil.which("npm") or "npm", *args], cwd=folder, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -26,4 +29,9 @@ def test_npm_unit_tests_pass():
 
 def test_typescript_is_lint_clean():
     result = npm("run", "lint")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_galata_specs_type_check():
+    result = npm("run", "lint", folder=UI_TESTS)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

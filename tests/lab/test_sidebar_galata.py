@@ -1,26 +1,50 @@
-"""The Galata (Playwright) specs in ui-tests/, run against a jupyter lab that pytest starts.
+"""The sidebar in a real JupyterLab, driven by the Galata specs in ui-tests/, against the real control plane.
 
-The server runs this checkout's extension as a freshly provisioned user with the
-jobs API's credentials, configured with ``jupyterlab.galata.configure_jupyter_server``;
-``npx playwright test`` drives Debian's headless Chromium (ui-tests/playwright.config.js).
-Screenshots go to test-artifacts/.
+pytest provides what the specs run against: a freshly provisioned researcher
+(namespace and service account, credentials as their notebook pod has them),
+a jupyter lab with this checkout's server extension and labextension
+configured by ``jupyterlab.galata.configure_jupyter_server``, and the cluster's
+admin kubeconfig. ``npx playwright test`` then drives Debian's headless
+Chromium (ui-tests/playwright.config.js) through the projects ``fresh``
+(sidebar.spec.ts), ``jobs`` (jobs, sweep and workflow specs) and ``errors``;
+``forbidden`` runs on a server of its own, for a researcher without rights.
+
+No Training Operator, Katib or Argo controller runs: the specs write what they
+would — pods, and status through the status subresource — with kubectl as
+admin (ui-tests/tests/cluster.ts). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
+import contextlib
 import uuid
 
+import kubernetes
 import pytest
 import pytest_asyncio
 from jobs_support import IMAGE, make_user
-from sidebar_support import ARTIFACTS, REPO, remove_namespace, start_lab
+from mlops_cluster.ports import free_port
+from sidebar_support import cluster_environment, remove_namespace, run_galata, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 pytest_plugins = ("hub_availability",)  # the hub's availability service, one per session
-UI_TESTS = REPO / "ui-tests"
+
+# The specs of the projects fresh + jobs + errors (playwright.config.js).
+SPECS = 11
+
+HERA_FILE = '''
+from hera.workflows import Container, Steps, Workflow
+
+with Workflow(generate_name="pipeline-", entrypoint="main") as w:
+    prepare = Container(name="prepare", image="{image}", command=["python", "train.py", "--prepare"])
+    evaluate = Container(name="evaluate", image="{image}", command=["python", "train.py"])
+    with Steps(name="main"):
+        prepare()
+        evaluate()
+
+if __name__ == "__main__":
+    raise SystemExit("the sidebar must not run this file as __main__")
+'''
 
 
 @pytest_asyncio.fixture
@@ -30,20 +54,54 @@ async def researcher(control_plane, core_v1, tmp_path):
     remove_namespace(core_v1, user.namespace)
 
 
-@pytest.mark.timeout(900)
-def test_galata_specs_pass(researcher, hub_availability, tmp_path):
-    if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").is_dir():
-        pytest.fail("ui-tests/node_modules is missing: run `make install` "
-                    "(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in ui-tests)")
-    ARTIFACTS.mkdir(exist_ok=True)
-    env = {**researcher.environment(), **hub_availability.environment(researcher.name),
-           "JUPYTER_IMAGE_SPEC": IMAGE}
-    with start_lab(tmp_path / "lab", env, galata=True) as lab:
-        result = subprocess.run(
-            [shutil.which("npx") or "npx", "playwright", "test"], cwd=UI_TESTS, timeout=800,
-            capture_output=True, text=True,
-            env={**os.environ, "TARGET_URL": lab.url.rstrip("/"), "ARTIFACTS_DIR": str(ARTIFACTS),
-                 "GALATA_OUTPUT_DIR": str(tmp_path / "galata"), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
-    output = result.stdout[-6000:] + result.stderr[-3000:]
+@pytest_asyncio.fixture
+async def researcher_without_rights(control_plane, core_v1, tmp_path):
+    user = await make_user(control_plane, core_v1, tmp_path, f"nogo{uuid.uuid4().hex[:4]}")
+    rbac = kubernetes.client.RbacAuthorizationV1Api(control_plane.api_client("admin"))
+    for binding in rbac.list_namespaced_role_binding(user.namespace, _request_timeout=10).items:
+        rbac.delete_namespaced_role_binding(binding.metadata.name, user.namespace, _request_timeout=10)
+    yield user
+    remove_namespace(core_v1, user.namespace)
+
+
+@pytest.fixture
+def availability(hub_availability):
+    """``availability(user)``: the environment that points a notebook server of ``user`` at the
+    hub's real GPU availability service (MLOPS_AVAILABILITY_URL and the user's own hub token)."""
+    return hub_availability.environment
+
+
+@contextlib.contextmanager
+def researcher_lab(researcher, availability, work_dir):
+    """The researcher's notebook server, as configure_jupyter_server sets it up for Galata."""
+    env = {**researcher.environment(), "JUPYTERHUB_USER": researcher.name, **availability(researcher.name),
+           "JUPYTER_IMAGE_SPEC": IMAGE,
+           "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
+           # Nothing listens there: the SSH panel must say so in words (errors.spec.ts).
+           "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
+    with start_lab(work_dir, env, galata=True) as lab:
+        (lab.root / "train.py").write_text("print('accuracy=0.9')\n")
+        (lab.root / "flows").mkdir()
+        (lab.root / "flows" / "pipeline.py").write_text(HERA_FILE.format(image=IMAGE))
+        yield lab
+
+
+def assert_passed(result, count: int) -> None:
+    output = result.stdout[-8000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
-    assert "3 passed" in result.stdout, output
+    assert f"{count} passed" in result.stdout, output
+
+
+@pytest.mark.timeout(900)  # JupyterLab's first loads in Chromium are slow on a shared machine
+def test_galata_specs_pass(control_plane, researcher, availability, tmp_path):
+    with researcher_lab(researcher, availability, tmp_path / "lab") as lab:
+        result = run_galata(lab, "errors",
+                            cluster_environment(control_plane, researcher.namespace, tmp_path / "logs"))
+    assert_passed(result, SPECS)
+
+
+@pytest.mark.timeout(600)
+def test_galata_forbidden_researcher(control_plane, researcher_without_rights, availability, tmp_path):
+    with researcher_lab(researcher_without_rights, availability, tmp_path / "lab") as lab:
+        result = run_galata(lab, "forbidden", {})
+    assert_passed(result, 1)

@@ -82,6 +82,18 @@ class JobCache:
         """Apply a write made through this API (write-through), before its watch event."""
         self._caches[kind.name].apply("DELETED" if deleted else "MODIFIED", obj)
 
+    def forget(self, kind: JobKind, name: str, uid: str | None) -> None:
+        """Drop the job ``name`` whose delete through this API answered a Status (not the object).
+
+        Only the object with that ``uid`` goes: a job created again under the
+        same name in the meantime stays.
+        """
+        cache = self._caches[kind.name]
+        with cache.lock:
+            known = cache.objects.get(name)
+            if known is not None and known["metadata"].get("uid") == uid:
+                del cache.objects[name]
+
     # ---------------------------------------------------------------- watch loop
     def _run(self, kind: JobKind) -> None:
         cache = self._caches[kind.name]

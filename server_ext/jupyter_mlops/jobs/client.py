@@ -272,6 +272,11 @@ class JobsClient:
         if self.cache is not None:
             self.cache.observe(kind, obj, deleted)
 
+    def forget(self, kind: JobKind, name: str, uid: str | None) -> None:
+        """Tell the list cache (if any) that the job ``name`` with ``uid`` was deleted through this client."""
+        if self.cache is not None:
+            self.cache.forget(kind, name, uid)
+
     def _create(self, kind: JobKind, manifest: dict) -> dict:
         if kind.name == "workflow" and self.argo_server_url:
             from .argo_server import create_workflow

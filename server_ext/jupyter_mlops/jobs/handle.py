@@ -197,6 +197,10 @@ class JobHandle:
         gone = self.client.kube.delete(self.kind.resource, self.name, self.namespace)
         if gone.get("kind") != "Status":  # the object, now deleted (no finalizers kept it)
             self.client.observe(self.kind, gone, deleted=True)
+        else:
+            # Custom resources deleted at once answer with a Status naming the uid:
+            # lists right after the delete must not show the job any more.
+            self.client.forget(self.kind, self.name, (gone.get("details") or {}).get("uid"))
 
     def resubmit(self) -> JobHandle:
         """Create the same job again under a new name, with the same code snapshot."""
