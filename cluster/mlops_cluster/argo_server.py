@@ -80,7 +80,7 @@ class ArgoServer:
         env = dict(os.environ, KUBECONFIG=str(kubeconfig))
         self._proc = processes.start(self.name, argv, cp.log_dir, env=env)
         try:
-            self._wait_ready(timeout)
+            self._wait_ready(timeout, token)
         except BaseException:
             self.stop()
             raise
@@ -98,25 +98,30 @@ class ArgoServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _wait_ready(self, timeout: float) -> None:
-        # The server listens once its caches have synced, but its HTTP gateway
-        # answers 503 until its own gRPC connection to itself is up (it dials
-        # before listening, then backs off). Any other answer of its API (here
-        # 401: the call carries no token) means it serves.
+    def _wait_ready(self, timeout: float, token: str) -> None:
+        # The server listens before its HTTP gateway's gRPC connection to
+        # itself is up (it dials before listening, then backs off), and
+        # answers 503 for calls that need it meanwhile; a 401 for a call
+        # without a token comes before that connection and proves nothing.
+        # Ready: a call carried out through it, with its own token (it may
+        # list the workflows of its namespace), answers 200.
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/workflows/{NAMESPACE}", headers={"Authorization": f"Bearer {token}"}
+        )
         deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise self._fail(f"exited with code {self._proc.returncode}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/v1/version", timeout=2):
+                with urllib.request.urlopen(request, timeout=2):
                     return
             except urllib.error.HTTPError as answer:
-                if answer.code != 503:
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
+                last = f"HTTP {answer.code}"
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                last = type(exc).__name__
             time.sleep(0.2)
-        raise self._fail(f"did not answer at {self.url} within {timeout:.0f}s")
+        raise self._fail(f"did not serve at {self.url} within {timeout:.0f}s (last: {last})")
 
     def _fail(self, why: str) -> ControlPlaneError:
         return ControlPlaneError(
