@@ -37,7 +37,6 @@ from .inventory.quantity import QuantityError, format_bytes, format_cpu, resourc
 from .inventory.state import PendingPod, Snapshot
 
 DEFAULT_GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-OWNER_LABEL = "jupyterhub-mlops/user"
 
 
 def owner_label_value(username: str) -> str:

@@ -34,7 +34,8 @@ from traitlets import Bool, Dict, Float, List, Unicode, default
 
 from . import metrics
 from .availability.app import SERVICE_NAME
-from .profiles import OWNER_LABEL, owner_label_value
+from .inventory.state import OWNER_LABEL
+from .profiles import owner_label_value
 from .provisioning import (
     NAMESPACE_PREFIX,
     SERVICE_ACCOUNT,

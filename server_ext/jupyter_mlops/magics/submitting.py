@@ -5,9 +5,10 @@ from __future__ import annotations
 from IPython.core.magic_arguments import argument
 
 from ..jobs import GpusUnavailable, JobsError, SnapshotTooLarge
+from .cellscript import CellSnapshot
 from .commands import store
 from .display import NotebookJob, follow, follow_in_background
-from .parsing import match_gpu_type
+from .parsing import match_gpu_type, parse_env
 
 
 def resource_arguments(func):
@@ -64,6 +65,18 @@ def gpu_type(magics, name: str | None) -> str | None:
     except JobsError:
         return name
     return match_gpu_type(name, types)
+
+
+def workload(magics, args, workdir: str, script: str) -> dict:
+    """The workload fields of a cell's job from its ``resource_arguments`` (the cell's
+    script shipped with a snapshot of ``workdir``), as keyword arguments of any job kind."""
+    return {
+        "gpus": args.gpus,
+        "gpu_type": gpu_type(magics, args.gpu_type),
+        "image": args.image,
+        "env": parse_env(args.env),
+        "snapshot": CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
+    }
 
 
 def submit(magics, spec, args) -> NotebookJob:

@@ -11,10 +11,10 @@ from IPython.display import display
 from ..jobs import Sweep
 from ..jobs.sweep import ALGORITHMS
 from . import render
-from .cellscript import CellSnapshot, sweep_command, sweep_script, write_cell_script
+from .cellscript import sweep_command, sweep_script, write_cell_script
 from .commands import CELL, find_job, output_argument, store, subcommand
-from .parsing import MagicInputError, parse_env, parse_objective, parse_parameter
-from .submitting import gpu_type, present, resource_arguments, submit
+from .parsing import MagicInputError, parse_objective, parse_parameter
+from .submitting import present, resource_arguments, submit, workload
 
 
 @subcommand(
@@ -91,11 +91,7 @@ def sweep(magics, args, cell):
         max_failed_trials=args.max_failed,
         trial_kind="pytorchjob" if args.workers > 1 else "pod",
         replicas=args.workers,
-        gpus=args.gpus,
-        gpu_type=gpu_type(magics, args.gpu_type),
-        image=args.image,
-        env=parse_env(args.env),
-        snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
+        **workload(magics, args, workdir, script),
     )
     present(magics, submit(magics, spec, args), args.bg)
 

@@ -7,10 +7,10 @@ import os
 from IPython.core.magic_arguments import magic_arguments
 
 from ..jobs import PyTorchJob
-from .cellscript import CellSnapshot, torchrun_command, write_cell_script
+from .cellscript import torchrun_command, write_cell_script
 from .commands import CELL, output_argument, subcommand
-from .parsing import MagicInputError, parse_env
-from .submitting import gpu_type, present, resource_arguments, submit
+from .parsing import MagicInputError
+from .submitting import present, resource_arguments, submit, workload
 
 
 @subcommand(
@@ -39,10 +39,6 @@ def pytorchjob(magics, args, cell):
         command=torchrun_command(script, workers=args.workers, gpus_per_worker=args.gpus),
         name=args.name,
         replicas=args.workers,
-        gpus=args.gpus,
-        gpu_type=gpu_type(magics, args.gpu_type),
-        image=args.image,
-        env=parse_env(args.env),
-        snapshot=CellSnapshot(path=workdir, exclude=args.exclude or [], script=script),
+        **workload(magics, args, workdir, script),
     )
     present(magics, submit(magics, spec, args), args.bg)
