@@ -220,6 +220,15 @@ class Controller:
         group, version, plural = self.GROUPS[kind]
         return self.custom.create_namespaced_custom_object(group, version, namespace, plural, body)
 
+    def create_trial(self, namespace: str, experiment: str, name: str, assignments: dict) -> dict:
+        """A Trial of ``experiment`` with its parameter values, as Katib creates one."""
+        return self.create("trial", namespace, {
+            "apiVersion": "kubeflow.org/v1beta1",
+            "kind": "Trial",
+            "metadata": {"name": name, "labels": {"katib.kubeflow.org/experiment": experiment}},
+            "spec": {"parameterAssignments": [{"name": k, "value": v} for k, v in assignments.items()]},
+        })
+
     def run_pod(
         self,
         namespace: str,

@@ -206,21 +206,7 @@ def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
     template = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
     for index, (lr, accuracy) in enumerate((("0.01", "0.81"), ("0.05", "0.93"))):
         trial_name = f"{name}-trial{index}"
-        trial = controller.create(
-            "trial",
-            alice.namespace,
-            {
-                "apiVersion": "kubeflow.org/v1beta1",
-                "kind": "Trial",
-                "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
-                "spec": {
-                    "parameterAssignments": [
-                        {"name": "lr", "value": lr},
-                        {"name": "batch", "value": "32"},
-                    ]
-                },
-            },
-        )
+        trial = controller.create_trial(alice.namespace, name, trial_name, {"lr": lr, "batch": "32"})
         controller.run_pod(
             alice.namespace,
             f"{trial_name}-pod",

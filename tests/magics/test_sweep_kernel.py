@@ -51,21 +51,7 @@ def play_katib(controller, namespace: str, experiment: dict) -> None:
     template = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
     for index, (lr, bs, accuracy) in enumerate(TRIALS):
         trial_name = f"{name}-t{index}"
-        trial = controller.create(
-            "trial",
-            namespace,
-            {
-                "apiVersion": "kubeflow.org/v1beta1",
-                "kind": "Trial",
-                "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
-                "spec": {
-                    "parameterAssignments": [
-                        {"name": "lr", "value": lr},
-                        {"name": "bs", "value": bs},
-                    ]
-                },
-            },
-        )
+        trial = controller.create_trial(namespace, name, trial_name, {"lr": lr, "bs": bs})
         controller.run_pod(
             namespace,
             f"{trial_name}-pod",

@@ -194,16 +194,7 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
 
     # Katib's part: one trial whose Argo workflow step pod prints the metric.
     trial_name = f"{name}-t0"
-    trial = controller.create(
-        "trial",
-        alice.namespace,
-        {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Trial",
-            "metadata": {"name": trial_name, "labels": {"katib.kubeflow.org/experiment": name}},
-            "spec": {"parameterAssignments": [{"name": "lr", "value": "0.01"}]},
-        },
-    )
+    trial = controller.create_trial(alice.namespace, name, trial_name, {"lr": "0.01"})
     step = trial_spec["spec"]["templates"][0]
     pod_spec = {
         "containers": [dict(step["container"], name="main")],
