@@ -665,3 +665,16 @@ def test_replicas_without_pods_take_their_phase_from_the_operators_counts():
                                                          "training.kubeflow.org/replica-index": "1"}},
            "status": {"phase": "Running"}, "spec": {"nodeName": "gpu-1"}}
     assert phases({"replicaStatuses": {"Worker": {"succeeded": 2}}}, [pod])["worker-1"] == "Running"
+
+
+def test_a_generated_name_is_chosen_before_the_create_so_a_retry_cannot_make_a_second_object():
+    from jupyter_mlops.jobs.kube import with_own_name
+
+    named = with_own_name({"metadata": {"generateName": "pytorchjob-", "labels": {"a": "b"}}})
+    meta = named["metadata"]
+    assert meta["name"].startswith("pytorchjob-") and len(meta["name"]) == len("pytorchjob-") + 5
+    assert meta["generateName"] == "pytorchjob-" and meta["labels"] == {"a": "b"}
+    assert with_own_name({"metadata": {"generateName": "x" * 70}})["metadata"]["name"][:58] == "x" * 58
+    assert len(with_own_name({"metadata": {"generateName": "x" * 70}})["metadata"]["name"]) == 63
+    kept = {"metadata": {"name": "mine", "generateName": "ignored-"}}
+    assert with_own_name(kept) is kept

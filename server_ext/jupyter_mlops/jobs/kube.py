@@ -11,6 +11,7 @@ serve means the CRD is missing, which is not the same as a missing object).
 from __future__ import annotations
 
 import json
+import secrets
 import ssl
 import time
 from collections.abc import Iterator
@@ -33,6 +34,10 @@ from .resources import Resource
 
 READ_RETRIES = 3
 """Attempts for idempotent reads when the server is unreachable or overloaded."""
+CREATE_ATTEMPTS = 2
+"""Attempts for a create whose answer was lost (the object has a name of its own by then,
+so a second attempt cannot make a second object)."""
+NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's own, for generateName
 
 
 class KubeClient:
@@ -74,16 +79,24 @@ class KubeClient:
         return self._call("GET", "list", resource, ns, None, resource.path(ns), params=params)
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict:
+        """Create ``body``; a ``generateName`` is turned into a name here, as the API
+        server would, so that a create whose answer was lost (the connection dropped)
+        can be tried again: a 409 then means the lost attempt made it."""
         ns = namespace or self.namespace
-        return self._call(
-            "POST",
-            "create",
-            resource,
-            ns,
-            body.get("metadata", {}).get("name"),
-            resource.path(ns),
-            body=body,
-        )
+        body = with_own_name(body)
+        name = body["metadata"]["name"]
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return self._call("POST", "create", resource, ns, name, resource.path(ns), body=body)
+            except ClusterUnreachable:
+                if attempt + 1 == CREATE_ATTEMPTS:
+                    raise
+                time.sleep(0.2)
+            except AlreadyExists:
+                if attempt == 0:
+                    raise
+                return self.get(resource, name, ns)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     def patch(
         self,
@@ -295,3 +308,13 @@ class Stream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def with_own_name(body: dict) -> dict:
+    """``body`` with a name: its own, or ``generateName`` plus five random characters
+    (what the API server would pick; ``generateName`` stays on the object)."""
+    meta = body.get("metadata") or {}
+    if meta.get("name") or not meta.get("generateName"):
+        return body
+    suffix = "".join(secrets.choice(NAME_SUFFIX_ALPHABET) for _ in range(5))
+    return {**body, "metadata": {**meta, "name": meta["generateName"][:58] + suffix}}
