@@ -3,7 +3,8 @@
 Built on httpx rather than the generated ``kubernetes`` models because the
 jobs API hands raw manifests around anyway, and decoding 1,000 custom objects
 into model classes costs more than the listing itself. Every call has a
-timeout; reads are retried with backoff when the server is briefly away;
+timeout; reads are retried with backoff when the server is briefly away, and a
+create whose answer was lost is tried once more (under a name chosen beforehand);
 every error status becomes one of ``errors`` (404 on a type the server does not
 serve means the CRD is missing, which is not the same as a missing object).
 """
