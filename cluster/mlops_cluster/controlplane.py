@@ -12,6 +12,7 @@ to the thread that forked them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -30,8 +31,11 @@ from .ports import free_ports
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Pod IPs are loopback addresses, so a process standing in for a pod (a
 # real sshd or notebook server in the tests and the demo) can listen on the
-# very IP the API server reports for that pod.
-POD_CIDR = "127.128.0.1/16"
+# very IP the API server reports for that pod. MLOPS_POD_CIDR moves a cluster
+# to another loopback range, so two clusters on one machine (parallel checkouts)
+# never hand the same IP and port to two processes.
+POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
+POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
 """Stages standing in for the Training Operator, Katib and Argo (demo only)."""
 
