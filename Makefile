@@ -7,10 +7,13 @@ export PYTHONPATH := $(CURDIR)/cluster$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast bench lint clean cluster-up cluster-down cluster-status
+.PHONY: install install-python demo test test-fast bench lint clean cluster-up cluster-down cluster-status
 
 install:
 	@bash scripts/bootstrap.sh
+
+install-python:  ## the virtualenv and npm packages only: no control-plane build
+	@bash scripts/bootstrap.sh python
 
 demo: install
 	@$(PY) -m demo
@@ -18,13 +21,13 @@ demo: install
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: install  ## unit tests only: no cluster, browser or hub
+test-fast: install-python  ## unit tests only: no cluster, browser or hub
 	@$(PY) -m pytest -m "not cluster and not browser and not slow" $(PYTEST_ARGS)
 
 bench: install
 	@$(PY) -m benchmarks
 
-lint: install
+lint: install-python
 	@$(VENV)/bin/ruff check spawner server_ext cluster tests benchmarks demo
 	@cd labextension && npm run lint
 	@cd ui-tests && npm run lint

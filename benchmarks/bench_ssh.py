@@ -25,7 +25,10 @@ import asyncssh
 
 from .harness import BenchContext, Figure, median, percentile
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "ssh"))
+# The SSH harness lives with the tests and imports the shared test support
+# (``mlops_testing``) by its bare name, as pytest's ``pythonpath`` allows there.
+_TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path[:0] = [str(_TESTS / "ssh"), str(_TESTS)]
 
 MIB = 1024 * 1024
 

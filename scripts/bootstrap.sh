@@ -4,6 +4,9 @@
 # JupyterLab extension built by npm, and the test tools), configurable-http-proxy,
 # and the local control plane built from Go modules into a cache outside the
 # repository. Every step is skipped when already done.
+#
+#   scripts/bootstrap.sh          everything (make demo, make test, make bench)
+#   scripts/bootstrap.sh python   all but the control-plane build (make lint, make test-fast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +52,13 @@ fi
 if [[ ! -d ui-tests/node_modules/@jupyterlab/galata || ui-tests/package-lock.json -nt ui-tests/node_modules ]]; then
   say "installing the Galata browser tests (npm; Debian's chromium, no browser download)"
   (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# `bootstrap.sh python` stops here: enough for `make lint` and `make test-fast`,
+# which need neither the control plane nor the controllers.
+if [[ ${1:-all} == python ]]; then
+  say "ready (Python, npm and browser tools; the control plane was not built)"
+  exit 0
 fi
 
 say "building the local control plane (cached in ${MLOPS_CLUSTER_CACHE:-~/.cache/jupyterhub-mlops})"

@@ -207,6 +207,10 @@ def test_an_expired_resume_version_gets_410_and_a_relist_that_converges(tmp_path
         ns = create_namespace(core, "gone")
         for i in range(3):
             core.create_namespaced_pod(ns, gpu_pod(f"before-{i}", 2))
+        # A pending pod holds no GPU yet: the starting figure must include all
+        # three, or the deletion below could be of a pod that never counted.
+        wait_for(lambda: all(p.spec.node_name for p in core.list_namespaced_pod(ns).items),
+                 timeout=60, what="the scheduler to bind the three GPU pods")
         inv = InventoryThread(str(cp.kubeconfig("hub")))
         before = converged(inv, core)
         start = inv.counters()
