@@ -25,9 +25,11 @@ def test_exec_with_registered_key_runs_in_own_pod(clients, users):
 
 def test_sessions_get_the_notebooks_environment_home_and_gpus(clients, users, user_namespaces):
     u = users["alice"]
-    out = clients.run("alice", ["gw", "echo $NVIDIA_VISIBLE_DEVICES $HOME $MLOPS_POD_NAMESPACE"])
+    out = clients.run("alice", ["gw", "echo $NVIDIA_VISIBLE_DEVICES $HOME $MLOPS_POD_NAMESPACE; pwd"])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["GPU-alice-0", str(u.pod.dir / "home"), user_namespaces["alice"]]
+    home = str(u.pod.dir / "home")
+    # The session starts where the notebook works, not in the passwd entry's home.
+    assert out.stdout.split() == ["GPU-alice-0", home, user_namespaces["alice"], home]
 
 
 def test_the_notebooks_secrets_reach_sessions_but_never_sshds_command_line(clients, users):

@@ -49,6 +49,31 @@ session_env() {
   ((${#out[@]})) && printf '%s ' "${out[@]}"
 }
 
+# sshd starts every session in the home directory of its user's passwd entry,
+# not in $HOME. In the image the two agree; where they do not (a notebook run
+# under a UID with no passwd entry, as OpenShift-style clusters assign, or as
+# root outside a pod in the demo and the tests), sshd reads a passwd of its own
+# through nss_wrapper (Debian libnss-wrapper), whose entry for this user names
+# the notebook's $HOME. Only sshd's own lookups see it: sessions get a fresh
+# environment from sshd, without LD_PRELOAD.
+home_wrapper_env() {
+  local runtime=$1 uid gid name lib
+  uid=$(id -u); gid=$(id -g); name=$(id -un 2>/dev/null || echo notebook)
+  [[ "$(getent passwd "$uid" | cut -d: -f6)" == "$HOME" ]] && return 0
+  lib=$(ls /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so 2>/dev/null | head -n1 || true)
+  if [[ -z $lib ]]; then
+    log "no libnss_wrapper.so: ssh sessions start in $(getent passwd "$uid" | cut -d: -f6) instead of $HOME"
+    return 0
+  fi
+  getent passwd | awk -F: -v OFS=: -v uid="$uid" -v home="$HOME" '$3 == uid { $6 = home } { print }' \
+    > "$runtime/passwd"
+  getent passwd "$uid" >/dev/null \
+    || printf '%s:x:%s:%s::%s:%s\n' "$name" "$uid" "$gid" "$HOME" "${SHELL:-/bin/sh}" >> "$runtime/passwd"
+  getent group > "$runtime/group"
+  getent group "$gid" >/dev/null || printf '%s:x:%s:\n' "$name" "$gid" >> "$runtime/group"
+  printf '%s\n' "LD_PRELOAD=$lib" "NSS_WRAPPER_PASSWD=$runtime/passwd" "NSS_WRAPPER_GROUP=$runtime/group"
+}
+
 start_sshd() {
   if [[ -z ${MLOPS_SSH_GATEWAY_KEY:-} ]]; then
     log "MLOPS_SSH_GATEWAY_KEY is not set: not starting sshd (no SSH into this server)"
@@ -86,7 +111,9 @@ start_sshd() {
   local args=(-D -e -f "$env_config" -p "$port" -o "ListenAddress=${listen}"
               -o "HostKey=${dir}/ssh_host_ed25519_key" -o "PidFile=${dir}/sshd.pid"
               -o "AuthorizedKeysFile=${dir}/authorized_keys ${dir}/user_keys")
-  "$sshd" "${args[@]}" 2>>"$dir/sshd.log" &
+  local wrapper=()
+  mapfile -t wrapper < <(home_wrapper_env "$runtime")
+  env "${wrapper[@]}" "$sshd" "${args[@]}" 2>>"$dir/sshd.log" &
   sshd_pid=$!
   log "sshd (pid $sshd_pid) listening on ${listen}:${port}, log in $dir/sshd.log"
 }
