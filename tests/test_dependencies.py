@@ -12,11 +12,11 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 SIDES = {
@@ -26,6 +26,8 @@ SIDES = {
     "lab": (REPO / "server_ext" / "jupyter_mlops", {"jupyterlab"}),
 }
 BASE = "dependencies"
+CONTRACT = "mlops_contract"
+OWN_PACKAGES = {CONTRACT} | {package.name for package, _ in SIDES.values()}
 
 
 def normalise(name: str) -> str:
@@ -54,10 +56,9 @@ def imported_modules(package: Path) -> set[str]:
 
 
 def imported_distributions(package: Path) -> set[str]:
-    own = package.name
     distributions = packages_distributions()
     found = set()
-    for module in imported_modules(package) - set(sys.stdlib_module_names) - {own}:
+    for module in imported_modules(package) - set(sys.stdlib_module_names) - OWN_PACKAGES:
         owners = distributions.get(module)
         assert owners, f"{package.name} imports {module!r}, which no installed distribution provides"
         found.update(normalise(d) for d in owners)
@@ -71,3 +72,10 @@ def test_each_side_declares_exactly_what_it_imports(extra):
     have = declared(extra)
     assert not needed - have, f"extra [{extra}] lacks {sorted(needed - have)}, which {package.name} imports"
     assert not have - needed, f"extra [{extra}] declares {sorted(have - needed)}, which {package.name} never imports"
+
+
+@pytest.mark.parametrize("extra", sorted(SIDES))
+def test_a_side_imports_the_contract_and_never_the_other_side(extra):
+    package, _ = SIDES[extra]
+    others = OWN_PACKAGES - {CONTRACT, package.name}
+    assert not imported_modules(package) & others, f"{package.name} imports {sorted(others)}"

@@ -65,7 +65,7 @@ class MlopsJobs(Configurable):
         "",
         help=dedent("""
         URL of the hub's GPU availability snapshot (the availability service,
-        e.g. http://proxy-public/services/mlops-availability/api/v1/availability).
+        e.g. http://proxy-public/services/gpu-availability/api/v1/snapshot).
         Called with the user's JupyterHub token before GPU jobs are submitted and
         proxied at /mlops/api/v1/gpus. Empty: no GPU check (jobs are submitted
         with a warning). Environment: MLOPS_AVAILABILITY_URL."""),

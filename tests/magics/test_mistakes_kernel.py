@@ -150,16 +150,15 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
 def test_ssh_help(kernel):
     result = kernel.run("%mlops ssh")
     assert result.ok
-    assert "ssh -p 2222 alice@hub.example.org" in result.text
-    assert (
-        "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n    User alice"
-        in result.html
-    )
+    # The sidebar's SSH panel prints the same (mlops_contract.ssh): port 22 by default.
+    assert "ssh alice@hub.example.org" in result.text
+    assert "Host jupyterhub\n    HostName hub.example.org\n    User alice\n" in result.html
     named = kernel.run(
         "import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\n"
         "del os.environ['JUPYTERHUB_SERVER_NAME']"
     )
-    assert "ssh -p 2222 alice.gpu@hub.example.org" in named.text
+    assert "ssh alice.gpu@hub.example.org" in named.text
+    assert "Host jupyterhub-gpu\n" in named.html
     # The operator's traitlets config, then the environment, choose the port.
     configured = kernel.run("%config MlopsMagics.ssh_port = 2022\n%mlops ssh")
     assert "ssh -p 2022 alice@hub.example.org" in configured.text

@@ -204,19 +204,6 @@ def test_report_prints_katib_stdout_format():
             format_metrics(**bad)
 
 
-def test_ssh_instructions():
-    from jupyter_mlops.magics.cluster import ssh_instructions
-
-    assert ssh_instructions("alice", "hub.example.org", 2222) == {
-        "command": "ssh -p 2222 alice@hub.example.org",
-        "alias": "jupyterhub-alice",
-        "config": "Host jupyterhub-alice\n    HostName hub.example.org\n    Port 2222\n"
-        "    User alice\n    ServerAliveInterval 30",
-    }
-    named = ssh_instructions("bob", "hub", 22, server="gpu")
-    assert named["command"] == "ssh -p 22 bob.gpu@hub" and "User bob.gpu" in named["config"]
-
-
 TYPES = [
     "NVIDIA-A100-SXM4-80GB",
     "NVIDIA-A100-SXM4-80GB/mig-1g.10gb",

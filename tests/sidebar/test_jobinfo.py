@@ -8,7 +8,6 @@ from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
 from jupyter_mlops.jobs.workflow import ArgoWorkflow
 from jupyter_mlops.sidebar.jobinfo import conditions, requested_gpus, sweep_objective
-from jupyter_mlops.sidebar.ssh import connection_help
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
@@ -75,17 +74,3 @@ def test_sweep_objective_reads_the_experiment_spec():
         {"name": "opt", "type": "categorical", "min": None, "max": None, "values": ["adam", "sgd"]}]
     assert (objective["algorithm"], objective["max_trials"], objective["parallel_trials"]) == ("tpe", 9, 3)
     assert sweep_objective({"kind": "PyTorchJob", "spec": {}}) is None
-
-
-def test_ssh_help_default_server_on_a_custom_port():
-    assert connection_help("alice", "", "ssh.example.org", 2222) == {
-        "login": "alice", "host_alias": "jupyterhub",
-        "command": "ssh -p 2222 alice@ssh.example.org",
-        "config": "Host jupyterhub\n    HostName ssh.example.org\n    User alice\n    Port 2222\n"}
-
-
-def test_ssh_help_named_server_on_port_22():
-    got = connection_help("bob", "gpu", "hub.example.org", 22, alias="lab")
-    assert got["login"] == "bob.gpu"
-    assert got["command"] == "ssh bob.gpu@hub.example.org"
-    assert got["config"] == "Host lab\n    HostName hub.example.org\n    User bob.gpu\n"

@@ -138,7 +138,8 @@ def test_ssh_routes(users, tmp_path):
         assert status == 200, info
         conforms("GET", "/ssh", status, info)
         assert info["command"] == "ssh dana.gpu@ssh.example.org"
-        assert info["config"] == "Host jupyterhub-gpu\n    HostName ssh.example.org\n    User dana.gpu\n"
+        assert info["config"] == ("Host jupyterhub-gpu\n    HostName ssh.example.org\n    User dana.gpu\n"
+                              "    ServerAliveInterval 30\n")
         status, body = lab.api("ssh/keys")
         assert status == 503 and "did not answer" in body["message"], body
         conforms("GET", "/ssh/keys", status, body)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 from html import escape
-from urllib.parse import urlparse
 
 from IPython.core.magic_arguments import magic_arguments
 from IPython.display import display
+from mlops_contract.ssh import connection_help
 
 from ..jobs import ClusterUnreachable
+from ..ssh_gateway import gateway_address
 from . import render
 from .commands import subcommand
 from .parsing import MagicInputError
-
-DEFAULT_SSH_PORT = 2222
-"""Where the hub's SSH gateway listens unless the operator says otherwise."""
 
 
 class GpuTable:
@@ -44,17 +42,6 @@ def gpus(magics, args, cell):
     display(GpuTable(availability.snapshot()))
 
 
-def ssh_instructions(user: str, host: str, port: int, server: str = "") -> dict:
-    """The command and ``~/.ssh/config`` entry for reaching ``user``'s server (pure)."""
-    login = f"{user}.{server}" if server else user
-    alias = f"jupyterhub-{login}"
-    config = (
-        f"Host {alias}\n    HostName {host}\n    Port {port}\n    User {login}\n"
-        "    ServerAliveInterval 30"
-    )
-    return {"command": f"ssh -p {port} {login}@{host}", "alias": alias, "config": config}
-
-
 class SshHelp:
     def __init__(self, instructions: dict):
         self.instructions = instructions
@@ -64,7 +51,7 @@ class SshHelp:
         return (
             f"<p><b>SSH into this server</b></p><pre>{escape(i['command'])}</pre>"
             f"<p>or add to <code>~/.ssh/config</code> and run "
-            f"<code>ssh {escape(i['alias'])}</code> (also for VS Code Remote-SSH):</p>"
+            f"<code>ssh {escape(i['host_alias'])}</code> (also for VS Code Remote-SSH):</p>"
             f"<pre>{escape(i['config'])}</pre><p>Log in with a public key registered in "
             "JupyterHub, or with a JupyterHub API token as the password.</p>"
         )
@@ -73,7 +60,7 @@ class SshHelp:
         i = self.instructions
         printer.text(
             f"SSH into this server:\n  {i['command']}\n\nor add to ~/.ssh/config "
-            f"and run `ssh {i['alias']}`:\n{i['config']}\n\nLog in with a public key "
+            f"and run `ssh {i['host_alias']}`:\n{i['config']}\nLog in with a public key "
             "registered in JupyterHub, or with a JupyterHub API token as the password."
         )
 
@@ -87,21 +74,11 @@ def ssh(magics, args, cell):
         raise MagicInputError(
             "%mlops ssh: this kernel is not in a JupyterHub server (JUPYTERHUB_USER is not set)."
         )
-    host = (
-        magics.ssh_host
-        or os.environ.get("MLOPS_SSH_HOST")
-        or urlparse(
-            os.environ.get("JUPYTERHUB_PUBLIC_URL")
-            or os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL")
-            or ""
-        ).hostname
-    )
+    host, port = gateway_address(magics.ssh_host, magics.ssh_port)
     if not host:
         raise MagicInputError(
             "%mlops ssh: the hub's host name is unknown; set MLOPS_SSH_HOST "
             "(or c.MlopsMagics.ssh_host)."
         )
-    port = magics.ssh_port or int(os.environ.get("MLOPS_SSH_PORT") or DEFAULT_SSH_PORT)
-    display(
-        SshHelp(ssh_instructions(user, host, port, os.environ.get("JUPYTERHUB_SERVER_NAME", "")))
-    )
+    server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+    display(SshHelp(connection_help(user, server, host, port)))

@@ -56,7 +56,7 @@ class MlopsMagics(Magics):
         0,
         help=dedent("""
         Port of the hub's SSH gateway (shown by %mlops ssh).
-        Default (0): MLOPS_SSH_PORT, else 2222."""),
+        Default (0): MLOPS_SSH_PORT, else 22."""),
     ).tag(config=True)
 
     background_followers = Int(

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 import tornado.web
+from mlops_contract.ssh import connection_help
 
 from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
 from ..jobs.client import IF_NOT_FITS
@@ -26,7 +27,7 @@ from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, Job
 from ..jobs.kinds import KINDS
 from .hera_file import inside_root, workflow_manifest
 from .jobinfo import conditions, requested_gpus, sweep_objective
-from .ssh import MlopsSsh, connection_help
+from .ssh import MlopsSsh
 
 GATEWAY_TIMEOUT_SECONDS = 5.0
 

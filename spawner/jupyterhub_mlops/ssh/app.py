@@ -19,6 +19,7 @@ from textwrap import dedent
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubAuth
+from mlops_contract.ssh import LOGIN_SEPARATOR
 from traitlets import Bool, CaselessStrEnum, Float, Integer, List, Unicode, default
 from traitlets.config import Application
 
@@ -142,9 +143,11 @@ class SSHGatewayApp(Application):
         ProxyJump (ssh -J) to the pod's sshd is allowed.
     """)).tag(config=True)
 
-    server_separator = Unicode(".", help=dedent("""
-        Separator between user and server name in logins: alice.gpu means
-        alice's named server 'gpu'.
+    server_separator = Unicode(LOGIN_SEPARATOR, help=dedent(f"""
+        Separator between user and server name in logins: alice{LOGIN_SEPARATOR}gpu means
+        alice's named server 'gpu'. The sidebar and %mlops ssh print logins with
+        '{LOGIN_SEPARATOR}' (mlops_contract.ssh): change it only if users type
+        their logins themselves.
     """)).tag(config=True)
 
     login_pattern = Unicode(DEFAULT_LOGIN_PATTERN, help=dedent("""

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from kubespawner.slugs import is_valid_label, safe_slug
+from mlops_contract.ssh import LOGIN_SEPARATOR
 
 #: Characters a login may contain by default: what JupyterHub's common
 #: authenticators produce (lowercase names, e-mail style names, digits).
@@ -37,7 +38,7 @@ class Target:
 
 
 def validate_login(login: str, pattern: str = DEFAULT_LOGIN_PATTERN,
-                   max_length: int = DEFAULT_MAX_LOGIN_LENGTH, separator: str = ".") -> str:
+                   max_length: int = DEFAULT_MAX_LOGIN_LENGTH, separator: str = LOGIN_SEPARATOR) -> str:
     """Return ``login`` if it is acceptable, else raise ``InvalidLogin``.
 
     Refused: empty or over ``max_length`` characters, anything outside
@@ -56,7 +57,7 @@ def validate_login(login: str, pattern: str = DEFAULT_LOGIN_PATTERN,
     return login
 
 
-def candidates(login: str, separator: str = ".") -> list[Target]:
+def candidates(login: str, separator: str = LOGIN_SEPARATOR) -> list[Target]:
     """Every way to read ``login`` as user[.server], the whole name first."""
     readings = [Target(login)]
     start = 0
@@ -66,7 +67,7 @@ def candidates(login: str, separator: str = ".") -> list[Target]:
     return readings
 
 
-def reading_for_user(login: str, user: str, separator: str = ".") -> Target | None:
+def reading_for_user(login: str, user: str, separator: str = LOGIN_SEPARATOR) -> Target | None:
     """The reading of ``login`` whose user is ``user``, or None if there is none."""
     return next((t for t in candidates(login, separator) if t.user == user), None)
 
