@@ -1,20 +1,24 @@
 """REST handlers of the jobs API under ``{base_url}/mlops/api/v1/`` (see openapi.yaml).
 
 Every verb is ``@tornado.web.authenticated`` and XSRF-checked by
-jupyter-server's ``APIHandler``. Kubernetes calls are blocking (httpx), so
-they run on a thread pool; streams (logs, watches) get a thread each and
-are closed when the client goes away. Every ``JobsError`` becomes its HTTP
-status with ``{"error", "message", ...}``.
+jupyter-server's ``APIHandler``. One-shot Kubernetes calls go through the
+blocking client the Python API shares, on a bounded thread pool. Streams
+never take a thread: watches are subscriptions to the per-kind informers
+(``jobs.cache``) and log following reads the API server on the event loop
+(``jobs.aiokube``); either ends, and lets go of everything it held, as soon
+as its client leaves. Every ``JobsError`` becomes its HTTP status with
+``{"error", "message", ...}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import json
 import re
-import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,9 +27,11 @@ from jupyter_server.base.handlers import APIHandler
 from tornado.iostream import StreamClosedError
 
 from .jobs.client import IF_NOT_FITS, JobsClient
-from .jobs.errors import ClusterUnreachable, InvalidSpec, JobsError, NotFound
+from .jobs.errors import InvalidSpec, JobsError, NotFound
+from .jobs.informer import resource_version
 from .jobs.kinds import BY_COLLECTION, KINDS, kind_named
 from .jobs.pytorchjob import PyTorchJob
+from .jobs.resources import PODS
 from .jobs.snapshot import Snapshot
 from .jobs.sweep import Sweep
 from .jobs.workflow import ArgoWorkflow
@@ -153,65 +159,76 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
         return int(value)
 
     # ---------------------------------------------------------- streaming
-    async def pump(self, produce, content_type: str, format_item) -> None:
-        """Run ``produce(emit, register)`` on its own thread and write what it emits.
+    _client_left: asyncio.Future | None = None
 
-        ``register(stream)`` hands over a ``Stream`` to close when the client
-        leaves. An exception in the producer ends the response.
+    def on_connection_close(self) -> None:
+        """The client went away mid-response: end its stream now, not at the next write."""
+        if self._client_left is not None and not self._client_left.done():
+            self._client_left.set_result(None)
+        super().on_connection_close()
+
+    async def relay(
+        self, items: AsyncIterator, content_type: str, format_item, deadline: float | None = None
+    ) -> None:
+        """Write what ``items`` yields until it ends, the client leaves or ``deadline`` (loop time).
+
+        Server-sent event streams get a keep-alive comment when quiet. A
+        ``JobsError`` before anything was written is raised (its status
+        answers); later, it ends the response.
         """
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        streams: list = []
-        stopped = threading.Event()
-        done = object()
-
-        def emit(item) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def register(stream) -> None:
-            streams.append(stream)
-            if stopped.is_set():
-                stream.close()
-
-        def run() -> None:
-            try:
-                produce(emit, register, stopped)
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
-                emit(exc)
-            finally:
-                emit(done)
-
-        threading.Thread(target=run, name="mlops-stream", daemon=True).start()
+        self._client_left = loop.create_future()
+        if self.request.connection.stream.closed():  # gone before we started
+            return
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        first = True
+        iterator = aiter(items)
+        pending: asyncio.Future | None = None
+        written = False
         try:
             while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
-                except asyncio.TimeoutError:
+                wait = HEARTBEAT_SECONDS
+                if deadline is not None:
+                    wait = min(wait, deadline - loop.time())
+                    if wait <= 0:
+                        break
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait(
+                    {pending, self._client_left}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                if self._client_left in done:
+                    break
+                if pending not in done:
                     if content_type == "text/event-stream":
                         self.write(": keep-alive\n\n")
                         await self.flush()
                     continue
-                if item is done:
+                try:
+                    item = pending.result()
+                except StopAsyncIteration:
                     break
-                if isinstance(item, BaseException):
-                    if first:
-                        raise item  # nothing sent yet: answer with the mapped error status
-                    self.log.warning("jupyter_mlops: stream ended: %s", item)
+                except JobsError as exc:
+                    if not written:
+                        raise
+                    self.log.warning("jupyter_mlops: stream ended: %s", exc.message)
                     break
-                first = False
+                finally:
+                    pending = None
+                written = True
                 self.write(format_item(item))
                 await self.flush()
         except StreamClosedError:
             pass
         finally:
-            stopped.set()
-            for stream in streams:
-                stream.close()
-        if not self._finished:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            if hasattr(iterator, "aclose"):
+                await iterator.aclose()
+        if not self._finished and not self._client_left.done():
             self.finish()
 
 
@@ -413,27 +430,28 @@ class LogsHandler(JobsHandler):
     @maps_errors
     async def get(self, collection: str, name: str) -> None:
         handle = self.job(collection, name)
-        part = self.get_query_argument("part", None)
-        container = self.get_query_argument("container", None)
         follow = self.flag("follow")
         tail = self.number("tail_lines")
-        stream = await self.call(
-            handle.open_logs, part, container=container, follow=follow, tail_lines=tail
+        pod, params = await self.call(
+            handle.log_request,
+            self.get_query_argument("part", None),
+            container=self.get_query_argument("container", None),
+            follow=follow,
+            tail_lines=tail,
         )
-
-        def produce(emit, register, stopped) -> None:
-            register(stream)
-            for line in stream:
-                emit(line)
-
-        await self.pump(produce, "text/plain; charset=utf-8", lambda line: line + "\n")
+        async with self.jobs.async_kube.stream_lines(
+            "get", PODS, pod, subresource="log", params=params, namespace=handle.namespace
+        ) as lines:
+            await self.relay(lines, "text/plain; charset=utf-8", lambda line: line + "\n")
 
 
 class WatchHandler(JobsHandler):
     """Server-sent ``job`` events carrying ``{"type", "job"}``; end after ``timeout`` seconds.
 
     ``GET /jobs/watch`` watches every kind, ``GET /jobs/{kind}/{name}/watch`` one job.
-    The stream starts with the current state (type ``ADDED``).
+    The stream starts with the current state (type ``ADDED``). Streams share
+    the informers: opening one asks the API server nothing for a kind in
+    sync, except the named job's current state.
     """
 
     @tornado.web.authenticated
@@ -444,80 +462,33 @@ class WatchHandler(JobsHandler):
             self.job(collection, name)  # a 400 for a name Kubernetes could not hold
         kinds = [self.kind(collection)] if collection else list(KINDS.values())
         client = self.jobs
-        # Read first, so that a missing job or a denied list answers with its status.
-        if name:
-            initial = {kinds[0].name: await self.call(self._read_one, client, kinds[0], name)}
-        else:
-            initial = {k.name: await self.call(self._read_all, client, k) for k in kinds}
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        loop = asyncio.get_running_loop()
+        # Subscribed before the named job is read, so no change falls between the two;
+        # a missing job, a denied list or a missing CRD answers with its status.
+        with await client.cache.subscribe(
+            kinds, name=name, timeout=client.kube.timeout, skip_missing=name is None
+        ) as subscription:
+            if name is None:
+                initial = subscription.initial
+            else:
+                initial = [(kinds[0], await client.async_kube.get(kinds[0].resource, name))]
+            await self.relay(_job_events(initial, subscription), "text/event-stream", _sse, deadline)
+        if subscription.overflowed:
+            self.log.warning("jupyter_mlops: a watch stream fell behind and was ended")
 
-        def produce(emit, register, stopped) -> None:
-            threads = []
-            for kind in kinds:
-                items, version = initial[kind.name]
-                if version is None:
-                    continue  # component not installed
-                for obj in items:
-                    emit(("job", {"type": "ADDED", "job": kind.summary(obj)}))
-                threads.append(
-                    threading.Thread(
-                        target=self._follow,
-                        daemon=True,
-                        args=(client, kind, name, version, emit, register, stopped, deadline, loop),
-                    )
-                )
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
 
-        await self.pump(produce, "text/event-stream", _sse)
-
-    @staticmethod
-    def _read_one(client, kind, name):
-        obj = client.handle(kind, name).get()
-        return [obj], obj["metadata"]["resourceVersion"]
-
-    @staticmethod
-    def _read_all(client, kind):
-        from .jobs.errors import ComponentMissing
-
-        try:
-            listing = client.kube.list(kind.resource)
-        except ComponentMissing:
-            return [], None
-        return listing["items"], listing["metadata"]["resourceVersion"]
-
-    @staticmethod
-    def _follow(client, kind, name, version, emit, register, stopped, deadline, loop) -> None:
-        while not stopped.is_set():
-            remaining = 60 if deadline is None else int(deadline - loop.time())
-            if remaining < 1:
-                return
-            try:
-                for event_type, obj in client.watch_events(
-                    kind,
-                    name=name,
-                    resource_version=version,
-                    timeout_seconds=min(60, remaining),
-                    on_open=register,
-                ):
-                    if event_type == "RESYNC":
-                        _, version = (
-                            WatchHandler._read_all(client, kind)
-                            if not name
-                            else WatchHandler._read_one(client, kind, name)
-                        )
-                        break
-                    version = obj["metadata"]["resourceVersion"]
-                    emit(("job", {"type": event_type, "job": kind.summary(obj)}))
-                    if name and event_type == "DELETED":
-                        return
-            except (NotFound, ClusterUnreachable):
-                if stopped.is_set():
-                    return
-                raise
+async def _job_events(initial, subscription) -> AsyncIterator[tuple[str, dict]]:
+    """``("job", {"type", "job"})``: the initial objects as ADDED, then every change after them."""
+    known = {}
+    for kind, obj in initial:
+        known[(kind.name, obj["metadata"]["name"])] = resource_version(obj)
+        yield "job", {"type": "ADDED", "job": kind.summary(obj)}
+    async for kind, event_type, obj in subscription:
+        if resource_version(obj) <= known.get((kind.name, obj["metadata"]["name"]), 0):
+            continue  # already part of the initial state
+        yield "job", {"type": event_type, "job": kind.summary(obj)}
+        if subscription.name is not None and event_type == "DELETED":
+            return
 
 
 ROUTES = [

@@ -13,10 +13,10 @@ def job(name: str, uid: str, version: str) -> dict:
 
 
 def synced_cache(*objects: dict) -> JobCache:
-    cache = JobCache(client=None, kinds=[PYTORCHJOB])  # never started: no watch
-    kind_cache = cache._caches[PYTORCHJOB.name]
-    kind_cache.objects = {o["metadata"]["name"]: o for o in objects}
-    kind_cache.synced = True
+    cache = JobCache(kube=None, kinds=[PYTORCHJOB])  # never started: no watch
+    informer = cache.informers[PYTORCHJOB.name]
+    informer.objects = {o["metadata"]["name"]: o for o in objects}
+    informer.synced = True
     return cache
 
 

@@ -9,12 +9,12 @@ ConfigMap created for a job that then fails to be created is deleted again.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 
+from .aiokube import AsyncKubeClient
 from .availability import AvailabilityClient, check_cap, check_fit
 from .cache import JobCache
 from .credentials import KubeCredentials
@@ -30,7 +30,7 @@ from .errors import (
 from .handle import JobHandle
 from .kind import SNAPSHOT_ANNOTATION, JobKind
 from .kinds import KINDS, kind_named
-from .kube import KubeClient, Stream
+from .kube import KubeClient, Stream, watch_event, watch_params
 from .resources import CONFIGMAPS, PVCS
 from .snapshot import (
     CONFIGMAP_LIMIT,
@@ -64,11 +64,17 @@ class JobsClient:
         self.argo_server_ca_file = argo_server_ca_file
         """CA bundle for an https ``argo_server_url``; None: the system's."""
         self.cache: JobCache | None = None
+        self.async_kube: AsyncKubeClient | None = None
 
     def start_cache(self) -> None:
-        """Serve lists from one shared watch per kind (see ``cache``); for long-lived servers."""
+        """Serve lists and streams from one informer per kind (see ``cache``).
+
+        For the long-lived REST server: call it on its event loop, where the
+        informers and ``async_kube`` (for log following) then live.
+        """
         if self.cache is None:
-            self.cache = JobCache(self, list(KINDS.values())).start()
+            self.async_kube = AsyncKubeClient(self.kube.credentials, self.kube.timeout)
+            self.cache = JobCache(self.async_kube, list(KINDS.values())).start()
 
     def close(self) -> None:
         if self.cache is not None:
@@ -151,27 +157,18 @@ class JobsClient:
         ``RESYNC`` means the version was too old (410): re-read, then watch on.
         ``on_open`` receives the ``Stream`` so another thread can close it.
         """
-        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
-        if name:
-            params["fieldSelector"] = f"metadata.name={name}"
-        if resource_version:
-            params["resourceVersion"] = resource_version
+        params = watch_params(resource_version, timeout_seconds, name)
         stream: Stream = self.kube.open_stream("watch", kind.resource, None, params=params)
         if on_open:
             on_open(stream)
         with stream:
             for line in stream:
-                if not line:
+                event = watch_event(line)
+                if event is None or event[0] == "BOOKMARK":
                     continue
-                event = json.loads(line)
-                if event["type"] == "ERROR":
-                    if event["object"].get("code") == 410:
-                        yield "RESYNC", event["object"]
-                        return
-                    continue
-                if event["type"] == "BOOKMARK":
-                    continue
-                yield event["type"], event["object"]
+                yield event
+                if event[0] == "RESYNC":
+                    return
 
     # ------------------------------------------------------------ submitting
     def submit(self, spec, *, if_not_fits: str = "refuse") -> JobHandle:

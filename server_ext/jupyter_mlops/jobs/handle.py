@@ -149,6 +149,23 @@ class JobHandle:
             )
         return pod["metadata"]["name"], container
 
+    def log_request(
+        self,
+        part: str | None = None,
+        *,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+    ) -> tuple[str, dict]:
+        """(pod, query) of the pods/log read for a replica, trial or step."""
+        pod, container = self.log_target(part, container)
+        params: dict = {"container": container}
+        if follow:
+            params["follow"] = "true"
+        if tail_lines is not None:
+            params["tailLines"] = str(tail_lines)
+        return pod, params
+
     def open_logs(
         self,
         part: str | None = None,
@@ -158,12 +175,9 @@ class JobHandle:
         tail_lines: int | None = None,
     ):
         """A ``Stream`` of log lines (``close()`` it when done), read through pods/log."""
-        pod, container = self.log_target(part, container)
-        params: dict = {"container": container}
-        if follow:
-            params["follow"] = "true"
-        if tail_lines is not None:
-            params["tailLines"] = str(tail_lines)
+        pod, params = self.log_request(
+            part, container=container, follow=follow, tail_lines=tail_lines
+        )
         return self.client.kube.open_stream(
             "get", PODS, pod, subresource="log", params=params, namespace=self.namespace
         )

@@ -48,11 +48,9 @@ class KubeClient:
         self.credentials = credentials
         self.namespace = credentials.namespace
         self.timeout = timeout
-        verify: ssl.SSLContext | bool = True
-        if credentials.ca_file:
-            verify = ssl.create_default_context(cafile=credentials.ca_file)
         self._http = httpx.Client(
-            base_url=credentials.server, verify=verify, limits=httpx.Limits(max_connections=32)
+            base_url=credentials.server,
+            verify=tls_verify(credentials), limits=httpx.Limits(max_connections=32)
         )
 
     def close(self) -> None:
@@ -164,29 +162,20 @@ class KubeClient:
             "GET",
             resource.path(ns, name, subresource),
             params=params,
-            headers=self._headers(),
+            headers=auth_headers(self.credentials),
             timeout=httpx.Timeout(self.timeout, read=None),
         )
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise self._unreachable(exc) from exc
+            raise unreachable(self.credentials, exc) from exc
         if response.status_code >= 400:
             response.read()
             response.close()
-            raise self._error(response, verb, resource, ns, name)
+            raise api_error(response, verb, resource, ns, name)
         return Stream(response, self)
 
     # ------------------------------------------------------------ internals
-    def _headers(self, content_type: str | None = None) -> dict:
-        headers = {
-            "Authorization": f"Bearer {self.credentials.bearer_token()}",
-            "Accept": "application/json",
-        }
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
-
     def _call(
         self,
         method: str,
@@ -210,77 +199,21 @@ class KubeClient:
                     params=params,
                     content=content,
                     timeout=self.timeout,
-                    headers=self._headers(content_type if content else None),
+                    headers=auth_headers(self.credentials, content_type if content else None),
                 )
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts:
                     time.sleep(0.2 * 2**attempt)
                     continue
-                raise self._unreachable(exc) from exc
+                raise unreachable(self.credentials, exc) from exc
             if response.status_code in (429, 503) and attempt + 1 < attempts:
                 time.sleep(0.2 * 2**attempt)
                 continue
             if response.status_code >= 400:
-                raise self._error(response, verb, resource, namespace, name)
+                raise api_error(response, verb, resource, namespace, name)
             return response.json()
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _unreachable(self, exc: Exception) -> ClusterUnreachable:
-        return ClusterUnreachable(
-            f"The Kubernetes API server at {self.credentials.server} did not answer "
-            f"({type(exc).__name__}). Try again in a moment; if it persists, tell your operator."
-        )
-
-    def _error(
-        self,
-        response: httpx.Response,
-        verb: str,
-        resource: Resource,
-        namespace: str | None,
-        name: str | None,
-    ) -> JobsError:
-        try:
-            status = response.json()
-        except ValueError:
-            status = None
-        if not isinstance(status, dict) or status.get("kind") != "Status":
-            status = None
-        message = (status or {}).get("message") or response.text.strip()
-        code = response.status_code
-        what = f"{resource.kind} {name!r}" if name else resource.qualified
-        if code == 401:
-            return Unauthenticated(
-                "The Kubernetes API server did not accept your service-account "
-                "token; restart your notebook server to get a fresh one."
-            )
-        if code == 403:
-            return PermissionDenied(verb, resource.qualified, namespace, message)
-        if code == 404:
-            # A missing object is answered with a Status; a type the server
-            # does not serve at all (no CRD) with a bare "404 page not found".
-            if status is None:
-                return ComponentMissing(resource.component, resource.qualified)
-            return NotFound(f"{what} not found in namespace {namespace!r}.")
-        if code == 409:
-            return AlreadyExists(
-                f"{what} already exists in namespace {namespace!r}; "
-                "choose another name or delete the old one."
-            )
-        if code in (400, 422):
-            causes = ((status or {}).get("details") or {}).get("causes") or []
-            if causes:
-                return InvalidSpec(
-                    causes[0].get("field") or "spec", causes[0].get("message") or message
-                )
-            return InvalidSpec("spec", message)
-        if code in (429, 503, 504):
-            return ClusterUnreachable(
-                f"The Kubernetes API server is overloaded or unavailable "
-                f"({code}: {message}). Try again in a moment."
-            )
-        return UpstreamError(
-            f"The Kubernetes API server answered {code} to {verb} {what}: {message}"
-        )
 
 
 class Stream:
@@ -296,7 +229,7 @@ class Stream:
             yield from self._response.iter_lines()
         except (httpx.TransportError, httpx.StreamError) as exc:
             if not self.closed:
-                raise self._client._unreachable(exc) from exc
+                raise unreachable(self._client.credentials, exc) from exc
         finally:
             self.close()
 
@@ -319,3 +252,105 @@ def with_own_name(body: dict) -> dict:
         return body
     suffix = "".join(secrets.choice(NAME_SUFFIX_ALPHABET) for _ in range(5))
     return {**body, "metadata": {**meta, "name": meta["generateName"][:58] + suffix}}
+
+
+# ------------------------------------------- shared with the async client (aiokube)
+def auth_headers(credentials: KubeCredentials, content_type: str | None = None) -> dict:
+    headers = {
+        "Authorization": f"Bearer {credentials.bearer_token()}",
+        "Accept": "application/json",
+    }
+    if content_type:
+        headers["Content-Type"] = content_type
+    return headers
+
+
+def tls_verify(credentials: KubeCredentials) -> ssl.SSLContext | bool:
+    """What httpx verifies the API server's certificate against."""
+    if credentials.ca_file:
+        return ssl.create_default_context(cafile=credentials.ca_file)
+    return True
+
+
+def watch_params(
+    resource_version: str | None, timeout_seconds: int, name: str | None = None
+) -> dict:
+    """Query of a watch from ``resource_version`` (of one object when ``name`` is given)."""
+    params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
+    if name:
+        params["fieldSelector"] = f"metadata.name={name}"
+    if resource_version:
+        params["resourceVersion"] = resource_version
+    return params
+
+
+def watch_event(line: str) -> tuple[str, dict] | None:
+    """(type, object) of one watch line; ``RESYNC`` for 410 Gone (relist); None to skip."""
+    if not line:
+        return None
+    event = json.loads(line)
+    if event["type"] == "ERROR":
+        if event["object"].get("code") == 410:
+            return "RESYNC", event["object"]
+        return None
+    return event["type"], event["object"]
+
+
+def unreachable(credentials: KubeCredentials, exc: Exception) -> ClusterUnreachable:
+    return ClusterUnreachable(
+        f"The Kubernetes API server at {credentials.server} did not answer "
+        f"({type(exc).__name__}). Try again in a moment; if it persists, tell your operator."
+    )
+
+
+def api_error(
+    response: httpx.Response,
+    verb: str,
+    resource: Resource,
+    namespace: str | None,
+    name: str | None,
+) -> JobsError:
+    try:
+        status = response.json()
+    except ValueError:
+        status = None
+    if not isinstance(status, dict) or status.get("kind") != "Status":
+        status = None
+    message = (status or {}).get("message") or response.text.strip()
+    code = response.status_code
+    what = f"{resource.kind} {name!r}" if name else resource.qualified
+    if code == 401:
+        return Unauthenticated(
+            "The Kubernetes API server did not accept your service-account "
+            "token; restart your notebook server to get a fresh one."
+        )
+    if code == 403:
+        return PermissionDenied(verb, resource.qualified, namespace, message)
+    if code == 404:
+        # A missing object is answered with a Status; a type the server
+        # does not serve at all (no CRD) with a bare "404 page not found".
+        if status is None:
+            return ComponentMissing(resource.component, resource.qualified)
+        return NotFound(f"{what} not found in namespace {namespace!r}.")
+    if code == 409:
+        return AlreadyExists(
+            f"{what} already exists in namespace {namespace!r}; "
+            "choose another name or delete the old one."
+        )
+    if code in (400, 422):
+        causes = ((status or {}).get("details") or {}).get("causes") or []
+        if causes:
+            return InvalidSpec(
+                causes[0].get("field") or "spec", causes[0].get("message") or message
+            )
+        return InvalidSpec("spec", message)
+    if code in (429, 503, 504):
+        return ClusterUnreachable(
+            f"The Kubernetes API server is overloaded or unavailable "
+            f"({code}: {message}). Try again in a moment."
+        )
+    return UpstreamError(
+        f"The Kubernetes API server answered {code} to {verb} {what}: {message}"
+    )
+
+

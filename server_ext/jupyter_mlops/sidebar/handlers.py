@@ -53,11 +53,13 @@ class SidebarJobsHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
     async def get(self) -> None:
-        self.send({"namespace": self.jobs.namespace, "jobs": await self.call(self._list)})
+        client = self.jobs  # built here, on the event loop its informers run on
+        self.send({"namespace": client.namespace, "jobs": await self.call(self._list, client)})
 
-    def _list(self) -> list[dict]:
-        # The same objects as GET /jobs (the client's watch-backed cache when it has synced).
-        client, jobs = self.jobs, []
+    @staticmethod
+    def _list(client) -> list[dict]:
+        # The same objects as GET /jobs (the client's informers when they are in sync).
+        jobs = []
         for kind in KINDS.values():
             items = client.cache.objects(kind) if client.cache is not None else None
             try:

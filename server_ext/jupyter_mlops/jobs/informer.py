@@ -1,0 +1,263 @@
+"""``KindInformer``: one kind's jobs, kept current by one list/watch, fanned out to subscribers.
+
+Invariants a reader may rely on:
+
+- One coroutine per kind owns the watch: it lists once, watches from the
+  listing's resourceVersion (bookmarks keep it fresh), resumes from the last
+  version when the server ends a watch, and lists again only on 410 Gone or
+  after an error (then with backoff). A relist is compared with what was
+  known, and the differences go out as ADDED/MODIFIED/DELETED, so a
+  subscriber never misses a change made while the watch was down.
+- Fan-out happens only on the event loop. ``subscribe`` takes the snapshot
+  and registers the subscriber with no ``await`` between, so the snapshot
+  plus the events that follow are exactly the kind's history from then on.
+- ``objects`` may also be read and written (write-through) from worker
+  threads, hence the lock; an event older than what a write-through
+  stored is dropped.
+- A subscriber that stops reading is cut off once its queue is full, not
+  buffered without bound; one that closes is gone at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from .aiokube import AsyncKubeClient
+from .errors import ClusterUnreachable, JobsError, UpstreamError
+from .kind import JobKind
+from .kube import watch_event, watch_params
+
+log = logging.getLogger(__name__)
+WATCH_SECONDS = 300
+"""How long the API server keeps one watch open before the informer resumes with a new one."""
+RETRY_SECONDS = (0.5, 30.0)
+"""Backoff between failed attempts: first and longest wait."""
+SUBSCRIBER_QUEUE = 1000
+"""Events buffered for a subscriber that has not read them yet; more and it is cut off."""
+
+
+def resource_version(obj: dict) -> int:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, ValueError):
+        return 0
+
+
+class Subscription:
+    """(kind, event type, object) of the subscribed kinds from the moment of subscribing.
+
+    ``initial`` holds (kind, object) of what existed then. Iterate it with
+    ``async for``; ``close()`` unsubscribes (idempotent). ``name`` keeps only
+    that job's events.
+    """
+
+    def __init__(self, informers: list[KindInformer], name: str | None = None):
+        self.name = name
+        self.queue: asyncio.Queue = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self.initial: list[tuple[JobKind, dict]] = []
+        self.overflowed = False
+        self._informers = informers
+        for informer in informers:
+            self.initial.extend((informer.kind, obj) for obj in informer.attach(self))
+
+    def offer(self, kind: JobKind, event_type: str, obj: dict) -> None:
+        if self.name is not None and obj["metadata"]["name"] != self.name:
+            return
+        try:
+            self.queue.put_nowait((kind, event_type, obj))
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.close()
+
+    def close(self) -> None:
+        for informer in self._informers:
+            informer.detach(self)
+        self._informers = []
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> tuple[JobKind, str, dict]:
+        # Cut off: its client must subscribe again for a fresh snapshot, not a gap.
+        if self.overflowed:
+            raise StopAsyncIteration
+        return await self.queue.get()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class KindInformer:
+    """The jobs of one kind in the client's namespace; ``objects`` while ``synced``."""
+
+    def __init__(self, kind: JobKind):
+        self.kind = kind
+        self.objects: dict[str, dict] = {}
+        self.synced = False
+        self.error: JobsError | None = None
+        """Why the last list or watch failed, while not synced."""
+        self.lock = threading.Lock()
+        self.lists = 0
+        """Lists made (the first one and every relist)."""
+        self.watches_opened = 0
+        self.watches_open = 0
+        """API-server watches this informer holds now: 0 or 1."""
+        self._subscribers: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        """Set to cut a backoff short."""
+        self._attempted = asyncio.Event()
+        """Set when the current list attempt has ended; replaced for the next one."""
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    # ------------------------------------------------------------ the store
+    def apply(self, event_type: str, obj: dict) -> bool:
+        """Store one change; False when it is older than what is known (then it is dropped)."""
+        name = obj["metadata"]["name"]
+        with self.lock:
+            known = self.objects.get(name)
+            if known is not None and resource_version(known) > resource_version(obj):
+                return False
+            if event_type == "DELETED":
+                self.objects.pop(name, None)
+            else:
+                self.objects[name] = obj
+            return True
+
+    def forget(self, name: str, uid: str | None) -> None:
+        with self.lock:
+            known = self.objects.get(name)
+            if known is not None and known["metadata"].get("uid") == uid:
+                del self.objects[name]
+
+    def snapshot(self) -> list[dict] | None:
+        with self.lock:
+            return list(self.objects.values()) if self.synced else None
+
+    def _replace(self, items: list[dict]) -> list[tuple[str, dict]]:
+        """Take a fresh listing; the changes against what was known, as watch events."""
+        fresh = {o["metadata"]["name"]: o for o in items}
+        with self.lock:
+            known, self.objects = self.objects, fresh
+            self.synced = True
+        changes = [("DELETED", obj) for name, obj in known.items() if name not in fresh]
+        for name, obj in fresh.items():
+            before = known.get(name)
+            if before is None:
+                changes.append(("ADDED", obj))
+            elif before["metadata"].get("resourceVersion") != obj["metadata"].get(
+                "resourceVersion"
+            ):
+                changes.append(("MODIFIED", obj))
+        return changes
+
+    # ------------------------------------------------------------ subscribers
+    def attach(self, subscription: Subscription) -> list[dict]:
+        """Register ``subscription``; what exists now (synchronous: nothing happens between)."""
+        self._subscribers.add(subscription)
+        with self.lock:
+            return list(self.objects.values())
+
+    def detach(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def _fan_out(self, event_type: str, obj: dict) -> None:
+        for subscription in list(self._subscribers):
+            subscription.offer(self.kind, event_type, obj)
+
+    async def ready(self, timeout: float) -> None:
+        """Return once in sync; else raise why not, after one fresh attempt (not a stale error).
+
+        A ``ComponentMissing`` (no CRD) or ``PermissionDenied`` is raised as the
+        API server answered it, so callers can answer with its status.
+        """
+        if self.synced:
+            return
+        attempted = self._attempted
+        self._wake.set()  # skip the backoff: a caller is waiting for the answer
+        try:
+            await asyncio.wait_for(attempted.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        if self.synced:
+            return
+        raise self.error or ClusterUnreachable(
+            f"The list of {self.kind.resource.qualified} is not available yet; try again in a moment."
+        )
+
+    # ------------------------------------------------------------ the loop
+    async def run(self, kube: AsyncKubeClient) -> None:
+        """List, watch, resume, relist: until cancelled."""
+        version: str | None = None
+        backoff = RETRY_SECONDS[0]
+        while True:
+            try:
+                if version is None:
+                    self.lists += 1
+                    listing = await kube.list(self.kind.resource)
+                    version = listing["metadata"]["resourceVersion"]
+                    changes = self._replace(listing["items"])
+                    self.error = None
+                    self._settle()
+                    for event_type, obj in changes:
+                        self._fan_out(event_type, obj)
+                version = await self._watch(kube, version)
+                backoff = RETRY_SECONDS[0]
+            except JobsError as exc:
+                with self.lock:
+                    self.synced = False
+                self.error = exc
+                self._settle()
+                version = None
+                log.info(
+                    "jupyter_mlops: %s informer out of sync (%s); retrying in %.1fs",
+                    self.kind.name,
+                    exc.message,
+                    backoff,
+                )
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, RETRY_SECONDS[1])
+
+    def _settle(self) -> None:
+        """Tell callers of ``ready`` that an attempt has ended, one way or the other."""
+        attempted, self._attempted = self._attempted, asyncio.Event()
+        attempted.set()
+
+    async def _watch(self, kube: AsyncKubeClient, version: str) -> str | None:
+        """One watch from ``version``; the version to resume from, None to relist (410)."""
+        params = {
+            **watch_params(version, WATCH_SECONDS),
+            "allowWatchBookmarks": "true",
+        }
+        async with kube.stream_lines(
+            "watch", self.kind.resource, None, params=params, read_timeout=WATCH_SECONDS + 30
+        ) as lines:
+            self.watches_opened += 1
+            self.watches_open += 1
+            try:
+                async for line in lines:
+                    event = watch_event(line)
+                    if event is None:
+                        continue
+                    event_type, obj = event
+                    if event_type == "RESYNC":
+                        return None
+                    if event_type not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                        raise UpstreamError(f"Unexpected watch event {event_type!r}.")
+                    version = obj["metadata"]["resourceVersion"]
+                    if event_type != "BOOKMARK" and self.apply(event_type, obj):
+                        self._fan_out(event_type, obj)
+            finally:
+                self.watches_open -= 1
+        return version
