@@ -1,0 +1,163 @@
+"""Watch streams share the server's informers: N open streams cost the API server nothing more.
+
+A real jupyter-server (in this process, so its threads can be counted) and
+real HTTP clients; the API server's own gauge of long-running requests says
+how many watches are open, whoever opened them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import uuid
+
+import httpx
+import pytest
+from jobs_support import IMAGE, on_server_loop, server_config
+from jobs_support import call_api as call
+from jupyter_mlops.jobs import PyTorchJob
+
+pytestmark = pytest.mark.cluster
+pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
+
+STREAMS = 12
+WATCHED = {"pytorchjobs", "experiments", "workflows"}
+"""The resources of the three job kinds, as the API server's metrics name them."""
+
+
+@pytest.fixture
+def jp_server_config(alice):
+    return server_config(alice, alice.namespace)
+
+
+def namespaced_watches(control_plane) -> dict[str, int]:
+    """Open namespaced WATCH requests per job resource, from the API server's /metrics."""
+    text = control_plane.kubectl("get", "--raw", "/metrics").stdout
+    counts = dict.fromkeys(WATCHED, 0)
+    for line in text.splitlines():
+        if not line.startswith("apiserver_longrunning_requests{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if labels.get("verb") == "WATCH" and labels.get("scope") == "namespace":
+            if labels.get("resource") in WATCHED:
+                counts[labels["resource"]] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def plus_one(watches: dict[str, int]) -> dict[str, int]:
+    return {resource: count + 1 for resource, count in watches.items()}
+
+
+def informers(jp_serverapp):
+    return jp_serverapp.web_app.settings["mlops_jobs_client"].cache.informers
+
+
+async def until(predicate, what: str, timeout: float = 60) -> None:
+    """Wait on the server's loop (a blocking wait would stop the server being watched)."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+async def event_of(lines, name: str, event_type: str) -> dict:
+    """The next server-sent event of type ``event_type`` about job ``name`` (others skipped)."""
+    async for line in lines:
+        if line.startswith("data: "):
+            event = json.loads(line[len("data: "):])
+            if (event["type"], event["job"]["name"]) == (event_type, name):
+                return event
+    raise AssertionError(f"the stream ended before {event_type} of {name}")
+
+
+@on_server_loop
+async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
+    jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
+    controller,
+):
+    job = alice.client().submit(
+        PyTorchJob(name=f"streams-{uuid.uuid4().hex[:6]}", command="python a.py", image=IMAGE,
+                   snapshot=None)
+    )
+    api = f"http://127.0.0.1:{jp_http_port}{jp_base_url}mlops/api/v1"
+    urls = [f"{api}/jobs/watch", f"{api}/jobs/pytorchjobs/{job.name}/watch"]
+    others = namespaced_watches(control_plane)  # this server has not built its client yet
+    async with httpx.AsyncClient(headers=jp_auth_header, timeout=60) as http:
+        # One stream first: the server starts its watches, and what a stream makes once exists.
+        async with http.stream("GET", urls[0]) as warm:
+            await event_of(warm.aiter_lines(), job.name, "ADDED")
+        watches_before = plus_one(others)
+        await until(lambda: namespaced_watches(control_plane) == watches_before,
+                    what="the server's one watch per kind")
+        threads_before = set(threading.enumerate())
+
+        opened = []
+        for i in range(STREAMS):
+            stream = http.stream("GET", urls[i % 2], params={"timeout": "600"})
+            response = await stream.__aenter__()
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            await event_of(lines, job.name, "ADDED")
+            opened.append((stream, lines))
+        assert namespaced_watches(control_plane) == watches_before, "no API-server watch per stream"
+
+        # One change reaches every stream (fan-out).
+        controller.write_status("pytorchjob", alice.namespace, job.name, {"conditions": [
+            {"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}]})
+        for _, lines in opened:
+            assert (await event_of(lines, job.name, "MODIFIED"))["job"]["state"] == "Running"
+        for stream, _ in opened:
+            await stream.__aexit__(None, None, None)
+
+    every = informers(jp_serverapp).values()
+    await until(lambda: all(i.subscribers == 0 for i in every), what="every stream unsubscribed")
+    assert [i.watches_open for i in every] == [1, 1, 1]
+    assert namespaced_watches(control_plane) == watches_before
+    assert set(threading.enumerate()) == threads_before, "a thread outlived its stream"
+    assert (await call(jp_fetch, "GET", "/jobs", "jobs"))[0] == 200
+    job.delete()
+
+
+@on_server_loop
+async def test_a_stream_whose_client_vanished_mid_event_is_cleaned_up(
+    jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
+    controller,
+):
+    job = alice.client().submit(
+        PyTorchJob(name=f"vanish-{uuid.uuid4().hex[:6]}", command="python a.py", image=IMAGE,
+                   snapshot=None)
+    )
+    others = namespaced_watches(control_plane)  # this server has not built its client yet
+    assert (await call(jp_fetch, "GET", "/jobs", "jobs"))[0] == 200  # its watches start
+    watches_before = plus_one(others)
+    await until(lambda: namespaced_watches(control_plane) == watches_before,
+                what="the server's one watch per kind")
+    every = informers(jp_serverapp).values()
+    threads_before = set(threading.enumerate())
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    path = f"{jp_base_url}mlops/api/v1/jobs/watch"
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {jp_auth_header['Authorization']}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"event: job")  # into the first event, not to its end
+    assert head.startswith(b"HTTP/1.1 200")
+    await until(lambda: informers(jp_serverapp)["pytorchjob"].subscribers == 1, what="subscribed")
+    # Vanish without a goodbye (RST), while the server still has events to write.
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    writer.transport.abort()
+    controller.write_status("pytorchjob", alice.namespace, job.name, {"conditions": [
+        {"type": "Created", "status": "True"}, {"type": "Running", "status": "True"}]})
+
+    await until(lambda: all(i.subscribers == 0 for i in every), what="the vanished client gone")
+    assert [i.watches_open for i in every] == [1, 1, 1]
+    assert namespaced_watches(control_plane) == watches_before
+    assert set(threading.enumerate()) == threads_before, "a thread outlived its stream"
+    job.delete()
