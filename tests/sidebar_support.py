@@ -44,6 +44,8 @@ class Lab:
     token: str
     root: Path
     log_file: Path
+    pid: int = 0
+    """The jupyter-server process (a benchmark reads its CPU time from /proc)."""
 
     def api(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
         """Call ``mlops/api/v1/<path>`` with the token; (status, JSON or text)."""
@@ -98,7 +100,8 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False):
+def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False,
+              server_ext: Path = REPO / "server_ext"):
     """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
 
     ``galata=True`` configures the server with ``jupyterlab.galata.configure_jupyter_server``
@@ -107,6 +110,8 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False)
     Config, data, runtime, settings and workspaces are fresh folders, so nothing
     from ~/.jupyter changes what the browser sees. JUPYTER_PATH puts this
     worktree's labextension build ahead of the one installed in the virtualenv.
+    ``server_ext`` is where the server extension is imported from (a benchmark
+    puts an earlier revision's there, side by side).
     """
     if not (LABEXTENSION_BUILD / "package.json").exists():
         raise RuntimeError(f"{LABEXTENSION_BUILD} is missing: build the labextension "
@@ -130,7 +135,7 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False)
             f"--LabApp.expose_app_in_browser={galata}",
             f"--LabApp.user_settings_dir={dirs['settings']}",
             f"--LabApp.workspaces_dir={dirs['workspaces']}"]
-    python_path = os.pathsep.join([str(REPO / "server_ext"), str(REPO / "spawner"),
+    python_path = os.pathsep.join([str(server_ext), str(REPO / "spawner"),
                                    os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, **environment, "PYTHONPATH": python_path,
            "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
@@ -139,7 +144,7 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False)
     with open(log_file, "wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, preexec_fn=_die_with_parent)
-    lab = Lab(f"http://127.0.0.1:{port}/", token, dirs["root"], log_file)
+    lab = Lab(f"http://127.0.0.1:{port}/", token, dirs["root"], log_file, proc.pid)
     try:
         _wait_until_serving(lab, proc)
         yield lab
