@@ -51,6 +51,11 @@ def plus_one(watches: dict[str, int]) -> dict[str, int]:
     return {resource: count + 1 for resource, count in watches.items()}
 
 
+def submit_job(user, prefix: str):
+    return user.client().submit(PyTorchJob(name=f"{prefix}-{uuid.uuid4().hex[:6]}",
+                                           command="python a.py", image=IMAGE, snapshot=None))
+
+
 def informers(jp_serverapp):
     return jp_serverapp.web_app.settings["mlops_jobs_client"].cache.informers
 
@@ -79,10 +84,7 @@ async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
     jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
     controller,
 ):
-    job = alice.client().submit(
-        PyTorchJob(name=f"streams-{uuid.uuid4().hex[:6]}", command="python a.py", image=IMAGE,
-                   snapshot=None)
-    )
+    job = submit_job(alice, "streams")
     api = f"http://127.0.0.1:{jp_http_port}{jp_base_url}mlops/api/v1"
     urls = [f"{api}/jobs/watch", f"{api}/jobs/pytorchjobs/{job.name}/watch"]
     others = namespaced_watches(control_plane)  # this server has not built its client yet
@@ -127,10 +129,7 @@ async def test_a_stream_whose_client_vanished_mid_event_is_cleaned_up(
     jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
     controller,
 ):
-    job = alice.client().submit(
-        PyTorchJob(name=f"vanish-{uuid.uuid4().hex[:6]}", command="python a.py", image=IMAGE,
-                   snapshot=None)
-    )
+    job = submit_job(alice, "vanish")
     others = namespaced_watches(control_plane)  # this server has not built its client yet
     assert (await call(jp_fetch, "GET", "/jobs", "jobs"))[0] == 200  # its watches start
     watches_before = plus_one(others)

@@ -20,7 +20,15 @@ from collections.abc import AsyncIterator
 import httpx
 
 from .credentials import KubeCredentials
-from .kube import READ_RETRIES, api_error, auth_headers, tls_verify, unreachable
+from .kube import (
+    BUSY_STATUSES,
+    READ_RETRIES,
+    api_error,
+    auth_headers,
+    retry_delay,
+    tls_verify,
+    unreachable,
+)
 from .resources import Resource
 
 
@@ -106,10 +114,10 @@ class AsyncKubeClient:
             except httpx.TransportError as exc:
                 if last:
                     raise unreachable(self.credentials, exc) from exc
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(retry_delay(attempt))
                 continue
-            if response.status_code in (429, 503) and not last:
-                await asyncio.sleep(0.2 * 2**attempt)
+            if response.status_code in BUSY_STATUSES and not last:
+                await asyncio.sleep(retry_delay(attempt))
                 continue
             if response.status_code >= 400:
                 raise api_error(response, verb, resource, namespace, name)

@@ -34,7 +34,7 @@ WATCH_SECONDS = 300
 """How long the API server keeps one watch open before the informer resumes with a new one."""
 RETRY_SECONDS = (0.5, 30.0)
 """Backoff between failed attempts: first and longest wait."""
-SUBSCRIBER_QUEUE = 1000
+SUBSCRIBER_QUEUE = 10_000
 """Events buffered for a subscriber that has not read them yet; more and it is cut off."""
 
 
@@ -210,7 +210,9 @@ class KindInformer:
                         self._fan_out(event_type, obj)
                 version = await self._watch(kube, version)
                 backoff = RETRY_SECONDS[0]
-            except JobsError as exc:
+            except (JobsError, ValueError, KeyError) as exc:
+                if not isinstance(exc, JobsError):  # an answer we could not read
+                    exc = UpstreamError(f"The API server's answer could not be read: {exc!r}")
                 with self.lock:
                     self.synced = False
                 self.error = exc

@@ -35,6 +35,8 @@ from .resources import Resource
 
 READ_RETRIES = 3
 """Attempts for idempotent reads when the server is unreachable or overloaded."""
+BUSY_STATUSES = (429, 503)
+"""Answers after which a read is tried again (the server sheds load or is starting)."""
 CREATE_ATTEMPTS = 2
 """Attempts for a create whose answer was lost (the object has a name of its own by then,
 so a second attempt cannot make a second object)."""
@@ -203,11 +205,11 @@ class KubeClient:
                 )
             except httpx.TransportError as exc:
                 if attempt + 1 < attempts:
-                    time.sleep(0.2 * 2**attempt)
+                    time.sleep(retry_delay(attempt))
                     continue
                 raise unreachable(self.credentials, exc) from exc
-            if response.status_code in (429, 503) and attempt + 1 < attempts:
-                time.sleep(0.2 * 2**attempt)
+            if response.status_code in BUSY_STATUSES and attempt + 1 < attempts:
+                time.sleep(retry_delay(attempt))
                 continue
             if response.status_code >= 400:
                 raise api_error(response, verb, resource, namespace, name)
@@ -255,6 +257,11 @@ def with_own_name(body: dict) -> dict:
 
 
 # ------------------------------------------- shared with the async client (aiokube)
+def retry_delay(attempt: int) -> float:
+    """Seconds before attempt ``attempt + 1`` of a read: 0.2, 0.4, 0.8, ..."""
+    return 0.2 * 2**attempt
+
+
 def auth_headers(credentials: KubeCredentials, content_type: str | None = None) -> dict:
     headers = {
         "Authorization": f"Bearer {credentials.bearer_token()}",
