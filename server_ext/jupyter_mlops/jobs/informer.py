@@ -3,11 +3,14 @@
 Invariants a reader may rely on:
 
 - One coroutine per kind owns the watch: it lists once, watches from the
-  listing's resourceVersion (bookmarks keep it fresh), resumes from the last
-  version when the server ends a watch, and lists again only on 410 Gone or
-  after an error (then with backoff). A relist is compared with what was
-  known, and the differences go out as ADDED/MODIFIED/DELETED, so a
-  subscriber never misses a change made while the watch was down.
+  listing's resourceVersion (bookmarks keep it fresh), and resumes from the
+  last version it saw whenever a watch ends -- the server closing it, or the
+  server away or refusing (then with backoff). It lists again only on 410
+  Gone (that version is too old) or an answer it could not understand. A
+  relist is compared with what was known, and the differences go out as
+  ADDED/MODIFIED/DELETED, so a subscriber never misses a change.
+- While a watch is down the kind is not ``synced``: lists then ask the API
+  server, whose answer (503, 403, 501) is the truthful one.
 - Fan-out happens only on the event loop. ``subscribe`` takes the snapshot
   and registers the subscriber with no ``await`` between, so the snapshot
   plus the events that follow are exactly the kind's history from then on.
@@ -31,7 +34,6 @@ from .kube import watch_event, watch_params
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 300
-"""How long the API server keeps one watch open before the informer resumes with a new one."""
 RETRY_SECONDS = (0.5, 30.0)
 """Backoff between failed attempts: first and longest wait."""
 SUBSCRIBER_QUEUE = 10_000
@@ -95,8 +97,10 @@ class Subscription:
 class KindInformer:
     """The jobs of one kind in the client's namespace; ``objects`` while ``synced``."""
 
-    def __init__(self, kind: JobKind):
+    def __init__(self, kind: JobKind, watch_seconds: int = WATCH_SECONDS):
         self.kind = kind
+        self.watch_seconds = watch_seconds
+        """How long the API server keeps one watch open before the informer resumes anew."""
         self.objects: dict[str, dict] = {}
         self.synced = False
         self.error: JobsError | None = None
@@ -104,6 +108,8 @@ class KindInformer:
         self.lock = threading.Lock()
         self.lists = 0
         """Lists made (the first one and every relist)."""
+        self.expired = 0
+        """Watches answered 410 Gone (the version to resume from was too old)."""
         self.watches_opened = 0
         self.watches_open = 0
         """API-server watches this informer holds now: 0 or 1."""
@@ -111,7 +117,8 @@ class KindInformer:
         self._wake = asyncio.Event()
         """Set to cut a backoff short."""
         self._attempted = asyncio.Event()
-        """Set when the current list attempt has ended; replaced for the next one."""
+        """Set when the current attempt (list or resume) has ended; replaced for the next."""
+        self._backoff = RETRY_SECONDS[0]
 
     @property
     def subscribers(self) -> int:
@@ -196,7 +203,6 @@ class KindInformer:
     async def run(self, kube: AsyncKubeClient) -> None:
         """List, watch, resume, relist: until cancelled."""
         version: str | None = None
-        backoff = RETRY_SECONDS[0]
         while True:
             try:
                 if version is None:
@@ -204,32 +210,41 @@ class KindInformer:
                     listing = await kube.list(self.kind.resource)
                     version = listing["metadata"]["resourceVersion"]
                     changes = self._replace(listing["items"])
-                    self.error = None
-                    self._settle()
+                    self._now_synced()
                     for event_type, obj in changes:
                         self._fan_out(event_type, obj)
                 version = await self._watch(kube, version)
-                backoff = RETRY_SECONDS[0]
             except (JobsError, ValueError, KeyError) as exc:
-                if not isinstance(exc, JobsError):  # an answer we could not read
+                if not isinstance(exc, JobsError):
                     exc = UpstreamError(f"The API server's answer could not be read: {exc!r}")
-                with self.lock:
-                    self.synced = False
-                self.error = exc
-                self._settle()
-                version = None
-                log.info(
-                    "jupyter_mlops: %s informer out of sync (%s); retrying in %.1fs",
-                    self.kind.name,
-                    exc.message,
-                    backoff,
-                )
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), backoff)
-                except asyncio.TimeoutError:
-                    pass
-                backoff = min(backoff * 2, RETRY_SECONDS[1])
+                if isinstance(exc, UpstreamError):
+                    version = None  # not understood: start again from a list
+                await self._back_off(exc)
+
+    def _now_synced(self) -> None:
+        with self.lock:
+            self.synced = True
+        self.error = None
+        self._backoff = RETRY_SECONDS[0]
+        self._settle()
+
+    async def _back_off(self, exc: JobsError) -> None:
+        with self.lock:
+            self.synced = False
+        self.error = exc
+        self._settle()
+        log.info(
+            "jupyter_mlops: %s informer out of sync (%s); retrying in %.1fs",
+            self.kind.name,
+            exc.message,
+            self._backoff,
+        )
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._backoff)
+        except asyncio.TimeoutError:
+            pass
+        self._backoff = min(self._backoff * 2, RETRY_SECONDS[1])
 
     def _settle(self) -> None:
         """Tell callers of ``ready`` that an attempt has ended, one way or the other."""
@@ -239,14 +254,16 @@ class KindInformer:
     async def _watch(self, kube: AsyncKubeClient, version: str) -> str | None:
         """One watch from ``version``; the version to resume from, None to relist (410)."""
         params = {
-            **watch_params(version, WATCH_SECONDS),
+            **watch_params(version, self.watch_seconds),
             "allowWatchBookmarks": "true",
         }
         async with kube.stream_lines(
-            "watch", self.kind.resource, None, params=params, read_timeout=WATCH_SECONDS + 30
+            "watch", self.kind.resource, None, params=params, read_timeout=self.watch_seconds + 30
         ) as lines:
             self.watches_opened += 1
             self.watches_open += 1
+            if not self.synced:  # resumed after an outage: the events since `version` follow
+                self._now_synced()
             try:
                 async for line in lines:
                     event = watch_event(line)
@@ -254,6 +271,7 @@ class KindInformer:
                         continue
                     event_type, obj = event
                     if event_type == "RESYNC":
+                        self.expired += 1
                         return None
                     if event_type not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
                         raise UpstreamError(f"Unexpected watch event {event_type!r}.")
