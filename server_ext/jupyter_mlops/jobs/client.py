@@ -30,7 +30,7 @@ from .errors import (
 from .handle import JobHandle
 from .kind import SNAPSHOT_ANNOTATION, JobKind
 from .kinds import KINDS, kind_named
-from .kube import KubeClient, Stream, watch_event, watch_params
+from .kube import KubeClient, watch_event, watch_params
 from .resources import CONFIGMAPS, PVCS
 from .snapshot import (
     CONFIGMAP_LIMIT,
@@ -149,19 +149,14 @@ class JobsClient:
         name: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int = 60,
-        on_open=None,
     ) -> Iterator[tuple[str, dict]]:
         """(type, object) for each change of the kind's jobs (or one job) from ``resource_version``.
 
         Ends after ``timeout_seconds`` (the server closes the watch). A type of
         ``RESYNC`` means the version was too old (410): re-read, then watch on.
-        ``on_open`` receives the ``Stream`` so another thread can close it.
         """
         params = watch_params(resource_version, timeout_seconds, name)
-        stream: Stream = self.kube.open_stream("watch", kind.resource, None, params=params)
-        if on_open:
-            on_open(stream)
-        with stream:
+        with self.kube.open_stream("watch", kind.resource, None, params=params) as stream:
             for line in stream:
                 event = watch_event(line)
                 if event is None or event[0] == "BOOKMARK":
