@@ -201,7 +201,8 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
                 if self._client_left in done:
                     break
                 if pending not in done:
-                    if content_type == "text/event-stream":
+                    quiet_stream = content_type == "text/event-stream"
+                    if quiet_stream and (deadline is None or loop.time() < deadline):
                         self.write(": keep-alive\n\n")
                         await self.flush()
                     continue
@@ -224,8 +225,8 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
         finally:
             if pending is not None:
                 pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending  # let the producer finish its cancellation before closing it
             if hasattr(iterator, "aclose"):
                 await iterator.aclose()
         if not self._finished and not self._client_left.done():
