@@ -3,6 +3,7 @@ with several conftest.py files, ``import conftest`` finds whichever came last)."
 
 from __future__ import annotations
 
+import base64
 import shutil
 import sys
 import time
@@ -72,3 +73,16 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def etcd(control_plane, call: str, body: dict) -> dict:
+    """One call of the control plane's etcd v3 JSON gateway (keys are base64, see ``b64``)."""
+    import requests
+
+    resp = requests.post(f"{control_plane.etcd_url}/v3/{call}", json=body, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

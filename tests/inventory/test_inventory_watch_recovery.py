@@ -16,18 +16,16 @@ None``), and afterwards converge to the brute-force truth again.
 from __future__ import annotations
 
 import asyncio
-import base64
 import threading
 import time
 
 import kubernetes
 import pytest
-import requests
 from gpu_oracle import recompute
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster import ControlPlane
-from mlops_testing import create_namespace, wait_for
+from mlops_testing import b64, create_namespace, etcd, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -186,17 +184,6 @@ def test_a_watch_that_ends_normally_is_resumed_without_a_relist(control_plane, c
         assert not inv.seen_unknown, "unknown across an ordinary reconnection"
     finally:
         inv.close()
-
-
-def etcd(cp: ControlPlane, call: str, body: dict) -> dict:
-    """One call of etcd's v3 JSON gateway (keys are base64)."""
-    resp = requests.post(f"{cp.etcd_url}/v3/{call}", json=body, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def test_an_expired_resume_version_gets_410_and_a_relist_that_converges(tmp_path):

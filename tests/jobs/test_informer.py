@@ -15,21 +15,19 @@ thread that started it. A subscriber records every event it is given.
 from __future__ import annotations
 
 import asyncio
-import base64
 import threading
 import time
 import uuid
 
 import kubernetes
 import pytest
-import requests
 from jupyter_mlops.jobs.aiokube import AsyncKubeClient
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.informer import KindInformer, Subscription
 from jupyter_mlops.jobs.kinds import kind_named
 from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from mlops_cluster import ControlPlane
-from mlops_testing import create_namespace, wait_for
+from mlops_testing import b64, create_namespace, etcd, wait_for
 
 pytestmark = pytest.mark.cluster
 PYTORCHJOB = kind_named("pytorchjob")
@@ -113,13 +111,6 @@ def test_a_watch_that_ends_normally_is_resumed_without_a_relist(control_plane, n
         inf.close()
 
 
-def etcd(cp: ControlPlane, call: str, body: dict) -> dict:
-    """One call of etcd's v3 JSON gateway (keys are base64)."""
-    resp = requests.post(f"{cp.etcd_url}/v3/{call}", json=body, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
-
-
 @pytest.mark.slow
 def test_an_expired_version_is_relisted_and_the_missed_deletion_fanned_out(tmp_path):
     cp = ControlPlane(tmp_path / "cluster").start()
@@ -138,8 +129,8 @@ def test_an_expired_version_is_relisted_and_the_missed_deletion_fanned_out(tmp_p
             # The informer has noticed the outage; delete a job straight from etcd and
             # compact the history past it: only a relist can learn of the deletion.
             wait_for(lambda: not inf.informer.synced, timeout=30, what="the informer out of sync")
-            key = base64.b64encode(f"/registry/kubeflow.org/pytorchjobs/{ns}/gone".encode())
-            deleted = etcd(cp, "kv/deleterange", {"key": key.decode()})
+            key = b64(f"/registry/kubeflow.org/pytorchjobs/{ns}/gone")
+            deleted = etcd(cp, "kv/deleterange", {"key": key})
             assert deleted.get("deleted") == "1", deleted
             etcd(cp, "kv/compaction", {"revision": deleted["header"]["revision"], "physical": True})
 

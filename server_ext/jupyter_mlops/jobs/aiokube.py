@@ -26,6 +26,7 @@ from .kube import (
     api_error,
     auth_headers,
     retry_delay,
+    stream_request,
     tls_verify,
     unreachable,
 )
@@ -75,12 +76,9 @@ class AsyncKubeClient:
         error status raises its ``JobsError`` before anything is yielded.
         """
         ns = namespace or self.namespace
-        request = self._http.build_request(
-            "GET",
-            resource.path(ns, name, subresource),
-            params=params,
-            headers=auth_headers(self.credentials),
-            timeout=httpx.Timeout(self.timeout, read=read_timeout),
+        path = resource.path(ns, name, subresource)
+        request = stream_request(
+            self._http, self.credentials, path, params, self.timeout, read_timeout
         )
         try:
             response = await self._http.send(request, stream=True)

@@ -160,12 +160,8 @@ class KubeClient:
         print nothing for an hour). ``close()`` ends it, from any thread.
         """
         ns = namespace or self.namespace
-        request = self._http.build_request(
-            "GET",
-            resource.path(ns, name, subresource),
-            params=params,
-            headers=auth_headers(self.credentials),
-            timeout=httpx.Timeout(self.timeout, read=None),
+        request = stream_request(
+            self._http, self.credentials, resource.path(ns, name, subresource), params, self.timeout
         )
         try:
             response = self._http.send(request, stream=True)
@@ -270,6 +266,24 @@ def auth_headers(credentials: KubeCredentials, content_type: str | None = None) 
     if content_type:
         headers["Content-Type"] = content_type
     return headers
+
+
+def stream_request(
+    http: httpx.Client | httpx.AsyncClient,
+    credentials: KubeCredentials,
+    path: str,
+    params: dict | None,
+    timeout: float,
+    read_timeout: float | None = None,
+) -> httpx.Request:
+    """A long-lived GET: connecting bounded by ``timeout``, each read by ``read_timeout``."""
+    return http.build_request(
+        "GET",
+        path,
+        params=params,
+        headers=auth_headers(credentials),
+        timeout=httpx.Timeout(timeout, read=read_timeout),
+    )
 
 
 def tls_verify(credentials: KubeCredentials) -> ssl.SSLContext | bool:
