@@ -41,11 +41,12 @@ def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
     return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
 
-def _ca(common_name: str, days: int, dns_name: str | None = None):
+def _ca(common_name: str, days: int, dns_name: str | None = None, key=None):
     """A self-signed CA: (key, certificate). ``dns_name``: a SAN for verifiers that
-    check the CA by name (cert-controller checks its CA against its CA name)."""
+    check the CA by name (cert-controller checks its CA against its CA name).
+    ``key``: the CA's key (default: a new EC P-256 key)."""
     not_before, not_after = _validity(days)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -106,11 +107,15 @@ def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str
     ``ips`` (where the API server really calls it) and lives two: both beyond
     the rotator's 90-day look-ahead, so it keeps them instead of making its own.
     """
-    ca_key, ca_cert = _ca(ca_name, days=3650, dns_name=ca_name)
+    # cert-controller reads the CA key as PKCS#1 RSA only.
+    ca_key, ca_cert = _ca(ca_name, days=3650, dns_name=ca_name,
+                          key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
     key, cert = _serving_pair(ca_key, ca_cert, dns_name, [dns_name], ips, days=730)
     return {
         "ca.crt": ca_cert.public_bytes(serialization.Encoding.PEM),
-        "ca.key": _pem_key(ca_key),
+        "ca.key": ca_key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()),
         "tls.crt": cert.public_bytes(serialization.Encoding.PEM),
         "tls.key": _pem_key(key),
     }
