@@ -9,8 +9,11 @@ code that decides each replica's fate.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
+import tarfile
 import uuid
 
 import kubernetes
@@ -19,8 +22,8 @@ from jobs_support import IMAGE, on_server_loop, server_config
 from jobs_support import call_api as call
 from jupyter_mlops.jobs import InvalidSpec, NotFound, PermissionDenied, PyTorchJob, Snapshot
 from magics.magics_kernel import Kernel
-from sidebar.sidebar_openapi import conforms
 from mlops_testing import wait_for
+from sidebar.sidebar_openapi import conforms
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
@@ -72,6 +75,10 @@ def code_dir(tmp_path):
     (root / "crash.py").write_text(CRASH)
     (root / "forever.py").write_text(FOREVER)
     (root / "run.txt").write_text(uuid.uuid4().hex)  # a snapshot of this test's own
+    (root / ".gitignore").write_text("checkpoints/\n*.log\n")
+    (root / "checkpoints").mkdir()
+    (root / "checkpoints" / "big.ckpt").write_bytes(b"\0" * 4096)
+    (root / "train.log").write_text("old log\n")
     return root
 
 
@@ -89,15 +96,39 @@ def printed(handle, part: str) -> list[str]:
         return []
 
 
+def snapshot_files(core_v1, namespace: str, configmap: str) -> set[str]:
+    cm = core_v1.read_namespaced_config_map(configmap, namespace, _request_timeout=10)
+    assert cm.immutable is True
+    archive = io.BytesIO(base64.b64decode(cm.binary_data["snapshot.tar.gz"]))
+    with tarfile.open(fileobj=archive, mode="r:gz") as tar:
+        return set(tar.getnames())
+
+
+def owners(core_v1, namespace: str, configmap: str) -> set[str] | None:
+    """The uids owning the snapshot ConfigMap; None once it is gone."""
+    try:
+        cm = core_v1.read_namespaced_config_map(configmap, namespace, _request_timeout=10)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return {ref.uid for ref in cm.metadata.owner_references or []}
+
+
 def pods_of(core_v1, namespace: str, name: str) -> list:
     return core_v1.list_namespaced_pod(namespace, label_selector=f"{JOB_LABEL}={name}",
                                        _request_timeout=10).items
 
 
-def test_two_replicas_rendezvous_and_succeed(carol, code_dir):
+def test_two_replicas_rendezvous_and_succeed(carol, operator_core_v1, code_dir):
     name = unique("ddp")
     handle = carol.client().submit(job(name, "train.py", code_dir, replicas=2),
                                    if_not_fits="queue")
+
+    configmap = handle.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
+    assert snapshot_files(operator_core_v1, carol.namespace, configmap) == {
+        ".gitignore", "run.txt", "train.py", "crash.py", "forever.py", "models/__init__.py",
+        "models/net.py"}  # what .gitignore leaves out stays home
 
     final = handle.wait(timeout=180)
     assert final["state"] == "Succeeded", final
@@ -109,6 +140,9 @@ def test_two_replicas_rendezvous_and_succeed(carol, code_dir):
     # The operator's own words, not ours.
     succeeded = next(c for c in handle.get()["status"]["conditions"] if c["type"] == "Succeeded")
     assert succeeded["reason"] == "PyTorchJobSucceeded"
+    events = {(e["object"], e["reason"]) for e in handle.events()}
+    assert (f"Pod/{name}-worker-0", "Scheduled") in events  # the real scheduler's
+    assert (f"PyTorchJob/{name}", "SuccessfulCreatePod") in events  # the operator's
 
 
 def _failed_with_reason(status: dict, name: str) -> None:
@@ -175,26 +209,33 @@ def test_cancel_resubmit_delete(carol, operator_core_v1, code_dir):
     wait_for(lambda: handle.status()["state"] == "Cancelled", timeout=60,
              what="the job to show Cancelled")
     configmap = handle.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
+    assert handle.get()["spec"]["runPolicy"]["suspend"] is True
 
+    # Resubmit: a new job, the same snapshot, running again.
     again = handle.resubmit()
-    assert again.name != name
+    assert again.name != name and again.name.startswith(name)
+    assert again.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"] == configmap
+    assert not again.get()["spec"]["runPolicy"].get("suspend")
     wait_for(lambda: "step 1" in printed(again, "master-0"), timeout=120,
              what="the resubmitted job's master to run")
     assert again.status()["state"] == "Running"
+    assert owners(operator_core_v1, carol.namespace, configmap) == {
+        handle.get()["metadata"]["uid"], again.get()["metadata"]["uid"]}
 
-    for each in (handle, again):
-        each.delete()
+    # Delete: the pods go with the job; the snapshot with the last job that uses it.
+    handle.delete()
+    wait_for(lambda: name not in {j["name"] for j in client.list("pytorchjob")}, timeout=60,
+             what="the job to leave the list")
+    still = {again.get()["metadata"]["uid"]}
+    wait_for(lambda: owners(operator_core_v1, carol.namespace, configmap) == still, timeout=60,
+             what="the garbage collector to leave the snapshot to the resubmission alone")
+    again.delete()
     wait_for(lambda: not pods_of(operator_core_v1, carol.namespace, again.name), timeout=60,
              what="the resubmitted job's pods to go with it")
-
-    def snapshot_gone():
-        try:
-            operator_core_v1.read_namespaced_config_map(configmap, carol.namespace)
-            return False
-        except kubernetes.client.ApiException as exc:
-            return exc.status == 404
-
-    wait_for(snapshot_gone, timeout=60, what="the garbage collector to delete the snapshot")
+    wait_for(lambda: owners(operator_core_v1, carol.namespace, configmap) is None, timeout=60,
+             what="the garbage collector to delete the snapshot")
+    with pytest.raises(NotFound):
+        again.status()
 
 
 def test_another_researcher_cannot_see_or_touch_the_job(carol, dave, operator_core_v1,
