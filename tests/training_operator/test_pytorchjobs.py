@@ -9,6 +9,7 @@ code that decides each replica's fate.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -16,6 +17,7 @@ import os
 import tarfile
 import uuid
 
+import jsonschema
 import kubernetes
 import pytest
 from jobs_support import IMAGE, on_server_loop, server_config
@@ -23,6 +25,7 @@ from jobs_support import call_api as call
 from jupyter_mlops.jobs import InvalidSpec, NotFound, PermissionDenied, PyTorchJob, Snapshot
 from magics.magics_kernel import Kernel
 from mlops_testing import wait_for
+from openapi_check import json_schema_of
 from sidebar.sidebar_openapi import conforms
 
 pytestmark = pytest.mark.cluster
@@ -57,6 +60,8 @@ else:
     print(f"rank {rank} of {world} got", peer.recv(64).decode(), flush=True)
 """
 CRASH = 'print("loading data", flush=True)\nraise ValueError("learning rate must be > 0")\n'
+SERVE = ('import time\nprint("hello from rest")\nprint("loss=0.1", flush=True)\n'
+         'while True:\n    time.sleep(0.5)\n')
 FOREVER = ('import itertools, time\nfor step in itertools.count():\n'
            '    print(f"step {step}", flush=True)\n    time.sleep(0.5)\n')
 
@@ -74,6 +79,7 @@ def code_dir(tmp_path):
     (root / "train.py").write_text(RENDEZVOUS)
     (root / "crash.py").write_text(CRASH)
     (root / "forever.py").write_text(FOREVER)
+    (root / "serve.py").write_text(SERVE)
     (root / "run.txt").write_text(uuid.uuid4().hex)  # a snapshot of this test's own
     (root / ".gitignore").write_text("checkpoints/\n*.log\n")
     (root / "checkpoints").mkdir()
@@ -127,7 +133,8 @@ def test_two_replicas_rendezvous_and_succeed(carol, operator_core_v1, code_dir):
 
     configmap = handle.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     assert snapshot_files(operator_core_v1, carol.namespace, configmap) == {
-        ".gitignore", "run.txt", "train.py", "crash.py", "forever.py", "models/__init__.py",
+        ".gitignore", "run.txt", "train.py", "crash.py", "forever.py", "serve.py",
+        "models/__init__.py",
         "models/net.py"}  # what .gitignore leaves out stays home
 
     final = handle.wait(timeout=180)
@@ -259,3 +266,60 @@ def test_another_researcher_cannot_see_or_touch_the_job(carol, dave, operator_co
     # Still carol's, still running.
     assert handle.status()["state"] == "Running"
     handle.delete()
+
+
+@on_server_loop
+async def test_through_rest(jp_fetch, carol, operator_core_v1, project):
+    """Submit, watch, logs, events, cancel, resubmit and delete over the REST API, every
+    answer held to openapi.yaml, while the operator and the pod runner do the rest."""
+    name = unique("rest")
+    body = {"name": name, "command": ["python", "serve.py"], "replicas": 1, "gpus": 2,
+            "gpu_type": "NVIDIA-RTX-A6000", "image": IMAGE, "snapshot": {"path": project},
+            "if_not_fits": "queue"}
+    code, created = await call(jp_fetch, "POST", "/jobs/pytorchjobs", "jobs", "pytorchjobs",
+                               body=body)
+    assert code == 201, created
+    assert created["name"] == name and created["namespace"] == carol.namespace
+
+    code, stream = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/watch", "jobs",
+                              "pytorchjobs", name, "watch", params={"timeout": "8"})
+    events = [json.loads(line[len("data: "):]) for line in stream.splitlines()
+              if line.startswith("data: ")]
+    for event in events:
+        jsonschema.validate(event, json_schema_of("WatchEvent"))
+    assert events[0]["type"] == "ADDED"
+    assert "Running" in [e["job"]["state"] for e in events]  # the operator's word, watched
+
+    async def log() -> str:
+        code, text = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs",
+                                "pytorchjobs", name, "logs", params={"part": "master-0"})
+        return text if code == 200 else ""
+
+    for _ in range(100):
+        if await log() == "hello from rest\nloss=0.1\n":
+            break
+        await asyncio.sleep(0.3)
+    assert await log() == "hello from rest\nloss=0.1\n"
+    code, listed = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/events", "jobs",
+                              "pytorchjobs", name, "events")
+    assert code == 200 and {"Scheduled", "SuccessfulCreatePod"} <= {
+        e["reason"] for e in listed["events"]}
+
+    code, cancelled = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs",
+                                 "pytorchjobs", name, "cancel")
+    assert (code, cancelled["state"]) == (200, "Cancelled")
+    await asyncio.to_thread(wait_for, lambda: not pods_of(operator_core_v1, carol.namespace, name),
+                            60, 0.2, "the operator to delete the cancelled job's pods")
+    code, again = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/resubmit", "jobs",
+                             "pytorchjobs", name, "resubmit")
+    assert code == 201 and again["name"] != name
+    code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs",
+                              again["name"])
+    assert detail["state"] != "Cancelled", "a resubmitted job starts afresh"
+
+    for each in (name, again["name"]):
+        code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "pytorchjobs",
+                             each)
+        assert code == 204
+    code, gone = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", name)
+    assert (code, gone["error"]) == (404, "not-found")
