@@ -15,8 +15,8 @@ import time
 import uuid
 
 import pytest
-from jobs_support import IMAGE, cri_line
-from jupyter_mlops.jobs import Parameter, PyTorchJob, Snapshot, Sweep, submit_workflow
+from jobs_support import IMAGE
+from jupyter_mlops.jobs import Parameter, Snapshot, Sweep, submit_workflow
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support"]
@@ -168,29 +168,3 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir):
     assert handle.get()["spec"]["shutdown"] == "Terminate"
     handle.delete()
     controller.wait_gone(alice.namespace, configmap)
-
-
-def test_following_logs_streams_lines_as_they_are_written(alice, controller):
-    handle = alice.client().submit(
-        PyTorchJob(name=unique("follow"), command="python train.py", image=IMAGE, snapshot=None)
-    )
-    obj = handle.get()
-    pod = f"{handle.name}-master-0"
-    controller.run_pod(
-        alice.namespace,
-        pod,
-        obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"],
-        owner=obj,
-        labels={"training.kubeflow.org/job-name": handle.name},
-    )
-    log_file = controller.serve_log(alice.namespace, pod, "pytorch", ["epoch 1"], follow=True)
-    received = []
-    with handle.open_logs(follow=True) as stream:
-        lines = iter(stream)
-        received.append(next(lines))
-        # The training process writes on; the follower sees it without asking again.
-        with open(log_file, "a") as log:
-            log.write(cri_line("epoch 2"))
-        received.append(next(lines))
-    assert received == ["epoch 1", "epoch 2"]
-    handle.delete()

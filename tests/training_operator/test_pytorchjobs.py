@@ -58,6 +58,8 @@ else:
             time.sleep(0.2)
     peer.sendall(f"rank {rank}".encode())
     print(f"rank {rank} of {world} got", peer.recv(64).decode(), flush=True)
+    peer.close()
+    os._exit(0)  # done: hang up and end at once, so rank 0 cannot end first
 """
 CRASH = 'print("loading data", flush=True)\nraise ValueError("learning rate must be > 0")\n'
 SERVE = ('import time\nprint("hello from rest")\nprint("loss=0.1", flush=True)\n'
@@ -253,18 +255,44 @@ def test_another_researcher_cannot_see_or_touch_the_job(carol, dave, operator_co
              what="the operator to create the pod")
 
     intruder = dave.client(namespace=carol.namespace)
-    with pytest.raises(PermissionDenied):
-        intruder.get("pytorchjob", name)
-    with pytest.raises(PermissionDenied):
-        intruder.handle("pytorchjob", name).cancel()
-    with pytest.raises(PermissionDenied):
-        intruder.handle("pytorchjob", name).delete()
-    with pytest.raises(PermissionDenied):
-        list(intruder.handle("pytorchjob", name).logs("master-0"))
+    attempts = {
+        "get": lambda: intruder.get("pytorchjob", name),
+        "logs": lambda: list(intruder.handle("pytorchjob", name).logs("master-0")),
+        "cancel": lambda: intruder.handle("pytorchjob", name).cancel(),
+        "delete": lambda: intruder.handle("pytorchjob", name).delete(),
+        "submit": lambda: intruder.submit(PyTorchJob(command="x", image=IMAGE, snapshot=None),
+                                          if_not_fits="queue"),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(PermissionDenied) as refused:
+            attempt()
+        assert carol.namespace in refused.value.details["permission"], what
+        assert "system:serviceaccount" in refused.value.details["server_message"], what
     assert name not in {job["name"] for job in dave.client().list()}
 
-    # Still carol's, still running.
+    # Still carol's, still running, not suspended.
     assert handle.status()["state"] == "Running"
+    assert not handle.get()["spec"]["runPolicy"].get("suspend")
+    handle.delete()
+
+
+def test_following_logs_streams_lines_as_the_replica_prints_them(carol, tmp_path):
+    go = tmp_path / "go"  # the test's signal to the process: print the second line now
+    script = ("import os, time\nprint('epoch 1', flush=True)\n"
+              "while not os.path.exists(os.environ['GO']):\n    time.sleep(0.1)\n"
+              "print('epoch 2', flush=True)\ntime.sleep(600)\n")
+    handle = carol.client().submit(
+        PyTorchJob(name=unique("follow"), command=["python", "-c", script], image=IMAGE,
+                   snapshot=None, env={"GO": str(go)}), if_not_fits="queue")
+    wait_for(lambda: printed(handle, "master-0") == ["epoch 1"], timeout=120,
+             what="the first line")
+    received = []
+    with handle.open_logs(follow=True) as stream:
+        lines = iter(stream)
+        received.append(next(lines))
+        go.touch()
+        received.append(next(lines))  # without asking again
+    assert received == ["epoch 1", "epoch 2"]
     handle.delete()
 
 
