@@ -107,3 +107,6 @@ c.KubeSpawner.environment = {
 c.GPUKubeSpawner.provision_user_namespaces = True
 c.GPUKubeSpawner.enable_user_namespaces = True
 c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"
+# Every pod in a user's namespace runs as a local process (the pod runner plays
+# the kubelet): the pods the Training Operator creates for that user's PyTorchJobs too.
+c.GPUKubeSpawner.user_namespace_labels = {RUN_LOCALLY_ANNOTATION: "true"}

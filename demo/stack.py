@@ -69,10 +69,12 @@ class DemoStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
-                 "(etcd, kube-apiserver, scheduler, KWOK)...")
-        # No Training Operator, Katib or Argo runs here: KWOK Stages move the
-        # users' jobs to Succeeded as those controllers would (kwok/job-stages.yaml).
-        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True)
+                 "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator)...")
+        # The real Training Operator runs PyTorchJobs (their pods run through the pod
+        # runner); Katib and Argo do not run here: KWOK Stages move sweeps and
+        # workflows to Succeeded as those controllers would (kwok/job-stages.yaml).
+        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True,
+                                    training_operator=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")
@@ -84,7 +86,8 @@ class DemoStack:
             f"--kubeconfig={self.cluster.kubeconfig('admin')}",
             f"--home-base={self.run_dir / 'homes'}",
             f"--log-dir={self.run_dir / 'pods'}",
-        ])
+        ], env={  # what a job's image would bring: python and the suite's packages
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
 
         self.say("seeding other users' GPU pods so availability is not all free...")
         core = kubernetes.client.CoreV1Api(self.cluster.api_client("admin"))

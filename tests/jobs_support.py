@@ -5,11 +5,12 @@ accounts and role bindings are provisioned by the suite's own provisioning
 code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
-No Training Operator, Katib or Argo controller runs in the local cluster.
-``Controller`` does what they would do, as the admin identity: it creates the
-job's pods with the labels the real controller sets, writes the job's status
-through the status subresource, and (playing the kubelet) serves container
-logs through KWOK's Logs objects.
+No Katib or Argo controller runs in the session's cluster, nor the Training
+Operator (it runs for real in tests/training_operator/'s own cluster, where
+nothing here plays it). ``Controller`` does what they would do, as the admin
+identity: it creates the job's pods with the labels the real controller sets,
+writes the job's status through the status subresource, and (playing the
+kubelet) serves container logs through KWOK's Logs objects.
 """
 
 from __future__ import annotations

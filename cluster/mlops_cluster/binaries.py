@@ -17,6 +17,8 @@ KWOK_VERSION = "v0.8.0"
 ARGO_VERSION = "v4.0.5"
 """Argo Workflows release whose CLI (``argo server``) the tests run as the Argo Server.
 v4.0.5 because the Go module proxy serves no v3 release of argo-workflows here."""
+TRAINING_OPERATOR_VERSION = "v1.9.4"
+"""Kubeflow Training Operator release (``training_operator.VERSION`` reads its manifests)."""
 
 
 def kubernetes_version() -> str:
@@ -37,6 +39,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     argo: Path
+    training_operator: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -67,6 +70,8 @@ def expected() -> Binaries:
         kubectl=k8s / "kubectl",
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
         argo=root / f"argo-{ARGO_VERSION}" / "argo",
+        training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}"
+        / "training-operator",
     )
 
 
@@ -74,7 +79,8 @@ def ensure_built() -> Binaries:
     """Return the binaries, building what is missing (slow only the first time)."""
     bins = expected()
     if bins.missing():
-        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION)
+        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION,
+                   TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION)
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:
             raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")

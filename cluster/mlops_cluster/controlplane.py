@@ -24,7 +24,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import binaries, fleet, identities, pki, processes
+import yaml
+
+from . import binaries, fleet, identities, pki, processes, training_operator
 from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
 
@@ -38,6 +40,13 @@ POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
 POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
 """Stages standing in for the Training Operator, Katib and Argo (demo only)."""
+
+
+def second_pod_cidr() -> str:
+    """The upper half of ``POD_NETWORK``, for a second cluster beside one on ``POD_CIDR``
+    (KWOK hands out addresses from the bottom of its range, so the halves stay apart)."""
+    upper = list(POD_NETWORK.subnets(prefixlen_diff=1))[1]
+    return f"{upper.network_address + 1}/{upper.prefixlen}"
 
 
 class ControlPlaneError(RuntimeError):
@@ -65,6 +74,11 @@ class ControlPlane:
     """Let KWOK Stages (kwok/job-stages.yaml) move PyTorchJobs, Katib Experiments
     and Argo Workflows to Succeeded, as their controllers would. The demo turns
     this on; tests leave it off and write those statuses themselves."""
+    training_operator: bool = False
+    """Run the real Kubeflow Training Operator for PyTorchJobs (``training_operator``)."""
+    pod_cidr: str = POD_CIDR
+    """KWOK's pod IP range; a second cluster in the same process takes another part
+    of ``POD_NETWORK`` (see ``second_pod_cidr``)."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -115,6 +129,10 @@ class ControlPlane:
             self._bootstrap()
             self._start("kwok", self._kwok_argv())
             self.wait_for_nodes_ready()
+            if self.training_operator:
+                training_operator.TrainingOperator(self).start()
+            else:
+                training_operator.remove_webhooks(self)
         except BaseException:
             self.stop()
             raise
@@ -172,6 +190,24 @@ class ControlPlane:
             self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
                          identity=identity, input=path_or_yaml)
 
+    def apply_objects(self, objects: list[dict], identity: str = "admin") -> None:
+        """Server-side apply of objects given as dicts."""
+        self.apply(yaml.safe_dump_all(objects, sort_keys=False), identity=identity)
+
+    def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None
+                      ) -> subprocess.Popen:
+        """Start a component (a controller) that ``stop`` stops with the rest."""
+        return self._start(name, argv, env)
+
+    def check_alive(self, name: str) -> None:
+        """Raise ``ControlPlaneError`` with its log's tail if component ``name`` exited."""
+        if self._procs[name].poll() is not None:
+            raise self._fail(name, f"exited with code {self._procs[name].returncode}")
+
+    def failure(self, name: str, why: str) -> ControlPlaneError:
+        """A ``ControlPlaneError`` for component ``name``, with its log's tail."""
+        return self._fail(name, why)
+
     def api_client(self, identity: str = "admin"):
         """A ``kubernetes`` (sync) ApiClient authenticated as ``identity``."""
         import kubernetes  # noqa: PLC0415 - only the tests and demo need the client
@@ -179,8 +215,9 @@ class ControlPlane:
         return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig(identity)))
 
     # ------------------------------------------------------------ internals
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        proc = processes.start(name, argv, self.log_dir)
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None
+               ) -> subprocess.Popen:
+        proc = processes.start(name, argv, self.log_dir, env=env)
         self._procs[name] = proc
         return proc
 
@@ -279,7 +316,7 @@ class ControlPlane:
             *(f"--config={path}" for path in stage_files),
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={fleet.KWOK_ANNOTATION}={fleet.KWOK_ANNOTATION_VALUE}",
-            f"--cidr={POD_CIDR}",
+            f"--cidr={self.pod_cidr}",
             # Every simulated node's kubelet is this one KWOK server, which
             # serves pods/log from files named by Logs objects (kwok/crds).
             "--node-ip=127.0.0.1",
@@ -293,6 +330,7 @@ class ControlPlane:
     def _bootstrap(self) -> None:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
+        self.apply_objects(training_operator.crds())
         self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")
