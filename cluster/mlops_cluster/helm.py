@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .binaries import BUILD_SCRIPT
+from .binaries import BUILD_SCRIPT, kubernetes_version
 from .paths import CLUSTER_DIR, cache_dir
 
 HELM_VERSION = "v3.22.0"
@@ -69,7 +69,10 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def _values_args(values_files: list[Path]) -> list[str]:
-    return [arg for path in values_files for arg in ("--values", str(path))]
+    # Rendered for the local cluster's release (Helm built without its release
+    # ldflags would assume Kubernetes 1.20, which the chart refuses).
+    return ["--kube-version", kubernetes_version(),
+            *(arg for path in values_files for arg in ("--values", str(path)))]
 
 
 def lint(chart: Path, values_files: list[Path]) -> subprocess.CompletedProcess:

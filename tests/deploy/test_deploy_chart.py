@@ -1,0 +1,292 @@
+"""The real Zero-to-JupyterHub 4.4 chart with helm-values/values.yaml, end to end.
+
+Helm (built from its Go module) lints and renders the chart from
+../shared/third_party/ (``mlops_cluster.helm.z2jh_chart``: a missing chart
+fails these tests, it never skips them); every rendered object, our RBAC,
+NetworkPolicies and SSH Service are applied server-side in the release
+namespace; then the hub runs as the hub pod runs it: the chart's own
+jupyterhub_config.py and z2jh.py reading the rendered ConfigMap and Secret
+where the pod mounts them, the Deployment's environment and the Service links,
+JupyterHub 5.5 and KubeSpawner 7.0 from the hub image's packages, and the
+managed services started by JupyterHub itself (``chart_deployment``). A user
+logs in through the proxy's TLS port, picks a GPU profile, and the notebook pod
+is created in their namespace, where the real API server enforces Pod Security
+``baseline``, is scheduled by the chart's user scheduler, runs (pod runner) and
+reaches the hub.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import kubernetes
+import pytest
+import requests
+import yaml
+from chart_deployment import PUBLIC_HOST, RELEASE, ChartDeployment, by_kind
+from deploy_support import HELM_VALUES, RELEASE_NAMESPACE
+from mlops_cluster import helm, hub_image, processes
+from mlops_testing import wait_for
+from network_policy_model import Endpoint, admits
+
+pytestmark = pytest.mark.cluster
+
+VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
+USER = "alice"
+USER_NAMESPACE = f"mlops-{USER}"
+TESTING_AUTHENTICATORS = {"dummy", "null", "shared-password",
+                          "jupyterhub.auth.DummyAuthenticator", "dummyauthenticator.DummyAuthenticator"}
+
+
+@pytest.fixture(scope="module")
+def shipped_render():
+    """The chart rendered with the shipped values alone."""
+    return helm.render(helm.z2jh_chart(), RELEASE, RELEASE_NAMESPACE, [HELM_VALUES / "values.yaml"])
+
+
+@pytest.fixture(scope="module")
+def deployment(control_plane, core_v1, tmp_path_factory):
+    from deploy_support import release_namespace
+
+    namespaces = release_namespace(core_v1)
+    next(namespaces)
+    chart = ChartDeployment(control_plane, core_v1, tmp_path_factory.mktemp("z2jh"))
+    try:
+        chart.start()
+        yield chart
+    finally:
+        chart.stop()
+        for ns in (USER_NAMESPACE,):
+            try:
+                core_v1.delete_namespace(ns)
+            except kubernetes.client.ApiException:
+                pass
+        next(namespaces, None)
+
+
+def rendered_values(objects: list[dict]) -> dict:
+    """values.yaml as the chart hands it to the hub (its Secret)."""
+    import base64
+
+    (secret,) = [o for o in by_kind(objects, "Secret") if o["metadata"]["name"] == "hub"]
+    data = secret.get("data") or {}
+    text = (base64.b64decode(data["values.yaml"]).decode() if "values.yaml" in data
+            else secret["stringData"]["values.yaml"])
+    return yaml.safe_load(text)
+
+
+# ----------------------------------------------------------------- render
+def test_helm_lint_and_schema_accept_the_values():
+    result = helm.lint(helm.z2jh_chart(), [HELM_VALUES / "values.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_chart_is_read_from_shared_not_the_repository():
+    chart = helm.z2jh_chart()
+    assert (chart / "Chart.yaml").read_text().count("version: 4.4.0") == 1
+    assert helm.CLUSTER_DIR.parent not in chart.parents
+
+
+def test_a_missing_chart_is_an_error_that_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setattr(helm, "chart_candidates", lambda: [tmp_path / "nowhere"])
+    with pytest.raises(helm.ChartMissing, match="nowhere.*MLOPS_Z2JH_CHART"):
+        helm.z2jh_chart()
+
+
+def test_shipped_values_log_in_with_a_real_authenticator_over_tls(shipped_render):
+    values = rendered_values(shipped_render)
+    authenticator = values["hub"]["config"]["JupyterHub"]["authenticator_class"]
+    assert authenticator not in TESTING_AUTHENTICATORS
+    assert values["proxy"]["https"]["enabled"] is True
+    assert values["proxy"]["https"]["type"] in ("secret", "letsencrypt", "manual")
+    # The name resolves in the hub image's packages to an OAuth authenticator.
+    probe = ("from importlib.metadata import entry_points; "
+             f"cls = entry_points(group='jupyterhub.authenticators')[{authenticator!r}].load(); "
+             "print(cls.__module__, cls.__name__)")
+    result = subprocess.run([str(hub_image.python()), "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["oauthenticator.generic", "GenericOAuthenticator"]
+
+
+def test_notebook_pods_have_no_privileged_init_container(shipped_render):
+    """Pod Security baseline refuses privileged and NET_ADMIN containers in user namespaces."""
+    values = rendered_values(shipped_render)
+    assert values["singleuser"]["cloudMetadata"]["blockWithIptables"] is False
+
+
+def test_prometheus_reaches_the_hub_metrics_through_the_hub_policy(shipped_render):
+    """The chart's hub NetworkPolicy admits Prometheus on the hub port (/hub/metrics)."""
+    policies = [p for p in by_kind(shipped_render, "NetworkPolicy")
+                if p["spec"]["podSelector"]["matchLabels"].get("component") == "hub"]
+    ns_labels = {"monitoring": {"kubernetes.io/metadata.name": "monitoring"},
+                 RELEASE_NAMESPACE: {"kubernetes.io/metadata.name": RELEASE_NAMESPACE}}
+    hub = Endpoint(RELEASE_NAMESPACE, {"app": "jupyterhub", "component": "hub", "release": RELEASE})
+    prometheus = Endpoint("monitoring", {"app.kubernetes.io/name": "prometheus"}, "10.1.0.9")
+    stranger = Endpoint("monitoring", {"app.kubernetes.io/name": "grafana"}, "10.1.0.8")
+    for policy in policies:
+        policy["metadata"].setdefault("namespace", RELEASE_NAMESPACE)
+    assert admits(policies, ns_labels, prometheus, hub, 8081)
+    assert not admits(policies, ns_labels, stranger, hub, 8081)
+
+
+# ------------------------------------------------------------- the hub pod
+def test_rendered_objects_are_in_the_release_namespace(deployment, core_v1):
+    kinds = {o["kind"] for o in deployment.objects}
+    assert {"Deployment", "Service", "Secret", "ConfigMap", "NetworkPolicy"} <= kinds
+    apps = kubernetes.client.AppsV1Api(deployment.control_plane.api_client("admin"))
+    names = {d.metadata.name for d in apps.list_namespaced_deployment(RELEASE_NAMESPACE).items}
+    assert {"hub", "proxy", "user-scheduler"} <= names
+
+
+def test_the_managed_services_start_and_answer(deployment):
+    """JupyterHub starts them with a filtered environment; they load the chart's config
+    file (which reads Service links) and use in-cluster Kubernetes credentials."""
+    hub_ip = deployment.hub_ip
+    deployment.wait_http(f"http://{hub_ip}:8081/hub/health", "the hub API")
+    deployment.wait_http(f"http://{hub_ip}:10101/services/gpu-availability/api/v1/snapshot",
+                         "the availability service")
+    deployment.wait_http(f"http://{hub_ip}:10102/services/ssh/api/keys", "the SSH gateway's key API")
+    # Through the proxy's TLS port, a user's token: the inventory is in sync.
+    token = user_token(deployment)
+    snapshot = wait_for(lambda: (lambda r: r.ok and r.json().get("in_sync") and r.json())(
+        requests.get(f"{deployment.public_url}/services/gpu-availability/api/v1/snapshot",
+                     headers={"Authorization": f"token {token}"}, verify=str(deployment.ca_file),
+                     timeout=10)), timeout=60, what="an in-sync snapshot through the proxy")
+    assert snapshot["gpu_types"], snapshot
+    log = deployment.log("hub", 400)
+    assert "KeyError" not in log and "Service host/port is not set" not in log, log
+
+
+def service_environment(hub_proc, module: str) -> dict[str, str]:
+    for pid in processes.descendants(hub_proc.pid):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if module.encode() in cmdline:
+            raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    raise AssertionError(f"no process runs {module}")
+
+
+def test_services_call_the_hub_api_inside_the_pod_and_get_no_secret(deployment):
+    test_the_managed_services_start_and_answer(deployment)
+    for module in ("jupyterhub_mlops.availability", "jupyterhub_mlops.ssh"):
+        env = service_environment(deployment.pods["hub"].proc, module)
+        assert env["JUPYTERHUB_API_URL"] == "http://127.0.0.1:8081/hub/api", module
+        assert "CONFIGPROXY_AUTH_TOKEN" not in env, module
+        assert env["KUBERNETES_SERVICE_HOST"] and env["PROXY_API_SERVICE_PORT"], module
+
+
+# --------------------------------------------------------------- a user
+def login(deployment) -> requests.Session:
+    session = requests.Session()
+    session.verify = str(deployment.ca_file)
+    page = session.get(f"{deployment.public_url}/hub/login", timeout=30)
+    page.raise_for_status()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    resp = session.post(f"{deployment.public_url}/hub/login", timeout=30,
+                        data={"username": USER, "password": deployment.password, "_xsrf": xsrf})
+    resp.raise_for_status()
+    return session
+
+
+def user_token(deployment) -> str:
+    session = login(deployment)
+    page = session.get(f"{deployment.public_url}/hub/token", timeout=30)
+    xsrf = session.cookies.get("_xsrf") or re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
+    resp = session.post(f"{deployment.public_url}/hub/api/users/{USER}/tokens", timeout=30,
+                        headers={"X-XSRFToken": xsrf, "Referer": f"{deployment.public_url}/hub/token"},
+                        json={"note": "chart test", "expires_in": 3600})
+    resp.raise_for_status()
+    return resp.json()["token"]
+
+
+@pytest.fixture(scope="module")
+def spawned(deployment, core_v1):
+    """alice logs in through the proxy, picks the one-A100 profile; her pod as created."""
+    test_the_managed_services_start_and_answer(deployment)
+    session = login(deployment)
+    page = session.get(f"{deployment.public_url}/hub/spawn", timeout=60)
+    assert page.status_code == 200, page.text[-2000:]
+    assert 'value="a100-1"' in page.text
+    xsrf = re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
+    resp = session.post(f"{deployment.public_url}/hub/spawn", timeout=60, allow_redirects=False,
+                        data={"profile": "a100-1", "gpus": "1", "_xsrf": xsrf})
+    assert resp.status_code in (302, 303), resp.text[-2000:]
+
+    def pod():
+        try:
+            pvcs = core_v1.list_namespaced_persistent_volume_claim(USER_NAMESPACE).items
+        except kubernetes.client.ApiException:
+            return None
+        for pvc in pvcs:  # the provisioner's part: a volume for each claim
+            if pvc.status.phase == "Pending":
+                deployment.provide_volume(USER_NAMESPACE, pvc.metadata.name)
+        pods = core_v1.list_namespaced_pod(USER_NAMESPACE).items
+        return pods[0] if pods else None
+
+    created = wait_for(pod, timeout=120, interval=1, what=f"alice's pod in {USER_NAMESPACE}:\n"
+                       + deployment.log("hub", 80))
+    return session, kubernetes.client.ApiClient().sanitize_for_serialization(created)
+
+
+def test_the_pod_is_admitted_under_pod_security_baseline(spawned, core_v1):
+    _, pod = spawned
+    labels = core_v1.read_namespace(USER_NAMESPACE).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    # Admitted by the real API server under that label: no privileged container.
+    for container in [*(pod["spec"].get("initContainers") or []), *pod["spec"]["containers"]]:
+        context = container.get("securityContext") or {}
+        assert not context.get("privileged"), container["name"]
+        assert "NET_ADMIN" not in ((context.get("capabilities") or {}).get("add") or [])
+
+
+def test_the_pod_has_the_profile_the_chart_volumes_and_the_singleuser_image(spawned):
+    _, pod = spawned
+    spec = pod["spec"]
+    (notebook,) = [c for c in spec["containers"] if c["name"] == "notebook"]
+    assert notebook["image"] == "{name}:{tag}".format(**VALUES["singleuser"]["image"])
+    assert notebook["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-A100-SXM4-80GB"
+    assert spec["schedulerName"] == f"{RELEASE}-user-scheduler"
+    mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
+    assert mounts["/home/jovyan"]["name"].startswith("volume-")  # the chart's home volume
+    assert mounts["/dev/shm"]["name"] == "dshm"
+    claim = next(v for v in spec["volumes"] if v["name"] == mounts["/home/jovyan"]["name"])
+    assert claim["persistentVolumeClaim"]["claimName"].startswith("claim-")
+
+
+def test_the_notebook_side_is_wired_to_the_hub_services(spawned):
+    _, pod = spawned
+    (notebook,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
+    env = {e["name"]: e.get("value") for e in notebook["env"]}
+    assert env["MLOPS_AVAILABILITY_URL"] == (
+        f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
+    assert env["MLOPS_SSH_HOST"] == PUBLIC_HOST and env["MLOPS_SSH_PORT"] == "2222"
+    assert env["MLOPS_SSH_KEYS_URL"] == f"https://{PUBLIC_HOST}/services/ssh/api/keys"
+
+
+def test_the_user_namespace_gets_its_network_policies(spawned, deployment):
+    networking = kubernetes.client.NetworkingV1Api(deployment.control_plane.api_client("admin"))
+    names = {p.metadata.name for p in networking.list_namespaced_network_policy(USER_NAMESPACE).items}
+    assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress"}
+
+
+def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
+    session, _ = spawned
+
+    def ready():
+        resp = session.get(f"{deployment.public_url}/hub/api/users/{USER}", timeout=30,
+                           headers={"Referer": f"{deployment.public_url}/hub/home"})
+        server = (resp.json().get("servers") or {}).get("") if resp.ok else None
+        return server if server and server.get("ready") else None
+
+    wait_for(ready, timeout=240, interval=2, what="alice's server to be ready:\n"
+             + deployment.log("hub", 60))
+    # Through the proxy's TLS port, to the server in the pod, with alice's login.
+    resp = session.get(f"{deployment.public_url}/user/{USER}/api/status", timeout=60)
+    assert resp.status_code == 200, resp.text[-1000:]
+    assert json.loads(resp.text).get("started")
