@@ -247,6 +247,8 @@ class ChartDeployment:
                       "PYTHONPATH": str(REPO / "spawner")},
             **common).start(self.log_dir)
         self.start_pod_runner()
+        self.wait_http(f"http://{self.hub_ip}:8081/hub/health", "the hub API")
+        self.wait_http(f"{self.public_url}/hub/health", "the proxy's TLS port", proc_name="proxy")
         return self
 
     def start_pod_runner(self) -> None:
@@ -265,7 +267,9 @@ class ChartDeployment:
         return path
 
     def log(self, name: str, lines: int = 60) -> str:
-        return processes.log_tail(self.log_dir, name, lines)
+        """The tail of a process's output: ``hub``, ``proxy``, ``user-scheduler`` or ``pod-runner``."""
+        return processes.log_tail(self.log_dir, self.pods[name].name if name in self.pods else name,
+                                  lines)
 
     def alive(self, name: str) -> bool:
         pod = self.pods[name]

@@ -38,9 +38,6 @@ from pathlib import Path
 from mlops_cluster import processes
 from mlops_cluster.pod_command import bind_to_pod_ip, container_env, expand, main_container
 
-SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
 def _env_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
@@ -117,22 +114,30 @@ def _write_volume(folder: Path, data: dict[str, bytes], items: list[dict] | None
         target.write_bytes(data[key])
 
 
-def _mount_anchor(target: str) -> str | None:
-    """The top-most missing folder above (or at) ``target``, where a tmpfs goes."""
-    path = Path("/")
-    for part in Path(target).parts[1:]:
-        path = path / part
-        if not path.exists():
-            return str(path)
-    return None
+def mount_anchors(binds: list[tuple[Path, str]], exists=os.path.exists) -> list[str]:
+    """Where a tmpfs goes so that every target can be made inside the mount namespace:
+    the top-most missing folder above each target (the target itself when a folder
+    is mounted there), none inside another."""
+    anchors: set[str] = set()
+    for source, target in binds:
+        folder = Path(target) if source.is_dir() else Path(target).parent
+        path = Path("/")
+        for part in folder.parts[1:]:
+            path = path / part
+            if not exists(path):
+                anchors.add(str(path))
+                break
+    return sorted(a for a in anchors
+                  if not any(a != b and a.startswith(b + "/") for b in anchors))
 
 
 def mount_script(binds: list[tuple[Path, str]]) -> str:
-    """Shell lines that mount each (source, target) in a fresh mount namespace."""
+    """Shell lines that mount each (source, target) in a fresh mount namespace.
+
+    Creates each anchor on this machine, empty (the one trace), before the script runs."""
     lines = ["set -e", "mount --make-rprivate /"]
-    anchors = sorted({a for _, t in binds if (a := _mount_anchor(t))}, key=len)
-    for anchor in anchors:
-        os.makedirs(anchor, exist_ok=True)  # the one trace: an empty mount point
+    for anchor in mount_anchors(binds):
+        os.makedirs(anchor, exist_ok=True)
         lines.append(f"mount -t tmpfs tmpfs {shlex.quote(anchor)}")
     for source, target in sorted(binds, key=lambda b: len(Path(b[1]).parts)):
         q = shlex.quote(target)
@@ -227,13 +232,14 @@ class MountedPod:
                 _write_volume(folder, data, ref.get("items"))
             elif "persistentVolumeClaim" in volume or "emptyDir" in volume:
                 folder.mkdir(parents=True, exist_ok=True)
+            elif any("serviceAccountToken" in s for s in volume.get("projected", {}).get("sources", [])):
+                # The API server's ServiceAccount admission added the token volume
+                # (kube-api-access-*): token, CA and namespace, as the kubelet writes them.
+                self._service_account(folder)
             else:
                 raise RuntimeError(f"volume {mount['name']}: kind not supported here: {volume}")
             source = folder / mount["subPath"] if mount.get("subPath") else folder
             out.append((source, mount["mountPath"]))
-        if self.pod["spec"].get("automountServiceAccountToken", True):
-            self._service_account(self.scratch / "serviceaccount")
-            out.append((self.scratch / "serviceaccount", SERVICE_ACCOUNT_DIR))
         return out
 
     def command(self) -> tuple[list[str], dict[str, str]]:

@@ -183,6 +183,8 @@ def test_services_call_the_hub_api_inside_the_pod_and_get_no_secret(deployment):
 # --------------------------------------------------------------- a user
 def login(deployment) -> requests.Session:
     session = requests.Session()
+    # Trust the deployment's CA alone: with trust_env, $REQUESTS_CA_BUNDLE would win.
+    session.trust_env = False
     session.verify = str(deployment.ca_file)
     page = session.get(f"{deployment.public_url}/hub/login", timeout=30)
     page.raise_for_status()
