@@ -136,6 +136,27 @@ def volume_for_claim(name: str, namespace: str, claim: str, folder: Path, size: 
     }
 
 
+def newer_scheduler_reads(release: str, namespace: str) -> list[dict]:
+    """What kube-scheduler of the local cluster's release reads beyond the chart's
+    user-scheduler ClusterRole, written for the chart's v1.30 image: Dynamic
+    Resource Allocation objects and VolumeAttachments (read only). Test only:
+    the chart's own binary needs nothing more."""
+    name = f"{release}-user-scheduler-newer-release"
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": name},
+         "rules": [{"apiGroups": ["resource.k8s.io"],
+                    "resources": ["deviceclasses", "resourceclaims", "resourceslices"],
+                    "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": ["storage.k8s.io"], "resources": ["volumeattachments"],
+                    "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": "user-scheduler", "namespace": namespace}]},
+    ]
+
+
 def by_kind(objects: list[dict], kind: str) -> list[dict]:
     return [o for o in objects if o["kind"] == kind]
 
@@ -180,6 +201,7 @@ class ChartDeployment:
                                    str(HELM_VALUES / "rbac.yaml"))
         for name in ("rbac-release-namespace.yaml", "networkpolicies/hub.yaml", "ssh-service.yaml"):
             self.kubectl_apply(HELM_VALUES / name)
+        self.kubectl_apply(newer_scheduler_reads(RELEASE, RELEASE_NAMESPACE))
         for pvc in by_kind(self.objects, "PersistentVolumeClaim"):
             self.provide_volume(RELEASE_NAMESPACE, pvc["metadata"]["name"])
 

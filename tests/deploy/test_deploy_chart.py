@@ -288,7 +288,8 @@ def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
 
     wait_for(ready, timeout=240, interval=2, what="alice's server to be ready:\n"
              + deployment.log("hub", 60))
-    # Through the proxy's TLS port, to the server in the pod, with alice's login.
-    resp = session.get(f"{deployment.public_url}/user/{USER}/api/status", timeout=60)
+    # Through the proxy's TLS port, to the server in the pod, with a token of alice's.
+    resp = session.get(f"{deployment.public_url}/user/{USER}/api/status", timeout=60,
+                       headers={"Authorization": f"token {user_token(deployment)}"})
     assert resp.status_code == 200, resp.text[-1000:]
     assert json.loads(resp.text).get("started")
