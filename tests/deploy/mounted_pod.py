@@ -256,6 +256,12 @@ class MountedPod:
                                     log_dir, env=env)
         return self
 
+    def run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+        """``argv`` run once in this pod's mounts and environment (as ``kubectl exec`` would)."""
+        _, env = self.command()
+        return subprocess.run(in_mount_namespace(argv, self.binds(), self.workdir), env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
     def stop(self) -> None:
         if self.proc is not None:
             processes.stop_tree(self.proc)

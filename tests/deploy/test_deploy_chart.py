@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
+from pathlib import Path
 
 import kubernetes
 import pytest
 import requests
 import yaml
+import deploy_support
 from chart_deployment import PUBLIC_HOST, RELEASE, ChartDeployment, by_kind
 from deploy_support import HELM_VALUES, RELEASE_NAMESPACE
 from mlops_cluster import helm, hub_image, processes
@@ -293,3 +296,48 @@ def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
                        headers={"Authorization": f"token {user_token(deployment)}"})
     assert resp.status_code == 200, resp.text[-1000:]
     assert json.loads(resp.text).get("started")
+
+
+# -------------------------------------- the hub's configuration, as the hub pod loads it
+@pytest.fixture(scope="module")
+def hub_config(deployment):
+    """The chart's jupyterhub_config.py loaded in the hub pod's mounts and environment,
+    and the pod GPUKubeSpawner builds for each profile (``hub_config_probe``)."""
+    probe = Path(__file__).with_name("hub_config_probe.py")
+    result = deployment.pods["hub"].run([str(hub_image.python()), str(probe)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_the_chart_config_selects_gpukubespawner_with_known_traits_only(hub_config):
+    assert hub_config["config"]["JupyterHub"]["spawner_class"] == "jupyterhub_mlops.spawner.GPUKubeSpawner"
+    assert not any(hub_config["unknown"].values()), hub_config["unknown"]
+
+
+def test_every_profile_builds_a_pod_from_the_chart_volumes(hub_config):
+    """The chart sets KubeSpawner.volumes and volume_mounts as dicts."""
+    assert not hub_config["errors"], "\n".join(hub_config["errors"].values())
+    slugs = {p["slug"] for p in VALUES["custom"]["mlops"]["profiles"]}
+    assert slugs <= set(hub_config["pods"])
+    for slug, pod in hub_config["pods"].items():
+        (notebook,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
+        mounts = {m["mountPath"] for m in notebook["volumeMounts"]}
+        assert {"/home/jovyan", "/dev/shm"} <= mounts, slug
+        assert notebook["image"] == "{name}:{tag}".format(**VALUES["singleuser"]["image"]), slug
+
+
+def test_every_profile_pod_passes_pod_security_baseline(hub_config, deployment, core_v1):
+    """Server-side dry run, as the hub, in a namespace labelled as the spawner labels them."""
+    namespace = f"mlops-probe-{secrets.token_hex(3)}"
+    labels = {"pod-security.kubernetes.io/enforce": "baseline"}
+    core_v1.create_namespace({"metadata": {"name": namespace, "labels": labels}})
+    try:
+        deploy_support.provision_as_hub(deployment.control_plane, namespace)
+        for slug, pod in hub_config["pods"].items():
+            pod["metadata"]["namespace"] = namespace
+            result = deployment.control_plane.kubectl(
+                "create", "--dry-run=server", "-o", "json", "-f", "-", identity="hub",
+                input=json.dumps(pod), check=False)
+            assert result.returncode == 0, f"{slug}: {result.stderr}"
+    finally:
+        core_v1.delete_namespace(namespace)
