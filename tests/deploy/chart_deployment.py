@@ -75,7 +75,7 @@ def test_values(password: str) -> dict:
                 "pod_ip = os.environ['POD_IP']",
                 "for service in c.JupyterHub.services:",
                 "    if service['name'] in ('gpu-availability', 'ssh'):",
-                "        service['environment']['POD_IP'] = pod_ip",
+                "        service.setdefault('environment', {})['POD_IP'] = pod_ip",
                 "c.AvailabilityService.ip = pod_ip",
                 "c.GPUKubeSpawner.availability_url = "
                 "f'http://{pod_ip}:10101/services/gpu-availability/'",
@@ -307,8 +307,11 @@ class ChartDeployment:
     # ------------------------------------------------------------------ HTTP
     @property
     def public_url(self) -> str:
-        """The proxy's TLS port, as the load balancer in front of proxy-public reaches it."""
-        return f"https://{self.proxy_ip}:8443"
+        """The proxy's port, as the load balancer in front of proxy-public reaches it:
+        its TLS port when the values enable HTTPS."""
+        https = yaml.safe_load(self.values[0].read_text()).get("proxy", {}).get("https", {})
+        return (f"https://{self.proxy_ip}:8443" if https.get("enabled")
+                else f"http://{self.proxy_ip}:8000")
 
     def wait_http(self, url: str, what: str, proc_name: str = "hub", timeout: float = 180) -> None:
         import requests

@@ -314,6 +314,26 @@ def test_the_chart_config_selects_gpukubespawner_with_known_traits_only(hub_conf
     assert not any(hub_config["unknown"].values()), hub_config["unknown"]
 
 
+def test_the_notebook_environment_names_the_hub_services(hub_config):
+    """The fit check, %mlops gpus and the sidebar's GPU and SSH panels read these."""
+    env = hub_config["config"]["KubeSpawner"]["environment"]
+    assert env["MLOPS_AVAILABILITY_URL"] == (
+        f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
+    assert (env["MLOPS_SSH_HOST"], env["MLOPS_SSH_PORT"]) == (PUBLIC_HOST, "2222")
+    assert env["MLOPS_SSH_KEYS_URL"] == f"https://{PUBLIC_HOST}/services/ssh/api/keys"
+
+
+def test_the_hub_runs_the_versions_of_the_hub_image():
+    """Z2JH 4.4's hub image: JupyterHub 5.5.0 and KubeSpawner 7.0.0 (images/hub/constraints.txt)."""
+    pins = dict(line.split("==") for line in hub_image.CONSTRAINTS.read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    assert (pins["jupyterhub"], pins["jupyterhub-kubespawner"]) == ("5.5.0", "7.0.0")
+    probe = ("from importlib.metadata import version as v; "
+             "print(v('jupyterhub'), v('jupyterhub-kubespawner'))")
+    result = subprocess.run([str(hub_image.python()), "-c", probe], capture_output=True, text=True)
+    assert result.stdout.split() == ["5.5.0", "7.0.0"], result.stderr
+
+
 def test_every_profile_builds_a_pod_from_the_chart_volumes(hub_config):
     """The chart sets KubeSpawner.volumes and volume_mounts as dicts."""
     assert not hub_config["errors"], "\n".join(hub_config["errors"].values())
@@ -333,6 +353,7 @@ def test_every_profile_pod_passes_pod_security_baseline(hub_config, deployment, 
     core_v1.create_namespace({"metadata": {"name": namespace, "labels": labels}})
     try:
         deploy_support.provision_as_hub(deployment.control_plane, namespace)
+        assert {p["slug"] for p in VALUES["custom"]["mlops"]["profiles"]} <= set(hub_config["pods"])
         for slug, pod in hub_config["pods"].items():
             pod["metadata"]["namespace"] = namespace
             result = deployment.control_plane.kubectl(
