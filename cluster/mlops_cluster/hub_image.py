@@ -9,7 +9,11 @@ runs, beside the development virtualenv (which has what pip resolves today).
 The suite itself is not installed there: the hub gets the checkout's
 ``spawner/`` on its PYTHONPATH, so every checkout tests its own code.
 
-    python -m mlops_cluster.hub_image     # create it (scripts/bootstrap.sh does)
+A second virtualenv, ``NEXT_MAJOR``, keeps every pin but JupyterHub's and
+KubeSpawner's, which pip resolves within JupyterHub 6: the hub side must run
+on the JupyterHub a chart upgrade will bring as well as on the one deployed.
+
+    python -m mlops_cluster.hub_image     # create both (scripts/bootstrap.sh does)
 """
 
 from __future__ import annotations
@@ -23,31 +27,50 @@ from pathlib import Path
 from .paths import CLUSTER_DIR, cache_dir
 
 CONSTRAINTS = CLUSTER_DIR.parent / "images" / "hub" / "constraints.txt"
+IMAGE = "image"
+"""The hub image's packages, exactly."""
+NEXT_MAJOR = "jupyterhub-6"
+"""The same with JupyterHub and KubeSpawner as pip resolves them within JupyterHub 6."""
+VARIANTS = (IMAGE, NEXT_MAJOR)
+_UNPINNED = {NEXT_MAJOR: {"jupyterhub": "jupyterhub>=6,<7",
+                          "jupyterhub-kubespawner": "jupyterhub-kubespawner>=7,<8"}}
 
 
-def venv_dir() -> Path:
-    digest = hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest()[:12]
-    return cache_dir() / f"hub-image-venv-{digest}"
+def requirements(variant: str = IMAGE) -> str:
+    lines = []
+    for line in CONSTRAINTS.read_text().splitlines():
+        name = line.split("==", 1)[0].strip()
+        lines.append(_UNPINNED.get(variant, {}).get(name, line))
+    return "\n".join(lines) + "\n"
 
 
-def python() -> Path:
+def venv_dir(variant: str = IMAGE) -> Path:
+    digest = hashlib.sha256(requirements(variant).encode()).hexdigest()[:12]
+    suffix = "" if variant == IMAGE else f"-{variant}"
+    return cache_dir() / f"hub-image-venv{suffix}-{digest}"
+
+
+def python(variant: str = IMAGE) -> Path:
     """The virtualenv's interpreter, created the first time (a minute or two)."""
-    target = venv_dir()
+    target = venv_dir(variant)
     complete = target / ".complete"
     if not complete.exists():
         # An interrupted creation is started over (scripts name their interpreter
         # by absolute path, so the folder cannot be built elsewhere and moved).
         subprocess.run(["rm", "-rf", str(target)], check=True)
         venv.create(target, with_pip=True)
+        wanted = target / "requirements.txt"
+        wanted.write_text(requirements(variant))
         subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q",
-                        "-r", str(CONSTRAINTS)], check=True, stdout=sys.stderr)
-        complete.write_text(CONSTRAINTS.read_text())
+                        "-r", str(wanted)], check=True, stdout=sys.stderr)
+        complete.write_text("")
     return target / "bin" / "python"
 
 
-def bin_dir() -> Path:
-    return python().parent
+def bin_dir(variant: str = IMAGE) -> Path:
+    return python(variant).parent
 
 
 if __name__ == "__main__":
-    print(python())
+    for name in VARIANTS:
+        print(python(name))

@@ -131,7 +131,7 @@ def volume_for_claim(name: str, namespace: str, claim: str, folder: Path, size: 
         "apiVersion": "v1", "kind": "PersistentVolume",
         "metadata": {"name": name, "labels": {"jupyterhub-mlops/test": "true"}},
         "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
-                 "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": str(folder)},
+                 "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder)},
                  "claimRef": {"namespace": namespace, "name": claim}},
     }
 
@@ -166,6 +166,8 @@ class ChartDeployment:
     control_plane: object
     core_v1: object
     scratch: Path
+    hub_variant: str = hub_image.IMAGE
+    """Which of the hub image's virtualenvs the hub runs (``hub_image.VARIANTS``)."""
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     pods: dict[str, MountedPod] = field(default_factory=dict)
     runner: subprocess.Popen | None = None
@@ -206,7 +208,8 @@ class ChartDeployment:
             self.provide_volume(RELEASE_NAMESPACE, pvc["metadata"]["name"])
 
     def provide_volume(self, namespace: str, claim: str, size: str = "10Gi") -> None:
-        pv = volume_for_claim(f"pv-{namespace}-{claim}", namespace, claim,
+        # Named per deployment: a volume keeps the claim it was bound to.
+        pv = volume_for_claim(f"pv-{self.scratch.name}-{namespace}-{claim}".lower(), namespace, claim,
                               self.scratch / "volumes" / namespace / claim, size)
         self.control_plane.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(pv))
 
@@ -261,7 +264,7 @@ class ChartDeployment:
         self.pods["proxy"] = MountedPod(
             proxy, scratch=self.scratch / "proxy", base_env={"PATH": f"{venv_bin}:{system_path}"},
             **common).start(self.log_dir)
-        hub_bin = str(hub_image.bin_dir())
+        hub_bin = str(hub_image.bin_dir(self.hub_variant))
         self.pods["hub"] = MountedPod(
             hub, scratch=self.scratch / "hub", workdir="/srv/jupyterhub",
             base_env={"PATH": f"{hub_bin}:{system_path}", "LANG": "C.UTF-8",

@@ -38,6 +38,7 @@ from pathlib import Path
 from mlops_cluster import processes
 from mlops_cluster.pod_command import bind_to_pod_ip, container_env, expand, main_container
 
+
 def _env_name(service: str) -> str:
     return service.upper().replace("-", "_")
 

@@ -23,11 +23,11 @@ import secrets
 import subprocess
 from pathlib import Path
 
+import deploy_support
 import kubernetes
 import pytest
 import requests
 import yaml
-import deploy_support
 from chart_deployment import PUBLIC_HOST, RELEASE, ChartDeployment, by_kind
 from deploy_support import HELM_VALUES, RELEASE_NAMESPACE
 from mlops_cluster import helm, hub_image, processes
@@ -37,8 +37,8 @@ from network_policy_model import Endpoint, admits
 pytestmark = pytest.mark.cluster
 
 VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
-USER = "alice"
-USER_NAMESPACE = f"mlops-{USER}"
+USERS = {hub_image.IMAGE: "alice", hub_image.NEXT_MAJOR: "bob"}
+"""One user per hub variant: the first one's namespace may still be terminating."""
 TESTING_AUTHENTICATORS = {"dummy", "null", "shared-password",
                           "jupyterhub.auth.DummyAuthenticator", "dummyauthenticator.DummyAuthenticator"}
 
@@ -49,23 +49,28 @@ def shipped_render():
     return helm.render(helm.z2jh_chart(), RELEASE, RELEASE_NAMESPACE, [HELM_VALUES / "values.yaml"])
 
 
-@pytest.fixture(scope="module")
-def deployment(control_plane, core_v1, tmp_path_factory):
+@pytest.fixture(scope="module", params=hub_image.VARIANTS,
+                ids=["jupyterhub-5.5-as-deployed", "jupyterhub-6-as-pip-resolves"])
+def deployment(request, control_plane, core_v1, tmp_path_factory):
+    """The chart deployed and its pods running, with the hub on JupyterHub 5.5 (the hub
+    image's) and then 6 (what pip resolves: what a chart upgrade brings)."""
     from deploy_support import release_namespace
 
     namespaces = release_namespace(core_v1)
     next(namespaces)
-    chart = ChartDeployment(control_plane, core_v1, tmp_path_factory.mktemp("z2jh"))
+    chart = ChartDeployment(control_plane, core_v1, tmp_path_factory.mktemp("z2jh"),
+                            hub_variant=request.param)
+    chart.user = USERS[request.param]
+    chart.user_namespace = f"mlops-{chart.user}"
     try:
         chart.start()
         yield chart
     finally:
         chart.stop()
-        for ns in (USER_NAMESPACE,):
-            try:
-                core_v1.delete_namespace(ns)
-            except kubernetes.client.ApiException:
-                pass
+        try:
+            core_v1.delete_namespace(chart.user_namespace)
+        except kubernetes.client.ApiException:
+            pass
         next(namespaces, None)
 
 
@@ -193,7 +198,7 @@ def login(deployment) -> requests.Session:
     page.raise_for_status()
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     resp = session.post(f"{deployment.public_url}/hub/login", timeout=30,
-                        data={"username": USER, "password": deployment.password, "_xsrf": xsrf})
+                        data={"username": deployment.user, "password": deployment.password, "_xsrf": xsrf})
     resp.raise_for_status()
     return session
 
@@ -202,7 +207,7 @@ def user_token(deployment) -> str:
     session = login(deployment)
     page = session.get(f"{deployment.public_url}/hub/token", timeout=30)
     xsrf = session.cookies.get("_xsrf") or re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
-    resp = session.post(f"{deployment.public_url}/hub/api/users/{USER}/tokens", timeout=30,
+    resp = session.post(f"{deployment.public_url}/hub/api/users/{deployment.user}/tokens", timeout=30,
                         headers={"X-XSRFToken": xsrf, "Referer": f"{deployment.public_url}/hub/token"},
                         json={"note": "chart test", "expires_in": 3600})
     resp.raise_for_status()
@@ -224,23 +229,23 @@ def spawned(deployment, core_v1):
 
     def pod():
         try:
-            pvcs = core_v1.list_namespaced_persistent_volume_claim(USER_NAMESPACE).items
+            pvcs = core_v1.list_namespaced_persistent_volume_claim(deployment.user_namespace).items
         except kubernetes.client.ApiException:
             return None
         for pvc in pvcs:  # the provisioner's part: a volume for each claim
             if pvc.status.phase == "Pending":
-                deployment.provide_volume(USER_NAMESPACE, pvc.metadata.name)
-        pods = core_v1.list_namespaced_pod(USER_NAMESPACE).items
+                deployment.provide_volume(deployment.user_namespace, pvc.metadata.name)
+        pods = core_v1.list_namespaced_pod(deployment.user_namespace).items
         return pods[0] if pods else None
 
-    created = wait_for(pod, timeout=120, interval=1, what=f"alice's pod in {USER_NAMESPACE}:\n"
+    created = wait_for(pod, timeout=120, interval=1, what=f"{deployment.user}'s pod in {deployment.user_namespace}:\n"
                        + deployment.log("hub", 80))
     return session, kubernetes.client.ApiClient().sanitize_for_serialization(created)
 
 
-def test_the_pod_is_admitted_under_pod_security_baseline(spawned, core_v1):
+def test_the_pod_is_admitted_under_pod_security_baseline(spawned, core_v1, deployment):
     _, pod = spawned
-    labels = core_v1.read_namespace(USER_NAMESPACE).metadata.labels
+    labels = core_v1.read_namespace(deployment.user_namespace).metadata.labels
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     # Admitted by the real API server under that label: no privileged container.
     for container in [*(pod["spec"].get("initContainers") or []), *pod["spec"]["containers"]]:
@@ -276,7 +281,7 @@ def test_the_notebook_side_is_wired_to_the_hub_services(spawned):
 
 def test_the_user_namespace_gets_its_network_policies(spawned, deployment):
     networking = kubernetes.client.NetworkingV1Api(deployment.control_plane.api_client("admin"))
-    names = {p.metadata.name for p in networking.list_namespaced_network_policy(USER_NAMESPACE).items}
+    names = {p.metadata.name for p in networking.list_namespaced_network_policy(deployment.user_namespace).items}
     assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress"}
 
 
@@ -284,7 +289,7 @@ def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
     session, _ = spawned
 
     def ready():
-        resp = session.get(f"{deployment.public_url}/hub/api/users/{USER}", timeout=30,
+        resp = session.get(f"{deployment.public_url}/hub/api/users/{deployment.user}", timeout=30,
                            headers={"Referer": f"{deployment.public_url}/hub/home"})
         server = (resp.json().get("servers") or {}).get("") if resp.ok else None
         return server if server and server.get("ready") else None
@@ -292,7 +297,7 @@ def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
     wait_for(ready, timeout=240, interval=2, what="alice's server to be ready:\n"
              + deployment.log("hub", 60))
     # Through the proxy's TLS port, to the server in the pod, with a token of alice's.
-    resp = session.get(f"{deployment.public_url}/user/{USER}/api/status", timeout=60,
+    resp = session.get(f"{deployment.public_url}/user/{deployment.user}/api/status", timeout=60,
                        headers={"Authorization": f"token {user_token(deployment)}"})
     assert resp.status_code == 200, resp.text[-1000:]
     assert json.loads(resp.text).get("started")
@@ -304,7 +309,7 @@ def hub_config(deployment):
     """The chart's jupyterhub_config.py loaded in the hub pod's mounts and environment,
     and the pod GPUKubeSpawner builds for each profile (``hub_config_probe``)."""
     probe = Path(__file__).with_name("hub_config_probe.py")
-    result = deployment.pods["hub"].run([str(hub_image.python()), str(probe)])
+    result = deployment.pods["hub"].run([str(hub_image.python(deployment.hub_variant)), str(probe)])
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 

@@ -12,7 +12,6 @@ network plugin to enforce them; the model has its own tests).
 from __future__ import annotations
 
 import copy
-
 import json
 
 import deploy_support

@@ -93,7 +93,6 @@ def test_notebook_environment_names_the_services_at_the_public_url():
 @pytest.mark.cluster
 async def test_provisioning_creates_the_user_namespace_policies(control_plane, core_v1):
     """With the hub's own token, as the spawner does it on a first spawn (twice: idempotent)."""
-    from kubernetes_asyncio import client as k8s
     from kubernetes_asyncio import config as k8s_config
 
     prefix = f"mlops-{uuid.uuid4().hex[:4]}-"
