@@ -206,7 +206,7 @@ def login(deployment) -> requests.Session:
 def user_token(deployment) -> str:
     session = login(deployment)
     page = session.get(f"{deployment.public_url}/hub/token", timeout=30)
-    xsrf = session.cookies.get("_xsrf") or re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
+    xsrf = re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
     resp = session.post(f"{deployment.public_url}/hub/api/users/{deployment.user}/tokens", timeout=30,
                         headers={"X-XSRFToken": xsrf, "Referer": f"{deployment.public_url}/hub/token"},
                         json={"note": "chart test", "expires_in": 3600})
