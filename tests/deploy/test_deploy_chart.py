@@ -285,22 +285,54 @@ def test_the_user_namespace_gets_its_network_policies(spawned, deployment):
     assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress"}
 
 
-def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
-    session, _ = spawned
-
+def server_ready(session, deployment) -> dict:
     def ready():
         resp = session.get(f"{deployment.public_url}/hub/api/users/{deployment.user}", timeout=30,
                            headers={"Referer": f"{deployment.public_url}/hub/home"})
         server = (resp.json().get("servers") or {}).get("") if resp.ok else None
         return server if server and server.get("ready") else None
 
-    wait_for(ready, timeout=240, interval=2, what="alice's server to be ready:\n"
-             + deployment.log("hub", 60))
-    # Through the proxy's TLS port, to the server in the pod, with a token of alice's.
+    return wait_for(ready, timeout=240, interval=2, what=f"{deployment.user}'s server to be ready")
+
+
+def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
+    session, _ = spawned
+    try:
+        server_ready(session, deployment)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{deployment.log('hub', 60)}") from None
+    # Through the proxy's TLS port, to the server in the pod, with a token of the user's.
     resp = session.get(f"{deployment.public_url}/user/{deployment.user}/api/status", timeout=60,
                        headers={"Authorization": f"token {user_token(deployment)}"})
     assert resp.status_code == 200, resp.text[-1000:]
     assert json.loads(resp.text).get("started")
+
+
+def test_ssh_through_the_gateway_reaches_the_notebook_container(spawned, deployment, tmp_path):
+    """The SSH gateway (a managed service of the chart's hub) logs the user in with a
+    JupyterHub token and relays to the sshd in their pod, found through the API server."""
+    session, pod = spawned
+    server_ready(session, deployment)
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$MLOPS_TEST_PASSWORD"\n')
+    askpass.chmod(0o700)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DISPLAY": ":0",
+           "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+           "MLOPS_TEST_PASSWORD": user_token(deployment)}
+    ssh = ["ssh", "-p", "2222", "-o", "StrictHostKeyChecking=accept-new",
+           "-o", f"UserKnownHostsFile={tmp_path / 'known_hosts'}", "-o", "BatchMode=no",
+           "-o", "PreferredAuthentications=password", f"{deployment.user}@{deployment.hub_ip}",
+           "echo user=$JUPYTERHUB_USER namespace=$MLOPS_NAMESPACE"]
+
+    def logged_in():
+        result = subprocess.run(ssh, capture_output=True, text=True, timeout=60, env=env,
+                                stdin=subprocess.DEVNULL)
+        return result if result.returncode == 0 else None
+
+    result = wait_for(logged_in, timeout=60, interval=2,
+                      what="an SSH login through the gateway:\n" + deployment.log("hub", 40))
+    # The session has the notebook's environment (the sshd beside the notebook server).
+    assert f"user={deployment.user} namespace={pod['metadata']['namespace']}" in result.stdout
 
 
 # -------------------------------------- the hub's configuration, as the hub pod loads it
