@@ -399,3 +399,24 @@ def test_every_profile_pod_passes_pod_security_baseline(hub_config, deployment, 
             assert result.returncode == 0, f"{slug}: {result.stderr}"
     finally:
         core_v1.delete_namespace(namespace)
+
+
+def test_the_notebook_submits_a_job_as_its_own_service_account(spawned, deployment):
+    """The jobs API of the server in the pod, through the proxy with the user's token,
+    creates a PyTorchJob in the user's namespace with the pod's service account."""
+    session, pod = spawned
+    server_ready(session, deployment)
+    name = f"chart-job-{secrets.token_hex(3)}"
+    resp = session.post(
+        f"{deployment.public_url}/user/{deployment.user}/mlops/api/v1/jobs/pytorchjobs",
+        timeout=60, headers={"Authorization": f"token {user_token(deployment)}"},
+        json={"name": name, "command": "python train.py", "snapshot": None,
+              "image": pod["spec"]["containers"][0]["image"]})
+    assert resp.status_code == 201, resp.text[-2000:]
+    assert resp.json()["namespace"] == deployment.user_namespace
+    custom = kubernetes.client.CustomObjectsApi(deployment.control_plane.api_client("admin"))
+    job = custom.get_namespaced_custom_object("kubeflow.org", "v1", deployment.user_namespace,
+                                              "pytorchjobs", name)
+    # Its pods count against the user's GPU cap: the spawner's owner label reached the job.
+    template = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
+    assert template["metadata"]["labels"]["jupyterhub-mlops/user"] == deployment.user
