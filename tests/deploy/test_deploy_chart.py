@@ -420,3 +420,42 @@ def test_the_notebook_submits_a_job_as_its_own_service_account(spawned, deployme
     # Its pods count against the user's GPU cap: the spawner's owner label reached the job.
     template = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
     assert template["metadata"]["labels"]["jupyterhub-mlops/user"] == deployment.user
+
+
+def test_a_spawn_through_the_rest_api_takes_the_profile_from_the_body(deployment, core_v1):
+    """JupyterHub's REST API hands the POST body to the spawner as user_options (no form,
+    no opt- prefix); GPUKubeSpawner validates and reserves it the same way."""
+    test_the_managed_services_start_and_answer(deployment)
+    user = f"{deployment.user}-api"
+    deployment.user = user
+    try:
+        token = user_token(deployment)
+    finally:
+        deployment.user = user.removesuffix("-api")
+    headers = {"Authorization": f"token {token}"}
+    api = f"{deployment.public_url}/hub/api/users/{user}/server"
+    namespace = f"mlops-{user}"
+    # The chart answers spawns at once (slow_spawn_timeout 0): a refused profile ends the
+    # pending spawn, and nothing is created.
+    bad = requests.post(api, json={"profile": "no-such-profile"}, headers=headers,
+                        verify=str(deployment.ca_file), timeout=60)
+    assert bad.status_code in (400, 202), bad.text
+
+    def settled():
+        model = requests.get(f"{deployment.public_url}/hub/api/users/{user}", headers=headers,
+                             verify=str(deployment.ca_file), timeout=30).json()
+        return model if not model.get("servers") else None
+
+    wait_for(settled, timeout=60, interval=1, what="the refused spawn to end")
+    assert not core_v1.list_namespaced_pod(namespace).items
+    resp = requests.post(api, json={"profile": "rtx-1"}, headers=headers,
+                         verify=str(deployment.ca_file), timeout=60)
+    assert resp.status_code in (201, 202), resp.text
+    try:
+        pod = wait_for(lambda: next(iter(core_v1.list_namespaced_pod(namespace).items), None),
+                       timeout=120, interval=1, what=f"{user}'s pod")
+        assert pod.spec.node_selector["nvidia.com/gpu.product"] == "NVIDIA-RTX-A6000"
+        assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
+    finally:
+        requests.delete(api, headers=headers, verify=str(deployment.ca_file), timeout=60)
+        core_v1.delete_namespace(namespace)
