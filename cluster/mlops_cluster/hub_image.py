@@ -18,6 +18,7 @@ on the JupyterHub a chart upgrade will bring as well as on the one deployed.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import subprocess
 import sys
@@ -53,18 +54,25 @@ def venv_dir(variant: str = IMAGE) -> Path:
 def python(variant: str = IMAGE) -> Path:
     """The virtualenv's interpreter, created the first time (a minute or two)."""
     target = venv_dir(variant)
-    complete = target / ".complete"
-    if not complete.exists():
-        # An interrupted creation is started over (scripts name their interpreter
-        # by absolute path, so the folder cannot be built elsewhere and moved).
-        subprocess.run(["rm", "-rf", str(target)], check=True)
-        venv.create(target, with_pip=True)
-        wanted = target / "requirements.txt"
-        wanted.write_text(requirements(variant))
-        subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q",
-                        "-r", str(wanted)], check=True, stdout=sys.stderr)
-        complete.write_text("")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Checkouts on one machine share the cache: one creates, the others wait for it.
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            _create(target, variant)
     return target / "bin" / "python"
+
+
+def _create(target: Path, variant: str) -> None:
+    # An interrupted creation is started over (scripts name their interpreter by
+    # absolute path, so the folder cannot be built elsewhere and moved).
+    subprocess.run(["rm", "-rf", str(target)], check=True)
+    venv.create(target, with_pip=True)
+    wanted = target / "requirements.txt"
+    wanted.write_text(requirements(variant))
+    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q",
+                    "-r", str(wanted)], check=True, stdout=sys.stderr)
+    (target / ".complete").write_text("")
 
 
 def bin_dir(variant: str = IMAGE) -> Path:
