@@ -21,9 +21,9 @@ KWOK) in a mount namespace of its own (``unshare --mount``, we are root):
   local API server), with a Service's address and port translated to its
   pod's, as kube-proxy would route them (the cluster has no Service network).
 
-A mount point that does not exist on this machine is created once, empty, as
-the one trace outside the scratch folder; what is mounted there is visible
-only to the pod's process.
+A mount point that does not exist on this machine is created once, empty but
+for a mark file, as the one trace outside the scratch folder; what is mounted
+there (a tmpfs, then the volumes) is visible only to the pod's process.
 """
 
 from __future__ import annotations
@@ -115,17 +115,26 @@ def _write_volume(folder: Path, data: dict[str, bytes], items: list[dict] | None
         target.write_bytes(data[key])
 
 
-def mount_anchors(binds: list[tuple[Path, str]], exists=os.path.exists) -> list[str]:
+MOUNT_POINT_MARK = ".mounted-pod-mount-point"
+"""Left in each mount point this module creates on the machine, so a later pod (or a
+``MountedPod.run``) mounts its tmpfs there again instead of writing into the folder."""
+
+
+def _ours_or_missing(path: Path) -> bool:
+    return not path.exists() or (path / MOUNT_POINT_MARK).exists()
+
+
+def mount_anchors(binds: list[tuple[Path, str]], free=_ours_or_missing) -> list[str]:
     """Where a tmpfs goes so that every target can be made inside the mount namespace:
-    the top-most missing folder above each target (the target itself when a folder
-    is mounted there), none inside another."""
+    the top-most folder above each target (the target itself when a folder is mounted
+    there) that is missing or a mount point of ours, none inside another."""
     anchors: set[str] = set()
     for source, target in binds:
         folder = Path(target) if source.is_dir() else Path(target).parent
         path = Path("/")
         for part in folder.parts[1:]:
             path = path / part
-            if not exists(path):
+            if free(path):
                 anchors.add(str(path))
                 break
     return sorted(a for a in anchors
@@ -135,10 +144,12 @@ def mount_anchors(binds: list[tuple[Path, str]], exists=os.path.exists) -> list[
 def mount_script(binds: list[tuple[Path, str]]) -> str:
     """Shell lines that mount each (source, target) in a fresh mount namespace.
 
-    Creates each anchor on this machine, empty (the one trace), before the script runs."""
+    Creates each anchor on this machine, empty but for a mark (the one trace),
+    before the script runs."""
     lines = ["set -e", "mount --make-rprivate /"]
     for anchor in mount_anchors(binds):
         os.makedirs(anchor, exist_ok=True)
+        (Path(anchor) / MOUNT_POINT_MARK).touch()
         lines.append(f"mount -t tmpfs tmpfs {shlex.quote(anchor)}")
     for source, target in sorted(binds, key=lambda b: len(Path(b[1]).parts)):
         q = shlex.quote(target)
