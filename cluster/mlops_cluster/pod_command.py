@@ -171,10 +171,11 @@ def bind_to_pod_ip(argv: list[str], env: dict[str, str], pod_ip: str
     """Wildcard bind addresses become the pod's IP (see the module docstring)."""
     rewritten = list(argv)
     for i, arg in enumerate(rewritten):
-        option = re.fullmatch(r"(--(?:[\w-]+\.)*ip)=(.*)", arg)
+        # --ip, --api-ip (configurable-http-proxy), --ServerApp.ip
+        option = re.fullmatch(r"(--(?:[\w-]+[.-])*ip)=(.*)", arg)
         if option and option.group(2) in WILDCARD_HOSTS:
             rewritten[i] = f"{option.group(1)}={pod_ip}"
-        elif (re.fullmatch(r"--(?:[\w-]+\.)*ip", arg) and i + 1 < len(rewritten)
+        elif (re.fullmatch(r"--(?:[\w-]+[.-])*ip", arg) and i + 1 < len(rewritten)
               and rewritten[i + 1] in WILDCARD_HOSTS):
             rewritten[i + 1] = pod_ip
     env = dict(env)

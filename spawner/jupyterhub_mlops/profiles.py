@@ -493,9 +493,11 @@ class GpuProfiles(LoggingConfigurable):
     ).tag(config=True)
 
     default_image = Unicode(
-        "quay.io/jupyter/pytorch-notebook:cuda12-latest",
+        "",
         help="""
-        Image of auto-derived profiles and of operator profiles that name none.""",
+        Image of auto-derived profiles and of operator profiles that name none.
+        Empty (the default): the spawner's own image, KubeSpawner.image, which
+        Zero-to-JupyterHub sets from singleuser.image.""",
     ).tag(config=True)
 
     gpu_tolerations = List(

@@ -1,4 +1,5 @@
-"""Per-user namespaces: the Namespace, ServiceAccount and RoleBinding a user's notebook acts with.
+"""Per-user namespaces: the Namespace, ServiceAccount and RoleBinding a user's notebook acts
+with, and the NetworkPolicies that close it to other users (``network_policies``).
 
 The hub provisions them on a user's first spawn; the notebook pod then runs
 in that namespace as that service account, and the jobs API submits jobs
@@ -7,7 +8,8 @@ with the pod's mounted token. What the account may do is the ClusterRole
 the user's own namespace, so the API server's RBAC keeps users apart.
 
 Builders are pure functions (tested as dicts); ``ensure_user_namespace``
-creates what is missing and is idempotent (409 means already there).
+creates what is missing and is idempotent (409 means already there: an object
+that exists is left as it is).
 """
 
 from __future__ import annotations
@@ -106,9 +108,11 @@ async def ensure_user_namespace(
     service_account: str = SERVICE_ACCOUNT,
     cluster_role: str = USER_CLUSTER_ROLE,
     labels: dict | None = None,
+    network_policies: list[dict] = (),
     timeout: float = 10.0,
 ) -> UserNamespace:
-    """Create the user's Namespace, ServiceAccount and RoleBinding if missing.
+    """Create the user's Namespace, ServiceAccount, RoleBinding and
+    ``network_policies`` (dicts naming their namespace) if missing.
 
     ``api_client`` is a ``kubernetes_asyncio`` ApiClient of the hub's identity.
     Safe to call on every spawn and concurrently (409 counts as done).
@@ -117,6 +121,7 @@ async def ensure_user_namespace(
     from kubernetes_asyncio import client as k8s
 
     core, rbac = k8s.CoreV1Api(api_client), k8s.RbacAuthorizationV1Api(api_client)
+    networking = k8s.NetworkingV1Api(api_client)
     namespace = user_namespace(username, prefix)
     steps = [
         (
@@ -141,6 +146,15 @@ async def ensure_user_namespace(
                 _request_timeout=timeout,
             ),
         ),
+    ]
+    steps += [
+        (
+            f"network policy {namespace}/{policy['metadata']['name']}",
+            lambda policy=policy: networking.create_namespaced_network_policy(
+                namespace, policy, _request_timeout=timeout
+            ),
+        )
+        for policy in network_policies
     ]
     for what, create in steps:
         try:

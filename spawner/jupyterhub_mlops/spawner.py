@@ -35,12 +35,15 @@ from traitlets import Bool, Dict, Float, List, Unicode, default
 from . import metrics
 from .availability.app import SERVICE_NAME
 from .inventory.state import OWNER_LABEL
+from .network_policies import user_namespace_policies
 from .profiles import owner_label_value
 from .provisioning import (
     NAMESPACE_PREFIX,
     SERVICE_ACCOUNT,
+    USER_LABEL,
     ProvisioningError,
     ensure_user_namespace,
+    safe_name,
     user_namespace,
 )
 from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice
@@ -56,6 +59,16 @@ def shm_volume(size_limit: str) -> tuple[dict, dict]:
     if size_limit:
         volume["emptyDir"]["sizeLimit"] = size_limit
     return volume, {"name": "dshm", "mountPath": "/dev/shm"}
+
+
+def as_list(items: list | dict) -> list:
+    """A KubeSpawner list trait's items. Traits such as ``volumes`` and
+    ``tolerations`` may be dicts too (Zero-to-JupyterHub sets ``volumes`` and
+    ``volume_mounts`` so, for mergeable values): their values, ordered by key,
+    as KubeSpawner puts them in the pod."""
+    if isinstance(items, dict):
+        return [items[key] for key in sorted(items)]
+    return list(items)
 
 
 def merge_tolerations(base: list, extra: list) -> list:
@@ -194,8 +207,22 @@ class GPUKubeSpawner(KubeSpawner):
         help="""Prefix of per-user namespaces (see provision_user_namespaces).""",
     ).tag(config=True)
 
+    user_network_policies = Bool(
+        True,
+        help="""
+        With provision_user_namespaces: create the NetworkPolicies of each user
+        namespace with it (jupyterhub_mlops.network_policies): only the hub pod
+        (the SSH gateway) reaches a notebook's sshd, only the hub and the proxy
+        its server, a job's pods admit their own namespace, and no pod reaches
+        the cloud metadata address. The hub and proxy pods are named by the
+        namespace KubeSpawner.namespace names (the release namespace under
+        Zero-to-JupyterHub) and the app and release labels of common_labels.""",
+    ).tag(config=True)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.release_namespace = self.namespace
+        """The configured namespace: the hub's own (Zero-to-JupyterHub sets it so)."""
         if self.provision_user_namespaces:
             # Decided here, not at start: a restarted hub must find running servers.
             self.namespace = user_namespace(self.user.name, self.user_namespace_prefix)
@@ -336,10 +363,10 @@ class GPUKubeSpawner(KubeSpawner):
     def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
         base = {
             "image": self.image,
-            "tolerations": merge_tolerations(self.tolerations, self.gpu_tolerations),
+            "tolerations": merge_tolerations(as_list(self.tolerations), self.gpu_tolerations),
             "node_selector": dict(self.node_selector),
-            "volumes": list(self.volumes),
-            "volume_mounts": list(self.volume_mounts),
+            "volumes": as_list(self.volumes),
+            "volume_mounts": as_list(self.volume_mounts),
             "extra_resource_limits": dict(self.extra_resource_limits),
             "extra_resource_guarantees": dict(self.extra_resource_guarantees),
         }
@@ -353,12 +380,21 @@ class GPUKubeSpawner(KubeSpawner):
             await ensure_user_namespace(
                 self.api.api_client, self.user.name, prefix=self.user_namespace_prefix,
                 labels=dict(self.user_namespace_labels),
+                network_policies=self.network_policies(),
             )
         except ProvisioningError as exc:
             self.log.error("provisioning %s: %s", self._log_name, exc)
             raise web.HTTPError(
                 503, "Your namespace could not be prepared; ask your operator (the hub's log says why)."
             ) from None
+
+    def network_policies(self) -> list[dict]:
+        if not self.user_network_policies:
+            return []
+        release = {key: self.common_labels[key] for key in ("app", "release")
+                   if key in self.common_labels}
+        return user_namespace_policies(self.namespace, self.release_namespace, release,
+                                       labels={USER_LABEL: safe_name(self.user.name)})
 
     async def ssh_overrides(self) -> dict:
         """Trait values that make the notebook's sshd trust the SSH gateway.

@@ -1,7 +1,9 @@
-"""helm-values/networkpolicies/ and ssh-service.yaml on the real API server.
+"""The suite's NetworkPolicies on the real API server: helm-values/networkpolicies/hub.yaml
+and ssh-service.yaml in the release namespace, and those GPUKubeSpawner creates in each
+user namespace (jupyterhub_mlops.network_policies).
 
 The manifests are applied server-side (the API server validates and defaults them;
-the per-user ones with the hub's own token, as the spawner will), real pods are
+the per-user ones created with the hub's own token, as the spawner does), real pods are
 created with the labels the chart and KubeSpawner give them, and what the stored
 policies admit is then read off the NetworkPolicy model (the local cluster has no
 network plugin to enforce them; the model has its own tests).
@@ -10,11 +12,13 @@ network plugin to enforce them; the model has its own tests).
 from __future__ import annotations
 
 import copy
+import json
 
 import deploy_support
 import kubernetes
 import pytest
 from deploy_support import HELM_VALUES
+from jupyterhub_mlops.network_policies import user_namespace_policies
 from network_policy_model import Endpoint, admits
 
 pytestmark = pytest.mark.cluster
@@ -42,9 +46,8 @@ def deployed(control_plane, core_v1, release_namespace, user_namespaces):
                           "-f", str(POLICIES / "hub.yaml"),
                           "-f", str(HELM_VALUES / "ssh-service.yaml"))
     for ns in user_namespaces:
-        control_plane.kubectl("apply", "--server-side", "-n", ns,
-                              "-f", str(POLICIES / "notebooks.yaml"),
-                              "-f", str(POLICIES / "user-namespace.yaml"), identity="hub")
+        for policy in user_namespace_policies(ns, release_namespace, RELEASE):
+            control_plane.kubectl("create", "-f", "-", identity="hub", input=json.dumps(policy))
     pods = {
         "hub": (release_namespace, {**RELEASE, "component": "hub"}),
         "proxy": (release_namespace, {**RELEASE, "component": "proxy"}),
@@ -121,3 +124,16 @@ def test_ssh_service_targets_the_gateway_in_the_hub_pod(control_plane, deployed,
     selected = [n for n, e in pods.items() if e.namespace == "jhub"
                 and all(e.labels.get(k) == v for k, v in svc.spec.selector.items())]
     assert selected == ["hub"]
+
+
+def test_no_pod_of_a_user_namespace_reaches_the_cloud_metadata_address(deployed):
+    """The egress policy stands in for the chart's iptables init container, which Pod
+    Security baseline refuses in user namespaces: every pod there is selected, and the
+    metadata address is the one exception."""
+    policies, _, _ = deployed
+    (egress,) = [p for p in policies if p["metadata"]["name"] == "jupyterhub-mlops-egress"
+                 and p["metadata"]["namespace"].startswith("mlops-alice")]
+    assert egress["spec"]["podSelector"] == {} and egress["spec"]["policyTypes"] == ["Egress"]
+    blocks = [peer["ipBlock"] for rule in egress["spec"]["egress"] for peer in rule["to"]
+              if "ipBlock" in peer]
+    assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
