@@ -7,7 +7,7 @@ This virtualenv installs exactly those pins, in the build cache keyed by the
 file's hash, so the tests run the chart's hub with the versions a deployment
 runs, beside the development virtualenv (which has what pip resolves today).
 The suite itself is not installed there: the hub gets the checkout's
-``spawner/`` on its PYTHONPATH, so every checkout tests its own code.
+``spawner/`` and ``contract/`` on its PYTHONPATH, so every checkout tests its own code.
 
 A second virtualenv, ``NEXT_MAJOR``, keeps every pin but JupyterHub's and
 KubeSpawner's, which pip resolves within JupyterHub 6: the hub side must run

@@ -268,8 +268,9 @@ class ChartDeployment:
         self.pods["hub"] = MountedPod(
             hub, scratch=self.scratch / "hub", workdir="/srv/jupyterhub",
             base_env={"PATH": f"{hub_bin}:{system_path}", "LANG": "C.UTF-8",
-                      # The hub image installs the suite; here the checkout's hub side.
-                      "PYTHONPATH": str(REPO / "spawner")},
+                      # The hub image installs the suite's wheel; here the checkout's
+                      # hub side and the contract it imports.
+                      "PYTHONPATH": os.pathsep.join([str(REPO / "spawner"), str(REPO / "contract")])},
             **common).start(self.log_dir)
         self.start_pod_runner()
         self.wait_http(f"http://{self.hub_ip}:8081/hub/health", "the hub API")
