@@ -93,7 +93,10 @@ def _terminate_with_parent() -> None:
 class Hub:
     """``jupyterhub`` in a subprocess; ``url`` is the proxy's public URL."""
 
-    def __init__(self, run_dir: Path, control_plane, namespace: str):
+    def __init__(self, run_dir: Path, control_plane, namespace: str, python: str = sys.executable):
+        self.python = python
+        """The interpreter whose JupyterHub and KubeSpawner run: the development
+        virtualenv's (what pip resolves, JupyterHub 6) or the hub image's (5.5)."""
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         port, hub_port, proxy_api_port, service_port = free_ports(4)
@@ -123,12 +126,13 @@ class Hub:
             TEST_ADMIN_TOKEN=self.admin_token,
             GPU_SPAWNER_TOKEN=self.spawner_token,
             PYTHONPATH=os.pathsep.join(
-                [str(REPO / "spawner"), str(REPO / "cluster"), os.environ.get("PYTHONPATH", "")]
+                [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"),
+                 os.environ.get("PYTHONPATH", "")]
             ),
         )
         self.log = open(self.run_dir / "jupyterhub.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(self.config)],
+            [self.python, "-m", "jupyterhub", "-f", str(self.config)],
             preexec_fn=_terminate_with_parent,
             cwd=self.run_dir,
             env=env,

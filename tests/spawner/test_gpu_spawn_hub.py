@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from gpu_hub import Hub
 from inventory.gpu_oracle import recompute
+from mlops_cluster import hub_image
 from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -28,18 +30,37 @@ MIG3_X1, MIG3_X4 = "nvidia-a100-sxm4-80gb-mig-3g-40gb-x1", "nvidia-a100-sxm4-80g
 REFUSALS = "jupyterhub_mlops_spawn_refusals_total"
 
 
+@pytest.fixture(scope="module", params=[hub_image.IMAGE, "development"])
+def hub_variant(request) -> str:
+    """The hub as Zero-to-JupyterHub 4.4 deploys it (JupyterHub 5.5, KubeSpawner 7.0, the hub
+    image's packages), then as the development virtualenv resolves it (JupyterHub 6)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def hub_namespace(control_plane, core_v1):
+def hub_namespace(control_plane, core_v1, hub_variant):
+    import kubernetes
     from mlops_testing import create_namespace
 
     name = create_namespace(core_v1, f"hub-{int(time.time()) % 100000}")
     yield name
+    # The next variant counts free GPUs: this one's servers must be gone, not terminating.
     core_v1.delete_namespace(name)
+
+    def gone() -> bool:
+        try:
+            core_v1.read_namespace(name)
+        except kubernetes.client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(gone, timeout=120, what=f"namespace {name} and its pods to be deleted")
 
 
 @pytest.fixture(scope="module")
-def hub(control_plane, hub_namespace, tmp_path_factory):
-    h = Hub(tmp_path_factory.mktemp("hub"), control_plane, hub_namespace).start()
+def hub(hub_variant, control_plane, hub_namespace, tmp_path_factory):
+    python = str(hub_image.python(hub_variant)) if hub_variant == hub_image.IMAGE else sys.executable
+    h = Hub(tmp_path_factory.mktemp("hub"), control_plane, hub_namespace, python=python).start()
     yield h
     h.stop()
 
@@ -68,6 +89,16 @@ def cards(page: str) -> dict[str, dict]:
             "disabled": bool(re.search(r'type="radio"[^>]* disabled', block)),
         }
     return out
+
+
+def test_each_variant_runs_its_own_jupyterhub_major(hub, hub_variant):
+    version = hub.api("GET", "/").json()["version"]
+    pinned = next(line.split("==")[1] for line in hub_image.CONSTRAINTS.read_text().splitlines()
+                  if line.startswith("jupyterhub=="))
+    if hub_variant == hub_image.IMAGE:
+        assert version == pinned, "the hub image's JupyterHub is not the one running"
+    else:
+        assert version.split(".")[0] == "6", f"the development hub runs JupyterHub {version}"
 
 
 def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
