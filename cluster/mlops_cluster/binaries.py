@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import shutil
@@ -15,8 +17,10 @@ from .paths import CLUSTER_DIR, cache_dir
 BUILD_SCRIPT = CLUSTER_DIR / "build-binaries.sh"
 KWOK_VERSION = "v0.8.0"
 ARGO_VERSION = "v4.0.5"
-"""Argo Workflows release whose CLI (``argo server``) the tests run as the Argo Server.
-v4.0.5 because the Go module proxy serves no v3 release of argo-workflows here."""
+"""Argo Workflows release whose CLI (``argo server``) and workflow-controller the local
+cluster runs, and whose CRDs it installs. v4.0.5 because the Go module proxy serves no
+v3 release of argo-workflows here."""
+ARGO_MODULE = f"github.com/argoproj/argo-workflows/{ARGO_VERSION.split('.')[0]}"
 
 
 def kubernetes_version() -> str:
@@ -37,6 +41,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     argo: Path
+    workflow_controller: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -67,6 +72,7 @@ def expected() -> Binaries:
         kubectl=k8s / "kubectl",
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
         argo=root / f"argo-{ARGO_VERSION}" / "argo",
+        workflow_controller=root / f"argo-{ARGO_VERSION}" / "workflow-controller",
     )
 
 
@@ -82,3 +88,17 @@ def ensure_built() -> Binaries:
         if still:
             raise RuntimeError(f"build finished but these are missing: {', '.join(map(str, still))}")
     return bins
+
+
+@functools.cache
+def go_module_dir(module: str, version: str) -> Path:
+    """Where the Go module cache holds ``module@version`` (downloaded on first use).
+
+    The upstream manifests (CRDs, RBAC) are read from there at start time, never
+    copied into this repository."""
+    result = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"go mod download {module}@{version} failed: "
+                           f"{result.stderr.strip() or result.stdout.strip()}")
+    return Path(json.loads(result.stdout)["Dir"])

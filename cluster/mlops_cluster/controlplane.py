@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import binaries, fleet, identities, pki, processes
+from . import argo_controller, binaries, fleet, identities, pki, processes
 from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
 
@@ -65,6 +65,9 @@ class ControlPlane:
     """Let KWOK Stages (kwok/job-stages.yaml) move PyTorchJobs, Katib Experiments
     and Argo Workflows to Succeeded, as their controllers would. The demo turns
     this on; tests leave it off and write those statuses themselves."""
+    argo_controller: bool = False
+    """Run Argo's real workflow-controller (``argo_controller``), so Workflows
+    move as on a real cluster. The upstream Argo CRDs are installed either way."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -115,6 +118,9 @@ class ControlPlane:
             self._bootstrap()
             self._start("kwok", self._kwok_argv())
             self.wait_for_nodes_ready()
+            if self.argo_controller:
+                self.argo = argo_controller.ArgoController(self).start()
+                self._procs["workflow-controller"] = self.argo._proc
         except BaseException:
             self.stop()
             raise
@@ -293,6 +299,7 @@ class ControlPlane:
     def _bootstrap(self) -> None:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
+        argo_controller.install_crds(self)
         self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")

@@ -22,6 +22,12 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 USER_CLUSTER_ROLE = "jupyterhub-mlops:user"
 SERVICE_ACCOUNT = "jupyter-mlops"
 NAMESPACE_PREFIX = "mlops-"
+WORKFLOW_SERVICE_ACCOUNT = "mlops-workflow"
+"""What a user's Argo workflow steps run as (``spec.serviceAccountName``, set by the jobs
+API, which learns the name from ``MLOPS_WORKFLOW_SERVICE_ACCOUNT``)."""
+WORKFLOW_EXECUTOR_CLUSTER_ROLE = "jupyterhub-mlops:workflow-executor"
+"""Argo's executor role: a step's ``wait`` container reports its outputs as a
+WorkflowTaskResult, and exits 64 (failing the step) when it may not."""
 
 
 class ProvisioningError(RuntimeError):
@@ -92,6 +98,30 @@ def role_binding_manifest(
     }
 
 
+def workflow_executor_steps(core, rbac, namespace: str, username: str, timeout: float) -> list:
+    """The account a user's workflow steps run as, bound to the executor role only:
+    steps get what Argo's executor needs and none of the notebook's rights."""
+    return [
+        (
+            f"service account {namespace}/{WORKFLOW_SERVICE_ACCOUNT}",
+            lambda: core.create_namespaced_service_account(
+                namespace,
+                service_account_manifest(namespace, username, WORKFLOW_SERVICE_ACCOUNT),
+                _request_timeout=timeout,
+            ),
+        ),
+        (
+            f"role binding {namespace}/{WORKFLOW_SERVICE_ACCOUNT}",
+            lambda: rbac.create_namespaced_role_binding(
+                namespace,
+                role_binding_manifest(namespace, username, WORKFLOW_SERVICE_ACCOUNT,
+                                      WORKFLOW_EXECUTOR_CLUSTER_ROLE),
+                _request_timeout=timeout,
+            ),
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class UserNamespace:
     namespace: str
@@ -142,6 +172,7 @@ async def ensure_user_namespace(
             ),
         ),
     ]
+    steps += workflow_executor_steps(core, rbac, namespace, username, timeout)
     for what, create in steps:
         try:
             await create()

@@ -39,6 +39,7 @@ from .profiles import owner_label_value
 from .provisioning import (
     NAMESPACE_PREFIX,
     SERVICE_ACCOUNT,
+    WORKFLOW_SERVICE_ACCOUNT,
     ProvisioningError,
     ensure_user_namespace,
     user_namespace,
@@ -428,6 +429,8 @@ class GPUKubeSpawner(KubeSpawner):
         # a user's jobs hold count against their cap like their notebook's.
         ((key, value),) = self.pod_labels().items()
         env["MLOPS_OWNER_LABEL"] = f"{key}={value}"
+        # Workflow steps run as the account provisioning gave Argo's executor role.
+        env["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
         return env
 
     _ssh_ports: list = []

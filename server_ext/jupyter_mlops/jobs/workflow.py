@@ -20,6 +20,32 @@ from .snapshot import Snapshot, SnapshotRef
 
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
+STEP_NODE_TYPES = ("Pod", "Container", "Skipped", "Suspend", "HTTP", "Plugin")
+"""Argo node types that are steps. The others group steps: the workflow's root
+(``Steps`` or ``DAG``), each parallel ``StepGroup``, a ``TaskGroup``, the ``Retry``
+around a step's attempts (each attempt is a ``Pod`` node of its own)."""
+STEP_STATES = {
+    "": "Pending",
+    "Pending": "Pending",
+    "Running": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+    "Error": "Failed",
+    "Skipped": "Skipped",
+    "Omitted": "Omitted",
+}
+"""A step's state from its node's phase: the job states, and ``Skipped`` (its ``when``
+was false) and ``Omitted`` (a DAG task whose dependencies ruled it out)."""
+
+
+def run_steps_as_executor(workflow_spec: dict) -> dict:
+    """Steps run as the user's workflow account unless the workflow names its own:
+    the executor in each step's pod reports the step's outputs with that pod's token,
+    and the step fails when the account may not (the namespace's ``default`` may not)."""
+    account = podspec.workflow_service_account()
+    if account:
+        workflow_spec.setdefault("serviceAccountName", account)
+    return workflow_spec
 
 
 @dataclass
@@ -81,6 +107,7 @@ class ArgoWorkflow:
         meta = manifest.setdefault("metadata", {})
         meta["namespace"] = namespace
         meta.setdefault("labels", {})[podspec.SUBMITTED_BY] = "jupyter-mlops"
+        run_steps_as_executor(manifest.setdefault("spec", {}))
         owner = podspec.owner_labels()
         if owner:  # every step's pod, whatever the workflow says
             pod_meta = manifest.setdefault("spec", {}).setdefault("podMetadata", {})
@@ -138,12 +165,14 @@ class WorkflowKind(JobKind):
         }
         steps = []
         for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():
+            if node.get("type") not in STEP_NODE_TYPES:
+                continue
             steps.append(
                 {
                     "name": node.get("displayName") or node.get("name") or node_id,
                     "id": node_id,
                     "type": node.get("type"),
-                    "state": self._PHASES.get(node.get("phase") or "", "Pending"),
+                    "state": STEP_STATES.get(node.get("phase") or "", "Pending"),
                     "message": node.get("message") or "",
                     "started": node.get("startedAt"),
                     "finished": node.get("finishedAt"),
