@@ -5,11 +5,13 @@ accounts and role bindings are provisioned by the suite's own provisioning
 code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
-No Training Operator, Katib or Argo controller runs in the local cluster.
-``Controller`` does what they would do, as the admin identity: it creates the
-job's pods with the labels the real controller sets, writes the job's status
-through the status subresource, and (playing the kubelet) serves container
-logs through KWOK's Logs objects.
+Argo's real workflow-controller runs in the session's cluster (the
+``argo_workflows`` fixture adds the pod runner that runs its step pods). No
+Training Operator or Katib controller runs here: ``Controller`` does what they
+would do, as the admin identity: it creates the job's pods with the labels the
+real controller sets, writes the job's status through the status subresource,
+and (playing the kubelet) serves container logs through KWOK's Logs objects.
+It never writes a Workflow's status: the real CRD has no status subresource.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ import pytest_asyncio
 from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.kube import KubeClient
-from jupyterhub_mlops.provisioning import UserNamespace, ensure_user_namespace
+from jupyterhub_mlops.provisioning import (
+    WORKFLOW_SERVICE_ACCOUNT,
+    UserNamespace,
+    ensure_user_namespace,
+)
 from mlops_testing import wait_for
 from openapi_check import check
 
@@ -41,6 +47,17 @@ class User:
     token_file: Path
     server: str
     ca_file: str
+    workflow_service_account: str = WORKFLOW_SERVICE_ACCOUNT
+    """What provisioning made for the user's workflow steps (GPUKubeSpawner hands it to
+    the notebook as MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        """A ``kubernetes`` client with this user's token, straight at the API server."""
+        config = kubernetes.client.Configuration()
+        config.host = self.server
+        config.ssl_ca_cert = self.ca_file
+        config.api_key = {"authorization": f"Bearer {self.token_file.read_text()}"}
+        return kubernetes.client.ApiClient(config)
 
     def credentials(self, namespace: str | None = None) -> KubeCredentials:
         return KubeCredentials(
@@ -60,6 +77,7 @@ class User:
             "MLOPS_KUBE_TOKEN_FILE": str(self.token_file),
             "MLOPS_KUBE_CA_FILE": self.ca_file,
             "MLOPS_NAMESPACE": namespace or self.namespace,
+            "MLOPS_WORKFLOW_SERVICE_ACCOUNT": self.workflow_service_account,
         }
 
 
@@ -190,7 +208,7 @@ def now() -> str:
 
 
 class Controller:
-    """Plays the Training Operator, Katib, Argo and the kubelet's log server (as admin)."""
+    """Plays the Training Operator, Katib and the kubelet's log server (as admin)."""
 
     GROUPS = {
         "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
@@ -268,36 +286,6 @@ class Controller:
             what=f"pod {name} to run",
         )
         return self.core.read_namespaced_pod(name, namespace).to_dict()
-
-    def run_workflow_step(self, workflow: dict, step: str, log_lines: list[str]) -> tuple[dict, str]:
-        """Argo's part for one step: its pod (running, with ``log_lines`` as its log), then the
-        workflow's phase and the step's node status. Returns (pod, node id)."""
-        namespace, name = workflow["metadata"]["namespace"], workflow["metadata"]["name"]
-        node_id = f"{name}-1234"
-        template = next(t for t in workflow["spec"]["templates"] if t["name"] == step)
-        pod_spec = {"containers": [dict(template["container"], name="main")], "restartPolicy": "Never"}
-        if workflow["spec"].get("volumes"):
-            pod_spec["volumes"] = workflow["spec"]["volumes"]
-        pod = self.run_pod(
-            namespace,
-            f"{name}-{step}-1234",
-            pod_spec,
-            owner=workflow,
-            labels={"workflows.argoproj.io/workflow": name},
-            annotations={
-                "workflows.argoproj.io/node-name": step,
-                "workflows.argoproj.io/node-id": node_id,
-            },
-            log_lines=log_lines,
-        )
-        started = "2026-11-28T18:00:00Z"
-        node = {"id": node_id, "name": name, "displayName": step, "type": "Pod",
-                "phase": "Running", "startedAt": started}
-        self.write_status(
-            "workflow", namespace, name,
-            {"phase": "Running", "startedAt": started, "nodes": {node_id: node}},
-        )
-        return pod, node_id
 
     def serve_log(
         self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False
