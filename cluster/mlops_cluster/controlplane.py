@@ -18,6 +18,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -116,8 +117,12 @@ class ControlPlane:
             self._start("kube-controller-manager", self._controller_manager_argv())
             self._start("kube-scheduler", self._scheduler_argv())
             self._bootstrap()
+            # Argo's full CRDs (~11 MB of schema) take the API server a while:
+            # installed while KWOK brings the nodes up.
+            argo_crds = _Background(argo_controller.install_crds, self)
             self._start("kwok", self._kwok_argv())
             self.wait_for_nodes_ready()
+            argo_crds.join()
             if self.argo_controller:
                 self.argo = argo_controller.ArgoController(self).start()
                 self._procs["workflow-controller"] = self.argo._proc
@@ -299,7 +304,6 @@ class ControlPlane:
     def _bootstrap(self) -> None:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
-        argo_controller.install_crds(self)
         self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")
@@ -362,6 +366,26 @@ class ControlPlane:
                 f"{self.run_dir} belongs to a running cluster (pid {state['pid']}); "
                 "stop it first with `mlops-cluster down`"
             )
+
+
+class _Background(threading.Thread):
+    """``fn(*args)`` on a thread; ``join`` re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self._fn, self._args, self._error = fn, args, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._fn(*self._args)
+        except BaseException as error:  # noqa: BLE001 - handed to join()
+            self._error = error
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
 
 
 def read_state(run_dir: Path) -> dict | None:
