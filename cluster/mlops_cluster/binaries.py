@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import re
 import shutil
@@ -21,6 +19,8 @@ ARGO_VERSION = "v4.0.5"
 cluster runs, and whose CRDs it installs. v4.0.5 because the Go module proxy serves no
 v3 release of argo-workflows here."""
 ARGO_MODULE = f"github.com/argoproj/argo-workflows/{ARGO_VERSION.split('.')[0]}"
+TRAINING_OPERATOR_VERSION = "v1.9.4"
+"""Kubeflow Training Operator release (``training_operator.VERSION`` reads its manifests)."""
 
 
 def kubernetes_version() -> str:
@@ -42,6 +42,7 @@ class Binaries:
     kwok: Path
     argo: Path
     workflow_controller: Path
+    training_operator: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -73,6 +74,8 @@ def expected() -> Binaries:
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
         argo=root / f"argo-{ARGO_VERSION}" / "argo",
         workflow_controller=root / f"argo-{ARGO_VERSION}" / "workflow-controller",
+        training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}"
+        / "training-operator",
     )
 
 
@@ -80,7 +83,8 @@ def ensure_built() -> Binaries:
     """Return the binaries, building what is missing (slow only the first time)."""
     bins = expected()
     if bins.missing():
-        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION)
+        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION,
+                   TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION)
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:
             raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")
@@ -89,16 +93,3 @@ def ensure_built() -> Binaries:
             raise RuntimeError(f"build finished but these are missing: {', '.join(map(str, still))}")
     return bins
 
-
-@functools.cache
-def go_module_dir(module: str, version: str) -> Path:
-    """Where the Go module cache holds ``module@version`` (downloaded on first use).
-
-    The upstream manifests (CRDs, RBAC) are read from there at start time, never
-    copied into this repository."""
-    result = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise RuntimeError(f"go mod download {module}@{version} failed: "
-                           f"{result.stderr.strip() or result.stdout.strip()}")
-    return Path(json.loads(result.stdout)["Dir"])

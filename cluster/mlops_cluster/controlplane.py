@@ -25,7 +25,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import argo_controller, binaries, fleet, identities, pki, processes
+import yaml
+
+from . import argo_controller, binaries, fleet, identities, pki, processes, training_operator
 from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
 
@@ -39,6 +41,13 @@ POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
 POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
 """Stages standing in for the Training Operator, Katib and Argo (demo only)."""
+
+
+def second_pod_cidr() -> str:
+    """The upper half of ``POD_NETWORK``, for a second cluster beside one on ``POD_CIDR``
+    (KWOK hands out addresses from the bottom of its range, so the halves stay apart)."""
+    upper = list(POD_NETWORK.subnets(prefixlen_diff=1))[1]
+    return f"{upper.network_address + 1}/{upper.prefixlen}"
 
 
 class ControlPlaneError(RuntimeError):
@@ -69,6 +78,11 @@ class ControlPlane:
     argo_controller: bool = False
     """Run Argo's real workflow-controller (``argo_controller``), so Workflows
     move as on a real cluster. The upstream Argo CRDs are installed either way."""
+    training_operator: bool = False
+    """Run the real Kubeflow Training Operator for PyTorchJobs (``training_operator``)."""
+    pod_cidr: str = POD_CIDR
+    """KWOK's pod IP range; a second cluster in the same process takes another part
+    of ``POD_NETWORK`` (see ``second_pod_cidr``)."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -124,8 +138,11 @@ class ControlPlane:
             self.wait_for_nodes_ready()
             argo_crds.join()
             if self.argo_controller:
-                self.argo = argo_controller.ArgoController(self).start()
-                self._procs["workflow-controller"] = self.argo._proc
+                argo_controller.ArgoController(self).start()
+            if self.training_operator:
+                training_operator.TrainingOperator(self).start()
+            else:
+                training_operator.remove_webhooks(self)
         except BaseException:
             self.stop()
             raise
@@ -183,6 +200,24 @@ class ControlPlane:
             self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
                          identity=identity, input=path_or_yaml)
 
+    def apply_objects(self, objects: list[dict], identity: str = "admin") -> None:
+        """Server-side apply of objects given as dicts."""
+        self.apply(yaml.safe_dump_all(objects, sort_keys=False), identity=identity)
+
+    def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None
+                      ) -> subprocess.Popen:
+        """Start a component (a controller) that ``stop`` stops with the rest."""
+        return self._start(name, argv, env)
+
+    def check_alive(self, name: str) -> None:
+        """Raise ``ControlPlaneError`` with its log's tail if component ``name`` exited."""
+        if self._procs[name].poll() is not None:
+            raise self._fail(name, f"exited with code {self._procs[name].returncode}")
+
+    def failure(self, name: str, why: str) -> ControlPlaneError:
+        """A ``ControlPlaneError`` for component ``name``, with its log's tail."""
+        return self._fail(name, why)
+
     def api_client(self, identity: str = "admin"):
         """A ``kubernetes`` (sync) ApiClient authenticated as ``identity``."""
         import kubernetes  # noqa: PLC0415 - only the tests and demo need the client
@@ -190,8 +225,9 @@ class ControlPlane:
         return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig(identity)))
 
     # ------------------------------------------------------------ internals
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        proc = processes.start(name, argv, self.log_dir)
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None
+               ) -> subprocess.Popen:
+        proc = processes.start(name, argv, self.log_dir, env=env)
         self._procs[name] = proc
         return proc
 
@@ -290,7 +326,7 @@ class ControlPlane:
             *(f"--config={path}" for path in stage_files),
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={fleet.KWOK_ANNOTATION}={fleet.KWOK_ANNOTATION_VALUE}",
-            f"--cidr={POD_CIDR}",
+            f"--cidr={self.pod_cidr}",
             # Every simulated node's kubelet is this one KWOK server, which
             # serves pods/log from files named by Logs objects (kwok/crds).
             "--node-ip=127.0.0.1",
@@ -304,6 +340,7 @@ class ControlPlane:
     def _bootstrap(self) -> None:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply(CLUSTER_DIR / "crds")
+        self.apply_objects(training_operator.crds())
         self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")

@@ -28,18 +28,97 @@ class Pki:
 
 
 def _write_key(path: Path, key) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    path.write_bytes(_pem_key(key))
     path.chmod(0o600)
 
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _validity(days: int) -> tuple[datetime.datetime, datetime.datetime]:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+
+
+def _ca(common_name: str, days: int, dns_name: str | None = None, key=None):
+    """A self-signed CA: (key, certificate). ``dns_name``: a SAN for verifiers that
+    check the CA by name (cert-controller checks its CA against its CA name).
+    ``key``: the CA's key (default: a new EC P-256 key)."""
+    not_before, not_after = _validity(days)
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+    if dns_name:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]),
+                                        critical=False)
+    return key, builder.sign(key, hashes.SHA256())
+
+
+def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str],
+                  days: int):
+    """A TLS server key and certificate for these names and IPs, signed by the CA."""
+    not_before, not_after = _validity(days)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.DNSName(n) for n in dns_names] + [
+        x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _pem_key(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str, bytes]:
+    """A webhook server's CA and serving pair, as the keys of the Secret that
+    cert-controller's rotator reads (``ca.crt``, ``ca.key``, ``tls.crt``, ``tls.key``).
+
+    The CA carries ``ca_name`` as its name and SAN and lives ten years; the
+    serving certificate names ``dns_name`` (the Service the rotator expects) and
+    ``ips`` (where the API server really calls it) and lives two: both beyond
+    the rotator's 90-day look-ahead, so it keeps them instead of making its own.
+    """
+    # cert-controller reads the CA key as PKCS#1 RSA only.
+    ca_key, ca_cert = _ca(ca_name, days=3650, dns_name=ca_name,
+                          key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key, cert = _serving_pair(ca_key, ca_cert, dns_name, [dns_name], ips, days=730)
+    return {
+        "ca.crt": ca_cert.public_bytes(serialization.Encoding.PEM),
+        "ca.key": ca_key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()),
+        "tls.crt": cert.public_bytes(serialization.Encoding.PEM),
+        "tls.key": _pem_key(key),
+    }
 
 
 def generate(directory: Path) -> Pki:
@@ -55,52 +134,11 @@ def generate(directory: Path) -> Pki:
     if all(p.exists() for p in vars(pki).values()):
         return pki
 
-    now = datetime.datetime.now(datetime.timezone.utc)
-    not_before = now - datetime.timedelta(minutes=5)
-    not_after = now + datetime.timedelta(days=365)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("jupyterhub-mlops local CA"))
-        .issuer_name(_name("jupyterhub-mlops local CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    serving_key = ec.generate_private_key(ec.SECP256R1())
-    sans = [
-        x509.DNSName("localhost"),
-        x509.DNSName("kubernetes"),
-        x509.DNSName("kubernetes.default"),
-        x509.DNSName("kubernetes.default.svc"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
-    ]
-    serving_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca_cert.subject)
-        .public_key(serving_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca_cert = _ca("jupyterhub-mlops local CA", days=365)
+    serving_key, serving_cert = _serving_pair(
+        ca_key, ca_cert, "kube-apiserver",
+        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+        ["127.0.0.1", "10.96.0.1"], days=365)
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

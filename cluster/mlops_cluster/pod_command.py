@@ -1,7 +1,8 @@
 """What the local pod runner runs for a pod: pure functions over pod dicts.
 
 The local cluster has no container runtime. For a pod that opts in with the
-annotation ``jupyterhub-mlops.local/run-locally: "true"``, the pod runner
+annotation ``jupyterhub-mlops.local/run-locally: "true"`` (or lives in a
+namespace labelled so: every pod there opts in, e.g. a job's pods), the pod runner
 (``pod_runner``) runs the main container's command as a local process. This
 module decides *what* that process is, the way a kubelet would: the command
 and args with ``$(VAR)`` references expanded, the environment from ``env`` and
@@ -16,7 +17,9 @@ Where a container and a local process differ, the translation is:
 - The image's environment is this machine's: ``PATH``, ``LANG``... come from
   the runner (``base_env``); the pod's own variables override them.
 - ``HOME`` (and the working directory) is a folder per user under a base
-  folder, standing in for the user's home volume; ``workingDir`` is ignored.
+  folder, standing in for the user's home volume; ``workingDir`` is honoured
+  only inside one of the pod's own volumes (see ``pod_volumes``), whose mount
+  paths in the command and the environment become that pod's folders.
 - "Listen on every interface" means "listen on the pod's IP" inside a pod: a
   wildcard host (``0.0.0.0``, ``::``, ``*`` or empty) in ``--ip`` options and in
   ``JUPYTERHUB_SERVICE_URL`` (where jupyterhub-singleuser reads its bind
@@ -25,12 +28,13 @@ Where a container and a local process differ, the translation is:
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from . import pod_volumes
 
 RUN_LOCALLY_ANNOTATION = "jupyterhub-mlops.local/run-locally"
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
@@ -51,19 +55,23 @@ class LocalCommand:
     argv: list[str]
     env: dict[str, str]
     home: Path
-    """HOME of the process, also its working directory."""
+    """HOME of the process."""
+    cwd: Path
+    """Its working directory: ``workingDir`` inside a pod volume, else ``home``."""
 
 
-def wants_local_run(pod: dict) -> bool:
+def wants_local_run(pod: dict, namespace_labels: dict[str, str] | None = None) -> bool:
+    """The pod carries the annotation, or its namespace the label of that name."""
     annotations = pod.get("metadata", {}).get("annotations") or {}
-    return annotations.get(RUN_LOCALLY_ANNOTATION) == "true"
+    return (annotations.get(RUN_LOCALLY_ANNOTATION) == "true"
+            or (namespace_labels or {}).get(RUN_LOCALLY_ANNOTATION) == "true")
 
 
-def ready_to_run(pod: dict) -> bool:
+def ready_to_run(pod: dict, namespace_labels: dict[str, str] | None = None) -> bool:
     """Opted in, given an IP by the (simulated) kubelet, and not on its way out."""
     status = pod.get("status") or {}
     return (
-        wants_local_run(pod)
+        wants_local_run(pod, namespace_labels)
         and bool(status.get("podIP"))
         and not pod["metadata"].get("deletionTimestamp")
         and status.get("phase") not in ("Succeeded", "Failed")
@@ -190,8 +198,12 @@ def home_folder(pod: dict, base: Path) -> Path:
 
 
 def local_command(pod: dict, lookup: Lookup, home_base: Path,
-                  base_env: dict[str, str]) -> LocalCommand:
-    """The process that stands in for the pod's main container."""
+                  base_env: dict[str, str], pod_folder: Path | None = None) -> LocalCommand:
+    """The process that stands in for the pod's main container.
+
+    ``pod_folder``: where the pod's volumes live (``pod_volumes``); without it
+    mount paths are left as written.
+    """
     container = main_container(pod)
     env = container_env(pod, container, lookup)
     words = list(container.get("command") or []) + list(container.get("args") or [])
@@ -202,9 +214,14 @@ def local_command(pod: dict, lookup: Lookup, home_base: Path,
     argv = [expand(word, env) for word in words]
     argv, env = bind_to_pod_ip(argv, env, pod["status"]["podIP"])
     home = home_folder(pod, home_base)
-    return LocalCommand(argv=argv, env={**base_env, **env, "HOME": str(home)}, home=home)
-
-
-def decode_secret_data(data: dict[str, str] | None) -> dict[str, str]:
-    """A Secret's ``data`` (base64) as text."""
-    return {key: base64.b64decode(value).decode() for key, value in (data or {}).items()}
+    cwd = home
+    if pod_folder is not None:
+        found = pod_volumes.mounts(pod, container, pod_folder)
+        # The program itself is one of this machine (see above): never a mount.
+        argv = argv[:1] + [pod_volumes.rewrite(word, found) for word in argv[1:]]
+        env = {key: pod_volumes.rewrite(value, found) for key, value in env.items()}
+        working_dir = pod_volumes.rewrite(container.get("workingDir") or "", found)
+        if working_dir and any(Path(working_dir).is_relative_to(m.local) for m in found):
+            cwd = Path(working_dir)
+    return LocalCommand(argv=argv, env={**base_env, **env, "HOME": str(home)}, home=home,
+                        cwd=cwd)

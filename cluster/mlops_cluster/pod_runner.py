@@ -1,16 +1,27 @@
 """Development only: run opted-in pods of the local cluster as local processes.
 
 KWOK simulates kubelets, so a pod of the local cluster never runs anything.
-For the demo and the end-to-end tests, a notebook server (and later its sshd)
-must really run. The pod runner watches pods that carry the annotation
-``jupyterhub-mlops.local/run-locally: "true"``; once KWOK has given such a pod
-an IP (a loopback address), it runs the main container's command as a local
-process listening on that IP (see ``pod_command`` for the translation), and
-stops it, with everything it started, when the pod is deleted.
+For the demo and the end-to-end tests, notebook servers, their sshd and the
+pods of jobs must really run. The pod runner plays the kubelet for pods that
+opt in: those annotated ``jupyterhub-mlops.local/run-locally: "true"``, and
+every pod of a namespace labelled so (a job's pods, created by a controller
+that knows nothing of this). Once KWOK has given such a pod an IP (a loopback
+address), the runner runs the main container's command as a local process
+(see ``pod_command`` for the translation, ``pod_volumes`` for its volumes and
+``pod_dns`` for the Service names in its environment), and stops it, with
+everything it started, when the pod is deleted.
 
-Nothing in the suite's production path knows about it: GPUKubeSpawner builds
-the same pods as on a real cluster, only the demo configuration adds the
-annotation.
+Like a kubelet, the runner reports what the process does in the pod's status
+(``pod_status``): the exit code decides ``Succeeded`` or ``Failed``, or, when
+the ``restartPolicy`` restarts it, the container's ``restartCount`` and
+``CrashLoopBackOff`` until the next start (``restart_backoff`` doubling, at most
+``max_restart_backoff``: shorter than a kubelet's 10 s to 5 min, so tests are
+quick). What the process prints is the container's log: ``kubectl logs`` and
+the API's ``pods/log`` return it (``container_logs``).
+
+Nothing in the suite's production path knows about it: GPUKubeSpawner and the
+jobs API build the same pods as on a real cluster; only the demo configuration
+and the tests add the annotation or the namespace label.
 
     runner = PodRunner(api_client, home_base=Path(".demo/homes"), log_dir=Path(".demo/pods"))
     runner.start()   # in a thread of its own
@@ -33,20 +44,21 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import processes
+from . import container_logs, pod_dns, pod_status, pod_volumes, processes
 from .pod_command import (
-    RUN_LOCALLY_ANNOTATION,
     PodNotRunnable,
-    decode_secret_data,
     local_command,
+    main_container,
     ready_to_run,
     wants_local_run,
 )
@@ -59,13 +71,15 @@ WATCH_SECONDS = 30
 """Server-side length of one watch request; the next resumes where it ended."""
 MAX_GRACE_SECONDS = 10
 """A stopping process gets the pod's terminationGracePeriodSeconds, at most this."""
+NAMESPACE_LABELS_SECONDS = 5.0
+"""How long the runner trusts the labels it read of a namespace."""
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
 """What the image would have provided, taken from the runner's environment."""
 
 
 @dataclass
 class LocalProcess:
-    """A process standing in for a pod."""
+    """A process standing in for a pod's main container (one start of it)."""
 
     namespace: str
     name: str
@@ -74,22 +88,32 @@ class LocalProcess:
     proc: subprocess.Popen
     log_file: Path
     grace_seconds: float
+    pod: dict = field(repr=False, default_factory=dict)
+    started_at: str = ""
+    restart_count: int = 0
+    last_state: dict | None = None
+    container_log: Path | None = None
+    previous_log: Path | None = None
+    copier: container_logs.OutputCopier | None = field(repr=False, default=None)
 
 
 class PodRunner:
     """Runs the opted-in pods it sees as local processes (see the module docstring).
 
-    One process per pod uid, started once the pod has an IP and stopped (with
-    its descendants) when the pod is deleted or the runner stops. A process
-    that exits by itself or could not start is not started again for that pod.
+    One process at a time per pod uid, started once the pod has an IP (and its
+    rendezvous addresses resolve), started again as its restart policy says,
+    and stopped (with its descendants) when the pod is deleted or the runner
+    stops. A pod that could not start is not tried again.
     """
 
     def __init__(self, api_client, home_base: Path, log_dir: Path,
-                 base_env: dict[str, str] | None = None, namespace: str | None = None) -> None:
+                 base_env: dict[str, str] | None = None, namespace: str | None = None,
+                 restart_backoff: float = 1.0, max_restart_backoff: float = 10.0) -> None:
         """``namespace``: watch only this one (tests); every namespace by default."""
         import kubernetes  # noqa: PLC0415 - only the demo and the tests need the client
 
         self._core = kubernetes.client.CoreV1Api(api_client)
+        self._custom = kubernetes.client.CustomObjectsApi(api_client)
         self._watch_factory = kubernetes.watch.Watch
         self._api_exception = kubernetes.client.ApiException
         self.home_base = Path(home_base)
@@ -97,13 +121,20 @@ class PodRunner:
         self.base_env = dict(base_env) if base_env is not None else {
             key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         self.namespace = namespace
+        self.restart_backoff = restart_backoff
+        self.max_restart_backoff = max_restart_backoff
         self._events: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
         self._owner: threading.Thread | None = None
         self._lock = threading.Lock()
         self._running: dict[str, LocalProcess] = {}
+        self._backing_off: dict[str, tuple[float, LocalProcess]] = {}
+        """Exited containers the restart policy starts again: (when, last start)."""
+        self._waiting: dict[str, dict] = {}
+        """Pods whose rendezvous address does not resolve yet, retried every turn."""
         self._finished: set[str] = set()
-        """Pods whose process ended or could not start: not started again."""
+        """Pods whose process ended for good or could not start: not started again."""
+        self._namespace_labels: dict[str, tuple[float, dict]] = {}
 
     # ----------------------------------------------------------------- API
     def start(self) -> PodRunner:
@@ -147,8 +178,12 @@ class PodRunner:
                     else:
                         self._on_event(kind, payload)
                 self._notice_exits()
+                self._restart_due()
+                for pod in list(self._waiting.values()):
+                    self._start_process(pod)
         finally:
             self._stopping.set()
+            self._backing_off.clear()
             for uid in list(self._running):
                 self._stop_process(uid, reason="the pod runner is stopping")
 
@@ -201,9 +236,9 @@ class PodRunner:
     # ------------------------------------------------------------- pods
     def _reconcile(self, pods: list[dict]) -> None:
         present = {pod["metadata"]["uid"] for pod in pods}
-        for uid in list(self._running):
+        for uid in set(self._running) | set(self._backing_off) | set(self._waiting):
             if uid not in present:
-                self._stop_process(uid, reason="the pod is gone")
+                self._forget(uid, reason="the pod is gone")
         for pod in pods:
             self._on_event("MODIFIED", pod)
 
@@ -211,37 +246,92 @@ class PodRunner:
         uid = pod["metadata"]["uid"]
         if kind == "DELETED" or pod["metadata"].get("deletionTimestamp"):
             self._finished.discard(uid)
-            if uid in self._running:
-                self._stop_process(uid, reason="the pod was deleted")
+            self._forget(uid, reason="the pod was deleted")
+            if kind == "DELETED":
+                shutil.rmtree(self._pod_folder(pod), ignore_errors=True)
             return
-        if uid in self._running and not wants_local_run(pod):
-            self._stop_process(uid, reason=f"{RUN_LOCALLY_ANNOTATION} was removed")
+        opted_in = wants_local_run(pod, self._labels_of(pod["metadata"]["namespace"]))
+        if not opted_in and (uid in self._running or uid in self._backing_off):
+            self._forget(uid, reason="it no longer opts in to running locally")
             return
-        if uid in self._running or uid in self._finished or not ready_to_run(pod):
+        if uid in self._running:
+            self._running[uid].pod = pod
+            return
+        if (uid in self._backing_off or uid in self._waiting or uid in self._finished
+                or not ready_to_run(pod, self._labels_of(pod["metadata"]["namespace"]))):
             return
         self._start_process(pod)
 
-    def _start_process(self, pod: dict) -> None:
+    def _forget(self, uid: str, reason: str) -> None:
+        self._backing_off.pop(uid, None)
+        self._waiting.pop(uid, None)
+        if uid in self._running:
+            self._stop_process(uid, reason=reason)
+
+    def _labels_of(self, namespace: str) -> dict:
+        """The namespace's labels, read at most every NAMESPACE_LABELS_SECONDS."""
+        read_at, labels = self._namespace_labels.get(namespace, (0.0, {}))
+        if time.monotonic() - read_at < NAMESPACE_LABELS_SECONDS:
+            return labels
+        try:
+            labels = self._core.read_namespace(namespace, _request_timeout=API_TIMEOUT
+                                               ).metadata.labels or {}
+        except self._api_exception as error:
+            if error.status != 404:
+                log.warning("could not read namespace %s: %s %s", namespace, error.status,
+                            error.reason)
+            labels = {}
+        self._namespace_labels[namespace] = (time.monotonic(), labels)
+        return labels
+
+    def _pod_folder(self, pod: dict) -> Path:
+        meta = pod["metadata"]
+        return self.log_dir / "volumes" / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
+
+    def _start_process(self, pod: dict, previous: LocalProcess | None = None) -> None:
+        """Start the pod's process: the first time, or again after ``previous`` exited."""
         meta = pod["metadata"]
         uid, namespace, name = meta["uid"], meta["namespace"], meta["name"]
+        self._waiting.pop(uid, None)
         try:
-            command = local_command(pod, self._lookup, self.home_base, self.base_env)
+            if previous is None:
+                pod_volumes.materialize(pod, self._pod_folder(pod), self._volume_files)
+            command = local_command(pod, self._lookup, self.home_base, self.base_env,
+                                    self._pod_folder(pod))
+            command.env.update(self._resolve_addresses(pod, command.env))
             command.env.update(self._service_account_env(pod))
             command.home.mkdir(parents=True, exist_ok=True)
-            log_name = f"{namespace}_{name}"
-            proc = processes.start(log_name, command.argv, self.log_dir,
-                                   env=command.env, cwd=command.home)
-        except (PodNotRunnable, OSError) as error:
+            proc = processes.start_piped(command.argv, env=command.env, cwd=command.cwd)
+        except pod_dns.AddressNotResolvable as why:
+            if uid not in self._waiting:
+                log.info("pod %s/%s waits: %s", namespace, name, why)
+            self._waiting[uid] = pod
+            return
+        except (PodNotRunnable, pod_volumes.VolumeNotReady, OSError) as error:
             self._finished.add(uid)
             log.warning("pod %s/%s not run: %s", namespace, name, error)
             self._record_event(pod, "LocalProcessFailed", f"Not run as a local process: {error}",
                                warning=True)
             return
-        grace = min(float(pod["spec"].get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS)
-        local = LocalProcess(namespace, name, uid, pod["status"]["podIP"], proc,
-                             self.log_dir / f"{log_name}.log", grace)
+        container = main_container(pod)["name"]
+        restarts = previous.restart_count if previous else 0
+        log_name = f"{namespace}_{name}"
+        local = LocalProcess(
+            namespace, name, uid, pod["status"]["podIP"], proc, self.log_dir / f"{log_name}.log",
+            min(float(pod["spec"].get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS),
+            pod=pod, started_at=pod_status.now(), restart_count=restarts,
+            last_state=previous.last_state if previous else None,
+            container_log=self.log_dir / "containers" / f"{log_name}_{container}_{restarts}.log",
+            previous_log=previous.container_log if previous else None,
+        )
+        local.copier = container_logs.OutputCopier(proc.stdout, local.log_file,
+                                                   local.container_log)
         with self._lock:
             self._running[uid] = local
+        self._serve_log(local, container)
+        if previous is not None:
+            self._write_status(local, pod_status.running(pod, local.started_at, restarts,
+                                                         local.last_state))
         # Names only: values may be secrets.
         log.info("pod %s/%s: started pid %d on %s (%s; env %s)", namespace, name, proc.pid,
                  local.pod_ip, local.log_file, ", ".join(sorted(command.env)))
@@ -258,21 +348,108 @@ class PodRunner:
                  reason)
 
     def _notice_exits(self) -> None:
-        """A process that exits by itself stays stopped (no restart policy here)."""
+        """A process that exited: the restart policy starts it again, or the pod is done."""
         for uid, local in list(self._running.items()):
             code = local.proc.poll()
-            if code is not None:
-                with self._lock:
-                    del self._running[uid]
+            if code is None:
+                continue
+            local.copier.join()
+            with self._lock:
+                del self._running[uid]
+            log.warning("pod %s/%s: pid %d exited with %d (output in %s)", local.namespace,
+                        local.name, local.proc.pid, code, local.log_file)
+            self._record_event(local.pod, "LocalProcessExited",
+                               f"pid {local.proc.pid} exited with code {code}; output in "
+                               f"{local.log_file}", warning=code != 0)
+            if pod_status.restarts_after(local.pod, code):
+                local.restart_count += 1
+                local.last_state = pod_status.terminated(code, local.started_at, pod_status.now())
+                self._write_status(local, pod_status.back_off(local.pod, code, local.started_at,
+                                                              local.restart_count))
+                delay = pod_status.restart_delay(local.restart_count, self.restart_backoff,
+                                                 self.max_restart_backoff)
+                self._backing_off[uid] = (time.monotonic() + delay, local)
+            else:
                 self._finished.add(uid)
-                log.warning("pod %s/%s: pid %d exited with %d (output in %s)", local.namespace,
-                            local.name, local.proc.pid, code, local.log_file)
-                pod = {"metadata": {"namespace": local.namespace, "name": local.name, "uid": uid}}
-                self._record_event(pod, "LocalProcessExited",
-                                   f"pid {local.proc.pid} exited with code {code}; output in "
-                                   f"{local.log_file}", warning=code != 0)
+                self._write_status(local, pod_status.finished(local.pod, code, local.started_at,
+                                                              local.restart_count,
+                                                              local.last_state))
+
+    def _restart_due(self) -> None:
+        for uid, (due, previous) in list(self._backing_off.items()):
+            if time.monotonic() >= due:
+                del self._backing_off[uid]
+                self._start_process(previous.pod, previous)
 
     # ------------------------------------------------------------- API calls
+    def _resolve_addresses(self, pod: dict, env: dict[str, str]) -> dict[str, str]:
+        """``env`` with the Service names of the pod's namespace made pod IPs (``pod_dns``)."""
+        namespace = pod["metadata"]["namespace"]
+        if not any(pod_dns.service_name(value, namespace) for value in env.values()):
+            return env
+        services = self._core.list_namespaced_service(namespace, _preload_content=False,
+                                                      _request_timeout=API_TIMEOUT)
+        pods = self._core.list_namespaced_pod(namespace, _preload_content=False,
+                                              _request_timeout=API_TIMEOUT)
+        by_name = {s["metadata"]["name"]: s for s in json.loads(services.data)["items"]}
+        return pod_dns.resolve(env, namespace, by_name, json.loads(pods.data)["items"])
+
+    def _volume_files(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        """A ConfigMap's or Secret's keys as file contents, or None when it does not exist."""
+        import base64  # noqa: PLC0415
+
+        try:
+            if kind == "Secret":
+                raw = self._core.read_namespaced_secret(name, namespace, _preload_content=False,
+                                                        _request_timeout=API_TIMEOUT)
+                data = json.loads(raw.data).get("data") or {}
+                return {key: base64.b64decode(value) for key, value in data.items()}
+            raw = self._core.read_namespaced_config_map(name, namespace, _preload_content=False,
+                                                        _request_timeout=API_TIMEOUT)
+            body = json.loads(raw.data)
+            files = {key: value.encode() for key, value in (body.get("data") or {}).items()}
+            files.update({key: base64.b64decode(value)
+                          for key, value in (body.get("binaryData") or {}).items()})
+            return files
+        except self._api_exception as error:
+            if error.status == 404:
+                return None
+            if error.status == 403:
+                raise PodNotRunnable(f"the pod runner may not read {kind} {namespace}/{name}: "
+                                     "give it the admin kubeconfig") from error
+            raise PodNotRunnable(f"reading {kind} {namespace}/{name} failed: "
+                                 f"{error.status} {error.reason}") from error
+
+    def _serve_log(self, local: LocalProcess, container: str) -> None:
+        """Point KWOK's log server at this start's container log (a ``Logs`` object)."""
+        body = container_logs.logs_object(local.namespace, local.name, container,
+                                          local.container_log, local.previous_log)
+        args = ("kwok.x-k8s.io", "v1alpha1", local.namespace, "logs")
+        try:
+            try:
+                self._custom.create_namespaced_custom_object(*args, body,
+                                                             _request_timeout=API_TIMEOUT)
+            except self._api_exception as error:
+                if error.status != 409:
+                    raise
+                self._custom.patch_namespaced_custom_object(*args, local.name,
+                                                            {"spec": body["spec"]},
+                                                            _request_timeout=API_TIMEOUT)
+        except self._api_exception as error:
+            log.warning("pod %s/%s: its log is not served (%s %s)", local.namespace, local.name,
+                        error.status, error.reason)
+
+    def _write_status(self, local: LocalProcess, patch: dict) -> None:
+        """What the kubelet reports: the container's state and the pod's phase."""
+        try:
+            self._core.patch_namespaced_pod_status(local.name, local.namespace, patch,
+                                                   _request_timeout=API_TIMEOUT)
+        except self._api_exception as error:
+            # 404: the pod is gone; nothing left to report on.
+            if error.status != 404:
+                log.warning("pod %s/%s: status not written (%s %s)", local.namespace,
+                            local.name, error.status, error.reason)
+
     def _service_account_env(self, pod: dict) -> dict[str, str]:
         """What the kubelet's token mount gives a pod, as a local process can use it.
 
@@ -309,23 +486,9 @@ class PodRunner:
         return env
 
     def _lookup(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
-        """Data of a Secret or ConfigMap, or None when it does not exist."""
-        try:
-            if kind == "Secret":
-                secret = self._core.read_namespaced_secret(name, namespace,
-                                                           _request_timeout=API_TIMEOUT)
-                return decode_secret_data(secret.data)
-            config_map = self._core.read_namespaced_config_map(name, namespace,
-                                                               _request_timeout=API_TIMEOUT)
-            return dict(config_map.data or {})
-        except self._api_exception as error:
-            if error.status == 404:
-                return None
-            if error.status == 403:
-                raise PodNotRunnable(f"the pod runner may not read {kind} {namespace}/{name}: "
-                                     "give it the admin kubeconfig") from error
-            raise PodNotRunnable(f"reading {kind} {namespace}/{name} failed: "
-                                 f"{error.status} {error.reason}") from error
+        """Data of a Secret or ConfigMap as text, or None when it does not exist."""
+        files = self._volume_files(kind, namespace, name)
+        return None if files is None else {k: v.decode(errors="replace") for k, v in files.items()}
 
     def _record_event(self, pod: dict, reason: str, message: str, warning: bool = False) -> None:
         import kubernetes  # noqa: PLC0415
@@ -355,11 +518,13 @@ class PodRunner:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlops_cluster.pod_runner",
-        description="Run pods annotated jupyterhub-mlops.local/run-locally=true of the local "
-                    "cluster as local processes on their pod IPs (development only).")
+        description="Run pods annotated jupyterhub-mlops.local/run-locally=true (or in a "
+                    "namespace labelled so) of the local cluster as local processes on their "
+                    "pod IPs (development only).")
     parser.add_argument("--kubeconfig", required=True, type=Path,
                         help="kubeconfig of an identity that may watch pods in every namespace, "
-                             "read their Secrets and ConfigMaps and create Events (admin)")
+                             "read namespaces, Services, Secrets and ConfigMaps, write pod "
+                             "status, and create Events and KWOK Logs (admin)")
     parser.add_argument("--home-base", required=True, type=Path,
                         help="folder holding one HOME folder per user")
     parser.add_argument("--log-dir", required=True, type=Path,

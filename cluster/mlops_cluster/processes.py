@@ -31,18 +31,29 @@ def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None 
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,
-        )
+        return _popen(argv, log, env, cwd)
     finally:
         log.close()
+
+
+def start_piped(argv: list[str], env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> subprocess.Popen:
+    """Like ``start``, with stdout and stderr together on the pipe ``proc.stdout``
+    for the caller to read (and write where it needs them)."""
+    return _popen(argv, subprocess.PIPE, env, cwd)
+
+
+def _popen(argv, stdout, env, cwd) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -227,6 +227,7 @@ _FIELDS = {
         "command": (list, str),
         "replicas": int,
         "nproc_per_node": int,
+        "backoff_limit": int,
         **WORKLOAD_FIELD_TYPES,
     },
     "sweep": {

@@ -162,8 +162,11 @@ def test_pod_with_a_missing_secret_is_not_run_and_says_why(core_v1, namespace, r
 
 
 def test_a_process_that_exits_is_reported_and_not_restarted(core_v1, namespace, runner):
+    # restartPolicy Never: the kubelet would not start it again either (see
+    # test_pod_runner_jobs.py for the policies that restart).
     pod = serving_pod("short")
     pod["metadata"]["annotations"] = RUN_LOCALLY
+    pod["spec"]["restartPolicy"] = "Never"
     pod["spec"]["containers"][0]["args"] = ["echo bye; exit 3"]
     core_v1.create_namespaced_pod(namespace, pod)
 
@@ -185,6 +188,7 @@ def test_a_process_that_exits_is_reported_and_not_restarted(core_v1, namespace, 
         namespace, field_selector="involvedObject.name=short", _request_timeout=10).items
         if e.reason == "LocalProcessStarted"]
     assert len(started) == 1 and running_for(runner, "short") is None
+    assert core_v1.read_namespaced_pod("short", namespace).status.phase == "Failed"
 
 
 def test_runner_stop_leaves_no_process(core_v1, namespace, control_plane, tmp_path):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from . import podspec
 from .entrypoint import attach_snapshot
+from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .resources import PYTORCHJOBS
 from .snapshot import Snapshot, SnapshotRef
@@ -35,6 +37,9 @@ class PyTorchJob(Workload):
     snapshot: Snapshot | None = field(default_factory=Snapshot)
     """The code to ship; ``None`` runs ``command`` on the image as is."""
     nproc_per_node: int | None = None
+    """Processes per pod; above 1 only with a ``torchrun`` command, which starts them."""
+    backoff_limit: int = 3
+    """Restarts of crashed replicas (all together) after which the job fails."""
 
     kind = "pytorchjob"
 
@@ -42,8 +47,18 @@ class PyTorchJob(Workload):
         podspec.check_name(self.name)
         self.command = podspec.check_command(self.command)
         podspec.check_int(self.replicas, "replicas", 1, 1024)
+        podspec.check_int(self.backoff_limit, "backoff_limit", 0, 100)
         if self.nproc_per_node is not None:
             podspec.check_int(self.nproc_per_node, "nproc_per_node", 1, 64)
+            if self.nproc_per_node > 1 and not starts_torchrun(self.command):
+                raise InvalidSpec(
+                    "nproc_per_node",
+                    f"{self.nproc_per_node} processes per pod are started only by torchrun: "
+                    f"run the command with it (e.g. 'torchrun train.py'), or leave "
+                    f"nproc_per_node unset; otherwise the job waits forever for "
+                    f"{self.replicas * self.nproc_per_node} ranks of which only "
+                    f"{self.replicas} start",
+                )
         self.validate_workload()
 
     def gpu_request(self) -> tuple[str | None, int, int]:
@@ -73,7 +88,12 @@ class PyTorchJob(Workload):
                 "restartPolicy": "OnFailure",
                 "template": template,
             }
-        body: dict = {"pytorchReplicaSpecs": replica_specs, "runPolicy": {"cleanPodPolicy": "None"}}
+        # The kubelet restarts a crashed replica in place (OnFailure); without a
+        # backoffLimit the operator never counts those restarts and the job would
+        # run forever. Once it fails, "Running" deletes the pods still crash-looping
+        # (freeing their GPUs) and keeps the finished ones with their logs.
+        run_policy = {"cleanPodPolicy": "Running", "backoffLimit": self.backoff_limit}
+        body: dict = {"pytorchReplicaSpecs": replica_specs, "runPolicy": run_policy}
         if self.nproc_per_node:
             body["nprocPerNode"] = str(self.nproc_per_node)
         return body
@@ -150,6 +170,13 @@ class PyTorchJobKind(JobKind):
         manifest = super().resubmit_manifest(obj)
         manifest["spec"].setdefault("runPolicy", {}).pop("suspend", None)
         return manifest
+
+
+def starts_torchrun(command: list[str]) -> bool:
+    """Whether ``command`` runs torchrun (directly, as ``python -m torch.distributed.run``,
+    or inside a shell script)."""
+    words = " ".join(command)
+    return bool(re.search(r"(^|[\s/;&|])torchrun(\s|$)|-m\s+torch\.distributed\.run\b", words))
 
 
 def phases_from_counts(counts: dict, replicas: int) -> list[str]:
