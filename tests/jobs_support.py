@@ -126,6 +126,47 @@ async def bob(control_plane, core_v1, tmp_path_factory) -> User:
     return await make_user(control_plane, core_v1, tmp_path_factory.mktemp("bob"), "bob")
 
 
+RUN_LOCALLY = "jupyterhub-mlops.local/run-locally"
+
+
+class ArgoWorkflows:
+    """What a workflow test needs around the session's workflow-controller: the pod runner
+    running the step pods it creates (with Argo's executor played by ``argo_executor``)."""
+
+    def __init__(self, control_plane, runner):
+        self.custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
+        self.runner = runner
+
+    def task_results(self, namespace: str, workflow: str) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", namespace, "workflowtaskresults",
+            label_selector=f"workflows.argoproj.io/workflow={workflow}")["items"]
+
+
+@pytest.fixture(scope="session")
+def workflow_runner(control_plane, core_v1, alice, bob, tmp_path_factory):
+    """The pod runner for Argo's step pods in alice's and bob's namespaces (only those
+    pods: the stand-in controllers' pods there stay KWOK's)."""
+    from mlops_cluster import argo_executor
+    from mlops_cluster.pod_runner import PodRunner
+
+    for user in (alice, bob):
+        core_v1.patch_namespace(user.namespace, {"metadata": {"labels": {RUN_LOCALLY: "true"}}})
+    folder = tmp_path_factory.mktemp("workflow-pods")
+    runner = PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
+                       log_dir=folder / "logs", select=argo_executor.is_workflow_pod).start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def argo_workflows(control_plane, workflow_runner, monkeypatch) -> ArgoWorkflows:
+    """Workflows really run; the notebook (this process) knows its users' workflow account,
+    as GPUKubeSpawner tells a notebook (MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+    monkeypatch.setenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", WORKFLOW_SERVICE_ACCOUNT)
+    return ArgoWorkflows(control_plane, workflow_runner)
+
+
 @pytest.fixture(scope="session")
 def argo_server(control_plane):
     """A real Argo Server (``argo server --auth-mode=client``) for the session's cluster."""

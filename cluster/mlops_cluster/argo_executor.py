@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+
+from . import pod_volumes
 
 log = logging.getLogger("mlops_cluster.argo_executor")
 
@@ -75,6 +78,53 @@ def unwrap_emissary(argv: list[str]) -> list[str]:
     return argv
 
 
+def local_step(pod: dict, argv: list[str], pod_folder: Path) -> list[str]:
+    """The init container's part (stage the script into the pod's own ``argo-staging``
+    folder) and the command the emissary runs, for the pod runner's ``argv`` (whose
+    mount paths are already the pod's folders)."""
+    main = next(c for c in pod["spec"]["containers"] if c["name"] == "main")
+    found = pod_volumes.mounts(pod, main, pod_folder)
+    for path, text in init_files(pod).items():
+        local = Path(pod_volumes.rewrite(path, found))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text)
+    return unwrap_emissary(argv)
+
+
+def step_status(patch: dict, wait_exit_code: int, at: str) -> dict:
+    """The pod runner's status patch for the finished ``main`` container, with the
+    executor's containers as a kubelet reports them: ``init`` completed, ``wait``
+    exited with ``wait_exit_code`` (the pod failed if it did not exit 0)."""
+    status = patch["status"]
+    for container in status.get("containerStatuses") or []:
+        if container["name"] == "wait":
+            container["state"] = {"terminated": {
+                "exitCode": wait_exit_code, "reason": "Completed" if wait_exit_code == 0 else "Error",
+                "startedAt": at, "finishedAt": at}}
+    status["initContainerStatuses"] = [{
+        "name": "init", "image": "", "imageID": "", "ready": False, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                 "startedAt": at, "finishedAt": at}}}]
+    if wait_exit_code != 0:
+        status["phase"] = "Failed"
+    return patch
+
+
+def pod_api_client(env: dict[str, str]):
+    """A ``kubernetes`` client with the pod's own service-account token, from the
+    MLOPS_KUBE_* variables the pod runner gives the pod's process; None without them."""
+    import kubernetes  # noqa: PLC0415 - the demo and tests have it
+
+    if not env.get("MLOPS_KUBE_TOKEN_FILE"):
+        return None
+    config = kubernetes.client.Configuration()
+    config.host = env["MLOPS_KUBE_SERVER"]
+    config.ssl_ca_cert = env.get("MLOPS_KUBE_CA_FILE")
+    token = Path(env["MLOPS_KUBE_TOKEN_FILE"]).read_text().strip()
+    config.api_key = {"authorization": f"Bearer {token}"}
+    return kubernetes.client.ApiClient(config)
+
+
 def task_result(pod: dict) -> dict:
     """The WorkflowTaskResult the wait container creates first: named after the node,
     owned by the workflow, labelled incomplete."""
@@ -108,6 +158,10 @@ def report_outputs(pod: dict, stdout: str, api_client) -> int:
     0, or 64 when the API server refused (the message goes to the log, as argoexec's)."""
     import kubernetes  # noqa: PLC0415 - the demo and tests have it
 
+    if api_client is None:  # no token: the API server would answer 401
+        log.warning("pod %s/%s: no service-account token to report the step's outputs with",
+                    pod["metadata"]["namespace"], pod["metadata"]["name"])
+        return EMISSARY_EXIT_CODE
     custom = kubernetes.client.CustomObjectsApi(api_client)
     namespace = pod["metadata"]["namespace"]
     body = task_result(pod)

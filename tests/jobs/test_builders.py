@@ -753,3 +753,25 @@ def test_the_workflow_account_is_bound_to_the_executor_role_only():
     assert binding["roleRef"]["name"] == "jupyterhub-mlops:workflow-executor"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-workflow",
                                     "namespace": "mlops-alice"}]
+
+
+@pytest.mark.parametrize("node_name, step", [
+    ("wf[1].train", "train"), ("wf.fan-out", "fan-out"), ("wf[0].inner[2].eval(1)", "eval(1)")])
+def test_a_step_pod_is_known_by_the_steps_display_name(node_name, step):
+    pod = {"metadata": {"name": "wf-train-123",
+                        "annotations": {"workflows.argoproj.io/node-name": node_name}}}
+    assert KINDS["workflow"].part_of_pod(pod) == step
+
+
+def test_a_failed_workflow_says_which_step_failed_and_why():
+    nodes = controller_nodes()
+    nodes["wf-6"] = {**nodes["wf-6"], "phase": "Failed", "finishedAt": "2026-12-01T10:00:09Z",
+                     "message": "main: Error (exit code 3)"}
+    nodes["wf-5"]["finishedAt"] = "2026-12-01T10:00:04Z"
+    obj = {"metadata": {"name": "wf"}, "spec": {},
+           "status": {"phase": "Failed", "message": "child 'wf-4' failed", "nodes": nodes}}
+    assert KINDS["workflow"].state(obj) == (
+        "Failed", "step train(0) failed: main: Error (exit code 1); "
+                  "step train(1) failed: main: Error (exit code 3)")
+    obj["status"]["nodes"] = {}
+    assert KINDS["workflow"].state(obj) == ("Failed", "child 'wf-4' failed")

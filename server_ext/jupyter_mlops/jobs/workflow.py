@@ -130,6 +130,19 @@ class ArgoWorkflow:
         return manifest
 
 
+def failed_steps_message(status: dict) -> str:
+    """Which steps failed and why, for a failed workflow. The controller's own message
+    names the failed child by node id (``child 'wf-4178200032' failed``), which tells a
+    user nothing; the failed step nodes hold the name and the reason."""
+    failed = sorted(
+        (n for n in (status.get("nodes") or {}).values()
+         if n.get("type") in STEP_NODE_TYPES and STEP_STATES.get(n.get("phase") or "") == "Failed"),
+        key=lambda n: n.get("finishedAt") or "",
+    )
+    return "; ".join(f"step {n.get('displayName') or n.get('name')} failed: "
+                     f"{n.get('message') or n.get('phase')}" for n in failed)
+
+
 class WorkflowKind(JobKind):
     name = "workflow"
     collection = "workflows"
@@ -152,11 +165,18 @@ class WorkflowKind(JobKind):
         state = self._PHASES.get(status.get("phase") or "", "Pending")
         if obj.get("spec", {}).get("shutdown") and state != "Succeeded":
             state = "Cancelled"
-        return state, status.get("message") or ""
+        message = status.get("message") or ""
+        if state == "Failed":
+            message = failed_steps_message(status) or message
+        return state, message
 
     def part_of_pod(self, pod: dict) -> str:
+        """The step's display name, as ``parts`` lists it. The controller annotates the pod
+        with the node's full name (``wf[1].train``, ``wf.dag-task``); step and task names
+        cannot hold a dot, so the display name is what follows the last one."""
         annotations = pod["metadata"].get("annotations") or {}
-        return annotations.get(NODE_NAME_ANNOTATION) or pod["metadata"]["name"]
+        node_name = annotations.get(NODE_NAME_ANNOTATION)
+        return node_name.rsplit(".", 1)[-1] if node_name else pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
         pods_by_node = {
