@@ -2,8 +2,8 @@
 # writes the per-run values (ports, password, paths) to the JSON file named by
 # MLOPS_DEMO_SETTINGS and gives the Hub the hub identity's kubeconfig in
 # KUBECONFIG. Everything here is what a real deployment would configure, except
-# the pod annotation that asks the development pod runner to run the notebook
-# pods as local processes (the local cluster has no container runtime).
+# the pod annotation and namespace label that ask the development pod runner to
+# run the notebook and job pods as local processes (no container runtime here).
 import json
 import os
 from pathlib import Path
@@ -107,3 +107,6 @@ c.KubeSpawner.environment = {
 c.GPUKubeSpawner.provision_user_namespaces = True
 c.GPUKubeSpawner.enable_user_namespaces = True
 c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"
+# Job pods (the steps Argo's workflow-controller creates) run as local processes too:
+# the development pod runner runs every pod of a namespace labelled so.
+c.GPUKubeSpawner.user_namespace_labels = {RUN_LOCALLY_ANNOTATION: "true"}

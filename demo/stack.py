@@ -70,9 +70,11 @@ class DemoStack:
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
                  "(etcd, kube-apiserver, scheduler, KWOK)...")
-        # No Training Operator, Katib or Argo runs here: KWOK Stages move the
-        # users' jobs to Succeeded as those controllers would (kwok/job-stages.yaml).
-        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True)
+        # Argo's real workflow-controller runs workflows (their steps run as local
+        # processes by the pod runner); KWOK Stages move PyTorchJobs and sweeps to
+        # Succeeded as the Training Operator and Katib would (kwok/job-stages.yaml).
+        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True,
+                                    argo_controller=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")
