@@ -33,13 +33,12 @@ import os
 import time
 from pathlib import Path
 
-from . import binaries, go_modules, identities
+from . import binaries, go_modules
 from .paths import CLUSTER_DIR
 
 NAMESPACE = "argo"
 SERVICE_ACCOUNT = "argo"
 CONFIGMAP = CLUSTER_DIR / "argo" / "workflow-controller-configmap.yaml"
-TOKEN_LIFETIME = "24h"
 CRD_NAMES = (
     "workflows", "workflowtemplates", "clusterworkflowtemplates", "cronworkflows",
     "workflowtaskresults", "workflowtasksets", "workflowartifactgctasks", "workfloweventbindings",
@@ -105,12 +104,7 @@ class ArgoController:
         cp = self.cp
         cp.apply_objects(rbac_manifests())
         cp.apply(CONFIGMAP)
-        token = cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
-                           f"--duration={TOKEN_LIFETIME}").stdout.strip()
-        kubeconfig = identities.write_kubeconfig(
-            cp.run_dir / "kubeconfigs" / f"{self.name}.yaml", cp.server, cp.ca_file,
-            SERVICE_ACCOUNT, token,
-        )
+        kubeconfig, _ = cp.service_account_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.name)
         # One controller per cluster: no lease to win first (a lease left by a
         # killed controller of a kept etcd would hold it back for its duration).
         env = dict(os.environ, LEADER_ELECTION_DISABLE="true")

@@ -209,6 +209,16 @@ class ControlPlane:
         """Start a component (a controller) that ``stop`` stops with the rest."""
         return self._start(name, argv, env)
 
+    def service_account_kubeconfig(self, namespace: str, account: str, name: str,
+                                   duration: str = "24h") -> tuple[Path, str]:
+        """(kubeconfig, token) acting as service account ``namespace/account``, with a
+        TokenRequest token as a kubelet would mount it; the file is ``kubeconfigs/<name>.yaml``."""
+        token = self.kubectl("create", "token", account, "-n", namespace,
+                             f"--duration={duration}").stdout.strip()
+        path = identities.write_kubeconfig(self.run_dir / "kubeconfigs" / f"{name}.yaml",
+                                           self.server, self.ca_file, account, token)
+        return path, token
+
     def check_alive(self, name: str) -> None:
         """Raise ``ControlPlaneError`` with its log's tail if component ``name`` exited."""
         if self._procs[name].poll() is not None:

@@ -98,24 +98,22 @@ def role_binding_manifest(
     }
 
 
-def workflow_executor_steps(core, rbac, namespace: str, username: str, timeout: float) -> list:
-    """The account a user's workflow steps run as, bound to the executor role only:
-    steps get what Argo's executor needs and none of the notebook's rights."""
+def account_steps(core, rbac, namespace: str, username: str, account: str, cluster_role: str,
+                  timeout: float) -> list:
+    """(what, create) for a service account of the user's namespace and the RoleBinding
+    that gives it ``cluster_role`` there."""
     return [
         (
-            f"service account {namespace}/{WORKFLOW_SERVICE_ACCOUNT}",
+            f"service account {namespace}/{account}",
             lambda: core.create_namespaced_service_account(
-                namespace,
-                service_account_manifest(namespace, username, WORKFLOW_SERVICE_ACCOUNT),
+                namespace, service_account_manifest(namespace, username, account),
                 _request_timeout=timeout,
             ),
         ),
         (
-            f"role binding {namespace}/{WORKFLOW_SERVICE_ACCOUNT}",
+            f"role binding {namespace}/{account}",
             lambda: rbac.create_namespaced_role_binding(
-                namespace,
-                role_binding_manifest(namespace, username, WORKFLOW_SERVICE_ACCOUNT,
-                                      WORKFLOW_EXECUTOR_CLUSTER_ROLE),
+                namespace, role_binding_manifest(namespace, username, account, cluster_role),
                 _request_timeout=timeout,
             ),
         ),
@@ -155,24 +153,12 @@ async def ensure_user_namespace(
                 namespace_manifest(namespace, username, labels), _request_timeout=timeout
             ),
         ),
-        (
-            f"service account {namespace}/{service_account}",
-            lambda: core.create_namespaced_service_account(
-                namespace,
-                service_account_manifest(namespace, username, service_account),
-                _request_timeout=timeout,
-            ),
-        ),
-        (
-            f"role binding {namespace}/{service_account}",
-            lambda: rbac.create_namespaced_role_binding(
-                namespace,
-                role_binding_manifest(namespace, username, service_account, cluster_role),
-                _request_timeout=timeout,
-            ),
-        ),
     ]
-    steps += workflow_executor_steps(core, rbac, namespace, username, timeout)
+    steps += account_steps(core, rbac, namespace, username, service_account, cluster_role, timeout)
+    # Workflow steps run as an account of their own: what Argo's executor needs (it reports
+    # each step's outputs as a WorkflowTaskResult) and none of the notebook's rights.
+    steps += account_steps(core, rbac, namespace, username, WORKFLOW_SERVICE_ACCOUNT,
+                           WORKFLOW_EXECUTOR_CLUSTER_ROLE, timeout)
     for what, create in steps:
         try:
             await create()

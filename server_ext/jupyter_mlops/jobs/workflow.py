@@ -24,16 +24,16 @@ STEP_NODE_TYPES = ("Pod", "Container", "Skipped", "Suspend", "HTTP", "Plugin")
 """Argo node types that are steps. The others group steps: the workflow's root
 (``Steps`` or ``DAG``), each parallel ``StepGroup``, a ``TaskGroup``, the ``Retry``
 around a step's attempts (each attempt is a ``Pod`` node of its own)."""
-STEP_STATES = {
+WORKFLOW_STATES = {
     "": "Pending",
     "Pending": "Pending",
     "Running": "Running",
     "Succeeded": "Succeeded",
     "Failed": "Failed",
     "Error": "Failed",
-    "Skipped": "Skipped",
-    "Omitted": "Omitted",
 }
+"""A workflow's state from its phase."""
+STEP_STATES = {**WORKFLOW_STATES, "Skipped": "Skipped", "Omitted": "Omitted"}
 """A step's state from its node's phase: the job states, and ``Skipped`` (its ``when``
 was false) and ``Omitted`` (a DAG task whose dependencies ruled it out)."""
 
@@ -151,18 +151,9 @@ class WorkflowKind(JobKind):
     primary_container = "main"
     part_noun = "step"
 
-    _PHASES = {
-        "": "Pending",
-        "Pending": "Pending",
-        "Running": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "Error": "Failed",
-    }
-
     def controller_state(self, obj: dict) -> tuple[str, str]:
         status = obj.get("status") or {}
-        state = self._PHASES.get(status.get("phase") or "", "Pending")
+        state = WORKFLOW_STATES.get(status.get("phase") or "", "Pending")
         if obj.get("spec", {}).get("shutdown") and state != "Succeeded":
             state = "Cancelled"
         message = status.get("message") or ""
