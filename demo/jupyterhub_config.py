@@ -107,6 +107,7 @@ c.KubeSpawner.environment = {
 c.GPUKubeSpawner.provision_user_namespaces = True
 c.GPUKubeSpawner.enable_user_namespaces = True
 c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"
-# Job pods (the steps Argo's workflow-controller creates) run as local processes too:
-# the development pod runner runs every pod of a namespace labelled so.
+# Every pod in a user's namespace runs as a local process (the pod runner plays
+# the kubelet): the pods the Training Operator creates for that user's PyTorchJobs,
+# and those Argo's workflow-controller creates for the steps of their workflows.
 c.GPUKubeSpawner.user_namespace_labels = {RUN_LOCALLY_ANNOTATION: "true"}

@@ -69,12 +69,13 @@ class DemoStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
-                 "(etcd, kube-apiserver, scheduler, KWOK)...")
-        # Argo's real workflow-controller runs workflows (their steps run as local
-        # processes by the pod runner); KWOK Stages move PyTorchJobs and sweeps to
-        # Succeeded as the Training Operator and Katib would (kwok/job-stages.yaml).
+                 "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator, "
+                 "Argo's workflow-controller)...")
+        # The real Training Operator runs PyTorchJobs and Argo's real workflow-controller
+        # runs workflows (their pods run through the pod runner); Katib does not run
+        # here: KWOK Stages move sweeps to Succeeded as it would (kwok/job-stages.yaml).
         self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True,
-                                    argo_controller=True)
+                                    training_operator=True, argo_controller=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")
@@ -86,7 +87,8 @@ class DemoStack:
             f"--kubeconfig={self.cluster.kubeconfig('admin')}",
             f"--home-base={self.run_dir / 'homes'}",
             f"--log-dir={self.run_dir / 'pods'}",
-        ])
+        ], env={  # what a job's image would bring: python and the suite's packages
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
 
         self.say("seeding other users' GPU pods so availability is not all free...")
         core = kubernetes.client.CoreV1Api(self.cluster.api_client("admin"))

@@ -6,12 +6,13 @@ code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
 Argo's real workflow-controller runs in the session's cluster (the
-``argo_workflows`` fixture adds the pod runner that runs its step pods). No
-Training Operator or Katib controller runs here: ``Controller`` does what they
-would do, as the admin identity: it creates the job's pods with the labels the
-real controller sets, writes the job's status through the status subresource,
-and (playing the kubelet) serves container logs through KWOK's Logs objects.
-It never writes a Workflow's status: the real CRD has no status subresource.
+``argo_workflows`` fixture adds the pod runner that runs its step pods); the
+Training Operator runs for real in tests/training_operator/'s own cluster. No
+Katib controller runs: ``Controller`` does what the missing controllers would
+do, as the admin identity: it creates the job's pods with the labels the real
+controller sets, writes the job's status through the status subresource, and
+(playing the kubelet) serves container logs through KWOK's Logs objects. It
+never writes a Workflow's status: the real CRD has no status subresource.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ container's previous log stays readable with ``--previous``) and into the plain
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -28,6 +29,8 @@ class OutputCopier:
 
     def __init__(self, pipe: BinaryIO, plain: Path, cri: Path):
         self._pipe, self.plain, self.cri = pipe, plain, cri
+        self.closed_at: float | None = None
+        """``time.monotonic()`` when the pipe closed, i.e. when the process exited."""
         self._thread = threading.Thread(target=self._copy, name=f"log {cri.name}", daemon=True)
         cri.parent.mkdir(parents=True, exist_ok=True)
         cri.touch()
@@ -40,6 +43,7 @@ class OutputCopier:
                 plain.flush()
                 cri.write(cri_line(line))
                 cri.flush()
+        self.closed_at = time.monotonic()
 
     def join(self, timeout: float = 5.0) -> None:
         """Wait until everything the process printed is written (it has exited)."""

@@ -40,7 +40,7 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
 POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
-"""Stages standing in for the Training Operator, Katib and Argo (demo only)."""
+"""Stages standing in for Katib (demo only)."""
 
 
 def second_pod_cidr() -> str:

@@ -71,6 +71,8 @@ WATCH_SECONDS = 30
 """Server-side length of one watch request; the next resumes where it ended."""
 MAX_GRACE_SECONDS = 10
 """A stopping process gets the pod's terminationGracePeriodSeconds, at most this."""
+EXIT_BATCH_SECONDS = 0.2
+"""How long exits are gathered before they are reported (see ``_notice_exits``)."""
 NAMESPACE_LABELS_SECONDS = 5.0
 """How long the runner trusts the labels it read of a namespace."""
 INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV")
@@ -357,12 +359,24 @@ class PodRunner:
                  reason)
 
     def _notice_exits(self) -> None:
-        """A process that exited: the restart policy starts it again, or the pod is done."""
-        for uid, local in list(self._running.items()):
-            code = local.proc.poll()
-            if code is None:
-                continue
+        """A process that exited: the restart policy starts it again, or the pod is done.
+
+        Exits are reported in the order they happened: a controller reading
+        "master Succeeded" before "worker Succeeded" would take the worker for
+        one still running. Like a kubelet's pod lifecycle relist, which reports
+        what changed in batches, exits close together (a master that ends when
+        its last worker hangs up) are gathered for EXIT_BATCH_SECONDS first.
+        """
+        if not any(local.proc.poll() is not None for local in self._running.values()):
+            return
+        time.sleep(EXIT_BATCH_SECONDS)
+        exited = [(uid, local) for uid, local in list(self._running.items())
+                  if local.proc.poll() is not None]
+        for _, local in exited:
             local.copier.join()
+        exited.sort(key=lambda item: item[1].copier.closed_at or float("inf"))
+        for uid, local in exited:
+            code = local.proc.returncode
             with self._lock:
                 del self._running[uid]
             log.warning("pod %s/%s: pid %d exited with %d (output in %s)", local.namespace,

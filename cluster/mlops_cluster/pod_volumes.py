@@ -63,7 +63,7 @@ def rewrite(text: str, found: list[Mount]) -> str:
     """``text`` with every mount path (as a whole path component) made local."""
     for mount in found:
         pattern = re.compile(r"(?<![\w./-])" + re.escape(mount.path) + r"(?=$|[/\s;:'\"&|)])")
-        text = pattern.sub(lambda _: str(mount.local), text)
+        text = pattern.sub(str(mount.local).replace("\\", "\\\\"), text)
     return text
 
 

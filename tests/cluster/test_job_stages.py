@@ -1,23 +1,24 @@
 """The demo's stand-in job controllers: KWOK Stages (cluster/kwok/job-stages.yaml).
 
 A control plane started with ``simulate_job_controllers=True`` (as the demo
-starts it) must move a PyTorchJob and a Katib Experiment (Argo's real
-workflow-controller runs Workflows, see tests/jobs/test_workflow_controller.py),
+starts it) must move a Katib Experiment (the Training Operator and Argo's
+workflow-controller run for real, see tests/training_operator/ and
+tests/jobs/test_workflow_controller.py),
 built by the suite's own manifest builders, through the states their
 controllers would write — and the jobs API must read each as Succeeded in the
 end. The session's test cluster must not load these Stages: its tests write
-job statuses themselves.
+job statuses themselves. No Stage plays the Training Operator: it runs for real
+(tests/training_operator/), and a PyTorchJob here stays untouched.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 from jupyter_mlops.jobs.kinds import KINDS
-from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
 from mlops_cluster import ControlPlane
 from mlops_cluster.controlplane import JOB_STAGES, read_state
@@ -43,8 +44,6 @@ def simulating_cluster(tmp_path_factory):
 
 def manifests() -> dict[str, dict]:
     return {
-        "pytorchjob": PyTorchJob(name="train", command=["python", "train.py"], replicas=3,
-                                 image=IMAGE, snapshot=None).to_manifest(NAMESPACE),
         "sweep": Sweep(name="lr-sweep", command="python train.py --lr {lr} --batch {batch} "
                                                 "--layers {layers}",
                        parameters=[Parameter("lr", "double", 0.001, 0.1),
@@ -93,18 +92,6 @@ def follow(api, kind: str, manifest: dict) -> tuple[list[str], dict]:
 def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulating_cluster):
     api = kubernetes.client.CustomObjectsApi(simulating_cluster.api_client("admin"))
     jobs = manifests()
-    # -- PyTorchJob: the Training Operator's conditions and replica counts ----------------
-    seen, job = follow(api, "pytorchjob", jobs["pytorchjob"])
-    assert seen == ["Pending", "Running", "Succeeded"], seen
-    status = job["status"]
-    assert [(c["type"], c["status"]) for c in status["conditions"]] == [
-        ("Created", "True"), ("Running", "False"), ("Succeeded", "True")]
-    assert status["replicaStatuses"] == {"Master": {"active": 0, "succeeded": 1},
-                                         "Worker": {"active": 0, "succeeded": 2}}
-    # Times as Kubernetes writes them (metav1.Time: RFC 3339, whole seconds, UTC).
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", status["completionTime"])
-    assert status["startTime"] <= status["completionTime"]
-
     # -- Katib: trial counts and a best trial drawn from the search space -----------------
     seen, experiment = follow(api, "sweep", jobs["sweep"])
     assert seen == ["Pending", "Running", "Succeeded"], seen
@@ -125,6 +112,14 @@ def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulati
     assert best["name"] in by_name
     assert best["parameters"] == by_name[best["name"]]["parameters"]
     assert best["metrics"]["accuracy"] == max(t["metrics"]["accuracy"] for t in trials)
+
+
+def test_no_stage_plays_the_training_operator_or_argo():
+    """PyTorchJobs are the real operator's (ControlPlane(training_operator=True)), Workflows
+    Argo's real workflow-controller's (ControlPlane(argo_controller=True))."""
+    kinds = {stage["spec"]["resourceRef"]["kind"]
+             for stage in yaml.safe_load_all(JOB_STAGES.read_text()) if stage}
+    assert kinds == {"Experiment", "Trial"}
 
 
 def test_the_test_cluster_leaves_job_statuses_to_the_tests(control_plane):

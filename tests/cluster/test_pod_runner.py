@@ -10,8 +10,8 @@ the process really got.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import http.client
+import ipaddress
 import sys
 
 import kubernetes

@@ -61,6 +61,40 @@ def test_pytorchjob_manifest():
     assert {"name": "mlops-snapshot", "configMap": {"name": "mlops-snapshot-abc"}} in pod["volumes"]
 
 
+def test_a_crashing_replica_fails_the_job_within_its_backoff_limit():
+    """Replicas restart in place (OnFailure): only runPolicy.backoffLimit makes the
+    Training Operator count those restarts and fail the job; cleanPodPolicy Running
+    then deletes the pods still crash-looping, so their GPUs are freed."""
+    spec = PyTorchJob(command="python a.py", image=IMAGE, replicas=2).to_manifest("ns")["spec"]
+    assert spec["runPolicy"] == {"cleanPodPolicy": "Running", "backoffLimit": 3}
+    assert {r["restartPolicy"] for r in spec["pytorchReplicaSpecs"].values()} == {"OnFailure"}
+    never_retried = PyTorchJob(command="python a.py", image=IMAGE, backoff_limit=0)
+    never_retried.validate()
+    assert never_retried.to_manifest("ns")["spec"]["runPolicy"]["backoffLimit"] == 0
+
+
+@pytest.mark.parametrize("command", [
+    "torchrun --nnodes=2 --nproc-per-node=4 train.py",
+    "python -m torch.distributed.run train.py",
+    ["/bin/sh", "-c", "cd src && exec torchrun train.py"],
+])
+def test_nproc_per_node_goes_with_torchrun(command):
+    job = PyTorchJob(command=command, image=IMAGE, replicas=2, nproc_per_node=4)
+    job.validate()
+    assert job.to_manifest("ns")["spec"]["nprocPerNode"] == "4"
+
+
+def test_nproc_per_node_without_torchrun_is_refused_saying_why():
+    """Without torchrun each pod runs one process while the operator's WORLD_SIZE
+    counts replicas x nproc_per_node ranks: the rendezvous would wait forever."""
+    job = PyTorchJob(command="python train.py", image=IMAGE, replicas=2, nproc_per_node=4)
+    with pytest.raises(InvalidSpec) as refused:
+        job.validate()
+    assert refused.value.details["field"] == "nproc_per_node"
+    assert "torchrun" in refused.value.message and "8 ranks" in refused.value.message
+    PyTorchJob(command="python train.py", image=IMAGE, nproc_per_node=1).validate()
+
+
 def test_single_replica_job_has_no_workers_and_unnamed_jobs_get_generated_names():
     manifest = PyTorchJob(command=["python", "a.py"], image=IMAGE).to_manifest("ns")
     assert list(manifest["spec"]["pytorchReplicaSpecs"]) == ["Master"]
@@ -81,6 +115,8 @@ def test_single_replica_job_has_no_workers_and_unnamed_jobs_get_generated_names(
         ({"cpu": "fast"}, "cpu"),
         ({"gpu_type": "NVIDIA-L4"}, "gpu_type"),
         ({"env": {"A": 1}}, "env"),
+        ({"backoff_limit": -1}, "backoff_limit"),
+        ({"nproc_per_node": 2}, "nproc_per_node"),
     ],
 )
 def test_pytorchjob_validation_names_the_field(change, field):

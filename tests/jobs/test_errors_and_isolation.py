@@ -23,7 +23,6 @@ from jupyter_mlops.jobs import (
     InvalidSpec,
     NotFound,
     Parameter,
-    PermissionDenied,
     PyTorchJob,
     Snapshot,
     SnapshotTooLarge,
@@ -32,7 +31,6 @@ from jupyter_mlops.jobs import (
 )
 from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.kube import KubeClient
-from jupyter_mlops.jobs.resources import PODS
 from jupyter_mlops.jobs.snapshot import SharedVolume
 from mlops_cluster import ControlPlane
 from mlops_testing import closed_port
@@ -227,44 +225,6 @@ def test_a_revoked_token_is_unauthenticated(alice, tmp_path):
     with pytest.raises(Unauthenticated) as refused:
         JobsClient(KubeClient(creds)).list("pytorchjob")
     assert refused.value.http_status == 401
-
-
-def test_bob_can_neither_list_read_stream_logs_of_nor_delete_alices_jobs(alice, bob, controller):
-    name = unique("private")
-    job = alice.client().submit(
-        PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=None)
-    )
-    obj = job.get()
-    pod = f"{name}-master-0"
-    controller.run_pod(
-        alice.namespace,
-        pod,
-        obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"],
-        owner=obj,
-        labels={"training.kubeflow.org/job-name": name},
-        log_lines=["alice's secret loss"],
-    )
-    assert list(job.logs()) == ["alice's secret loss"], "alice herself can read it"
-
-    intruder = bob.client(namespace=alice.namespace)
-    attempts = {
-        "list": lambda: intruder.list("pytorchjob"),
-        "get": lambda: intruder.get("pytorchjob", name),
-        "logs": lambda: list(intruder.handle("pytorchjob", name).logs()),
-        "pods/log": lambda: list(intruder.kube.open_stream("get", PODS, pod, subresource="log")),
-        "delete": lambda: intruder.handle("pytorchjob", name).delete(),
-        "cancel": lambda: intruder.handle("pytorchjob", name).cancel(),
-        "submit": lambda: intruder.submit(PyTorchJob(command="x", image=IMAGE, snapshot=None)),
-    }
-    for what, attempt in attempts.items():
-        with pytest.raises(PermissionDenied) as refused:
-            attempt()
-        assert refused.value.http_status == 403
-        assert alice.namespace in refused.value.details["permission"], what
-        assert "system:serviceaccount" in refused.value.details["server_message"], what
-    assert name not in {j["name"] for j in bob.client().list()}, "bob's own list is his own"
-    assert job.state() == "Pending" and "suspend" not in job.get()["spec"].get("runPolicy", {})
-    job.delete()
 
 
 # ------------------------------------------------------------------ 501 / 503

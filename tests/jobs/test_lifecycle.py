@@ -1,26 +1,23 @@
-"""Each job kind end to end through the Python API, as alice's notebook pod would run it.
+"""Sweeps and workflows end to end through the Python API, as alice's notebook pod would run it.
 
 Submit -> status transitions -> logs -> cancel -> resubmit -> delete -> gone, with
 the snapshot ConfigMap removed by the garbage collector through ownerReferences.
-Argo's real workflow-controller runs Workflows (their step pods run as local
-processes). For the other kinds ``controller`` (tests/jobs_support.py) writes
-what the Training Operator and Katib would write (pods, and status through the
+PyTorchJobs run under the real Training Operator (tests/training_operator/) and
+Workflows under Argo's real workflow-controller (their step pods run as local
+processes). Katib does not run here: ``controller`` (tests/jobs_support.py) writes
+what it would write (pods, and status through the
 status subresource), and serves the pods' logs the way a kubelet would.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import tarfile
 import threading
 import time
 import uuid
 
 import pytest
-from jobs_support import IMAGE, cri_line
-from jupyter_mlops.jobs import NotFound, Parameter, PyTorchJob, Snapshot, Sweep, submit_workflow
-from mlops_testing import wait_for
+from jobs_support import IMAGE
+from jupyter_mlops.jobs import Parameter, Snapshot, Sweep, submit_workflow
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support"]
@@ -29,14 +26,6 @@ A100 = "NVIDIA-A100-SXM4-80GB"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def snapshot_files(controller, namespace: str, configmap: str) -> set[str]:
-    cm = controller.core.read_namespaced_config_map(configmap, namespace)
-    assert cm.immutable is True
-    data = base64.b64decode(cm.binary_data["snapshot.tar.gz"])
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        return set(tar.getnames())
 
 
 def owners(controller, namespace: str, configmap: str) -> set[str]:
@@ -54,130 +43,6 @@ def later(seconds: float, fn, *args) -> threading.Thread:
     thread = threading.Thread(target=run)
     thread.start()
     return thread
-
-
-def test_pytorchjob_end_to_end(alice, controller, code_dir):
-    client = alice.client()
-    name = unique("mnist")
-    job = PyTorchJob(
-        name=name,
-        command="python train.py --epochs 1",
-        replicas=2,
-        gpus=1,
-        gpu_type=A100,
-        image=IMAGE,
-        snapshot=Snapshot(code_dir),
-    )
-    handle = client.submit(job, if_not_fits="queue")
-    assert handle.name == name and handle.namespace == alice.namespace
-    assert any("not checked" in w for w in handle.warnings)
-
-    obj = controller.get("pytorchjob", alice.namespace, name)
-    configmap = obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
-    assert owners(controller, alice.namespace, configmap) == {obj["metadata"]["uid"]}
-    assert snapshot_files(controller, alice.namespace, configmap) == {
-        ".gitignore",
-        "run.txt",
-        "train.py",
-        "models/__init__.py",
-        "models/net.py",
-    }
-    worker = obj["spec"]["pytorchReplicaSpecs"]["Worker"]
-    assert worker["replicas"] == 1
-    assert worker["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": A100}
-    assert handle.status()["state"] == "Pending"
-
-    # The Training Operator's part: pods per replica, then Created/Running conditions.
-    for replica, lines in (("Master", ["master says hi", "loss=0.5"]), ("Worker", ["worker 0 up"])):
-        template = obj["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
-        controller.run_pod(
-            alice.namespace,
-            f"{name}-{replica.lower()}-0",
-            template,
-            owner=obj,
-            labels={
-                "training.kubeflow.org/job-name": name,
-                "training.kubeflow.org/replica-type": replica.lower(),
-                "training.kubeflow.org/replica-index": "0",
-            },
-            log_lines=lines,
-        )
-    controller.write_status(
-        "pytorchjob",
-        alice.namespace,
-        name,
-        {
-            "conditions": [
-                {"type": "Created", "status": "True", "reason": "PyTorchJobCreated"},
-                {
-                    "type": "Running",
-                    "status": "True",
-                    "reason": "PyTorchJobRunning",
-                    "message": "PyTorchJob is running.",
-                },
-            ],
-            "replicaStatuses": {"Master": {"active": 1}, "Worker": {"active": 1}},
-        },
-    )
-
-    status = handle.status()
-    assert status["state"] == "Running"
-    assert [(p["name"], p["phase"]) for p in status["parts"]] == [
-        ("master-0", "Running"),
-        ("worker-0", "Running"),
-    ]
-    assert list(handle.logs()) == ["master says hi", "loss=0.5"]
-    assert list(handle.logs("worker-0")) == ["worker 0 up"]
-    assert any(
-        e["reason"] == "Scheduled" and e["object"] == f"Pod/{name}-worker-0"
-        for e in handle.events()
-    )
-
-    # wait() follows the watch while the operator reports success a moment later.
-    writer = later(
-        0.5,
-        controller.write_status,
-        "pytorchjob",
-        alice.namespace,
-        name,
-        {"conditions": obj_conditions("Succeeded")},
-    )
-    assert handle.wait(timeout=30)["state"] == "Succeeded"
-    writer.join()
-
-    again = handle.resubmit()
-    assert again.name != name and again.name.startswith(name)
-    again_obj = again.get()
-    assert again_obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"] == configmap
-    assert owners(controller, alice.namespace, configmap) == {
-        obj["metadata"]["uid"],
-        again_obj["metadata"]["uid"],
-    }
-    assert again.cancel()["state"] == "Cancelled"
-    assert again.get()["spec"]["runPolicy"]["suspend"] is True
-
-    handle.delete()
-    wait_for(
-        lambda: name not in {j["name"] for j in client.list("pytorchjob")},
-        timeout=30,
-        what="the job to leave the list",
-    )
-    time.sleep(1)
-    assert controller.configmap_exists(alice.namespace, configmap), (
-        "still owned by the resubmission"
-    )
-    again.delete()
-    controller.wait_gone(alice.namespace, configmap)
-    with pytest.raises(NotFound):
-        again.status()
-
-
-def obj_conditions(final: str) -> list[dict]:
-    return [
-        {"type": "Created", "status": "True"},
-        {"type": "Running", "status": "False"},
-        {"type": final, "status": "True", "reason": f"PyTorchJob{final}"},
-    ]
 
 
 def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
@@ -292,29 +157,3 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir, argo_workflows):
 
     handle.delete()
     controller.wait_gone(alice.namespace, configmap)
-
-
-def test_following_logs_streams_lines_as_they_are_written(alice, controller):
-    handle = alice.client().submit(
-        PyTorchJob(name=unique("follow"), command="python train.py", image=IMAGE, snapshot=None)
-    )
-    obj = handle.get()
-    pod = f"{handle.name}-master-0"
-    controller.run_pod(
-        alice.namespace,
-        pod,
-        obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"],
-        owner=obj,
-        labels={"training.kubeflow.org/job-name": handle.name},
-    )
-    log_file = controller.serve_log(alice.namespace, pod, "pytorch", ["epoch 1"], follow=True)
-    received = []
-    with handle.open_logs(follow=True) as stream:
-        lines = iter(stream)
-        received.append(next(lines))
-        # The training process writes on; the follower sees it without asking again.
-        with open(log_file, "a") as log:
-            log.write(cri_line("epoch 2"))
-        received.append(next(lines))
-    assert received == ["epoch 1", "epoch 2"]
-    handle.delete()

@@ -1,9 +1,11 @@
 """The REST API of the jobs extension, on a real jupyter-server, acting as alice's service account.
 
-Each kind end to end (submit -> status transitions -> logs -> events -> watch ->
-cancel -> resubmit -> delete -> gone), every response held to openapi.yaml.
-No controller runs: ``controller`` writes pods and status through the status
-subresource as the real controllers would (see tests/jobs_support.py).
+Sweeps and workflows end to end (submit -> status transitions -> logs -> events ->
+watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.yaml.
+PyTorchJobs go through the same routes under the real Training Operator
+(tests/training_operator/), workflows under Argo's real workflow-controller
+(``argo_workflows``). Katib does not run here: ``controller`` writes pods and status
+through the status subresource as it would (see tests/jobs_support.py).
 """
 
 from __future__ import annotations
@@ -41,128 +43,6 @@ def jp_server_config(server_identity):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-@on_server_loop
-async def test_pytorchjob_through_rest(jp_fetch, alice, controller, project):
-    name = unique("rest-ptj")
-    code, created = await call(
-        jp_fetch,
-        "POST",
-        "/jobs/pytorchjobs",
-        "jobs",
-        "pytorchjobs",
-        body={
-            "name": name,
-            "command": ["python", "train.py"],
-            "replicas": 1,
-            "gpus": 2,
-            "gpu_type": "NVIDIA-RTX-A6000",
-            "image": IMAGE,
-            "snapshot": {"path": project},
-            "if_not_fits": "queue",
-        },
-    )
-    assert code == 201, created
-    assert created["name"] == name and created["namespace"] == alice.namespace
-
-    obj = controller.get("pytorchjob", alice.namespace, name)
-    configmap = obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
-    assert controller.configmap_exists(alice.namespace, configmap)
-
-    code, listing = await call(jp_fetch, "GET", "/jobs/pytorchjobs", "jobs", "pytorchjobs")
-    assert code == 200 and name in {j["name"] for j in listing["jobs"]}
-    code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", name)
-    assert (code, detail["state"], detail["parts"][0]["name"]) == (200, "Pending", "master-0")
-
-    # The Training Operator's part, then watch the job change over server-sent events.
-    template = obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
-    await asyncio.to_thread(
-        controller.run_pod,
-        alice.namespace,
-        f"{name}-master-0",
-        template,
-        owner=obj,
-        log_lines=["hello from rest", "loss=0.1"],
-        labels={
-            "training.kubeflow.org/job-name": name,
-            "training.kubeflow.org/replica-type": "master",
-            "training.kubeflow.org/replica-index": "0",
-        },
-    )
-
-    async def operator_reports_running():
-        await asyncio.sleep(1)
-        await asyncio.to_thread(
-            controller.write_status,
-            "pytorchjob",
-            alice.namespace,
-            name,
-            {
-                "conditions": [
-                    {"type": "Created", "status": "True"},
-                    {"type": "Running", "status": "True"},
-                ]
-            },
-        )
-
-    running = asyncio.create_task(operator_reports_running())
-    code, stream = await call(
-        jp_fetch,
-        "GET",
-        "/jobs/{kind}/{name}/watch",
-        "jobs",
-        "pytorchjobs",
-        name,
-        "watch",
-        params={"timeout": "4"},
-    )
-    await running
-    events = [
-        json.loads(line[len("data: ") :])
-        for line in stream.splitlines()
-        if line.startswith("data: ")
-    ]
-    for event in events:
-        jsonschema.validate(event, json_schema_of("WatchEvent"))
-    assert [(e["type"], e["job"]["state"]) for e in events][:1] == [("ADDED", "Pending")]
-    assert ("MODIFIED", "Running") in [(e["type"], e["job"]["state"]) for e in events]
-
-    code, log = await call(
-        jp_fetch,
-        "GET",
-        "/jobs/{kind}/{name}/logs",
-        "jobs",
-        "pytorchjobs",
-        name,
-        "logs",
-        params={"part": "master-0"},
-    )
-    assert (code, log) == (200, "hello from rest\nloss=0.1\n")
-    code, events = await call(
-        jp_fetch, "GET", "/jobs/{kind}/{name}/events", "jobs", "pytorchjobs", name, "events"
-    )
-    assert code == 200 and any(e["reason"] == "Scheduled" for e in events["events"])
-
-    code, cancelled = await call(
-        jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs", "pytorchjobs", name, "cancel"
-    )
-    assert (code, cancelled["state"]) == (200, "Cancelled")
-    code, again = await call(
-        jp_fetch, "POST", "/jobs/{kind}/{name}/resubmit", "jobs", "pytorchjobs", name, "resubmit"
-    )
-    assert code == 201 and again["name"] != name
-    code, detail = await call(
-        jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", again["name"]
-    )
-    assert detail["state"] == "Pending", "a resubmitted job starts afresh, not cancelled"
-
-    for job in (name, again["name"]):
-        code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", job)
-        assert code == 204
-    code, gone = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", name)
-    assert (code, gone["error"]) == (404, "not-found")
-    await asyncio.to_thread(controller.wait_gone, alice.namespace, configmap)
 
 
 @on_server_loop
