@@ -1,5 +1,6 @@
 """Jobs API: REST submit latency, listing 1,000 jobs against kubectl, code snapshots,
-and a two-replica PyTorchJob from submit to Succeeded through the real Training Operator.
+and, through the real controllers, a two-replica PyTorchJob (Training Operator) and a
+three-step workflow (Argo's workflow-controller) from submit to Succeeded.
 
 Everything runs as a user's own service account (provisioned by the suite's
 provisioning code, token from the TokenRequest API) through a real
@@ -44,6 +45,7 @@ def run(ctx: BenchContext) -> list[Figure]:
                 cp, user, base, token, 200 if ctx.quick else 1000, 5 if ctx.quick else 15
             )
         figures += _snapshot(work, 500 if ctx.quick else 5000, 5 if ctx.quick else 50)
+        figures += _workflow_e2e(cp, user, work, 1 if ctx.quick else 3)
         figures += _pytorchjob_end_to_end(work / "operator", 2 if ctx.quick else 5)
         return figures
     finally:
@@ -200,6 +202,82 @@ def _snapshot(work: Path, files: int, megabytes: int) -> list[Figure]:
 
 
 # ------------------------------------------------------------------ set-up
+def _workflow_e2e(cp, user: _User, work: Path, runs: int) -> list[Figure]:
+    """Submit -> Succeeded of a three-step Hera workflow through the jobs API, against the
+    same Workflow created straight at the API server (admin) and watched for Succeeded:
+    the difference, and the time inside ``submit_workflow``, are the suite's share; the
+    rest is Argo's workflow-controller and the pod runner running the steps."""
+    import kubernetes
+    from hera.workflows import Container, Steps, Workflow
+    from jupyter_mlops.jobs import JobsClient, submit_workflow
+    from jupyter_mlops.jobs.kube import KubeClient
+    from jupyter_mlops.jobs.workflow import ArgoWorkflow
+    from jupyterhub_mlops.provisioning import WORKFLOW_SERVICE_ACCOUNT
+    from mlops_cluster import argo_executor
+    from mlops_cluster.pod_runner import PodRunner
+
+    def three_steps(name: str) -> Workflow:
+        with Workflow(name=name, entrypoint="main") as workflow:
+            steps = [Container(name=f"step-{i}", image=IMAGE,
+                               command=[sys.executable, "-c", f"print('step {i}')"])
+                     for i in range(3)]
+            with Steps(name="main"):
+                for step in steps:
+                    step()
+        return workflow
+
+    admin = cp.api_client("admin")
+    core, custom = kubernetes.client.CoreV1Api(admin), kubernetes.client.CustomObjectsApi(admin)
+    core.patch_namespace(user.namespace,
+                         {"metadata": {"labels": {"jupyterhub-mlops.local/run-locally": "true"}}})
+    os.environ["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
+    runner = PodRunner(admin, home_base=work / "homes", log_dir=work / "pods",
+                       namespace=user.namespace, select=argo_executor.is_workflow_pod).start()
+    client = JobsClient(KubeClient(user.credentials))
+    ours, direct, submits = [], [], []
+    try:
+        for i in range(runs):
+            started = time.perf_counter()
+            handle = submit_workflow(three_steps(f"bench-wf-{i}"), client=client)
+            submits.append(time.perf_counter() - started)
+            if handle.wait(timeout=600)["state"] != "Succeeded":
+                raise RuntimeError(f"workflow {handle.name}: {handle.status()}")
+            ours.append(time.perf_counter() - started)
+
+            manifest = ArgoWorkflow.from_hera(three_steps(f"bench-raw-{i}")).to_manifest(
+                user.namespace)
+            started = time.perf_counter()
+            custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", user.namespace,
+                                                   "workflows", manifest)
+            watch = kubernetes.watch.Watch()
+            for event in watch.stream(custom.list_namespaced_custom_object, "argoproj.io",
+                                      "v1alpha1", user.namespace, "workflows",
+                                      field_selector=f"metadata.name=bench-raw-{i}",
+                                      timeout_seconds=600):
+                phase = (event["object"].get("status") or {}).get("phase")
+                if phase in ("Succeeded", "Failed", "Error"):
+                    watch.stop()
+                    break
+            if phase != "Succeeded":
+                raise RuntimeError(f"workflow bench-raw-{i}: {phase}")
+            direct.append(time.perf_counter() - started)
+    finally:
+        runner.stop()
+        os.environ.pop("MLOPS_WORKFLOW_SERVICE_ACCOUNT", None)
+        client.close()
+    return [
+        Figure("jobs.workflow_e2e_s", median(ours), "s",
+               comparison=median(direct),
+               comparison_label="the same Workflow created directly and watched",
+               note=f"median of {runs}: three sequential steps, submit_workflow() to "
+                    "handle.wait() == Succeeded; Argo v4.0.5 workflow-controller, steps run "
+                    "by the pod runner"),
+        Figure("jobs.workflow_suite_share_s", median(ours) - median(direct), "s",
+               note=f"median e2e through the jobs API minus median direct; the time inside "
+                    f"submit_workflow() alone: median {median(submits) * 1000:.0f} ms")
+    ]
+
+
 # Rank 0 listens at MASTER_ADDR:MASTER_PORT, rank 1 connects: the env:// rendezvous.
 _RENDEZVOUS = """\
 import os, socket, time

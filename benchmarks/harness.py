@@ -60,7 +60,9 @@ class BenchContext:
         if self._control_plane is None:
             from mlops_cluster import ControlPlane
 
-            self._control_plane = ControlPlane(self.artifacts / "cluster").start()
+            # Argo's real workflow-controller, as in the tests (jobs.workflow_e2e_s).
+            self._control_plane = ControlPlane(self.artifacts / "cluster",
+                                               argo_controller=True).start()
         return self._control_plane
 
     def close(self) -> None:

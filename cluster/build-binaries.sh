@@ -5,6 +5,7 @@
 #   $CACHE/kwok-<version>/kwok
 #   $CACHE/argo-<version>/argo          (the Argo Workflows CLI, whose `argo server` the
 #                                        tests run as the Argo Server fixture)
+#   $CACHE/argo-<version>/workflow-controller   (Argo's controller, same module copy)
 #   $CACHE/training-operator-<version>/training-operator   (Kubeflow Training Operator,
 #                                        run by ControlPlane(training_operator=True))
 #   $CACHE/helm-<version>/helm          (the Helm CLI, which renders the Zero-to-JupyterHub
@@ -52,26 +53,36 @@ if [[ ! -x "$kwok_dir/kwok" ]]; then
   rm -rf "$kwok_dir"; mv "$kwok_dir.partial" "$kwok_dir"
 fi
 
-if [[ ! -x "$argo_dir/argo" ]]; then
-  say "building the Argo Workflows $ARGO_VERSION CLI into $argo_dir (first time only)"
-  start=$(date +%s)
-  argo_module="github.com/argoproj/argo-workflows/${ARGO_VERSION%%.*}"
-  module_dir="$(go mod download -json "$argo_module@$ARGO_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+# Argo Workflows: the CLI (whose `argo server` the tests run as the Argo Server)
+# and the workflow-controller, both from one writable copy of the module.
+argo_module="github.com/argoproj/argo-workflows/${ARGO_VERSION%%.*}"
+argo_src=""
+argo_source() {
   # `argo server` embeds the web UI from ui/dist/app, which the module zip does
   # not carry (it is built by yarn upstream). The tests need the API, not the UI:
   # build from a writable copy of the module with an empty index.html, exactly
   # as upstream's own Makefile does when STATIC_FILES=false.
-  src="$(mktemp -d)"
-  trap 'rm -rf "$src"' EXIT
-  cp -r "$module_dir/." "$src"; chmod -R u+w "$src"
-  mkdir -p "$src/ui/dist/app"; : > "$src/ui/dist/app/index.html"
-  rm -rf "$argo_dir.partial"; mkdir -p "$argo_dir.partial"
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath \
+  [[ -n "$argo_src" ]] && return
+  local module_dir
+  module_dir="$(go mod download -json "$argo_module@$ARGO_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  argo_src="$(mktemp -d)"
+  trap 'rm -rf "$argo_src"' EXIT
+  cp -r "$module_dir/." "$argo_src"; chmod -R u+w "$argo_src"
+  mkdir -p "$argo_src/ui/dist/app"; : > "$argo_src/ui/dist/app/index.html"
+}
+argo_build() {  # argo_build <binary> <package>: into $argo_dir, next to what is there
+  say "building Argo Workflows $ARGO_VERSION $1 into $argo_dir (first time only)"
+  local start; start=$(date +%s)
+  argo_source
+  mkdir -p "$argo_dir"
+  (cd "$argo_src" && CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X $argo_module.version=$ARGO_VERSION" \
-      -o "$argo_dir.partial/argo" ./cmd/argo)
-  rm -rf "$argo_dir"; mv "$argo_dir.partial" "$argo_dir"
-  say "Argo CLI built in $(( $(date +%s) - start ))s"
-fi
+      -o "$argo_dir/$1.partial" "$2")
+  mv "$argo_dir/$1.partial" "$argo_dir/$1"
+  say "Argo $1 built in $(( $(date +%s) - start ))s"
+}
+[[ -x "$argo_dir/argo" ]] || argo_build argo ./cmd/argo
+[[ -x "$argo_dir/workflow-controller" ]] || argo_build workflow-controller ./cmd/workflow-controller
 
 training_operator_dir="$CACHE/training-operator-$TRAINING_OPERATOR_VERSION"
 if [[ ! -x "$training_operator_dir/training-operator" ]]; then

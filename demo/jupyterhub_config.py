@@ -2,8 +2,8 @@
 # writes the per-run values (ports, password, paths) to the JSON file named by
 # MLOPS_DEMO_SETTINGS and gives the Hub the hub identity's kubeconfig in
 # KUBECONFIG. Everything here is what a real deployment would configure, except
-# the pod annotation that asks the development pod runner to run the notebook
-# pods as local processes (the local cluster has no container runtime).
+# the pod annotation and namespace label that ask the development pod runner to
+# run the notebook and job pods as local processes (no container runtime here).
 import json
 import os
 from pathlib import Path
@@ -108,5 +108,6 @@ c.GPUKubeSpawner.provision_user_namespaces = True
 c.GPUKubeSpawner.enable_user_namespaces = True
 c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"
 # Every pod in a user's namespace runs as a local process (the pod runner plays
-# the kubelet): the pods the Training Operator creates for that user's PyTorchJobs too.
+# the kubelet): the pods the Training Operator creates for that user's PyTorchJobs,
+# and those Argo's workflow-controller creates for the steps of their workflows.
 c.GPUKubeSpawner.user_namespace_labels = {RUN_LOCALLY_ANNOTATION: "true"}

@@ -69,12 +69,13 @@ class DemoStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
-                 "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator)...")
-        # The real Training Operator runs PyTorchJobs (their pods run through the pod
-        # runner); Katib and Argo do not run here: KWOK Stages move sweeps and
-        # workflows to Succeeded as those controllers would (kwok/job-stages.yaml).
+                 "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator, "
+                 "Argo's workflow-controller)...")
+        # The real Training Operator runs PyTorchJobs and Argo's real workflow-controller
+        # runs workflows (their pods run through the pod runner); Katib does not run
+        # here: KWOK Stages move sweeps to Succeeded as it would (kwok/job-stages.yaml).
         self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True,
-                                    training_operator=True)
+                                    training_operator=True, argo_controller=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")

@@ -29,6 +29,8 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
         run_dir,
         fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
         authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
+        # Workflows move as on a real cluster: Argo's own controller runs them.
+        argo_controller=True,
     )
     began = time.monotonic()
     cp.start()

@@ -5,12 +5,14 @@ accounts and role bindings are provisioned by the suite's own provisioning
 code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
-No Katib or Argo controller runs in the session's cluster, nor the Training
-Operator (it runs for real in tests/training_operator/'s own cluster, where
-nothing here plays it). ``Controller`` does what they would do, as the admin
-identity: it creates the job's pods with the labels the real controller sets,
-writes the job's status through the status subresource, and (playing the
-kubelet) serves container logs through KWOK's Logs objects.
+Argo's real workflow-controller runs in the session's cluster (the
+``argo_workflows`` fixture adds the pod runner that runs its step pods); the
+Training Operator runs for real in tests/training_operator/'s own cluster. No
+Katib controller runs: ``Controller`` does what the missing controllers would
+do, as the admin identity: it creates the job's pods with the labels the real
+controller sets, writes the job's status through the status subresource, and
+(playing the kubelet) serves container logs through KWOK's Logs objects. It
+never writes a Workflow's status: the real CRD has no status subresource.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ import pytest_asyncio
 from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.kube import KubeClient
-from jupyterhub_mlops.provisioning import UserNamespace, ensure_user_namespace
+from jupyterhub_mlops.provisioning import (
+    WORKFLOW_SERVICE_ACCOUNT,
+    UserNamespace,
+    ensure_user_namespace,
+)
 from mlops_testing import wait_for
 from openapi_check import check
 
@@ -42,6 +48,17 @@ class User:
     token_file: Path
     server: str
     ca_file: str
+    workflow_service_account: str = WORKFLOW_SERVICE_ACCOUNT
+    """What provisioning made for the user's workflow steps (GPUKubeSpawner hands it to
+    the notebook as MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        """A ``kubernetes`` client with this user's token, straight at the API server."""
+        config = kubernetes.client.Configuration()
+        config.host = self.server
+        config.ssl_ca_cert = self.ca_file
+        config.api_key = {"authorization": f"Bearer {self.token_file.read_text()}"}
+        return kubernetes.client.ApiClient(config)
 
     def credentials(self, namespace: str | None = None) -> KubeCredentials:
         return KubeCredentials(
@@ -61,6 +78,7 @@ class User:
             "MLOPS_KUBE_TOKEN_FILE": str(self.token_file),
             "MLOPS_KUBE_CA_FILE": self.ca_file,
             "MLOPS_NAMESPACE": namespace or self.namespace,
+            "MLOPS_WORKFLOW_SERVICE_ACCOUNT": self.workflow_service_account,
         }
 
 
@@ -107,6 +125,47 @@ async def alice(control_plane, core_v1, tmp_path_factory) -> User:
 @pytest_asyncio.fixture(scope="session")
 async def bob(control_plane, core_v1, tmp_path_factory) -> User:
     return await make_user(control_plane, core_v1, tmp_path_factory.mktemp("bob"), "bob")
+
+
+RUN_LOCALLY = "jupyterhub-mlops.local/run-locally"
+
+
+class ArgoWorkflows:
+    """What a workflow test needs around the session's workflow-controller: the pod runner
+    running the step pods it creates (with Argo's executor played by ``argo_executor``)."""
+
+    def __init__(self, control_plane, runner):
+        self.custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
+        self.runner = runner
+
+    def task_results(self, namespace: str, workflow: str) -> list[dict]:
+        return self.custom.list_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", namespace, "workflowtaskresults",
+            label_selector=f"workflows.argoproj.io/workflow={workflow}")["items"]
+
+
+@pytest.fixture(scope="session")
+def workflow_runner(control_plane, core_v1, alice, bob, tmp_path_factory):
+    """The pod runner for Argo's step pods in alice's and bob's namespaces (only those
+    pods: the stand-in controllers' pods there stay KWOK's)."""
+    from mlops_cluster import argo_executor
+    from mlops_cluster.pod_runner import PodRunner
+
+    for user in (alice, bob):
+        core_v1.patch_namespace(user.namespace, {"metadata": {"labels": {RUN_LOCALLY: "true"}}})
+    folder = tmp_path_factory.mktemp("workflow-pods")
+    runner = PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
+                       log_dir=folder / "logs", select=argo_executor.is_workflow_pod).start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def argo_workflows(control_plane, workflow_runner, monkeypatch) -> ArgoWorkflows:
+    """Workflows really run; the notebook (this process) knows its users' workflow account,
+    as GPUKubeSpawner tells a notebook (MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+    monkeypatch.setenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", WORKFLOW_SERVICE_ACCOUNT)
+    return ArgoWorkflows(control_plane, workflow_runner)
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +250,7 @@ def now() -> str:
 
 
 class Controller:
-    """Plays the Training Operator, Katib, Argo and the kubelet's log server (as admin)."""
+    """Plays the Training Operator, Katib and the kubelet's log server (as admin)."""
 
     GROUPS = {
         "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
@@ -269,36 +328,6 @@ class Controller:
             what=f"pod {name} to run",
         )
         return self.core.read_namespaced_pod(name, namespace).to_dict()
-
-    def run_workflow_step(self, workflow: dict, step: str, log_lines: list[str]) -> tuple[dict, str]:
-        """Argo's part for one step: its pod (running, with ``log_lines`` as its log), then the
-        workflow's phase and the step's node status. Returns (pod, node id)."""
-        namespace, name = workflow["metadata"]["namespace"], workflow["metadata"]["name"]
-        node_id = f"{name}-1234"
-        template = next(t for t in workflow["spec"]["templates"] if t["name"] == step)
-        pod_spec = {"containers": [dict(template["container"], name="main")], "restartPolicy": "Never"}
-        if workflow["spec"].get("volumes"):
-            pod_spec["volumes"] = workflow["spec"]["volumes"]
-        pod = self.run_pod(
-            namespace,
-            f"{name}-{step}-1234",
-            pod_spec,
-            owner=workflow,
-            labels={"workflows.argoproj.io/workflow": name},
-            annotations={
-                "workflows.argoproj.io/node-name": step,
-                "workflows.argoproj.io/node-id": node_id,
-            },
-            log_lines=log_lines,
-        )
-        started = "2026-11-28T18:00:00Z"
-        node = {"id": node_id, "name": name, "displayName": step, "type": "Pod",
-                "phase": "Running", "startedAt": started}
-        self.write_status(
-            "workflow", namespace, name,
-            {"phase": "Running", "startedAt": started, "nodes": {node_id: node}},
-        )
-        return pod, node_id
 
     def serve_log(
         self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False

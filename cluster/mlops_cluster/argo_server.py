@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from . import identities, processes
+from . import processes
 from .controlplane import ControlPlane, ControlPlaneError
 from .paths import CLUSTER_DIR
 from .ports import free_port
@@ -32,7 +32,6 @@ from .ports import free_port
 ARGO_DIR = CLUSTER_DIR / "argo"
 NAMESPACE = "argo"
 SERVICE_ACCOUNT = "argo-server"
-TOKEN_LIFETIME = "24h"
 
 
 class ArgoServer:
@@ -56,15 +55,10 @@ class ArgoServer:
     def start(self, timeout: float = 90) -> ArgoServer:
         """Install what it needs (idempotent), start it, and wait until it answers."""
         cp = self.control_plane
+        # The upstream CRDs it needs (WorkflowTemplate for its informer) are
+        # installed with the cluster (argo_controller.install_crds).
         cp.apply(ARGO_DIR)
-        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                   "crd/workflowtemplates.argoproj.io")
-        token = cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
-                           f"--duration={TOKEN_LIFETIME}").stdout.strip()
-        kubeconfig = identities.write_kubeconfig(
-            cp.run_dir / "kubeconfigs" / f"{self.name}.yaml", cp.server, cp.ca_file,
-            SERVICE_ACCOUNT, token,
-        )
+        kubeconfig, token = cp.service_account_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.name)
         self.port = free_port()
         argv = [
             str(cp.bins.argo), "server",

@@ -15,8 +15,10 @@ from .paths import CLUSTER_DIR, cache_dir
 BUILD_SCRIPT = CLUSTER_DIR / "build-binaries.sh"
 KWOK_VERSION = "v0.8.0"
 ARGO_VERSION = "v4.0.5"
-"""Argo Workflows release whose CLI (``argo server``) the tests run as the Argo Server.
-v4.0.5 because the Go module proxy serves no v3 release of argo-workflows here."""
+"""Argo Workflows release whose CLI (``argo server``) and workflow-controller the local
+cluster runs, and whose CRDs it installs. v4.0.5 because the Go module proxy serves no
+v3 release of argo-workflows here."""
+ARGO_MODULE = f"github.com/argoproj/argo-workflows/{ARGO_VERSION.split('.')[0]}"
 TRAINING_OPERATOR_VERSION = "v1.9.4"
 """Kubeflow Training Operator release (``training_operator.VERSION`` reads its manifests)."""
 
@@ -39,6 +41,7 @@ class Binaries:
     kubectl: Path
     kwok: Path
     argo: Path
+    workflow_controller: Path
     training_operator: Path
 
     def missing(self) -> list[Path]:
@@ -70,6 +73,7 @@ def expected() -> Binaries:
         kubectl=k8s / "kubectl",
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
         argo=root / f"argo-{ARGO_VERSION}" / "argo",
+        workflow_controller=root / f"argo-{ARGO_VERSION}" / "workflow-controller",
         training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}"
         / "training-operator",
     )
@@ -88,3 +92,4 @@ def ensure_built() -> Binaries:
         if still:
             raise RuntimeError(f"build finished but these are missing: {', '.join(map(str, still))}")
     return bins
+

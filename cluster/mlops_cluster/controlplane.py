@@ -18,6 +18,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from . import binaries, fleet, identities, pki, processes, training_operator
+from . import argo_controller, binaries, fleet, identities, pki, processes, training_operator
 from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
 
@@ -39,7 +40,7 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
 POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
-"""Stages standing in for the Training Operator, Katib and Argo (demo only)."""
+"""Stages standing in for Katib (demo only)."""
 
 
 def second_pod_cidr() -> str:
@@ -74,6 +75,9 @@ class ControlPlane:
     """Let KWOK Stages (kwok/job-stages.yaml) move PyTorchJobs, Katib Experiments
     and Argo Workflows to Succeeded, as their controllers would. The demo turns
     this on; tests leave it off and write those statuses themselves."""
+    argo_controller: bool = False
+    """Run Argo's real workflow-controller (``argo_controller``), so Workflows
+    move as on a real cluster. The upstream Argo CRDs are installed either way."""
     training_operator: bool = False
     """Run the real Kubeflow Training Operator for PyTorchJobs (``training_operator``)."""
     pod_cidr: str = POD_CIDR
@@ -127,8 +131,14 @@ class ControlPlane:
             self._start("kube-controller-manager", self._controller_manager_argv())
             self._start("kube-scheduler", self._scheduler_argv())
             self._bootstrap()
+            # Argo's full CRDs (~11 MB of schema) take the API server a while:
+            # installed while KWOK brings the nodes up.
+            argo_crds = _Background(argo_controller.install_crds, self)
             self._start("kwok", self._kwok_argv())
             self.wait_for_nodes_ready()
+            argo_crds.join()
+            if self.argo_controller:
+                argo_controller.ArgoController(self).start()
             if self.training_operator:
                 training_operator.TrainingOperator(self).start()
             else:
@@ -198,6 +208,16 @@ class ControlPlane:
                       ) -> subprocess.Popen:
         """Start a component (a controller) that ``stop`` stops with the rest."""
         return self._start(name, argv, env)
+
+    def service_account_kubeconfig(self, namespace: str, account: str, name: str,
+                                   duration: str = "24h") -> tuple[Path, str]:
+        """(kubeconfig, token) acting as service account ``namespace/account``, with a
+        TokenRequest token as a kubelet would mount it; the file is ``kubeconfigs/<name>.yaml``."""
+        token = self.kubectl("create", "token", account, "-n", namespace,
+                             f"--duration={duration}").stdout.strip()
+        path = identities.write_kubeconfig(self.run_dir / "kubeconfigs" / f"{name}.yaml",
+                                           self.server, self.ca_file, account, token)
+        return path, token
 
     def check_alive(self, name: str) -> None:
         """Raise ``ControlPlaneError`` with its log's tail if component ``name`` exited."""
@@ -393,6 +413,26 @@ class ControlPlane:
                 f"{self.run_dir} belongs to a running cluster (pid {state['pid']}); "
                 "stop it first with `mlops-cluster down`"
             )
+
+
+class _Background(threading.Thread):
+    """``fn(*args)`` on a thread; ``join`` re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self._fn, self._args, self._error = fn, args, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._fn(*self._args)
+        except BaseException as error:  # noqa: BLE001 - handed to join()
+            self._error = error
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._error is not None:
+            raise self._error
 
 
 def read_state(run_dir: Path) -> dict | None:

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import container_logs, pod_dns, pod_status, pod_volumes, processes
+from . import argo_executor, container_logs, pod_dns, pod_status, pod_volumes, processes
 from .pod_command import (
     PodNotRunnable,
     local_command,
@@ -110,8 +110,11 @@ class PodRunner:
 
     def __init__(self, api_client, home_base: Path, log_dir: Path,
                  base_env: dict[str, str] | None = None, namespace: str | None = None,
-                 restart_backoff: float = 1.0, max_restart_backoff: float = 10.0) -> None:
-        """``namespace``: watch only this one (tests); every namespace by default."""
+                 restart_backoff: float = 1.0, max_restart_backoff: float = 10.0,
+                 select=None) -> None:
+        """``namespace``: watch only this one (tests); every namespace by default.
+        ``select(pod)``: run only the opted-in pods it accepts (e.g. only Argo's step
+        pods, ``argo_executor.is_workflow_pod``); all of them by default."""
         import kubernetes  # noqa: PLC0415 - only the demo and the tests need the client
 
         self._core = kubernetes.client.CoreV1Api(api_client)
@@ -123,6 +126,7 @@ class PodRunner:
         self.base_env = dict(base_env) if base_env is not None else {
             key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         self.namespace = namespace
+        self.select = select
         self.restart_backoff = restart_backoff
         self.max_restart_backoff = max_restart_backoff
         self._events: queue.Queue = queue.Queue()
@@ -252,6 +256,8 @@ class PodRunner:
             if kind == "DELETED":
                 shutil.rmtree(self._pod_folder(pod), ignore_errors=True)
             return
+        if self.select is not None and not self.select(pod):
+            return
         opted_in = wants_local_run(pod, self._labels_of(pod["metadata"]["namespace"]))
         if not opted_in and (uid in self._running or uid in self._backing_off):
             self._forget(uid, reason="it no longer opts in to running locally")
@@ -302,8 +308,11 @@ class PodRunner:
                                     self._pod_folder(pod))
             command.env.update(self._resolve_addresses(pod, command.env))
             command.env.update(self._service_account_env(pod))
+            argv = command.argv
+            if argo_executor.is_workflow_pod(pod):  # Argo's executor around the step
+                argv = argo_executor.local_step(pod, argv, self._pod_folder(pod))
             command.home.mkdir(parents=True, exist_ok=True)
-            proc = processes.start_piped(command.argv, env=command.env, cwd=command.cwd)
+            proc = processes.start_piped(argv, env=command.env, cwd=command.cwd)
         except pod_dns.AddressNotResolvable as why:
             if uid not in self._waiting:
                 log.info("pod %s/%s waits: %s", namespace, name, why)
@@ -338,7 +347,7 @@ class PodRunner:
         log.info("pod %s/%s: started pid %d on %s (%s; env %s)", namespace, name, proc.pid,
                  local.pod_ip, local.log_file, ", ".join(sorted(command.env)))
         self._record_event(pod, "LocalProcessStarted",
-                           f"Started pid {proc.pid} on {local.pod_ip}: {command.argv[0]} "
+                           f"Started pid {proc.pid} on {local.pod_ip}: {argv[0]} "
                            f"(output in {local.log_file})")
 
     def _stop_process(self, uid: str, reason: str) -> None:
@@ -385,9 +394,21 @@ class PodRunner:
                 self._backing_off[uid] = (time.monotonic() + delay, local)
             else:
                 self._finished.add(uid)
-                self._write_status(local, pod_status.finished(local.pod, code, local.started_at,
-                                                              local.restart_count,
-                                                              local.last_state))
+                status = pod_status.finished(local.pod, code, local.started_at,
+                                             local.restart_count, local.last_state)
+                if argo_executor.is_workflow_pod(local.pod):
+                    status = self._report_step(local, status)
+                self._write_status(local, status)
+
+    def _report_step(self, local: LocalProcess, status: dict) -> dict:
+        """Argo's wait container: the step's outputs as a WorkflowTaskResult, written with
+        the pod's own token before the pod is reported finished (``argo_executor``)."""
+        api = argo_executor.pod_api_client(self._service_account_env(local.pod))
+        output = local.log_file.read_text(errors="replace") if local.log_file.exists() else ""
+        code = argo_executor.report_outputs(local.pod, output, api)
+        if api is not None:
+            api.close()
+        return argo_executor.step_status(status, code, pod_status.now())
 
     def _restart_due(self) -> None:
         for uid, (due, previous) in list(self._backing_off.items()):

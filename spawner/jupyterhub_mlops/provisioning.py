@@ -24,6 +24,12 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 USER_CLUSTER_ROLE = "jupyterhub-mlops:user"
 SERVICE_ACCOUNT = "jupyter-mlops"
 NAMESPACE_PREFIX = "mlops-"
+WORKFLOW_SERVICE_ACCOUNT = "mlops-workflow"
+"""What a user's Argo workflow steps run as (``spec.serviceAccountName``, set by the jobs
+API, which learns the name from ``MLOPS_WORKFLOW_SERVICE_ACCOUNT``)."""
+WORKFLOW_EXECUTOR_CLUSTER_ROLE = "jupyterhub-mlops:workflow-executor"
+"""Argo's executor role: a step's ``wait`` container reports its outputs as a
+WorkflowTaskResult, and exits 64 (failing the step) when it may not."""
 
 
 class ProvisioningError(RuntimeError):
@@ -94,6 +100,28 @@ def role_binding_manifest(
     }
 
 
+def account_steps(core, rbac, namespace: str, username: str, account: str, cluster_role: str,
+                  timeout: float) -> list:
+    """(what, create) for a service account of the user's namespace and the RoleBinding
+    that gives it ``cluster_role`` there."""
+    return [
+        (
+            f"service account {namespace}/{account}",
+            lambda: core.create_namespaced_service_account(
+                namespace, service_account_manifest(namespace, username, account),
+                _request_timeout=timeout,
+            ),
+        ),
+        (
+            f"role binding {namespace}/{account}",
+            lambda: rbac.create_namespaced_role_binding(
+                namespace, role_binding_manifest(namespace, username, account, cluster_role),
+                _request_timeout=timeout,
+            ),
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class UserNamespace:
     namespace: str
@@ -130,23 +158,12 @@ async def ensure_user_namespace(
                 namespace_manifest(namespace, username, labels), _request_timeout=timeout
             ),
         ),
-        (
-            f"service account {namespace}/{service_account}",
-            lambda: core.create_namespaced_service_account(
-                namespace,
-                service_account_manifest(namespace, username, service_account),
-                _request_timeout=timeout,
-            ),
-        ),
-        (
-            f"role binding {namespace}/{service_account}",
-            lambda: rbac.create_namespaced_role_binding(
-                namespace,
-                role_binding_manifest(namespace, username, service_account, cluster_role),
-                _request_timeout=timeout,
-            ),
-        ),
     ]
+    steps += account_steps(core, rbac, namespace, username, service_account, cluster_role, timeout)
+    # Workflow steps run as an account of their own: what Argo's executor needs (it reports
+    # each step's outputs as a WorkflowTaskResult) and none of the notebook's rights.
+    steps += account_steps(core, rbac, namespace, username, WORKFLOW_SERVICE_ACCOUNT,
+                           WORKFLOW_EXECUTOR_CLUSTER_ROLE, timeout)
     steps += [
         (
             f"network policy {namespace}/{policy['metadata']['name']}",

@@ -41,6 +41,7 @@ from .provisioning import (
     NAMESPACE_PREFIX,
     SERVICE_ACCOUNT,
     USER_LABEL,
+    WORKFLOW_SERVICE_ACCOUNT,
     ProvisioningError,
     ensure_user_namespace,
     safe_name,
@@ -464,6 +465,8 @@ class GPUKubeSpawner(KubeSpawner):
         # a user's jobs hold count against their cap like their notebook's.
         ((key, value),) = self.pod_labels().items()
         env["MLOPS_OWNER_LABEL"] = f"{key}={value}"
+        # Workflow steps run as the account provisioning gave Argo's executor role.
+        env["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
         return env
 
     _ssh_ports: list = []

@@ -1,7 +1,9 @@
 """The demo's stand-in job controllers: KWOK Stages (cluster/kwok/job-stages.yaml).
 
 A control plane started with ``simulate_job_controllers=True`` (as the demo
-starts it) must move a Katib Experiment and an Argo Workflow,
+starts it) must move a Katib Experiment (the Training Operator and Argo's
+workflow-controller run for real, see tests/training_operator/ and
+tests/jobs/test_workflow_controller.py),
 built by the suite's own manifest builders, through the states their
 controllers would write — and the jobs API must read each as Succeeded in the
 end. The session's test cluster must not load these Stages: its tests write
@@ -16,10 +18,8 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from hera.workflows import Container, Steps, Workflow
 from jupyter_mlops.jobs.kinds import KINDS
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
-from jupyter_mlops.jobs.workflow import ArgoWorkflow
 from mlops_cluster import ControlPlane
 from mlops_cluster.controlplane import JOB_STAGES, read_state
 from mlops_testing import wait_for
@@ -42,16 +42,6 @@ def simulating_cluster(tmp_path_factory):
         cluster.stop()
 
 
-def hera_workflow() -> dict:
-    with Workflow(name="etl", entrypoint="pipeline") as workflow:
-        fetch = Container(name="fetch", image=IMAGE, command=["python", "-c", "print(1)"])
-        train = Container(name="train", image=IMAGE, command=["python", "-c", "print(2)"])
-        with Steps(name="pipeline"):
-            fetch()
-            train()
-    return ArgoWorkflow.from_hera(workflow).to_manifest(NAMESPACE)
-
-
 def manifests() -> dict[str, dict]:
     return {
         "sweep": Sweep(name="lr-sweep", command="python train.py --lr {lr} --batch {batch} "
@@ -61,7 +51,6 @@ def manifests() -> dict[str, dict]:
                                    Parameter("layers", "int", 2, 8)],
                        objective_metric="accuracy", max_trials=6, parallel_trials=2,
                        image=IMAGE, snapshot=None).to_manifest(NAMESPACE),
-        "workflow": hera_workflow(),
     }
 
 
@@ -124,21 +113,13 @@ def test_stages_move_each_job_kind_to_succeeded_as_its_controller_would(simulati
     assert best["parameters"] == by_name[best["name"]]["parameters"]
     assert best["metrics"]["accuracy"] == max(t["metrics"]["accuracy"] for t in trials)
 
-    # -- Argo: phases and one node per template, all Succeeded at the end ------------------
-    seen, workflow = follow(api, "workflow", jobs["workflow"])
-    assert seen == ["Pending", "Running", "Succeeded"], seen
-    steps = KINDS["workflow"].parts(workflow, [], client=None)
-    assert sorted(s["name"] for s in steps) == ["fetch", "pipeline", "train"]
-    assert {s["state"] for s in steps} == {"Succeeded"}
-    assert {s["type"] for s in steps} == {"Steps", "Pod"}
-    assert workflow["status"]["progress"] == "3/3"
 
-
-def test_no_stage_plays_the_training_operator():
-    """PyTorchJobs are the real operator's (ControlPlane(training_operator=True))."""
+def test_no_stage_plays_the_training_operator_or_argo():
+    """PyTorchJobs are the real operator's (ControlPlane(training_operator=True)), Workflows
+    Argo's real workflow-controller's (ControlPlane(argo_controller=True))."""
     kinds = {stage["spec"]["resourceRef"]["kind"]
              for stage in yaml.safe_load_all(JOB_STAGES.read_text()) if stage}
-    assert kinds == {"Experiment", "Trial", "Workflow"}
+    assert kinds == {"Experiment", "Trial"}
 
 
 def test_the_test_cluster_leaves_job_statuses_to_the_tests(control_plane):

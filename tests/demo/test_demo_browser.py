@@ -127,7 +127,8 @@ def story(page, demo, tmp_path) -> None:
     cell_output(cell, "Writing train.py")
     cell = run_cell(page, "%load_ext jupyter_mlops")
     cell = run_cell(page, WORKFLOW_CELL)
-    # Without --bg the magic follows the workflow until Argo (here its Stages) finishes it.
+    # Without --bg the magic follows the workflow until Argo's workflow-controller finishes it
+    # (its steps run as local processes in bob's home, where train.py is).
     followed = cell_output(cell, "Succeeded")
     assert JOBS["workflow"] in followed, followed
     shot(page, "4-notebook-workflow")

@@ -1,8 +1,9 @@
 """jupyterhub_mlops.jobs_metrics: the status -> state mapping (pure), and the
 collector following real jobs on the real API server with the hub's own identity.
 
-No Training Operator, Katib or Argo controller runs here: the test writes the
-status each controller would write, through the status subresource.
+No Training Operator or Katib controller runs here: the test writes the status
+each would write, through the status subresource. Argo's real workflow-controller
+runs in the session's cluster and writes the Workflows' phases itself.
 """
 
 from __future__ import annotations
@@ -96,16 +97,20 @@ JOBS = {
                         "feasibleSpace": {"min": "0.001", "max": "0.1"}}],
         "trialTemplate": {"primaryContainerName": "training", "trialParameters": [],
                           "trialSpec": {"apiVersion": "batch/v1", "kind": "Job"}}}),
+    # Waits for ever (a suspend step): the workflow-controller keeps it Running.
     "workflow": ("argoproj.io/v1alpha1", "Workflow", "workflows", {
-        "entrypoint": "main",
-        "templates": [{"name": "main", "container": {"image": "busybox:1.37"}}]}),
+        "entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]}),
 }
+BROKEN_WORKFLOW = {"entrypoint": "missing", "templates": [{"name": "main", "suspend": {}}]}
+"""Names no template: the workflow-controller fails it at once."""
 
 
-def create_job(control_plane, kind: str, namespace: str, name: str) -> None:
-    api_version, k, _, spec = JOBS[kind]
+def create_job(control_plane, kind: str, namespace: str, name: str,
+               spec: dict | None = None) -> None:
+    api_version, k, _, default_spec = JOBS[kind]
     control_plane.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(
-        {"apiVersion": api_version, "kind": k, "metadata": {"name": name}, "spec": spec}))
+        {"apiVersion": api_version, "kind": k, "metadata": {"name": name},
+         "spec": spec or default_spec}))
 
 
 def write_status(control_plane, kind: str, namespace: str, name: str, status: dict) -> None:
@@ -144,24 +149,23 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
     task = asyncio.create_task(watcher.run())
     try:
         await eventually(registry, {("pytorchjob", "pending"): 1})
-        for kind in JOBS:
+        for kind in ("pytorchjob", "experiment"):
             create_job(control_plane, kind, bob, f"{kind}-b")
+        create_job(control_plane, "workflow", bob, "workflow-b", BROKEN_WORKFLOW)
         create_job(control_plane, "workflow", alice, "wf-a")
-        await eventually(registry, {("pytorchjob", "pending"): 2, ("experiment", "pending"): 1,
-                                    ("workflow", "pending"): 2})
+        await eventually(registry, {("pytorchjob", "pending"): 2, ("experiment", "pending"): 1})
         write_status(control_plane, "pytorchjob", alice, "before",
                      conditions("Created", "Running")["status"])
         write_status(control_plane, "experiment", bob, "experiment-b",
                      conditions("Created", "Running", "Succeeded")["status"])
-        write_status(control_plane, "workflow", bob, "workflow-b", {"phase": "Failed"})
-        write_status(control_plane, "workflow", alice, "wf-a", {"phase": "Running"})
         # Across a watch's end (watch_seconds=5): the watcher resumes where it was.
         await asyncio.sleep(6)
         control_plane.kubectl("delete", "pytorchjobs", "pytorchjob-b", "-n", bob)
         counts = await eventually(registry, {
             ("pytorchjob", "running"): 1, ("pytorchjob", "pending"): 0,
             ("experiment", "succeeded"): 1, ("experiment", "pending"): 0,
-            ("workflow", "failed"): 1, ("workflow", "running"): 1, ("workflow", "pending"): 0})
+            ("workflow", "failed"): 1, ("workflow", "running"): 1, ("workflow", "pending"): 0},
+            timeout=60)
         assert sum(counts.values()) == 4
     finally:
         task.cancel()

@@ -71,6 +71,7 @@ HUB_MUST = [
     ("create", "namespaces", None), ("create", "serviceaccounts", "mlops-anyone"),
     ("create", "rolebindings", "mlops-anyone"),
     ("bind", "clusterroles.rbac.authorization.k8s.io/jupyterhub-mlops:user", None),
+    ("bind", "clusterroles.rbac.authorization.k8s.io/jupyterhub-mlops:workflow-executor", None),
     ("create", "networkpolicies.networking.k8s.io", "mlops-anyone"),
     # Job metrics.
     ("watch", "pytorchjobs.kubeflow.org", "*"), ("list", "experiments.kubeflow.org", "*"),
@@ -141,6 +142,8 @@ USER_MUST_NOT_IN_OWN = [
     ("update", "configmaps"), ("create", "rolebindings"), ("create", "roles"),
     ("delete", "trials.kubeflow.org"), ("create", "serviceaccounts/token"),
     ("patch", "pytorchjobs.kubeflow.org/status"), ("create", "deployments.apps"),
+    # Step results are the workflow account's to write (jupyterhub-mlops:workflow-executor).
+    ("create", "workflowtaskresults.argoproj.io"),
 ]
 
 

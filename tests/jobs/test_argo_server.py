@@ -5,9 +5,8 @@ Workflows Go module) talking to the local API server: it creates each
 Workflow with the caller's own service-account token, so RBAC decides as it
 does for a direct create. Its own service account may only read. The
 ``workflows.argoproj.io/creator`` label it writes from the token's subject
-shows which way, and with whose token, a Workflow went in. No workflow
-controller runs: ``controller`` writes the status Argo would write, through
-the status subresource.
+shows which way, and with whose token, a Workflow went in. Argo's real
+workflow-controller runs what it creates (``argo_workflows``).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ def hera_workflow(name: str) -> Workflow:
 
 
 def test_hera_workflow_goes_in_through_the_argo_server_with_the_users_token(
-    alice, argo_server, controller, code_dir
+    alice, argo_server, controller, code_dir, argo_workflows
 ):
     client = JobsClient.from_environment({**alice.environment(), "MLOPS_ARGO_SERVER": argo_server.url})
     name = f"via-argo-{uuid.uuid4().hex[:6]}"
@@ -59,11 +58,12 @@ def test_hera_workflow_goes_in_through_the_argo_server_with_the_users_token(
     owners = controller.core.read_namespaced_config_map(configmap, alice.namespace).metadata.owner_references
     assert [(o.kind, o.uid) for o in owners] == [("Workflow", created["metadata"]["uid"])]
 
-    # Argo's part (no controller runs): the phase, through the status subresource.
-    controller.write_status(
-        "workflow", alice.namespace, name, {"phase": "Running", "startedAt": "2026-01-01T00:00:00Z"}
-    )
-    assert handle.status()["state"] == "Running"
+    # The workflow-controller runs it, as the account the suite gave its steps.
+    assert created["spec"]["serviceAccountName"] == alice.workflow_service_account
+    assert handle.wait(timeout=120)["state"] == "Succeeded", handle.status()
+    # Its one step is the workflow's root node, which Argo names after the workflow.
+    assert [(s["name"], s["state"]) for s in handle.status()["parts"]] == [(name, "Succeeded")]
+    assert list(handle.logs(name)) == ["accuracy=0.9"]
     assert get_job("workflow", name, client=client).get()["metadata"]["uid"] == created["metadata"]["uid"]
     assert name in [job["name"] for job in list_jobs("workflow", client=client)]
 

@@ -13,6 +13,8 @@ from jupyter_mlops.jobs.entrypoint import attach_snapshot
 from jupyter_mlops.jobs.kinds import KINDS, kind_named
 from jupyter_mlops.jobs.snapshot import SnapshotRef, configmap_manifest
 from jupyterhub_mlops.provisioning import (
+    WORKFLOW_EXECUTOR_CLUSTER_ROLE,
+    WORKFLOW_SERVICE_ACCOUNT,
     namespace_manifest,
     role_binding_manifest,
     safe_name,
@@ -296,7 +298,8 @@ def test_pytorchjob_and_sweep_refuse_a_bad_workload_field_alike(change, field):
     assert job_refused.value.details["field"] == sweep_refused.value.details["field"] == field
 
 
-def test_workflow_submitted_unchanged_unless_a_snapshot_is_asked_for():
+def test_workflow_submitted_unchanged_unless_a_snapshot_is_asked_for(monkeypatch):
+    monkeypatch.delenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", raising=False)
     manifest = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -714,3 +717,97 @@ def test_a_generated_name_is_chosen_before_the_create_so_a_retry_cannot_make_a_s
     assert len(with_own_name({"metadata": {"generateName": "x" * 70}})["metadata"]["name"]) == 63
     kept = {"metadata": {"name": "mine", "generateName": "ignored-"}}
     assert with_own_name(kept) is kept
+
+
+# ------------------------------------------------------------------ workflow steps
+def controller_nodes() -> dict:
+    """Nodes as Argo's workflow-controller (v4.0.5) writes them for steps
+    [[prepare], [train], [publish (when false)]] and a DAG with a task omitted."""
+    def node(id, type, phase, name, **extra):
+        return id, {"id": id, "name": f"wf.{name}", "displayName": name, "type": type,
+                    "phase": phase, "startedAt": extra.pop("started", "2026-12-01T10:00:00Z"),
+                    **extra}
+
+    return dict([
+        node("wf", "Steps", "Succeeded", "wf", started="2026-12-01T09:59:59Z"),
+        node("wf-1", "StepGroup", "Succeeded", "[0]"),
+        node("wf-2", "Pod", "Succeeded", "prepare", started="2026-12-01T10:00:01Z"),
+        node("wf-3", "StepGroup", "Succeeded", "[1]"),
+        node("wf-4", "Retry", "Succeeded", "train", started="2026-12-01T10:00:02Z"),
+        node("wf-5", "Pod", "Failed", "train(0)", started="2026-12-01T10:00:03Z",
+             message="main: Error (exit code 1)"),
+        node("wf-6", "Pod", "Succeeded", "train(1)", started="2026-12-01T10:00:04Z"),
+        node("wf-7", "StepGroup", "Succeeded", "[2]"),
+        node("wf-8", "Skipped", "Skipped", "publish", started="2026-12-01T10:00:05Z",
+             message="when 'false' evaluated false"),
+        node("wf-9", "DAG", "Succeeded", "report"),
+        node("wf-10", "TaskGroup", "Succeeded", "fan-out"),
+        node("wf-11", "Skipped", "Omitted", "notify", started="2026-12-01T10:00:06Z",
+             message="omitted: depends condition not met"),
+    ])
+
+
+def test_workflow_steps_are_the_nodes_that_run_not_the_groups_around_them():
+    kind = KINDS["workflow"]
+    obj = {"metadata": {"name": "wf"}, "spec": {},
+           "status": {"phase": "Succeeded", "nodes": controller_nodes()}}
+    pods = [{"metadata": {"name": "wf-prepare-2",
+                          "annotations": {"workflows.argoproj.io/node-id": "wf-2"}}}]
+    steps = kind.parts(obj, pods, None)
+    assert [(s["name"], s["type"], s["state"]) for s in steps] == [
+        ("prepare", "Pod", "Succeeded"),
+        ("train(0)", "Pod", "Failed"),
+        ("train(1)", "Pod", "Succeeded"),
+        ("publish", "Skipped", "Skipped"),
+        ("notify", "Skipped", "Omitted"),
+    ]
+    assert steps[0]["pod"] == "wf-prepare-2"
+    assert steps[1]["message"] == "main: Error (exit code 1)"
+    assert steps[3]["message"] == "when 'false' evaluated false"
+
+
+def test_workflow_steps_run_as_the_executor_account(monkeypatch):
+    manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                "metadata": {"name": "wf"},
+                "spec": {"entrypoint": "a", "templates": [{"name": "a", "container": {
+                    "image": IMAGE, "command": ["python", "a.py"]}}]}}
+    monkeypatch.delenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", raising=False)
+    assert "serviceAccountName" not in ArgoWorkflow(manifest).to_manifest("ns")["spec"]
+
+    monkeypatch.setenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", WORKFLOW_SERVICE_ACCOUNT)
+    assert ArgoWorkflow(manifest).to_manifest("ns")["spec"]["serviceAccountName"] == "mlops-workflow"
+    own = {**manifest, "spec": {**manifest["spec"], "serviceAccountName": "etl-runner"}}
+    assert ArgoWorkflow(own).to_manifest("ns")["spec"]["serviceAccountName"] == "etl-runner"
+    assert manifest["spec"].get("serviceAccountName") is None, "the caller's manifest is untouched"
+    trial = sweep(trial_kind="workflow").to_manifest("ns", CM)["spec"]["trialTemplate"]
+    assert trial["trialSpec"]["spec"]["serviceAccountName"] == "mlops-workflow"
+
+
+def test_the_workflow_account_is_bound_to_the_executor_role_only():
+    binding = role_binding_manifest("mlops-alice", "alice", WORKFLOW_SERVICE_ACCOUNT,
+                                    WORKFLOW_EXECUTOR_CLUSTER_ROLE)
+    assert binding["roleRef"]["name"] == "jupyterhub-mlops:workflow-executor"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-workflow",
+                                    "namespace": "mlops-alice"}]
+
+
+@pytest.mark.parametrize("node_name, step", [
+    ("wf[1].train", "train"), ("wf.fan-out", "fan-out"), ("wf[0].inner[2].eval(1)", "eval(1)")])
+def test_a_step_pod_is_known_by_the_steps_display_name(node_name, step):
+    pod = {"metadata": {"name": "wf-train-123",
+                        "annotations": {"workflows.argoproj.io/node-name": node_name}}}
+    assert KINDS["workflow"].part_of_pod(pod) == step
+
+
+def test_a_failed_workflow_says_which_step_failed_and_why():
+    nodes = controller_nodes()
+    nodes["wf-6"] = {**nodes["wf-6"], "phase": "Failed", "finishedAt": "2026-12-01T10:00:09Z",
+                     "message": "main: Error (exit code 3)"}
+    nodes["wf-5"]["finishedAt"] = "2026-12-01T10:00:04Z"
+    obj = {"metadata": {"name": "wf"}, "spec": {},
+           "status": {"phase": "Failed", "message": "child 'wf-4' failed", "nodes": nodes}}
+    assert KINDS["workflow"].state(obj) == (
+        "Failed", "step train(0) failed: main: Error (exit code 1); "
+                  "step train(1) failed: main: Error (exit code 3)")
+    obj["status"]["nodes"] = {}
+    assert KINDS["workflow"].state(obj) == ("Failed", "child 'wf-4' failed")

@@ -7,7 +7,11 @@ import uuid
 
 import kubernetes
 import pytest
-from jupyterhub_mlops.provisioning import ProvisioningError, ensure_user_namespace
+from jupyterhub_mlops.provisioning import (
+    WORKFLOW_SERVICE_ACCOUNT,
+    ProvisioningError,
+    ensure_user_namespace,
+)
 from kubernetes_asyncio import config as async_config
 
 pytestmark = pytest.mark.cluster
@@ -35,13 +39,13 @@ async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1
     assert binding.role_ref.name == "jupyterhub-mlops:user"
     review = kubernetes.client.AuthorizationV1Api(control_plane.api_client("admin"))
 
-    def allowed(verb, resource, group, ns, subresource=None):
+    def allowed(verb, resource, group, ns, subresource=None, account="jupyter-mlops"):
         return review.create_subject_access_review(
             {
                 "apiVersion": "authorization.k8s.io/v1",
                 "kind": "SubjectAccessReview",
                 "spec": {
-                    "user": f"system:serviceaccount:{namespace}:jupyter-mlops",
+                    "user": f"system:serviceaccount:{namespace}:{account}",
                     "resourceAttributes": {
                         "verb": verb,
                         "resource": resource,
@@ -58,6 +62,16 @@ async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1
     assert allowed("patch", "configmaps", "", namespace)
     assert not allowed("create", "pods", "", namespace), "jobs, not bare pods"
     assert not allowed("list", "pytorchjobs", "kubeflow.org", "default"), "own namespace only"
+    # Workflow steps run as their own account: Argo's executor role, nothing more.
+    core_v1.read_namespaced_service_account(WORKFLOW_SERVICE_ACCOUNT, namespace)
+    steps = {"account": WORKFLOW_SERVICE_ACCOUNT}
+    assert allowed("create", "workflowtaskresults", "argoproj.io", namespace, **steps)
+    assert allowed("patch", "workflowtaskresults", "argoproj.io", namespace, **steps)
+    assert not allowed("create", "workflows", "argoproj.io", namespace, **steps)
+    assert not allowed("get", "configmaps", "", namespace, **steps)
+    assert not allowed("create", "workflowtaskresults", "argoproj.io", "default", **steps)
+    assert not allowed("create", "workflowtaskresults", "argoproj.io", namespace), (
+        "the notebook's account does not write step results")
     core_v1.delete_namespace(namespace)
 
 

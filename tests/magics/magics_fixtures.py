@@ -11,7 +11,13 @@ JupyterHub token.
 from __future__ import annotations
 
 import pytest
-from jobs_support import alice, bob, controller  # noqa: F401 - fixtures
+from jobs_support import (  # noqa: F401 - fixtures
+    alice,
+    argo_workflows,
+    bob,
+    controller,
+    workflow_runner,
+)
 from magics_kernel import start_notebook_kernel
 
 # A plugin (not an import of the fixture), so the whole session shares one hub.

@@ -1,10 +1,11 @@
 // The specs' hands on the real control plane, through kubectl with the admin
 // kubeconfig that pytest passes (tests/lab/test_sidebar_galata.py).
 //
-// No Training Operator, Katib or Argo controller runs in the local cluster:
-// the specs play them here — they create the pods a controller would and
-// write status through the status subresource, as the real controller does —
-// and play the kubelet's log server by pointing KWOK's Logs objects at files.
+// No Training Operator or Katib controller runs in the specs' cluster (Argo's
+// real workflow-controller does, see workflow.spec.ts): the specs play them
+// here — they create the pods a controller would and write status through the
+// status subresource, as the real controller does — and play the kubelet's log
+// server by pointing KWOK's Logs objects at files.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';

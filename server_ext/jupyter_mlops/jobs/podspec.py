@@ -33,6 +33,14 @@ def owner_labels() -> dict[str, str]:
     return {key: value} if sep and key else {}
 
 
+def workflow_service_account() -> str | None:
+    """The account this user's workflow steps run as (``MLOPS_WORKFLOW_SERVICE_ACCOUNT``,
+    set by GPUKubeSpawner to the one the hub provisioned with Argo's executor role).
+    None when not spawned by it: the workflow's own ``serviceAccountName`` (or Argo's
+    default) then applies."""
+    return os.environ.get("MLOPS_WORKFLOW_SERVICE_ACCOUNT") or None
+
+
 def pod_metadata(labels: dict | None = None) -> dict:
     """Metadata of a pod template: the owner label plus ``labels``."""
     return {"labels": {**owner_labels(), **(labels or {})}}

@@ -18,6 +18,7 @@ from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
 from .snapshot import Snapshot, SnapshotRef
+from .workflow import run_steps_as_executor
 from .workload import Workload
 
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
@@ -252,7 +253,7 @@ class Sweep(Workload):
         for key in ("nodeSelector", "tolerations"):
             if key in pod:
                 step[key] = pod[key]
-        workflow_spec = {"entrypoint": "main", "templates": [step]}
+        workflow_spec = run_steps_as_executor({"entrypoint": "main", "templates": [step]})
         if pod.get("volumes"):
             workflow_spec["volumes"] = pod["volumes"]
         template.update(

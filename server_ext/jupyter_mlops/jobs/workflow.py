@@ -20,6 +20,32 @@ from .snapshot import Snapshot, SnapshotRef
 
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
 NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
+STEP_NODE_TYPES = ("Pod", "Container", "Skipped", "Suspend", "HTTP", "Plugin")
+"""Argo node types that are steps. The others group steps: the workflow's root
+(``Steps`` or ``DAG``), each parallel ``StepGroup``, a ``TaskGroup``, the ``Retry``
+around a step's attempts (each attempt is a ``Pod`` node of its own)."""
+WORKFLOW_STATES = {
+    "": "Pending",
+    "Pending": "Pending",
+    "Running": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+    "Error": "Failed",
+}
+"""A workflow's state from its phase."""
+STEP_STATES = {**WORKFLOW_STATES, "Skipped": "Skipped", "Omitted": "Omitted"}
+"""A step's state from its node's phase: the job states, and ``Skipped`` (its ``when``
+was false) and ``Omitted`` (a DAG task whose dependencies ruled it out)."""
+
+
+def run_steps_as_executor(workflow_spec: dict) -> dict:
+    """Steps run as the user's workflow account unless the workflow names its own:
+    the executor in each step's pod reports the step's outputs with that pod's token,
+    and the step fails when the account may not (the namespace's ``default`` may not)."""
+    account = podspec.workflow_service_account()
+    if account:
+        workflow_spec.setdefault("serviceAccountName", account)
+    return workflow_spec
 
 
 @dataclass
@@ -81,6 +107,7 @@ class ArgoWorkflow:
         meta = manifest.setdefault("metadata", {})
         meta["namespace"] = namespace
         meta.setdefault("labels", {})[podspec.SUBMITTED_BY] = "jupyter-mlops"
+        run_steps_as_executor(manifest.setdefault("spec", {}))
         owner = podspec.owner_labels()
         if owner:  # every step's pod, whatever the workflow says
             pod_meta = manifest.setdefault("spec", {}).setdefault("podMetadata", {})
@@ -103,6 +130,19 @@ class ArgoWorkflow:
         return manifest
 
 
+def failed_steps_message(status: dict) -> str:
+    """Which steps failed and why, for a failed workflow. The controller's own message
+    names the failed child by node id (``child 'wf-4178200032' failed``), which tells a
+    user nothing; the failed step nodes hold the name and the reason."""
+    failed = sorted(
+        (n for n in (status.get("nodes") or {}).values()
+         if n.get("type") in STEP_NODE_TYPES and STEP_STATES.get(n.get("phase") or "") == "Failed"),
+        key=lambda n: n.get("finishedAt") or "",
+    )
+    return "; ".join(f"step {n.get('displayName') or n.get('name')} failed: "
+                     f"{n.get('message') or n.get('phase')}" for n in failed)
+
+
 class WorkflowKind(JobKind):
     name = "workflow"
     collection = "workflows"
@@ -111,25 +151,23 @@ class WorkflowKind(JobKind):
     primary_container = "main"
     part_noun = "step"
 
-    _PHASES = {
-        "": "Pending",
-        "Pending": "Pending",
-        "Running": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "Error": "Failed",
-    }
-
     def controller_state(self, obj: dict) -> tuple[str, str]:
         status = obj.get("status") or {}
-        state = self._PHASES.get(status.get("phase") or "", "Pending")
+        state = WORKFLOW_STATES.get(status.get("phase") or "", "Pending")
         if obj.get("spec", {}).get("shutdown") and state != "Succeeded":
             state = "Cancelled"
-        return state, status.get("message") or ""
+        message = status.get("message") or ""
+        if state == "Failed":
+            message = failed_steps_message(status) or message
+        return state, message
 
     def part_of_pod(self, pod: dict) -> str:
+        """The step's display name, as ``parts`` lists it. The controller annotates the pod
+        with the node's full name (``wf[1].train``, ``wf.dag-task``); step and task names
+        cannot hold a dot, so the display name is what follows the last one."""
         annotations = pod["metadata"].get("annotations") or {}
-        return annotations.get(NODE_NAME_ANNOTATION) or pod["metadata"]["name"]
+        node_name = annotations.get(NODE_NAME_ANNOTATION)
+        return node_name.rsplit(".", 1)[-1] if node_name else pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
         pods_by_node = {
@@ -138,12 +176,14 @@ class WorkflowKind(JobKind):
         }
         steps = []
         for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():
+            if node.get("type") not in STEP_NODE_TYPES:
+                continue
             steps.append(
                 {
                     "name": node.get("displayName") or node.get("name") or node_id,
                     "id": node_id,
                     "type": node.get("type"),
-                    "state": self._PHASES.get(node.get("phase") or "", "Pending"),
+                    "state": STEP_STATES.get(node.get("phase") or "", "Pending"),
                     "message": node.get("message") or "",
                     "started": node.get("startedAt"),
                     "finished": node.get("finishedAt"),
