@@ -36,6 +36,7 @@ from jupyterhub_mlops.availability import configure_hub
 c.DummyAuthenticator.password = "{password}"
 c.JupyterHub.spawner_class = "jupyterhub_mlops.spawner.GPUKubeSpawner"
 c.JupyterHub.slow_spawn_timeout = 0
+c.JupyterHub.allow_named_servers = True  # spawn URLs name servers (tests of query options)
 c.JupyterHub.cleanup_servers = False  # pods outlive a hub restart, as in production
 c.JupyterHub.load_groups = {{"students": {{"users": ["carol"]}},
                             "lab": {{"users": ["erin", "frank", "gina"]}}}}

@@ -540,3 +540,37 @@ def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
     row = next(r for r in doc["profiles"] if r["slug"] == "rtx-1")
     assert row["reason_code"] == "over_cap"
     assert "you hold 1 GPUs" in row["disabled_reason"]
+
+
+def query_options(hub_variant: str, **options) -> dict:
+    """A spawn URL's user options: JupyterHub 6 reads only ``opt-``-prefixed parameters when
+    any is given; JupyterHub 5.5 takes every parameter as an option."""
+    prefix = "" if hub_variant == hub_image.IMAGE else "opt-"
+    return {f"{prefix}{key}": value for key, value in options.items()}
+
+
+def test_a_spawn_url_with_options_starts_that_profile_on_a_named_server(hub, hub_variant, core_v1,
+                                                                        hub_namespace):
+    user = f"quinn-{hub_variant}"
+    session = hub.login(user)
+    resp = session.get(f"{hub.url}/hub/spawn/{user}/train", timeout=30, allow_redirects=False,
+                       params=query_options(hub_variant, profile="rtx-1", gpus="1"))
+    assert resp.status_code == 302, resp.text[:300]
+    (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, user), timeout=60,
+                      what=f"{user}'s pod")
+    container = pod.spec.containers[0]
+    assert container.resources.limits.get(RTX_LIMIT) == "1"
+    assert pod.spec.node_selector.get("nvidia.com/gpu.product") == RTX
+    assert pod.metadata.annotations.get("hub.jupyter.org/servername") == "train"
+    hub.api("DELETE", f"/users/{user}/servers/train")
+
+
+def test_a_spawn_url_over_the_cap_is_refused_and_starts_nothing(hub, hub_variant, core_v1,
+                                                                hub_namespace):
+    session = hub.login("carol")  # in group "students": cap of 1 GPU
+    before = len(pods(core_v1, hub_namespace))
+    resp = session.get(f"{hub.url}/hub/spawn/carol/big", timeout=30, allow_redirects=False,
+                       params=query_options(hub_variant, profile="a100-4", gpus="4"))
+    assert resp.status_code == 403, resp.text[:300]
+    assert "your limit is 1" in html.unescape(resp.text)
+    assert len(pods(core_v1, hub_namespace)) == before
