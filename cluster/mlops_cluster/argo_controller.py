@@ -102,6 +102,8 @@ class ArgoController:
     def start(self, timeout: float = 60) -> None:
         """Install its RBAC and ConfigMap (idempotent), start it, wait until it runs."""
         cp = self.cp
+        log_file = cp.log_dir / f"{self.name}.log"
+        since = log_file.stat().st_size if log_file.exists() else 0
         cp.apply_objects(rbac_manifests())
         cp.apply(CONFIGMAP)
         kubeconfig, _ = cp.service_account_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.name)
@@ -117,13 +119,17 @@ class ArgoController:
             "--workflow-workers=4",
             "--pod-cleanup-workers=2",
         ], env=env)
-        self._wait_started(cp.log_dir / f"{self.name}.log", timeout)
+        self._wait_started(cp.log_dir / f"{self.name}.log", timeout, since=since)
 
-    def _wait_started(self, log_file: Path, timeout: float) -> None:
+    def _wait_started(self, log_file: Path, timeout: float, since: int = 0) -> None:
+        """Until READY_LINE appears in the log after byte ``since`` (a restart appends)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.cp.check_alive(self.name)
-            if log_file.exists() and READY_LINE in log_file.read_text(errors="replace"):
-                return
+            if log_file.exists():
+                with open(log_file, "rb") as log:
+                    log.seek(since)
+                    if READY_LINE.encode() in log.read():
+                        return
             time.sleep(0.2)
         raise self.cp.failure(self.name, f"did not start within {timeout:.0f}s")
