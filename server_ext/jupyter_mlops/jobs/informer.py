@@ -148,10 +148,21 @@ class KindInformer:
         with self.lock:
             return list(self.objects.values()) if self.synced else None
 
-    def _replace(self, items: list[dict]) -> list[tuple[str, dict]]:
-        """Take a fresh listing; the changes against what was known, as watch events."""
+    def _replace(self, items: list[dict], version: str) -> list[tuple[str, dict]]:
+        """Take a fresh listing made at ``version``; the changes against what was known, as watch events.
+
+        A write-through newer than the listing stays: the list may have been
+        answered just before a submit made through this API, whose watch
+        event is still on its way, and a list right after that submit must
+        show the job.
+        """
+        listed_at = resource_version({"metadata": {"resourceVersion": version}})
         fresh = {o["metadata"]["name"]: o for o in items}
         with self.lock:
+            for name, known_obj in self.objects.items():
+                newest_listed = max(listed_at, resource_version(fresh.get(name, {})))
+                if resource_version(known_obj) > newest_listed:
+                    fresh[name] = known_obj
             known, self.objects = self.objects, fresh
             self.synced = True
         changes = [("DELETED", obj) for name, obj in known.items() if name not in fresh]
@@ -209,7 +220,7 @@ class KindInformer:
                     self.lists += 1
                     listing = await kube.list(self.kind.resource)
                     version = listing["metadata"]["resourceVersion"]
-                    changes = self._replace(listing["items"])
+                    changes = self._replace(listing["items"], version)
                     self._now_synced()
                     for event_type, obj in changes:
                         self._fan_out(event_type, obj)
