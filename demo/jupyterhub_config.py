@@ -106,7 +106,6 @@ c.KubeSpawner.environment = {
 # --- Per-user namespaces: each user's server and jobs run as their own service account ---
 c.GPUKubeSpawner.provision_user_namespaces = True
 c.GPUKubeSpawner.enable_user_namespaces = True
-c.GPUKubeSpawner.user_namespace_template = "mlops-{username}"
 # Every pod in a user's namespace runs as a local process (the pod runner plays
 # the kubelet): the pods the Training Operator creates for that user's PyTorchJobs,
 # and those Argo's workflow-controller creates for the steps of their workflows.

@@ -5,8 +5,16 @@ annotation): KWOK marks them Running and they hold their GPUs until deleted.
 
 from __future__ import annotations
 
+from mlops_contract.labels import (
+    KUBESPAWNER_SERVER_LABEL,
+    KUBESPAWNER_USER_LABEL,
+    OWNER_LABEL,
+    label_value,
+    owner_labels,
+)
+from mlops_contract.placement import GPU_TOLERATION
+
 NAMESPACE = "demo-others"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 # (user, GPU product label or None for MIG, resource, count)
 HOLDINGS = [
@@ -38,9 +46,9 @@ def notebook_pod(user: str, product: str | None, resource: str, count: int) -> d
             "namespace": NAMESPACE,
             "labels": {
                 "component": "singleuser-server",
-                "hub.jupyter.org/username": user,
-                "hub.jupyter.org/servername": "",
-                "jupyterhub-mlops/user": user,
+                KUBESPAWNER_USER_LABEL: label_value(user),
+                KUBESPAWNER_SERVER_LABEL: "",
+                **owner_labels(user),
             },
         },
         "spec": spec,
@@ -54,7 +62,7 @@ def seed_manifests() -> list[dict]:
 
 def describe(pod: dict) -> str:
     """``carol holds 4 x nvidia.com/gpu (NVIDIA-A100-SXM4-80GB)``"""
-    user = pod["metadata"]["labels"]["jupyterhub-mlops/user"]
+    user = pod["metadata"]["labels"][OWNER_LABEL]
     held = pod["spec"]["containers"][0]["resources"]["limits"]
     product = pod["spec"].get("nodeSelector", {}).get("nvidia.com/gpu.product")
     what = ", ".join(f"{count} x {resource}" for resource, count in held.items())

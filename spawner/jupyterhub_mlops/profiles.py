@@ -19,9 +19,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kubespawner.slugs import is_valid_label, safe_slug
+from mlops_contract.placement import GPU_TOLERATION, default_gpu_tolerations
 from traitlets import Bool, Dict, Int, List, Unicode, observe
-from traitlets.config import LoggingConfigurable
+from traitlets.config import Config, LoggingConfigurable
+from traitlets.config.loader import LazyConfigValue
 
 from .inventory.accounting import (
     GPU_RESOURCE,
@@ -35,14 +36,6 @@ from .inventory.accounting import (
 )
 from .inventory.quantity import QuantityError, format_bytes, format_cpu, resource_amount
 from .inventory.state import PendingPod, Snapshot
-
-DEFAULT_GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-
-
-def owner_label_value(username: str) -> str:
-    """The value of the ``jupyterhub-mlops/user`` label for a JupyterHub user
-    (a valid label value; long or unusual names are hashed, as KubeSpawner does)."""
-    return safe_slug(username, is_valid=is_valid_label, max_length=63)
 
 
 class ProfileError(ValueError):
@@ -95,7 +88,7 @@ def slugify(text: str) -> str:
 def profile_from_config(
     entry: Mapping,
     default_image: str = "",
-    default_tolerations: Sequence[Mapping] = DEFAULT_GPU_TOLERATIONS,
+    default_tolerations: Sequence[Mapping] = (GPU_TOLERATION,),
 ) -> Profile:
     """Normalise one operator entry; raise ``ProfileError`` naming what is wrong."""
     name = entry.get("display_name") or entry.get("slug")
@@ -447,6 +440,23 @@ def with_limits(rows: Iterable[ProfileStatus], limits: UserLimits) -> list[Profi
 
 
 # ----------------------------------------------------------------- the config
+RENAMED_GPU_TOLERATIONS = ("KubeSpawner", "GPUKubeSpawner")
+"""Config sections whose ``gpu_tolerations`` (GPUKubeSpawner's former trait) moves to
+``GpuProfiles.gpu_tolerations``; the later, more specific section wins, as in traitlets."""
+
+
+def renamed_gpu_tolerations(config: Config) -> list | None:
+    """The tolerations an operator set under the former name, or None."""
+    found = None
+    for section in RENAMED_GPU_TOLERATIONS:
+        value = dict.get(config, section, {}).get("gpu_tolerations")
+        if isinstance(value, LazyConfigValue):  # c.GPUKubeSpawner.gpu_tolerations.append(...)
+            value = value.get_value(default_gpu_tolerations())
+        if value is not None:
+            found = value
+    return found
+
+
 class GpuProfiles(LoggingConfigurable):
     """The profiles on the spawn page, and the GPU caps and quotas (config section
     ``GpuProfiles``)."""
@@ -502,12 +512,16 @@ class GpuProfiles(LoggingConfigurable):
 
     gpu_tolerations = List(
         Dict(),
-        default_value=DEFAULT_GPU_TOLERATIONS,
+        default_value=default_gpu_tolerations(),
         help="""
-        Tolerations of GPU profiles that set none: match the taints of your GPU
-        nodes (the GPU Operator's convention is nvidia.com/gpu=present:NoSchedule).
-        The availability numbers count only nodes whose NoSchedule/NoExecute
-        taints these tolerate.""",
+        Tolerations of GPU pods: match the taints of your GPU nodes (the GPU
+        Operator's convention, nvidia.com/gpu=present:NoSchedule, is tolerated by
+        the default). The one setting of where GPUs are: the availability
+        numbers count only nodes whose NoSchedule/NoExecute taints these
+        tolerate, GPUKubeSpawner adds them to every notebook pod, and GPU
+        profiles that set no tolerations of their own use them. Replaces
+        GPUKubeSpawner.gpu_tolerations (its value is moved here, with a
+        warning).""",
     ).tag(config=True)
 
     user_gpu_cap = Int(
@@ -555,6 +569,28 @@ class GpuProfiles(LoggingConfigurable):
         )
         # The new name wins where both set a group.
         self.group_member_gpu_caps = {**change.new, **self.group_member_gpu_caps}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._move_spawner_gpu_tolerations()
+
+    def _move_spawner_gpu_tolerations(self) -> None:
+        # Read from the raw config, not from a spawner: the availability service
+        # has no spawner, and must count GPUs where the hub sends pods.
+        old = renamed_gpu_tolerations(self.config)
+        if old is None:
+            return
+        if self.trait_has_value("gpu_tolerations"):  # the new name wins
+            self.log.warning(
+                "GPUKubeSpawner.gpu_tolerations is ignored: GpuProfiles.gpu_tolerations is set "
+                "too and decides both where GPUs are counted and where pods go. Remove "
+                "GPUKubeSpawner.gpu_tolerations from the config.")
+            return
+        self.log.warning(
+            "GPUKubeSpawner.gpu_tolerations is deprecated: its value now sets "
+            "GpuProfiles.gpu_tolerations, which decides both where GPUs are counted as free "
+            "and where notebook pods go. Rename it in the config.")
+        self.gpu_tolerations = old
 
     def configured(self) -> list[Profile]:
         out = [

@@ -15,15 +15,14 @@ that exists is left as it is).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import re
 from dataclasses import dataclass
 
-USER_LABEL = "jupyterhub-mlops/user"
+from mlops_contract.labels import owner_labels
+from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 USER_CLUSTER_ROLE = "jupyterhub-mlops:user"
 SERVICE_ACCOUNT = "jupyter-mlops"
-NAMESPACE_PREFIX = "mlops-"
 WORKFLOW_SERVICE_ACCOUNT = "mlops-workflow"
 """What a user's Argo workflow steps run as (``spec.serviceAccountName``, set by the jobs
 API, which learns the name from ``MLOPS_WORKFLOW_SERVICE_ACCOUNT``)."""
@@ -36,22 +35,9 @@ class ProvisioningError(RuntimeError):
     """The hub could not create a user's namespace, account or binding; says which and why."""
 
 
-def safe_name(username: str, max_length: int = 50) -> str:
-    """A DNS-1123 label fragment for ``username``; distinct users never collide.
-
-    Names that are already lowercase letters, digits and inner dashes are kept;
-    anything else (capitals, ``@``, dots, too long) gets a hash suffix, so
-    ``Alice`` and ``alice`` map to different names.
-    """
-    cleaned = re.sub(r"[^a-z0-9]+", "-", username.lower()).strip("-") or "user"
-    if cleaned == username and len(cleaned) <= max_length:
-        return cleaned
-    digest = hashlib.sha256(username.encode()).hexdigest()[:8]
-    return f"{cleaned[: max_length - 9].rstrip('-')}-{digest}"
-
-
-def user_namespace(username: str, prefix: str = NAMESPACE_PREFIX) -> str:
-    return f"{prefix}{safe_name(username, 63 - len(prefix))}"
+def user_labels(username: str) -> dict:
+    """The labels of every object provisioned for ``username``."""
+    return {**owner_labels(username), **MANAGED_BY}
 
 
 def namespace_manifest(name: str, username: str, labels: dict | None = None) -> dict:
@@ -60,7 +46,7 @@ def namespace_manifest(name: str, username: str, labels: dict | None = None) -> 
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name,
-                     "labels": {**(labels or {}), USER_LABEL: safe_name(username), **MANAGED_BY}},
+                     "labels": {**(labels or {}), **user_labels(username)}},
     }
 
 
@@ -71,7 +57,7 @@ def service_account_manifest(namespace: str, username: str, name: str = SERVICE_
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+            "labels": user_labels(username),
         },
     }
 
@@ -89,7 +75,7 @@ def role_binding_manifest(
         "metadata": {
             "name": service_account,
             "namespace": namespace,
-            "labels": {USER_LABEL: safe_name(username), **MANAGED_BY},
+            "labels": user_labels(username),
         },
         "roleRef": {
             "apiGroup": "rbac.authorization.k8s.io",

@@ -28,24 +28,21 @@ from urllib.parse import urlencode
 
 from kubernetes_asyncio.client.models import V1ContainerPort
 from kubespawner import KubeSpawner
+from mlops_contract.labels import OWNER_LABEL, owner_labels
+from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, List, Unicode, default
 
 from . import metrics
 from .availability.app import SERVICE_NAME
-from .inventory.state import OWNER_LABEL
 from .network_policies import user_namespace_policies
-from .profiles import owner_label_value
+from .profiles import GpuProfiles
 from .provisioning import (
-    NAMESPACE_PREFIX,
     SERVICE_ACCOUNT,
-    USER_LABEL,
     WORKFLOW_SERVICE_ACCOUNT,
     ProvisioningError,
     ensure_user_namespace,
-    safe_name,
-    user_namespace,
 )
 from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice
 from .ssh.gateway_public_key import read_from_dir, read_from_secret
@@ -53,6 +50,13 @@ from .ssh.pod_side import ssh_pod_additions
 
 
 # ------------------------------------------------------------ pure builders
+def set_in_config(configurable, name: str) -> bool:
+    """Whether the operator's config sets ``name`` for ``configurable`` (under the
+    section of its class or of any class it inherits the trait from)."""
+    return any(name in dict.get(configurable.config, cls.__name__, {})
+               for cls in type(configurable).mro())
+
+
 def shm_volume(size_limit: str) -> tuple[dict, dict]:
     """A memory-backed ``/dev/shm`` (PyTorch DataLoader workers share tensors
     through it; the container runtime's default is 64 MiB)."""
@@ -148,19 +152,18 @@ class GPUKubeSpawner(KubeSpawner):
 
     gpu_tolerations = List(
         Dict(),
-        default_value=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         help="""
-        Tolerations added to every notebook pod so that it may be scheduled on
-        tainted GPU nodes (the GPU Operator's convention is
-        nvidia.com/gpu=present:NoSchedule). Profiles may add their own.""",
+        Deprecated: set GpuProfiles.gpu_tolerations instead, the one setting that
+        decides both where the availability service counts GPUs as free and
+        which tolerations every notebook pod gets. A value set here is moved
+        there, with a warning.""",
     ).tag(config=True)
 
     owner_label = Unicode(
-        OWNER_LABEL,
         help="""
-        Label key set on every notebook pod with the user's name as value (made
-        a valid label value). The GPU inventory counts a user's GPUs by it and
-        the SSH gateway finds a user's server by it.""",
+        Retired: the owner label is always jupyterhub-mlops/user, shared with
+        the notebook side's jobs and the availability service (mlops_contract);
+        a value set here is ignored, with a warning.""",
     ).tag(config=True)
 
     shm_size = Unicode(
@@ -200,7 +203,9 @@ class GPUKubeSpawner(KubeSpawner):
         notebook submits (PyTorchJobs, Katib sweeps, Argo workflows) run under
         the user's own identity and the API server's RBAC keeps users apart.
         Set enable_user_namespaces too (KubeSpawner then watches pods in every
-        namespace); user_namespace_labels are put on the namespace.""",
+        namespace); user_namespace_labels are put on the namespace.
+        KubeSpawner's user_namespace_template has no effect then (a warning
+        says so if it is set): the name is always <prefix><user>.""",
     ).tag(config=True)
 
     user_namespace_prefix = Unicode(
@@ -229,6 +234,29 @@ class GPUKubeSpawner(KubeSpawner):
             self.namespace = user_namespace(self.user.name, self.user_namespace_prefix)
             self.service_account = SERVICE_ACCOUNT
             self.automount_service_account_token = True
+        for warning in self.ignored_settings():
+            self.log.warning(warning)
+
+    def gpu_profiles(self) -> GpuProfiles:
+        """The ``GpuProfiles`` section of the hub's config, which the availability
+        service reads too: its gpu_tolerations say where GPU pods may go."""
+        return GpuProfiles(parent=self)
+
+    def ignored_settings(self) -> list[str]:
+        """Why each setting the operator made that has no effect here is ignored."""
+        ignored = []
+        if self.provision_user_namespaces and set_in_config(self, "user_namespace_template"):
+            ignored.append(
+                "user_namespace_template is ignored: with provision_user_namespaces each "
+                f"user's namespace is <user_namespace_prefix><user> ({self.namespace} for "
+                f"{self.user.name}); remove user_namespace_template and set "
+                "user_namespace_prefix instead.")
+        if set_in_config(self, "owner_label"):
+            ignored.append(
+                f"GPUKubeSpawner.owner_label is ignored: the owner label is always {OWNER_LABEL}, "
+                "the key the availability service counts GPUs by and the notebook side puts "
+                "on job pods; remove the setting.")
+        return ignored
 
     @default("availability_public_prefix")
     def _default_public_prefix(self):
@@ -364,7 +392,8 @@ class GPUKubeSpawner(KubeSpawner):
     def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
         base = {
             "image": self.image,
-            "tolerations": merge_tolerations(as_list(self.tolerations), self.gpu_tolerations),
+            "tolerations": merge_tolerations(as_list(self.tolerations),
+                                             self.gpu_profiles().gpu_tolerations),
             "node_selector": dict(self.node_selector),
             "volumes": as_list(self.volumes),
             "volume_mounts": as_list(self.volume_mounts),
@@ -395,7 +424,7 @@ class GPUKubeSpawner(KubeSpawner):
         release = {key: self.common_labels[key] for key in ("app", "release")
                    if key in self.common_labels}
         return user_namespace_policies(self.namespace, self.release_namespace, release,
-                                       labels={USER_LABEL: safe_name(self.user.name)})
+                                       labels=owner_labels(self.user.name))
 
     async def ssh_overrides(self) -> dict:
         """Trait values that make the notebook's sshd trust the SSH gateway.
@@ -457,14 +486,17 @@ class GPUKubeSpawner(KubeSpawner):
     # ------------------------------------------------------------------ pod
     def pod_labels(self) -> dict:
         """Labels added to the pod on top of KubeSpawner's."""
-        return {self.owner_label: owner_label_value(self.user.name)}
+        return owner_labels(self.user.name)
 
     def get_env(self):
         env = super().get_env()
         # The jobs API labels its job pods with the same owner label, so the GPUs
-        # a user's jobs hold count against their cap like their notebook's.
-        ((key, value),) = self.pod_labels().items()
-        env["MLOPS_OWNER_LABEL"] = f"{key}={value}"
+        # a user's jobs hold count against their cap like their notebook's. Only
+        # the value is news to it (the key is the contract's); ``key=value`` is
+        # kept because notebook images of earlier releases read it so.
+        env["MLOPS_OWNER_LABEL"] = f"{OWNER_LABEL}={self.pod_labels()[OWNER_LABEL]}"
+        # Job pods that ask for GPUs tolerate what notebook pods do: where GPUs are counted.
+        env["MLOPS_GPU_TOLERATIONS"] = json.dumps(self.gpu_profiles().gpu_tolerations)
         # Workflow steps run as the account provisioning gave Argo's executor role.
         env["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
         return env

@@ -17,9 +17,8 @@ from jupyterhub_mlops.provisioning import (
     WORKFLOW_SERVICE_ACCOUNT,
     namespace_manifest,
     role_binding_manifest,
-    safe_name,
-    user_namespace,
 )
+from mlops_contract.namespaces import safe_name, user_namespace
 
 IMAGE = "registry.local/notebook:1"
 CM = SnapshotRef(configmap="mlops-snapshot-abc", digest="abc")

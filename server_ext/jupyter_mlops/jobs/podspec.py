@@ -5,15 +5,17 @@ Pure functions; each validator raises ``InvalidSpec`` naming the field.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 
+from mlops_contract.labels import OWNER_LABEL
+from mlops_contract.placement import GPU_RESOURCE, default_gpu_tolerations
+
 from .errors import InvalidSpec
 
-GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 SUBMITTED_BY = "jupyterhub-mlops/submitted-by"
@@ -26,11 +28,20 @@ def notebook_image() -> str | None:
 
 
 def owner_labels() -> dict[str, str]:
-    """The label GPUKubeSpawner puts on this user's notebook pod (``MLOPS_OWNER_LABEL``,
-    ``key=value``), for every job pod: the hub's availability service then counts the
-    GPUs the user's jobs hold against their cap. Empty when not spawned by it."""
-    key, sep, value = os.environ.get("MLOPS_OWNER_LABEL", "").partition("=")
-    return {key: value} if sep and key else {}
+    """The owner label GPUKubeSpawner puts on this user's notebook pod, for every job
+    pod: the hub's availability service then counts the GPUs the user's jobs hold
+    against their cap. The key is the contract's; the value, which only the hub
+    knows, comes as ``MLOPS_OWNER_LABEL=<key>=<value>``. Empty when not spawned by it."""
+    _, sep, value = os.environ.get("MLOPS_OWNER_LABEL", "").partition("=")
+    return {OWNER_LABEL: value} if sep and value else {}
+
+
+def gpu_tolerations() -> list[dict]:
+    """The tolerations of pods that ask for GPUs: the hub's ``GpuProfiles.gpu_tolerations``
+    (``MLOPS_GPU_TOLERATIONS``, a JSON list set by GPUKubeSpawner), so job pods go where
+    the hub counts GPUs as free; the contract's default when not spawned by it."""
+    given = os.environ.get("MLOPS_GPU_TOLERATIONS")
+    return json.loads(given) if given else default_gpu_tolerations()
 
 
 def workflow_service_account() -> str | None:
@@ -137,7 +148,7 @@ def pod_spec(
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     if gpus:
-        spec["tolerations"] = [dict(GPU_TOLERATION)]
+        spec["tolerations"] = gpu_tolerations()
         if gpu_type:
             spec["nodeSelector"] = {GPU_PRODUCT_LABEL: gpu_type}
     return spec

@@ -120,9 +120,14 @@ class AvailabilityService(Application):
         k8s_config.load_incluster_config()
         return k8s_client.ApiClient()
 
+    def inventory(self) -> GpuInventory:
+        """An empty inventory counting GPUs where GPU pods may go
+        (``GpuProfiles.gpu_tolerations``, as the spawner's pods tolerate)."""
+        return GpuInventory(tolerations=GpuProfiles(parent=self).gpu_tolerations)
+
     async def serve(self) -> None:
         api = await self._api_client()
-        inventory = GpuInventory(tolerations=GpuProfiles(parent=self).gpu_tolerations)
+        inventory = self.inventory()
         availability = Availability(inventory, GpuProfiles(parent=self), self.reservation_ttl)
         changes = Changes()
         watcher = InventoryWatcher(inventory, api, request_timeout=self.request_timeout)

@@ -18,9 +18,8 @@ import time
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from mlops_contract.labels import label_value
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-
-from ..profiles import owner_label_value
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class GroupDirectory:
     async def members(
         self, groups: Iterable[str], max_age: float | None = None
     ) -> dict[str, frozenset[str] | None]:
-        """group -> owner label values of its members (see ``owner_label_value``).
+        """group -> owner label values of its members (see ``mlops_contract.labels.label_value``).
 
         A group the Hub does not know has no members. When the Hub cannot be
         asked, the last answer is used if there is one, else None (unknown:
@@ -80,4 +79,4 @@ class GroupDirectory:
         except (ValueError, AttributeError):
             log.error("members of group %r: the Hub API answered something not JSON", group)
             return None
-        return frozenset(owner_label_value(u) for u in users if isinstance(u, str))
+        return frozenset(label_value(u) for u in users if isinstance(u, str))

@@ -18,12 +18,12 @@ import asyncio
 import json
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from mlops_contract.labels import label_value
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .. import metrics
-from ..profiles import owner_label_value
 from .state import Refused
 
 MAX_FIELD = 256
@@ -87,12 +87,12 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if not self.trusted(model):
                 raise web.HTTPError(403, "Only the spawner may ask for another user's view.")
             user = self.get_query_argument("user")[:MAX_FIELD]
-            return owner_label_value(user), [
+            return label_value(user), [
                 g[:MAX_FIELD] for g in self.get_query_arguments("group")
             ]
         if model.get("kind") == "service":
             return "", []
-        return owner_label_value(model["name"]), list(model.get("groups") or [])
+        return label_value(model["name"]), list(model.get("groups") or [])
 
 
 class SnapshotHandler(BaseHandler):
@@ -170,7 +170,7 @@ class ReservationsHandler(BaseHandler):
         members = await self.members(groups, max_age=0)
         try:
             res = self.availability.reserve(
-                owner_label_value(fields["user"]), groups, fields["profile"], fields["pod"],
+                label_value(fields["user"]), groups, fields["profile"], fields["pod"],
                 members,
             )
         except Refused as refused:

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from mlops_contract.labels import OWNER_LABEL
+from mlops_contract.placement import GPU_TOLERATION
+
 from .accounting import (
     NodeRecord,
     Requests,
@@ -25,9 +28,6 @@ from .accounting import (
     pod_holds_resources,
     pod_requests,
 )
-
-OWNER_LABEL = "jupyterhub-mlops/user"
-DEFAULT_TOLERATIONS = ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
 
 
 class PodRecord:
@@ -64,14 +64,14 @@ def pending_pod(pod: Mapping, owner: str, requests: Requests) -> PendingPod:
     )
 
 
-def slim_pod(pod: Mapping, owner_label: str = OWNER_LABEL) -> PodRecord:
+def slim_pod(pod: Mapping) -> PodRecord:
     spec = pod.get("spec") or {}
     labels = (pod.get("metadata") or {}).get("labels") or {}
     return PodRecord(
         spec.get("nodeName") or "",
         pod_requests(spec),
         pod_holds_resources(pod),
-        labels.get(owner_label),
+        labels.get(OWNER_LABEL),
     )
 
 
@@ -164,11 +164,10 @@ class GpuInventory:
     been applied and whenever a watch stream is lost.
     """
 
-    def __init__(
-        self, tolerations: Iterable[Mapping] = DEFAULT_TOLERATIONS, owner_label: str = OWNER_LABEL
-    ):
+    def __init__(self, tolerations: Iterable[Mapping] = (GPU_TOLERATION,)):
+        """``tolerations``: those of GPU pods (``GpuProfiles.gpu_tolerations``); a node
+        whose NoSchedule/NoExecute taints they do not tolerate offers nothing."""
         self.tolerations = tuple(tolerations)
-        self.owner_label = owner_label
         self.nodes: dict[str, NodeRecord] = {}
         self.pods: dict[str, PodRecord] = {}
         self.used: dict[str, dict[str, int]] = {}
@@ -212,7 +211,7 @@ class GpuInventory:
                 self.pending.pop(key, None)
                 self.version += 1
             return
-        new = slim_pod(pod, self.owner_label)
+        new = slim_pod(pod)
         if old is not None:
             if (
                 old.node == new.node

@@ -17,8 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import asyncssh
-
-from .names import label_value
+from mlops_contract.labels import KUBESPAWNER_USER_LABEL, label_value
 
 #: Label selecting the gateway's key ConfigMaps.
 KEYS_COMPONENT = "ssh-keys"
@@ -171,8 +170,8 @@ def keys_configmap(user: str, keys: list[RegisteredKey]) -> dict:
         "metadata": {
             "name": configmap_name(user),
             "labels": {"app.kubernetes.io/component": KEYS_COMPONENT,
-                       "hub.jupyter.org/username": label_value(user)},
-            "annotations": {"hub.jupyter.org/username": user},
+                       KUBESPAWNER_USER_LABEL: label_value(user)},
+            "annotations": {KUBESPAWNER_USER_LABEL: user},
         },
         "data": {"keys.json": json.dumps([asdict(k) for k in keys], indent=1)},
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kubespawner.slugs import is_valid_label, safe_slug
 from mlops_contract.ssh import LOGIN_SEPARATOR
 
 #: Characters a login may contain by default: what JupyterHub's common
@@ -70,11 +69,6 @@ def candidates(login: str, separator: str = LOGIN_SEPARATOR) -> list[Target]:
 def reading_for_user(login: str, user: str, separator: str = LOGIN_SEPARATOR) -> Target | None:
     """The reading of ``login`` whose user is ``user``, or None if there is none."""
     return next((t for t in candidates(login, separator) if t.user == user), None)
-
-
-def label_value(name: str) -> str:
-    """The label value KubeSpawner writes for a user or server name."""
-    return safe_slug(name, is_valid=is_valid_label)
 
 
 def printable(text: str, limit: int = 80) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .names import Target, label_value
+from mlops_contract.labels import KUBESPAWNER_SERVER_LABEL, KUBESPAWNER_USER_LABEL, label_value
+
+from .names import Target
 from .policy import PodAddress
 
 
@@ -14,8 +16,8 @@ def pod_selector(target: Target) -> str:
     """The label selector KubeSpawner's labels give a user's server pod (pure)."""
     return ",".join([
         "component=singleuser-server",
-        f"hub.jupyter.org/username={label_value(target.user)}",
-        f"hub.jupyter.org/servername={label_value(target.server)}",
+        f"{KUBESPAWNER_USER_LABEL}={label_value(target.user)}",
+        f"{KUBESPAWNER_SERVER_LABEL}={label_value(target.server)}",
     ])
 
 
@@ -27,8 +29,9 @@ def is_pod_of(pod, target: Target) -> bool:
     IP yet does not count.
     """
     annotations = pod.metadata.annotations or {}
-    return (annotations.get("hub.jupyter.org/username") == target.user
-            and annotations.get("hub.jupyter.org/servername", "") == target.server
+    # KubeSpawner writes the same keys as annotations, with the names unescaped.
+    return (annotations.get(KUBESPAWNER_USER_LABEL) == target.user
+            and annotations.get(KUBESPAWNER_SERVER_LABEL, "") == target.server
             and pod.metadata.deletion_timestamp is None
             and pod.status is not None and pod.status.phase == "Running"
             and bool(pod.status.pod_ip))
