@@ -20,8 +20,10 @@ Two ways in:
           env = hub_availability.environment("alice")  # MLOPS_AVAILABILITY_URL,
           ...                                           # JUPYTERHUB_API_TOKEN, JUPYTERHUB_USER
 
-- the context manager ``running_hub_availability(control_plane, run_dir)``,
-  for code outside pytest (benchmarks) or a hub of your own.
+- the context manager ``running_hub_availability(control_plane, run_dir, python=...)``,
+  for code outside pytest (benchmarks) or a hub of your own: ``python`` is the
+  interpreter of the hub and its service (the development virtualenv's by default,
+  JupyterHub 6; ``mlops_cluster.hub_image.python()`` for the hub image's 5.5).
 
 Both yield a ``HubAvailability``:
 
@@ -150,7 +152,8 @@ class HubAvailability:
 
 
 @contextlib.contextmanager
-def running_hub_availability(control_plane, run_dir: Path) -> Iterator[HubAvailability]:
+def running_hub_availability(control_plane, run_dir: Path,
+                             python: str = sys.executable) -> Iterator[HubAvailability]:
     """Start JupyterHub + proxy + availability service against ``control_plane``; stop them after.
 
     Yields once the service answers with an inventory in sync with the cluster,
@@ -175,15 +178,17 @@ def running_hub_availability(control_plane, run_dir: Path) -> Iterator[HubAvaila
         **os.environ,
         "HUB_AVAILABILITY_ADMIN_TOKEN": hub.admin_token,
         "HUB_AVAILABILITY_SPAWNER_TOKEN": secrets.token_hex(16),
-        # This checkout's hub side, also for the service the hub starts (it keeps PYTHONPATH).
+        # This checkout's hub side and the contract it imports, also for the service the
+        # hub starts (it keeps PYTHONPATH): the hub image's virtualenv has neither.
         "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "spawner"), str(REPO / "cluster"), os.environ.get("PYTHONPATH", "")]
+            [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"),
+             os.environ.get("PYTHONPATH", "")]
         ),
     }
     log_file = run_dir / "jupyterhub.log"
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            [python, "-m", "jupyterhub", "-f", str(config)],
             cwd=run_dir,
             env=env,
             stdout=log,

@@ -191,14 +191,16 @@ class ChartDeployment:
         self.objects = helm.render(self.chart, RELEASE, RELEASE_NAMESPACE, self.values)
         return self.objects
 
+    def applied_rendering(self) -> list[dict]:
+        return [o for o in self.objects if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})]
+
     def apply(self) -> None:
         """The README's install, as `helm upgrade --install` and the kubectl lines do it.
 
         Hooks (the image puller's pre-install Job and DaemonSet) are left out:
         Helm runs them around an install and deletes them, and there is no image
         to pull here."""
-        self.kubectl_apply([o for o in self.objects
-                            if "helm.sh/hook" not in (o["metadata"].get("annotations") or {})])
+        self.kubectl_apply(self.applied_rendering())
         self.control_plane.kubectl("apply", "--server-side", "-f",
                                    str(HELM_VALUES / "rbac.yaml"))
         for name in ("rbac-release-namespace.yaml", "networkpolicies/hub.yaml", "ssh-service.yaml"):
@@ -307,6 +309,19 @@ class ChartDeployment:
         for name in ("hub", "proxy", "user-scheduler"):
             if name in self.pods:
                 self.pods[name].stop()
+        self.remove_applied()
+
+    def remove_applied(self) -> None:
+        """Delete what ``apply`` created from the rendering, as ``helm uninstall`` would:
+        the release namespace goes with its fixture, but the chart's cluster-wide
+        objects (the user scheduler's ClusterRole, the PriorityClass) would stay, and
+        a later ``helm install`` refuses objects no release owns."""
+        if self.objects:
+            self.control_plane.kubectl(
+                "delete", "--ignore-not-found", "--wait=false", "-n", RELEASE_NAMESPACE, "-f", "-",
+                check=False, input=json.dumps({
+                    "apiVersion": "v1", "kind": "List",
+                    "items": [*self.applied_rendering(), *newer_scheduler_reads(RELEASE, RELEASE_NAMESPACE)]}))
 
     # ------------------------------------------------------------------ HTTP
     @property

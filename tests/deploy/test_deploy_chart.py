@@ -188,6 +188,29 @@ def test_services_call_the_hub_api_inside_the_pod_and_get_no_secret(deployment):
         assert env["KUBERNETES_SERVICE_HOST"] and env["PROXY_API_SERVICE_PORT"], module
 
 
+def test_prometheus_scrapes_the_hub_and_the_service_with_the_charts_token(deployment, core_v1):
+    """The token the chart generates for the prometheus service (role read:metrics): the
+    hub's /hub/metrics on the hub pod (the hub NetworkPolicy admits Prometheus there) and
+    the service's metrics through the proxy, both with the suite's metric names."""
+    import base64
+
+    test_the_managed_services_start_and_answer(deployment)
+    secret = core_v1.read_namespaced_secret("hub", RELEASE_NAMESPACE)
+    token = base64.b64decode(secret.data["hub.services.prometheus.apiToken"]).decode()
+    headers = {"Authorization": f"token {token}"}
+    hub_metrics = f"http://{deployment.hub_ip}:8081/hub/metrics"
+    assert requests.get(hub_metrics, timeout=30).status_code in (401, 403)
+    hub = requests.get(hub_metrics, headers=headers, timeout=30)
+    assert hub.status_code == 200, hub.text[-500:]
+    assert "# TYPE jupyterhub_mlops_spawn_refusals_total counter" in hub.text
+    assert "jupyterhub_running_servers" in hub.text  # JupyterHub's own
+    service = requests.get(f"{deployment.public_url}/services/gpu-availability/metrics",
+                           headers=headers, verify=str(deployment.ca_file), timeout=30)
+    assert service.status_code == 200, service.text[-500:]
+    assert re.search(r'^jupyterhub_mlops_gpus_total\{gpu_type="NVIDIA-A100-SXM4-80GB"\} \d', service.text,
+                     re.M), service.text[-2000:]
+
+
 # --------------------------------------------------------------- a user
 def login(deployment) -> requests.Session:
     session = requests.Session()
