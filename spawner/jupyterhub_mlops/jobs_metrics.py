@@ -25,11 +25,10 @@ import logging
 
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
 from mlops_contract import jobs, metrics
 from mlops_contract.jobs import JobKind
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
