@@ -1,7 +1,7 @@
 """Jobs by kind and state for Prometheus: ``jupyterhub_mlops_jobs{kind,state}``.
 
 A hub-side collector: one list/watch per job kind across all namespaces
-(PyTorchJobs, Katib Experiments, Argo Workflows), a table of each job's state
+(PyTorchJobs, sweeps = Katib Experiments, Argo Workflows), a table of each job's state
 kept up to date per watch event, and a ``prometheus_client`` collector that
 renders the table's counts at scrape time. Register it on the registry whose
 ``/metrics`` the availability service serves::
@@ -13,92 +13,35 @@ renders the table's counts at scrape time. Register it on the registry whose
 Needs list/watch on the three kinds cluster-wide (the ClusterRole
 ``jupyterhub-mlops:hub`` in helm-values/rbac.yaml grants exactly that). A kind
 whose CRD is not installed counts zero jobs and is looked for again later.
+
+Kind names and states are those of ``mlops_contract.jobs``, the ones each user's
+notebook server exports as ``jupyterhub_mlops_user_jobs`` and shows in the sidebar.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
+from mlops_contract import jobs, metrics
+from mlops_contract.jobs import JobKind
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
-METRIC = "jupyterhub_mlops_jobs"
-STATES = ("pending", "running", "succeeded", "failed", "suspended")
+STATES = jobs.STATES
 """Every state a job is counted in; each (kind, state) pair is exported, zeros included,
 so a dashboard shows a flat line rather than a gap."""
-
-
-@dataclass(frozen=True)
-class JobKind:
-    name: str
-    """The ``kind`` label value."""
-    group: str
-    version: str
-    plural: str
-
-
-JOB_KINDS = (
-    JobKind("pytorchjob", "kubeflow.org", "v1", "pytorchjobs"),
-    JobKind("experiment", "kubeflow.org", "v1beta1", "experiments"),
-    JobKind("workflow", "argoproj.io", "v1alpha1", "workflows"),
-)
-
-# Training Operator and Katib conditions (the newest true one wins, terminal ones first).
-_CONDITION_STATES = {
-    "Created": "pending",
-    "Running": "running",
-    "Restarting": "running",
-    "Suspended": "suspended",
-    "Succeeded": "succeeded",
-    "Failed": "failed",
-}
-# Argo Workflow phases; Error is Argo's failure of the workflow machinery itself.
-_PHASE_STATES = {
-    "": "pending",
-    "Pending": "pending",
-    "Running": "running",
-    "Succeeded": "succeeded",
-    "Failed": "failed",
-    "Error": "failed",
-}
+JOB_KINDS = jobs.JOB_KINDS
 
 
 def job_state(kind: str, obj: dict) -> str:
-    """The state ``obj`` (a job of ``kind``, as the API returns it) is counted in.
-
-    PyTorchJobs and Experiments: from ``status.conditions`` (a true Succeeded or
-    Failed condition is final whatever follows; otherwise the last true condition;
-    none yet means pending). Workflows: from ``status.phase``. A value this module
-    does not know is counted as pending and logged, never dropped.
-    """
-    status = obj.get("status") or {}
-    if kind == "workflow":
-        phase = status.get("phase") or ""
-        if phase not in _PHASE_STATES:
-            log.warning("workflow %s: unknown phase %r counted as pending", _name(obj), phase)
-        return _PHASE_STATES.get(phase, "pending")
-    true_types = [c.get("type") for c in status.get("conditions") or []
-                  if str(c.get("status")) == "True"]
-    for final in ("Failed", "Succeeded"):
-        if final in true_types:
-            return _CONDITION_STATES[final]
-    if not true_types:
-        return "pending"
-    latest = true_types[-1]
-    if latest not in _CONDITION_STATES:
-        log.warning("%s %s: unknown condition %r counted as pending", kind, _name(obj), latest)
-    return _CONDITION_STATES.get(latest, "pending")
-
-
-def _name(obj: dict) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace')}/{meta.get('name')}"
+    """The state ``obj`` (a job of ``kind``, as the API returns it) is counted in: the
+    notebook side's state of the same object, by the rules of ``mlops_contract.jobs``."""
+    return jobs.BY_NAME[kind].state(obj)[0]
 
 
 class JobsTable:
@@ -138,8 +81,8 @@ class JobsCollector(Collector):
         self.table = table
 
     def collect(self):
-        gauge = GaugeMetricFamily(METRIC, "Jobs of the suite's kinds by state, all namespaces.",
-                                  labels=["kind", "state"])
+        gauge = GaugeMetricFamily(metrics.JOBS, "Jobs of the suite's kinds by state, all namespaces.",
+                                  labels=list(metrics.JOB_LABELS))
         for (kind, state), count in sorted(self.table.counts().items()):
             gauge.add_metric([kind, state], count)
         yield gauge

@@ -28,6 +28,7 @@ import pytest
 import yaml
 from deploy_support import HELM_VALUES
 from jupyterhub_mlops.jobs_metrics import JobsCollector, JobsWatcher
+from mlops_contract import metrics
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -108,7 +109,7 @@ async def live_scrape(control_plane, user_namespaces) -> str:
     try:
         deadline = asyncio.get_running_loop().time() + 30
         # The real workflow-controller moves it on at once: any state will do.
-        while not re.search(rb'kind="workflow",state="[a-z]+"\} 1\.0', generate_latest(jobs)):
+        while not re.search(rb'kind="workflow",state="[A-Za-z]+"\} 1\.0', generate_latest(jobs)):
             assert asyncio.get_running_loop().time() < deadline, "the job collector saw nothing"
             await asyncio.sleep(0.1)
         yield "".join(generate_latest(r).decode() for r in [jobs, *package_registries()])
@@ -122,6 +123,21 @@ def test_dashboard_uses_only_the_agreed_metric_names_and_every_panel_has_one():
     for where, expr in queries(DASHBOARD):
         assert SUITE_METRIC.findall(expr), f"{where}: {expr} queries no suite metric"
     assert not unknown_metrics(DASHBOARD, AGREED)
+
+
+def job_metrics_mixed(dashboard: dict) -> list[str]:
+    """Queries that name both the hub's cluster-wide and a notebook's per-user jobs metric."""
+    return [where for where, expr in queries(dashboard)
+            if {metrics.JOBS, metrics.USER_JOBS} <= set(SUITE_METRIC.findall(expr))]
+
+
+def test_no_query_adds_the_users_jobs_to_the_clusters():
+    assert not job_metrics_mixed(DASHBOARD)
+    broken = copy.deepcopy(DASHBOARD)
+    (panel,) = [p for p in broken["panels"] if p["title"] == "Jobs by state"]
+    panel["targets"][0]["expr"] = (f"sum by (state) ({metrics.JOBS}) + "
+                                   f"sum by (state) ({metrics.USER_JOBS})")
+    assert job_metrics_mixed(broken) == ["Jobs by state"]
 
 
 def test_an_unknown_metric_is_caught():

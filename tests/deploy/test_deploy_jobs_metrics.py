@@ -9,6 +9,7 @@ runs in the session's cluster and writes the Workflows' phases itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import deploy_support
@@ -16,14 +17,14 @@ import kubernetes_asyncio
 import pytest
 from jupyterhub_mlops.jobs_metrics import (
     JOB_KINDS,
-    METRIC,
     STATES,
-    JobKind,
     JobsCollector,
     JobsTable,
     JobsWatcher,
     job_state,
 )
+from mlops_contract import metrics
+from mlops_contract.jobs import SWEEP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -34,26 +35,26 @@ def conditions(*types, false=()):
 
 
 @pytest.mark.parametrize(("kind", "obj", "state"), [
-    ("pytorchjob", {}, "pending"),
-    ("pytorchjob", conditions("Created"), "pending"),
-    ("pytorchjob", conditions("Created", "Running"), "running"),
-    ("pytorchjob", conditions("Created", "Running", "Restarting"), "running"),
-    ("pytorchjob", conditions("Created", "Running", "Succeeded"), "succeeded"),
-    ("pytorchjob", conditions("Created", "Running", "Failed"), "failed"),
+    ("pytorchjob", {}, "Pending"),
+    ("pytorchjob", conditions("Created"), "Pending"),
+    ("pytorchjob", conditions("Created", "Running"), "Running"),
+    ("pytorchjob", conditions("Created", "Running", "Restarting"), "Running"),
+    ("pytorchjob", conditions("Created", "Running", "Succeeded"), "Succeeded"),
+    ("pytorchjob", conditions("Created", "Running", "Failed"), "Failed"),
     # The operator keeps Running but flips it to False when the job ends.
-    ("pytorchjob", conditions("Created", "Running", "Succeeded", false=("Running",)), "succeeded"),
-    ("pytorchjob", conditions("Created", "Suspended"), "suspended"),
-    ("pytorchjob", conditions("Created", "Running", false=("Running",)), "pending"),
-    ("experiment", conditions("Created", "Running"), "running"),
-    ("experiment", conditions("Created", "Running", "Succeeded"), "succeeded"),
-    ("experiment", conditions("Created", "Failed", "Running"), "failed"),
-    ("workflow", {}, "pending"),
-    ("workflow", {"status": {"phase": "Pending"}}, "pending"),
-    ("workflow", {"status": {"phase": "Running"}}, "running"),
-    ("workflow", {"status": {"phase": "Succeeded"}}, "succeeded"),
-    ("workflow", {"status": {"phase": "Failed"}}, "failed"),
-    ("workflow", {"status": {"phase": "Error"}}, "failed"),
-    ("workflow", {"status": {"phase": "Bogus"}}, "pending"),
+    ("pytorchjob", conditions("Created", "Running", "Succeeded", false=("Running",)), "Succeeded"),
+    ("pytorchjob", conditions("Created", "Suspended"), "Cancelled"),
+    ("pytorchjob", conditions("Created", "Running", false=("Running",)), "Pending"),
+    ("sweep", conditions("Created", "Running"), "Running"),
+    ("sweep", conditions("Created", "Running", "Succeeded"), "Succeeded"),
+    ("sweep", conditions("Created", "Failed", "Running"), "Failed"),
+    ("workflow", {}, "Pending"),
+    ("workflow", {"status": {"phase": "Pending"}}, "Pending"),
+    ("workflow", {"status": {"phase": "Running"}}, "Running"),
+    ("workflow", {"status": {"phase": "Succeeded"}}, "Succeeded"),
+    ("workflow", {"status": {"phase": "Failed"}}, "Failed"),
+    ("workflow", {"status": {"phase": "Error"}}, "Failed"),
+    ("workflow", {"status": {"phase": "Bogus"}}, "Pending"),
 ])
 def test_job_state(kind, obj, state):
     assert job_state(kind, obj) == state
@@ -62,7 +63,7 @@ def test_job_state(kind, obj, state):
 def scrape(registry) -> dict[tuple[str, str], float]:
     """The exposition text parsed back: what Prometheus would read."""
     text = generate_latest(registry).decode()
-    (family,) = [f for f in text_string_to_metric_families(text) if f.name == METRIC]
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == metrics.JOBS]
     return {(s.labels["kind"], s.labels["state"]): s.value for s in family.samples}
 
 
@@ -76,12 +77,12 @@ def test_table_and_collector_export_every_kind_and_state():
     table.apply("workflow", "BOOKMARK", {"metadata": {"resourceVersion": "9"}})
     counts = scrape(registry)
     assert len(counts) == 3 * len(STATES)
-    assert counts[("pytorchjob", "pending")] == 1 and counts[("workflow", "running")] == 1
+    assert counts[("pytorchjob", "Pending")] == 1 and counts[("workflow", "Running")] == 1
     table.apply("pytorchjob", "MODIFIED", {**job, **conditions("Created", "Failed")})
     table.apply("workflow", "DELETED", {"metadata": {"uid": "u2"}})
     counts = scrape(registry)
-    assert counts[("pytorchjob", "pending")] == 0 and counts[("pytorchjob", "failed")] == 1
-    assert counts[("workflow", "running")] == 0
+    assert counts[("pytorchjob", "Pending")] == 0 and counts[("pytorchjob", "Failed")] == 1
+    assert counts[("workflow", "Running")] == 0
     assert sum(counts.values()) == 1
 
 
@@ -90,7 +91,7 @@ JOBS = {
     "pytorchjob": ("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", {"pytorchReplicaSpecs": {
         "Master": {"replicas": 1, "template": {"spec": {"containers": [
             {"name": "pytorch", "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"}]}}}}}),
-    "experiment": ("kubeflow.org/v1beta1", "Experiment", "experiments", {
+    "sweep": ("kubeflow.org/v1beta1", "Experiment", "experiments", {
         "objective": {"type": "minimize", "objectiveMetricName": "loss"},
         "algorithm": {"algorithmName": "random"},
         "parameters": [{"name": "lr", "parameterType": "double",
@@ -148,23 +149,23 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
     create_job(control_plane, "pytorchjob", alice, "before")
     task = asyncio.create_task(watcher.run())
     try:
-        await eventually(registry, {("pytorchjob", "pending"): 1})
-        for kind in ("pytorchjob", "experiment"):
+        await eventually(registry, {("pytorchjob", "Pending"): 1})
+        for kind in ("pytorchjob", "sweep"):
             create_job(control_plane, kind, bob, f"{kind}-b")
         create_job(control_plane, "workflow", bob, "workflow-b", BROKEN_WORKFLOW)
         create_job(control_plane, "workflow", alice, "wf-a")
-        await eventually(registry, {("pytorchjob", "pending"): 2, ("experiment", "pending"): 1})
+        await eventually(registry, {("pytorchjob", "Pending"): 2, ("sweep", "Pending"): 1})
         write_status(control_plane, "pytorchjob", alice, "before",
                      conditions("Created", "Running")["status"])
-        write_status(control_plane, "experiment", bob, "experiment-b",
+        write_status(control_plane, "sweep", bob, "sweep-b",
                      conditions("Created", "Running", "Succeeded")["status"])
         # Across a watch's end (watch_seconds=5): the watcher resumes where it was.
         await asyncio.sleep(6)
         control_plane.kubectl("delete", "pytorchjobs", "pytorchjob-b", "-n", bob)
         counts = await eventually(registry, {
-            ("pytorchjob", "running"): 1, ("pytorchjob", "pending"): 0,
-            ("experiment", "succeeded"): 1, ("experiment", "pending"): 0,
-            ("workflow", "failed"): 1, ("workflow", "running"): 1, ("workflow", "pending"): 0},
+            ("pytorchjob", "Running"): 1, ("pytorchjob", "Pending"): 0,
+            ("sweep", "Succeeded"): 1, ("sweep", "Pending"): 0,
+            ("workflow", "Failed"): 1, ("workflow", "Running"): 1, ("workflow", "Pending"): 0},
             timeout=60)
         assert sum(counts.values()) == 4
     finally:
@@ -181,7 +182,7 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
     create_job(control_plane, "pytorchjob", alice, "counted")
     # Allowed by the hub's role (RBAC ignores versions) but served by no CRD: what the
     # API server answers when Katib is not installed.
-    absent = JobKind("experiment", "kubeflow.org", "v9", "experiments")
+    absent = dataclasses.replace(SWEEP, version="v9")
     kinds = (JOB_KINDS[0], absent)
     hub = await kubernetes_asyncio.config.new_client_from_config(
         config_file=str(control_plane.kubeconfig("hub")))
@@ -196,14 +197,14 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     try:
         with caplog.at_level("INFO", logger="jupyterhub_mlops.jobs_metrics"):
-            await eventually(registries[0], {("pytorchjob", "pending"): 1})
+            await eventually(registries[0], {("pytorchjob", "Pending"): 1})
             deadline = asyncio.get_running_loop().time() + 30
             while not ("not installed" in caplog.text and "may not list" in caplog.text):
                 assert asyncio.get_running_loop().time() < deadline, caplog.text
                 await asyncio.sleep(0.1)
         assert not any(t.done() for t in tasks), "a watcher gave up"
         assert sum(scrape(registries[1]).values()) == 0
-        assert "experiment: not installed" in caplog.text
+        assert "sweep: not installed" in caplog.text
     finally:
         for task in tasks:
             task.cancel()

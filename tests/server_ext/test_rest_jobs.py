@@ -395,7 +395,7 @@ async def test_jobs_metric_counts_my_jobs_by_kind_and_state(jp_fetch, alice):
     )
     pending = alice.client().list("pytorchjob")
     expected = sum(1 for j in pending if j["state"] == "Pending")
-    line = f'jupyterhub_mlops_jobs{{kind="pytorchjob",state="Pending"}} {float(expected)}'
+    line = f'jupyterhub_mlops_user_jobs{{kind="pytorchjob",state="Pending"}} {float(expected)}'
     for _ in range(100):  # the first list starts the watch cache the metric reads
         await call(jp_fetch, "GET", "/jobs", "jobs")
         metrics = (await jp_fetch("metrics")).body.decode()
@@ -404,4 +404,6 @@ async def test_jobs_metric_counts_my_jobs_by_kind_and_state(jp_fetch, alice):
         await asyncio.sleep(0.1)
     else:
         raise AssertionError(f"{line!r} not in the metrics")
+    # The hub's cluster-wide name counts the same jobs: a query summing both would count twice.
+    assert "jupyterhub_mlops_jobs{" not in metrics
     job.delete()

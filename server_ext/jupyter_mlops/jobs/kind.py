@@ -1,19 +1,22 @@
-"""What the jobs API must know about each kind of job, and the state vocabulary they share.
+"""What the jobs API must know about each kind of job.
 
-Every kind reports one of ``STATES``; ``JobKind`` subclasses (one per kind,
-next to its spec class) read that state, the job's parts (replicas, trials,
-steps) and its pods from the objects the controllers write.
+A ``JobKind`` subclass (one per kind, next to its spec class) reads the job's
+parts (replicas, trials, steps) and its pods from the objects the controllers
+write. Its name, resource and state are the contract's (``mlops_contract.jobs``),
+the same the hub counts in its metrics.
 """
 
 from __future__ import annotations
 
 import copy
 
+from mlops_contract import jobs
+
 from .resources import Resource
 
-STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
-FINISHED = ("Succeeded", "Failed", "Cancelled")
-CANCELLED = "jupyterhub-mlops/cancelled"
+STATES = jobs.STATES
+FINISHED = jobs.FINISHED
+CANCELLED = jobs.CANCELLED_ANNOTATION
 """Annotation set by ``cancel``; a controller-independent record that the user stopped the job."""
 SNAPSHOT_ANNOTATION = "jupyterhub-mlops/snapshot"
 """Annotation naming the job's snapshot ConfigMap (read by resubmit)."""
@@ -33,41 +36,27 @@ _SERVER_METADATA = (
 
 
 class JobKind:
-    name: str
-    """Singular, as the Python API and REST bodies spell it: ``pytorchjob``."""
+    contract: jobs.JobKind
+    """Name, resource, state and requested GPUs, as both sides read them."""
+    resource: Resource
+    """The contract's resource, with the URL paths the client needs."""
     collection: str
     """The REST path segment: ``pytorchjobs``."""
-    resource: Resource
     pod_label: str
     """Label the controller puts on the job's pods, valued with the job's name."""
     primary_container: str
     part_noun: str
     """What a part is called: replica, trial, step."""
 
+    @property
+    def name(self) -> str:
+        """Singular, as the Python API and REST bodies spell it: ``pytorchjob``."""
+        return self.contract.name
+
     # ---------------------------------------------------------------- state
     def state(self, obj: dict) -> tuple[str, str]:
         """(one of STATES, a human message)."""
-        state, message = self.controller_state(obj)
-        annotations = obj.get("metadata", {}).get("annotations") or {}
-        if CANCELLED in annotations and state not in ("Succeeded", "Failed"):
-            return "Cancelled", message or "cancelled by the user"
-        return state, message
-
-    def controller_state(self, obj: dict) -> tuple[str, str]:
-        raise NotImplementedError
-
-    @staticmethod
-    def condition_state(obj: dict, mapping: dict[str, str]) -> tuple[str, str]:
-        """State from the last true condition (the Kubeflow controllers' convention)."""
-        conditions = [
-            c
-            for c in (obj.get("status") or {}).get("conditions") or []
-            if c.get("status") == "True" and c.get("type") in mapping
-        ]
-        if not conditions:
-            return "Pending", ""
-        last = conditions[-1]
-        return mapping[last["type"]], last.get("message") or last.get("reason") or ""
+        return self.contract.state(obj)
 
     def summary(self, obj: dict) -> dict:
         """What a list shows: identity, state and times; no extra API calls."""

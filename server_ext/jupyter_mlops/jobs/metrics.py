@@ -1,14 +1,17 @@
-"""``jupyterhub_mlops_jobs{kind,state}``: the user's jobs by kind and state, for Prometheus.
+"""``jupyterhub_mlops_user_jobs{kind,state}``: the user's jobs by kind and state, for Prometheus.
 
 Read from the REST API's list cache at scrape time, so a scrape makes no
 API-server call; kinds not yet in sync are left out rather than guessed.
-Served on jupyter-server's own ``/metrics``.
+Served on jupyter-server's own ``/metrics``. Its own name keeps it apart from
+the hub's cluster-wide ``jupyterhub_mlops_jobs``, which counts the same jobs
+again; both share the kind names and states of ``mlops_contract.jobs``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
+from mlops_contract import metrics
 from prometheus_client.core import GaugeMetricFamily
 
 from .kind import STATES
@@ -22,7 +25,7 @@ class JobsCollector:
 
     def collect(self):
         family = GaugeMetricFamily(
-            "jupyterhub_mlops_jobs", "Jobs of this user by kind and state", labels=["kind", "state"]
+            metrics.USER_JOBS, "Jobs of this user by kind and state", labels=list(metrics.JOB_LABELS)
         )
         client = (self.settings or {}).get("mlops_jobs_client")
         cache = getattr(client, "cache", None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from mlops_contract import jobs
+
 from . import podspec
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
@@ -111,24 +113,12 @@ class PyTorchJob(Workload):
 
 
 class PyTorchJobKind(JobKind):
-    name = "pytorchjob"
+    contract = jobs.PYTORCHJOB
     collection = "pytorchjobs"
     resource = PYTORCHJOBS
     pod_label = "training.kubeflow.org/job-name"
     primary_container = CONTAINER
     part_noun = "replica"
-
-    _CONDITIONS = {
-        "Created": "Pending",
-        "Running": "Running",
-        "Restarting": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "Suspended": "Cancelled",
-    }
-
-    def controller_state(self, obj: dict) -> tuple[str, str]:
-        return self.condition_state(obj, self._CONDITIONS)
 
     def part_of_pod(self, pod: dict) -> str:
         labels = pod["metadata"].get("labels") or {}

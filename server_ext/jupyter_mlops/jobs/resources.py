@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlops_contract import jobs
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -14,6 +16,11 @@ class Resource:
     kind: str
     component: str = "Kubernetes"
     """What must be installed for the API server to serve it; named in errors."""
+
+    @classmethod
+    def of(cls, kind: jobs.JobKind) -> Resource:
+        """The resource of a job kind of the contract."""
+        return cls(kind.group, kind.version, kind.plural, kind.kind, kind.component)
 
     @property
     def api_version(self) -> str:
@@ -39,12 +46,10 @@ class Resource:
         return "/".join(parts)
 
 
-PYTORCHJOBS = Resource(
-    "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", "The Kubeflow Training Operator"
-)
-EXPERIMENTS = Resource("kubeflow.org", "v1beta1", "experiments", "Experiment", "Katib")
+PYTORCHJOBS = Resource.of(jobs.PYTORCHJOB)
+EXPERIMENTS = Resource.of(jobs.SWEEP)
 TRIALS = Resource("kubeflow.org", "v1beta1", "trials", "Trial", "Katib")
-WORKFLOWS = Resource("argoproj.io", "v1alpha1", "workflows", "Workflow", "Argo Workflows")
+WORKFLOWS = Resource.of(jobs.WORKFLOW)
 CONFIGMAPS = Resource("", "v1", "configmaps", "ConfigMap")
 PODS = Resource("", "v1", "pods", "Pod")
 EVENTS = Resource("", "v1", "events", "Event")

@@ -11,6 +11,8 @@ import copy
 import re
 from dataclasses import dataclass, field
 
+from mlops_contract import jobs
+
 from . import podspec
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
@@ -284,32 +286,12 @@ def _parameter(value, field_name: str) -> Parameter:
 
 
 class SweepKind(JobKind):
-    name = "sweep"
+    contract = jobs.SWEEP
     collection = "sweeps"
     resource = EXPERIMENTS
     pod_label = "katib.kubeflow.org/experiment"
     primary_container = "training-container"
     part_noun = "trial"
-
-    _CONDITIONS = {
-        "Created": "Pending",
-        "Running": "Running",
-        "Restarting": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-    }
-    _TRIAL_CONDITIONS = {
-        "Created": "Pending",
-        "Running": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-        "MetricsUnavailable": "Failed",
-        "EarlyStopped": "Succeeded",
-        "Killed": "Cancelled",
-    }
-
-    def controller_state(self, obj: dict) -> tuple[str, str]:
-        return self.condition_state(obj, self._CONDITIONS)
 
     def summary(self, obj: dict) -> dict:
         body = super().summary(obj)
@@ -349,7 +331,7 @@ class SweepKind(JobKind):
             pods_by_trial.setdefault(self.part_of_pod(pod), []).append(pod["metadata"]["name"])
         parts = []
         for trial in sorted(trials, key=lambda t: t["metadata"].get("creationTimestamp") or ""):
-            state, message = self.condition_state(trial, self._TRIAL_CONDITIONS)
+            state, message = self.contract.trial_state(trial)
             metrics = ((trial.get("status") or {}).get("observation") or {}).get("metrics") or []
             parts.append(
                 {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+from mlops_contract import jobs
+
 from . import podspec
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
@@ -24,16 +26,7 @@ STEP_NODE_TYPES = ("Pod", "Container", "Skipped", "Suspend", "HTTP", "Plugin")
 """Argo node types that are steps. The others group steps: the workflow's root
 (``Steps`` or ``DAG``), each parallel ``StepGroup``, a ``TaskGroup``, the ``Retry``
 around a step's attempts (each attempt is a ``Pod`` node of its own)."""
-WORKFLOW_STATES = {
-    "": "Pending",
-    "Pending": "Pending",
-    "Running": "Running",
-    "Succeeded": "Succeeded",
-    "Failed": "Failed",
-    "Error": "Failed",
-}
-"""A workflow's state from its phase."""
-STEP_STATES = {**WORKFLOW_STATES, "Skipped": "Skipped", "Omitted": "Omitted"}
+STEP_STATES = {**jobs.WorkflowKind.PHASES, "Skipped": "Skipped", "Omitted": "Omitted"}
 """A step's state from its node's phase: the job states, and ``Skipped`` (its ``when``
 was false) and ``Omitted`` (a DAG task whose dependencies ruled it out)."""
 
@@ -92,15 +85,8 @@ class ArgoWorkflow:
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """The largest single step's GPUs (steps run one pod each)."""
-        best: tuple[str | None, int, int] = (None, 0, 1)
-        for template in self.manifest.get("spec", {}).get("templates") or []:
-            body = template.get("container") or template.get("script") or {}
-            limits = (body.get("resources") or {}).get("limits") or {}
-            gpus = int(limits.get(podspec.GPU_RESOURCE, 0) or 0)
-            if gpus > best[1]:
-                gpu_type = (template.get("nodeSelector") or {}).get(podspec.GPU_PRODUCT_LABEL)
-                best = (gpu_type, gpus, 1)
-        return best
+        gpus, gpu_type = jobs.WORKFLOW.requested_gpus(self.manifest)
+        return gpu_type, gpus, 1
 
     def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
         manifest = copy.deepcopy(self.manifest)
@@ -144,21 +130,17 @@ def failed_steps_message(status: dict) -> str:
 
 
 class WorkflowKind(JobKind):
-    name = "workflow"
+    contract = jobs.WORKFLOW
     collection = "workflows"
     resource = WORKFLOWS
     pod_label = "workflows.argoproj.io/workflow"
     primary_container = "main"
     part_noun = "step"
 
-    def controller_state(self, obj: dict) -> tuple[str, str]:
-        status = obj.get("status") or {}
-        state = WORKFLOW_STATES.get(status.get("phase") or "", "Pending")
-        if obj.get("spec", {}).get("shutdown") and state != "Succeeded":
-            state = "Cancelled"
-        message = status.get("message") or ""
+    def state(self, obj: dict) -> tuple[str, str]:
+        state, message = self.contract.state(obj)
         if state == "Failed":
-            message = failed_steps_message(status) or message
+            message = failed_steps_message(obj.get("status") or {}) or message
         return state, message
 
     def part_of_pod(self, pod: dict) -> str:

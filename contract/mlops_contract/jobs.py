@@ -1,0 +1,222 @@
+"""The job kinds of the suite and the state each of their objects is in.
+
+The hub counts every job in the cluster by kind and state for Prometheus; the
+notebook side lists a user's jobs in the REST API, the sidebar and the magics.
+Both read the same objects the controllers write and must call them the same:
+one kind name (``pytorchjob``, ``sweep``, ``workflow``), one state vocabulary
+(``STATES``, the one the REST API, the sidebar and the magics show), one rule
+for conditions, one cancelled rule, one count of requested GPUs. Everything
+here is a pure function of the object as the API server returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
+"""Every state a job is in: the REST API's ``State`` and the sidebar's ``JobState``."""
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+"""States a job does not leave by itself."""
+CANCELLED_ANNOTATION = "jupyterhub-mlops/cancelled"
+"""Set by the notebook side's cancel: a controller-independent record that the user
+stopped the job (a Katib Experiment has no stop verb and no cancelled condition)."""
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+
+def condition_state(conditions: list[dict], table: dict[str, str]) -> tuple[str, str]:
+    """(state, the deciding condition's message) from Kubeflow-style ``conditions``.
+
+    The rule: a true condition of a finished state outranks every other true
+    condition; otherwise the last true condition wins; conditions ``table`` does
+    not name are ignored; none at all is Pending. Why, from what the controllers
+    write (Training Operator v1.9, Katib v0.19):
+
+    - The Training Operator writes nothing after a true Failed (its ``setCondition``
+      returns early), and its own ``IsFinished`` is "Succeeded or Failed is true"
+      whatever follows: an elastic PyTorchJob whose first worker succeeded and
+      another failed gets ``Succeeded`` and then ``Restarting`` appended, and the
+      operator cleans it up as finished. "The last true condition wins" would call
+      that job Running for ever.
+    - Running and Restarting replace each other (each removes the other), and
+      Suspended becomes False on resume before Running comes back, so among
+      unfinished conditions the last true one is the current one.
+    - Katib removes Succeeded and Failed before it marks an Experiment Restarting,
+      so a restarted sweep is never held by an old final condition.
+    """
+    true = [c for c in conditions or [] if str(c.get("status")) == "True" and c.get("type") in table]
+    if not true:
+        return "Pending", ""
+    finished = [c for c in true if table[c["type"]] in FINISHED]
+    deciding = (finished or true)[-1]
+    return table[deciding["type"]], deciding.get("message") or deciding.get("reason") or ""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job: its name in both sides' APIs and metrics, and its Kubernetes resource."""
+
+    name: str
+    """The kind as the Python API, REST bodies and metric labels spell it."""
+    group: str
+    version: str
+    plural: str
+    kind: str
+    """The Kubernetes ``kind`` of its objects."""
+    component: str
+    """What must be installed for the API server to serve it; named in errors and logs."""
+
+    def state(self, obj: dict) -> tuple[str, str]:
+        """(one of ``STATES``, the controller's message) for ``obj``.
+
+        A job the user cancelled (``CANCELLED_ANNOTATION``) is Cancelled until
+        its controller says it succeeded or failed: cancelling a sweep lets its
+        running trials end, and what they reach is what the sweep reached.
+        """
+        state, message = self.controller_state(obj)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if CANCELLED_ANNOTATION in annotations and state not in ("Succeeded", "Failed"):
+            return "Cancelled", message or "cancelled by the user"
+        return state, message
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+        """The GPUs the job holds at most at once, and the product it is pinned to
+        (None: any type, or no GPU)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PyTorchJobKind(JobKind):
+    CONDITIONS: ClassVar[dict[str, str]] = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        # runPolicy.suspend (the notebook side's cancel) makes the operator delete
+        # the pods, set Running False and Suspended True; the job stays to be read.
+        "Suspended": "Cancelled",
+    }
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
+
+    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+        """Every replica's GPUs."""
+        return _pytorchjob_gpus(obj.get("spec") or {})
+
+
+@dataclass(frozen=True)
+class SweepKind(JobKind):
+    CONDITIONS: ClassVar[dict[str, str]] = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Restarting": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+    }
+    TRIAL_CONDITIONS: ClassVar[dict[str, str]] = {
+        "Created": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        "MetricsUnavailable": "Failed",
+        "EarlyStopped": "Succeeded",
+        "Killed": "Cancelled",
+    }
+    """A Katib Trial's conditions, read with the same rule (Katib's own ``IsCompleted``
+    is any of the finished ones being true)."""
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
+
+    def trial_state(self, trial: dict) -> tuple[str, str]:
+        return condition_state((trial.get("status") or {}).get("conditions"), self.TRIAL_CONDITIONS)
+
+    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+        """One trial's GPUs times the trials that run in parallel."""
+        spec = obj.get("spec") or {}
+        per_trial, gpu_type = _trial_gpus((spec.get("trialTemplate") or {}).get("trialSpec") or {})
+        return per_trial * int(spec.get("parallelTrialCount") or 1), gpu_type
+
+
+@dataclass(frozen=True)
+class WorkflowKind(JobKind):
+    PHASES: ClassVar[dict[str, str]] = {
+        "": "Pending",
+        "Pending": "Pending",
+        "Running": "Running",
+        "Succeeded": "Succeeded",
+        "Failed": "Failed",
+        # Argo's failure of the workflow machinery itself (a bad spec, a lost pod).
+        "Error": "Failed",
+    }
+    """A workflow's state from ``status.phase``; a phase not named here is Pending."""
+
+    def controller_state(self, obj: dict) -> tuple[str, str]:
+        status = obj.get("status") or {}
+        state = self.PHASES.get(status.get("phase") or "", "Pending")
+        # spec.shutdown (Argo's terminate or stop, the notebook side's cancel) ends
+        # the workflow as Failed; the user stopped it, so it is Cancelled unless it
+        # had already succeeded.
+        if (obj.get("spec") or {}).get("shutdown") and state != "Succeeded":
+            state = "Cancelled"
+        return state, status.get("message") or ""
+
+    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+        """Its largest step: steps run one pod each."""
+        return _workflow_gpus(obj.get("spec") or {})
+
+
+PYTORCHJOB = PyTorchJobKind("pytorchjob", "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob",
+                            "The Kubeflow Training Operator")
+SWEEP = SweepKind("sweep", "kubeflow.org", "v1beta1", "experiments", "Experiment", "Katib")
+"""A Katib Experiment: a hyperparameter sweep."""
+WORKFLOW = WorkflowKind("workflow", "argoproj.io", "v1alpha1", "workflows", "Workflow",
+                        "Argo Workflows")
+JOB_KINDS: tuple[JobKind, ...] = (PYTORCHJOB, SWEEP, WORKFLOW)
+BY_NAME: dict[str, JobKind] = {k.name: k for k in JOB_KINDS}
+
+
+def _pod_gpus(pod_spec: dict) -> tuple[int, str | None]:
+    """GPUs of one pod (limits of its containers) and the product it is pinned to."""
+    gpus = 0
+    for container in pod_spec.get("containers") or []:
+        limits = (container.get("resources") or {}).get("limits") or {}
+        gpus += int(limits.get(GPU_RESOURCE, 0) or 0)
+    return gpus, (pod_spec.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL)
+
+
+def _pytorchjob_gpus(spec: dict) -> tuple[int, str | None]:
+    total, gpu_type = 0, None
+    for replica in (spec.get("pytorchReplicaSpecs") or {}).values():
+        gpus, product = _pod_gpus(((replica.get("template") or {}).get("spec")) or {})
+        total += gpus * int(replica.get("replicas", 1))
+        gpu_type = gpu_type or product
+    return total, gpu_type
+
+
+def _workflow_gpus(spec: dict) -> tuple[int, str | None]:
+    best: tuple[int, str | None] = (0, None)
+    for template in spec.get("templates") or []:
+        body = template.get("container") or template.get("script") or {}
+        gpus, _ = _pod_gpus({"containers": [body]})
+        if gpus > best[0]:
+            best = (gpus, (template.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL))
+    return best
+
+
+def _trial_gpus(trial_spec: dict) -> tuple[int, str | None]:
+    kind, spec = trial_spec.get("kind"), trial_spec.get("spec") or {}
+    if kind == "PyTorchJob":
+        return _pytorchjob_gpus(spec)
+    if kind == "Workflow":
+        return _workflow_gpus(spec)
+    if kind == "Job":
+        return _pod_gpus(((spec.get("template") or {}).get("spec")) or {})
+    return 0, None
