@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
+
 STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
 """Every state a job is in: the REST API's ``State`` and the sidebar's ``JobState``."""
 FINISHED = ("Succeeded", "Failed", "Cancelled")
@@ -21,9 +23,6 @@ FINISHED = ("Succeeded", "Failed", "Cancelled")
 CANCELLED_ANNOTATION = "jupyterhub-mlops/cancelled"
 """Set by the notebook side's cancel: a controller-independent record that the user
 stopped the job (a Katib Experiment has no stop verb and no cancelled condition)."""
-
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
 def condition_state(conditions: list[dict], table: dict[str, str]) -> tuple[str, str]:

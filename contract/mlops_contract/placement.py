@@ -13,6 +13,9 @@ from __future__ import annotations
 GPU_RESOURCE = "nvidia.com/gpu"
 """The extended resource of a whole NVIDIA GPU, and the key of the GPU nodes' taint."""
 
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+"""The GPU Operator's node label naming the GPU model; a GPU pod's node selector uses it."""
+
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 """Tolerates the GPU Operator's taint whatever its value. Copy before changing it."""
 

@@ -11,11 +11,10 @@ import re
 import shlex
 
 from mlops_contract.labels import OWNER_LABEL
-from mlops_contract.placement import GPU_RESOURCE, default_gpu_tolerations
+from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
 
 from .errors import InvalidSpec
 
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 SUBMITTED_BY = "jupyterhub-mlops/submitted-by"

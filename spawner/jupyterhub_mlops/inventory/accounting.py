@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mlops_contract.placement import GPU_PRODUCT_LABEL as PRODUCT_LABEL
+from mlops_contract.placement import GPU_RESOURCE
+
 from .quantity import QuantityError, resource_amount
 
-GPU_RESOURCE = "nvidia.com/gpu"
 SHARED_GPU_RESOURCE = "nvidia.com/gpu.shared"
 MIG_PREFIX = "nvidia.com/mig-"
-PRODUCT_LABEL = "nvidia.com/gpu.product"
 MEMORY_LABEL = "nvidia.com/gpu.memory"
 PODS = "pods"
 
