@@ -200,7 +200,7 @@ class JobsClient:
     ) -> JobHandle:
         """Create the job, then make it the owner of its snapshot ConfigMap; all or nothing."""
         try:
-            created = self._create(kind, manifest)
+            created = kind.create(self, manifest)
         except BaseException:
             if snapshot_is_new:
                 self._delete_quietly(CONFIGMAPS, snapshot_configmap)
@@ -268,20 +268,6 @@ class JobsClient:
         """Tell the list cache (if any) that the job ``name`` with ``uid`` was deleted through this client."""
         if self.cache is not None:
             self.cache.forget(kind, name, uid)
-
-    def _create(self, kind: JobKind, manifest: dict) -> dict:
-        if kind.name == "workflow" and self.argo_server_url:
-            from .argo_server import create_workflow
-
-            return create_workflow(
-                self.argo_server_url,
-                self.kube.credentials.bearer_token(),
-                self.namespace,
-                manifest,
-                verify=self.argo_server_ca_file or True,
-                timeout=self.kube.timeout,
-            )
-        return self.kube.create(kind.resource, manifest)
 
     def _delete_quietly(self, resource, name: str) -> None:
         try:

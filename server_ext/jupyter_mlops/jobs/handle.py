@@ -95,9 +95,7 @@ class JobHandle:
     def events(self) -> list[dict]:
         """Kubernetes events of the job, its pods and its trials, oldest first."""
         pods = self.pods()
-        names = {self.name} | {p["metadata"]["name"] for p in pods}
-        if self.kind.name == "sweep":
-            names |= {p["name"] for p in self.kind.parts(self.get(), pods, self.client.kube)}
+        names = self.kind.event_sources(self, pods)
         items = self.client.kube.list(EVENTS, self.namespace)["items"]
         chosen = []
         for event in items:

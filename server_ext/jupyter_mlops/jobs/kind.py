@@ -102,7 +102,20 @@ class JobKind:
             "node": (pod.get("spec") or {}).get("nodeName"),
         }
 
+    def requested_gpus(self, obj: dict) -> dict:
+        """``{"gpus", "gpu_type"}``: the GPUs the job holds at most at once and their
+        product (``gpu_type`` None when it takes any type, or no GPU); see ``gpus``."""
+        raise NotImplementedError
+
+    def event_sources(self, handle, pods: list[dict]) -> set[str]:
+        """Names of the objects whose Kubernetes events are the job's: the job and its pods."""
+        return {handle.name} | {p["metadata"]["name"] for p in pods}
+
     # -------------------------------------------------------------- actions
+    def create(self, client, manifest: dict) -> dict:
+        """Create the job's object as ``client``'s identity; the object as the server answered."""
+        return client.kube.create(self.resource, manifest)
+
     def cancel_patch(self, obj: dict) -> dict:
         """Merge patch that stops the job but keeps it (and its logs) around."""
         raise NotImplementedError

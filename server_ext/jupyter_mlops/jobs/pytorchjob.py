@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from . import podspec
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
+from .gpus import as_json, pytorchjob_gpus
 from .kind import CANCELLED, JobKind
 from .resources import PYTORCHJOBS
 from .snapshot import Snapshot, SnapshotRef
@@ -27,7 +28,7 @@ class PyTorchJob(Workload):
 
         job = PyTorchJob(command="python train.py --epochs 3", replicas=2, gpus=1,
                          gpu_type="NVIDIA-A100-SXM4-80GB")
-        handle = job.submit()
+        handle = client.submit(job)   # or job.submit() from jupyter_mlops.jobs
     """
 
     command: list[str] | str
@@ -98,17 +99,6 @@ class PyTorchJob(Workload):
             body["nprocPerNode"] = str(self.nproc_per_node)
         return body
 
-    def submit(self, client=None, *, if_not_fits: str = "refuse"):
-        """Create the job as your service account; return its ``JobHandle``.
-
-        ``if_not_fits``: ``"refuse"`` raises ``GpusUnavailable`` when the GPUs
-        are not free now; ``"queue"`` submits anyway (it waits in the queue).
-        Either way ``OverGpuCap`` refuses a job over the hub's per-user GPU cap.
-        """
-        from .client import default_client
-
-        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
-
 
 class PyTorchJobKind(JobKind):
     name = "pytorchjob"
@@ -170,6 +160,9 @@ class PyTorchJobKind(JobKind):
         manifest = super().resubmit_manifest(obj)
         manifest["spec"].setdefault("runPolicy", {}).pop("suspend", None)
         return manifest
+
+    def requested_gpus(self, obj: dict) -> dict:
+        return as_json(pytorchjob_gpus(obj.get("spec") or {}))
 
 
 def starts_torchrun(command: list[str]) -> bool:

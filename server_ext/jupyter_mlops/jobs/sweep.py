@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from . import podspec
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
+from .gpus import as_json, trial_gpus
 from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
@@ -97,7 +98,7 @@ class Sweep(Workload):
                                   Parameter("batch", "categorical", values=[32, 64])],
                       objective_metric="accuracy", max_trials=8, parallel_trials=2,
                       trial_kind="pytorchjob", gpus=1)
-        handle = sweep.submit()
+        handle = client.submit(sweep)   # or sweep.submit() from jupyter_mlops.jobs
 
     Trials print ``accuracy=0.93`` lines on stdout; Katib's StdOut collector reads them.
     """
@@ -181,12 +182,6 @@ class Sweep(Workload):
             "metadata": podspec.metadata(self.name, "sweep", namespace),
             "spec": spec,
         }
-
-    def submit(self, client=None, *, if_not_fits: str = "refuse"):
-        """Create the Experiment; see ``PyTorchJob.submit``."""
-        from .client import default_client
-
-        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
 
     # ------------------------------------------------------------ internals
     def _templated_command(self) -> list[str]:
@@ -377,3 +372,13 @@ class SweepKind(JobKind):
                 "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1)),
             },
         }
+
+    def requested_gpus(self, obj: dict) -> dict:
+        spec = obj.get("spec") or {}
+        per_trial, gpu_type = trial_gpus((spec.get("trialTemplate") or {}).get("trialSpec") or {})
+        return as_json((per_trial * int(spec.get("parallelTrialCount") or 1), gpu_type))
+
+    def event_sources(self, handle, pods: list[dict]) -> set[str]:
+        # Katib writes events on the trials too (created, running, metrics unavailable).
+        trials = {p["name"] for p in self.parts(handle.get(), pods, handle.client.kube)}
+        return super().event_sources(handle, pods) | trials

@@ -12,8 +12,10 @@ import copy
 from dataclasses import dataclass
 
 from . import podspec
+from .argo_server import create_workflow
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
+from .gpus import as_json, workflow_gpus
 from .kind import CANCELLED, JobKind
 from .resources import WORKFLOWS
 from .snapshot import Snapshot, SnapshotRef
@@ -92,15 +94,8 @@ class ArgoWorkflow:
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """The largest single step's GPUs (steps run one pod each)."""
-        best: tuple[str | None, int, int] = (None, 0, 1)
-        for template in self.manifest.get("spec", {}).get("templates") or []:
-            body = template.get("container") or template.get("script") or {}
-            limits = (body.get("resources") or {}).get("limits") or {}
-            gpus = int(limits.get(podspec.GPU_RESOURCE, 0) or 0)
-            if gpus > best[1]:
-                gpu_type = (template.get("nodeSelector") or {}).get(podspec.GPU_PRODUCT_LABEL)
-                best = (gpu_type, gpus, 1)
-        return best
+        gpus, gpu_type = workflow_gpus(self.manifest.get("spec") or {})
+        return gpu_type, gpus, 1
 
     def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
         manifest = copy.deepcopy(self.manifest)
@@ -202,3 +197,19 @@ class WorkflowKind(JobKind):
         for key in ("workflows.argoproj.io/completed", "workflows.argoproj.io/phase"):
             (manifest["metadata"].get("labels") or {}).pop(key, None)
         return manifest
+
+    def requested_gpus(self, obj: dict) -> dict:
+        return as_json(workflow_gpus(obj.get("spec") or {}))
+
+    def create(self, client, manifest: dict) -> dict:
+        # Through the Argo Server when one is configured (Hera's WorkflowsService).
+        if not client.argo_server_url:
+            return super().create(client, manifest)
+        return create_workflow(
+            client.argo_server_url,
+            client.kube.credentials.bearer_token(),
+            client.namespace,
+            manifest,
+            verify=client.argo_server_ca_file or True,
+            timeout=client.kube.timeout,
+        )
