@@ -5,11 +5,11 @@ Pure functions; each validator raises ``InvalidSpec`` naming the field.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 
 from .errors import InvalidSpec
+from .settings import NotebookPod
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -20,30 +20,9 @@ SUBMITTED_BY = "jupyterhub-mlops/submitted-by"
 """Label on every job the suite creates; lists select on it."""
 
 
-def notebook_image() -> str | None:
-    """The image of the notebook server we run in (KubeSpawner sets these)."""
-    return os.environ.get("JUPYTER_IMAGE_SPEC") or os.environ.get("JUPYTER_IMAGE") or None
-
-
-def owner_labels() -> dict[str, str]:
-    """The label GPUKubeSpawner puts on this user's notebook pod (``MLOPS_OWNER_LABEL``,
-    ``key=value``), for every job pod: the hub's availability service then counts the
-    GPUs the user's jobs hold against their cap. Empty when not spawned by it."""
-    key, sep, value = os.environ.get("MLOPS_OWNER_LABEL", "").partition("=")
-    return {key: value} if sep and key else {}
-
-
-def workflow_service_account() -> str | None:
-    """The account this user's workflow steps run as (``MLOPS_WORKFLOW_SERVICE_ACCOUNT``,
-    set by GPUKubeSpawner to the one the hub provisioned with Argo's executor role).
-    None when not spawned by it: the workflow's own ``serviceAccountName`` (or Argo's
-    default) then applies."""
-    return os.environ.get("MLOPS_WORKFLOW_SERVICE_ACCOUNT") or None
-
-
-def pod_metadata(labels: dict | None = None) -> dict:
-    """Metadata of a pod template: the owner label plus ``labels``."""
-    return {"labels": {**owner_labels(), **(labels or {})}}
+def pod_metadata(notebook: NotebookPod, labels: dict | None = None) -> dict:
+    """Metadata of a pod template: the notebook's owner label plus ``labels``."""
+    return {"labels": {**notebook.owner_labels, **(labels or {})}}
 
 
 def check_name(name: str | None, field: str = "name") -> None:

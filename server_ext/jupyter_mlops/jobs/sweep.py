@@ -18,6 +18,7 @@ from .gpus import as_json, trial_gpus
 from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
+from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
 from .workflow import run_steps_as_executor
 from .workload import Workload
@@ -121,7 +122,9 @@ class Sweep(Workload):
 
     kind = "sweep"
 
-    def validate(self) -> None:
+    def validate(self, notebook: NotebookPod | None = None) -> None:
+        """Check and normalise the fields (``notebook``: what the trials' pods inherit)."""
+        notebook = notebook or NotebookPod()
         podspec.check_name(self.name)
         self.command = podspec.check_command(self.command)
         if not isinstance(self.parameters, list) or not self.parameters:
@@ -154,13 +157,18 @@ class Sweep(Workload):
             podspec.check_int(self.max_failed_trials, "max_failed_trials", 0)
         if self.trial_kind != "pytorchjob" and self.replicas != 1:
             raise InvalidSpec("replicas", "only pytorchjob trials have more than one replica")
-        self.validate_workload()
-        self._trial_job().validate()  # the trial's own rules (replicas) on the same fields
+        self.validate_workload(notebook)
+        self._trial_job().validate(notebook)  # the trial's own rules (replicas) on the same fields
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         return self.gpu_type, self.gpus, self.replicas * self.parallel_trials
 
-    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+    def to_manifest(
+        self,
+        namespace: str,
+        snapshot: SnapshotRef | None = None,
+        notebook: NotebookPod | None = None,
+    ) -> dict:
         spec: dict = {
             "objective": {"type": self.objective, "objectiveMetricName": self.objective_metric},
             "algorithm": {"algorithmName": self.algorithm},
@@ -168,7 +176,7 @@ class Sweep(Workload):
             "maxTrialCount": self.max_trials,
             "parameters": [p.to_katib() for p in self.parameters],
             "metricsCollectorSpec": {"collector": {"kind": "StdOut"}},
-            "trialTemplate": self._trial_template(snapshot),
+            "trialTemplate": self._trial_template(snapshot, notebook or NotebookPod()),
         }
         if self.goal is not None:
             spec["objective"]["goal"] = self.goal
@@ -201,7 +209,7 @@ class Sweep(Workload):
             **self.workload(),
         )
 
-    def _trial_template(self, snapshot: SnapshotRef | None) -> dict:
+    def _trial_template(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         job = self._trial_job()
         template: dict = {
             "trialParameters": [{"name": p.name, "reference": p.name} for p in self.parameters],
@@ -214,12 +222,12 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "kubeflow.org/v1",
                     "kind": "PyTorchJob",
-                    "spec": job.job_spec(snapshot),
+                    "spec": job.job_spec(snapshot, notebook),
                 },
             )
             return template
         main = self.container(
-            "training-container" if self.trial_kind == "pod" else "main", job.command
+            "training-container" if self.trial_kind == "pod" else "main", job.command, notebook
         )
         pod = self.pod_spec([main], restart_policy="Never")
         if snapshot is not None:
@@ -232,7 +240,7 @@ class Sweep(Workload):
                     "kind": "Job",
                     "spec": {
                         "backoffLimit": 0,
-                        "template": {"metadata": podspec.pod_metadata(), "spec": pod},
+                        "template": {"metadata": podspec.pod_metadata(notebook), "spec": pod},
                     },
                 },
             )
@@ -241,14 +249,16 @@ class Sweep(Workload):
         # metrics from the pod labelled TRAINING_LABEL.
         step = {
             "name": "main",
-            "metadata": podspec.pod_metadata({TRAINING_LABEL: "true"}),
+            "metadata": podspec.pod_metadata(notebook, {TRAINING_LABEL: "true"}),
             "container": copy.deepcopy(pod["containers"][0]),
         }
         step["container"].pop("name", None)
         for key in ("nodeSelector", "tolerations"):
             if key in pod:
                 step[key] = pod[key]
-        workflow_spec = run_steps_as_executor({"entrypoint": "main", "templates": [step]})
+        workflow_spec = run_steps_as_executor(
+            {"entrypoint": "main", "templates": [step]}, notebook
+        )
         if pod.get("volumes"):
             workflow_spec["volumes"] = pod["volumes"]
         template.update(
