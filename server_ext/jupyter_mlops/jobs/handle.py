@@ -48,10 +48,7 @@ class JobHandle:
     def status(self) -> dict:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""
         obj = self.get()
-        body = self.kind.summary(obj)
-        body["part_noun"] = self.kind.part_noun
-        body["parts"] = self.kind.parts(obj, self.pods(), self.client.kube)
-        return body
+        return {**self.kind.summary(obj), **self.kind.detail(obj, self.pods(), self.client.kube)}
 
     def state(self) -> str:
         return self.kind.state(self.get())[0]

@@ -94,6 +94,10 @@ class JobKind:
         """Replicas, trials or steps with their state; may read more objects through ``client``."""
         return [self.pod_part(pod) for pod in pods]
 
+    def detail(self, obj: dict, pods: list[dict], client) -> dict:
+        """What a job's detail adds to its summary: ``part_noun`` and ``parts``."""
+        return {"part_noun": self.part_noun, "parts": self.parts(obj, pods, client)}
+
     def pod_part(self, pod: dict) -> dict:
         return {
             "name": self.part_of_pod(pod),

@@ -20,6 +20,7 @@ from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
 from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
+from .trial_plot import best_trial, sweep_plot_data
 from .workflow import run_steps_as_executor
 from .workload import Workload
 
@@ -335,6 +336,20 @@ class SweepKind(JobKind):
                     for m in (optimal.get("observation") or {}).get("metrics") or []
                 },
             }
+        return body
+
+    def detail(self, obj: dict, pods: list[dict], client) -> dict:
+        """Besides the trials: the best trial (Katib's, else the best the trials reported so
+        far) and the parallel-coordinates plot data (``trial_plot``)."""
+        body = super().detail(obj, pods, client)
+        spec = obj.get("spec") or {}
+        objective = spec.get("objective") or {}
+        best = self.summary(obj).get("best_trial") or best_trial(
+            body["parts"], objective.get("objectiveMetricName", ""), objective.get("type", "maximize")
+        )
+        if best:
+            body["best_trial"] = best
+        body["plot"] = sweep_plot_data(spec, body["parts"], best and best["name"])
         return body
 
     def part_of_pod(self, pod: dict) -> str:

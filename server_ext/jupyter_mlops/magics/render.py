@@ -1,7 +1,7 @@
 """HTML and plain text for what the magics show: tables, job status, progress, sweeps, GPUs.
 
 Pure functions over the dicts the jobs API returns (``JobHandle.status()``,
-the Experiment spec, the hub's availability snapshot); every value from the
+the hub's availability snapshot); every value from the
 cluster is escaped before it goes into HTML.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from .plot import axes_for, parallel_coordinates_svg
+from .plot import parallel_coordinates_svg
 
 STATE_COLOURS = {
     "Pending": "#a16207",
@@ -175,7 +175,7 @@ class KindView:
             [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts],
         )
 
-    def extra_html(self, status: dict, spec: dict) -> list[str]:
+    def extra_html(self, status: dict) -> list[str]:
         """What follows the parts table in HTML."""
         return []
 
@@ -212,10 +212,10 @@ class SweepView(KindView):
         ]
         return headers, rows
 
-    def extra_html(self, status: dict, spec: dict) -> list[str]:
+    def extra_html(self, status: dict) -> list[str]:
         return [
             f"<p class='mlops-best'>{escape(best_trial_line(status))}</p>",
-            sweep_plot(status, spec),
+            sweep_plot(status),
         ]
 
     def extra_text(self, status: dict) -> list[str]:
@@ -258,18 +258,11 @@ def parts_table(status: dict) -> tuple[list[str], list[list]]:
     return kind_view(status).parts_table(status.get("parts") or [])
 
 
-def sweep_plot(status: dict, spec: dict) -> str:
+def sweep_plot(status: dict) -> str:
     """The parallel-coordinates SVG of a sweep's trials ('' before any trial exists)."""
-    parts = status.get("parts") or []
-    if not parts:
+    if not status.get("parts") or not status.get("plot"):
         return ""
-    objective = spec.get("objective") or {}
-    metric = objective.get("objectiveMetricName", "")
-    axes = axes_for(spec.get("parameters") or [], parts, metric)
-    best = (status.get("best_trial") or {}).get("name")
-    return parallel_coordinates_svg(
-        axes, parts, metric, objective=objective.get("type", "maximize"), best=best
-    )
+    return parallel_coordinates_svg(status["plot"])
 
 
 def best_trial_line(status: dict) -> str:
@@ -281,7 +274,7 @@ def best_trial_line(status: dict) -> str:
     return f"best trial {best['name']}: {metrics} with {params}"
 
 
-def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -> str:
+def job_html(status: dict, warnings: list[str] = ()) -> str:
     colour = STATE_COLOURS.get(status["state"], "#111")
     html = [
         f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
@@ -296,7 +289,7 @@ def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -
     headers, rows = parts_table(status)
     if rows:
         html.append(table_html(headers, rows))
-    html.extend(kind_view(status).extra_html(status, spec or {}))
+    html.extend(kind_view(status).extra_html(status))
     html.append("</div>")
     return "".join(html)
 
