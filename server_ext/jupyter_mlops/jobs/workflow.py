@@ -66,6 +66,7 @@ class ArgoWorkflow:
         return cls(manifest=workflow.to_dict(), snapshot=snapshot)
 
     def validate(self, notebook: NotebookPod | None = None) -> None:
+        """Check the manifest (``notebook`` is not needed: a workflow names its own images)."""
         m = self.manifest
         if not isinstance(m, dict):
             raise InvalidSpec("manifest", "must be a Workflow object")
