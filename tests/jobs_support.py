@@ -28,7 +28,6 @@ import pytest
 import pytest_asyncio
 from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.credentials import KubeCredentials
-from jupyter_mlops.jobs.kube import KubeClient
 from jupyterhub_mlops.provisioning import (
     WORKFLOW_SERVICE_ACCOUNT,
     UserNamespace,
@@ -69,8 +68,8 @@ class User:
         )
 
     def client(self, namespace: str | None = None) -> JobsClient:
-        """The jobs client as this user's notebook pod would build it."""
-        return JobsClient(KubeClient(self.credentials(namespace)))
+        """The jobs client as this user's notebook pod would build it (from its environment)."""
+        return JobsClient.from_environment(self.environment(namespace))
 
     def environment(self, namespace: str | None = None) -> dict[str, str]:
         return {

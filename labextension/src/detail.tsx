@@ -14,6 +14,7 @@ import {
   formatGpus,
   IJobSummary,
   ITrial,
+  ITrialPlot,
   IWatchEvent,
   JobKind,
   JobState,
@@ -40,6 +41,8 @@ interface IPart {
 interface IStatus extends IJobSummary {
   part_noun: string;
   parts: IPart[];
+  /** Sweeps only. */
+  plot?: ITrialPlot;
 }
 
 interface IExtras {
@@ -297,6 +300,7 @@ export function JobDetail(props: {
               })) as ITrial[]}
               objective={extras?.objective ?? null}
               best={status.best_trial}
+              plot={status.plot}
             />
           )}
           <h4>Logs</h4>

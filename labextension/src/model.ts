@@ -295,113 +295,66 @@ export interface ITrial {
   metrics: Record<string, string | null>;
 }
 
-export interface IAxis {
-  name: string;
-  x: number;
-  /** Numeric axes have a range; categorical ones list their values bottom to top. */
-  min?: number;
-  max?: number;
-  categories?: string[];
-  isMetric: boolean;
+/**
+ * A sweep's parallel-coordinates plot as the jobs API computes it (`plot` in
+ * a sweep's detail, from jobs/trial_plot.py): which trial is best and where
+ * each trial sits are decided there, once; the sidebar only draws.
+ */
+export interface ITrialPlot {
+  metric: string;
+  objective: string;
+  best: string | null;
+  axes: Array<{ name: string; scale: 'linear' | 'log' | 'categorical'; labels: [string, string] }>;
+  /** `points`: fractions of the axes' height (0 bottom, 1 top); `score`: 0 worst to 1 best. */
+  lines: Array<{
+    trial: string;
+    points: number[];
+    complete: boolean;
+    score: number | null;
+    values: Array<string | null>;
+  }>;
 }
 
-export interface IPolyline {
-  trial: string;
-  points: Array<[number, number]>;
-  /** The objective value, or null when the trial reported none yet. */
-  objective: number | null;
-}
-
-export interface IParallelPlot {
-  axes: IAxis[];
-  lines: IPolyline[];
-}
-
-function numeric(value: string | null | undefined): number | null {
-  if (value === null || value === undefined || value === '') {
-    return null;
-  }
-  const n = Number(value);
-  return Number.isFinite(n) ? n : null;
+export interface IPlotGeometry {
+  axes: Array<{ name: string; x: number; bottom: string; top: string; log: boolean }>;
+  lines: Array<{
+    trial: string;
+    points: Array<[number, number]>;
+    complete: boolean;
+    score: number | null;
+    best: boolean;
+  }>;
 }
 
 /**
- * Geometry of a parallel-coordinates plot: one vertical axis per parameter
- * then the objective metric, one polyline per trial that reported the
- * objective. Numeric axes span the trials' own min..max; other values are
- * spread evenly in sorted order. y grows downwards (SVG), so larger values
- * sit higher.
+ * Where the plot goes in a box of `size`: the axes spread evenly across, each
+ * line's fractions measured upwards from the bottom (SVG's y grows downwards).
  */
-export function parallelCoordinates(
-  trials: ITrial[],
-  parameterNames: string[],
-  metric: string,
+export function plotGeometry(
+  plot: ITrialPlot,
   size: { width: number; height: number; margin: number }
-): IParallelPlot {
-  const names = [...parameterNames, metric];
-  const usable = trials.filter(t => numeric(t.metrics[metric]) !== null);
+): IPlotGeometry {
   const span = size.width - 2 * size.margin;
-  const axes: IAxis[] = names.map((name, i) => {
-    const isMetric = i === names.length - 1;
-    const values = usable.map(t => (isMetric ? t.metrics[name] : t.parameters[name]));
-    const x = size.margin + (names.length > 1 ? (span * i) / (names.length - 1) : span / 2);
-    const numbers = values.map(numeric);
-    if (numbers.every(n => n !== null) && numbers.length > 0) {
-      const nums = numbers as number[];
-      return { name, x, min: Math.min(...nums), max: Math.max(...nums), isMetric };
-    }
-    const categories = Array.from(new Set(values.map(v => String(v ?? '')))).sort();
-    return { name, x, categories, isMetric };
-  });
+  const n = plot.axes.length;
+  const xs = plot.axes.map((_, i) => size.margin + (n > 1 ? (span * i) / (n - 1) : span / 2));
   const top = size.margin;
   const bottom = size.height - size.margin;
-  const yOf = (axis: IAxis, value: string | null | undefined): number => {
-    if (axis.categories) {
-      const n = axis.categories.length;
-      const index = axis.categories.indexOf(String(value ?? ''));
-      return n <= 1 ? (top + bottom) / 2 : bottom - ((bottom - top) * index) / (n - 1);
-    }
-    const v = numeric(value) as number;
-    const { min, max } = axis as { min: number; max: number };
-    return max === min ? (top + bottom) / 2 : bottom - ((bottom - top) * (v - min)) / (max - min);
+  return {
+    axes: plot.axes.map((axis, i) => ({
+      name: axis.name,
+      x: xs[i],
+      bottom: axis.labels[0],
+      top: axis.labels[1],
+      log: axis.scale === 'log'
+    })),
+    lines: plot.lines.map(line => ({
+      trial: line.trial,
+      points: line.points.map((f, i): [number, number] => [xs[i], bottom - (bottom - top) * f]),
+      complete: line.complete,
+      score: line.score,
+      best: line.complete && line.trial === plot.best
+    }))
   };
-  const lines = usable.map(t => ({
-    trial: t.name,
-    objective: numeric(t.metrics[metric]),
-    points: axes.map(
-      (axis): [number, number] => [
-        axis.x,
-        yOf(axis, axis.isMetric ? t.metrics[axis.name] : t.parameters[axis.name])
-      ]
-    )
-  }));
-  return { axes, lines };
-}
-
-/** The best trial by the objective ('maximize' or 'minimize'); null when none reported it. */
-export function bestTrial(trials: ITrial[], metric: string, goal: string): ITrial | null {
-  let best: ITrial | null = null;
-  let bestValue = 0;
-  for (const t of trials) {
-    const v = numeric(t.metrics[metric]);
-    if (v === null) {
-      continue;
-    }
-    if (best === null || (goal === 'minimize' ? v < bestValue : v > bestValue)) {
-      best = t;
-      bestValue = v;
-    }
-  }
-  return best;
-}
-
-/** Colour of a line from its objective's rank among all (0 = worst, 1 = best). */
-export function objectiveShade(value: number | null, min: number, max: number, goal: string): number {
-  if (value === null || max === min) {
-    return 0.5;
-  }
-  const t = (value - min) / (max - min);
-  return goal === 'minimize' ? 1 - t : t;
 }
 
 // ---------------------------------------------------------------- submit

@@ -2,7 +2,7 @@
 import * as React from 'react';
 
 import { StateBadge } from './common';
-import { bestTrial, IBestTrial, ITrial, objectiveShade, parallelCoordinates } from './model';
+import { IBestTrial, ITrial, ITrialPlot, plotGeometry } from './model';
 
 export interface IObjective {
   metric: string | null;
@@ -13,67 +13,59 @@ export interface IObjective {
 
 const SIZE = { width: 300, height: 180, margin: 24 };
 
-function formatTick(value: number): string {
-  return Math.abs(value) >= 1000 || (Math.abs(value) < 0.01 && value !== 0)
-    ? value.toExponential(1)
-    : String(Number(value.toPrecision(3)));
-}
-
-export function TrialsPlot(props: { trials: ITrial[]; objective: IObjective }): JSX.Element | null {
-  const { trials, objective } = props;
-  const metric = objective.metric ?? '';
-  const names = objective.parameters.length
-    ? objective.parameters.map(p => p.name)
-    : Array.from(new Set(trials.flatMap(t => Object.keys(t.parameters))));
-  const plot = parallelCoordinates(trials, names, metric, SIZE);
-  if (!metric || plot.lines.length === 0) {
+/** Draws the plot the jobs API computed (see ITrialPlot); nothing is decided here. */
+export function TrialsPlot(props: { plot: ITrialPlot | undefined; metric: string }): JSX.Element | null {
+  const { plot, metric } = props;
+  if (!plot || plot.lines.length === 0) {
     return (
       <p className="jp-mlops-muted">
         The plot appears when trials report {metric ? `“${metric}”` : 'the objective metric'}.
       </p>
     );
   }
-  const values = plot.lines.map(l => l.objective as number);
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  const goal = objective.type ?? 'maximize';
-  const best = bestTrial(trials, metric, goal);
+  const geometry = plotGeometry(plot, SIZE);
   return (
     <svg
       className="jp-mlops-parcoords"
       data-testid="mlops-trials-plot"
       viewBox={`0 0 ${SIZE.width} ${SIZE.height}`}
       role="img"
-      aria-label={`Parallel coordinates of ${plot.lines.length} trials`}
+      aria-label={`Parallel coordinates of ${geometry.lines.length} trials`}
     >
-      {plot.lines.map(line => {
-        const shade = objectiveShade(line.objective, min, max, goal);
-        const isBest = best !== null && line.trial === best.name;
+      {geometry.lines.map((line, i) => {
+        const shade = line.score ?? 0.5;
+        const described = plot.axes
+          .map((axis, a) => (plot.lines[i].values[a] === null ? null : `${axis.name}=${plot.lines[i].values[a]}`))
+          .filter(v => v !== null)
+          .join(', ');
         return (
           <polyline
             key={line.trial}
             data-trial={line.trial}
-            className={isBest ? 'jp-mlops-line-best' : 'jp-mlops-line'}
+            className={line.best ? 'jp-mlops-line-best' : 'jp-mlops-line'}
             points={line.points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}
-            style={{ stroke: `hsl(${Math.round(220 - 180 * shade)}, 70%, 45%)` }}
+            style={{
+              stroke: `hsl(${Math.round(220 - 180 * shade)}, 70%, 45%)`,
+              strokeDasharray: line.complete ? undefined : '4 3'
+            }}
           >
             <title>
-              {line.trial}: {metric} = {line.objective}
+              {line.trial}: {described}
             </title>
           </polyline>
         );
       })}
-      {plot.axes.map(axis => (
+      {geometry.axes.map(axis => (
         <g key={axis.name} className="jp-mlops-axis">
           <line x1={axis.x} x2={axis.x} y1={SIZE.margin} y2={SIZE.height - SIZE.margin} />
           <text x={axis.x} y={SIZE.margin - 10} textAnchor="middle" className="jp-mlops-axis-name">
             {axis.name}
           </text>
           <text x={axis.x} y={SIZE.margin - 1} textAnchor="middle">
-            {axis.categories ? axis.categories[axis.categories.length - 1] : formatTick(axis.max as number)}
+            {axis.top}
           </text>
           <text x={axis.x} y={SIZE.height - SIZE.margin + 10} textAnchor="middle">
-            {axis.categories ? axis.categories[0] : formatTick(axis.min as number)}
+            {axis.bottom}
           </text>
         </g>
       ))}
@@ -84,13 +76,13 @@ export function TrialsPlot(props: { trials: ITrial[]; objective: IObjective }): 
 export function TrialsView(props: {
   trials: ITrial[];
   objective: IObjective | null;
+  /** The jobs API's: Katib's best trial, else the best one reported so far. */
   best: IBestTrial | undefined;
+  plot: ITrialPlot | undefined;
 }): JSX.Element {
-  const { trials } = props;
+  const { trials, best } = props;
   const objective = props.objective ?? { metric: null, type: null, goal: null, parameters: [] };
   const metric = objective.metric ?? '';
-  const computed = metric ? bestTrial(trials, metric, objective.type ?? 'maximize') : null;
-  const best = props.best ?? (computed ? { name: computed.name, parameters: computed.parameters, metrics: computed.metrics } : undefined);
   const names = Array.from(new Set(trials.flatMap(t => Object.keys(t.parameters))));
   return (
     <div data-testid="mlops-trials">
@@ -106,7 +98,7 @@ export function TrialsView(props: {
           {metric && best.metrics[metric] != null && ` → ${metric} ${best.metrics[metric]}`}
         </p>
       )}
-      <TrialsPlot trials={trials} objective={objective} />
+      <TrialsPlot plot={props.plot} metric={metric} />
       {trials.length === 0 ? (
         <p className="jp-mlops-muted">No trial has started yet; Katib creates them as the sweep runs.</p>
       ) : (

@@ -7,7 +7,6 @@ import {
   applyWatchEvent,
   applyWatchEvents,
   availabilityUnknown,
-  bestTrial,
   commandForFile,
   filterJobs,
   formatAge,
@@ -15,11 +14,10 @@ import {
   formatGpus,
   gpuBars,
   IJobSummary,
-  ITrial,
-  objectiveShade,
-  parallelCoordinates,
+  ITrialPlot,
   parseSearchSpace,
   parseSse,
+  plotGeometry,
   profileFits,
   splitArgs,
   sweepArguments
@@ -172,38 +170,42 @@ describe('parseSse', () => {
   });
 });
 
-describe('trials', () => {
-  const trials: ITrial[] = [
-    { name: 't0', state: 'Succeeded', parameters: { lr: '0.01', opt: 'sgd' }, metrics: { acc: '0.8' } },
-    { name: 't1', state: 'Succeeded', parameters: { lr: '0.05', opt: 'adam' }, metrics: { acc: '0.9' } },
-    { name: 't2', state: 'Running', parameters: { lr: '0.03', opt: 'adam' }, metrics: {} }
-  ];
+describe('trials plot', () => {
+  // As the jobs API serves it (jobs/trial_plot.py decides positions, scores and the best).
+  const plot: ITrialPlot = {
+    metric: 'acc',
+    objective: 'maximize',
+    best: 't1',
+    axes: [
+      { name: 'lr', scale: 'log', labels: ['0.01', '0.1'] },
+      { name: 'opt', scale: 'categorical', labels: ['adam', 'sgd'] },
+      { name: 'acc', scale: 'linear', labels: ['0.8', '0.9'] }
+    ],
+    lines: [
+      { trial: 't2', points: [0.5, 0], complete: false, score: null, values: ['0.03', 'adam', null] },
+      { trial: 't0', points: [0, 1, 0], complete: true, score: 0, values: ['0.01', 'sgd', '0.8'] },
+      { trial: 't1', points: [1, 0, 1], complete: true, score: 1, values: ['0.1', 'adam', '0.9'] }
+    ]
+  };
   const size = { width: 200, height: 120, margin: 10 };
 
-  it('one axis per parameter plus the metric; one line per trial that reported', () => {
-    const plot = parallelCoordinates(trials, ['lr', 'opt'], 'acc', size);
-    assert.deepEqual(plot.axes.map(a => [a.name, a.x]), [['lr', 10], ['opt', 100], ['acc', 190]]);
-    assert.deepEqual(plot.axes[1].categories, ['adam', 'sgd']);
-    assert.deepEqual(plot.lines.map(l => l.trial), ['t0', 't1']);
-    // Larger values sit higher (smaller y): t1 has the larger lr and accuracy.
-    const [t0, t1] = plot.lines;
-    assert.deepEqual(t1.points[0], [10, 10]);
-    assert.deepEqual(t0.points[0], [10, 110]);
-    assert.deepEqual(t1.points[2], [190, 10]);
+  it('spreads the axes evenly and measures fractions upwards', () => {
+    const geometry = plotGeometry(plot, size);
+    assert.deepEqual(geometry.axes.map(a => [a.name, a.x, a.bottom, a.top, a.log]), [
+      ['lr', 10, '0.01', '0.1', true],
+      ['opt', 100, 'adam', 'sgd', false],
+      ['acc', 190, '0.8', '0.9', false]
+    ]);
+    const [t2, t0, t1] = geometry.lines;
+    assert.deepEqual(t1.points, [[10, 10], [100, 110], [190, 10]]);
     assert.deepEqual(t0.points[1], [100, 10], 'sgd is the top category');
+    assert.deepEqual(t2.points, [[10, 60], [100, 110]], 'an unfinished trial stops early');
+    assert.deepEqual(geometry.lines.map(l => l.best), [false, false, true]);
   });
 
-  it('a single value sits mid-axis', () => {
-    const plot = parallelCoordinates([trials[0]], ['lr'], 'acc', size);
-    assert.deepEqual(plot.lines[0].points, [[10, 60], [190, 60]]);
-  });
-
-  it('best trial by goal', () => {
-    assert.equal(bestTrial(trials, 'acc', 'maximize')!.name, 't1');
-    assert.equal(bestTrial(trials, 'acc', 'minimize')!.name, 't0');
-    assert.equal(bestTrial(trials, 'loss', 'minimize'), null);
-    assert.equal(objectiveShade(0.9, 0.8, 0.9, 'maximize'), 1);
-    assert.equal(objectiveShade(0.9, 0.8, 0.9, 'minimize'), 0);
+  it('a single axis sits mid-box', () => {
+    const one: ITrialPlot = { ...plot, axes: [plot.axes[2]], lines: [{ ...plot.lines[1], points: [0.5] }] };
+    assert.deepEqual(plotGeometry(one, size).lines[0].points, [[100, 60]]);
   });
 });
 

@@ -7,26 +7,13 @@ deployment wants: the notebook server acts as the user's own identity.
 
 from __future__ import annotations
 
-import os
 from textwrap import dedent
 
 from traitlets import Float, Unicode
 from traitlets.config import Configurable
 
 from .jobs.client import JobsClient
-
-_ENV = {
-    "kubeconfig": "MLOPS_KUBECONFIG",
-    "kube_server": "MLOPS_KUBE_SERVER",
-    "kube_token_file": "MLOPS_KUBE_TOKEN_FILE",
-    "kube_ca_file": "MLOPS_KUBE_CA_FILE",
-    "namespace": "MLOPS_NAMESPACE",
-    "availability_url": "MLOPS_AVAILABILITY_URL",
-    "argo_server_url": "MLOPS_ARGO_SERVER",
-    "argo_server_ca_file": "MLOPS_ARGO_SERVER_CA_FILE",
-    "shared_volume_claim": "MLOPS_SHARED_VOLUME_CLAIM",
-    "shared_volume_path": "MLOPS_SHARED_VOLUME_PATH",
-}
+from .jobs.settings import ENVIRONMENT, JobsSettings
 
 
 class MlopsJobs(Configurable):
@@ -108,18 +95,19 @@ class MlopsJobs(Configurable):
         answers 503."""),
     ).tag(config=True)
 
-    def environment(self) -> dict[str, str]:
-        """The process environment with the configured traits laid over it."""
-        env = dict(os.environ)
-        for trait, variable in _ENV.items():
-            value = getattr(self, trait)
-            if value:
-                env[variable] = value
-        return env
+    def settings(self) -> JobsSettings:
+        """The environment, read once, with the configured traits laid over it."""
+        return JobsSettings.from_environment().overridden(
+            **{name: getattr(self, name) for name in _TRAITS}
+        )
 
     def build_client(self) -> JobsClient:
         """The server's client: lists served from one shared watch per kind."""
-        client = JobsClient.from_environment(self.environment())
+        client = JobsClient.from_settings(self.settings())
         client.kube.timeout = self.request_timeout
         client.start_cache()
         return client
+
+
+_TRAITS = [name for name in ENVIRONMENT if MlopsJobs.class_traits(config=True).get(name)]
+"""The settings an operator may also give as ``c.MlopsJobs.<name>``."""

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from jupyter_mlops.jobs import podspec
+from jupyter_mlops.jobs.settings import JobsSettings
 from jupyterhub_mlops.provisioning import (
     namespace_manifest,
     role_binding_manifest,
@@ -46,7 +47,7 @@ def test_readable_names_are_kept_and_others_are_hashed_apart():
 
 @pytest.mark.parametrize("user", ["alice", "Alice", "alice.smith", "carol@example.org",
                                   "firstname.lastname@university.example.edu"])
-def test_namespace_objects_notebook_pods_job_pods_and_the_gateway_agree(user, monkeypatch):
+def test_namespace_objects_notebook_pods_job_pods_and_the_gateway_agree(user):
     value = label_value(user)
     namespace = user_namespace(user)
     provisioned = [namespace_manifest(namespace, user), service_account_manifest(namespace, user),
@@ -55,8 +56,8 @@ def test_namespace_objects_notebook_pods_job_pods_and_the_gateway_agree(user, mo
     assert owner_labels(user) == {OWNER_LABEL: value}
     # The notebook side labels job pods with the key of the contract and the value
     # GPUKubeSpawner hands it (``MLOPS_OWNER_LABEL``, as GPUKubeSpawner.get_env sets it).
-    monkeypatch.setenv("MLOPS_OWNER_LABEL", f"{OWNER_LABEL}={value}")
-    assert podspec.pod_metadata()["labels"] == owner_labels(user)
+    notebook = JobsSettings.from_environment({"MLOPS_OWNER_LABEL": f"{OWNER_LABEL}={value}"}).notebook_pod()
+    assert podspec.pod_metadata(notebook)["labels"] == owner_labels(user)
     # The gateway asks for the value KubeSpawner put on the pod.
     assert f"hub.jupyter.org/username={safe_slug(user, is_valid=is_valid_label)}," in (
         pod_selector(Target(user)))

@@ -11,6 +11,7 @@ from jupyter_mlops.jobs.availability import check_cap, check_fit
 from jupyter_mlops.jobs.credentials import KubeCredentials
 from jupyter_mlops.jobs.entrypoint import attach_snapshot
 from jupyter_mlops.jobs.kinds import KINDS, kind_named
+from jupyter_mlops.jobs.settings import JobsSettings
 from jupyter_mlops.jobs.snapshot import SnapshotRef, configmap_manifest
 from jupyterhub_mlops.provisioning import (
     WORKFLOW_EXECUTOR_CLUSTER_ROLE,
@@ -125,16 +126,15 @@ def test_pytorchjob_validation_names_the_field(change, field):
     assert refused.value.details["field"] == field
 
 
-def test_image_defaults_to_the_notebooks_own(monkeypatch):
-    monkeypatch.setenv("JUPYTER_IMAGE_SPEC", "quay.io/me/notebook:2")
+def test_image_defaults_to_the_notebooks_own():
+    notebook = JobsSettings.from_environment({"JUPYTER_IMAGE_SPEC": "quay.io/me/notebook:2"})
     job = PyTorchJob(command="python a.py")
-    job.validate()
-    pod = job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    job.validate(notebook.notebook_pod())
+    pod = job.to_manifest("ns", None, notebook.notebook_pod())
+    pod = pod["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
     assert pod["containers"][0]["image"] == "quay.io/me/notebook:2"
-    monkeypatch.delenv("JUPYTER_IMAGE_SPEC")
-    monkeypatch.delenv("JUPYTER_IMAGE", raising=False)
     with pytest.raises(InvalidSpec, match="image"):
-        PyTorchJob(command="python a.py").validate()
+        PyTorchJob(command="python a.py").validate(JobsSettings.from_environment({}).notebook_pod())
 
 
 def sweep(**kwargs) -> Sweep:
@@ -249,21 +249,24 @@ def test_pytorchjob_and_sweep_trials_get_the_same_pods_from_the_same_workload():
         assert (container["image"], container["env"]) == (IMAGE, [{"name": "SEED", "value": "7"}])
 
 
-def test_every_job_pod_carries_the_notebook_owner_label_so_its_gpus_count_against_the_cap(
-    monkeypatch,
-):
+def test_every_job_pod_carries_the_notebook_owner_label_so_its_gpus_count_against_the_cap():
     owner = {"jupyterhub-mlops/user": "alice"}
-    monkeypatch.setenv("MLOPS_OWNER_LABEL", "jupyterhub-mlops/user=alice")
+    # As GPUKubeSpawner tells the notebook (MLOPS_OWNER_LABEL), read once by its client.
+    pod = JobsSettings.from_environment({"MLOPS_OWNER_LABEL": "jupyterhub-mlops/user=alice"})
+    notebook = pod.notebook_pod()
     job = PyTorchJob(command="python train.py", replicas=2, snapshot=None, **WORKLOAD)
-    job.validate()
-    replicas = job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]
+    job.validate(notebook)
+    replicas = job.to_manifest("ns", None, notebook)["spec"]["pytorchReplicaSpecs"]
     assert [r["template"]["metadata"]["labels"] for r in replicas.values()] == [owner, owner]
-    pod_trial = sweep(trial_kind="pod").to_manifest("ns")["spec"]["trialTemplate"]["trialSpec"]
+    pod_trial = sweep(trial_kind="pod").to_manifest("ns", None, notebook)["spec"]["trialTemplate"]
+    pod_trial = pod_trial["trialSpec"]
     assert pod_trial["spec"]["template"]["metadata"]["labels"] == owner
-    torch_trial = sweep(trial_kind="pytorchjob").to_manifest("ns")["spec"]["trialTemplate"]
+    torch_trial = sweep(trial_kind="pytorchjob").to_manifest("ns", None, notebook)
+    torch_trial = torch_trial["spec"]["trialTemplate"]
     master = torch_trial["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"]
     assert master["template"]["metadata"]["labels"] == owner
-    argo_trial = sweep(trial_kind="workflow").to_manifest("ns")["spec"]["trialTemplate"]
+    argo_trial = sweep(trial_kind="workflow").to_manifest("ns", None, notebook)
+    argo_trial = argo_trial["spec"]["trialTemplate"]
     step_labels = argo_trial["trialSpec"]["spec"]["templates"][0]["metadata"]["labels"]
     assert step_labels == {**owner, "katib.kubeflow.org/model-training": "true"}
     # A Hera workflow keeps its own pod labels; the owner label is added to them.
@@ -272,11 +275,10 @@ def test_every_job_pod_carries_the_notebook_owner_label_so_its_gpus_count_agains
         "spec": {"entrypoint": "a", "podMetadata": {"labels": {"team": "vision"}},
                  "templates": [{"name": "a", "container": {"image": IMAGE}}]},
     })
-    workflow.validate()
-    built = workflow.to_manifest("ns")["spec"]
+    workflow.validate(notebook)
+    built = workflow.to_manifest("ns", None, notebook)["spec"]
     assert built["podMetadata"]["labels"] == {"team": "vision", **owner}
     # Outside a server GPUKubeSpawner started there is no owner label to add.
-    monkeypatch.delenv("MLOPS_OWNER_LABEL")
     assert "podMetadata" not in ArgoWorkflow({**workflow.manifest, "spec": {
         "entrypoint": "a", "templates": [{"name": "a", "container": {"image": IMAGE}}]}}).to_manifest("ns")["spec"]
     assert job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"] == {
@@ -636,12 +638,13 @@ def test_credentials_from_kubeconfig_and_environment(tmp_path):
     assert creds.bearer_token() == "t2"
 
 
-def test_pod_credentials_are_the_mounted_service_account(tmp_path, monkeypatch):
+def test_pod_credentials_are_the_mounted_service_account(tmp_path):
     for name, text in (("token", "sa-token"), ("namespace", "mlops-alice"), ("ca.crt", "CA")):
         (tmp_path / name).write_text(text)
-    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
-    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
-    creds = KubeCredentials.from_pod(tmp_path)
+    # KUBERNETES_SERVICE_HOST and _PORT, as the kubelet sets them.
+    pod = JobsSettings.from_environment(
+        {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
+    creds = KubeCredentials.from_pod(pod.pod_api_host, pod.pod_api_port, tmp_path)
     assert (creds.server, creds.namespace, creds.bearer_token()) == (
         "https://10.96.0.1:443",
         "mlops-alice",
@@ -765,20 +768,23 @@ def test_workflow_steps_are_the_nodes_that_run_not_the_groups_around_them():
     assert steps[3]["message"] == "when 'false' evaluated false"
 
 
-def test_workflow_steps_run_as_the_executor_account(monkeypatch):
+def test_workflow_steps_run_as_the_executor_account():
     manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                 "metadata": {"name": "wf"},
                 "spec": {"entrypoint": "a", "templates": [{"name": "a", "container": {
                     "image": IMAGE, "command": ["python", "a.py"]}}]}}
-    monkeypatch.delenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", raising=False)
     assert "serviceAccountName" not in ArgoWorkflow(manifest).to_manifest("ns")["spec"]
 
-    monkeypatch.setenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", WORKFLOW_SERVICE_ACCOUNT)
-    assert ArgoWorkflow(manifest).to_manifest("ns")["spec"]["serviceAccountName"] == "mlops-workflow"
+    # As GPUKubeSpawner tells the notebook (MLOPS_WORKFLOW_SERVICE_ACCOUNT).
+    notebook = JobsSettings.from_environment(
+        {"MLOPS_WORKFLOW_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT}).notebook_pod()
+    built = ArgoWorkflow(manifest).to_manifest("ns", None, notebook)
+    assert built["spec"]["serviceAccountName"] == "mlops-workflow"
     own = {**manifest, "spec": {**manifest["spec"], "serviceAccountName": "etl-runner"}}
-    assert ArgoWorkflow(own).to_manifest("ns")["spec"]["serviceAccountName"] == "etl-runner"
+    built = ArgoWorkflow(own).to_manifest("ns", None, notebook)
+    assert built["spec"]["serviceAccountName"] == "etl-runner"
     assert manifest["spec"].get("serviceAccountName") is None, "the caller's manifest is untouched"
-    trial = sweep(trial_kind="workflow").to_manifest("ns", CM)["spec"]["trialTemplate"]
+    trial = sweep(trial_kind="workflow").to_manifest("ns", CM, notebook)["spec"]["trialTemplate"]
     assert trial["trialSpec"]["spec"]["serviceAccountName"] == "mlops-workflow"
 
 

@@ -132,7 +132,9 @@ def test_a_job_over_the_gpu_cap_prints_one_line_and_creates_nothing(
 def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controller, hub_availability):
     """GPUKubeSpawner hands the notebook its owner label (``MLOPS_OWNER_LABEL``) and the jobs
     API puts it on every job pod, so the hub counts a running job's GPUs as alice's too."""
-    kernel.run("import os; os.environ['MLOPS_OWNER_LABEL'] = 'jupyterhub-mlops/user=alice'")
+    kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
+               "os.environ['MLOPS_OWNER_LABEL'] = 'jupyterhub-mlops/user=alice'\n"
+               "set_default_client(None)")  # the client reads the environment once, when built
     name = f"held-{uuid.uuid4().hex[:6]}"
     try:
         submitted = kernel.run(cell(f"%%mlops pytorchjob --gpus 4 --gpu-type {RTX} --name {name} --bg"))
@@ -157,6 +159,7 @@ def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controlle
         )
     finally:
         # The pod goes with its job (ownerReferences) unless the test ended before it ran.
-        kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None)\n%mlops delete {name}")
+        kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None); set_default_client(None)\n"
+                   f"%mlops delete {name}")
     wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60,
              what="the hub to see alice's job pod gone")

@@ -1,11 +1,12 @@
-"""Unit tests of the parallel-coordinates SVG builder and the renderers, read back as data."""
+"""Unit tests of the plot data, the parallel-coordinates SVG and the renderers, read back as data."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from jupyter_mlops.jobs.trial_plot import Axis, axes_for, best_trial, plot_data
 from jupyter_mlops.magics import render
-from jupyter_mlops.magics.plot import Axis, axes_for, parallel_coordinates_svg
+from jupyter_mlops.magics.plot import parallel_coordinates_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 PARAMETERS = [
@@ -57,7 +58,7 @@ def test_axes_from_the_experiment_spec_and_observed_metrics():
 
 def test_one_line_per_trial_through_its_values():
     axes = axes_for(PARAMETERS, TRIALS, "accuracy")
-    svg = parallel_coordinates_svg(axes, TRIALS, "accuracy", best="t-b")
+    svg = parallel_coordinates_svg(plot_data(axes, TRIALS, "accuracy", best="t-b"))
     root = ET.fromstring(svg)
     assert [a.get("data-axis") for a in root.iter(f"{SVG}g")] == ["lr", "bs", "accuracy"]
     lines = polylines(svg)
@@ -84,16 +85,32 @@ def test_minimize_colours_low_metrics_as_good():
     colour = {
         line.get("data-trial"): line.get("stroke")
         for line in ET.fromstring(
-            parallel_coordinates_svg(axes, trials, "loss", objective="minimize")
+            parallel_coordinates_svg(plot_data(axes, trials, "loss", objective="minimize"))
         ).iter(f"{SVG}polyline")
     }
     assert colour["low"] == "#2563eb" and colour["high"] == "#cbd5e1"
 
 
+def test_the_best_trial_by_the_objective_when_katib_has_not_named_one():
+    assert best_trial(TRIALS, "accuracy", "maximize")["name"] == "t-b"
+    assert best_trial(TRIALS, "accuracy", "minimize") == {
+        "name": "t-a", "parameters": {"lr": "0.0001", "bs": "32"}, "metrics": {"accuracy": "0.70"}}
+    assert best_trial(TRIALS, "loss", "minimize") is None  # no trial reported it
+
+
+def test_plot_data_scores_each_complete_line_by_the_objective():
+    axes = axes_for(PARAMETERS, TRIALS, "accuracy")
+    lines = {line["trial"]: line for line in plot_data(axes, TRIALS, "accuracy")["lines"]}
+    assert (lines["t-a"]["score"], lines["t-b"]["score"], lines["t-c"]["score"]) == (0, 1, None)
+    lines = plot_data(axes, TRIALS, "accuracy", objective="minimize", best="t-a")["lines"]
+    assert [(line["trial"], line["score"]) for line in lines] == [
+        ("t-b", 0), ("t-c", None), ("t-a", 1)]  # the best one last
+
+
 def test_names_and_values_are_escaped():
     axes = [Axis("<script>", "categorical", categories=["a&b"]), Axis("m", "linear", 0, 1)]
     trials = [{"name": "<img src=x>", "parameters": {"<script>": "a&b"}, "metrics": {"m": "1"}}]
-    svg = parallel_coordinates_svg(axes, trials, "m")
+    svg = parallel_coordinates_svg(plot_data(axes, trials, "m"))
     assert "<script>" not in svg and "<img" not in svg
     root = ET.fromstring(svg)  # still well-formed
     assert next(root.iter(f"{SVG}polyline")).get("data-trial") == "<img src=x>"
@@ -109,17 +126,12 @@ def test_progress_lines_and_tables():
         "best_trial": {"name": "t-b", "parameters": {"lr": "0.1"}, "metrics": {"accuracy": "0.9"}},
         "parts": TRIALS,
         "part_noun": "trial",
+        "plot": plot_data(axes_for(PARAMETERS, TRIALS, "accuracy"), TRIALS, "accuracy", best="t-b"),
     }
     assert render.progress_line(sweep) == (
         "sweep s: Running · trials 2 succeeded, 1 running, 0 failed · best accuracy=0.9 (t-b)"
     )
-    html = render.job_html(
-        sweep,
-        {
-            "parameters": PARAMETERS,
-            "objective": {"type": "maximize", "objectiveMetricName": "accuracy"},
-        },
-    )
+    html = render.job_html(sweep)
     assert "<svg" in html and "best trial t-b: accuracy=0.9 with lr=0.1" in html
     text = render.job_text(sweep)
     assert ["t-c", "Running", "64", "0.001"] in [line.split() for line in text.splitlines()]

@@ -7,7 +7,7 @@ from jupyter_mlops.jobs.kinds import KINDS
 from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
 from jupyter_mlops.jobs.workflow import ArgoWorkflow
-from jupyter_mlops.sidebar.jobinfo import conditions, requested_gpus, sweep_objective
+from jupyter_mlops.sidebar.jobinfo import conditions, sweep_objective
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
@@ -16,12 +16,12 @@ IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 def test_pytorchjob_gpus_count_every_replica():
     manifest = PyTorchJob(command="python t.py", name="j", replicas=3, gpus=2, gpu_type=A100,
                           image=IMAGE, snapshot=None).to_manifest("ns")
-    assert requested_gpus("pytorchjob", manifest) == {"gpus": 6, "gpu_type": A100}
+    assert KINDS["pytorchjob"].requested_gpus(manifest) == {"gpus": 6, "gpu_type": A100}
 
 
 def test_cpu_only_job_has_no_gpu_type():
     manifest = PyTorchJob(command="python t.py", name="j", image=IMAGE, snapshot=None).to_manifest("ns")
-    assert requested_gpus("pytorchjob", manifest) == {"gpus": 0, "gpu_type": None}
+    assert KINDS["pytorchjob"].requested_gpus(manifest) == {"gpus": 0, "gpu_type": None}
 
 
 @pytest.mark.parametrize("trial_kind", ["pytorchjob", "pod", "workflow"])
@@ -30,7 +30,7 @@ def test_sweep_gpus_are_one_trial_times_parallel_trials(trial_kind):
                   objective_metric="acc", parallel_trials=3, trial_kind=trial_kind, replicas=2 if
                   trial_kind == "pytorchjob" else 1, gpus=1, gpu_type=A100, image=IMAGE, snapshot=None)
     per_trial = 2 if trial_kind == "pytorchjob" else 1
-    assert requested_gpus("sweep", sweep.to_manifest("ns")) == {"gpus": 3 * per_trial, "gpu_type": A100}
+    assert KINDS["sweep"].requested_gpus(sweep.to_manifest("ns")) == {"gpus": 3 * per_trial, "gpu_type": A100}
 
 
 def test_workflow_gpus_are_its_largest_step():
@@ -39,15 +39,13 @@ def test_workflow_gpus_are_its_largest_step():
         {"name": "train", "nodeSelector": {"nvidia.com/gpu.product": A100},
          "container": {"image": IMAGE, "resources": {"limits": {"nvidia.com/gpu": "4"}}}},
         {"name": "eval", "script": {"image": IMAGE, "resources": {"limits": {"nvidia.com/gpu": "1"}}}}]}}
-    assert requested_gpus("workflow", ArgoWorkflow(manifest=manifest).to_manifest("ns")) == {
+    assert KINDS["workflow"].requested_gpus(ArgoWorkflow(manifest=manifest).to_manifest("ns")) == {
         "gpus": 4, "gpu_type": A100}
 
 
-def test_every_kind_of_the_jobs_api_is_known():
-    for name in KINDS:
-        requested_gpus(name, {"spec": {}})
-    with pytest.raises(ValueError):
-        requested_gpus("notebook", {})
+def test_every_kind_of_the_jobs_api_says_what_gpus_it_asks_for():
+    for kind in KINDS.values():
+        assert kind.requested_gpus({"spec": {}}) == {"gpus": 0, "gpu_type": None}
 
 
 def test_conditions_in_order_with_missing_fields_filled():

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import kubernetes
 import pytest
 from jupyter_mlops.jobs import podspec
+from jupyter_mlops.jobs.settings import JobsSettings
 from jupyterhub_mlops.provisioning import namespace_manifest
 from jupyterhub_mlops.ssh.names import Target
 from jupyterhub_mlops.ssh.routing import PodLocator
@@ -88,10 +89,9 @@ async def test_notebook_and_job_pods_tolerate_where_the_gpus_are_counted(spawner
         c[section].gpu_tolerations = [POOL]
         spawner = spawner_for("alice", c)
         assert spawner.profile_overrides(CPU_PROFILE, {}, "nvidia.com/gpu")["tolerations"] == [POOL]
-        env = spawner.get_env()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("MLOPS_GPU_TOLERATIONS", env["MLOPS_GPU_TOLERATIONS"])
-            assert podspec.pod_spec([], gpus=1, gpu_type=None)["tolerations"] == [POOL]
+        # The notebook's jobs read what the spawner tells the notebook server.
+        notebook = JobsSettings.from_environment(spawner.get_env()).notebook_pod()
+        assert podspec.pod_spec([], gpus=1, gpu_type=None, notebook=notebook)["tolerations"] == [POOL]
 
 
 async def test_user_namespace_template_is_reported_as_having_no_effect(spawner_for, caplog):

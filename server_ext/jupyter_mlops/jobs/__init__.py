@@ -16,6 +16,7 @@ are ``JobsError`` subclasses whose message says what to do.
 
 from __future__ import annotations
 
+from . import pytorchjob, sweep
 from .client import JobsClient, default_client, set_default_client
 from .errors import (
     AlreadyExists,
@@ -34,10 +35,31 @@ from .errors import (
 )
 from .handle import JobHandle
 from .kind import FINISHED, STATES
-from .pytorchjob import PyTorchJob
 from .snapshot import Snapshot
-from .sweep import Parameter, Sweep
+from .sweep import Parameter
 from .workflow import ArgoWorkflow
+
+
+class _SubmitsItself:
+    """``spec.submit()`` for the notebook: the specs themselves are pure (``validate``,
+    ``to_manifest``) and know no client; submitting is ``JobsClient.submit``."""
+
+    def submit(self, client: JobsClient | None = None, *, if_not_fits: str = "refuse") -> JobHandle:
+        """Create the job as your service account; return its ``JobHandle``.
+
+        ``if_not_fits``: ``"refuse"`` raises ``GpusUnavailable`` when the GPUs
+        are not free now; ``"queue"`` submits anyway (it waits in the queue).
+        Either way ``OverGpuCap`` refuses a job over the hub's per-user GPU cap.
+        """
+        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
+
+
+class PyTorchJob(_SubmitsItself, pytorchjob.PyTorchJob):
+    __doc__ = pytorchjob.PyTorchJob.__doc__
+
+
+class Sweep(_SubmitsItself, sweep.Sweep):
+    __doc__ = sweep.Sweep.__doc__
 
 
 def submit_workflow(

@@ -1,9 +1,8 @@
 """``JobsClient``: submit, find and list a user's jobs as their own service account.
 
 One client per identity; the Python API uses ``default_client()`` (built from
-the pod's service account or the ``MLOPS_*`` environment, see
-``credentials``), the REST handlers one built from the server extension's
-config. Submission never leaves a half-created job behind: a snapshot
+the environment, read once: ``settings``), the REST handlers one built from
+the server extension's config (``MlopsJobs``). Submission never leaves a half-created job behind: a snapshot
 ConfigMap created for a job that then fails to be created is deleted again.
 """
 
@@ -32,6 +31,7 @@ from .kind import SNAPSHOT_ANNOTATION, JobKind
 from .kinds import KINDS, kind_named
 from .kube import KubeClient, watch_event, watch_params
 from .resources import CONFIGMAPS, PVCS
+from .settings import JobsSettings, NotebookPod
 from .snapshot import (
     CONFIGMAP_LIMIT,
     Archive,
@@ -54,6 +54,7 @@ class JobsClient:
         shared_volume: SharedVolume | None = None,
         argo_server_url: str | None = None,
         argo_server_ca_file: str | None = None,
+        notebook: NotebookPod | None = None,
     ):
         self.kube = kube
         self.availability = availability
@@ -63,6 +64,8 @@ class JobsClient:
         Kubernetes API. Reading, listing and deleting always use the Kubernetes API."""
         self.argo_server_ca_file = argo_server_ca_file
         """CA bundle for an https ``argo_server_url``; None: the system's."""
+        self.notebook = notebook or NotebookPod()
+        """What the jobs' pods inherit from the notebook (image, owner label, workflow account)."""
         self.cache: JobCache | None = None
         self.async_kube: AsyncKubeClient | None = None
 
@@ -83,28 +86,31 @@ class JobsClient:
 
     @classmethod
     def from_environment(cls, environ: dict | None = None) -> JobsClient:
-        """Credentials as ``KubeCredentials.from_environment``; plus, when set,
-        ``MLOPS_AVAILABILITY_URL`` (with ``JUPYTERHUB_API_TOKEN``),
-        ``MLOPS_SHARED_VOLUME_CLAIM``/``MLOPS_SHARED_VOLUME_PATH`` and ``MLOPS_ARGO_SERVER``
-        (with ``MLOPS_ARGO_SERVER_CA_FILE``)."""
-        env = os.environ if environ is None else environ
+        """``from_settings`` with ``JobsSettings.from_environment(environ)``."""
+        return cls.from_settings(JobsSettings.from_environment(environ))
+
+    @classmethod
+    def from_settings(cls, settings: JobsSettings) -> JobsClient:
+        """Credentials as ``KubeCredentials.from_settings``; plus, when set, the availability
+        API (called with the hub token), the shared volume and the Argo Server."""
         availability = None
-        if env.get("MLOPS_AVAILABILITY_URL"):
+        if settings.availability_url:
             availability = AvailabilityClient(
-                env["MLOPS_AVAILABILITY_URL"], env.get("JUPYTERHUB_API_TOKEN")
+                settings.availability_url, settings.hub_api_token or None
             )
         shared = None
-        if env.get("MLOPS_SHARED_VOLUME_CLAIM"):
+        if settings.shared_volume_claim:
             shared = SharedVolume(
-                env["MLOPS_SHARED_VOLUME_CLAIM"],
-                env.get("MLOPS_SHARED_VOLUME_PATH") or os.path.expanduser("~"),
+                settings.shared_volume_claim,
+                settings.shared_volume_path or os.path.expanduser("~"),
             )
         return cls(
-            KubeClient(KubeCredentials.from_environment(env)),
+            KubeClient(KubeCredentials.from_settings(settings)),
             availability=availability,
             shared_volume=shared,
-            argo_server_url=env.get("MLOPS_ARGO_SERVER") or None,
-            argo_server_ca_file=env.get("MLOPS_ARGO_SERVER_CA_FILE") or None,
+            argo_server_url=settings.argo_server_url or None,
+            argo_server_ca_file=settings.argo_server_ca_file or None,
+            notebook=settings.notebook_pod(),
         )
 
     @property
@@ -170,13 +176,13 @@ class JobsClient:
         """Validate ``spec`` (PyTorchJob, Sweep or ArgoWorkflow), check GPUs, ship code, create."""
         if if_not_fits not in IF_NOT_FITS:
             raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
-        spec.validate()
+        spec.validate(self.notebook)
         warnings = self._check_gpus(spec, if_not_fits)
         ref, configmap, archive, is_new = None, None, None, False
         if spec.snapshot is not None:
             ref, archive, is_new = self._ship(spec.snapshot)
             configmap = ref.configmap
-        manifest = spec.to_manifest(self.namespace, ref)
+        manifest = spec.to_manifest(self.namespace, ref, self.notebook)
         if configmap:
             manifest["metadata"].setdefault("annotations", {})[SNAPSHOT_ANNOTATION] = configmap
         handle = self.create_job(
@@ -200,7 +206,7 @@ class JobsClient:
     ) -> JobHandle:
         """Create the job, then make it the owner of its snapshot ConfigMap; all or nothing."""
         try:
-            created = self._create(kind, manifest)
+            created = kind.create(self, manifest)
         except BaseException:
             if snapshot_is_new:
                 self._delete_quietly(CONFIGMAPS, snapshot_configmap)
@@ -268,20 +274,6 @@ class JobsClient:
         """Tell the list cache (if any) that the job ``name`` with ``uid`` was deleted through this client."""
         if self.cache is not None:
             self.cache.forget(kind, name, uid)
-
-    def _create(self, kind: JobKind, manifest: dict) -> dict:
-        if kind.name == "workflow" and self.argo_server_url:
-            from .argo_server import create_workflow
-
-            return create_workflow(
-                self.argo_server_url,
-                self.kube.credentials.bearer_token(),
-                self.namespace,
-                manifest,
-                verify=self.argo_server_ca_file or True,
-                timeout=self.kube.timeout,
-            )
-        return self.kube.create(kind.resource, manifest)
 
     def _delete_quietly(self, resource, name: str) -> None:
         try:

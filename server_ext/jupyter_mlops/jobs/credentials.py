@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ClusterUnreachable
+from .settings import JobsSettings
 
 POD_SECRETS = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -52,11 +53,10 @@ class KubeCredentials:
 
     # ------------------------------------------------------------ sources
     @classmethod
-    def from_pod(cls, secrets: Path = POD_SECRETS) -> KubeCredentials:
-        host, port = (
-            os.environ.get("KUBERNETES_SERVICE_HOST"),
-            os.environ.get("KUBERNETES_SERVICE_PORT"),
-        )
+    def from_pod(
+        cls, host: str, port: str, secrets: Path = POD_SECRETS
+    ) -> KubeCredentials:
+        """The pod's own service account; ``host``/``port``: ``KUBERNETES_SERVICE_HOST``/``_PORT``."""
         if not host or not (secrets / "token").exists():
             raise ClusterUnreachable(
                 "No Kubernetes credentials found: not in a pod with a service-account token, "
@@ -96,22 +96,25 @@ class KubeCredentials:
 
     @classmethod
     def from_environment(cls, environ: dict | None = None) -> KubeCredentials:
-        env = os.environ if environ is None else environ
-        namespace = env.get("MLOPS_NAMESPACE") or None
-        if env.get("MLOPS_KUBECONFIG"):
-            return cls.from_kubeconfig(env["MLOPS_KUBECONFIG"], namespace)
-        if env.get("MLOPS_KUBE_SERVER"):
-            if not env.get("MLOPS_KUBE_TOKEN_FILE"):
+        return cls.from_settings(JobsSettings.from_environment(environ))
+
+    @classmethod
+    def from_settings(cls, settings: JobsSettings) -> KubeCredentials:
+        namespace = settings.namespace or None
+        if settings.kubeconfig:
+            return cls.from_kubeconfig(settings.kubeconfig, namespace)
+        if settings.kube_server:
+            if not settings.kube_token_file:
                 raise ClusterUnreachable(
                     "MLOPS_KUBE_SERVER is set but MLOPS_KUBE_TOKEN_FILE is not"
                 )
             return cls(
-                server=env["MLOPS_KUBE_SERVER"],
+                server=settings.kube_server,
                 namespace=namespace or "default",
-                ca_file=env.get("MLOPS_KUBE_CA_FILE") or None,
-                token_file=env["MLOPS_KUBE_TOKEN_FILE"],
+                ca_file=settings.kube_ca_file or None,
+                token_file=settings.kube_token_file,
             )
-        creds = cls.from_pod()
+        creds = cls.from_pod(settings.pod_api_host, settings.pod_api_port)
         if namespace:
             creds.namespace = namespace
         return creds

@@ -48,10 +48,7 @@ class JobHandle:
     def status(self) -> dict:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""
         obj = self.get()
-        body = self.kind.summary(obj)
-        body["part_noun"] = self.kind.part_noun
-        body["parts"] = self.kind.parts(obj, self.pods(), self.client.kube)
-        return body
+        return {**self.kind.summary(obj), **self.kind.detail(obj, self.pods(), self.client.kube)}
 
     def state(self) -> str:
         return self.kind.state(self.get())[0]
@@ -95,9 +92,7 @@ class JobHandle:
     def events(self) -> list[dict]:
         """Kubernetes events of the job, its pods and its trials, oldest first."""
         pods = self.pods()
-        names = {self.name} | {p["metadata"]["name"] for p in pods}
-        if self.kind.name == "sweep":
-            names |= {p["name"] for p in self.kind.parts(self.get(), pods, self.client.kube)}
+        names = self.kind.event_sources(self, pods)
         items = self.client.kube.list(EVENTS, self.namespace)["items"]
         chosen = []
         for event in items:

@@ -83,6 +83,10 @@ class JobKind:
         """Replicas, trials or steps with their state; may read more objects through ``client``."""
         return [self.pod_part(pod) for pod in pods]
 
+    def detail(self, obj: dict, pods: list[dict], client) -> dict:
+        """What a job's detail adds to its summary: ``part_noun`` and ``parts``."""
+        return {"part_noun": self.part_noun, "parts": self.parts(obj, pods, client)}
+
     def pod_part(self, pod: dict) -> dict:
         return {
             "name": self.part_of_pod(pod),
@@ -91,7 +95,22 @@ class JobKind:
             "node": (pod.get("spec") or {}).get("nodeName"),
         }
 
+    def requested_gpus(self, obj: dict) -> dict:
+        """``{"gpus", "gpu_type"}``: the GPUs the job holds at most at once and their
+        product (``gpu_type`` None when it takes any type, or no GPU), counted as the
+        hub counts them (``mlops_contract.jobs``)."""
+        gpus, gpu_type = self.contract.requested_gpus(obj)
+        return {"gpus": gpus, "gpu_type": gpu_type}
+
+    def event_sources(self, handle, pods: list[dict]) -> set[str]:
+        """Names of the objects whose Kubernetes events are the job's: the job and its pods."""
+        return {handle.name} | {p["metadata"]["name"] for p in pods}
+
     # -------------------------------------------------------------- actions
+    def create(self, client, manifest: dict) -> dict:
+        """Create the job's object as ``client``'s identity; the object as the server answered."""
+        return client.kube.create(self.resource, manifest)
+
     def cancel_patch(self, obj: dict) -> dict:
         """Merge patch that stops the job but keeps it (and its logs) around."""
         raise NotImplementedError

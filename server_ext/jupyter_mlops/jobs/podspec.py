@@ -5,15 +5,13 @@ Pure functions; each validator raises ``InvalidSpec`` naming the field.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
 
-from mlops_contract.labels import OWNER_LABEL
-from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
+from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
 
 from .errors import InvalidSpec
+from .settings import NotebookPod
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")
 QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
@@ -21,39 +19,9 @@ SUBMITTED_BY = "jupyterhub-mlops/submitted-by"
 """Label on every job the suite creates; lists select on it."""
 
 
-def notebook_image() -> str | None:
-    """The image of the notebook server we run in (KubeSpawner sets these)."""
-    return os.environ.get("JUPYTER_IMAGE_SPEC") or os.environ.get("JUPYTER_IMAGE") or None
-
-
-def owner_labels() -> dict[str, str]:
-    """The owner label GPUKubeSpawner puts on this user's notebook pod, for every job
-    pod: the hub's availability service then counts the GPUs the user's jobs hold
-    against their cap. The key is the contract's; the value, which only the hub
-    knows, comes as ``MLOPS_OWNER_LABEL=<key>=<value>``. Empty when not spawned by it."""
-    _, sep, value = os.environ.get("MLOPS_OWNER_LABEL", "").partition("=")
-    return {OWNER_LABEL: value} if sep and value else {}
-
-
-def gpu_tolerations() -> list[dict]:
-    """The tolerations of pods that ask for GPUs: the hub's ``GpuProfiles.gpu_tolerations``
-    (``MLOPS_GPU_TOLERATIONS``, a JSON list set by GPUKubeSpawner), so job pods go where
-    the hub counts GPUs as free; the contract's default when not spawned by it."""
-    given = os.environ.get("MLOPS_GPU_TOLERATIONS")
-    return json.loads(given) if given else default_gpu_tolerations()
-
-
-def workflow_service_account() -> str | None:
-    """The account this user's workflow steps run as (``MLOPS_WORKFLOW_SERVICE_ACCOUNT``,
-    set by GPUKubeSpawner to the one the hub provisioned with Argo's executor role).
-    None when not spawned by it: the workflow's own ``serviceAccountName`` (or Argo's
-    default) then applies."""
-    return os.environ.get("MLOPS_WORKFLOW_SERVICE_ACCOUNT") or None
-
-
-def pod_metadata(labels: dict | None = None) -> dict:
-    """Metadata of a pod template: the owner label plus ``labels``."""
-    return {"labels": {**owner_labels(), **(labels or {})}}
+def pod_metadata(notebook: NotebookPod, labels: dict | None = None) -> dict:
+    """Metadata of a pod template: the notebook's owner label plus ``labels``."""
+    return {"labels": {**notebook.owner_labels, **(labels or {})}}
 
 
 def check_name(name: str | None, field: str = "name") -> None:
@@ -140,14 +108,20 @@ def container(
 
 
 def pod_spec(
-    containers: list[dict], *, gpus: int, gpu_type: str | None, restart_policy: str | None = None
+    containers: list[dict],
+    *,
+    gpus: int,
+    gpu_type: str | None,
+    notebook: NotebookPod,
+    restart_policy: str | None = None,
 ) -> dict:
-    """A pod spec that lands on GPU nodes of ``gpu_type`` when GPUs are asked for."""
+    """A pod spec that lands on GPU nodes of ``gpu_type`` when GPUs are asked for,
+    with the notebook's GPU tolerations (where the hub counts GPUs as free)."""
     spec: dict = {"containers": containers}
     if restart_policy:
         spec["restartPolicy"] = restart_policy
     if gpus:
-        spec["tolerations"] = gpu_tolerations()
+        spec["tolerations"] = [dict(t) for t in notebook.gpu_tolerations]
         if gpu_type:
             spec["nodeSelector"] = {GPU_PRODUCT_LABEL: gpu_type}
     return spec

@@ -12,6 +12,7 @@ from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .resources import PYTORCHJOBS
+from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
 from .workload import Workload
 
@@ -29,7 +30,7 @@ class PyTorchJob(Workload):
 
         job = PyTorchJob(command="python train.py --epochs 3", replicas=2, gpus=1,
                          gpu_type="NVIDIA-A100-SXM4-80GB")
-        handle = job.submit()
+        handle = client.submit(job)   # or job.submit() from jupyter_mlops.jobs
     """
 
     command: list[str] | str
@@ -45,7 +46,8 @@ class PyTorchJob(Workload):
 
     kind = "pytorchjob"
 
-    def validate(self) -> None:
+    def validate(self, notebook: NotebookPod | None = None) -> None:
+        """Check and normalise the fields (``notebook``: what the job's pods inherit)."""
         podspec.check_name(self.name)
         self.command = podspec.check_command(self.command)
         podspec.check_int(self.replicas, "replicas", 1, 1024)
@@ -61,26 +63,31 @@ class PyTorchJob(Workload):
                     f"{self.replicas * self.nproc_per_node} ranks of which only "
                     f"{self.replicas} start",
                 )
-        self.validate_workload()
+        self.validate_workload(notebook or NotebookPod())
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         """(GPU type, GPUs per pod, pods) for the availability check."""
         return self.gpu_type, self.gpus, self.replicas
 
-    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+    def to_manifest(
+        self,
+        namespace: str,
+        snapshot: SnapshotRef | None = None,
+        notebook: NotebookPod | None = None,
+    ) -> dict:
         return {
             "apiVersion": "kubeflow.org/v1",
             "kind": "PyTorchJob",
             "metadata": podspec.metadata(self.name, "pytorchjob", namespace),
-            "spec": self.job_spec(snapshot),
+            "spec": self.job_spec(snapshot, notebook or NotebookPod()),
         }
 
-    def job_spec(self, snapshot: SnapshotRef | None) -> dict:
+    def job_spec(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         """The PyTorchJob ``spec`` (also the trial template of a sweep)."""
-        spec = self.pod_spec([self.container(CONTAINER, self.command)])
+        spec = self.pod_spec([self.container(CONTAINER, self.command, notebook)], notebook)
         if snapshot is not None:
             spec = attach_snapshot(spec, snapshot)
-        template = {"metadata": podspec.pod_metadata(), "spec": spec}
+        template = {"metadata": podspec.pod_metadata(notebook), "spec": spec}
         replica_specs = {
             "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}
         }
@@ -99,17 +106,6 @@ class PyTorchJob(Workload):
         if self.nproc_per_node:
             body["nprocPerNode"] = str(self.nproc_per_node)
         return body
-
-    def submit(self, client=None, *, if_not_fits: str = "refuse"):
-        """Create the job as your service account; return its ``JobHandle``.
-
-        ``if_not_fits``: ``"refuse"`` raises ``GpusUnavailable`` when the GPUs
-        are not free now; ``"queue"`` submits anyway (it waits in the queue).
-        Either way ``OverGpuCap`` refuses a job over the hub's per-user GPU cap.
-        """
-        from .client import default_client
-
-        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
 
 
 class PyTorchJobKind(JobKind):

@@ -19,7 +19,9 @@ from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
+from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
+from .trial_plot import best_trial, sweep_plot_data
 from .workflow import run_steps_as_executor
 from .workload import Workload
 
@@ -99,7 +101,7 @@ class Sweep(Workload):
                                   Parameter("batch", "categorical", values=[32, 64])],
                       objective_metric="accuracy", max_trials=8, parallel_trials=2,
                       trial_kind="pytorchjob", gpus=1)
-        handle = sweep.submit()
+        handle = client.submit(sweep)   # or sweep.submit() from jupyter_mlops.jobs
 
     Trials print ``accuracy=0.93`` lines on stdout; Katib's StdOut collector reads them.
     """
@@ -122,7 +124,9 @@ class Sweep(Workload):
 
     kind = "sweep"
 
-    def validate(self) -> None:
+    def validate(self, notebook: NotebookPod | None = None) -> None:
+        """Check and normalise the fields (``notebook``: what the trials' pods inherit)."""
+        notebook = notebook or NotebookPod()
         podspec.check_name(self.name)
         self.command = podspec.check_command(self.command)
         if not isinstance(self.parameters, list) or not self.parameters:
@@ -155,13 +159,18 @@ class Sweep(Workload):
             podspec.check_int(self.max_failed_trials, "max_failed_trials", 0)
         if self.trial_kind != "pytorchjob" and self.replicas != 1:
             raise InvalidSpec("replicas", "only pytorchjob trials have more than one replica")
-        self.validate_workload()
-        self._trial_job().validate()  # the trial's own rules (replicas) on the same fields
+        self.validate_workload(notebook)
+        self._trial_job().validate(notebook)  # the trial's own rules (replicas) on the same fields
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         return self.gpu_type, self.gpus, self.replicas * self.parallel_trials
 
-    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+    def to_manifest(
+        self,
+        namespace: str,
+        snapshot: SnapshotRef | None = None,
+        notebook: NotebookPod | None = None,
+    ) -> dict:
         spec: dict = {
             "objective": {"type": self.objective, "objectiveMetricName": self.objective_metric},
             "algorithm": {"algorithmName": self.algorithm},
@@ -169,7 +178,7 @@ class Sweep(Workload):
             "maxTrialCount": self.max_trials,
             "parameters": [p.to_katib() for p in self.parameters],
             "metricsCollectorSpec": {"collector": {"kind": "StdOut"}},
-            "trialTemplate": self._trial_template(snapshot),
+            "trialTemplate": self._trial_template(snapshot, notebook or NotebookPod()),
         }
         if self.goal is not None:
             spec["objective"]["goal"] = self.goal
@@ -183,12 +192,6 @@ class Sweep(Workload):
             "metadata": podspec.metadata(self.name, "sweep", namespace),
             "spec": spec,
         }
-
-    def submit(self, client=None, *, if_not_fits: str = "refuse"):
-        """Create the Experiment; see ``PyTorchJob.submit``."""
-        from .client import default_client
-
-        return (client or default_client()).submit(self, if_not_fits=if_not_fits)
 
     # ------------------------------------------------------------ internals
     def _templated_command(self) -> list[str]:
@@ -208,7 +211,7 @@ class Sweep(Workload):
             **self.workload(),
         )
 
-    def _trial_template(self, snapshot: SnapshotRef | None) -> dict:
+    def _trial_template(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         job = self._trial_job()
         template: dict = {
             "trialParameters": [{"name": p.name, "reference": p.name} for p in self.parameters],
@@ -221,14 +224,14 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "kubeflow.org/v1",
                     "kind": "PyTorchJob",
-                    "spec": job.job_spec(snapshot),
+                    "spec": job.job_spec(snapshot, notebook),
                 },
             )
             return template
         main = self.container(
-            "training-container" if self.trial_kind == "pod" else "main", job.command
+            "training-container" if self.trial_kind == "pod" else "main", job.command, notebook
         )
-        pod = self.pod_spec([main], restart_policy="Never")
+        pod = self.pod_spec([main], notebook, restart_policy="Never")
         if snapshot is not None:
             pod = attach_snapshot(pod, snapshot)
         if self.trial_kind == "pod":
@@ -239,7 +242,7 @@ class Sweep(Workload):
                     "kind": "Job",
                     "spec": {
                         "backoffLimit": 0,
-                        "template": {"metadata": podspec.pod_metadata(), "spec": pod},
+                        "template": {"metadata": podspec.pod_metadata(notebook), "spec": pod},
                     },
                 },
             )
@@ -248,14 +251,16 @@ class Sweep(Workload):
         # metrics from the pod labelled TRAINING_LABEL.
         step = {
             "name": "main",
-            "metadata": podspec.pod_metadata({TRAINING_LABEL: "true"}),
+            "metadata": podspec.pod_metadata(notebook, {TRAINING_LABEL: "true"}),
             "container": copy.deepcopy(pod["containers"][0]),
         }
         step["container"].pop("name", None)
         for key in ("nodeSelector", "tolerations"):
             if key in pod:
                 step[key] = pod[key]
-        workflow_spec = run_steps_as_executor({"entrypoint": "main", "templates": [step]})
+        workflow_spec = run_steps_as_executor(
+            {"entrypoint": "main", "templates": [step]}, notebook
+        )
         if pod.get("volumes"):
             workflow_spec["volumes"] = pod["volumes"]
         template.update(
@@ -314,6 +319,20 @@ class SweepKind(JobKind):
             }
         return body
 
+    def detail(self, obj: dict, pods: list[dict], client) -> dict:
+        """Besides the trials: the best trial (Katib's, else the best the trials reported so
+        far) and the parallel-coordinates plot data (``trial_plot``)."""
+        body = super().detail(obj, pods, client)
+        spec = obj.get("spec") or {}
+        objective = spec.get("objective") or {}
+        best = self.summary(obj).get("best_trial") or best_trial(
+            body["parts"], objective.get("objectiveMetricName", ""), objective.get("type", "maximize")
+        )
+        if best:
+            body["best_trial"] = best
+        body["plot"] = sweep_plot_data(spec, body["parts"], best and best["name"])
+        return body
+
     def part_of_pod(self, pod: dict) -> str:
         return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod[
             "metadata"
@@ -359,3 +378,8 @@ class SweepKind(JobKind):
                 "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1)),
             },
         }
+
+    def event_sources(self, handle, pods: list[dict]) -> set[str]:
+        # Katib writes events on the trials too (created, running, metrics unavailable).
+        trials = {p["name"] for p in self.parts(handle.get(), pods, handle.client.kube)}
+        return super().event_sources(handle, pods) | trials

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from mlops_contract import jobs
 
 from . import podspec
+from .argo_server import create_workflow
 from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .resources import WORKFLOWS
+from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
 
 NODE_NAME_ANNOTATION = "workflows.argoproj.io/node-name"
@@ -31,13 +33,12 @@ STEP_STATES = {**jobs.WorkflowKind.PHASES, "Skipped": "Skipped", "Omitted": "Omi
 was false) and ``Omitted`` (a DAG task whose dependencies ruled it out)."""
 
 
-def run_steps_as_executor(workflow_spec: dict) -> dict:
+def run_steps_as_executor(workflow_spec: dict, notebook: NotebookPod) -> dict:
     """Steps run as the user's workflow account unless the workflow names its own:
     the executor in each step's pod reports the step's outputs with that pod's token,
     and the step fails when the account may not (the namespace's ``default`` may not)."""
-    account = podspec.workflow_service_account()
-    if account:
-        workflow_spec.setdefault("serviceAccountName", account)
+    if notebook.workflow_service_account:
+        workflow_spec.setdefault("serviceAccountName", notebook.workflow_service_account)
     return workflow_spec
 
 
@@ -56,7 +57,8 @@ class ArgoWorkflow:
         """Accept a ``hera.workflows.Workflow`` as its author built it."""
         return cls(manifest=workflow.to_dict(), snapshot=snapshot)
 
-    def validate(self) -> None:
+    def validate(self, notebook: NotebookPod | None = None) -> None:
+        """Check the manifest (``notebook`` is not needed: a workflow names its own images)."""
         m = self.manifest
         if not isinstance(m, dict):
             raise InvalidSpec("manifest", "must be a Workflow object")
@@ -88,16 +90,21 @@ class ArgoWorkflow:
         gpus, gpu_type = jobs.WORKFLOW.requested_gpus(self.manifest)
         return gpu_type, gpus, 1
 
-    def to_manifest(self, namespace: str, snapshot: SnapshotRef | None = None) -> dict:
+    def to_manifest(
+        self,
+        namespace: str,
+        snapshot: SnapshotRef | None = None,
+        notebook: NotebookPod | None = None,
+    ) -> dict:
+        notebook = notebook or NotebookPod()
         manifest = copy.deepcopy(self.manifest)
         meta = manifest.setdefault("metadata", {})
         meta["namespace"] = namespace
         meta.setdefault("labels", {})[podspec.SUBMITTED_BY] = "jupyter-mlops"
-        run_steps_as_executor(manifest.setdefault("spec", {}))
-        owner = podspec.owner_labels()
-        if owner:  # every step's pod, whatever the workflow says
+        run_steps_as_executor(manifest.setdefault("spec", {}), notebook)
+        if notebook.owner_labels:  # every step's pod, whatever the workflow says
             pod_meta = manifest.setdefault("spec", {}).setdefault("podMetadata", {})
-            pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **owner}
+            pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **notebook.owner_labels}
         if snapshot is not None:
             spec = manifest["spec"]
             volumes = None
@@ -184,3 +191,16 @@ class WorkflowKind(JobKind):
         for key in ("workflows.argoproj.io/completed", "workflows.argoproj.io/phase"):
             (manifest["metadata"].get("labels") or {}).pop(key, None)
         return manifest
+
+    def create(self, client, manifest: dict) -> dict:
+        # Through the Argo Server when one is configured (Hera's WorkflowsService).
+        if not client.argo_server_url:
+            return super().create(client, manifest)
+        return create_workflow(
+            client.argo_server_url,
+            client.kube.credentials.bearer_token(),
+            client.namespace,
+            manifest,
+            verify=client.argo_server_ca_file or True,
+            timeout=client.kube.timeout,
+        )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 
 from . import podspec
 from .errors import InvalidSpec
+from .settings import NotebookPod
 
 WORKLOAD_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "gpus": int,
@@ -39,7 +40,7 @@ class Workload:
     """Container image; default: the notebook's own image (``JUPYTER_IMAGE_SPEC``)."""
     env: dict[str, str] = field(default_factory=dict)
 
-    def validate_workload(self) -> None:
+    def validate_workload(self, notebook: NotebookPod) -> None:
         """Check and normalise the workload fields; ``InvalidSpec`` names the first bad one."""
         podspec.check_int(self.gpus, "gpus", 0, 64)
         self.cpu = podspec.check_quantity(self.cpu, "cpu")
@@ -49,7 +50,7 @@ class Workload:
         podspec.check_text(self.image, "image")
         if self.gpu_type and not self.gpus:
             raise InvalidSpec("gpu_type", "set gpus (per pod) when you choose a GPU type")
-        if not (self.image or podspec.notebook_image()):
+        if not (self.image or notebook.image):
             raise InvalidSpec(
                 "image",
                 "no image given and the notebook's image is unknown "
@@ -60,11 +61,12 @@ class Workload:
         """The workload fields as keyword arguments (to hand them on to another kind)."""
         return {f.name: getattr(self, f.name) for f in fields(Workload)}
 
-    def container(self, name: str, command: list[str]) -> dict:
-        """The container that runs ``command`` with this workload's image, limits and env."""
+    def container(self, name: str, command: list[str], notebook: NotebookPod) -> dict:
+        """The container that runs ``command`` with this workload's image (default: the
+        notebook's), limits and env."""
         return podspec.container(
             name,
-            self.image or podspec.notebook_image(),
+            self.image or notebook.image,
             command,
             gpus=self.gpus,
             cpu=self.cpu,
@@ -72,8 +74,14 @@ class Workload:
             env=self.env,
         )
 
-    def pod_spec(self, containers: list[dict], restart_policy: str | None = None) -> dict:
+    def pod_spec(
+        self, containers: list[dict], notebook: NotebookPod, restart_policy: str | None = None
+    ) -> dict:
         """A pod spec placed on this workload's GPU type when it asks for GPUs."""
         return podspec.pod_spec(
-            containers, gpus=self.gpus, gpu_type=self.gpu_type, restart_policy=restart_policy
+            containers,
+            gpus=self.gpus,
+            gpu_type=self.gpu_type,
+            notebook=notebook,
+            restart_policy=restart_policy,
         )

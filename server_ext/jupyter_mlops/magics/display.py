@@ -25,11 +25,10 @@ class JobView:
     """What a job looked like at one moment; renders without calling the cluster."""
 
     status: dict
-    spec: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def _repr_html_(self) -> str:
-        return render.job_html(self.status, self.spec, self.warnings)
+        return render.job_html(self.status, self.warnings)
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(render.job_text(self.status, self.warnings))
@@ -46,11 +45,7 @@ class NotebookJob(JobHandle):
         return cls(handle.client, handle.kind, handle.name, handle.namespace, handle.warnings)
 
     def view(self) -> JobView:
-        status = self.status()
-        spec = {}
-        if self.kind.name == "sweep":  # the plot's axes come from the search space
-            spec = self.get().get("spec") or {}
-        return JobView(status, spec, list(self.warnings))
+        return JobView(self.status(), list(self.warnings))
 
     def resubmit(self) -> NotebookJob:
         return NotebookJob.of(super().resubmit())
@@ -76,7 +71,6 @@ def _track(job: NotebookJob, output, view: JobView, timeout: float | None = None
         if summary.get("deleted"):
             view = JobView(
                 {**view.status, "state": "Deleted", "message": "the job was deleted"},
-                view.spec,
                 view.warnings,
             )
             output.update(view)
@@ -136,7 +130,6 @@ def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thre
     if not room:
         view = JobView(
             view.status,
-            view.spec,
             [
                 *view.warnings,
                 f"This output does not update: {max_followers} jobs are followed already "
@@ -153,7 +146,6 @@ def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thre
         except JobsError as exc:
             latest = JobView(
                 view.status,
-                view.spec,
                 [
                     *view.warnings,
                     f"Stopped updating: {exc.message} (%mlops status {job.name} shows it now).",

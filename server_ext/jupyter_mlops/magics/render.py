@@ -1,7 +1,7 @@
 """HTML and plain text for what the magics show: tables, job status, progress, sweeps, GPUs.
 
 Pure functions over the dicts the jobs API returns (``JobHandle.status()``,
-the Experiment spec, the hub's availability snapshot); every value from the
+the hub's availability snapshot); every value from the
 cluster is escaped before it goes into HTML.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from .plot import axes_for, parallel_coordinates_svg
+from .plot import parallel_coordinates_svg
 
 STATE_COLOURS = {
     "Pending": "#a16207",
@@ -150,41 +150,54 @@ def jobs_text(summaries: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------- one job
-def progress_line(status: dict) -> str:
-    """One line: the job, its state, and how far the replicas, trials or steps have got."""
-    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"], *progress(status)])
+class KindView:
+    """How a job's status reads in a notebook; this default fits PyTorchJobs (replicas).
+
+    Each kind whose status carries more (a sweep's trials, a workflow's steps)
+    has its own subclass in ``KIND_VIEWS``.
+    """
+
+    def progress(self, status: dict) -> list[str]:
+        """How far the job's parts have got (without the controller's message)."""
+        parts = status.get("parts") or []
+        if not parts:
+            return []
+        noun = status.get("part_noun") or "part"
+        counts = Counter(p.get("phase") or p.get("state") or "Pending" for p in parts)
+        return [
+            f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: "
+            + ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
+        ]
+
+    def parts_table(self, parts: list[dict]) -> tuple[list[str], list[list]]:
+        return (
+            ["replica", "phase", "pod", "node"],
+            [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts],
+        )
+
+    def extra_html(self, status: dict) -> list[str]:
+        """What follows the parts table in HTML."""
+        return []
+
+    def extra_text(self, status: dict) -> list[str]:
+        """What follows the parts table in plain text."""
+        return []
 
 
-def progress(status: dict) -> list[str]:
-    """How far the replicas, trials or steps have got, and the controller's message."""
-    kind, parts = status["kind"], status.get("parts") or []
-    details = []
-    if kind == "sweep":
+class SweepView(KindView):
+    def progress(self, status: dict) -> list[str]:
         trials = status.get("trials") or {}
-        details.append(
+        details = [
             f"trials {trials.get('succeeded', 0)} succeeded, "
             f"{trials.get('running', 0)} running, {trials.get('failed', 0)} failed"
-        )
+        ]
         best = status.get("best_trial")
         if best:
             metrics = ", ".join(f"{k}={v}" for k, v in best["metrics"].items())
             details.append(f"best {metrics} ({best['name']})")
-    elif parts:
-        noun = status.get("part_noun") or "part"
-        counts = Counter(p.get("phase") or p.get("state") or "Pending" for p in parts)
-        details.append(
-            f"{len(parts)} {noun}{'s' if len(parts) != 1 else ''}: "
-            + ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
-        )
-    if status.get("message") and status["state"] != "Running":
-        details.append(status["message"])
-    return details
+        return details
 
-
-def parts_table(status: dict) -> tuple[list[str], list[list]]:
-    """Headers and rows of the replicas, trials or steps."""
-    parts, kind = status.get("parts") or [], status["kind"]
-    if kind == "sweep":
+    def parts_table(self, parts: list[dict]) -> tuple[list[str], list[list]]:
         names = sorted({n for p in parts for n in p.get("parameters", {})})
         metrics = sorted({n for p in parts for n in p.get("metrics", {})})
         headers = ["trial", "state", *names, *metrics]
@@ -198,7 +211,19 @@ def parts_table(status: dict) -> tuple[list[str], list[list]]:
             for p in parts
         ]
         return headers, rows
-    if kind == "workflow":
+
+    def extra_html(self, status: dict) -> list[str]:
+        return [
+            f"<p class='mlops-best'>{escape(best_trial_line(status))}</p>",
+            sweep_plot(status),
+        ]
+
+    def extra_text(self, status: dict) -> list[str]:
+        return [best_trial_line(status)]
+
+
+class WorkflowView(KindView):
+    def parts_table(self, parts: list[dict]) -> tuple[list[str], list[list]]:
         return (
             ["step", "type", "state", "started", "finished"],
             [
@@ -206,24 +231,38 @@ def parts_table(status: dict) -> tuple[list[str], list[list]]:
                 for p in parts
             ],
         )
-    return (
-        ["replica", "phase", "pod", "node"],
-        [[p["name"], p.get("phase"), p.get("pod"), p.get("node")] for p in parts],
-    )
 
 
-def sweep_plot(status: dict, spec: dict) -> str:
+KIND_VIEWS: dict[str, KindView] = {"sweep": SweepView(), "workflow": WorkflowView()}
+
+
+def kind_view(status: dict) -> KindView:
+    return KIND_VIEWS.get(status["kind"], KindView())
+
+
+def progress_line(status: dict) -> str:
+    """One line: the job, its state, and how far the replicas, trials or steps have got."""
+    return f"{status['kind']} {status['name']}: " + " · ".join([status["state"], *progress(status)])
+
+
+def progress(status: dict) -> list[str]:
+    """How far the replicas, trials or steps have got, and the controller's message."""
+    details = kind_view(status).progress(status)
+    if status.get("message") and status["state"] != "Running":
+        details.append(status["message"])
+    return details
+
+
+def parts_table(status: dict) -> tuple[list[str], list[list]]:
+    """Headers and rows of the replicas, trials or steps."""
+    return kind_view(status).parts_table(status.get("parts") or [])
+
+
+def sweep_plot(status: dict) -> str:
     """The parallel-coordinates SVG of a sweep's trials ('' before any trial exists)."""
-    parts = status.get("parts") or []
-    if not parts:
+    if not status.get("parts") or not status.get("plot"):
         return ""
-    objective = spec.get("objective") or {}
-    metric = objective.get("objectiveMetricName", "")
-    axes = axes_for(spec.get("parameters") or [], parts, metric)
-    best = (status.get("best_trial") or {}).get("name")
-    return parallel_coordinates_svg(
-        axes, parts, metric, objective=objective.get("type", "maximize"), best=best
-    )
+    return parallel_coordinates_svg(status["plot"])
 
 
 def best_trial_line(status: dict) -> str:
@@ -235,7 +274,7 @@ def best_trial_line(status: dict) -> str:
     return f"best trial {best['name']}: {metrics} with {params}"
 
 
-def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -> str:
+def job_html(status: dict, warnings: list[str] = ()) -> str:
     colour = STATE_COLOURS.get(status["state"], "#111")
     html = [
         f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
@@ -250,9 +289,7 @@ def job_html(status: dict, spec: dict | None = None, warnings: list[str] = ()) -
     headers, rows = parts_table(status)
     if rows:
         html.append(table_html(headers, rows))
-    if status["kind"] == "sweep":
-        html.append(f"<p class='mlops-best'>{escape(best_trial_line(status))}</p>")
-        html.append(sweep_plot(status, spec or {}))
+    html.extend(kind_view(status).extra_html(status))
     html.append("</div>")
     return "".join(html)
 
@@ -262,6 +299,5 @@ def job_text(status: dict, warnings: list[str] = ()) -> str:
     headers, rows = parts_table(status)
     if rows:
         lines.append(table_text(headers, rows))
-    if status["kind"] == "sweep":
-        lines.append(best_trial_line(status))
+    lines.extend(kind_view(status).extra_text(status))
     return "\n".join(lines)

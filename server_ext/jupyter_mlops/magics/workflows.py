@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import runpy
 
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..jobs import ArgoWorkflow, Snapshot
+from ..jobs import ArgoWorkflow, InvalidSpec, Snapshot
+from ..jobs.hera_file import run_file, workflows_in
 from .commands import EITHER, output_argument, subcommand
 from .parsing import MagicInputError
 from .submitting import present, submit
@@ -62,7 +62,7 @@ def workflow(magics, args, cell):
             raise MagicInputError(
                 f"%mlops workflow submit: no file {args.path!r} (in {os.getcwd()})."
             )
-        namespace = runpy.run_path(args.path, run_name="__mlops_workflow__")
+        namespace = run_file(args.path)
         where = args.path
     else:
         if args.action or args.path:
@@ -83,14 +83,9 @@ def workflow(magics, args, cell):
 
 def _pick_workflow(namespace: dict, variable: str | None, where: str):
     try:
-        from hera.workflows import Workflow
-    except ImportError:
-        raise MagicInputError("Hera is not installed in this kernel: pip install hera") from None
-    found = {
-        name: value
-        for name, value in namespace.items()
-        if isinstance(value, Workflow) and not name.startswith("_")
-    }
+        found = workflows_in(namespace)
+    except InvalidSpec as exc:
+        raise MagicInputError(exc.details["reason"]) from None
     if variable:
         if variable not in found:
             raise MagicInputError(

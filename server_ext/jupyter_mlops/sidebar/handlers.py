@@ -26,7 +26,7 @@ from ..jobs.client import IF_NOT_FITS
 from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, JobsError, UpstreamError
 from ..jobs.kinds import KINDS
 from .hera_file import inside_root, workflow_manifest
-from .jobinfo import conditions, requested_gpus, sweep_objective
+from .jobinfo import conditions, sweep_objective
 from .ssh import MlopsSsh
 
 GATEWAY_TIMEOUT_SECONDS = 5.0
@@ -67,7 +67,7 @@ class SidebarJobsHandler(JobsHandler):
                     items = client.kube.list(kind.resource, client.namespace)["items"]
             except ComponentMissing:
                 continue  # a kind whose component is not installed has no jobs to show
-            jobs.extend({**kind.summary(obj), **requested_gpus(kind.name, obj)} for obj in items)
+            jobs.extend({**kind.summary(obj), **kind.requested_gpus(obj)} for obj in items)
         return sorted(jobs, key=lambda s: s["created"] or "", reverse=True)
 
 
@@ -77,7 +77,7 @@ class SidebarJobHandler(JobsHandler):
     async def get(self, collection: str, name: str) -> None:
         handle = self.job(collection, name)  # 404 for an unknown kind, 400 for a bad name
         obj = await self.call(handle.get)
-        self.send({**requested_gpus(handle.kind.name, obj), "conditions": conditions(obj),
+        self.send({**handle.kind.requested_gpus(obj), "conditions": conditions(obj),
                    "objective": sweep_objective(obj)})
 
 

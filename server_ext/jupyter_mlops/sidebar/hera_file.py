@@ -1,29 +1,17 @@
-"""A Hera workflow from a .py file: run the file in a child Python, read back its Workflow.
+"""A Hera workflow from a .py file under the server's root, for the sidebar.
 
-The file runs with ``__name__`` set to ``"__mlops_submit__"``, so a trailing
-``if __name__ == "__main__": w.create()`` does not submit it a second time;
-the one ``hera.workflows.Workflow`` it defines at module level is returned as
-a manifest (``Workflow.to_dict()``), to submit through the jobs API like any
-other workflow. The child runs in the file's folder, with the server's
-environment, for at most ``timeout`` seconds.
+The file runs in a child Python (``jobs.hera_file.run_in_child``: never inside
+the server process); the one ``hera.workflows.Workflow`` it defines at module
+level is returned as a manifest (``Workflow.to_dict()``), to submit through
+the jobs API like any other workflow.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 from ..jobs.errors import InvalidSpec
-
-_READ_WORKFLOWS = """
-import json, runpy, sys
-from hera.workflows import Workflow
-found = [v for v in runpy.run_path(sys.argv[1], run_name="__mlops_submit__").values()
-         if isinstance(v, Workflow)]
-print("\\n" + json.dumps([w.to_dict() for w in found]))
-"""
+from ..jobs.hera_file import run_in_child
 
 
 def inside_root(root_dir: str, path: str, field: str = "path") -> Path:
@@ -41,16 +29,7 @@ def workflow_manifest(file: Path, timeout: float = 60) -> dict:
     """The manifest of the one Hera Workflow ``file`` defines; ``InvalidSpec`` saying why not."""
     if file.suffix != ".py" or not file.is_file():
         raise InvalidSpec("path", f"{file.name} is not an existing .py file")
-    try:
-        done = subprocess.run([sys.executable, "-c", _READ_WORKFLOWS, str(file)], cwd=file.parent,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise InvalidSpec("path", f"running {file.name} took over {timeout:.0f}s; keep slow work "
-                                  "out of module level") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no error output"])[-1]
-        raise InvalidSpec("path", f"running {file.name} failed: {last}")
-    workflows = json.loads(done.stdout.strip().rsplit("\n", 1)[-1] or "[]")
+    workflows = list(run_in_child(file, timeout).values())
     if len(workflows) != 1:
         raise InvalidSpec("path", f"{file.name} defines {len(workflows)} Hera Workflows at module "
                                   "level; the sidebar submits a file that defines exactly one")

@@ -1,25 +1,11 @@
 """Pure readings of a job object that the list and detail views show (tested as dicts).
 
-The jobs API's summaries say what state a job is in; the sidebar also shows
-how many GPUs it asks for, its conditions and, for a sweep, what it optimises.
+The jobs API's summaries say what state a job is in and each kind says what
+GPUs a job asks for (``JobKind.requested_gpus``); the sidebar also shows a
+job's conditions and, for a sweep, what it optimises.
 """
 
 from __future__ import annotations
-
-from mlops_contract import jobs
-
-
-def requested_gpus(kind: str, obj: dict) -> dict:
-    """``{"gpus", "gpu_type"}``: the GPUs a job holds at most at once and their product.
-
-    A PyTorchJob: every replica's GPUs. A sweep: one trial's GPUs times its
-    parallel trials. A workflow: its largest step. ``gpu_type`` is None when
-    the job takes any type (or no GPU). Counted by ``mlops_contract.jobs``.
-    """
-    if kind not in jobs.BY_NAME:
-        raise ValueError(f"unknown job kind {kind!r}")
-    gpus, gpu_type = jobs.BY_NAME[kind].requested_gpus(obj)
-    return {"gpus": gpus, "gpu_type": gpu_type}
 
 
 def conditions(obj: dict) -> list[dict]:
