@@ -27,7 +27,7 @@ export interface IBestTrial {
   metrics: Record<string, string | null>;
 }
 
-/** A job as the list shows it (GET /sidebar/jobs, or a watch event's `job`). */
+/** A job as the list shows it (GET /jobs, or a watch event's `job`). */
 export interface IJobSummary {
   kind: JobKind;
   name: string;
@@ -38,9 +38,9 @@ export interface IJobSummary {
   created: string | null;
   started?: string | null;
   finished?: string | null;
-  /** Present in GET /sidebar/jobs; watch events do not carry it. */
-  gpus?: number;
-  gpu_type?: string | null;
+  /** The GPUs the job holds at most at once, and their product (null: any or none). */
+  gpus: number;
+  gpu_type: string | null;
   trials?: Record<string, number>;
   best_trial?: IBestTrial;
 }
@@ -61,8 +61,7 @@ function newestFirst(a: IJobSummary, b: IJobSummary): number {
 }
 
 /**
- * The list after a batch of watch events: ADDED/MODIFIED replace the job
- * (keeping the GPU figures a list answer gave, which events do not carry),
+ * The list after a batch of watch events: ADDED/MODIFIED replace the job,
  * DELETED removes it. Returns the same array when nothing changed, so React
  * skips the render. Linear in the list plus the batch: the stream's first
  * burst carries every job.
@@ -77,13 +76,8 @@ export function applyWatchEvents(jobs: IJobSummary[], events: IWatchEvent[]): IJ
       changed = byKey.delete(key) || changed;
       continue;
     }
-    const merged: IJobSummary = {
-      ...event.job,
-      gpus: event.job.gpus ?? previous?.gpus,
-      gpu_type: event.job.gpu_type !== undefined ? event.job.gpu_type : previous?.gpu_type
-    };
-    if (!previous || !sameSummary(previous, merged)) {
-      byKey.set(key, merged);
+    if (!previous || !sameSummary(previous, event.job)) {
+      byKey.set(key, event.job);
       changed = true;
     }
   }
@@ -429,17 +423,21 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
+export const DISTRIBUTIONS = ['uniform', 'loguniform', 'normal', 'lognormal'] as const;
+
 export interface ISweepParameter {
   name: string;
   type: 'double' | 'int' | 'categorical' | 'discrete';
   min?: number;
   max?: number;
   values?: string[];
+  distribution?: (typeof DISTRIBUTIONS)[number];
 }
 
 /**
  * Search-space lines of the sweep form, one parameter a line:
- * `lr double 0.0001 0.1`, `layers int 2 8`, `optimizer categorical adam,sgd`.
+ * `lr double 0.0001 0.1 loguniform` (the distribution is optional),
+ * `layers int 2 8`, `optimizer categorical adam,sgd`.
  * Throws an Error naming the line and what is wrong.
  */
 export function parseSearchSpace(text: string): ISweepParameter[] {
@@ -455,11 +453,18 @@ export function parseSearchSpace(text: string): ISweepParameter[] {
       throw new Error(`${where}: the name must be letters, digits or _.`);
     }
     if (type === 'double' || type === 'int') {
-      const [min, max] = rest.map(Number);
-      if (rest.length !== 2 || !Number.isFinite(min) || !Number.isFinite(max) || min >= max) {
+      const [low, high, distribution] = rest;
+      const [min, max] = [Number(low), Number(high)];
+      if (rest.length < 2 || rest.length > 3 || !Number.isFinite(min) || !Number.isFinite(max) || min >= max) {
         throw new Error(`${where}: give a minimum and a larger maximum, e.g. “${name} ${type} 1 10”.`);
       }
-      parameters.push({ name, type, min, max });
+      if (distribution === undefined) {
+        parameters.push({ name, type, min, max });
+      } else if ((DISTRIBUTIONS as readonly string[]).includes(distribution)) {
+        parameters.push({ name, type, min, max, distribution: distribution as ISweepParameter['distribution'] });
+      } else {
+        throw new Error(`${where}: the distribution must be ${DISTRIBUTIONS.join(', ')} (or left out).`);
+      }
     } else if (type === 'categorical' || type === 'discrete') {
       const values = rest.join(' ').split(',').map(v => v.trim()).filter(Boolean);
       if (!values.length) {

@@ -66,7 +66,9 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
         body={
             "name": name,
             "command": "python train.py --lr {lr}",
-            "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
+            "parameters": [
+                {"name": "lr", "type": "double", "min": 0.001, "max": 0.1, "distribution": "loguniform"}
+            ],
             "objective_metric": "accuracy",
             "trial_kind": "workflow",
             "max_trials": 2,
@@ -76,6 +78,9 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
     )
     assert code == 201, created
     experiment = controller.get("sweep", alice.namespace, name)
+    assert experiment["spec"]["parameters"][0]["feasibleSpace"] == {
+        "min": "0.001", "max": "0.1", "distribution": "logUniform"
+    }
     trial_spec = experiment["spec"]["trialTemplate"]["trialSpec"]
     assert trial_spec["kind"] == "Workflow"
     assert "${trialParameters.lr}" in trial_spec["spec"]["templates"][0]["container"]["command"][-1]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from jupyter_mlops.jobs.gpus import requested_gpus
 from jupyter_mlops.jobs.kinds import KINDS
 from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from jupyter_mlops.jobs.sweep import Parameter, Sweep
 from jupyter_mlops.jobs.workflow import ArgoWorkflow
-from jupyter_mlops.sidebar.jobinfo import conditions, requested_gpus, sweep_objective
+from jupyter_mlops.sidebar.jobinfo import conditions, sweep_objective
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"

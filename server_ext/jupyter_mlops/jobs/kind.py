@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from .gpus import requested_gpus
 from .resources import Resource
 
 STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
@@ -70,7 +71,7 @@ class JobKind:
         return mapping[last["type"]], last.get("message") or last.get("reason") or ""
 
     def summary(self, obj: dict) -> dict:
-        """What a list shows: identity, state and times; no extra API calls."""
+        """What a list shows: identity, state, times and GPUs asked for; no extra API calls."""
         meta, status = obj.get("metadata", {}), obj.get("status") or {}
         state, message = self.state(obj)
         return {
@@ -83,6 +84,7 @@ class JobKind:
             "created": meta.get("creationTimestamp"),
             "started": status.get("startTime") or status.get("startedAt"),
             "finished": status.get("completionTime") or status.get("finishedAt"),
+            **requested_gpus(self.name, obj),
         }
 
     # ---------------------------------------------------------------- parts

@@ -1,6 +1,5 @@
 """REST routes the sidebar adds to the jobs API (same client, errors and authentication).
 
-- ``GET /sidebar/jobs``: my jobs of every kind, as ``GET /jobs``, each with ``gpus`` and ``gpu_type``.
 - ``GET /sidebar/jobs/{kind}/{name}``: ``gpus``, ``gpu_type``, ``conditions`` and, for a
   sweep, ``objective`` (metric, goal, search space).
 - ``POST /sidebar/workflows/from-file``: ``{"path", "if_not_fits"}``, submits the Hera
@@ -23,10 +22,10 @@ from mlops_contract.ssh import connection_help
 
 from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
 from ..jobs.client import IF_NOT_FITS
-from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, JobsError, UpstreamError
-from ..jobs.kinds import KINDS
+from ..jobs.errors import ClusterUnreachable, InvalidSpec, JobsError, UpstreamError
+from ..jobs.gpus import requested_gpus
 from .hera_file import inside_root, workflow_manifest
-from .jobinfo import conditions, requested_gpus, sweep_objective
+from .jobinfo import conditions, sweep_objective
 from .ssh import MlopsSsh
 
 GATEWAY_TIMEOUT_SECONDS = 5.0
@@ -47,28 +46,6 @@ class GatewayAnswer(JobsError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.http_status = status
-
-
-class SidebarJobsHandler(JobsHandler):
-    @tornado.web.authenticated
-    @maps_errors
-    async def get(self) -> None:
-        client = self.jobs  # built here, on the event loop its informers run on
-        self.send({"namespace": client.namespace, "jobs": await self.call(self._list, client)})
-
-    @staticmethod
-    def _list(client) -> list[dict]:
-        # The same objects as GET /jobs (the client's informers when they are in sync).
-        jobs = []
-        for kind in KINDS.values():
-            items = client.cache.objects(kind) if client.cache is not None else None
-            try:
-                if items is None:
-                    items = client.kube.list(kind.resource, client.namespace)["items"]
-            except ComponentMissing:
-                continue  # a kind whose component is not installed has no jobs to show
-            jobs.extend({**kind.summary(obj), **requested_gpus(kind.name, obj)} for obj in items)
-        return sorted(jobs, key=lambda s: s["created"] or "", reverse=True)
 
 
 class SidebarJobHandler(JobsHandler):
@@ -173,7 +150,6 @@ class SshKeysHandler(SshHandler):
 
 
 ROUTES = [
-    (r"/sidebar/jobs", SidebarJobsHandler),
     (rf"/sidebar/jobs/{KIND_RE}/{NAME_RE}", SidebarJobHandler),
     (r"/sidebar/workflows/from-file", WorkflowFromFileHandler),
     (r"/ssh", SshInfoHandler),
