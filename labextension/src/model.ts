@@ -1,11 +1,24 @@
 // Pure data and formatting logic of the sidebar: no DOM, no requests, so the
 // unit tests (test/*.test.ts, run by `npm test`) cover it directly.
 
-export type JobKind = 'pytorchjob' | 'sweep' | 'workflow';
-export type JobState = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+import {
+  DISTRIBUTION_VALUES,
+  IBestTrial,
+  IJobSummary,
+  IParameter,
+  IWatchEvent,
+  Kind as JobKind,
+  KIND_VALUES,
+  State as JobState,
+  STATE_VALUES
+} from './api';
 
-export const JOB_KINDS: JobKind[] = ['pytorchjob', 'sweep', 'workflow'];
-export const JOB_STATES: JobState[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
+// The REST documents' types are generated from the contract (api.ts); the sidebar's names for them:
+export type { IBestTrial, IJobSummary, IWatchEvent, JobKind, JobState };
+export type ISweepParameter = IParameter;
+
+export const JOB_KINDS: readonly JobKind[] = KIND_VALUES;
+export const JOB_STATES: readonly JobState[] = STATE_VALUES;
 export const FINISHED_STATES: JobState[] = ['Succeeded', 'Failed', 'Cancelled'];
 
 /** The REST path segment of each kind: /jobs/{collection}/{name}. */
@@ -20,35 +33,6 @@ export const KIND_LABEL: Record<JobKind, string> = {
   sweep: 'Katib sweep',
   workflow: 'Workflow'
 };
-
-export interface IBestTrial {
-  name: string;
-  parameters: Record<string, string>;
-  metrics: Record<string, string | null>;
-}
-
-/** A job as the list shows it (GET /jobs, or a watch event's `job`). */
-export interface IJobSummary {
-  kind: JobKind;
-  name: string;
-  namespace: string;
-  uid?: string;
-  state: JobState;
-  message: string;
-  created: string | null;
-  started?: string | null;
-  finished?: string | null;
-  /** The GPUs the job holds at most at once, and their product (null: any or none). */
-  gpus: number;
-  gpu_type: string | null;
-  trials?: Record<string, number>;
-  best_trial?: IBestTrial;
-}
-
-export interface IWatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  job: IJobSummary;
-}
 
 export function jobKey(job: { kind: string; name: string }): string {
   return `${job.kind}/${job.name}`;
@@ -423,17 +407,6 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
-export const DISTRIBUTIONS = ['uniform', 'loguniform', 'normal', 'lognormal'] as const;
-
-export interface ISweepParameter {
-  name: string;
-  type: 'double' | 'int' | 'categorical' | 'discrete';
-  min?: number;
-  max?: number;
-  values?: string[];
-  distribution?: (typeof DISTRIBUTIONS)[number];
-}
-
 /**
  * Search-space lines of the sweep form, one parameter a line:
  * `lr double 0.0001 0.1 loguniform` (the distribution is optional),
@@ -460,10 +433,10 @@ export function parseSearchSpace(text: string): ISweepParameter[] {
       }
       if (distribution === undefined) {
         parameters.push({ name, type, min, max });
-      } else if ((DISTRIBUTIONS as readonly string[]).includes(distribution)) {
-        parameters.push({ name, type, min, max, distribution: distribution as ISweepParameter['distribution'] });
+      } else if ((DISTRIBUTION_VALUES as readonly string[]).includes(distribution)) {
+        parameters.push({ name, type, min, max, distribution: distribution as IParameter['distribution'] });
       } else {
-        throw new Error(`${where}: the distribution must be ${DISTRIBUTIONS.join(', ')} (or left out).`);
+        throw new Error(`${where}: the distribution must be ${DISTRIBUTION_VALUES.join(', ')} (or left out).`);
       }
     } else if (type === 'categorical' || type === 'discrete') {
       const values = rest.join(' ').split(',').map(v => v.trim()).filter(Boolean);

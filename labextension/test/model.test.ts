@@ -30,6 +30,7 @@ function job(name: string, created: string, extra: Partial<IJobSummary> = {}): I
     kind: 'pytorchjob',
     name,
     namespace: 'ns',
+    uid: `uid-${name}`,
     state: 'Pending',
     message: '',
     created,

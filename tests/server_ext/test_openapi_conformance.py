@@ -1,4 +1,4 @@
-"""schemathesis against openapi.yaml: no 5xx, and every response matches the document.
+"""schemathesis against openapi.json: no 5xx, and every response matches the document.
 
 A real jupyter-server runs in a subprocess (schemathesis makes blocking calls)
 acting as sam's service account in sam's own namespace, so the jobs that

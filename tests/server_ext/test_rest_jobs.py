@@ -1,7 +1,7 @@
 """The REST API of the jobs extension, on a real jupyter-server, acting as alice's service account.
 
 Sweeps and workflows end to end (submit -> status transitions -> logs -> events ->
-watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.yaml.
+watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.json.
 PyTorchJobs go through the same routes under the real Training Operator
 (tests/training_operator/), workflows under Argo's real workflow-controller
 (``argo_workflows``). Katib does not run here: ``controller`` writes pods and status

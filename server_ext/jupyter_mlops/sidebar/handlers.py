@@ -70,7 +70,7 @@ class WorkflowFromFileHandler(JobsHandler):
         file = inside_root(root, body.get("path"))
         manifest = await self.call(workflow_manifest, file)
         folder = str(file.parent.relative_to(Path(root).resolve()))
-        spec = spec_from_json("workflow", {"manifest": manifest, "snapshot": {"path": folder}}, root)
+        spec = spec_from_json("workflow", json.dumps({"manifest": manifest, "snapshot": {"path": folder}}), root)
         handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
         self.send({"kind": "workflow", "name": handle.name, "namespace": handle.namespace,
                    "warnings": handle.warnings}, status=201)
