@@ -63,7 +63,7 @@ def _openapi30(node):
 
 
 def main() -> None:
-    print(json.dumps(document(), indent=1, ensure_ascii=False))
+    print(json.dumps(document(), indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -254,9 +254,11 @@ def spec_from_json(kind: str, raw: bytes | str, root_dir: str):
     values = body.model_dump(exclude_unset=True, exclude={"snapshot", "if_not_fits"})
     if kind == "workflow":
         values["manifest"] = body.manifest.model_dump()
-    default = {} if kind != "workflow" else None
-    snapshot = body.snapshot.model_dump() if body.snapshot is not None else None
-    values["snapshot"] = snapshot_from_json(snapshot if "snapshot" in body.model_fields_set else default, root_dir)
+    if "snapshot" not in body.model_fields_set:  # left out: the root folder, none for a workflow
+        snapshot = {} if kind != "workflow" else None
+    else:
+        snapshot = body.snapshot.model_dump() if body.snapshot is not None else None
+    values["snapshot"] = snapshot_from_json(snapshot, root_dir)
     return _SPEC_CLASSES[kind](**values)
 
 
