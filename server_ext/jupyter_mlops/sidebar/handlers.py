@@ -99,28 +99,8 @@ class SshInfoHandler(SshHandler):
         self.send(body)
 
 
-class SshKeysHandler(SshHandler):
-    @tornado.web.authenticated
-    @maps_errors
-    async def get(self, fingerprint: str | None = None) -> None:
-        self.send(await self.gateway("GET", ""))
-
-    @tornado.web.authenticated
-    @maps_errors
-    async def post(self, fingerprint: str | None = None) -> None:
-        body = self.body()
-        if not isinstance(body.get("key"), str) or not body["key"].strip():
-            raise InvalidSpec("key", "paste one public key line, e.g. 'ssh-ed25519 AAAA... you@laptop'")
-        self.send(await self.gateway("POST", "", {"key": body["key"].strip()}), status=201)
-
-    @tornado.web.authenticated
-    @maps_errors
-    async def delete(self, fingerprint: str | None = None) -> None:
-        if not fingerprint:
-            raise InvalidSpec("fingerprint", "name the key to remove by its SHA256 fingerprint")
-        await self.gateway("DELETE", "/" + quote(fingerprint, safe=""))
-        self.set_status(204)
-        self.finish()
+class SshGatewayHandler(SshHandler):
+    """Calls the SSH gateway's key API with this server's JupyterHub token."""
 
     async def gateway(self, method: str, path: str, payload: dict | None = None):
         ssh = self.ssh
@@ -149,10 +129,38 @@ class SshKeysHandler(SshHandler):
         return data
 
 
+class SshKeysHandler(SshGatewayHandler):
+    """``GET|POST /ssh/keys``: my registered keys; add one."""
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def get(self) -> None:
+        self.send(await self.gateway("GET", ""))
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def post(self) -> None:
+        body = self.body()
+        if not isinstance(body.get("key"), str) or not body["key"].strip():
+            raise InvalidSpec("key", "paste one public key line, e.g. 'ssh-ed25519 AAAA... you@laptop'")
+        self.send(await self.gateway("POST", "", {"key": body["key"].strip()}), status=201)
+
+
+class SshKeyHandler(SshGatewayHandler):
+    """``DELETE /ssh/keys/{fingerprint}``: remove one key (the route's only method)."""
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def delete(self, fingerprint: str) -> None:
+        await self.gateway("DELETE", "/" + quote(fingerprint, safe=""))
+        self.set_status(204)
+        self.finish()
+
+
 ROUTES = [
     (rf"/sidebar/jobs/{KIND_RE}/{NAME_RE}", SidebarJobHandler),
     (r"/sidebar/workflows/from-file", WorkflowFromFileHandler),
     (r"/ssh", SshInfoHandler),
     (r"/ssh/keys", SshKeysHandler),
-    (r"/ssh/keys/([^/]+)", SshKeysHandler),
+    (r"/ssh/keys/([^/]+)", SshKeyHandler),
 ]
