@@ -28,7 +28,7 @@ bench: install
 	@$(PY) -m benchmarks
 
 lint: install-python
-	@$(VENV)/bin/ruff check contract spawner server_ext cluster tests benchmarks demo
+	@$(VENV)/bin/ruff check contract spawner server_ext cluster tests benchmarks demo scripts
 	@cd labextension && npm run lint
 	@cd ui-tests && npm run lint
 

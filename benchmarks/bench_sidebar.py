@@ -130,7 +130,7 @@ def run(ctx: BenchContext) -> list[Figure]:
             rest_ms = []
             for _ in range(rounds):
                 with Stopwatch() as sw:
-                    status, body = lab.api("sidebar/jobs")
+                    status, body = lab.api("jobs")
                 assert status == 200 and len(body["jobs"]) == count, status
                 rest_ms.append(sw.ms)
 

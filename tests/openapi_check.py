@@ -1,14 +1,14 @@
-"""Hold REST responses to server_ext/jupyter_mlops/openapi.yaml (OpenAPI 3.0 -> JSON Schema)."""
+"""Hold REST responses to server_ext/jupyter_mlops/openapi.json (OpenAPI 3.0 -> JSON Schema)."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
 import jsonschema
-import yaml
 
-OPENAPI = Path(__file__).resolve().parent.parent / "server_ext" / "jupyter_mlops" / "openapi.yaml"
+OPENAPI = Path(__file__).resolve().parent.parent / "server_ext" / "jupyter_mlops" / "openapi.json"
 
 
 def json_schema(node):
@@ -21,14 +21,14 @@ def json_schema(node):
     if node.get("nullable"):
         if "type" in out:
             out["type"] = [out["type"], "null"]
-        elif "$ref" in out:
-            out = {"anyOf": [{"$ref": out["$ref"]}, {"type": "null"}]}
+        else:
+            out = {"anyOf": [out, {"type": "null"}]}
     return out
 
 
 @cache
 def document() -> dict:
-    return yaml.safe_load(OPENAPI.read_text())
+    return json.loads(OPENAPI.read_text())
 
 
 def _resolve(node: dict) -> dict:

@@ -1,5 +1,5 @@
-// My jobs: every kind in one list, filterable, kept live by the REST watch
-// stream (server-sent events); GPU figures come from GET /sidebar/jobs.
+// My jobs: every kind in one list (GET /jobs), filterable, kept live by the
+// REST watch stream (server-sent events); every summary carries its GPUs.
 import * as React from 'react';
 
 import { Empty, ErrorMessage, sleep, StateBadge, useNow } from './common';
@@ -31,37 +31,18 @@ const WATCH_SECONDS = 300;
 
 /**
  * The user's jobs, live: a list, then the watch stream; on a broken stream,
- * retry with backoff (showing why meanwhile). Jobs that appear through the
- * stream get their GPU figures from a debounced re-list.
+ * retry with backoff (showing why meanwhile).
  */
 export function useLiveJobs(): { jobs: IJobSummary[] | null; error: string | null } {
   const [jobs, setJobs] = React.useState<IJobSummary[] | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   React.useEffect(() => {
     const abort = new AbortController();
-    let gpuTimer: ReturnType<typeof setTimeout> | undefined;
-    const fillGpus = () => {
-      clearTimeout(gpuTimer);
-      gpuTimer = setTimeout(async () => {
-        try {
-          const listed = await requestAPI<IJobList>('sidebar/jobs');
-          const byKey = new Map(listed.jobs.map(j => [jobKey(j), j]));
-          setJobs(current =>
-            (current ?? []).map(j => {
-              const found = byKey.get(jobKey(j));
-              return j.gpus === undefined && found ? { ...j, gpus: found.gpus, gpu_type: found.gpu_type } : j;
-            })
-          );
-        } catch {
-          // The next event or reconnect tries again; the list still shows "…".
-        }
-      }, 500);
-    };
     const run = async () => {
       let delay = 1000;
       while (!abort.signal.aborted) {
         try {
-          const listed = await requestAPI<IJobList>('sidebar/jobs', { signal: abort.signal });
+          const listed = await requestAPI<IJobList>('jobs', { signal: abort.signal });
           setJobs(listed.jobs);
           setError(null);
           let buffer = '';
@@ -76,15 +57,7 @@ export function useLiveJobs(): { jobs: IJobSummary[] | null; error: string | nul
               if (!events.length) {
                 return;
               }
-              let unknownGpus = false;
-              setJobs(current => {
-                const next = applyWatchEvents(current ?? [], events);
-                unknownGpus = next.some(j => j.gpus === undefined);
-                return next;
-              });
-              if (unknownGpus || events.some(e => e.type === 'ADDED')) {
-                fillGpus();
-              }
+              setJobs(current => applyWatchEvents(current ?? [], events));
             },
             abort.signal
           );
@@ -100,10 +73,7 @@ export function useLiveJobs(): { jobs: IJobSummary[] | null; error: string | nul
       }
     };
     void run();
-    return () => {
-      abort.abort();
-      clearTimeout(gpuTimer);
-    };
+    return () => abort.abort();
   }, []);
   return { jobs, error };
 }

@@ -1,11 +1,25 @@
 // Pure data and formatting logic of the sidebar: no DOM, no requests, so the
 // unit tests (test/*.test.ts, run by `npm test`) cover it directly.
 
-export type JobKind = 'pytorchjob' | 'sweep' | 'workflow';
-export type JobState = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+import {
+  DISTRIBUTION_VALUES,
+  IBestTrial,
+  IJobDetail,
+  IJobSummary,
+  IParameter,
+  IWatchEvent,
+  Kind as JobKind,
+  KIND_VALUES,
+  State as JobState,
+  STATE_VALUES
+} from './api';
 
-export const JOB_KINDS: JobKind[] = ['pytorchjob', 'sweep', 'workflow'];
-export const JOB_STATES: JobState[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
+// The REST documents' types are generated from the contract (api.ts); the sidebar's names for them:
+export type { IBestTrial, IJobSummary, IWatchEvent, JobKind, JobState };
+export type ISweepParameter = IParameter;
+
+export const JOB_KINDS: readonly JobKind[] = KIND_VALUES;
+export const JOB_STATES: readonly JobState[] = STATE_VALUES;
 export const FINISHED_STATES: JobState[] = ['Succeeded', 'Failed', 'Cancelled'];
 
 /** The REST path segment of each kind: /jobs/{collection}/{name}. */
@@ -21,35 +35,6 @@ export const KIND_LABEL: Record<JobKind, string> = {
   workflow: 'Workflow'
 };
 
-export interface IBestTrial {
-  name: string;
-  parameters: Record<string, string>;
-  metrics: Record<string, string | null>;
-}
-
-/** A job as the list shows it (GET /sidebar/jobs, or a watch event's `job`). */
-export interface IJobSummary {
-  kind: JobKind;
-  name: string;
-  namespace: string;
-  uid?: string;
-  state: JobState;
-  message: string;
-  created: string | null;
-  started?: string | null;
-  finished?: string | null;
-  /** Present in GET /sidebar/jobs; watch events do not carry it. */
-  gpus?: number;
-  gpu_type?: string | null;
-  trials?: Record<string, number>;
-  best_trial?: IBestTrial;
-}
-
-export interface IWatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  job: IJobSummary;
-}
-
 export function jobKey(job: { kind: string; name: string }): string {
   return `${job.kind}/${job.name}`;
 }
@@ -61,8 +46,7 @@ function newestFirst(a: IJobSummary, b: IJobSummary): number {
 }
 
 /**
- * The list after a batch of watch events: ADDED/MODIFIED replace the job
- * (keeping the GPU figures a list answer gave, which events do not carry),
+ * The list after a batch of watch events: ADDED/MODIFIED replace the job,
  * DELETED removes it. Returns the same array when nothing changed, so React
  * skips the render. Linear in the list plus the batch: the stream's first
  * burst carries every job.
@@ -77,13 +61,8 @@ export function applyWatchEvents(jobs: IJobSummary[], events: IWatchEvent[]): IJ
       changed = byKey.delete(key) || changed;
       continue;
     }
-    const merged: IJobSummary = {
-      ...event.job,
-      gpus: event.job.gpus ?? previous?.gpus,
-      gpu_type: event.job.gpu_type !== undefined ? event.job.gpu_type : previous?.gpu_type
-    };
-    if (!previous || !sameSummary(previous, merged)) {
-      byKey.set(key, merged);
+    if (!previous || !sameSummary(previous, event.job)) {
+      byKey.set(key, event.job);
       changed = true;
     }
   }
@@ -300,20 +279,8 @@ export interface ITrial {
  * a sweep's detail, from jobs/trial_plot.py): which trial is best and where
  * each trial sits are decided there, once; the sidebar only draws.
  */
-export interface ITrialPlot {
-  metric: string;
-  objective: string;
-  best: string | null;
-  axes: Array<{ name: string; scale: 'linear' | 'log' | 'categorical'; labels: [string, string] }>;
-  /** `points`: fractions of the axes' height (0 bottom, 1 top); `score`: 0 worst to 1 best. */
-  lines: Array<{
-    trial: string;
-    points: number[];
-    complete: boolean;
-    score: number | null;
-    values: Array<string | null>;
-  }>;
-}
+/** A sweep's parallel-coordinates plot as the jobs API computes it (generated type, api.ts). */
+export type ITrialPlot = NonNullable<IJobDetail['plot']>;
 
 export interface IPlotGeometry {
   axes: Array<{ name: string; x: number; bottom: string; top: string; log: boolean }>;
@@ -382,17 +349,10 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
-export interface ISweepParameter {
-  name: string;
-  type: 'double' | 'int' | 'categorical' | 'discrete';
-  min?: number;
-  max?: number;
-  values?: string[];
-}
-
 /**
  * Search-space lines of the sweep form, one parameter a line:
- * `lr double 0.0001 0.1`, `layers int 2 8`, `optimizer categorical adam,sgd`.
+ * `lr double 0.0001 0.1 loguniform` (the distribution is optional),
+ * `layers int 2 8`, `optimizer categorical adam,sgd`.
  * Throws an Error naming the line and what is wrong.
  */
 export function parseSearchSpace(text: string): ISweepParameter[] {
@@ -408,11 +368,18 @@ export function parseSearchSpace(text: string): ISweepParameter[] {
       throw new Error(`${where}: the name must be letters, digits or _.`);
     }
     if (type === 'double' || type === 'int') {
-      const [min, max] = rest.map(Number);
-      if (rest.length !== 2 || !Number.isFinite(min) || !Number.isFinite(max) || min >= max) {
+      const [low, high, distribution] = rest;
+      const [min, max] = [Number(low), Number(high)];
+      if (rest.length < 2 || rest.length > 3 || !Number.isFinite(min) || !Number.isFinite(max) || min >= max) {
         throw new Error(`${where}: give a minimum and a larger maximum, e.g. “${name} ${type} 1 10”.`);
       }
-      parameters.push({ name, type, min, max });
+      if (distribution === undefined) {
+        parameters.push({ name, type, min, max });
+      } else if ((DISTRIBUTION_VALUES as readonly string[]).includes(distribution)) {
+        parameters.push({ name, type, min, max, distribution: distribution as IParameter['distribution'] });
+      } else {
+        throw new Error(`${where}: the distribution must be ${DISTRIBUTION_VALUES.join(', ')} (or left out).`);
+      }
     } else if (type === 'categorical' || type === 'discrete') {
       const values = rest.join(' ').split(',').map(v => v.trim()).filter(Boolean);
       if (!values.length) {

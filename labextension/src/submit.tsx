@@ -222,7 +222,7 @@ export function SubmitPanel(props: {
               </select>
             </label>
             <label>
-              Search space (one a line: name type min max, or name categorical a,b)
+              Search space (one a line: name type min max [uniform|loguniform|normal|lognormal], or name categorical a,b)
               <textarea value={space} rows={3} onChange={e => setSpace(e.target.value)} aria-label="Search space" />
             </label>
             <label>

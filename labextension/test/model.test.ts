@@ -24,7 +24,18 @@ import {
 } from '../src/model';
 
 function job(name: string, created: string, extra: Partial<IJobSummary> = {}): IJobSummary {
-  return { kind: 'pytorchjob', name, namespace: 'ns', state: 'Pending', message: '', created, ...extra };
+  return {
+    kind: 'pytorchjob',
+    name,
+    namespace: 'ns',
+    uid: `uid-${name}`,
+    state: 'Pending',
+    message: '',
+    created,
+    gpus: 0,
+    gpu_type: null,
+    ...extra
+  };
 }
 
 describe('applyWatchEvent', () => {
@@ -36,11 +47,11 @@ describe('applyWatchEvent', () => {
     assert.deepEqual(next.map(j => j.name), ['b', 'a']);
   });
 
-  it('changes the state but keeps the GPU figures an event does not carry', () => {
-    const event = { type: 'MODIFIED' as const, job: job('a', a.created!, { state: 'Running' }) };
+  it('takes the state and the GPU figures the event carries', () => {
+    const event = { type: 'MODIFIED' as const, job: job('a', a.created!, { state: 'Running', gpus: 4, gpu_type: 'X' }) };
     const next = applyWatchEvent([b, a], event);
     assert.equal(next[1].state, 'Running');
-    assert.equal(next[1].gpus, 2);
+    assert.equal(next[1].gpus, 4);
     assert.equal(next[1].gpu_type, 'X');
   });
 
@@ -229,6 +240,11 @@ describe('submit helpers', () => {
       { name: 'lr', type: 'double', min: 0.001, max: 0.1 },
       { name: 'opt', type: 'categorical', values: ['adam', 'sgd'] }
     ]);
+    assert.deepEqual(parseSearchSpace('lr double 0.0001 0.1 loguniform\nlayers int 1 8 uniform'), [
+      { name: 'lr', type: 'double', min: 0.0001, max: 0.1, distribution: 'loguniform' },
+      { name: 'layers', type: 'int', min: 1, max: 8, distribution: 'uniform' }
+    ]);
+    assert.throws(() => parseSearchSpace('lr double 0.001 0.1 gauss'), /distribution must be uniform, loguniform/);
     assert.throws(() => parseSearchSpace('lr double 0.1 0.01'), /line 1.*larger maximum/);
     assert.throws(() => parseSearchSpace('x\nlr float 1 2'), /line 1/);
     assert.throws(() => parseSearchSpace('lr float 1 2'), /type must be/);

@@ -1,4 +1,4 @@
-"""REST handlers of the jobs API under ``{base_url}/mlops/api/v1/`` (see openapi.yaml).
+"""REST handlers of the jobs API under ``{base_url}/mlops/api/v1/`` (see openapi.json).
 
 Every verb is ``@tornado.web.authenticated`` and XSRF-checked by
 jupyter-server's ``APIHandler``. One-shot Kubernetes calls go through the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import json
 import re
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
+from mlops_contract.api import BodyError, validate_body
 from tornado.iostream import StreamClosedError
 
-from .jobs.client import IF_NOT_FITS, JobsClient
+from .jobs.client import JobsClient
 from .jobs.errors import InvalidSpec, JobsError, NotFound
 from .jobs.informer import resource_version
 from .jobs.kinds import BY_COLLECTION, KINDS, kind_named
@@ -35,7 +35,6 @@ from .jobs.resources import PODS
 from .jobs.snapshot import Snapshot
 from .jobs.sweep import Sweep
 from .jobs.workflow import ArgoWorkflow
-from .jobs.workload import WORKLOAD_FIELD_TYPES
 
 KIND_RE = r"([^/]+)"
 """Any segment: an unknown kind is answered with a JSON 404, not tornado's HTML page."""
@@ -239,84 +238,38 @@ def _sse(item: tuple[str, dict]) -> str:
 
 
 # ------------------------------------------------------------------ specs
-_FIELDS = {
-    "pytorchjob": {
-        "name": str,
-        "command": (list, str),
-        "replicas": int,
-        "nproc_per_node": int,
-        "backoff_limit": int,
-        **WORKLOAD_FIELD_TYPES,
-    },
-    "sweep": {
-        "name": str,
-        "command": (list, str),
-        "parameters": list,
-        "objective_metric": str,
-        "objective": str,
-        "goal": (int, float),
-        "additional_metrics": list,
-        "algorithm": str,
-        "parallel_trials": int,
-        "max_trials": int,
-        "max_failed_trials": int,
-        "trial_kind": str,
-        "replicas": int,
-        **WORKLOAD_FIELD_TYPES,
-    },
-    "workflow": {"manifest": dict},
-}
-_REQUIRED = {
-    "pytorchjob": ("command",),
-    "sweep": ("command", "parameters", "objective_metric"),
-    "workflow": ("manifest",),
-}
 _SPEC_CLASSES = {"pytorchjob": PyTorchJob, "sweep": Sweep, "workflow": ArgoWorkflow}
 
 
-def spec_from_json(kind: str, body: dict, root_dir: str):
-    """The spec object for a REST body; ``InvalidSpec`` names the first bad field."""
-    fields = _FIELDS[kind]
-    values = {}
-    for key, value in body.items():
-        if key in ("snapshot", "if_not_fits"):
-            continue
-        if key not in fields:
-            raise InvalidSpec(key, "unknown field")
-        if value is None:
-            raise InvalidSpec(key, "must not be null (leave it out for the default)")
-        expected = fields[key]
-        if not isinstance(value, expected) or isinstance(value, bool) and expected is int:
-            raise InvalidSpec(key, f"has the wrong type ({type(value).__name__})")
-        values[key] = value
-    for key in _REQUIRED[kind]:
-        if key not in values:
-            raise InvalidSpec(key, "is required")
-    default = {} if kind != "workflow" else None
-    values["snapshot"] = snapshot_from_json(body.get("snapshot", default), root_dir)
+def spec_from_json(kind: str, raw: bytes | str, root_dir: str):
+    """The spec object for a REST body (validated by the contract's model of ``kind``).
+
+    ``InvalidSpec`` names the first bad field: the model's for what a body may
+    hold, then the spec's own ``validate`` for what only it can judge.
+    """
+    try:
+        body = validate_body(kind, raw)
+    except BodyError as exc:
+        raise InvalidSpec(exc.field, exc.reason) from None
+    values = body.model_dump(exclude_unset=True, exclude={"snapshot", "if_not_fits"})
+    if kind == "workflow":
+        values["manifest"] = body.manifest.model_dump()
+    if "snapshot" not in body.model_fields_set:  # left out: the root folder, none for a workflow
+        snapshot = {} if kind != "workflow" else None
+    else:
+        snapshot = body.snapshot.model_dump() if body.snapshot is not None else None
+    values["snapshot"] = snapshot_from_json(snapshot, root_dir)
     return _SPEC_CLASSES[kind](**values)
 
 
-def snapshot_from_json(value, root_dir: str) -> Snapshot | None:
-    """``{"path", "include", "exclude", "gitignore"}`` with ``path`` inside the server's root."""
+def snapshot_from_json(value: dict | None, root_dir: str) -> Snapshot | None:
+    """A validated ``Snapshot`` body whose ``path`` must lie inside the server's root."""
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise InvalidSpec("snapshot", "must be an object or null")
-    allowed = {f.name for f in dataclasses.fields(Snapshot)}
-    for key in value:
-        if key not in allowed:
-            raise InvalidSpec(f"snapshot.{key}", "unknown field")
     root = Path(root_dir).resolve()
     path = (root / str(value.get("path") or "")).resolve()
     if path != root and root not in path.parents:
         raise InvalidSpec("snapshot.path", "must be inside the notebook server's root directory")
-    for key in ("include", "exclude"):
-        patterns = value.get(key) or []
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise InvalidSpec(f"snapshot.{key}", "must be a list of gitignore-style patterns")
-    if not isinstance(value.get("gitignore", True), bool):
-        raise InvalidSpec("snapshot.gitignore", "must be true or false")
     return Snapshot(
         path=path,
         include=list(value.get("include") or []),
@@ -376,11 +329,8 @@ class CollectionHandler(JobsHandler):
     async def post(self, collection: str) -> None:
         kind = self.kind(collection)
         body = self.body()
-        if_not_fits = body.get("if_not_fits", "refuse")
-        if if_not_fits not in IF_NOT_FITS:
-            raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
-        spec = spec_from_json(kind.name, body, self.settings["server_root_dir"])
-        handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
+        spec = spec_from_json(kind.name, self.request.body, self.settings["server_root_dir"])
+        handle = await self.call(self.jobs.submit, spec, if_not_fits=body.get("if_not_fits", "refuse"))
         self.set_header("Location", self.request.path.rstrip("/") + "/" + handle.name)
         self.send_created(handle)
 

@@ -187,6 +187,20 @@ def test_sweep_experiment_spec():
     ]
 
 
+def test_a_parameter_distribution_becomes_katibs_feasible_space_distribution():
+    parameters = [
+        Parameter("lr", "double", 1e-4, 1e-1, distribution="loguniform"),
+        {"name": "bs", "type": "int", "min": 16, "max": 128, "distribution": "lognormal"},
+        Parameter("dropout", "double", 0.1, 0.5, distribution="normal"),
+    ]
+    spec = sweep(command="python train.py {lr} {bs} {dropout}", parameters=parameters).to_manifest("ns")
+    assert [p["feasibleSpace"] for p in spec["spec"]["parameters"]] == [
+        {"min": "0.0001", "max": "0.1", "distribution": "logUniform"},
+        {"min": "16", "max": "128", "distribution": "logNormal"},
+        {"min": "0.1", "max": "0.5", "distribution": "normal"},
+    ]
+
+
 def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
     template = sweep(trial_kind="pytorchjob", replicas=2, gpus=1).to_manifest("ns")["spec"][
         "trialTemplate"
@@ -215,6 +229,10 @@ def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
         ({"parameters": [Parameter("lr", "double", 1, 0)]}, "parameters[0].max"),
         ({"parameters": [Parameter("lr", "categorical")]}, "parameters[0].values"),
         ({"parameters": [{"name": "lr", "kind": "x"}]}, "parameters[0].kind"),
+        ({"parameters": [Parameter("lr", "double", 0, 1, distribution="loguniform")]}, "parameters[0].min"),
+        ({"parameters": [Parameter("lr", "double", 0, 1, distribution="gauss")]}, "parameters[0].distribution"),
+        ({"parameters": [Parameter("bs", "discrete", values=[1, 2], distribution="uniform")]},
+         "parameters[0].distribution"),
         ({"objective": "best"}, "objective"),
         ({"algorithm": "magic"}, "algorithm"),
         ({"trial_kind": "vm"}, "trial_kind"),

@@ -1,4 +1,4 @@
-"""schemathesis against openapi.yaml: no 5xx, and every response matches the document.
+"""schemathesis against openapi.json: no 5xx, and every response matches the document.
 
 A real jupyter-server runs in a subprocess (schemathesis makes blocking calls)
 acting as sam's service account in sam's own namespace, so the jobs that
@@ -29,7 +29,10 @@ from schemathesis.specs.openapi.checks import missing_required_header, positive_
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
-schema = schemathesis.openapi.from_path(OPENAPI).exclude(path_regex=r"/watch$")
+# The SSH key routes relay to the hub's SSH gateway, which this server is not given
+# (they answer 503 ssh-not-configured): tests/sidebar/test_sidebar_api.py holds them
+# to the document, and tests/ssh runs them against a real gateway.
+schema = schemathesis.openapi.from_path(OPENAPI).exclude(path_regex=r"/watch$|^/ssh/keys")
 # The test sends the token itself (below), so generated cases neither carry nor
 # drop it. That leaves an extra query parameter alone as what schemathesis knows
 # is often ignored, as the document says this API does (cache-busters): such a

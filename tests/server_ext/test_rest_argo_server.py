@@ -3,7 +3,7 @@
 A real jupyter-server runs the extension as a user's service account; a
 real ``argo server --auth-mode=client`` (see tests/jobs/test_argo_server.py)
 creates the workflows it submits, with that same token. Every response is
-held to openapi.yaml. Argo's real workflow-controller runs what it creates
+held to openapi.json. Argo's real workflow-controller runs what it creates
 (``argo_workflows``: its step pods run as local processes).
 """
 

@@ -1,7 +1,7 @@
 """The REST API of the jobs extension, on a real jupyter-server, acting as alice's service account.
 
 Sweeps and workflows end to end (submit -> status transitions -> logs -> events ->
-watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.yaml.
+watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.json.
 PyTorchJobs go through the same routes under the real Training Operator
 (tests/training_operator/), workflows under Argo's real workflow-controller
 (``argo_workflows``). Katib does not run here: ``controller`` writes pods and status
@@ -75,7 +75,9 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
         body={
             "name": name,
             "command": "python train.py --lr {lr}",
-            "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
+            "parameters": [
+                {"name": "lr", "type": "double", "min": 0.001, "max": 0.1, "distribution": "loguniform"}
+            ],
             "objective_metric": "accuracy",
             "trial_kind": "workflow",
             "max_trials": 2,
@@ -85,6 +87,9 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
     )
     assert code == 201, created
     experiment = controller.get("sweep", alice.namespace, name)
+    assert experiment["spec"]["parameters"][0]["feasibleSpace"] == {
+        "min": "0.001", "max": "0.1", "distribution": "logUniform"
+    }
     trial_spec = experiment["spec"]["trialTemplate"]["trialSpec"]
     assert trial_spec["kind"] == "Workflow"
     assert "${trialParameters.lr}" in trial_spec["spec"]["templates"][0]["container"]["command"][-1]

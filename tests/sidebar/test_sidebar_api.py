@@ -15,7 +15,7 @@ import uuid
 import pytest
 import pytest_asyncio
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
-from sidebar_openapi import conforms
+from openapi_check import check
 from sidebar_support import remove_namespace, start_lab
 
 pytestmark = pytest.mark.cluster
@@ -56,14 +56,14 @@ def test_workflow_from_a_hera_file(lab, users, controller):  # noqa: F811
     status, body = lab.api("sidebar/workflows/from-file", "POST",
                            {"path": "flows/train.py", "if_not_fits": "queue"})
     assert status == 201, body
-    conforms("POST", "/sidebar/workflows/from-file", status, body)
+    check("POST", "/sidebar/workflows/from-file", status, body)
     assert body["kind"] == "workflow" and body["name"].startswith("train-")
     workflow = controller.get("workflow", users[0].namespace, body["name"])
     assert workflow["spec"]["entrypoint"] == "train"
 
-    status, listed = lab.api("sidebar/jobs")
+    status, listed = lab.api("jobs")
     assert status == 200, listed
-    conforms("GET", "/sidebar/jobs", status, listed)
+    check("GET", "/jobs", status, listed)
     row = next(j for j in listed["jobs"] if j["name"] == body["name"])
     # Argo's workflow-controller may already have started it (Running) by now.
     assert (row["kind"], row["gpus"], row["gpu_type"]) == ("workflow", 2, RTX)
@@ -81,7 +81,7 @@ def test_workflow_file_errors_name_the_reason(lab, users, controller, path, cont
         (lab.root / path).write_text(content)
     status, body = lab.api("sidebar/workflows/from-file", "POST", {"path": path})
     assert status == 400, body
-    conforms("POST", "/sidebar/workflows/from-file", status, body)
+    check("POST", "/sidebar/workflows/from-file", status, body)
     assert body["field"] == "path" and says in body["message"], body
     assert controller.custom.list_namespaced_custom_object(
         "argoproj.io", "v1alpha1", users[0].namespace, "workflows")["items"] == []
@@ -95,25 +95,24 @@ def test_job_extras_and_rbac_isolation(lab, users, controller, tmp_path):  # noq
     name = created["name"]
     status, extras = lab.api(f"sidebar/jobs/pytorchjobs/{name}")
     assert status == 200, extras
-    conforms("GET", "/sidebar/jobs/{kind}/{name}", status, extras)
+    check("GET", "/sidebar/jobs/{kind}/{name}", status, extras)
     assert (extras["gpus"], extras["gpu_type"], extras["objective"]) == (2, RTX, None)
     # No Training Operator runs in this cluster: no conditions yet. The operator's own
     # conditions in these extras: tests/training_operator/ (a job failed past its backoff limit).
     assert extras["conditions"] == []
     status, body = lab.api("sidebar/jobs/pytorchjobs/no-such-job")
     assert status == 404, body
-    conforms("GET", "/sidebar/jobs/{kind}/{name}", status, body)
+    check("GET", "/sidebar/jobs/{kind}/{name}", status, body)
     status, body = lab.api("sidebar/jobs/notebooks/x")
     assert status == 404 and "not a job kind" in body["message"], body
 
     # Erin's server pointed at Dana's namespace: the API server refuses, the sidebar says so.
     env = {**users[1].environment(users[0].namespace), "JUPYTER_IMAGE_SPEC": IMAGE}
     with start_lab(tmp_path / "intruder", env) as intruder:
-        for path in ("sidebar/jobs", f"sidebar/jobs/pytorchjobs/{name}"):
+        for path, template in (("jobs", "/jobs"), (f"sidebar/jobs/pytorchjobs/{name}", "/sidebar/jobs/{kind}/{name}")):
             status, body = intruder.api(path)
             assert status == 403, body
-            conforms("GET", "/sidebar/jobs" if path == "sidebar/jobs" else "/sidebar/jobs/{kind}/{name}",
-                     status, body)
+            check("GET", template, status, body)
             assert body["error"] == "forbidden" and "Permission denied" in body["message"], body
 
 
@@ -132,31 +131,31 @@ def test_ssh_routes(users, tmp_path):
     env = {**users[0].environment(), "JUPYTERHUB_USER": "dana", "JUPYTERHUB_SERVER_NAME": "gpu",
            "MLOPS_SSH_HOST": "ssh.example.org", "MLOPS_SSH_KEYS_URL": "http://127.0.0.1:9/api/keys"}
     with start_lab(tmp_path / "lab", env) as lab:
-        for method, path in (("GET", "sidebar/jobs"), ("GET", "sidebar/jobs/pytorchjobs/x"), ("GET", "ssh"),
+        for method, path in (("GET", "jobs"), ("GET", "sidebar/jobs/pytorchjobs/x"), ("GET", "ssh"),
                              ("GET", "ssh/keys"), ("POST", "ssh/keys"), ("DELETE", "ssh/keys/x"),
                              ("POST", "sidebar/workflows/from-file")):
             assert anonymous(lab, method, path) == 403, f"{method} {path} answered without a token"
         status, info = lab.api("ssh")
         assert status == 200, info
-        conforms("GET", "/ssh", status, info)
+        check("GET", "/ssh", status, info)
         assert info["command"] == "ssh dana.gpu@ssh.example.org"
         assert info["config"] == ("Host jupyterhub-gpu\n    HostName ssh.example.org\n    User dana.gpu\n"
                               "    ServerAliveInterval 30\n")
         status, body = lab.api("ssh/keys")
         assert status == 503 and "did not answer" in body["message"], body
-        conforms("GET", "/ssh/keys", status, body)
+        check("GET", "/ssh/keys", status, body)
         status, body = lab.api("ssh/keys", "POST", {"key": "  "})
         assert status == 400 and body["field"] == "key", body
-        conforms("POST", "/ssh/keys", status, body)
+        check("POST", "/ssh/keys", status, body)
         status, body = lab.api("ssh/keys/SHA256%3Aabc%2Fdef", "DELETE")
         assert status == 503 and "did not answer" in body["message"], body
-        conforms("DELETE", "/ssh/keys/{fingerprint}", status, body)
+        check("DELETE", "/ssh/keys/{fingerprint}", status, body)
 
     env = {key: value for key, value in env.items() if not key.startswith("MLOPS_SSH")}
     with start_lab(tmp_path / "bare", env) as lab:
         status, info = lab.api("ssh")
         assert status == 200 and info["configured"] is False and info["keys_api"] is False, info
-        conforms("GET", "/ssh", status, info)
+        check("GET", "/ssh", status, info)
         status, body = lab.api("ssh/keys")
         assert status == 503 and "MlopsSsh.keys_url" in body["message"], body
-        conforms("GET", "/ssh/keys", status, body)
+        check("GET", "/ssh/keys", status, body)

@@ -25,8 +25,7 @@ from jobs_support import call_api as call
 from jupyter_mlops.jobs import InvalidSpec, NotFound, PermissionDenied, PyTorchJob, Snapshot
 from magics.magics_kernel import Kernel
 from mlops_testing import wait_for
-from openapi_check import json_schema_of
-from sidebar.sidebar_openapi import conforms
+from openapi_check import check, json_schema_of
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
@@ -182,7 +181,7 @@ async def test_a_crashing_job_fails_within_its_backoff_limit_and_says_why(
 
     response = await jp_fetch("mlops", "api", "v1", "sidebar", "jobs", "pytorchjobs", name)
     extras = json.loads(response.body)
-    conforms("GET", "/sidebar/jobs/{kind}/{name}", response.code, extras)
+    check("GET", "/sidebar/jobs/{kind}/{name}", response.code, extras)
     failed = next(c for c in extras["conditions"] if c["type"] == "Failed")
     assert "reached the specified backoff limit" in failed["message"]
 
@@ -299,7 +298,7 @@ def test_following_logs_streams_lines_as_the_replica_prints_them(carol, tmp_path
 @on_server_loop
 async def test_through_rest(jp_fetch, carol, operator_core_v1, project):
     """Submit, watch, logs, events, cancel, resubmit and delete over the REST API, every
-    answer held to openapi.yaml, while the operator and the pod runner do the rest."""
+    answer held to openapi.json, while the operator and the pod runner do the rest."""
     name = unique("rest")
     body = {"name": name, "command": ["python", "serve.py"], "replicas": 1, "gpus": 2,
             "gpu_type": "NVIDIA-RTX-A6000", "image": IMAGE, "snapshot": {"path": project},

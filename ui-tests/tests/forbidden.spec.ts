@@ -7,7 +7,7 @@ const SIDEBAR = '#jupyter-mlops-sidebar';
 const ARTIFACTS = process.env.ARTIFACTS_DIR || 'test-results';
 
 test('an API server that refuses the researcher is said in the jobs list', async ({ page }) => {
-  const response = await page.request.get('mlops/api/v1/sidebar/jobs');
+  const response = await page.request.get('mlops/api/v1/jobs');
   expect(response.status()).toBe(403);
   await page.sidebar.openTab('jupyter-mlops-sidebar');
   const jobs = page.locator(SIDEBAR).getByTestId('mlops-jobs');

@@ -59,7 +59,7 @@ class JobKind:
         return self.contract.state(obj)
 
     def summary(self, obj: dict) -> dict:
-        """What a list shows: identity, state and times; no extra API calls."""
+        """What a list shows: identity, state, times and GPUs asked for; no extra API calls."""
         meta, status = obj.get("metadata", {}), obj.get("status") or {}
         state, message = self.state(obj)
         return {
@@ -72,6 +72,7 @@ class JobKind:
             "created": meta.get("creationTimestamp"),
             "started": status.get("startTime") or status.get("startedAt"),
             "finished": status.get("completionTime") or status.get("finishedAt"),
+            **self.requested_gpus(obj),
         }
 
     # ---------------------------------------------------------------- parts

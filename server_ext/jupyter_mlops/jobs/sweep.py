@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from mlops_contract import jobs
+from mlops_contract.api import DISTRIBUTIONS, LOG_DISTRIBUTIONS, PARAMETER_TYPES
 
 from . import podspec
 from .entrypoint import attach_snapshot
@@ -27,7 +28,6 @@ from .workload import Workload
 
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
 PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-PARAMETER_TYPES = ("double", "int", "categorical", "discrete")
 ALGORITHMS = (
     "random",
     "grid",
@@ -44,7 +44,11 @@ TRAINING_LABEL = "katib.kubeflow.org/model-training"
 
 @dataclass
 class Parameter:
-    """One dimension of the search space: a range (``min``/``max``/``step``) or ``values``."""
+    """One dimension of the search space: a range (``min``/``max``/``step``) or ``values``.
+
+    A range's ``distribution`` says how Katib draws from it (``uniform``,
+    ``loguniform``, ``normal``, ``lognormal``); left out, the algorithm's own.
+    """
 
     name: str
     type: str = "double"
@@ -52,6 +56,7 @@ class Parameter:
     max: float | int | None = None
     step: float | int | None = None
     values: list | None = None
+    distribution: str | None = None
 
     def validate(self, field_name: str) -> None:
         if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
@@ -75,6 +80,21 @@ class Parameter:
                 raise InvalidSpec(f"{field_name}.min", "min and max must be numbers")
             if self.min >= self.max:
                 raise InvalidSpec(f"{field_name}.max", f"must be greater than min ({self.min})")
+        if self.distribution is None:
+            return
+        if self.distribution not in DISTRIBUTIONS:
+            raise InvalidSpec(
+                f"{field_name}.distribution", f"must be one of {', '.join(DISTRIBUTIONS)}"
+            )
+        if self.type not in ("double", "int"):
+            raise InvalidSpec(
+                f"{field_name}.distribution",
+                f"applies to double and int ranges, not to {self.type} values",
+            )
+        if self.distribution in LOG_DISTRIBUTIONS and self.min <= 0:
+            raise InvalidSpec(
+                f"{field_name}.min", f"a {self.distribution} range needs min > 0 (got {self.min})"
+            )
 
     def to_katib(self) -> dict:
         space: dict = {}
@@ -84,6 +104,8 @@ class Parameter:
             space["min"], space["max"] = str(self.min), str(self.max)
             if self.step is not None:
                 space["step"] = str(self.step)
+            if self.distribution is not None:
+                space["distribution"] = DISTRIBUTIONS[self.distribution]
         return {"name": self.name, "parameterType": self.type, "feasibleSpace": space}
 
 
@@ -280,7 +302,7 @@ class Sweep(Workload):
 def _parameter(value, field_name: str) -> Parameter:
     if not isinstance(value, dict):
         raise InvalidSpec(field_name, "must be an object with name, type and min/max or values")
-    unknown = set(value) - {"name", "type", "min", "max", "step", "values"}
+    unknown = set(value) - {f.name for f in fields(Parameter)}
     if unknown:
         raise InvalidSpec(f"{field_name}.{sorted(unknown)[0]}", "unknown field")
     if "name" not in value:

@@ -3,8 +3,8 @@
 The image, the GPUs (count and product), CPU, memory and environment are
 the same fields with the same rules for every job kind that builds its own
 pods, so they live here once: ``PyTorchJob`` and ``Sweep`` inherit them
-(keyword-only, so each kind keeps its own positional fields first), and the
-REST API reads their JSON types from ``WORKLOAD_FIELD_TYPES``.
+(keyword-only, so each kind keeps its own positional fields first); the REST
+body's ``Workload`` model (``mlops_contract.api``) declares the same fields.
 """
 
 from __future__ import annotations
@@ -14,16 +14,6 @@ from dataclasses import dataclass, field, fields
 from . import podspec
 from .errors import InvalidSpec
 from .settings import NotebookPod
-
-WORKLOAD_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "gpus": int,
-    "gpu_type": str,
-    "cpu": (str, int, float),
-    "memory": str,
-    "image": str,
-    "env": dict,
-}
-"""The JSON types the REST API accepts for each workload field."""
 
 
 @dataclass(kw_only=True)

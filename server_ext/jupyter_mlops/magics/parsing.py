@@ -10,7 +10,6 @@ import ast
 import keyword
 import math
 import re
-from dataclasses import dataclass
 
 from ..jobs import Parameter
 from .report import METRIC_NAME
@@ -29,26 +28,8 @@ DISTRIBUTIONS = {
 _PARAM_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*([A-Za-z_]+)\s*\((.*)\)\s*$", re.S)
 
 
-@dataclass
-class SearchParameter(Parameter):
-    """A Katib search-space ``Parameter`` that also carries its sampling distribution.
-
-    The jobs API's ``Parameter`` has no ``distribution``; Katib (v0.16+)
-    reads ``feasibleSpace.distribution`` (``uniform``, ``logUniform``), so
-    this adds that one field to the manifest and nothing else.
-    """
-
-    distribution: str | None = None
-
-    def to_katib(self) -> dict:
-        body = super().to_katib()
-        if self.distribution:
-            body["feasibleSpace"]["distribution"] = self.distribution
-        return body
-
-
-def parse_parameter(text: str) -> SearchParameter:
-    """``lr=loguniform(1e-4,1e-1)`` -> a Katib parameter; see ``DISTRIBUTIONS``."""
+def parse_parameter(text: str) -> Parameter:
+    """``lr=loguniform(1e-4,1e-1)`` -> the jobs API's ``Parameter``; see ``DISTRIBUTIONS``."""
     match = _PARAM_RE.match(text)
     if not match:
         raise MagicInputError(
@@ -74,7 +55,7 @@ def parse_parameter(text: str) -> SearchParameter:
         if len(set(map(str, values))) != len(values):
             raise MagicInputError(f"--param {name}: choice() lists a value twice")
         numeric = all(_is_number(v) for v in values)
-        return SearchParameter(name, "discrete" if numeric else "categorical", values=values)
+        return Parameter(name, "discrete" if numeric else "categorical", values=values)
     if (
         len(values) not in (2, 3)
         or not all(_is_number(v) for v in values)
@@ -91,14 +72,14 @@ def parse_parameter(text: str) -> SearchParameter:
             raise MagicInputError(
                 f"--param {name}: int() takes whole numbers, e.g. {name}=int(1,8)"
             )
-        return SearchParameter(name, "int", min=low, max=high, step=step[0] if step else None)
+        return Parameter(name, "int", min=low, max=high, step=step[0] if step else None)
     if function == "loguniform":
         if low <= 0:
             raise MagicInputError(f"--param {name}: loguniform() needs low > 0 (got {low})")
-        return SearchParameter(
-            name, "double", min=float(low), max=float(high), distribution="logUniform"
+        return Parameter(
+            name, "double", min=float(low), max=float(high), distribution="loguniform"
         )
-    return SearchParameter(
+    return Parameter(
         name,
         "double",
         min=float(low),

@@ -1,6 +1,5 @@
 """REST routes the sidebar adds to the jobs API (same client, errors and authentication).
 
-- ``GET /sidebar/jobs``: my jobs of every kind, as ``GET /jobs``, each with ``gpus`` and ``gpu_type``.
 - ``GET /sidebar/jobs/{kind}/{name}``: ``gpus``, ``gpu_type``, ``conditions`` and, for a
   sweep, ``objective`` (metric, goal, search space).
 - ``POST /sidebar/workflows/from-file``: ``{"path", "if_not_fits"}``, submits the Hera
@@ -23,8 +22,7 @@ from mlops_contract.ssh import connection_help
 
 from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
 from ..jobs.client import IF_NOT_FITS
-from ..jobs.errors import ClusterUnreachable, ComponentMissing, InvalidSpec, JobsError, UpstreamError
-from ..jobs.kinds import KINDS
+from ..jobs.errors import ClusterUnreachable, InvalidSpec, JobsError, UpstreamError
 from .hera_file import inside_root, workflow_manifest
 from .jobinfo import conditions, sweep_objective
 from .ssh import MlopsSsh
@@ -49,28 +47,6 @@ class GatewayAnswer(JobsError):
         self.http_status = status
 
 
-class SidebarJobsHandler(JobsHandler):
-    @tornado.web.authenticated
-    @maps_errors
-    async def get(self) -> None:
-        client = self.jobs  # built here, on the event loop its informers run on
-        self.send({"namespace": client.namespace, "jobs": await self.call(self._list, client)})
-
-    @staticmethod
-    def _list(client) -> list[dict]:
-        # The same objects as GET /jobs (the client's informers when they are in sync).
-        jobs = []
-        for kind in KINDS.values():
-            items = client.cache.objects(kind) if client.cache is not None else None
-            try:
-                if items is None:
-                    items = client.kube.list(kind.resource, client.namespace)["items"]
-            except ComponentMissing:
-                continue  # a kind whose component is not installed has no jobs to show
-            jobs.extend({**kind.summary(obj), **kind.requested_gpus(obj)} for obj in items)
-        return sorted(jobs, key=lambda s: s["created"] or "", reverse=True)
-
-
 class SidebarJobHandler(JobsHandler):
     @tornado.web.authenticated
     @maps_errors
@@ -93,7 +69,7 @@ class WorkflowFromFileHandler(JobsHandler):
         file = inside_root(root, body.get("path"))
         manifest = await self.call(workflow_manifest, file)
         folder = str(file.parent.relative_to(Path(root).resolve()))
-        spec = spec_from_json("workflow", {"manifest": manifest, "snapshot": {"path": folder}}, root)
+        spec = spec_from_json("workflow", json.dumps({"manifest": manifest, "snapshot": {"path": folder}}), root)
         handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
         self.send({"kind": "workflow", "name": handle.name, "namespace": handle.namespace,
                    "warnings": handle.warnings}, status=201)
@@ -122,28 +98,8 @@ class SshInfoHandler(SshHandler):
         self.send(body)
 
 
-class SshKeysHandler(SshHandler):
-    @tornado.web.authenticated
-    @maps_errors
-    async def get(self, fingerprint: str | None = None) -> None:
-        self.send(await self.gateway("GET", ""))
-
-    @tornado.web.authenticated
-    @maps_errors
-    async def post(self, fingerprint: str | None = None) -> None:
-        body = self.body()
-        if not isinstance(body.get("key"), str) or not body["key"].strip():
-            raise InvalidSpec("key", "paste one public key line, e.g. 'ssh-ed25519 AAAA... you@laptop'")
-        self.send(await self.gateway("POST", "", {"key": body["key"].strip()}), status=201)
-
-    @tornado.web.authenticated
-    @maps_errors
-    async def delete(self, fingerprint: str | None = None) -> None:
-        if not fingerprint:
-            raise InvalidSpec("fingerprint", "name the key to remove by its SHA256 fingerprint")
-        await self.gateway("DELETE", "/" + quote(fingerprint, safe=""))
-        self.set_status(204)
-        self.finish()
+class SshGatewayHandler(SshHandler):
+    """Calls the SSH gateway's key API with this server's JupyterHub token."""
 
     async def gateway(self, method: str, path: str, payload: dict | None = None):
         ssh = self.ssh
@@ -172,11 +128,38 @@ class SshKeysHandler(SshHandler):
         return data
 
 
+class SshKeysHandler(SshGatewayHandler):
+    """``GET|POST /ssh/keys``: my registered keys; add one."""
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def get(self) -> None:
+        self.send(await self.gateway("GET", ""))
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def post(self) -> None:
+        body = self.body()
+        if not isinstance(body.get("key"), str) or not body["key"].strip():
+            raise InvalidSpec("key", "paste one public key line, e.g. 'ssh-ed25519 AAAA... you@laptop'")
+        self.send(await self.gateway("POST", "", {"key": body["key"].strip()}), status=201)
+
+
+class SshKeyHandler(SshGatewayHandler):
+    """``DELETE /ssh/keys/{fingerprint}``: remove one key (the route's only method)."""
+
+    @tornado.web.authenticated
+    @maps_errors
+    async def delete(self, fingerprint: str) -> None:
+        await self.gateway("DELETE", "/" + quote(fingerprint, safe=""))
+        self.set_status(204)
+        self.finish()
+
+
 ROUTES = [
-    (r"/sidebar/jobs", SidebarJobsHandler),
     (rf"/sidebar/jobs/{KIND_RE}/{NAME_RE}", SidebarJobHandler),
     (r"/sidebar/workflows/from-file", WorkflowFromFileHandler),
     (r"/ssh", SshInfoHandler),
     (r"/ssh/keys", SshKeysHandler),
-    (r"/ssh/keys/([^/]+)", SshKeysHandler),
+    (r"/ssh/keys/([^/]+)", SshKeyHandler),
 ]

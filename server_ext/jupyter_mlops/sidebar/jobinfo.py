@@ -1,8 +1,7 @@
 """Pure readings of a job object that the list and detail views show (tested as dicts).
 
-The jobs API's summaries say what state a job is in and each kind says what
-GPUs a job asks for (``JobKind.requested_gpus``); the sidebar also shows a
-job's conditions and, for a sweep, what it optimises.
+The jobs API's summaries say what state a job is in and the GPUs it asks for;
+the detail view also shows its conditions and, for a sweep, what it optimises.
 """
 
 from __future__ import annotations
