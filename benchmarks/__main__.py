@@ -46,7 +46,21 @@ def write_results(figures: list[Figure], failures: dict[str, str], command: str)
     render_results_md(values, machine, failures)
 
 
-def render_results_md(values: dict[str, dict], machine: str, failures: dict[str, str] | None = None) -> None:
+# RESULTS.md is generated, except for the notes below this heading: measurements that are no
+# single figure (build times, runs under load, where the CPU goes), written by hand and kept
+# as they are by every re-render.
+NOTES_HEADING = "## Notes (written by hand, kept by `make bench`)"
+
+
+def hand_written_notes(path: Path) -> list[str]:
+    text = path.read_text() if path.exists() else ""
+    start = text.find(NOTES_HEADING)
+    return [] if start < 0 else ["", *text[start:].rstrip("\n").split("\n")]
+
+
+def render_results_md(values: dict[str, dict], machine: str, failures: dict[str, str] | None = None,
+                      path: Path = HERE / "RESULTS.md") -> None:
+    notes = hand_written_notes(path)
     lines = [
         "# Benchmark results",
         "",
@@ -69,7 +83,7 @@ def render_results_md(values: dict[str, dict], machine: str, failures: dict[str,
     if failures:
         lines += ["", "## Benchmarks that failed in the last run", ""]
         lines += [f"- `{name}`: {why}" for name, why in failures.items()]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines + notes) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ started it (see ``processes``); call ``start`` from the main thread.
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -40,7 +41,7 @@ class ArgoServer:
         self.name = name
         """Names the log file (``<log_dir>/<name>.log``); two servers need two names."""
         self.port: int | None = None
-        self._proc = None
+        self._proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:

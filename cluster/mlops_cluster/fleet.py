@@ -40,7 +40,7 @@ def node_manifest(name: str, spec: dict, gpu_taint: dict | None) -> dict:
     }
     taints = list(spec.get("taints", []))
 
-    gpu = spec.get("gpu")
+    gpu = spec.get("gpu") or {}
     if gpu:
         labels.update({
             "nvidia.com/gpu.present": "true",

@@ -144,8 +144,8 @@ def container_env(pod: dict, container: dict, lookup: Lookup) -> dict[str, str]:
             if ref.get("optional"):
                 continue
             raise PodNotRunnable(f"{kind} {namespace}/{ref['name']} not found (envFrom)")
-        for key, value in data.items():
-            env[source.get("prefix", "") + key] = value
+        for key, text in data.items():
+            env[source.get("prefix", "") + key] = text
     for var in container.get("env") or []:
         value_from = var.get("valueFrom")
         if value_from is None:

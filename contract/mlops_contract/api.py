@@ -14,6 +14,7 @@ require pydantic 2.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -272,7 +273,7 @@ def field_path(loc: tuple) -> str:
     return path
 
 
-def _sentence(error: dict) -> str:
+def _sentence(error: Mapping[str, Any]) -> str:
     kind, given = error["type"], error.get("input")
     if kind == "extra_forbidden":
         return "unknown field"

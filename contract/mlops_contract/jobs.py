@@ -12,7 +12,7 @@ here is a pure function of the object as the API server returns it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
 
@@ -25,7 +25,7 @@ CANCELLED_ANNOTATION = "jupyterhub-mlops/cancelled"
 stopped the job (a Katib Experiment has no stop verb and no cancelled condition)."""
 
 
-def condition_state(conditions: list[dict], table: dict[str, str]) -> tuple[str, str]:
+def condition_state(conditions: list[dict[str, Any]] | None, table: dict[str, str]) -> tuple[str, str]:
     """(state, the deciding condition's message) from Kubeflow-style ``conditions``.
 
     The rule: a true condition of a finished state outranks every other true
@@ -67,7 +67,7 @@ class JobKind:
     component: str
     """What must be installed for the API server to serve it; named in errors and logs."""
 
-    def state(self, obj: dict) -> tuple[str, str]:
+    def state(self, obj: dict[str, Any]) -> tuple[str, str]:
         """(one of ``STATES``, the controller's message) for ``obj``.
 
         A job the user cancelled (``CANCELLED_ANNOTATION``) is Cancelled until
@@ -80,10 +80,10 @@ class JobKind:
             return "Cancelled", message or "cancelled by the user"
         return state, message
 
-    def controller_state(self, obj: dict) -> tuple[str, str]:
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
         raise NotImplementedError
 
-    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+    def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """The GPUs the job holds at most at once, and the product it is pinned to
         (None: any type, or no GPU)."""
         raise NotImplementedError
@@ -102,10 +102,10 @@ class PyTorchJobKind(JobKind):
         "Suspended": "Cancelled",
     }
 
-    def controller_state(self, obj: dict) -> tuple[str, str]:
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
         return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
 
-    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+    def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """Every replica's GPUs."""
         return _pytorchjob_gpus(obj.get("spec") or {})
 
@@ -131,13 +131,13 @@ class SweepKind(JobKind):
     """A Katib Trial's conditions, read with the same rule (Katib's own ``IsCompleted``
     is any of the finished ones being true)."""
 
-    def controller_state(self, obj: dict) -> tuple[str, str]:
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
         return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
 
-    def trial_state(self, trial: dict) -> tuple[str, str]:
+    def trial_state(self, trial: dict[str, Any]) -> tuple[str, str]:
         return condition_state((trial.get("status") or {}).get("conditions"), self.TRIAL_CONDITIONS)
 
-    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+    def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """One trial's GPUs times the trials that run in parallel."""
         spec = obj.get("spec") or {}
         per_trial, gpu_type = _trial_gpus((spec.get("trialTemplate") or {}).get("trialSpec") or {})
@@ -157,7 +157,7 @@ class WorkflowKind(JobKind):
     }
     """A workflow's state from ``status.phase``; a phase not named here is Pending."""
 
-    def controller_state(self, obj: dict) -> tuple[str, str]:
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
         status = obj.get("status") or {}
         state = self.PHASES.get(status.get("phase") or "", "Pending")
         # spec.shutdown (Argo's terminate or stop, the notebook side's cancel) ends
@@ -167,7 +167,7 @@ class WorkflowKind(JobKind):
             state = "Cancelled"
         return state, status.get("message") or ""
 
-    def requested_gpus(self, obj: dict) -> tuple[int, str | None]:
+    def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """Its largest step: steps run one pod each."""
         return _workflow_gpus(obj.get("spec") or {})
 
@@ -182,7 +182,7 @@ JOB_KINDS: tuple[JobKind, ...] = (PYTORCHJOB, SWEEP, WORKFLOW)
 BY_NAME: dict[str, JobKind] = {k.name: k for k in JOB_KINDS}
 
 
-def _pod_gpus(pod_spec: dict) -> tuple[int, str | None]:
+def _pod_gpus(pod_spec: dict[str, Any]) -> tuple[int, str | None]:
     """GPUs of one pod (limits of its containers) and the product it is pinned to."""
     gpus = 0
     for container in pod_spec.get("containers") or []:
@@ -191,7 +191,7 @@ def _pod_gpus(pod_spec: dict) -> tuple[int, str | None]:
     return gpus, (pod_spec.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL)
 
 
-def _pytorchjob_gpus(spec: dict) -> tuple[int, str | None]:
+def _pytorchjob_gpus(spec: dict[str, Any]) -> tuple[int, str | None]:
     total, gpu_type = 0, None
     for replica in (spec.get("pytorchReplicaSpecs") or {}).values():
         gpus, product = _pod_gpus(((replica.get("template") or {}).get("spec")) or {})
@@ -200,7 +200,7 @@ def _pytorchjob_gpus(spec: dict) -> tuple[int, str | None]:
     return total, gpu_type
 
 
-def _workflow_gpus(spec: dict) -> tuple[int, str | None]:
+def _workflow_gpus(spec: dict[str, Any]) -> tuple[int, str | None]:
     best: tuple[int, str | None] = (0, None)
     for template in spec.get("templates") or []:
         body = template.get("container") or template.get("script") or {}
@@ -210,7 +210,7 @@ def _workflow_gpus(spec: dict) -> tuple[int, str | None]:
     return best
 
 
-def _trial_gpus(trial_spec: dict) -> tuple[int, str | None]:
+def _trial_gpus(trial_spec: dict[str, Any]) -> tuple[int, str | None]:
     kind, spec = trial_spec.get("kind"), trial_spec.get("spec") or {}
     if kind == "PyTorchJob":
         return _pytorchjob_gpus(spec)

@@ -20,6 +20,6 @@ GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedu
 """Tolerates the GPU Operator's taint whatever its value. Copy before changing it."""
 
 
-def default_gpu_tolerations() -> list[dict]:
+def default_gpu_tolerations() -> list[dict[str, str]]:
     """The default tolerations of GPU pods, as a fresh list of fresh dicts."""
     return [dict(GPU_TOLERATION)]

@@ -29,7 +29,7 @@ def default_host_alias(server: str = "") -> str:
     return f"jupyterhub-{server}" if server else "jupyterhub"
 
 
-def connection_help(user: str, server: str, host: str, port: int, alias: str = "") -> dict:
+def connection_help(user: str, server: str, host: str, port: int, alias: str = "") -> dict[str, str]:
     """``{"login", "host_alias", "command", "config"}`` for ``user``'s ``server`` ("" = default)."""
     login = login_name(user, server)
     alias = alias or default_host_alias(server)

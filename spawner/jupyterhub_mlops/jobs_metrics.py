@@ -111,7 +111,7 @@ class JobsWatcher:
         backoff = 1.0
         while True:
             try:
-                version = await self._relist(kind)
+                version: str | None = await self._relist(kind)
                 backoff = 1.0
                 while version is not None:
                     version = await self._watch(kind, version)

@@ -15,7 +15,9 @@ that exists is left as it is).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_contract.labels import owner_labels
 from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
@@ -122,7 +124,7 @@ async def ensure_user_namespace(
     service_account: str = SERVICE_ACCOUNT,
     cluster_role: str = USER_CLUSTER_ROLE,
     labels: dict | None = None,
-    network_policies: list[dict] = (),
+    network_policies: Sequence[dict] = (),
     timeout: float = 10.0,
 ) -> UserNamespace:
     """Create the user's Namespace, ServiceAccount, RoleBinding and
@@ -137,7 +139,7 @@ async def ensure_user_namespace(
     core, rbac = k8s.CoreV1Api(api_client), k8s.RbacAuthorizationV1Api(api_client)
     networking = k8s.NetworkingV1Api(api_client)
     namespace = user_namespace(username, prefix)
-    steps = [
+    steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         (
             f"namespace {namespace}",
             lambda: core.create_namespace(
@@ -153,7 +155,7 @@ async def ensure_user_namespace(
     steps += [
         (
             f"network policy {namespace}/{policy['metadata']['name']}",
-            lambda policy=policy: networking.create_namespaced_network_policy(
+            lambda policy=policy: networking.create_namespaced_network_policy(  # type: ignore[misc]
                 namespace, policy, _request_timeout=timeout
             ),
         )

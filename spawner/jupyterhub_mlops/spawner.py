@@ -24,6 +24,8 @@ namespaces, SSH) can add theirs in a few lines.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from kubernetes_asyncio.client.models import V1ContainerPort
@@ -60,7 +62,7 @@ def set_in_config(configurable, name: str) -> bool:
 def shm_volume(size_limit: str) -> tuple[dict, dict]:
     """A memory-backed ``/dev/shm`` (PyTorch DataLoader workers share tensors
     through it; the container runtime's default is 64 MiB)."""
-    volume = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+    volume: dict[str, Any] = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
     if size_limit:
         volume["emptyDir"]["sizeLimit"] = size_limit
     return volume, {"name": "dshm", "mountPath": "/dev/shm"}
@@ -227,7 +229,7 @@ class GPUKubeSpawner(KubeSpawner):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.release_namespace = self.namespace
+        self.release_namespace: str = self.namespace  # type: ignore[has-type]  # KubeSpawner's trait
         """The configured namespace: the hub's own (Zero-to-JupyterHub sets it so)."""
         if self.provision_user_namespaces:
             # Decided here, not at start: a restarted hub must find running servers.
@@ -333,7 +335,7 @@ class GPUKubeSpawner(KubeSpawner):
         row = self._checked_row(formdata, (await self.availability_view())["profiles"])
         return {"profile": row["slug"], "gpus": row["gpus"]}
 
-    def _checked_row(self, options: dict, rows: list) -> dict:
+    def _checked_row(self, options: dict, rows: list) -> Mapping:
         try:
             return validate_choice(options, rows)
         except FormError as refusal:
@@ -375,7 +377,7 @@ class GPUKubeSpawner(KubeSpawner):
         }
         code, granted = await self._availability("POST", "api/v1/reservations", body)
         if code == 409:
-            status = STATUS_OF_REASON.get(granted.get("code"), 409)
+            status = STATUS_OF_REASON.get(granted.get("code", ""), 409)
             raise web.HTTPError(status, "%s", granted.get("error", "No room for this profile now."))
         if code != 201:
             self.log.error("reservation refused with %s: %s", code, granted)

@@ -8,7 +8,10 @@ gateway pushes the registered keys to the pod's sshd before each jump.
 
 import subprocess
 
+import pytest
 from ssh_harness import delete_key, register_key, ssh_config_text
+
+pytestmark = pytest.mark.cluster
 
 
 def test_proxyjump_with_own_key_into_a_per_user_namespace(clients, users, user_namespaces,

@@ -91,7 +91,7 @@ class Parameter:
                 f"{field_name}.distribution",
                 f"applies to double and int ranges, not to {self.type} values",
             )
-        if self.distribution in LOG_DISTRIBUTIONS and self.min <= 0:
+        if self.distribution in LOG_DISTRIBUTIONS and (self.min is None or self.min <= 0):
             raise InvalidSpec(
                 f"{field_name}.min", f"a {self.distribution} range needs min > 0 (got {self.min})"
             )

@@ -155,7 +155,7 @@ class AvailabilityService(Application):
             jobs = JobsWatcher(api)
             prometheus_client.REGISTRY.register(JobsCollector(jobs.table))
             jobs_watch = asyncio.ensure_future(jobs.run())
-        server = app.listen(url.port, self.ip or url.hostname)
+        server = app.listen(url.port, self.ip or url.hostname)  # type: ignore[arg-type]  # the hub names a port
         self.log.info("GPU availability service on %s%s", url.geturl(), prefix)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -176,7 +176,7 @@ class ReservationsHandler(BaseHandler):
         except Refused as refused:
             metrics.SPAWN_REFUSALS.labels(refused.code).inc()
             error = web.HTTPError(409, "%s", str(refused))
-            error.extra = {"code": refused.code}
+            error.extra = {"code": refused.code}  # type: ignore[attr-defined]  # read by write_error
             raise error from None
         metrics.SPAWNS.labels(res.profile.slug).inc()
         self.settings["changes"].notify()

@@ -57,7 +57,7 @@ class _Computed:
     profiles: list[Profile]
     rows: list[ProfileStatus]
     held_by_owner: dict[str, int]
-    held_by_owner_and_type: dict[str, dict[str, int]]
+    held_by_owner_and_type: dict[str, dict[str | None, int]]
     counted_pods: dict[str, set[str]]
     claims: list[Claim]
     """Set aside for servers not on a node yet: pending owned pods, then the
@@ -89,7 +89,9 @@ class Availability:
         snapshot = self.inventory.snapshot()
         profiles = self.profiles.all_profiles(snapshot)
         pending = {key: claim_of_pending_pod(p) for key, p in snapshot.pending.items()}
-        held, held_typed, counted = {}, {}, {}
+        held: dict[str, int] = {}
+        held_typed: dict[str, dict[str | None, int]] = {}  # None: a pending pod naming no GPU type
+        counted: dict[str, set[str]] = {}
         type_of = {}  # (node, resource) -> GPU type id
         for view in snapshot.nodes:
             for gpu in view.record.gpu_types:
@@ -190,5 +192,5 @@ class Availability:
                 f"There is no profile {slug[:100]!r}; reload the spawn page and choose one listed.",
             )
         if row.reason_code is not None:
-            raise Refused(row.reason_code, row.disabled_reason)
+            raise Refused(row.reason_code, row.disabled_reason or "")
         return self.book.add(owner, row.profile, self.inventory, pod, self.reservation_ttl)

@@ -73,7 +73,7 @@ def pod_requests(spec: Mapping) -> Requests:
     answer depends only on that container's requests and limits, so it is
     computed once per distinct pair (a watch event then costs a dict lookup).
     """
-    containers = spec.get("containers") or ()
+    containers = spec.get("containers") or []
     if len(containers) == 1 and not spec.get("initContainers") and not spec.get("overhead"):
         resources = containers[0].get("resources") or {}
         key = (

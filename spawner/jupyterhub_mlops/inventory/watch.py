@@ -160,7 +160,7 @@ class InventoryWatcher:
             self.inventory.replace_nodes(items)
         else:
             self.inventory.replace_pods(items)
-        return meta.get("resourceVersion")
+        return meta.get("resourceVersion", "")
 
     async def _watch(self, kind: str, version: str) -> str:
         """Apply events until the stream ends; return the last resourceVersion."""

@@ -28,7 +28,7 @@ from .audit import audit_log
 from .gateway import Gateway
 from .gateway_keys import GATEWAY_KEY, HOST_KEY, load_file_keys, load_secret_keys
 from .hub import ActivityReporter
-from .keystore import ConfigMapKeyStore, FileKeyStore
+from .keystore import ConfigMapKeyStore, FileKeyStore, KeyStore
 from .names import DEFAULT_LOGIN_PATTERN, DEFAULT_MAX_LOGIN_LENGTH
 from .ratelimit import FailureLimiter
 from .routing import PodLocator
@@ -223,7 +223,7 @@ class SSHGatewayApp(Application):
         for name, level in (("jupyterhub_mlops", self.log_level),
                             ("asyncssh", self.asyncssh_log_level)):
             logger = logging.getLogger(name)
-            logger.setLevel(level)
+            logger.setLevel(level)  # type: ignore[arg-type]  # both traits hold level names
             logger.propagate = False
             logger.addHandler(handler)
         self._setup_audit_log()
@@ -231,7 +231,7 @@ class SSHGatewayApp(Application):
     def _setup_audit_log(self) -> None:
         audit_log.setLevel(logging.INFO)
         audit_log.propagate = False
-        handlers = [logging.StreamHandler(sys.stderr)]
+        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
         if self.audit_log_file:
             handlers.append(logging.FileHandler(self.audit_log_file))
         for h in handlers:
@@ -253,7 +253,7 @@ class SSHGatewayApp(Application):
         core_v1 = await self._core_v1()
         if self.storage == "file":
             keys = load_file_keys(Path(self.data_dir))
-            key_store = FileKeyStore(Path(self.data_dir) / "registered_keys.json")
+            key_store: KeyStore = FileKeyStore(Path(self.data_dir) / "registered_keys.json")
         else:
             keys = await load_secret_keys(core_v1, self.storage_namespace, self.keys_secret_name)
             key_store = ConfigMapKeyStore(core_v1, self.storage_namespace)

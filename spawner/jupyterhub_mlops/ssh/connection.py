@@ -191,7 +191,7 @@ class GatewayConnection(asyncssh.SSHServer):
     async def pod(self) -> PodAddress:
         """The user's running pod, looked up once per connection."""
         if self._pod is None:
-            self._pod = asyncio.ensure_future(self.gw.locator.locate(self.target))
+            self._pod = asyncio.ensure_future(self.gw.locator.locate(self.target))  # type: ignore[arg-type]  # set at login
         return await asyncio.shield(self._pod)
 
     async def upstream(self) -> asyncssh.SSHClientConnection:

@@ -17,6 +17,7 @@ import base64
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -77,7 +78,7 @@ async def load_secret_keys(core_v1, namespace: str, name: str,
             return {k: asyncssh.import_private_key(base64.b64decode(data[k])) for k in KEY_NAMES}
         for k in missing:
             data[k] = base64.b64encode(_new_key_text()).decode()
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": name,
                              "labels": {"app.kubernetes.io/component": "ssh-gateway"}},
                 "data": data}

@@ -67,7 +67,7 @@ def parse_public_key(text: str) -> RegisteredKey:
         raise KeyRegistrationError(400,
             f"key type {algorithm} is not accepted; "
                              f"use one of: {', '.join(ALLOWED_KEY_TYPES)}")
-    if algorithm == "ssh-rsa" and key.pyca_key.key_size < MIN_RSA_BITS:
+    if algorithm == "ssh-rsa" and key.pyca_key.key_size < MIN_RSA_BITS:  # type: ignore[union-attr]  # an RSA key
         raise KeyRegistrationError(400,
             f"RSA keys need at least {MIN_RSA_BITS} bits")
     comment = (key.get_comment() or "")[:200]
