@@ -48,6 +48,10 @@ if rank == 0:
         peer.sendall(b"go")
     for peer in peers:  # until the peer is done, so its pod finishes first
         peer.recv(1)
+    # The operator deletes pods still running once the master succeeds
+    # (cleanPodPolicy: Running); the kubelet (here the pod runner) reports the
+    # worker's exit a moment after it happens, so the master outlives it a little.
+    time.sleep(5)
 else:
     for _ in range(300):
         try:
