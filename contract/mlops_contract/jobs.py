@@ -89,21 +89,34 @@ class JobKind:
         raise NotImplementedError
 
 
+KUBEFLOW_CONDITIONS = {
+    "Created": "Pending",
+    "Running": "Running",
+    "Restarting": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+}
+"""The job conditions the Kubeflow controllers (Training Operator, Katib) share."""
+
+
 @dataclass(frozen=True)
-class PyTorchJobKind(JobKind):
+class ConditionsKind(JobKind):
+    """A kind whose controller reports Kubeflow-style ``status.conditions``."""
+
+    CONDITIONS: ClassVar[dict[str, str]] = KUBEFLOW_CONDITIONS
+
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
+        return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
+
+
+@dataclass(frozen=True)
+class PyTorchJobKind(ConditionsKind):
     CONDITIONS: ClassVar[dict[str, str]] = {
-        "Created": "Pending",
-        "Running": "Running",
-        "Restarting": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
+        **KUBEFLOW_CONDITIONS,
         # runPolicy.suspend (the notebook side's cancel) makes the operator delete
         # the pods, set Running False and Suspended True; the job stays to be read.
         "Suspended": "Cancelled",
     }
-
-    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
-        return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
 
     def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """Every replica's GPUs."""
@@ -111,14 +124,7 @@ class PyTorchJobKind(JobKind):
 
 
 @dataclass(frozen=True)
-class SweepKind(JobKind):
-    CONDITIONS: ClassVar[dict[str, str]] = {
-        "Created": "Pending",
-        "Running": "Running",
-        "Restarting": "Running",
-        "Succeeded": "Succeeded",
-        "Failed": "Failed",
-    }
+class SweepKind(ConditionsKind):
     TRIAL_CONDITIONS: ClassVar[dict[str, str]] = {
         "Created": "Pending",
         "Running": "Running",
@@ -130,9 +136,6 @@ class SweepKind(JobKind):
     }
     """A Katib Trial's conditions, read with the same rule (Katib's own ``IsCompleted``
     is any of the finished ones being true)."""
-
-    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
-        return condition_state((obj.get("status") or {}).get("conditions"), self.CONDITIONS)
 
     def trial_state(self, trial: dict[str, Any]) -> tuple[str, str]:
         return condition_state((trial.get("status") or {}).get("conditions"), self.TRIAL_CONDITIONS)
