@@ -140,4 +140,9 @@ def ssh_into_the_notebook(core_v1, key, ssh_port: int, tmp_path) -> None:
             os.kill(int((pod.dir / "sshd" / "sshd.pid").read_text()), signal.SIGTERM)
         except (OSError, ValueError):
             pass
+        # Gone before the next variant's carol logs in: a namespace's deletion reaches its
+        # pods only later, and the gateway would still find this pod Running meanwhile.
+        core_v1.delete_namespaced_pod(pod.name, namespace, grace_period_seconds=0)
+        wait_for(lambda: not core_v1.list_namespaced_pod(namespace).items, timeout=60,
+                 what=f"carol's pod in {namespace} gone")
         core_v1.delete_namespace(namespace)
