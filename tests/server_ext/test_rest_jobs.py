@@ -3,7 +3,7 @@
 Sweeps and workflows end to end (submit -> status transitions -> logs -> events ->
 watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.yaml.
 PyTorchJobs go through the same routes under the real Training Operator
-(tests/training_operator/), workflows under Argo's real workflow-controller
+(here and in tests/training_operator/), workflows under Argo's real workflow-controller
 (``argo_workflows``). Katib does not run here: ``controller`` writes pods and status
 through the status subresource as it would (see tests/jobs_support.py).
 """
@@ -42,9 +42,10 @@ def jp_server_config(server_identity):
 
 
 def without_empty(value):
-    """``value`` without the empty objects and lists a controller fills in as defaults."""
+    """``value`` without the empty objects, lists and strings a controller fills in as
+    defaults (Argo's writes a template's container back with ``name: ""``)."""
     if isinstance(value, dict):
-        return {k: without_empty(v) for k, v in value.items() if v not in ({}, [], None)}
+        return {k: without_empty(v) for k, v in value.items() if v not in ({}, [], None, "")}
     if isinstance(value, list):
         return [without_empty(v) for v in value]
     return value
