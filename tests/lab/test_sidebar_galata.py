@@ -54,16 +54,18 @@ if __name__ == "__main__":
 
 # jobs.spec.ts's PyTorchJob: each replica says who it is and runs on; the master
 # prints one more line once the spec creates the file ``go`` (MLOPS_TEST_GO_FILE).
+# Only as a script: errors.spec.ts has the server read it for Hera Workflows.
 TRAIN = """import os, time
-if os.environ.get("RANK", "0") == "0":
+if __name__ == "__main__" and os.environ.get("RANK", "0") == "0":
     print("master says hi", flush=True)
     print("loss=0.5", flush=True)
     while not os.path.exists({go!r}):
         time.sleep(0.1)
     print("loss=0.25", flush=True)
-else:
+    time.sleep(600)
+elif __name__ == "__main__":
     print("worker 0 up", flush=True)
-time.sleep(600)
+    time.sleep(600)
 """
 
 
