@@ -29,8 +29,10 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
         run_dir,
         fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
         authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
-        # Workflows move as on a real cluster: Argo's own controller runs them.
+        # Jobs move as on a real cluster: Argo's own controller runs Workflows, the
+        # Training Operator PyTorchJobs (tests/jobs_support.py's job_runner runs their pods).
         argo_controller=True,
+        training_operator=True,
     )
     began = time.monotonic()
     cp.start()
@@ -45,6 +47,19 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
     (ARTIFACTS / "control-plane-startup.txt").write_text(f"{cp.startup_seconds:.2f}\n")
     yield cp
     cp.stop()
+
+
+@pytest.fixture(scope="session")
+def job_runner(control_plane, tmp_path_factory):
+    """The kubelet's part for the pods the real controllers create (Argo's steps, the
+    Training Operator's replicas) in namespaces labelled ``RUN_LOCALLY``
+    (``jobs_support.runs_locally``). One for the session, here and not in a plugin
+    module, so that no pod is ever run by two runners."""
+    from jobs_support import controllers_pod_runner
+
+    runner = controllers_pod_runner(control_plane, tmp_path_factory.mktemp("job-pods"))
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture(scope="session")

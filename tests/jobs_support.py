@@ -5,14 +5,15 @@ accounts and role bindings are provisioned by the suite's own provisioning
 code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
-Argo's real workflow-controller runs in the session's cluster (the
-``argo_workflows`` fixture adds the pod runner that runs its step pods); the
-Training Operator runs for real in tests/training_operator/'s own cluster. No
-Katib controller runs: ``Controller`` does what the missing controllers would
-do, as the admin identity: it creates the job's pods with the labels the real
-controller sets, writes the job's status through the status subresource, and
-(playing the kubelet) serves container logs through KWOK's Logs objects. It
-never writes a Workflow's status: the real CRD has no status subresource.
+Argo's real workflow-controller and the real Training Operator run in the
+session's cluster; ``job_runner`` (tests/conftest.py) is the pod runner that
+runs the pods they create, here in alice's and bob's namespaces
+(``argo_workflows`` for workflows, ``training_jobs`` for PyTorchJobs). No
+Katib controller runs: ``Controller`` does what it would do, as the admin
+identity: it creates a trial's pods with the labels Katib sets, writes the
+Experiment's and Trials' status through the status subresource, and (playing
+the kubelet) serves container logs through KWOK's Logs objects. It never writes
+a Workflow's or a PyTorchJob's status: their controllers do.
 """
 
 from __future__ import annotations
@@ -143,28 +144,52 @@ class ArgoWorkflows:
             label_selector=f"workflows.argoproj.io/workflow={workflow}")["items"]
 
 
-@pytest.fixture(scope="session")
-def workflow_runner(control_plane, core_v1, alice, bob, tmp_path_factory):
-    """The pod runner for Argo's step pods in alice's and bob's namespaces (only those
-    pods: the stand-in controllers' pods there stay KWOK's)."""
-    from mlops_cluster import argo_executor
-    from mlops_cluster.pod_runner import PodRunner
+def is_controllers_pod(pod: dict) -> bool:
+    """A pod a real controller of the session made: an Argo step or a PyTorchJob replica.
+    The stand-in Katib's pods (``Controller.run_pod``) stay KWOK's."""
+    from mlops_cluster import argo_executor, training_operator
 
-    for user in (alice, bob):
-        core_v1.patch_namespace(user.namespace, {"metadata": {"labels": {RUN_LOCALLY: "true"}}})
-    folder = tmp_path_factory.mktemp("workflow-pods")
-    runner = PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
-                       log_dir=folder / "logs", select=argo_executor.is_workflow_pod).start()
-    yield runner
-    runner.stop()
+    return argo_executor.is_workflow_pod(pod) or training_operator.is_replica_pod(pod)
+
+
+def controllers_pod_runner(control_plane, folder: Path):
+    """A started pod runner for ``is_controllers_pod`` pods of the namespaces labelled
+    ``RUN_LOCALLY`` (the session's one is ``job_runner``, tests/conftest.py). The image
+    would bring ``python``: this interpreter's folder leads PATH. Short crash-loop
+    back-off (0.5 s doubling to 2 s) keeps failing jobs quick."""
+    import os
+    import sys
+
+    from mlops_cluster.pod_runner import INHERITED_ENV, PodRunner
+
+    env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
+    env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    return PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
+                     log_dir=folder / "logs", base_env=env, restart_backoff=0.5,
+                     max_restart_backoff=2.0, select=is_controllers_pod).start()
+
+
+def runs_locally(core_v1, *namespaces: str) -> None:
+    """The controllers' pods in ``namespaces`` run as local processes (``job_runner``)."""
+    for name in namespaces:
+        core_v1.patch_namespace(name, {"metadata": {"labels": {RUN_LOCALLY: "true"}}})
 
 
 @pytest.fixture
-def argo_workflows(control_plane, workflow_runner, monkeypatch) -> ArgoWorkflows:
+def argo_workflows(control_plane, core_v1, alice, bob, job_runner, monkeypatch) -> ArgoWorkflows:
     """Workflows really run; the notebook (this process) knows its users' workflow account,
     as GPUKubeSpawner tells a notebook (MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+    runs_locally(core_v1, alice.namespace, bob.namespace)
     monkeypatch.setenv("MLOPS_WORKFLOW_SERVICE_ACCOUNT", WORKFLOW_SERVICE_ACCOUNT)
-    return ArgoWorkflows(control_plane, workflow_runner)
+    return ArgoWorkflows(control_plane, job_runner)
+
+
+@pytest.fixture
+def training_jobs(core_v1, alice, bob, job_runner):
+    """alice's and bob's PyTorchJobs really run: the session's Training Operator creates
+    their pods, ``job_runner`` runs them, the operator writes what they did."""
+    runs_locally(core_v1, alice.namespace, bob.namespace)
+    return job_runner
 
 
 @pytest.fixture(scope="session")
@@ -249,7 +274,7 @@ def now() -> str:
 
 
 class Controller:
-    """Plays the Training Operator, Katib and the kubelet's log server (as admin)."""
+    """Plays Katib and the kubelet's log server (as admin); reads any kind's objects."""
 
     GROUPS = {
         "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),

@@ -72,7 +72,7 @@ def run_galata(lab: Lab, project: str, environment: dict[str, str],
     """``npx playwright test --project <project>`` (ui-tests/) against ``lab``, a ``start_lab(galata=True)``.
 
     ``environment`` reaches the specs (ui-tests/tests/cluster.ts reads KUBECTL,
-    ADMIN_KUBECONFIG, MLOPS_TEST_NAMESPACE and LOGS_DIR). Screenshots go to
+    ADMIN_KUBECONFIG and MLOPS_TEST_NAMESPACE). Screenshots go to
     ARTIFACTS; what Playwright keeps of a failed test (its page as text, a
     screenshot) to ARTIFACTS/galata-<project>/.
     """
@@ -87,11 +87,10 @@ def run_galata(lab: Lab, project: str, environment: dict[str, str],
              "GALATA_OUTPUT_DIR": str(ARTIFACTS / f"galata-{project}"), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
 
 
-def cluster_environment(control_plane, namespace: str, logs_dir: Path) -> dict[str, str]:
-    """What the specs need to play the controllers as admin (ui-tests/tests/cluster.ts)."""
-    logs_dir.mkdir(parents=True, exist_ok=True)
+def cluster_environment(control_plane, namespace: str) -> dict[str, str]:
+    """What the specs need to act as admin (ui-tests/tests/cluster.ts)."""
     return {"KUBECTL": str(control_plane.bins.kubectl), "ADMIN_KUBECONFIG": str(control_plane.kubeconfig("admin")),
-            "MLOPS_TEST_NAMESPACE": namespace, "LOGS_DIR": str(logs_dir)}
+            "MLOPS_TEST_NAMESPACE": namespace}
 
 
 def _die_with_parent() -> None:

@@ -174,11 +174,10 @@ class PodRunner:
         watcher.start()
         try:
             while not self._stopping.is_set():
-                try:
-                    kind, payload = self._events.get(timeout=0.5)
-                except queue.Empty:
-                    pass
-                else:
+                # Every event queued so far, then one retry of each waiting pod: a retry
+                # asks the API server, so retrying per event would fall behind the watch
+                # of a busy cluster (pods of every namespace arrive here).
+                for kind, payload in self._queued_events(wait=0.5):
                     if kind == "LIST":
                         self._reconcile(payload)
                     else:
@@ -192,6 +191,18 @@ class PodRunner:
             self._backing_off.clear()
             for uid in list(self._running):
                 self._stop_process(uid, reason="the pod runner is stopping")
+
+    def _queued_events(self, wait: float) -> list[tuple[str, object]]:
+        """The watch's events queued so far, waiting up to ``wait`` seconds for the first."""
+        try:
+            events = [self._events.get(timeout=wait)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
 
     # ------------------------------------------------------- the pod watch
     def _watch_pods(self) -> None:

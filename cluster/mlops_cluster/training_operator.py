@@ -53,6 +53,8 @@ FIXED_CERT_DIR = Path("/tmp/k8s-webhook-server/serving-certs")
 """Where the operator's rotator checks that the certificate is mounted (hard-coded
 upstream); its webhook server reads it from ``$TMPDIR/k8s-webhook-server/serving-certs``."""
 TOKEN_SECONDS = 7 * 24 * 3600
+JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+"""The label the operator puts on every pod of a job."""
 
 
 def manifests() -> Path:
@@ -165,6 +167,11 @@ class TrainingOperator:
                 pass
             time.sleep(0.3)
         raise self.cp.failure("training-operator", f"was not ready at {url} after {timeout:.0f}s")
+
+
+def is_replica_pod(pod: dict) -> bool:
+    """A pod the operator made for a replica of a job (a pod runner's ``select``)."""
+    return JOB_NAME_LABEL in (pod.get("metadata", {}).get("labels") or {})
 
 
 def remove_webhooks(cp) -> None:

@@ -7,7 +7,7 @@ tests/jobs/test_workflow_controller.py),
 built by the suite's own manifest builders, through the states their
 controllers would write — and the jobs API must read each as Succeeded in the
 end. The session's test cluster must not load these Stages: its tests write
-job statuses themselves. No Stage plays the Training Operator: it runs for real
+Katib's statuses themselves. No Stage plays the Training Operator: it runs for real
 (tests/training_operator/), and a PyTorchJob here stays untouched.
 """
 

@@ -1,9 +1,11 @@
 """jupyterhub_mlops.jobs_metrics: the status -> state mapping (pure), and the
 collector following real jobs on the real API server with the hub's own identity.
 
-No Training Operator or Katib controller runs here: the test writes the status
-each would write, through the status subresource. Argo's real workflow-controller
-runs in the session's cluster and writes the Workflows' phases itself.
+The real Training Operator and Argo's real workflow-controller run in the
+session's cluster and write the PyTorchJobs' and Workflows' status themselves
+(``job_runner`` runs the PyTorchJobs' pods, so they succeed or fail by their
+exit code). No Katib controller runs: the test writes an Experiment's status as
+Katib would, through the status subresource.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import deploy_support
 import kubernetes_asyncio
 import pytest
+from jobs_support import runs_locally
 from jupyterhub_mlops.jobs_metrics import (
     JOB_KINDS,
     STATES,
@@ -87,10 +90,22 @@ def test_table_and_collector_export_every_kind_and_state():
 
 
 # ---------------------------------------------------------------------- real API server
+
+
+def pytorchjob(command: str, *, suspend: bool = False) -> dict:
+    """A one-replica PyTorchJob running ``python -c command`` once (no restart)."""
+    container = {"name": "pytorch", "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+                 "command": ["python", "-c", command]}
+    return {"runPolicy": {"suspend": suspend},
+            "pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "Never",
+                                               "template": {"spec": {"containers": [container]}}}}}
+
+
+ENDS_WELL = "print('trained')"
+RAISES = "raise SystemExit('diverged')"
+RUNS_ON = "import time; time.sleep(600)"
 JOBS = {
-    "pytorchjob": ("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", {"pytorchReplicaSpecs": {
-        "Master": {"replicas": 1, "template": {"spec": {"containers": [
-            {"name": "pytorch", "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"}]}}}}}),
+    "pytorchjob": ("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", pytorchjob(RUNS_ON)),
     "sweep": ("kubeflow.org/v1beta1", "Experiment", "experiments", {
         "objective": {"type": "minimize", "objectiveMetricName": "loss"},
         "algorithm": {"algorithmName": "random"},
@@ -137,37 +152,51 @@ def user_namespaces(control_plane, core_v1):
     yield from deploy_support.user_namespaces(core_v1)
 
 
+@pytest.fixture
+def running_namespaces(user_namespaces, core_v1, job_runner):
+    """``user_namespaces`` whose job pods really run (``job_runner``)."""
+    runs_locally(core_v1, *user_namespaces)
+    return user_namespaces
+
+
 @pytest.mark.cluster
-async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane, user_namespaces):
-    alice, bob = user_namespaces
+async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
+                                                                  running_namespaces):
+    alice, bob = running_namespaces
     api = await kubernetes_asyncio.config.new_client_from_config(
         config_file=str(control_plane.kubeconfig("hub")))
     watcher = JobsWatcher(api, watch_seconds=5)
     registry = CollectorRegistry()
     registry.register(JobsCollector(watcher.table))
-    # Jobs before the watcher starts arrive by the list, later ones by the watch.
-    create_job(control_plane, "pytorchjob", alice, "before")
+    # Jobs before the watcher starts arrive by the list, later ones by the watch. A job
+    # created suspended waits (the operator creates no pods and says Suspended).
+    create_job(control_plane, "pytorchjob", alice, "before", pytorchjob(ENDS_WELL, suspend=True))
     task = asyncio.create_task(watcher.run())
     try:
-        await eventually(registry, {("pytorchjob", "Pending"): 1})
-        for kind in ("pytorchjob", "sweep"):
-            create_job(control_plane, kind, bob, f"{kind}-b")
+        await eventually(registry, {("pytorchjob", "Cancelled"): 1})
+        create_job(control_plane, "pytorchjob", bob, "pytorchjob-b")
+        create_job(control_plane, "sweep", bob, "sweep-b")
         create_job(control_plane, "workflow", bob, "workflow-b", BROKEN_WORKFLOW)
         create_job(control_plane, "workflow", alice, "wf-a")
-        await eventually(registry, {("pytorchjob", "Pending"): 2, ("sweep", "Pending"): 1})
-        write_status(control_plane, "pytorchjob", alice, "before",
-                     conditions("Created", "Running")["status"])
+        create_job(control_plane, "pytorchjob", alice, "crash", pytorchjob(RAISES))
+        await eventually(registry, {("pytorchjob", "Running"): 1, ("pytorchjob", "Failed"): 1,
+                                    ("sweep", "Pending"): 1}, timeout=120)
+        # alice resumes her job: its process prints and ends well.
+        control_plane.kubectl("patch", "pytorchjobs", "before", "-n", alice, "--type=merge",
+                              "-p", json.dumps({"spec": {"runPolicy": {"suspend": False}}}))
         write_status(control_plane, "sweep", bob, "sweep-b",
                      conditions("Created", "Running", "Succeeded")["status"])
         # Across a watch's end (watch_seconds=5): the watcher resumes where it was.
         await asyncio.sleep(6)
         control_plane.kubectl("delete", "pytorchjobs", "pytorchjob-b", "-n", bob)
         counts = await eventually(registry, {
-            ("pytorchjob", "Running"): 1, ("pytorchjob", "Pending"): 0,
+            ("pytorchjob", "Succeeded"): 1, ("pytorchjob", "Failed"): 1,
+            ("pytorchjob", "Running"): 0, ("pytorchjob", "Pending"): 0,
+            ("pytorchjob", "Cancelled"): 0,
             ("sweep", "Succeeded"): 1, ("sweep", "Pending"): 0,
             ("workflow", "Failed"): 1, ("workflow", "Running"): 1, ("workflow", "Pending"): 0},
-            timeout=60)
-        assert sum(counts.values()) == 4
+            timeout=120)
+        assert sum(counts.values()) == 5
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -179,7 +208,8 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
         control_plane, user_namespaces, caplog):
     """Argo missing from a cluster, or a hub without the rights: the other kinds go on."""
     alice, _ = user_namespaces
-    create_job(control_plane, "pytorchjob", alice, "counted")
+    # Suspended, so that the operator leaves it waiting in one state.
+    create_job(control_plane, "pytorchjob", alice, "counted", pytorchjob(RUNS_ON, suspend=True))
     # Allowed by the hub's role (RBAC ignores versions) but served by no CRD: what the
     # API server answers when Katib is not installed.
     absent = dataclasses.replace(SWEEP, version="v9")
@@ -197,7 +227,7 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
     tasks = [asyncio.create_task(w.run()) for w in watchers]
     try:
         with caplog.at_level("INFO", logger="jupyterhub_mlops.jobs_metrics"):
-            await eventually(registries[0], {("pytorchjob", "Pending"): 1})
+            await eventually(registries[0], {("pytorchjob", "Cancelled"): 1})
             deadline = asyncio.get_running_loop().time() + 30
             while not ("not installed" in caplog.text and "may not list" in caplog.text):
                 assert asyncio.get_running_loop().time() < deadline, caplog.text

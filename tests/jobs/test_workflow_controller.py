@@ -16,7 +16,7 @@ import uuid
 
 import kubernetes
 import pytest
-from hera.workflows import Container, Steps, Workflow
+from hera.workflows import DAG, Container, Steps, Workflow
 from jupyter_mlops.jobs import NotFound, PermissionDenied, submit_workflow
 from mlops_testing import wait_for
 
@@ -72,6 +72,24 @@ def test_steps_and_phases_as_the_real_controller_writes_them(alice, argo_workflo
     assert parts["train"]["pod"] in {p["metadata"]["name"] for p in handle.pods()}
     # What the step printed, from the process the pod runner ran for it.
     assert list(handle.logs("train")) == ["accuracy=0.9"]
+    handle.delete()
+
+
+def test_a_dag_task_its_dependencies_rule_out_reads_omitted(alice, argo_workflows):
+    """``depends: "train.Failed"`` after a train that succeeds: the controller omits
+    the task, and it reads Omitted (not Pending) once the workflow has ended."""
+    with Workflow(name=unique("dag"), entrypoint="main") as workflow:
+        train = python_step("train", "print('accuracy=0.9')")
+        rescue = python_step("rescue", "print('rescued')")
+        with DAG(name="main"):
+            train(name="train")
+            rescue(name="rescue", depends="train.Failed")
+    handle = submit_workflow(workflow, client=alice.client())
+
+    assert handle.wait(timeout=TIMEOUT)["state"] == "Succeeded", handle.status()
+    nodes = handle.get()["status"]["nodes"].values()
+    assert {n["phase"] for n in nodes if n["displayName"] == "rescue"} == {"Omitted"}
+    assert steps(handle) == [("train", "Pod", "Succeeded"), ("rescue", "Skipped", "Omitted")]
     handle.delete()
 
 

@@ -9,10 +9,11 @@ Chromium (ui-tests/playwright.config.js) through the projects ``fresh``
 (sidebar.spec.ts), ``jobs`` (jobs, sweep and workflow specs) and ``errors``;
 ``forbidden`` runs on a server of its own, for a researcher without rights.
 
-Argo's real workflow-controller runs the workflow spec's workflow (its steps
-run as local processes by the pod runner). No Training Operator or Katib
-controller runs: the specs write what they would — pods, and status through the
-status subresource — with kubectl as admin (ui-tests/tests/cluster.ts).
+Argo's real workflow-controller runs the workflow spec's workflow and the real
+Training Operator the PyTorchJobs (the pods they create run as local processes
+by the pod runner). No Katib controller runs: the sweep spec writes what it
+would — trials, and status through the status subresource — with kubectl as
+admin (ui-tests/tests/cluster.ts).
 Screenshots go to test-artifacts/.
 """
 
@@ -24,7 +25,7 @@ import uuid
 import kubernetes
 import pytest
 import pytest_asyncio
-from jobs_support import IMAGE, RUN_LOCALLY, make_user
+from jobs_support import IMAGE, make_user, runs_locally
 from mlops_cluster.ports import free_port
 from sidebar_support import cluster_environment, remove_namespace, run_galata, start_lab
 
@@ -49,6 +50,23 @@ with Workflow(generate_name="pipeline-", entrypoint="main") as w:
 if __name__ == "__main__":
     raise SystemExit("the sidebar must not run this file as __main__")
 '''
+
+
+# jobs.spec.ts's PyTorchJob: each replica says who it is and runs on; the master
+# prints one more line once the spec creates the file ``go`` (MLOPS_TEST_GO_FILE).
+# Only as a script: errors.spec.ts has the server read it for Hera Workflows.
+TRAIN = """import os, time
+if __name__ == "__main__" and os.environ.get("RANK", "0") == "0":
+    print("master says hi", flush=True)
+    print("loss=0.5", flush=True)
+    while not os.path.exists({go!r}):
+        time.sleep(0.1)
+    print("loss=0.25", flush=True)
+    time.sleep(600)
+elif __name__ == "__main__":
+    print("worker 0 up", flush=True)
+    time.sleep(600)
+"""
 
 
 @pytest_asyncio.fixture
@@ -84,18 +102,10 @@ def researcher_lab(researcher, availability, work_dir):
            # Nothing listens there: the SSH panel must say so in words (errors.spec.ts).
            "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
     with start_lab(work_dir, env, galata=True) as lab:
-        (lab.root / "train.py").write_text("print('accuracy=0.9')\n")
+        (lab.root / "train.py").write_text(TRAIN.format(go=str(work_dir / "go")))
         (lab.root / "flows").mkdir()
         (lab.root / "flows" / "pipeline.py").write_text(HERA_FILE.format(image=IMAGE))
         yield lab
-
-
-@contextlib.contextmanager
-def runner_stopped_after(runner):
-    try:
-        yield runner
-    finally:
-        runner.stop()
 
 
 def assert_passed(result, count: int) -> None:
@@ -105,18 +115,13 @@ def assert_passed(result, count: int) -> None:
 
 
 @pytest.mark.timeout(900)  # JupyterLab's first loads in Chromium are slow on a shared machine
-def test_galata_specs_pass(control_plane, core_v1, researcher, availability, tmp_path):
-    from mlops_cluster import argo_executor
-    from mlops_cluster.pod_runner import PodRunner
-
-    # The workflow's step pods run as local processes (the other kinds' pods stay KWOK's).
-    core_v1.patch_namespace(researcher.namespace, {"metadata": {"labels": {RUN_LOCALLY: "true"}}})
-    runner = PodRunner(control_plane.api_client("admin"), home_base=tmp_path / "homes",
-                       log_dir=tmp_path / "pods", namespace=researcher.namespace,
-                       select=argo_executor.is_workflow_pod).start()
-    with runner_stopped_after(runner), researcher_lab(researcher, availability, tmp_path / "lab") as lab:
-        result = run_galata(lab, "errors",
-                            cluster_environment(control_plane, researcher.namespace, tmp_path / "logs"))
+def test_galata_specs_pass(control_plane, core_v1, researcher, availability, job_runner, tmp_path):
+    # The pods of workflows and PyTorchJobs run as local processes (Katib's stay KWOK's).
+    runs_locally(core_v1, researcher.namespace)
+    environment = {**cluster_environment(control_plane, researcher.namespace),
+                   "MLOPS_TEST_GO_FILE": str(tmp_path / "lab" / "go")}
+    with researcher_lab(researcher, availability, tmp_path / "lab") as lab:
+        result = run_galata(lab, "errors", environment)
     assert_passed(result, SPECS)
 
 

@@ -16,7 +16,7 @@ from jobs_support import (  # noqa: F401 - fixtures
     argo_workflows,
     bob,
     controller,
-    workflow_runner,
+    training_jobs,
 )
 from magics_kernel import start_notebook_kernel
 

@@ -129,7 +129,8 @@ def test_a_job_over_the_gpu_cap_prints_one_line_and_creates_nothing(
     assert kernel.run("%mlops delete {capped.name}").ok
 
 
-def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controller, hub_availability):
+def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, training_jobs,
+                                                       hub_availability):
     """GPUKubeSpawner hands the notebook its owner label (``MLOPS_OWNER_LABEL``) and the jobs
     API puts it on every job pod, so the hub counts a running job's GPUs as alice's too."""
     kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
@@ -137,17 +138,11 @@ def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controlle
                "set_default_client(None)")  # the client reads the environment once, when built
     name = f"held-{uuid.uuid4().hex[:6]}"
     try:
-        submitted = kernel.run(cell(f"%%mlops pytorchjob --gpus 4 --gpu-type {RTX} --name {name} --bg"))
+        # The Training Operator creates the four replica pods (one GPU each) from the job's
+        # template, keeping its labels; their processes run until the job is deleted.
+        submitted = kernel.run(f"%%mlops pytorchjob --gpus 1 --workers 4 --gpu-type {RTX} "
+                               f"--name {name} --bg\nimport time\ntime.sleep(600)\n")
         assert submitted.ok, submitted.outputs
-        job = controller.get("pytorchjob", alice.namespace, name)
-        master = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
-        # Plays the Training Operator: the master pod from the job's own template, whose
-        # labels it keeps (and adds its own).
-        controller.run_pod(
-            alice.namespace, f"{name}-master-0", master["spec"], owner=job,
-            labels={**master["metadata"]["labels"], "training.kubeflow.org/job-name": name,
-                    "training.kubeflow.org/replica-type": "master"},
-        )
         wait_for(lambda: held(hub_availability, "alice") == 4, timeout=60,
                  what="the hub to count the 4 GPUs of alice's running job")
         assert held(hub_availability, "bob") == 0
@@ -158,8 +153,8 @@ def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, controlle
             f"{USER_GPU_CAP}. Ask for fewer GPUs, or stop a server or job that holds some.",
         )
     finally:
-        # The pod goes with its job (ownerReferences) unless the test ended before it ran.
+        # The pods go with their job (ownerReferences).
         kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None); set_default_client(None)\n"
                    f"%mlops delete {name}")
     wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60,
-             what="the hub to see alice's job pod gone")
+             what="the hub to see alice's job pods gone")

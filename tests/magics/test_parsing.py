@@ -9,6 +9,7 @@ import pytest
 from jupyter_mlops.jobs import Sweep
 from jupyter_mlops.magics.cellscript import (
     CellSnapshot,
+    cell_command,
     sweep_command,
     sweep_script,
     torchrun_command,
@@ -102,6 +103,16 @@ def test_env():
             parse_env(bad)
 
 
+def test_one_process_per_pod_runs_python_several_run_torchrun():
+    """The operator's MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK serve env:// for one process
+    per pod; only several processes per pod need torchrun to start and number them."""
+    for workers, gpus in ((1, 0), (1, 1), (3, 1)):
+        assert cell_command("c.py", workers=workers, gpus_per_worker=gpus,
+                            script_args=["lr=1"]) == ["python", "c.py", "lr=1"]
+    assert cell_command("c.py", workers=2, gpus_per_worker=4) == torchrun_command(
+        "c.py", workers=2, gpus_per_worker=4)
+
+
 def test_torchrun_command_spans_every_worker():
     command = torchrun_command(".mlops/cells/cell-1.py", workers=2, gpus_per_worker=4)
     assert command[:2] == ["/bin/sh", "-c"]
@@ -163,22 +174,28 @@ def test_sweep_script_turns_trial_arguments_into_typed_variables(tmp_path):
 
 def test_sweep_command_is_accepted_by_the_jobs_api():
     parameters = [parse_parameter("lr=uniform(0.1,0.5)")]
-    sweep = Sweep(
-        command=sweep_command("c.py", parameters, workers=2, gpus_per_worker=1),
-        parameters=parameters,
-        objective_metric="accuracy",
-        trial_kind="pytorchjob",
-        replicas=2,
-        image="img",
-        snapshot=None,
-    )
-    sweep.validate()
-    spec = sweep.to_manifest("ns")["spec"]
-    command = spec["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"][
-        "template"
-    ]["spec"]["containers"][0]["command"]
+
+    def trial_command(gpus_per_worker: int) -> tuple[list[str], dict]:
+        sweep = Sweep(
+            command=sweep_command("c.py", parameters, workers=2, gpus_per_worker=gpus_per_worker),
+            parameters=parameters,
+            objective_metric="accuracy",
+            trial_kind="pytorchjob",
+            replicas=2,
+            image="img",
+            snapshot=None,
+        )
+        sweep.validate()
+        spec = sweep.to_manifest("ns")["spec"]
+        return spec["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"][
+            "template"
+        ]["spec"]["containers"][0]["command"], spec
+
+    command, spec = trial_command(2)  # torchrun's shell line
     assert "'lr=${trialParameters.lr}'" in command[-1]
     assert spec["parameters"][0]["feasibleSpace"]["distribution"] == "uniform"
+    command, _ = trial_command(1)  # one process per pod: python itself
+    assert command == ["python", "c.py", "lr=${trialParameters.lr}"]
 
 
 def test_cell_script_is_content_addressed_and_shipped(tmp_path):

@@ -3,7 +3,7 @@
 Sweeps and workflows end to end (submit -> status transitions -> logs -> events ->
 watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.json.
 PyTorchJobs go through the same routes under the real Training Operator
-(tests/training_operator/), workflows under Argo's real workflow-controller
+(here and in tests/training_operator/), workflows under Argo's real workflow-controller
 (``argo_workflows``). Katib does not run here: ``controller`` writes pods and status
 through the status subresource as it would (see tests/jobs_support.py).
 """
@@ -283,7 +283,9 @@ async def test_bob_cannot_touch_alices_jobs_through_rest(jp_fetch, server_identi
     assert (
         error["permission"] == f"create pytorchjobs.kubeflow.org in namespace {alice.namespace!r}"
     )
-    assert mine.state() == "Pending", "alice's job is untouched"
+    # alice's job is untouched: still there, not cancelled (the operator runs it meanwhile).
+    assert mine.state() != "Cancelled"
+    assert not mine.get()["spec"]["runPolicy"].get("suspend")
     mine.delete()
 
 
@@ -407,9 +409,11 @@ async def test_jobs_metric_counts_my_jobs_by_kind_and_state(jp_fetch, alice):
     job = alice.client().submit(
         PyTorchJob(name=unique("metric"), command="python a.py", image=IMAGE, snapshot=None)
     )
-    pending = alice.client().list("pytorchjob")
-    expected = sum(1 for j in pending if j["state"] == "Pending")
-    line = f'jupyterhub_mlops_user_jobs{{kind="pytorchjob",state="Pending"}} {float(expected)}'
+    # Cancelled, the job stays in one state (the Training Operator would move it on).
+    job.cancel()
+    cancelled = alice.client().list("pytorchjob")
+    expected = sum(1 for j in cancelled if j["state"] == "Cancelled")
+    line = f'jupyterhub_mlops_user_jobs{{kind="pytorchjob",state="Cancelled"}} {float(expected)}'
     for _ in range(100):  # the first list starts the watch cache the metric reads
         await call(jp_fetch, "GET", "/jobs", "jobs")
         metrics = (await jp_fetch("metrics")).body.decode()

@@ -114,8 +114,8 @@ async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
             opened.append((stream, lines))
         assert namespaced_watches(control_plane) == watches_before, "no API-server watch per stream"
 
-        # One change reaches every stream (fan-out). No operator runs in this cluster, so
-        # the change is one the user makes: a label on the job, not a status.
+        # One change reaches every stream (fan-out): one the user makes, a label on the job
+        # (what the operator writes comes when it will).
         touch(controller, alice.namespace, job.name)
         for _, lines in opened:
             assert (await event_of(lines, job.name, "MODIFIED"))["job"]["name"] == job.name

@@ -15,6 +15,7 @@ import uuid
 import pytest
 import pytest_asyncio
 from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
+from mlops_testing import wait_for
 from openapi_check import check
 from sidebar_support import remove_namespace, start_lab
 
@@ -93,13 +94,18 @@ def test_job_extras_and_rbac_isolation(lab, users, controller, tmp_path):  # noq
         "snapshot": None, "if_not_fits": "queue"})
     assert status == 201, created
     name = created["name"]
-    status, extras = lab.api(f"sidebar/jobs/pytorchjobs/{name}")
-    assert status == 200, extras
-    check("GET", "/sidebar/jobs/{kind}/{name}", status, extras)
+
+    def extras_of_job() -> dict:
+        status, extras = lab.api(f"sidebar/jobs/pytorchjobs/{name}")
+        assert status == 200, extras
+        check("GET", "/sidebar/jobs/{kind}/{name}", status, extras)
+        return extras
+
+    extras = extras_of_job()
     assert (extras["gpus"], extras["gpu_type"], extras["objective"]) == (2, RTX, None)
-    # No Training Operator runs in this cluster: no conditions yet. The operator's own
-    # conditions in these extras: tests/training_operator/ (a job failed past its backoff limit).
-    assert extras["conditions"] == []
+    # The Training Operator's own conditions, in its words.
+    wait_for(lambda: "PyTorchJobCreated" in {c.get("reason") for c in extras_of_job()["conditions"]},
+             timeout=60, what="the operator's Created condition in the extras")
     status, body = lab.api("sidebar/jobs/pytorchjobs/no-such-job")
     assert status == 404, body
     check("GET", "/sidebar/jobs/{kind}/{name}", status, body)

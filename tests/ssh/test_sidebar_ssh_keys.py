@@ -32,7 +32,7 @@ def test_sidebar_adds_and_removes_a_key(control_plane, hub, gateway, ssh_namespa
            "MLOPS_SSH_KEYS_URL": f"{hub.url}/services/ssh/api/keys"}
     with start_lab(tmp_path / "lab", env, galata=True) as lab:
         result: subprocess.CompletedProcess = run_galata(
-            lab, "ssh", {**cluster_environment(control_plane, ssh_namespace, tmp_path / "logs"),
+            lab, "ssh", {**cluster_environment(control_plane, ssh_namespace),
                          "SSH_TEST_USER": user, "SSH_TEST_PUBLIC_KEY": key.export_public_key().decode().strip(),
                          "SSH_TEST_FINGERPRINT": key.get_fingerprint("sha256"),
                          "SSH_KEYS_NAMESPACE": ssh_namespace, "SSH_KEYS_CONFIGMAP": configmap_name(user)})

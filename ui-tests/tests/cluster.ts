@@ -1,14 +1,12 @@
 // The specs' hands on the real control plane, through kubectl with the admin
 // kubeconfig that pytest passes (tests/lab/test_sidebar_galata.py).
 //
-// No Training Operator or Katib controller runs in the specs' cluster (Argo's
-// real workflow-controller does, see workflow.spec.ts): the specs play them
-// here — they create the pods a controller would and write status through the
-// status subresource, as the real controller does — and play the kubelet's log
-// server by pointing KWOK's Logs objects at files.
+// Argo's real workflow-controller and the real Training Operator run in the
+// specs' cluster (their pods run as local processes). No Katib controller runs:
+// the specs play it here — they create the objects it would and write status
+// through the status subresource, as the real controller does.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -64,59 +62,14 @@ export function writeStatus(kind: string, name: string, status: object, namespac
   ]);
 }
 
+/** jobs.spec.ts's train.py waits in the master for this file before its last line. */
+export function letTheMasterGoOn(): void {
+  fs.writeFileSync(required('MLOPS_TEST_GO_FILE'), '');
+}
+
 /** Create any object from its manifest (as admin). */
 export function create(manifest: object): void {
   kubectl(['create', '-f', '-'], JSON.stringify(manifest));
-}
-
-function criLine(line: string): string {
-  return `${new Date().toISOString().replace(/\.\d+Z$/, '.000000000Z')} stdout F ${line}\n`;
-}
-
-/**
- * A pod as the controller creates it, run by KWOK; with `logLines`, the
- * kubelet's part too: KWOK serves them (CRI log format) as the container's log
- * (with `follow`, also the lines `appendLog` adds later).
- */
-export function runPod(
-  name: string,
-  spec: any,
-  options: { labels: Record<string, string>; owner?: any; logLines?: string[]; follow?: boolean },
-  namespace = NAMESPACE
-): void {
-  const metadata: any = { name, namespace, labels: options.labels };
-  if (options.owner) {
-    metadata.ownerReferences = [
-      {
-        apiVersion: options.owner.apiVersion,
-        kind: options.owner.kind,
-        name: options.owner.metadata.name,
-        uid: options.owner.metadata.uid,
-        controller: true
-      }
-    ];
-  }
-  create({ apiVersion: 'v1', kind: 'Pod', metadata, spec });
-  if (options.logLines) {
-    const file = logFile(name, namespace);
-    fs.writeFileSync(file, options.logLines.map(criLine).join(''));
-    create({
-      apiVersion: 'kwok.x-k8s.io/v1alpha1',
-      kind: 'Logs',
-      metadata: { name, namespace },
-      spec: { logs: [{ containers: [spec.containers[0].name], logsFile: file, follow: options.follow ?? false }] }
-    });
-  }
-  kubectl(['wait', `pod/${name}`, '-n', namespace, '--for=jsonpath={.status.phase}=Running', '--timeout=60s']);
-}
-
-function logFile(pod: string, namespace: string): string {
-  return path.join(required('LOGS_DIR'), `${namespace}-${pod}.log`);
-}
-
-/** The container writes on: with `follow`, KWOK hands these lines to followers of the log. */
-export function appendLog(pod: string, lines: string[], namespace = NAMESPACE): void {
-  fs.appendFileSync(logFile(pod, namespace), lines.map(criLine).join(''));
 }
 
 /**

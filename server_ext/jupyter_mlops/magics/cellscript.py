@@ -50,10 +50,28 @@ def write_cell_script(workdir: str | Path, source: str) -> str:
     return relative
 
 
+def cell_command(
+    script: str, *, workers: int, gpus_per_worker: int, script_args: list[str] = ()
+) -> list[str]:
+    """The container command of a cell: ``python <script>`` when each pod runs one
+    process (at most one GPU per worker), ``torchrun`` only when it runs several.
+
+    One process per pod needs no launcher: the Training Operator gives every
+    replica ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE`` and ``RANK``, all
+    that ``torch.distributed.init_process_group()`` reads through ``env://``
+    (``LOCAL_RANK`` is unset then: the pod's one process is local rank 0).
+    """
+    if gpus_per_worker <= 1:
+        return ["python", script, *script_args]
+    return torchrun_command(
+        script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=script_args
+    )
+
+
 def torchrun_command(
     script: str, *, workers: int, gpus_per_worker: int, script_args: list[str] = ()
 ) -> list[str]:
-    """The container command: ``torchrun`` over all workers, one process per GPU.
+    """The container command under ``torchrun``: over all workers, one process per GPU.
 
     The Training Operator gives every replica ``MASTER_ADDR``/``MASTER_PORT``
     and its node rank (``PET_NODE_RANK``, or ``RANK`` on older operators), so
@@ -104,11 +122,9 @@ def sweep_command(
 ) -> list[str]:
     """``python <script> lr={lr} bs={bs}``; the jobs API fills each ``{name}`` per trial.
 
-    Trials with more than one GPU or worker start under ``torchrun`` instead.
+    Trials with more than one GPU per worker start under ``torchrun`` instead
+    (``cell_command``'s rule).
     """
     args = [f"{p.name}={{{p.name}}}" for p in parameters]
-    if workers == 1 and gpus_per_worker <= 1:
-        return ["python", script, *args]
-    return torchrun_command(
-        script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=args
-    )
+    return cell_command(script, workers=workers, gpus_per_worker=gpus_per_worker,
+                        script_args=args)

@@ -7,7 +7,7 @@ import os
 from IPython.core.magic_arguments import magic_arguments
 
 from ..jobs import PyTorchJob
-from .cellscript import torchrun_command, write_cell_script
+from .cellscript import cell_command, write_cell_script
 from .commands import CELL, output_argument, subcommand
 from .parsing import MagicInputError
 from .submitting import present, resource_arguments, submit, workload
@@ -22,12 +22,14 @@ from .submitting import present, resource_arguments, submit, workload
 @output_argument()
 @resource_arguments
 def pytorchjob(magics, args, cell):
-    """Run the cell as a PyTorchJob: torchrun on every worker, one process per GPU.
+    """Run the cell as a PyTorchJob: one process per GPU on every worker.
 
     The cell becomes a script shipped with a snapshot of the working directory
-    (honouring .gitignore), so local imports and relative paths work; torchrun
-    sets RANK, LOCAL_RANK and WORLD_SIZE for each process (use
-    torch.distributed.init_process_group() with no arguments).
+    (honouring .gitignore), so local imports and relative paths work. With at
+    most one GPU per worker each pod runs ``python <cell>``, and the Training
+    Operator's MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK are all that
+    torch.distributed.init_process_group() needs (no arguments); with more,
+    torchrun starts one process per GPU and also sets LOCAL_RANK.
     """
     if not cell.strip():
         raise MagicInputError(
@@ -36,7 +38,7 @@ def pytorchjob(magics, args, cell):
     workdir = os.getcwd()
     script = write_cell_script(workdir, cell)
     spec = PyTorchJob(
-        command=torchrun_command(script, workers=args.workers, gpus_per_worker=args.gpus),
+        command=cell_command(script, workers=args.workers, gpus_per_worker=args.gpus),
         name=args.name,
         replicas=args.workers,
         **workload(magics, args, workdir, script),
