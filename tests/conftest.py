@@ -62,6 +62,40 @@ def job_runner(control_plane, tmp_path_factory):
     runner.stop()
 
 
+# The job kinds whose controllers run in the session cluster or are played by KWOK.
+JOB_RESOURCES = (("kubeflow.org", "v1", "pytorchjobs"), ("argoproj.io", "v1alpha1", "workflows"),
+                 ("kubeflow.org", "v1beta1", "experiments"))
+SESSION_USERS = ("alice", "bob")
+
+
+@pytest.fixture(autouse=True)
+def _jobs_end_with_their_test(request):
+    """A test's jobs in the session users' namespaces are deleted when it ends.
+
+    Under the real controllers a job left behind keeps pods on the fleet's nodes for
+    the rest of the session: its GPUs and CPU are then missing to later tests'
+    notebooks, and the hub's counts of jobs and held GPUs are off.
+    """
+    yield
+    users = [request.getfixturevalue(name) for name in SESSION_USERS
+             if name in request.fixturenames]
+    if not users:
+        return
+    custom = request.getfixturevalue("admin_custom_objects")
+    for user in users:
+        for group, version, plural in JOB_RESOURCES:
+            # Background: the garbage collector removes the pods the controllers made.
+            custom.delete_collection_namespaced_custom_object(
+                group, version, user.namespace, plural, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def admin_custom_objects(control_plane):
+    import kubernetes
+
+    return kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
+
+
 @pytest.fixture(scope="session")
 def core_v1(control_plane):
     import kubernetes
