@@ -6,6 +6,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/cluster$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 PYTEST_ARGS ?=
+# Workers of the whole suite, each with its own control plane; a test file stays on one
+# worker, so module fixtures (a hub, a deployed chart) start once. 1 runs it in-process.
+TEST_WORKERS ?= 2
 
 .PHONY: install install-python demo test test-fast bench lint clean cluster-up cluster-down cluster-status
 
@@ -19,7 +22,7 @@ demo: install
 	@$(PY) -m demo
 
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 test-fast: install-python  ## unit tests only: no cluster, browser or hub
 	@$(PY) -m pytest -m "not cluster and not browser and not slow" $(PYTEST_ARGS)

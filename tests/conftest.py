@@ -14,10 +14,18 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-from mlops_cluster import ControlPlane
-from mlops_cluster.fleet import DEFAULT_FLEET
-from mlops_testing import ARTIFACTS, create_namespace
+# `make test` runs the suite on several pytest-xdist workers, each with a control plane
+# of its own: each worker's pods get a loopback range of their own (read when
+# mlops_cluster.controlplane is imported, just below), so no two workers' pod
+# processes ever listen on the same address and port.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and "MLOPS_POD_CIDR" not in os.environ:
+    os.environ["MLOPS_POD_CIDR"] = f"127.{128 + 2 * int(_WORKER[2:])}.0.1/16"
+
+import pytest  # noqa: E402 - after the pod range is chosen
+from mlops_cluster import ControlPlane  # noqa: E402
+from mlops_cluster.fleet import DEFAULT_FLEET  # noqa: E402
+from mlops_testing import ARTIFACTS, create_namespace  # noqa: E402
 
 
 @pytest.fixture(scope="session")

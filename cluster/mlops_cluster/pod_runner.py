@@ -71,6 +71,8 @@ WATCH_SECONDS = 30
 """Server-side length of one watch request; the next resumes where it ended."""
 MAX_GRACE_SECONDS = 10
 """A stopping process gets the pod's terminationGracePeriodSeconds, at most this."""
+LOG_SERVED_WAIT_SECONDS = 5
+"""How long a finished pod's status waits for KWOK to serve its log (``_await_log_served``)."""
 EXIT_BATCH_SECONDS = 0.2
 """How long exits are gathered before they are reported (see ``_notice_exits``)."""
 NAMESPACE_LABELS_SECONDS = 5.0
@@ -405,6 +407,7 @@ class PodRunner:
                 self._backing_off[uid] = (time.monotonic() + delay, local)
             else:
                 self._finished.add(uid)
+                self._await_log_served(local)
                 status = pod_status.finished(local.pod, code, local.started_at,
                                              local.restart_count, local.last_state)
                 if argo_executor.is_workflow_pod(local.pod):
@@ -484,6 +487,23 @@ class PodRunner:
         except self._api_exception as error:
             log.warning("pod %s/%s: its log is not served (%s %s)", local.namespace, local.name,
                         error.status, error.reason)
+
+    def _await_log_served(self, local: LocalProcess) -> None:
+        """Wait (briefly) until KWOK serves the container's log: a kubelet serves it
+        before it reports the container terminated, and a client that reads the log
+        of a finished pod must get it (KWOK sees a new ``Logs`` object a moment late
+        when the machine is busy)."""
+        deadline = time.monotonic() + LOG_SERVED_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                self._core.read_namespaced_pod_log(local.name, local.namespace, limit_bytes=1,
+                                                   container=main_container(local.pod)["name"],
+                                                   _request_timeout=API_TIMEOUT)
+                return
+            except self._api_exception as error:
+                if error.status != 400:  # 400: "no logs found" until KWOK has the Logs object
+                    return
+            time.sleep(0.1)
 
     def _write_status(self, local: LocalProcess, patch: dict) -> None:
         """What the kubelet reports: the container's state and the pod's phase."""

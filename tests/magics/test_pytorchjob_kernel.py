@@ -65,9 +65,9 @@ def shown_state(data: dict) -> str:
 
 def controller_state(controller, namespace: str, name: str) -> str:
     """The job's state as the jobs API reads the operator's conditions."""
-    from jupyter_mlops.jobs.pytorchjob import PyTorchJobKind
+    from mlops_contract.jobs import PYTORCHJOB
 
-    return PyTorchJobKind().controller_state(controller.get("pytorchjob", namespace, name))[0]
+    return PYTORCHJOB.controller_state(controller.get("pytorchjob", namespace, name))[0]
 
 
 def logs_are(kernel, name: str, text: str, replica: str = "master-0") -> None:
