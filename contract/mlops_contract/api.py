@@ -36,6 +36,7 @@ Kind = Literal["pytorchjob", "sweep", "workflow"]
 State = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 IfNotFits = Literal["refuse", "queue"]
 """When the GPUs are not free now: refuse (409 gpus-unavailable) or queue."""
+IF_NOT_FITS = typing.get_args(IfNotFits)
 Quantity = Annotated[
     str,
     Field(

@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from mlops_contract.api import IF_NOT_FITS
+
 from .aiokube import AsyncKubeClient
 from .availability import AvailabilityClient, check_cap, check_fit
 from .cache import JobCache
@@ -41,8 +43,6 @@ from .snapshot import (
     configmap_manifest,
     too_large,
 )
-
-IF_NOT_FITS = ("refuse", "queue")
 
 
 class JobsClient:

@@ -21,7 +21,6 @@ import tornado.web
 from mlops_contract.ssh import connection_help
 
 from ..handlers import KIND_RE, NAME_RE, JobsHandler, maps_errors, spec_from_json
-from ..jobs.client import IF_NOT_FITS
 from ..jobs.errors import ClusterUnreachable, InvalidSpec, JobsError, UpstreamError
 from .hera_file import inside_root, workflow_manifest
 from .jobinfo import conditions, sweep_objective
@@ -62,9 +61,7 @@ class WorkflowFromFileHandler(JobsHandler):
     @maps_errors
     async def post(self) -> None:
         body = self.body()
-        if_not_fits = body.get("if_not_fits", "refuse")
-        if if_not_fits not in IF_NOT_FITS:
-            raise InvalidSpec("if_not_fits", f"must be one of {', '.join(IF_NOT_FITS)}")
+        if_not_fits = body.get("if_not_fits", "refuse")  # checked by submit, before anything is made
         root = self.settings["server_root_dir"]
         file = inside_root(root, body.get("path"))
         manifest = await self.call(workflow_manifest, file)
