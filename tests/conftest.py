@@ -14,18 +14,30 @@ import time
 import uuid
 from pathlib import Path
 
-# `make test` runs the suite on several pytest-xdist workers, each with a control plane
-# of its own: each worker's pods get a loopback range of their own (read when
-# mlops_cluster.controlplane is imported, just below), so no two workers' pod
-# processes ever listen on the same address and port.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _WORKER.startswith("gw") and "MLOPS_POD_CIDR" not in os.environ:
-    os.environ["MLOPS_POD_CIDR"] = f"127.{128 + 2 * int(_WORKER[2:])}.0.1/16"
+import pytest
+from mlops_cluster import ControlPlane
+from mlops_cluster.controlplane import pod_network
+from mlops_cluster.fleet import DEFAULT_FLEET
+from mlops_testing import ARTIFACTS, create_namespace
 
-import pytest  # noqa: E402 - after the pod range is chosen
-from mlops_cluster import ControlPlane  # noqa: E402
-from mlops_cluster.fleet import DEFAULT_FLEET  # noqa: E402
-from mlops_testing import ARTIFACTS, create_namespace  # noqa: E402
+
+def _worker_pod_range() -> None:
+    """`make test` runs the suite on pytest-xdist workers, each with control planes of
+    its own: worker N takes the pod range 2N ranges above the base one (MLOPS_POD_CIDR
+    or the default), so no two workers' pod processes listen on the same address and
+    port, and a second checkout beside them can take the range just above the base.
+    Set in the environment, so that clusters the tests start in subprocesses (the demo)
+    and nested pytest runs stay in it too."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or os.environ.get("MLOPS_POD_RANGE_OF") == worker:
+        return
+    base = pod_network()
+    first = base.network_address + 2 * int(worker[2:]) * base.num_addresses + 1
+    os.environ["MLOPS_POD_CIDR"] = f"{first}/{base.prefixlen}"
+    os.environ["MLOPS_POD_RANGE_OF"] = worker
+
+
+_worker_pod_range()
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +135,12 @@ def namespace(request, control_plane, core_v1) -> str:
                             labels={"jupyterhub-mlops/test": "true"})
     yield name
     core_v1.delete_namespace(name)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test has a node id of its own: pytest-xdist schedules by node id, so tests
+    sharing one would silently run only once."""
+    seen: set[str] = set()
+    shared = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    if shared:
+        raise pytest.UsageError(f"tests share a node id and would not all run under pytest-xdist: {shared}")

@@ -36,18 +36,26 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # Pod IPs are loopback addresses, so a process standing in for a pod (a
 # real sshd or notebook server in the tests and the demo) can listen on the
 # very IP the API server reports for that pod. MLOPS_POD_CIDR moves a cluster
-# to another loopback range, so two clusters on one machine (parallel checkouts)
-# never hand the same IP and port to two processes.
-POD_CIDR = os.environ.get("MLOPS_POD_CIDR", "127.128.0.1/16")
-POD_NETWORK = ipaddress.ip_network(POD_CIDR, strict=False)
+# to another loopback range, so two clusters on one machine (parallel checkouts,
+# test workers) never hand the same IP and port to two processes. It is read when a
+# cluster is made, so a test worker can choose its range before its first cluster.
+DEFAULT_POD_CIDR = "127.128.0.1/16"
+
+
+def pod_cidr() -> str:
+    return os.environ.get("MLOPS_POD_CIDR", DEFAULT_POD_CIDR)
+
+
+def pod_network() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(pod_cidr(), strict=False)
 JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
 """Stages standing in for Katib (demo only)."""
 
 
 def second_pod_cidr() -> str:
-    """The upper half of ``POD_NETWORK``, for a second cluster beside one on ``POD_CIDR``
+    """The upper half of ``pod_network()``, for a second cluster beside one on ``pod_cidr()``
     (KWOK hands out addresses from the bottom of its range, so the halves stay apart)."""
-    upper = list(POD_NETWORK.subnets(prefixlen_diff=1))[1]
+    upper = list(pod_network().subnets(prefixlen_diff=1))[1]
     return f"{upper.network_address + 1}/{upper.prefixlen}"
 
 
@@ -81,9 +89,9 @@ class ControlPlane:
     move as on a real cluster. The upstream Argo CRDs are installed either way."""
     training_operator: bool = False
     """Run the real Kubeflow Training Operator for PyTorchJobs (``training_operator``)."""
-    pod_cidr: str = POD_CIDR
+    pod_cidr: str = field(default_factory=pod_cidr)
     """KWOK's pod IP range; a second cluster in the same process takes another part
-    of ``POD_NETWORK`` (see ``second_pod_cidr``)."""
+    of ``pod_network()`` (see ``second_pod_cidr``)."""
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)

@@ -17,7 +17,7 @@ import sys
 import kubernetes
 import pytest
 from mlops_cluster import processes
-from mlops_cluster.controlplane import POD_NETWORK
+from mlops_cluster.controlplane import pod_network
 from mlops_cluster.pod_runner import PodRunner
 from mlops_testing import wait_for
 
@@ -101,7 +101,7 @@ def test_annotated_pod_is_served_on_its_ip_with_its_env(core_v1, namespace, runn
     core_v1.create_namespaced_pod(namespace, serving_pod("web", RUN_LOCALLY, token_env))
 
     ip = wait_for(lambda: pod_ip(core_v1, namespace, "web"), what="an IP from KWOK")
-    assert ipaddress.ip_address(ip) in POD_NETWORK
+    assert ipaddress.ip_address(ip) in pod_network()
     status, body = wait_for(lambda: http_get(ip, "/env.txt"), timeout=60,
                             what=f"the pod's process serving on {ip}:{PORT}")
     assert status == 200

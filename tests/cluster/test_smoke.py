@@ -13,7 +13,7 @@ import json
 
 import kubernetes
 import pytest
-from mlops_cluster.controlplane import POD_NETWORK
+from mlops_cluster.controlplane import pod_network
 from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -59,7 +59,7 @@ def test_two_gpu_pod_is_bound_to_a_gpu_node_with_room_and_runs(core_v1, namespac
     assert int(node.status.allocatable["nvidia.com/gpu"]) >= 2
     assert not node.spec.unschedulable, "bound to a cordoned node"
     # KWOK hands out loopback pod IPs, so a process can stand in for the pod.
-    assert ipaddress.ip_address(pod.status.pod_ip) in POD_NETWORK
+    assert ipaddress.ip_address(pod.status.pod_ip) in pod_network()
 
 
 def test_pod_asking_more_gpus_than_any_node_has_stays_pending(core_v1, namespace):

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from jobs_support import make_user
 from openapi_check import OPENAPI
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
@@ -106,17 +106,27 @@ async def notebook_server(control_plane, core_v1, tmp_path_factory):
         log.close()
 
 
-@schema.parametrize()
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
-)
-def test_api_conforms_to_its_document(case, notebook_server):
+# One test per operation through pytest's own parametrization: schemathesis's
+# `schema.parametrize()` gives all its items one node id, and pytest-xdist, which
+# schedules by node id, would then run only the first of them.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda operation: operation.label)
+def test_api_conforms_to_its_document(operation, notebook_server):
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def conforms(case):
+        check_case(case, notebook_server)
+
+    conforms()
+
+
+def check_case(case, notebook_server) -> None:
     base_url, token = notebook_server
     if case.path.endswith("/logs") and (case.query or {}).get("follow") in ("true", "1"):
         (case.query or {}).pop("follow")
