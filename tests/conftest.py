@@ -18,6 +18,7 @@ import pytest
 from mlops_cluster import ControlPlane
 from mlops_cluster.controlplane import pod_network
 from mlops_cluster.fleet import DEFAULT_FLEET
+from mlops_contract.jobs import JOB_KINDS
 from mlops_testing import ARTIFACTS, create_namespace
 
 
@@ -82,9 +83,6 @@ def job_runner(control_plane, tmp_path_factory):
     runner.stop()
 
 
-# The job kinds whose controllers run in the session cluster or are played by KWOK.
-JOB_RESOURCES = (("kubeflow.org", "v1", "pytorchjobs"), ("argoproj.io", "v1alpha1", "workflows"),
-                 ("kubeflow.org", "v1beta1", "experiments"))
 SESSION_USERS = ("alice", "bob")
 
 
@@ -103,10 +101,10 @@ def _jobs_end_with_their_test(request):
         return
     custom = request.getfixturevalue("admin_custom_objects")
     for user in users:
-        for group, version, plural in JOB_RESOURCES:
+        for kind in JOB_KINDS:
             # Background: the garbage collector removes the pods the controllers made.
             custom.delete_collection_namespaced_custom_object(
-                group, version, user.namespace, plural, propagation_policy="Background")
+                kind.group, kind.version, user.namespace, kind.plural, propagation_policy="Background")
 
 
 @pytest.fixture(scope="session")

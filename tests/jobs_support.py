@@ -34,6 +34,7 @@ from jupyterhub_mlops.provisioning import (
     UserNamespace,
     ensure_user_namespace,
 )
+from mlops_cluster.pod_command import RUN_LOCALLY_ANNOTATION
 from mlops_testing import wait_for
 from openapi_check import check
 
@@ -127,7 +128,8 @@ async def bob(control_plane, core_v1, tmp_path_factory) -> User:
     return await make_user(control_plane, core_v1, tmp_path_factory.mktemp("bob"), "bob")
 
 
-RUN_LOCALLY = "jupyterhub-mlops.local/run-locally"
+RUN_LOCALLY = RUN_LOCALLY_ANNOTATION
+"""The label of a namespace whose pods opt in to run locally (the pod runner reads it too)."""
 
 
 class ArgoWorkflows:

@@ -131,13 +131,13 @@ def pods_of(core_v1, namespace: str, name: str) -> list:
                                        _request_timeout=10).items
 
 
-def test_two_replicas_rendezvous_and_succeed(carol, operator_core_v1, code_dir):
+def test_two_replicas_rendezvous_and_succeed(carol, core_v1, code_dir):
     name = unique("ddp")
     handle = carol.client().submit(job(name, "train.py", code_dir, replicas=2),
                                    if_not_fits="queue")
 
     configmap = handle.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
-    assert snapshot_files(operator_core_v1, carol.namespace, configmap) == {
+    assert snapshot_files(core_v1, carol.namespace, configmap) == {
         ".gitignore", "run.txt", "train.py", "crash.py", "forever.py", "serve.py",
         "models/__init__.py",
         "models/net.py"}  # what .gitignore leaves out stays home
@@ -165,7 +165,7 @@ def _failed_with_reason(status: dict, name: str) -> None:
 
 @on_server_loop
 async def test_a_crashing_job_fails_within_its_backoff_limit_and_says_why(
-        jp_fetch, carol, operator_core_v1, code_dir, tmp_path):
+        jp_fetch, carol, core_v1, code_dir, tmp_path):
     """Fix 1: replicas restart in place (OnFailure); the operator counts the
     restarts against runPolicy.backoffLimit and fails the job, instead of
     leaving it Running forever with its GPUs held."""
@@ -176,7 +176,7 @@ async def test_a_crashing_job_fails_within_its_backoff_limit_and_says_why(
     final = handle.wait(timeout=180)
     _failed_with_reason(final, name)
     # The replica that kept crashing is gone with its GPUs (cleanPodPolicy Running).
-    wait_for(lambda: not pods_of(operator_core_v1, carol.namespace, name), timeout=60,
+    wait_for(lambda: not pods_of(core_v1, carol.namespace, name), timeout=60,
              what="the operator to delete the crash-looping pod")
 
     code, body = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "pytorchjobs", name)
@@ -206,7 +206,7 @@ def jp_server_config(carol):
     return server_config(carol, carol.namespace)
 
 
-def test_cancel_resubmit_delete(carol, operator_core_v1, code_dir):
+def test_cancel_resubmit_delete(carol, core_v1, code_dir):
     client = carol.client()
     name = unique("long")
     handle = client.submit(job(name, "forever.py", code_dir, replicas=2), if_not_fits="queue")
@@ -216,7 +216,7 @@ def test_cancel_resubmit_delete(carol, operator_core_v1, code_dir):
 
     # Cancel = suspend: the operator deletes the pods and keeps the job.
     handle.cancel()
-    wait_for(lambda: not pods_of(operator_core_v1, carol.namespace, name), timeout=60,
+    wait_for(lambda: not pods_of(core_v1, carol.namespace, name), timeout=60,
              what="the operator to delete the suspended job's pods")
     wait_for(lambda: handle.status()["state"] == "Cancelled", timeout=60,
              what="the job to show Cancelled")
@@ -231,7 +231,7 @@ def test_cancel_resubmit_delete(carol, operator_core_v1, code_dir):
     wait_for(lambda: "step 1" in printed(again, "master-0"), timeout=120,
              what="the resubmitted job's master to run")
     assert again.status()["state"] == "Running"
-    assert owners(operator_core_v1, carol.namespace, configmap) == {
+    assert owners(core_v1, carol.namespace, configmap) == {
         handle.get()["metadata"]["uid"], again.get()["metadata"]["uid"]}
 
     # Delete: the pods go with the job; the snapshot with the last job that uses it.
@@ -239,22 +239,22 @@ def test_cancel_resubmit_delete(carol, operator_core_v1, code_dir):
     wait_for(lambda: name not in {j["name"] for j in client.list("pytorchjob")}, timeout=60,
              what="the job to leave the list")
     still = {again.get()["metadata"]["uid"]}
-    wait_for(lambda: owners(operator_core_v1, carol.namespace, configmap) == still, timeout=60,
+    wait_for(lambda: owners(core_v1, carol.namespace, configmap) == still, timeout=60,
              what="the garbage collector to leave the snapshot to the resubmission alone")
     again.delete()
-    wait_for(lambda: not pods_of(operator_core_v1, carol.namespace, again.name), timeout=60,
+    wait_for(lambda: not pods_of(core_v1, carol.namespace, again.name), timeout=60,
              what="the resubmitted job's pods to go with it")
-    wait_for(lambda: owners(operator_core_v1, carol.namespace, configmap) is None, timeout=60,
+    wait_for(lambda: owners(core_v1, carol.namespace, configmap) is None, timeout=60,
              what="the garbage collector to delete the snapshot")
     with pytest.raises(NotFound):
         again.status()
 
 
-def test_another_researcher_cannot_see_or_touch_the_job(carol, dave, operator_core_v1,
+def test_another_researcher_cannot_see_or_touch_the_job(carol, dave, core_v1,
                                                         code_dir):
     name = unique("private")
     handle = carol.client().submit(job(name, "forever.py", code_dir), if_not_fits="queue")
-    wait_for(lambda: pods_of(operator_core_v1, carol.namespace, name), timeout=60,
+    wait_for(lambda: pods_of(core_v1, carol.namespace, name), timeout=60,
              what="the operator to create the pod")
 
     intruder = dave.client(namespace=carol.namespace)
@@ -300,7 +300,7 @@ def test_following_logs_streams_lines_as_the_replica_prints_them(carol, tmp_path
 
 
 @on_server_loop
-async def test_through_rest(jp_fetch, carol, operator_core_v1, project):
+async def test_through_rest(jp_fetch, carol, core_v1, project):
     """Submit, watch, logs, events, cancel, resubmit and delete over the REST API, every
     answer held to openapi.json, while the operator and the pod runner do the rest."""
     name = unique("rest")
@@ -339,7 +339,7 @@ async def test_through_rest(jp_fetch, carol, operator_core_v1, project):
     code, cancelled = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/cancel", "jobs",
                                  "pytorchjobs", name, "cancel")
     assert (code, cancelled["state"]) == (200, "Cancelled")
-    await asyncio.to_thread(wait_for, lambda: not pods_of(operator_core_v1, carol.namespace, name),
+    await asyncio.to_thread(wait_for, lambda: not pods_of(core_v1, carol.namespace, name),
                             60, 0.2, "the operator to delete the cancelled job's pods")
     code, again = await call(jp_fetch, "POST", "/jobs/{kind}/{name}/resubmit", "jobs",
                              "pytorchjobs", name, "resubmit")
