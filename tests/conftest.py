@@ -94,12 +94,10 @@ def _jobs_end_with_their_test(request):
     the rest of the session: its GPUs and CPU are then missing to later tests'
     notebooks, and the hub's counts of jobs and held GPUs are off.
     """
-    yield
     users = [request.getfixturevalue(name) for name in SESSION_USERS
              if name in request.fixturenames]
-    if not users:
-        return
-    custom = request.getfixturevalue("admin_custom_objects")
+    custom = request.getfixturevalue("admin_custom_objects") if users else None
+    yield
     for user in users:
         for kind in JOB_KINDS:
             # Background: the garbage collector removes the pods the controllers made.

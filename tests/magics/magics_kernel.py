@@ -130,9 +130,9 @@ class Kernel:
     def run(self, code: str, timeout: float = 120) -> Result:
         return self.collect(self.start(code), timeout)
 
-    def value(self, expression: str):
+    def value(self, expression: str, timeout: float = 120):
         """Evaluate ``expression`` in the kernel; its ``repr`` read back with ``eval``."""
-        result = self.run(f"print(repr(({expression})))")
+        result = self.run(f"print(repr(({expression})))", timeout)
         assert result.ok, result.outputs
         return eval(result.stdout)  # noqa: S307 - our own test kernel's repr of plain data
 

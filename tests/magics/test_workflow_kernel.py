@@ -45,7 +45,8 @@ def test_workflow_from_a_file(kernel, alice, controller, workdir, argo_workflows
     assert "jupyterhub-mlops/snapshot" in obj["metadata"]["annotations"]  # --code shipped it
 
     # Argo's workflow-controller runs both steps from the shipped snapshot.
-    assert kernel.value("wf.wait(timeout=120)['state']") == "Succeeded"
+    # The kernel is given longer than the wait, so a slow workflow fails with its state.
+    assert kernel.value("wf.wait(timeout=240)['state']", timeout=300) == "Succeeded"
     status = kernel.run(f"%mlops status {name}")
     assert status.text.splitlines()[0] == f"workflow {name}: Succeeded · 2 steps: 2 Succeeded"
     rows = [line.split()[:3] for line in status.text.splitlines()]
