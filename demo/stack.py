@@ -70,12 +70,11 @@ class DemoStack:
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
         self.say("starting the local Kubernetes control plane "
                  "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator, "
-                 "Argo's workflow-controller)...")
-        # The real Training Operator runs PyTorchJobs and Argo's real workflow-controller
-        # runs workflows (their pods run through the pod runner); Katib does not run
-        # here: KWOK Stages move sweeps to Succeeded as it would (kwok/job-stages.yaml).
-        self.cluster = ControlPlane(self.run_dir / "cluster", simulate_job_controllers=True,
-                                    training_operator=True, argo_controller=True)
+                 "Argo's workflow-controller, Katib with MariaDB)...")
+        # The real Training Operator, Argo workflow-controller and Katib run the jobs;
+        # their pods run through the pod runner.
+        self.cluster = ControlPlane(self.run_dir / "cluster", training_operator=True,
+                                    argo_controller=True, katib=True)
         self.cluster.start()
         self.say(f"control plane ready at {self.cluster.server} "
                  f"({self.cluster.startup_seconds:.1f}s)")
@@ -87,6 +86,7 @@ class DemoStack:
             f"--kubeconfig={self.cluster.kubeconfig('admin')}",
             f"--home-base={self.run_dir / 'homes'}",
             f"--log-dir={self.run_dir / 'pods'}",
+            *self.cluster.pod_runner_arguments(),
         ], env={  # what a job's image would bring: python and the suite's packages
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
 

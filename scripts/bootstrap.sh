@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 
-APT_PACKAGES=(chromium openssh-server openssh-client rsync libnss-wrapper)
+APT_PACKAGES=(chromium openssh-server openssh-client rsync libnss-wrapper mariadb-server iproute2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

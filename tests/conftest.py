@@ -51,9 +51,11 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
         fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
         authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
         # Jobs move as on a real cluster: Argo's own controller runs Workflows, the
-        # Training Operator PyTorchJobs (tests/jobs_support.py's job_runner runs their pods).
+        # Training Operator PyTorchJobs, Katib sweeps (tests/jobs_support.py's job_runner
+        # runs their pods).
         argo_controller=True,
         training_operator=True,
+        katib=True,
     )
     began = time.monotonic()
     cp.start()

@@ -147,11 +147,12 @@ class ArgoWorkflows:
 
 
 def is_controllers_pod(pod: dict) -> bool:
-    """A pod a real controller of the session made: an Argo step or a PyTorchJob replica.
-    The stand-in Katib's pods (``Controller.run_pod``) stay KWOK's."""
-    from mlops_cluster import argo_executor, training_operator
+    """A pod a real controller of the session made: an Argo step, a PyTorchJob replica,
+    a Katib suggestion service or trial."""
+    from mlops_cluster import argo_executor, katib, training_operator
 
-    return argo_executor.is_workflow_pod(pod) or training_operator.is_replica_pod(pod)
+    return (argo_executor.is_workflow_pod(pod) or training_operator.is_replica_pod(pod)
+            or katib.is_katib_pod(pod))
 
 
 def controllers_pod_runner(control_plane, folder: Path):
@@ -168,7 +169,8 @@ def controllers_pod_runner(control_plane, folder: Path):
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
     return PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
                      log_dir=folder / "logs", base_env=env, restart_backoff=0.5,
-                     max_restart_backoff=2.0, select=is_controllers_pod).start()
+                     max_restart_backoff=2.0, select=is_controllers_pod,
+                     **control_plane.pod_runner_options()).start()
 
 
 def runs_locally(core_v1, *namespaces: str) -> None:

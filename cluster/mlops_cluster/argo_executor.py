@@ -70,11 +70,23 @@ def init_files(pod: dict) -> dict[str, str]:
     return {SCRIPT_PATH: script.get("source", "")} if script else {}
 
 
+EXECUTOR_CONTAINERS = ("wait",)
+"""Containers of a step's pod that are the executor's, played by this module, not run."""
+
+
 def unwrap_emissary(argv: list[str]) -> list[str]:
-    """The user's command that ``argoexec emissary [options] -- <command>`` runs."""
+    """The user's command that ``argoexec emissary [options] -- <command>`` runs.
+
+    Also inside a shell line: Katib's pod webhook turns a Workflow trial's ``main``
+    into ``sh -c "<argoexec emissary ... -- command> 1>metrics.log ... && echo completed ..."``,
+    where the emissary's prefix goes and the rest of the line stays."""
     if len(argv) >= 2 and argv[0].endswith("/argoexec") and argv[1] == "emissary":
         if "--" in argv:
             return argv[argv.index("--") + 1:]
+    if len(argv) == 3 and argv[1] == "-c" and " emissary " in argv[2]:
+        first, _, rest = argv[2].partition(" -- ")
+        if first.split(" ")[0].endswith("/argoexec") and rest:
+            return [argv[0], "-c", rest]
     return argv
 
 

@@ -21,6 +21,9 @@ v3 release of argo-workflows here."""
 ARGO_MODULE = f"github.com/argoproj/argo-workflows/{ARGO_VERSION.split('.')[0]}"
 TRAINING_OPERATOR_VERSION = "v1.9.4"
 """Kubeflow Training Operator release (``training_operator.VERSION`` reads its manifests)."""
+KATIB_VERSION = "v0.19.0"
+"""Katib release: its controller, db-manager, goptuna suggestion service and file
+metrics collector are built, its manifests read (``katib.VERSION``)."""
 
 
 def kubernetes_version() -> str:
@@ -43,6 +46,10 @@ class Binaries:
     argo: Path
     workflow_controller: Path
     training_operator: Path
+    katib_controller: Path
+    katib_db_manager: Path
+    katib_suggestion_goptuna: Path
+    katib_metrics_collector: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -65,6 +72,7 @@ def _etcd_path() -> Path:
 def expected() -> Binaries:
     root = cache_dir()
     k8s = root / f"k8s-{kubernetes_version()}"
+    katib = root / f"katib-{KATIB_VERSION}"
     return Binaries(
         etcd=_etcd_path(),
         kube_apiserver=k8s / "kube-apiserver",
@@ -76,6 +84,10 @@ def expected() -> Binaries:
         workflow_controller=root / f"argo-{ARGO_VERSION}" / "workflow-controller",
         training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}"
         / "training-operator",
+        katib_controller=katib / "katib-controller",
+        katib_db_manager=katib / "katib-db-manager",
+        katib_suggestion_goptuna=katib / "suggestion-goptuna",
+        katib_metrics_collector=katib / "file-metrics-collector",
     )
 
 
@@ -84,7 +96,8 @@ def ensure_built() -> Binaries:
     bins = expected()
     if bins.missing():
         env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION,
-                   TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION)
+                   TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION,
+                   KATIB_VERSION=KATIB_VERSION)
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:
             raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")

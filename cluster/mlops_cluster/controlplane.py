@@ -16,8 +16,10 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from . import argo_controller, binaries, fleet, identities, pki, processes, training_operator
+from . import argo_controller, binaries, fleet, identities, katib, pki, processes, training_operator
 from .argo_controller import ArgoController
 from .paths import CLUSTER_DIR, SUITE_RBAC
 from .ports import free_ports
@@ -48,8 +50,6 @@ def pod_cidr() -> str:
 
 def pod_network() -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(pod_cidr(), strict=False)
-JOB_STAGES = CLUSTER_DIR / "kwok" / "job-stages.yaml"
-"""Stages standing in for Katib (demo only)."""
 
 
 def second_pod_cidr() -> str:
@@ -80,15 +80,15 @@ class ControlPlane:
     """Wipe etcd on start, so every start sees the same cluster."""
     authorization_mode: str = "RBAC"
     """Only tests that prove the isolation tests can fail change this."""
-    simulate_job_controllers: bool = False
-    """Let KWOK Stages (kwok/job-stages.yaml) move PyTorchJobs, Katib Experiments
-    and Argo Workflows to Succeeded, as their controllers would. The demo turns
-    this on; tests leave it off and write those statuses themselves."""
     argo_controller: bool = False
     """Run Argo's real workflow-controller (``argo_controller``), so Workflows
     move as on a real cluster. The upstream Argo CRDs are installed either way."""
     training_operator: bool = False
     """Run the real Kubeflow Training Operator for PyTorchJobs (``training_operator``)."""
+    katib: bool = False
+    """Run the real Katib (``katib``): controller and webhooks, db-manager on MariaDB,
+    and the Service proxy its controller dials suggestion services through. Its
+    suggestion and trial pods need a pod runner with ``pod_runner_options()``."""
     pod_cidr: str = field(default_factory=pod_cidr)
     """KWOK's pod IP range; a second cluster in the same process takes another part
     of ``pod_network()`` (see ``second_pod_cidr``)."""
@@ -107,6 +107,28 @@ class ControlPlane:
         if self.ports is None:
             raise ControlPlaneError("the control plane is not started")
         return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def network_registry(self) -> Path:
+        """Pods with a network namespace of their own (``pod_network``), by pod IP."""
+        return self.run_dir / "pod-networks"
+
+    @property
+    def service_proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self._service_proxy_port}"
+
+    def pod_runner_options(self) -> dict:
+        """What a pod runner for this cluster needs beyond the API: the local programs
+        for Katib's images, and where pods with a network of their own register."""
+        return {"entrypoints": katib.entrypoints(self.bins),
+                "network_registry": self.network_registry}
+
+    def pod_runner_arguments(self) -> list[str]:
+        """``pod_runner_options`` as ``python -m mlops_cluster.pod_runner`` options."""
+        options = self.pod_runner_options()
+        return [*(f"--entrypoint={image}={' '.join(program)}"
+                  for image, program in options["entrypoints"].items()),
+                f"--network-registry={options['network_registry']}"]
 
     @property
     def ca_file(self) -> Path:
@@ -152,6 +174,11 @@ class ControlPlane:
                 training_operator.TrainingOperator(self).start()
             else:
                 training_operator.remove_webhooks(self)
+            if self.katib:
+                self._start_service_proxy()
+                katib.Katib(self).start()
+            else:
+                katib.remove_webhooks(self)
         except BaseException:
             self.stop()
             raise
@@ -266,6 +293,27 @@ class ControlPlane:
             + processes.log_tail(self.log_dir, name)
         )
 
+    def _start_service_proxy(self) -> None:
+        """Service names for controllers that run here (``service_proxy``)."""
+        (self._service_proxy_port,) = free_ports(1)
+        self._start("service-proxy", [
+            sys.executable, "-m", "mlops_cluster.service_proxy",
+            f"--kubeconfig={self.kubeconfig('admin')}", f"--port={self._service_proxy_port}",
+            f"--network-registry={self.network_registry}",
+        ], env={**os.environ, "PYTHONPATH": str(CLUSTER_DIR)})
+        self._wait_port(self._service_proxy_port, "service-proxy", timeout=30)
+
+    def _wait_port(self, port: int, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive(name)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise self._fail(name, f"did not listen on 127.0.0.1:{port} in {timeout:.0f}s")
+
     def _start_etcd(self) -> None:
         p = self.ports
         self._start("etcd", [
@@ -347,8 +395,6 @@ class ControlPlane:
 
     def _kwok_argv(self) -> list[str]:
         stage_files = [CLUSTER_DIR / "kwok" / "stages.yaml"]
-        if self.simulate_job_controllers:
-            stage_files.append(JOB_STAGES)
         return [
             str(self.bins.kwok),
             f"--kubeconfig={self.kubeconfig('admin')}",
@@ -368,8 +414,7 @@ class ControlPlane:
 
     def _bootstrap(self) -> None:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
-        self.apply(CLUSTER_DIR / "crds")
-        self.apply_objects(training_operator.crds())
+        self.apply_objects(katib.crds() + training_operator.crds())
         self.apply(SUITE_RBAC)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")

@@ -11,9 +11,12 @@ address translated to the pod's IP.
 
 Where a container and a local process differ, the translation is:
 
-- The image's ENTRYPOINT is unknown: the pod must give ``command`` or ``args``
-  naming a program of this machine (``args`` alone is run as the command, as
-  KubeSpawner writes notebook pods).
+- The image's ENTRYPOINT is unknown, but for the images the runner is told of
+  (``entrypoints``: image -> the local program standing in for its ENTRYPOINT,
+  e.g. Katib's suggestion service and metrics collector, built from Katib's
+  module): the pod must give ``command`` or ``args`` naming a program of this
+  machine (``args`` alone is run as the command, as KubeSpawner writes
+  notebook pods).
 - The image's environment is this machine's: ``PATH``, ``LANG``... come from
   the runner (``base_env``); the pod's own variables override them.
 - ``HOME`` (and the working directory) is a folder per user under a base
@@ -76,6 +79,12 @@ def ready_to_run(pod: dict, namespace_labels: dict[str, str] | None = None) -> b
         and not pod["metadata"].get("deletionTimestamp")
         and status.get("phase") not in ("Succeeded", "Failed")
     )
+
+
+def shares_process_namespace(pod: dict) -> bool:
+    """``shareProcessNamespace: true``: every container runs, in one PID namespace
+    (``shared_process_namespace``); otherwise only the main container runs."""
+    return bool(pod["spec"].get("shareProcessNamespace")) and len(pod["spec"]["containers"]) > 1
 
 
 def main_container(pod: dict) -> dict:
@@ -199,19 +208,24 @@ def home_folder(pod: dict, base: Path) -> Path:
 
 
 def local_command(pod: dict, lookup: Lookup, home_base: Path,
-                  base_env: dict[str, str], pod_folder: Path | None = None) -> LocalCommand:
-    """The process that stands in for the pod's main container.
+                  base_env: dict[str, str], pod_folder: Path | None = None,
+                  container: dict | None = None,
+                  entrypoints: dict[str, list[str]] | None = None) -> LocalCommand:
+    """The process that stands in for ``container`` (the pod's main container by default).
 
     ``pod_folder``: where the pod's volumes live (``pod_volumes``); without it
-    mount paths are left as written.
+    mount paths are left as written. ``entrypoints``: see the module docstring.
     """
-    container = main_container(pod)
+    container = container or main_container(pod)
     env = container_env(pod, container, lookup)
-    words = list(container.get("command") or []) + list(container.get("args") or [])
+    words = list(container.get("command") or [])
+    if not words and container.get("image") in (entrypoints or {}):
+        words = list((entrypoints or {})[container["image"]])
+    words += list(container.get("args") or [])
     if not words:
         raise PodNotRunnable(
             f"container {container['name']!r} has neither command nor args: the local pod "
-            "runner cannot run an image's ENTRYPOINT")
+            f"runner cannot run the ENTRYPOINT of image {container.get('image')!r}")
     argv = [expand(word, env) for word in words]
     argv, env = bind_to_pod_ip(argv, env, pod["status"]["podIP"])
     home = home_folder(pod, home_base)

@@ -40,6 +40,7 @@ none outlives the runner.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -54,12 +55,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import argo_executor, container_logs, pod_dns, pod_status, pod_volumes, processes
+from . import argo_executor, container_logs, pod_dns, pod_network, pod_status, pod_volumes, processes
+from .paths import CLUSTER_DIR
 from .pod_command import (
+    LocalCommand,
     PodNotRunnable,
     local_command,
     main_container,
     ready_to_run,
+    shares_process_namespace,
     wants_local_run,
 )
 
@@ -113,10 +117,15 @@ class PodRunner:
     def __init__(self, api_client, home_base: Path, log_dir: Path,
                  base_env: dict[str, str] | None = None, namespace: str | None = None,
                  restart_backoff: float = 1.0, max_restart_backoff: float = 10.0,
-                 select=None) -> None:
+                 select=None, entrypoints: dict[str, list[str]] | None = None,
+                 network_registry: Path | None = None) -> None:
         """``namespace``: watch only this one (tests); every namespace by default.
         ``select(pod)``: run only the opted-in pods it accepts (e.g. only Argo's step
-        pods, ``argo_executor.is_workflow_pod``); all of them by default."""
+        pods, ``argo_executor.is_workflow_pod``); all of them by default.
+        ``entrypoints``: image -> the local program standing in for its ENTRYPOINT
+        (``pod_command``). ``network_registry``: where pods that need a network
+        namespace of their own (``pod_network``) are registered; without it they
+        share this machine's."""
         import kubernetes  # noqa: PLC0415 - only the demo and the tests need the client
 
         self._core = kubernetes.client.CoreV1Api(api_client)
@@ -129,6 +138,8 @@ class PodRunner:
             key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         self.namespace = namespace
         self.select = select
+        self.entrypoints = dict(entrypoints or {})
+        self.network_registry = Path(network_registry) if network_registry else None
         self.restart_backoff = restart_backoff
         self.max_restart_backoff = max_restart_backoff
         self._events: queue.Queue = queue.Queue()
@@ -318,14 +329,21 @@ class PodRunner:
             if previous is None:
                 pod_volumes.materialize(pod, self._pod_folder(pod), self._volume_files)
             command = local_command(pod, self._lookup, self.home_base, self.base_env,
-                                    self._pod_folder(pod))
+                                    self._pod_folder(pod), entrypoints=self.entrypoints)
             command.env.update(self._resolve_addresses(pod, command.env))
             command.env.update(self._service_account_env(pod))
-            argv = command.argv
+            argv, env = command.argv, command.env
             if argo_executor.is_workflow_pod(pod):  # Argo's executor around the step
                 argv = argo_executor.local_step(pod, argv, self._pod_folder(pod))
+            if shares_process_namespace(pod):  # e.g. Katib's metrics collector beside it
+                argv, env = self._every_container(pod, dataclasses.replace(command, argv=argv))
+            own_network = self.network_registry is not None and pod_network.wants_own_network(pod)
+            if own_network:
+                argv = pod_network.isolated(argv)
             command.home.mkdir(parents=True, exist_ok=True)
-            proc = processes.start_piped(argv, env=command.env, cwd=command.cwd)
+            proc = processes.start_piped(argv, env=env, cwd=command.cwd)
+            if own_network:
+                pod_network.register(self.network_registry, pod["status"]["podIP"], proc.pid)
         except pod_dns.AddressNotResolvable as why:
             if uid not in self._waiting:
                 log.info("pod %s/%s waits: %s", namespace, name, why)
@@ -363,8 +381,32 @@ class PodRunner:
                            f"Started pid {proc.pid} on {local.pod_ip}: {argv[0]} "
                            f"(output in {local.log_file})")
 
+    def _every_container(self, pod: dict, main: LocalCommand) -> tuple[list[str], dict[str, str]]:
+        """The launcher that runs all the pod's containers in one PID namespace
+        (``shared_process_namespace``), the main one first."""
+        first = main_container(pod)
+        containers = [{"name": first["name"], "argv": main.argv, "env": main.env,
+                       "cwd": str(main.cwd)}]
+        for container in pod["spec"]["containers"]:
+            if container["name"] == first["name"] or (
+                    argo_executor.is_workflow_pod(pod)
+                    and container["name"] in argo_executor.EXECUTOR_CONTAINERS):
+                continue
+            command = local_command(pod, self._lookup, self.home_base, self.base_env,
+                                    self._pod_folder(pod), container=container,
+                                    entrypoints=self.entrypoints)
+            containers.append({"name": container["name"], "argv": command.argv,
+                               "env": command.env, "cwd": str(command.cwd)})
+        spec = self._pod_folder(pod) / "containers.json"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.touch(mode=0o600)  # environments may hold secrets
+        spec.write_text(json.dumps({"containers": containers}))
+        launcher = [sys.executable, "-m", "mlops_cluster.shared_process_namespace", str(spec)]
+        return launcher, {**self.base_env, "PYTHONPATH": str(CLUSTER_DIR)}
+
     def _stop_process(self, uid: str, reason: str) -> None:
         local = self._running[uid]
+        self._leave_network(local)
         processes.stop_tree(local.proc, timeout=local.grace_seconds)
         with self._lock:
             del self._running[uid]
@@ -390,6 +432,7 @@ class PodRunner:
         exited.sort(key=lambda item: item[1].copier.closed_at or float("inf"))
         for uid, local in exited:
             code = local.proc.returncode
+            self._leave_network(local)
             with self._lock:
                 del self._running[uid]
             log.warning("pod %s/%s: pid %d exited with %d (output in %s)", local.namespace,
@@ -413,6 +456,10 @@ class PodRunner:
                 if argo_executor.is_workflow_pod(local.pod):
                     status = self._report_step(local, status)
                 self._write_status(local, status)
+
+    def _leave_network(self, local: LocalProcess) -> None:
+        if self.network_registry is not None:
+            pod_network.unregister(self.network_registry, local.pod_ip)
 
     def _report_step(self, local: LocalProcess, status: dict) -> dict:
         """Argo's wait container: the step's outputs as a WorkflowTaskResult, written with
@@ -595,6 +642,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder holding one HOME folder per user")
     parser.add_argument("--log-dir", required=True, type=Path,
                         help="folder for the output of each process")
+    parser.add_argument("--entrypoint", action="append", default=[], metavar="IMAGE=PROGRAM",
+                        help="the local program standing in for IMAGE's ENTRYPOINT (repeatable)")
+    parser.add_argument("--network-registry", type=Path,
+                        help="folder where pods with a network namespace of their own are "
+                             "registered (the control plane's, for its Service proxy)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s pod-runner %(levelname)s %(message)s")
@@ -602,7 +654,10 @@ def main(argv: list[str] | None = None) -> int:
     import kubernetes  # noqa: PLC0415
 
     api_client = kubernetes.config.new_client_from_config(config_file=str(args.kubeconfig))
-    runner = PodRunner(api_client, home_base=args.home_base, log_dir=args.log_dir)
+    entrypoints = {image: [program] for image, _, program in
+                   (pair.partition("=") for pair in args.entrypoint)}
+    runner = PodRunner(api_client, home_base=args.home_base, log_dir=args.log_dir,
+                       entrypoints=entrypoints, network_registry=args.network_registry)
 
     def on_signal(signum, frame):
         runner.request_stop()

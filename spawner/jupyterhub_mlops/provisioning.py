@@ -28,6 +28,13 @@ SERVICE_ACCOUNT = "jupyter-mlops"
 WORKFLOW_SERVICE_ACCOUNT = "mlops-workflow"
 """What a user's Argo workflow steps run as (``spec.serviceAccountName``, set by the jobs
 API, which learns the name from ``MLOPS_WORKFLOW_SERVICE_ACCOUNT``)."""
+KATIB_INJECTION_LABEL = {"katib.kubeflow.org/metrics-collector-injection": "enabled"}
+"""Katib's Experiment webhook refuses every Experiment in a namespace without this
+label, and its pod webhook injects the metrics collector only into trial pods of such
+namespaces; every user namespace carries it. Katib's pod webhook then sees every pod
+created there: the local cluster, and the operator docs (helm-values/README.md), give
+that webhook an object selector that leaves notebook pods out, so that nobody's
+notebook depends on Katib being up."""
 WORKFLOW_EXECUTOR_CLUSTER_ROLE = "jupyterhub-mlops:workflow-executor"
 """Argo's executor role: a step's ``wait`` container reports its outputs as a
 WorkflowTaskResult, and exits 64 (failing the step) when it may not."""
@@ -48,7 +55,8 @@ def namespace_manifest(name: str, username: str, labels: dict | None = None) -> 
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": name,
-                     "labels": {**(labels or {}), **user_labels(username)}},
+                     "labels": {**(labels or {}), **KATIB_INJECTION_LABEL,
+                                **user_labels(username)}},
     }
 
 

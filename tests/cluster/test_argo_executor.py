@@ -52,6 +52,16 @@ def test_the_emissary_runs_what_follows_its_double_dash():
     assert argo_executor.unwrap_emissary(["python", "a.py"]) == ["python", "a.py"]
 
 
+def test_the_emissary_goes_from_the_shell_line_katib_wraps_a_workflow_trial_in():
+    line = ("/var/run/argo/argoexec emissary --loglevel info -- python a.py --x 1 "
+            "1>/var/log/katib/metrics.log 2>&1 && echo completed > /var/log/katib/$$.pid")
+    assert argo_executor.unwrap_emissary(["sh", "-c", line]) == [
+        "sh", "-c", "python a.py --x 1 1>/var/log/katib/metrics.log 2>&1 && "
+        "echo completed > /var/log/katib/$$.pid"]
+    assert argo_executor.unwrap_emissary(["sh", "-c", "echo -- emissary"]) == [
+        "sh", "-c", "echo -- emissary"]
+
+
 def test_the_script_is_staged_in_the_pods_own_folder(tmp_path):
     pod = step_pod()
     argv = ["/var/run/argo/argoexec", "emissary", "--", "python",

@@ -13,6 +13,7 @@ from mlops_cluster.pod_command import (
     home_folder,
     local_command,
     ready_to_run,
+    shares_process_namespace,
 )
 
 POD_IP = "127.128.0.7"
@@ -136,3 +137,28 @@ def test_only_annotated_pods_with_an_ip_that_are_not_leaving_are_run():
     leaving = pod()
     leaving["metadata"]["deletionTimestamp"] = "2026-11-28T18:00:00Z"
     assert not ready_to_run(leaving)
+
+
+def test_an_image_the_runner_knows_runs_its_entrypoint_with_the_pods_args(tmp_path):
+    """Katib's suggestion and collector containers give an image and args only."""
+    collector = {"name": "metrics-logger-and-collector", "image": "collector:v1",
+                 "args": ["-t", "trial-1", "-path", "/var/log/katib/metrics.log"]}
+    command = local_command(pod([{"name": "main", "args": ["x"]}, collector]), no_objects,
+                            tmp_path, {}, container=collector,
+                            entrypoints={"collector:v1": ["/opt/collector"]})
+    assert command.argv == ["/opt/collector", "-t", "trial-1", "-path",
+                            "/var/log/katib/metrics.log"]
+    with pytest.raises(PodNotRunnable, match="ENTRYPOINT of image 'other:v1'"):
+        local_command(pod([{"name": "c", "image": "other:v1"}]), no_objects, tmp_path, {},
+                      entrypoints={"collector:v1": ["/opt/collector"]})
+
+
+def test_only_a_pod_sharing_its_process_namespace_runs_every_container():
+    two = [{"name": "a", "args": ["x"]}, {"name": "b", "args": ["y"]}]
+    shared = pod(two)
+    shared["spec"]["shareProcessNamespace"] = True
+    assert shares_process_namespace(shared)
+    assert not shares_process_namespace(pod(two))
+    alone = pod([{"name": "a", "args": ["x"]}])
+    alone["spec"]["shareProcessNamespace"] = True
+    assert not shares_process_namespace(alone)

@@ -1,0 +1,259 @@
+"""Katib on the local cluster, built and configured from its module.
+
+``ControlPlane(katib=True)`` runs Katib ``VERSION`` (built by
+``build-binaries.sh``) as its standalone install deploys it, with what is
+upstream's read from the module's ``manifests/v1beta1`` in the Go module cache:
+
+- its CRDs (installed by every control plane, so the suite's objects always meet
+  the real schema), the ``katib-controller`` ServiceAccount, ClusterRole and
+  binding, in namespace ``kubeflow``;
+- ``katib-controller``, acting with a token of that service account, with its
+  validating and mutating webhooks called at ``https://127.0.0.1:<port>`` (the
+  ``url`` form of ``clientConfig``: no Service routes to a local process). Its
+  certificate: the control plane writes the Secret Katib's cert generator
+  expects (see ``pki.webhook_secret_data``) and the pair where the
+  Deployment's Secret volume would put it, ``/tmp/cert``, which Katib reads
+  from a fixed path: the controller runs in a mount namespace of its own where
+  ``/tmp/cert`` is its own folder, so two clusters on one machine never share
+  a certificate. The generator keeps the pair and injects the CA into both
+  webhook configurations;
+- ``katib-db-manager`` on MariaDB (``katib_database``);
+- the ``katib-config`` of the standalone install, with: the suggestion
+  services that build here (goptuna's algorithms), the trial kinds the suite
+  runs (``TRIAL_RESOURCES``), and addresses of this machine;
+- the suggestion Deployment's pod, run by the pod runner with a network
+  namespace of its own (``pod_network``), since goptuna always binds
+  ``0.0.0.0:6789``; the controller reaches it through the Service proxy
+  (``service_proxy``, ``HTTPS_PROXY``), as cluster DNS would;
+- the StdOut metrics collector, injected by Katib's pod webhook, run beside the
+  trial's process in one PID namespace (``shared_process_namespace``).
+
+The pod runner learns from ``entrypoints`` which local programs stand in for
+the images katib-config names.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from . import go_modules, identities, pki
+from .binaries import KATIB_VERSION as VERSION
+from .katib_database import KatibDatabase
+from .ports import free_ports
+
+MODULE = "github.com/kubeflow/katib"
+NAMESPACE = "kubeflow"
+SERVICE_ACCOUNT = "katib-controller"
+SERVICE_NAME = "katib-controller"
+"""The Service the webhook certificate must name (``webhookServiceName``)."""
+WEBHOOK_SECRET = "katib-webhook-cert"
+WEBHOOK_CONFIGURATION = "katib.kubeflow.org"
+"""The name of both webhook configurations (the cert generator injects its CA there)."""
+CONFIG_MAP = "katib-config"
+CERT_DIR = Path("/tmp/cert")
+"""Where Katib's webhook server reads its pair (``consts.CertDir``, fixed upstream)."""
+CA_NAME = "katib-ca"
+TOKEN_SECONDS = 7 * 24 * 3600
+REGISTRY = "ghcr.io/kubeflow/katib"
+SUGGESTION_IMAGE = f"{REGISTRY}/suggestion-goptuna:{VERSION}"
+COLLECTOR_IMAGE = f"{REGISTRY}/file-metrics-collector:{VERSION}"
+SERVED_ALGORITHMS = ("random", "tpe", "cmaes", "sobol")
+"""What goptuna, the suggestion service built here, serves."""
+TRIAL_RESOURCES = ("Job.v1.batch", "PyTorchJob.v1.kubeflow.org", "Workflow.v1alpha1.argoproj.io")
+"""The trial kinds the suite submits (katib-config ``trialResources``)."""
+SUITE_CONTROLLER_ROLE = "katib-controller-argo-workflows"
+"""Katib's ClusterRole does not cover Argo Workflows; this one adds what a
+Workflow trial needs (the controller creates, watches and deletes them)."""
+
+
+def manifests() -> Path:
+    return go_modules.module_dir(MODULE, VERSION) / "manifests" / "v1beta1"
+
+
+def crds() -> list[dict]:
+    folder = manifests() / "components" / "crd"
+    return [doc for name in ("experiment.yaml", "suggestion.yaml", "trial.yaml")
+            for doc in go_modules.load_yaml(folder / name)]
+
+
+def rbac() -> list[dict]:
+    """The controller's ServiceAccount, ClusterRole(s) and bindings, in ``NAMESPACE``,
+    plus the rule for Workflow trials."""
+    objects = []
+    for doc in go_modules.load_yaml(manifests() / "components" / "controller" / "rbac.yaml"):
+        if doc["kind"] not in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
+            continue
+        if doc["kind"] == "ClusterRoleBinding" and not any(
+                s.get("name") == SERVICE_ACCOUNT for s in doc.get("subjects") or []):
+            continue
+        doc = copy.deepcopy(doc)
+        if doc["kind"] == "ServiceAccount":
+            doc["metadata"]["namespace"] = NAMESPACE
+        objects.append(doc)
+    objects += [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": SUITE_CONTROLLER_ROLE},
+         "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
+                    "verbs": ["get", "list", "watch", "create", "delete"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": SUITE_CONTROLLER_ROLE},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": SUITE_CONTROLLER_ROLE},
+         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
+                       "namespace": NAMESPACE}]},
+    ]
+    return objects
+
+
+def webhook_configurations(port: int) -> list[dict]:
+    """The module's validating and mutating configurations, calling the local process.
+
+    The pod webhook is left as upstream wrote it but for one ``objectSelector``:
+    notebook pods (Zero-to-JupyterHub labels them ``component: singleuser-server``)
+    are never sent to it. Its failure policy is Fail, and user namespaces carry
+    the label it selects on, so without the selector nobody could start a
+    notebook while Katib is down; a notebook pod is never a trial's.
+    """
+    configs = []
+    for doc in go_modules.load_yaml(manifests() / "components" / "webhook" / "webhooks.yaml"):
+        doc = copy.deepcopy(doc)
+        for hook in doc["webhooks"]:
+            path = hook["clientConfig"]["service"]["path"]
+            hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}"}
+            if hook["rules"][0]["resources"] == ["pods"]:
+                hook["objectSelector"] = NOTEBOOK_PODS_EXCLUDED
+        configs.append(doc)
+    return configs
+
+
+NOTEBOOK_PODS_EXCLUDED = {"matchExpressions": [
+    {"key": "component", "operator": "NotIn", "values": ["singleuser-server"]}]}
+
+
+def katib_config(webhook_port: int, healthz_port: int) -> dict:
+    """The standalone install's katib-config, with what this machine serves."""
+    (config,) = go_modules.load_yaml(
+        manifests() / "installs" / "katib-standalone" / "katib-config.yaml")
+    config = copy.deepcopy(config)
+    controller = config["init"]["controller"]
+    controller["webhookPort"] = webhook_port
+    controller["healthzAddr"] = f"127.0.0.1:{healthz_port}"
+    controller["metricsAddr"] = "0"
+    controller["trialResources"] = list(TRIAL_RESOURCES)
+    runtime = config["runtime"]
+    runtime["suggestions"] = [{"algorithmName": name, "image": SUGGESTION_IMAGE}
+                              for name in SERVED_ALGORITHMS]
+    runtime["metricsCollectors"] = [c for c in runtime["metricsCollectors"]
+                                    if c["kind"] in ("StdOut", "File")]
+    for collector in runtime["metricsCollectors"]:
+        collector["image"] = COLLECTOR_IMAGE
+    runtime["earlyStoppings"] = []
+    return config
+
+
+def config_map(config: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
+            "data": {"katib-config.yaml": yaml.safe_dump(config, sort_keys=False)}}
+
+
+def webhook_secret(data: dict[str, bytes]) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": WEBHOOK_SECRET, "namespace": NAMESPACE},
+            "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
+
+
+def entrypoints(bins) -> dict[str, list[str]]:
+    """Image -> local program, for the pod runner (``pod_command``)."""
+    return {SUGGESTION_IMAGE: [str(bins.katib_suggestion_goptuna)],
+            COLLECTOR_IMAGE: [str(bins.katib_metrics_collector)]}
+
+
+class Katib:
+    """Starts Katib's database, db-manager and controller as children of the control plane."""
+
+    def __init__(self, cp) -> None:
+        self.cp = cp
+        self.home = cp.run_dir / "katib"
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        connection = KatibDatabase(self.cp).start()
+        (db_manager_port,) = free_ports(1)
+        self.cp.start_process("katib-db-manager", [
+            str(self.cp.bins.katib_db_manager), f"--listen-address=127.0.0.1:{db_manager_port}",
+        ], env={**connection.db_manager_env(), "PATH": "/usr/bin:/bin"})
+
+        webhook_port, healthz_port = free_ports(2)
+        certs = pki.webhook_secret_data(CA_NAME, f"{SERVICE_NAME}.{NAMESPACE}.svc", ["127.0.0.1"])
+        config = katib_config(webhook_port, healthz_port)
+        self.cp.apply_objects([{"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": NAMESPACE}},
+                               *rbac(), webhook_secret(certs), config_map(config),
+                               *webhook_configurations(webhook_port)])
+        cert_dir = self.home / "cert"
+        cert_dir.mkdir(exist_ok=True)
+        for key in ("tls.crt", "tls.key"):
+            (cert_dir / key).write_bytes(certs[key])
+            (cert_dir / key).chmod(0o600)
+        config_file = self.home / "katib-config.yaml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        kubeconfig = identities.write_kubeconfig(
+            self.home / "kubeconfig.yaml", self.cp.server, self.cp.ca_file, SERVICE_ACCOUNT,
+            self._token())
+        CERT_DIR.mkdir(parents=True, exist_ok=True)  # the mount point
+        env = {"KUBECONFIG": str(kubeconfig), "KATIB_CORE_NAMESPACE": NAMESPACE,
+               # Where the webhook tells metrics collectors, and the controller itself,
+               # to find the db-manager: <ip>:<port> when the namespace is empty.
+               "KATIB_DB_MANAGER_SERVICE_IP": "127.0.0.1",
+               "KATIB_DB_MANAGER_SERVICE_PORT": str(db_manager_port),
+               "KATIB_DB_MANAGER_SERVICE_NAMESPACE": "",
+               "HTTPS_PROXY": self.cp.service_proxy_url, "PATH": "/usr/bin:/bin"}
+        self.cp.start_process("katib-controller", [
+            "unshare", "--mount", "--propagation", "private", "--",
+            "sh", "-c", f'mount --bind "$0" {CERT_DIR} && exec "$@"', str(cert_dir),
+            str(self.cp.bins.katib_controller), f"--katib-config={config_file}",
+        ], env=env)
+        self._wait_ready(f"http://127.0.0.1:{healthz_port}/readyz", timeout=120)
+
+    def _token(self) -> str:
+        return self.cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
+                               f"--duration={TOKEN_SECONDS}s").stdout.strip()
+
+    def _wait_ready(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.cp.check_alive("katib-controller")
+            self.cp.check_alive("katib-db-manager")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.3)
+        raise self.cp.failure("katib-controller", f"was not ready at {url} after {timeout:.0f}s")
+
+
+POD_LABELS = ("katib.kubeflow.org/suggestion", "katib.kubeflow.org/trial")
+"""A suggestion Deployment's pods, and the trial pods Katib's pod webhook labels."""
+
+
+def is_katib_pod(pod: dict) -> bool:
+    """A pod Katib made or labelled (a pod runner's ``select``)."""
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return any(key in labels for key in POD_LABELS)
+
+
+def remove_webhooks(cp) -> None:
+    """A cluster started without Katib (after one with it, on kept etcd data) must
+    not send Experiments or pods to webhooks nobody serves."""
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        cp.kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")

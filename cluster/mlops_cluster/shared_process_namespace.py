@@ -1,0 +1,103 @@
+"""Development only: a pod's containers as local processes in one PID namespace.
+
+A pod with ``shareProcessNamespace: true`` runs its containers in one PID
+namespace whose process 1 is the pause container; each container's first
+process has a parent outside the namespace, so inside it reads parent pid 0.
+Katib's metrics collector sidecar relies on exactly this: it lists ``/proc``,
+takes every process with parent 0 (but pid 1 and itself) for a container's,
+waits for the training container's to end, and reads the ``completed`` marker
+that process wrote under its own pid.
+
+The pod runner runs such a pod as this program:
+
+    python -m mlops_cluster.shared_process_namespace SPEC.json
+
+``SPEC.json``: ``{"containers": [{"name", "argv", "env", "cwd"}, ...]}``, the
+training container first. It makes the namespace with a pause process
+(``unshare --pid --fork --mount-proc``, so ``/proc`` shows the namespace),
+enters it with ``nsenter`` once per container, the next container only once
+the one before has a process there (a kubelet starts them in order), copies
+every container's output to its own, and exits with the first non-zero exit
+code of a container, or 0, once all have ended: the pod's phase, as a kubelet
+would report it for ``restartPolicy: Never``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+PAUSE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
+         "sleep", "infinity"]
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(word) for word in text.split()]
+
+
+def first_child(pid: int, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = children(pid)
+        if found:
+            return found[0]
+        time.sleep(0.005)
+    raise RuntimeError(f"process {pid} started no child in {timeout:.0f}s")
+
+
+def copy_output(proc: subprocess.Popen) -> threading.Thread:
+    def copy() -> None:
+        for line in iter(proc.stdout.readline, b""):
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    return thread
+
+
+def run(containers: list[dict]) -> int:
+    pause = subprocess.Popen(PAUSE, stdin=subprocess.DEVNULL)
+    try:
+        namespace_init = first_child(pause.pid)
+        started = []
+        for container in containers:
+            proc = subprocess.Popen(
+                ["nsenter", f"--target={namespace_init}", "--pid", "--mount",
+                 f"--wd={container['cwd']}", "--", *container["argv"]],
+                env=container["env"], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            started.append((proc, copy_output(proc)))
+            try:
+                first_child(proc.pid, timeout=10)  # its process is in the namespace
+            except RuntimeError:
+                pass  # it ended already (or failed to enter): its exit code says which
+        code = 0
+        for proc, copier in started:
+            proc.wait()
+            copier.join(5)
+            if code == 0 and proc.returncode != 0:
+                code = proc.returncode
+        return code
+    finally:
+        # unshare waits out SIGTERM for its child; SIGKILL ends it, and --kill-child
+        # then ends the pause process, and with it whatever is left in the namespace.
+        pause.kill()
+        pause.wait(10)
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    sys.exit(run(spec["containers"]))
+
+
+if __name__ == "__main__":
+    main()
