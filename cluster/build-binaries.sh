@@ -29,6 +29,13 @@ k8s_dir="$CACHE/k8s-$K8S_VERSION"
 kwok_dir="$CACHE/kwok-$KWOK_VERSION"
 argo_dir="$CACHE/argo-$ARGO_VERSION"
 mkdir -p "$CACHE"
+# Two checkouts (or test workers) building at once would overwrite each other's
+# half-built folders: the second waits for the first, then finds its binaries there.
+exec 9>"$CACHE/.build.lock"
+if ! flock -n 9; then
+  printf '[cluster build] another build into %s is running; waiting for it\n' "$CACHE" >&2
+  flock 9
+fi
 
 say() { printf '[cluster build] %s\n' "$*" >&2; }
 

@@ -155,6 +155,29 @@ def is_controllers_pod(pod: dict) -> bool:
             or katib.is_katib_pod(pod))
 
 
+def printing_experiment_spec(trials: int = 3, parallel: int = 2, algorithm: str = "random"
+                             ) -> dict:
+    """A Katib Experiment's spec written straight for Katib (not through the suite): a sweep
+    of ``x`` in [-2, 2] minimizing ``loss``, whose Job trial prints ``loss=<x>``. Katib
+    strips the ``sh -c`` and wraps the rest, unquoted: no shell characters in it."""
+    return {
+        "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+        "algorithm": {"algorithmName": algorithm},
+        "parallelTrialCount": parallel, "maxTrialCount": trials, "maxFailedTrialCount": 1,
+        "parameters": [{"name": "x", "parameterType": "double",
+                        "feasibleSpace": {"min": "-2", "max": "2"}}],
+        "trialTemplate": {
+            "primaryContainerName": "training", "retain": True,
+            "trialParameters": [{"name": "x", "reference": "x"}],
+            "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": {
+                "backoffLimit": 0,
+                "template": {"spec": {"restartPolicy": "Never", "containers": [{
+                    "name": "training", "image": IMAGE,
+                    "command": ["sh", "-c", "echo loss=${trialParameters.x}"]}]}}}},
+        },
+    }
+
+
 def controllers_pod_runner(control_plane, folder: Path):
     """A started pod runner for ``is_controllers_pod`` pods of the namespaces labelled
     ``RUN_LOCALLY`` (the session's one is ``job_runner``, tests/conftest.py). The image

@@ -45,10 +45,13 @@ def release_namespace(core_v1):
 
 
 def user_namespaces(core_v1):
-    """For a fixture: two fresh per-user namespaces (alice's, bob's), deleted afterwards."""
+    """For a fixture: two fresh per-user namespaces (alice's, bob's), labelled for Katib as
+    the hub labels them, deleted afterwards."""
+    from jupyterhub_mlops.provisioning import KATIB_INJECTION_LABEL
+
     suffix = uuid.uuid4().hex[:6]
     names = [create_namespace(core_v1, f"mlops-{who}-{suffix}",
-                              labels={"jupyterhub-mlops/test": "true"})
+                              labels={"jupyterhub-mlops/test": "true", **KATIB_INJECTION_LABEL})
              for who in ("alice", "bob")]
     yield names
     for name in names:

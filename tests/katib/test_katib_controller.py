@@ -14,7 +14,7 @@ import uuid
 
 import kubernetes
 import pytest
-from jobs_support import runs_locally
+from jobs_support import printing_experiment_spec, runs_locally
 from jupyterhub_mlops.provisioning import KATIB_INJECTION_LABEL
 from mlops_cluster import katib
 from mlops_testing import closed_port, wait_for
@@ -24,28 +24,9 @@ pytestmark = pytest.mark.cluster
 GROUP, VERSION = "kubeflow.org", "v1beta1"
 
 
-def experiment(name: str, algorithm: str = "random", trials: int = 3, parallel: int = 2) -> dict:
-    """A sweep of ``x`` in [-2, 2] whose trial prints ``loss=<x>`` (Katib strips the
-    ``sh -c`` and wraps the rest: no shell characters in it)."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment", "metadata": {"name": name},
-        "spec": {
-            "objective": {"type": "minimize", "objectiveMetricName": "loss"},
-            "algorithm": {"algorithmName": algorithm},
-            "parallelTrialCount": parallel, "maxTrialCount": trials, "maxFailedTrialCount": 1,
-            "parameters": [{"name": "x", "parameterType": "double",
-                            "feasibleSpace": {"min": "-2", "max": "2"}}],
-            "trialTemplate": {
-                "primaryContainerName": "training", "retain": True,
-                "trialParameters": [{"name": "x", "reference": "x"}],
-                "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": {
-                    "backoffLimit": 0,
-                    "template": {"spec": {"restartPolicy": "Never", "containers": [{
-                        "name": "training", "image": "busybox",
-                        "command": ["sh", "-c", "echo loss=${trialParameters.x}"]}]}}}},
-            },
-        },
-    }
+def experiment(name: str) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment", "metadata": {"name": name},
+            "spec": printing_experiment_spec()}
 
 
 @pytest.fixture
