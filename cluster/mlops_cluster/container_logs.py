@@ -51,11 +51,14 @@ class OutputCopier:
 
 
 def logs_object(namespace: str, pod: str, container: str, current: Path,
-                previous: Path | None) -> dict:
-    """The KWOK ``Logs`` object that makes ``pods/log`` serve ``current`` for ``container``."""
+                previous: Path | None, others: dict[str, Path] | None = None) -> dict:
+    """The KWOK ``Logs`` object that makes ``pods/log`` serve ``current`` for ``container``
+    (and each of ``others``' files for the container it is named after)."""
     entry = {"containers": [container], "logsFile": str(current), "follow": True}
     if previous is not None:
         entry["previousLogsFile"] = str(previous)
+    entries = [entry, *({"containers": [name], "logsFile": str(path), "follow": True}
+                        for name, path in (others or {}).items())]
     return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
             "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": [entry]}}
+            "spec": {"logs": entries}}

@@ -103,6 +103,8 @@ class LocalProcess:
     container_log: Path | None = None
     previous_log: Path | None = None
     copier: container_logs.OutputCopier | None = field(repr=False, default=None)
+    other_logs: dict[str, Path] = field(default_factory=dict)
+    """The logs of the pod's other containers, when all of them run (``_every_container``)."""
 
 
 class PodRunner:
@@ -335,8 +337,11 @@ class PodRunner:
             argv, env = command.argv, command.env
             if argo_executor.is_workflow_pod(pod):  # Argo's executor around the step
                 argv = argo_executor.local_step(pod, argv, self._pod_folder(pod))
+            other_logs: dict[str, Path] = {}
             if shares_process_namespace(pod):  # e.g. Katib's metrics collector beside it
-                argv, env = self._every_container(pod, dataclasses.replace(command, argv=argv))
+                argv, env, other_logs = self._every_container(
+                    pod, dataclasses.replace(command, argv=argv),
+                    previous.restart_count if previous else 0)
             own_network = self.network_registry is not None and pod_network.wants_own_network(pod)
             if own_network:
                 argv = pod_network.isolated(argv)
@@ -365,6 +370,7 @@ class PodRunner:
             last_state=previous.last_state if previous else None,
             container_log=self.log_dir / "containers" / f"{log_name}_{container}_{restarts}.log",
             previous_log=previous.container_log if previous else None,
+            other_logs=other_logs,
         )
         local.copier = container_logs.OutputCopier(proc.stdout, local.log_file,
                                                    local.container_log)
@@ -381,12 +387,15 @@ class PodRunner:
                            f"Started pid {proc.pid} on {local.pod_ip}: {argv[0]} "
                            f"(output in {local.log_file})")
 
-    def _every_container(self, pod: dict, main: LocalCommand) -> tuple[list[str], dict[str, str]]:
+    def _every_container(self, pod: dict, main: LocalCommand, restarts: int
+                         ) -> tuple[list[str], dict[str, str], dict[str, Path]]:
         """The launcher that runs all the pod's containers in one PID namespace
-        (``shared_process_namespace``), the main one first."""
+        (``shared_process_namespace``), the main one first, with the logs of the others."""
         first = main_container(pod)
+        meta = pod["metadata"]
         containers = [{"name": first["name"], "argv": main.argv, "env": main.env,
                        "cwd": str(main.cwd)}]
+        logs: dict[str, Path] = {}
         for container in pod["spec"]["containers"]:
             if container["name"] == first["name"] or (
                     argo_executor.is_workflow_pod(pod)
@@ -395,14 +404,20 @@ class PodRunner:
             command = local_command(pod, self._lookup, self.home_base, self.base_env,
                                     self._pod_folder(pod), container=container,
                                     entrypoints=self.entrypoints)
+            logs[container["name"]] = (self.log_dir / "containers" /
+                                       f"{meta['namespace']}_{meta['name']}_{container['name']}_"
+                                       f"{restarts}.log")
+            logs[container["name"]].parent.mkdir(parents=True, exist_ok=True)
+            logs[container["name"]].touch()
             containers.append({"name": container["name"], "argv": command.argv,
-                               "env": command.env, "cwd": str(command.cwd)})
+                               "env": command.env, "cwd": str(command.cwd),
+                               "log": str(logs[container["name"]])})
         spec = self._pod_folder(pod) / "containers.json"
         spec.parent.mkdir(parents=True, exist_ok=True)
         spec.touch(mode=0o600)  # environments may hold secrets
         spec.write_text(json.dumps({"containers": containers}))
         launcher = [sys.executable, "-m", "mlops_cluster.shared_process_namespace", str(spec)]
-        return launcher, {**self.base_env, "PYTHONPATH": str(CLUSTER_DIR)}
+        return launcher, {**self.base_env, "PYTHONPATH": str(CLUSTER_DIR)}, logs
 
     def _stop_process(self, uid: str, reason: str) -> None:
         local = self._running[uid]
@@ -519,7 +534,8 @@ class PodRunner:
     def _serve_log(self, local: LocalProcess, container: str) -> None:
         """Point KWOK's log server at this start's container log (a ``Logs`` object)."""
         body = container_logs.logs_object(local.namespace, local.name, container,
-                                          local.container_log, local.previous_log)
+                                          local.container_log, local.previous_log,
+                                          local.other_logs)
         args = ("kwok.x-k8s.io", "v1alpha1", local.namespace, "logs")
         try:
             try:

@@ -12,12 +12,13 @@ The pod runner runs such a pod as this program:
 
     python -m mlops_cluster.shared_process_namespace SPEC.json
 
-``SPEC.json``: ``{"containers": [{"name", "argv", "env", "cwd"}, ...]}``, the
-training container first. It makes the namespace with a pause process
+``SPEC.json``: ``{"containers": [{"name", "argv", "env", "cwd", "log"}, ...]}``, the
+main container first: its output is this program's (the pod runner's log of the
+main container), every other container's goes to its own ``log`` file in CRI
+format, served as that container's log. It makes the namespace with a pause process
 (``unshare --pid --fork --mount-proc``, so ``/proc`` shows the namespace),
 enters it with ``nsenter`` once per container, the next container only once
-the one before has a process there (a kubelet starts them in order), copies
-every container's output to its own, and exits with the first non-zero exit
+the one before has a process there (a kubelet starts them in order), and exits with the first non-zero exit
 code of a container, or 0, once all have ended: the pod's phase, as a kubelet
 would report it for ``restartPolicy: Never``.
 """
@@ -30,6 +31,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from mlops_cluster import container_logs
 
 PAUSE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
          "sleep", "infinity"]
@@ -53,11 +56,21 @@ def first_child(pid: int, timeout: float = 10.0) -> int:
     raise RuntimeError(f"process {pid} started no child in {timeout:.0f}s")
 
 
-def copy_output(proc: subprocess.Popen) -> threading.Thread:
+def copy_output(proc: subprocess.Popen, log: str | None) -> threading.Thread:
+    """The container's output to ``log`` (CRI format), or to ours when it has none."""
     def copy() -> None:
-        for line in iter(proc.stdout.readline, b""):
-            sys.stdout.buffer.write(line)
-            sys.stdout.buffer.flush()
+        target = open(log, "ab") if log else None  # noqa: SIM115 - closed below
+        try:
+            for line in iter(proc.stdout.readline, b""):
+                if target is None:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.buffer.flush()
+                else:
+                    target.write(container_logs.cri_line(line))
+                    target.flush()
+        finally:
+            if target is not None:
+                target.close()
 
     thread = threading.Thread(target=copy, daemon=True)
     thread.start()
@@ -75,7 +88,7 @@ def run(containers: list[dict]) -> int:
                  f"--wd={container['cwd']}", "--", *container["argv"]],
                 env=container["env"], stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            started.append((proc, copy_output(proc)))
+            started.append((proc, copy_output(proc, container.get("log"))))
             try:
                 first_child(proc.pid, timeout=10)  # its process is in the namespace
             except RuntimeError:
