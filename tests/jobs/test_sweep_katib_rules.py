@@ -50,6 +50,7 @@ def sweep(**changes) -> Sweep:
                     Parameter("opt", "categorical", values=["adam w", "sgd;ls"])],
         objective_metric="accuracy",
         snapshot=None,
+        image="python:3.11",
         **changes,
     )
     spec.validate()
@@ -76,7 +77,7 @@ def test_trial_command_survives_katib_rewrite_with_shell_characters(tmp_path):
 def test_a_failing_trial_command_fails_the_container_and_writes_no_marker(tmp_path):
     spec = Sweep(command="sh -c 'echo accuracy=0.1; exit 3' {lr}",
                  parameters=[Parameter("lr", "double", 0.01, 0.1)],
-                 objective_metric="accuracy", snapshot=None)
+                 objective_metric="accuracy", snapshot=None, image="python:3.11")
     spec.validate()
     result = run_trial(primary(spec.to_manifest("ns")), tmp_path, {"lr": "0.05"})
     assert result.returncode == 3
@@ -141,22 +142,22 @@ def test_algorithm_settings_reach_katib_as_text():
 def test_specs_katib_would_refuse_or_ignore_are_refused_with_a_sentence(changes, field, words):
     with pytest.raises(InvalidSpec) as caught:
         sweep(**changes)
-    assert caught.value.field == field
+    assert caught.value.details["field"] == field
     assert words in str(caught.value)
 
 
 def test_a_log_scale_is_refused_where_the_algorithm_ignores_it():
     with pytest.raises(InvalidSpec) as caught:
-        Sweep(command="python t.py {lr}", objective_metric="a", snapshot=None,
+        Sweep(command="python t.py {lr}", objective_metric="a", snapshot=None, image="i",
               parameters=[Parameter("lr", "double", 1e-4, 1e-1, distribution="loguniform")]
               ).validate()
-    assert caught.value.field == "parameters[0].distribution"
+    assert caught.value.details["field"] == "parameters[0].distribution"
     assert "ignores distribution" in str(caught.value)
 
 
 def test_a_value_that_would_end_the_quoting_is_refused():
     with pytest.raises(InvalidSpec, match="single quote"):
-        Sweep(command="python t.py {opt}", objective_metric="a", snapshot=None,
+        Sweep(command="python t.py {opt}", objective_metric="a", snapshot=None, image="i",
               parameters=[Parameter("opt", "categorical", values=["it's"])]).validate()
 
 
@@ -173,7 +174,7 @@ def test_forty_characters_is_the_longest_name_and_resubmits_stay_within_it():
 
 
 def experiment(status: dict, spec: dict | None = None, conditions=None) -> dict:
-    return {"metadata": {"name": "s", "namespace": "ns", "resourceVersion": "9"},
+    return {"metadata": {"name": "s", "namespace": "ns", "resourceVersion": "9", "uid": "u"},
             "spec": {"maxTrialCount": 10, "parallelTrialCount": 3, **(spec or {})},
             "status": {**status, "conditions": conditions or [
                 {"type": "Running", "status": "True"}]}}
