@@ -19,8 +19,8 @@ import deploy_support
 import kubernetes
 import pytest
 from deploy_support import HELM_VALUES
-from mlops_testing import create_namespace
 from jupyterhub_mlops.network_policies import user_namespace_policies
+from mlops_testing import create_namespace
 from network_policy_model import Endpoint, admits
 
 pytestmark = pytest.mark.cluster

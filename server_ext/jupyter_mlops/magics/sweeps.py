@@ -7,10 +7,9 @@ from html import escape
 
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-
-from ..jobs import Sweep
 from mlops_contract.sweep_algorithms import DEFAULT_ALGORITHM, SWEEP_ALGORITHMS
 
+from ..jobs import Sweep
 from . import render
 from .cellscript import sweep_command, sweep_script, write_cell_script
 from .commands import CELL, find_job, output_argument, store, subcommand
