@@ -17,7 +17,10 @@ import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from .jobs import SWEEP_NAME_LIMIT, TRIAL_COUNTS
+from .sweep_algorithms import DEFAULT_ALGORITHM, SWEEP_ALGORITHM_NAMES, UNSERVED_ALGORITHMS
 
 ParameterType = Literal["double", "int", "categorical", "discrete"]
 """Katib's parameter types: numeric ranges (double, int) or listed values."""
@@ -45,6 +48,16 @@ Quantity = Annotated[
     ),
 ]
 JobName = Annotated[str, Field(pattern=r"^[a-z]([-a-z0-9]{0,50}[a-z0-9])?$")]
+SweepName = Annotated[
+    str,
+    Field(
+        pattern=rf"^[a-z]([-a-z0-9]{{0,{SWEEP_NAME_LIMIT - 2}}}[a-z0-9])?$",
+        description=f"at most {SWEEP_NAME_LIMIT} characters (Katib's limit)",
+    ),
+]
+Algorithm = Literal[SWEEP_ALGORITHM_NAMES]  # type: ignore[valid-type]
+"""The search algorithms the cluster serves (``mlops_contract.sweep_algorithms``)."""
+SettingValue = Annotated[str, Field(min_length=1)] | int | float
 Command = Annotated[str, Field(min_length=1)] | Annotated[list[str], Field(min_length=1)]
 """A command line (split like a shell) or its arguments; a sweep's ``{param}`` placeholders
 are replaced by each trial's values."""
@@ -117,16 +130,18 @@ class Parameter(Document):
 
 
 class SweepSpec(Submit, Workload):
-    name: JobName = _absent()
+    name: SweepName = _absent()
     command: Command
     parameters: list[Parameter] = Field(min_length=1)
     objective_metric: str = Field(description="printed by trials as name=value")
     objective: Literal["maximize", "minimize"] = "maximize"
     goal: float = _absent()
     additional_metrics: list[str] = []
-    algorithm: Literal[
-        "random", "grid", "bayesianoptimization", "tpe", "multivariate-tpe", "cmaes", "hyperband", "sobol"
-    ] = "random"
+    algorithm: Algorithm = DEFAULT_ALGORITHM
+    algorithm_settings: dict[str, SettingValue] = _absent(
+        description="Katib algorithmSettings by name, e.g. {\"random_state\": 42}; the names "
+        "each algorithm accepts are checked before the sweep is created"
+    )
     parallel_trials: int = Field(default=1, ge=1, le=1000)
     max_trials: int = Field(default=4, ge=1, le=100000)
     max_failed_trials: int = _absent(ge=0)
@@ -163,6 +178,14 @@ class BestTrial(BaseModel):
     metrics: dict[str, str | None]
 
 
+TrialCounts = create_model(
+    "TrialCounts",
+    __doc__="A sweep's trials by what Katib counts them as (``jobs.TRIAL_COUNTS``): each "
+    "trial in exactly one besides total.",
+    **{key: (int, Field(ge=0)) for key in TRIAL_COUNTS},  # type: ignore[call-overload]
+)
+
+
 class JobSummary(BaseModel):
     """A job as lists and watch events show it."""
 
@@ -177,7 +200,7 @@ class JobSummary(BaseModel):
     finished: str | None = None
     gpus: int = Field(ge=0, description="the GPUs the job holds at most at once")
     gpu_type: str | None = Field(description="their product; null when any type (or none)")
-    trials: dict[str, int] = _absent(description="Sweeps only.")
+    trials: TrialCounts = _absent(description="Sweeps only.")  # type: ignore[valid-type]
     best_trial: BestTrial = _absent(
         description="Sweeps only, once Katib has one; in a sweep's detail, else the best trial "
         "that reported the objective metric so far."
@@ -256,6 +279,8 @@ def validate_body(kind: str, raw: bytes | str) -> Submit:
         # form the value has says more than "wrong type" for the others.
         same = [e for e in errors if field_path(e["loc"]) == field]
         chosen = next((e for e in same if not e["type"].endswith("_type")), same[0])
+        if field == "algorithm" and chosen.get("input") in UNSERVED_ALGORITHMS:
+            raise BodyError(field, UNSERVED_ALGORITHMS[chosen["input"]]) from None
         raise BodyError(field, _sentence(chosen)) from None
 
 

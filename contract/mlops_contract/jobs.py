@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from .sweep_algorithms import SWEEP_ALGORITHMS as SWEEP_ALGORITHMS  # re-exported: one name
 
 STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
 """Every state a job is in: the REST API's ``State`` and the sidebar's ``JobState``."""
@@ -123,6 +124,26 @@ class PyTorchJobKind(ConditionsKind):
         return _pytorchjob_gpus(obj.get("spec") or {})
 
 
+SWEEP_NAME_LIMIT = 40
+"""The longest Experiment name Katib v0.19's validating webhook accepts."""
+TRIAL_COUNTS: dict[str, str] = {
+    "total": "trials",
+    "pending": "trialsPending",
+    "running": "trialsRunning",
+    "succeeded": "trialsSucceeded",
+    "failed": "trialsFailed",
+    "killed": "trialsKilled",
+    "early_stopped": "trialsEarlyStopped",
+    "metrics_unavailable": "trialMetricsUnavailable",
+}
+"""A sweep's trial counts as the REST API names them -> the Experiment status field Katib
+v0.19 counts them in. Katib counts a trial in exactly one of the others; it ends the
+sweep as failed when ``failed + metrics_unavailable`` reaches ``maxFailedTrialCount``."""
+SUGGESTION_POD_LABEL = "katib.kubeflow.org/suggestion"
+"""On the pod of a sweep's suggestion service (besides the experiment label its trials'
+pods carry): a part of Katib, not of the sweep."""
+
+
 @dataclass(frozen=True)
 class SweepKind(ConditionsKind):
     TRIAL_CONDITIONS: ClassVar[dict[str, str]] = {
@@ -136,6 +157,25 @@ class SweepKind(ConditionsKind):
     }
     """A Katib Trial's conditions, read with the same rule (Katib's own ``IsCompleted``
     is any of the finished ones being true)."""
+
+    def state(self, obj: dict[str, Any]) -> tuple[str, str]:
+        """A cancelled sweep is Cancelled for good: Katib has no stop verb, so the
+        notebook side's cancel lowers ``maxTrialCount`` as far as Katib allows and lets
+        the running trials end; Katib then marks the Experiment Succeeded for reaching
+        that count, which is the cancel's doing, not the sweep's. (Cancel leaves a sweep
+        that had already finished as it was.)"""
+        state, message = self.controller_state(obj)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if CANCELLED_ANNOTATION not in annotations:
+            return state, message
+        status = obj.get("status") or {}
+        active = int(status.get("trialsRunning") or 0) + int(status.get("trialsPending") or 0)
+        if state in FINISHED or not active:
+            return "Cancelled", "cancelled by the user; the trials that were running have ended"
+        return "Cancelled", (
+            f"cancelled by the user; {active} trial{'s' if active != 1 else ''} still "
+            "running to their end (Katib cannot stop a trial)"
+        )
 
     def trial_state(self, trial: dict[str, Any]) -> tuple[str, str]:
         return condition_state((trial.get("status") or {}).get("conditions"), self.TRIAL_CONDITIONS)

@@ -22,7 +22,7 @@ from . import api
 
 REF = "#/components/schemas/{model}"
 ENUMS = {"Kind": api.Kind, "State": api.State, "IfNotFits": api.IfNotFits,
-         "Distribution": api.Distribution}
+         "Distribution": api.Distribution, "Algorithm": api.Algorithm}
 """Vocabularies named as components of their own (the sidebar's types use them)."""
 
 

@@ -396,6 +396,28 @@ export function parseSearchSpace(text: string): ISweepParameter[] {
   return parameters;
 }
 
+/**
+ * Algorithm-settings lines of the sweep form (`name=value`, one a line) as the
+ * body's `algorithm_settings`; left out when there are none. The server checks
+ * each name and value against the algorithm (the contract's list).
+ */
+export function algorithmSettings(text: string): { algorithm_settings?: Record<string, string> } {
+  const settings: Record<string, string> = {};
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) {
+      return;
+    }
+    const at = line.indexOf('=');
+    const [name, value] = [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+    if (at < 0 || !name || !value) {
+      throw new Error(`Algorithm settings line ${i + 1} (“${line}”): write name=value, e.g. “random_state=42”.`);
+    }
+    settings[name] = value;
+  });
+  return Object.keys(settings).length ? { algorithm_settings: settings } : {};
+}
+
 /** Appends `--name={name}` for each parameter the arguments do not already place. */
 export function sweepArguments(args: string, parameters: ISweepParameter[]): string {
   const extra = parameters

@@ -6,7 +6,9 @@ import * as React from 'react';
 
 import { ErrorMessage } from './common';
 import { useGpuSnapshot } from './gpus';
+import { Algorithm, ALGORITHM_VALUES } from './api';
 import {
+  algorithmSettings,
   commandForFile,
   errorText,
   gpuBars,
@@ -77,7 +79,8 @@ export function SubmitPanel(props: {
   const [gpus, setGpus] = React.useState(0);
   const [metric, setMetric] = React.useState('accuracy');
   const [goalType, setGoalType] = React.useState('maximize');
-  const [algorithm, setAlgorithm] = React.useState('random');
+  const [algorithm, setAlgorithm] = React.useState<Algorithm>(ALGORITHM_VALUES[0]);
+  const [settings, setSettings] = React.useState('');
   const [space, setSpace] = React.useState('lr double 0.0001 0.1');
   const [maxTrials, setMaxTrials] = React.useState(8);
   const [parallel, setParallel] = React.useState(2);
@@ -109,6 +112,7 @@ export function SubmitPanel(props: {
         objective_metric: metric,
         objective: goalType,
         algorithm,
+        ...algorithmSettings(settings),
         max_trials: maxTrials,
         parallel_trials: parallel
       }
@@ -215,11 +219,15 @@ export function SubmitPanel(props: {
             </label>
             <label>
               Algorithm
-              <select value={algorithm} onChange={e => setAlgorithm(e.target.value)} aria-label="Algorithm">
-                {['random', 'grid', 'bayesianoptimization', 'tpe', 'hyperband', 'sobol'].map(a => (
+              <select value={algorithm} onChange={e => setAlgorithm(e.target.value as Algorithm)} aria-label="Algorithm">
+                {ALGORITHM_VALUES.map(a => (
                   <option key={a}>{a}</option>
                 ))}
               </select>
+            </label>
+            <label>
+              Algorithm settings (name=value, one a line, e.g. random_state=42; checked by the server)
+              <textarea value={settings} rows={2} onChange={e => setSettings(e.target.value)} aria-label="Algorithm settings" />
             </label>
             <label>
               Search space (one a line: name type min max [uniform|loguniform|normal|lognormal], or name categorical a,b)

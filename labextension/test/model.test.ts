@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  algorithmSettings,
   applyWatchEvent,
   applyWatchEvents,
   availabilityUnknown,
@@ -249,6 +250,14 @@ describe('submit helpers', () => {
     assert.throws(() => parseSearchSpace('x\nlr float 1 2'), /line 1/);
     assert.throws(() => parseSearchSpace('lr float 1 2'), /type must be/);
     assert.throws(() => parseSearchSpace('  \n'), /empty/);
+  });
+  it('reads algorithm settings, one name=value a line', () => {
+    assert.deepEqual(algorithmSettings('random_state=42\n# seed\n n_startup_trials = 5 \n'), {
+      algorithm_settings: { random_state: '42', n_startup_trials: '5' }
+    });
+    assert.deepEqual(algorithmSettings('  \n'), {});
+    assert.throws(() => algorithmSettings('sigma'), /line 1.*name=value/);
+    assert.throws(() => algorithmSettings('a=1\n=2'), /line 2/);
   });
   it('places each parameter in the arguments once', () => {
     const params = parseSearchSpace('lr double 0 1\nbatch int 1 8');

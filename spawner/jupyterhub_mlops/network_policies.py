@@ -11,6 +11,10 @@ researcher's notebook and jobs are closed to everyone else from the first spawn:
   Argo steps: every pod that is not a notebook) admit the pods of their own
   namespace: the PyTorch rendezvous, Katib's metrics collector, the user's
   notebook reaching TensorBoard.
+- ``jupyterhub-mlops-katib-suggestions``: a sweep's suggestion service (the pod
+  Katib runs per Experiment in the user's namespace) admits Katib's controller,
+  from Katib's namespace, on the suggestion port: the controller asks it for
+  every trial's parameters.
 - ``jupyterhub-mlops-egress``: every pod may go anywhere but the cloud metadata
   address. This replaces the chart's privileged iptables init container
   (``singleuser.cloudMetadata.blockWithIptables``), which Pod Security
@@ -24,12 +28,17 @@ namespace. The labels are those Zero-to-JupyterHub gives its pods
 
 from __future__ import annotations
 
+from mlops_contract.jobs import SUGGESTION_POD_LABEL
+from mlops_contract.sweep_algorithms import SUGGESTION_PORT
+
 NOTEBOOK_COMPONENT = "singleuser-server"
 """KubeSpawner's ``component`` label of notebook pods."""
 SSHD_PORT = 2222
 NOTEBOOK_PORT = 8888
 CLOUD_METADATA = "169.254.169.254/32"
 PART_OF = {"app.kubernetes.io/part-of": "jupyterhub-mlops"}
+KATIB_CONTROLLER = {"katib.kubeflow.org/component": "controller"}
+"""The labels of Katib's controller pods (Katib's own manifests)."""
 
 
 def release_pod(release_namespace: str, release_labels: dict, component: str) -> dict:
@@ -50,8 +59,9 @@ def _policy(name: str, namespace: str, labels: dict, spec: dict) -> dict:
 
 
 def user_namespace_policies(namespace: str, release_namespace: str, release_labels: dict,
-                            labels: dict | None = None) -> list[dict]:
-    """The three policies of a user's namespace (see the module docstring).
+                            labels: dict | None = None,
+                            katib_namespace: str = "kubeflow") -> list[dict]:
+    """The four policies of a user's namespace (see the module docstring).
 
     ``release_labels``: the labels the chart puts on the hub and proxy pods
     besides ``component`` (``{"app": "jupyterhub", "release": "jhub"}``).
@@ -75,6 +85,19 @@ def user_namespace_policies(namespace: str, release_namespace: str, release_labe
                 {"key": "component", "operator": "NotIn", "values": [NOTEBOOK_COMPONENT]}]},
             "policyTypes": ["Ingress"],
             "ingress": [{"from": [{"podSelector": {}}]}],
+        }),
+        _policy("jupyterhub-mlops-katib-suggestions", namespace, labels, {
+            "podSelector": {"matchExpressions": [
+                {"key": SUGGESTION_POD_LABEL, "operator": "Exists"}]},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": katib_namespace}},
+                    "podSelector": {"matchLabels": KATIB_CONTROLLER},
+                }],
+                "ports": [tcp(SUGGESTION_PORT)],
+            }],
         }),
         _policy("jupyterhub-mlops-egress", namespace, labels, {
             "podSelector": {},

@@ -227,6 +227,15 @@ class GPUKubeSpawner(KubeSpawner):
         Zero-to-JupyterHub) and the app and release labels of common_labels.""",
     ).tag(config=True)
 
+    katib_namespace = Unicode(
+        "kubeflow",
+        help="""
+        The namespace Katib's controller runs in. With user_network_policies, each
+        user namespace admits that namespace's Katib controller pods
+        (katib.kubeflow.org/component=controller) to the per-sweep suggestion
+        service (TCP 6789); without it no sweep gets past its first trial.""",
+    ).tag(config=True)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.release_namespace: str = self.namespace  # type: ignore[has-type]  # KubeSpawner's trait
@@ -426,7 +435,8 @@ class GPUKubeSpawner(KubeSpawner):
         release = {key: self.common_labels[key] for key in ("app", "release")
                    if key in self.common_labels}
         return user_namespace_policies(self.namespace, self.release_namespace, release,
-                                       labels=owner_labels(self.user.name))
+                                       labels=owner_labels(self.user.name),
+                                       katib_namespace=self.katib_namespace)
 
     async def ssh_overrides(self) -> dict:
         """Trait values that make the notebook's sshd trust the SSH gateway.

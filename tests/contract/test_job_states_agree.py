@@ -60,10 +60,11 @@ CASES = [
     # Katib drops Succeeded and Failed before it restarts an experiment.
     ("experiments", conditions("Created", "Running", "Restarting", false=("Running",)), "Running"),
     ("experiments", conditions("Created", "Restarting", "Running"), "Running"),
-    # The suite's cancel caps the trials; the sweep is Cancelled until Katib finishes it.
+    # The suite's cancel lowers maxTrialCount as far as Katib allows; Katib then ends the
+    # sweep Succeeded for reaching it, the cancel's doing: the sweep stays Cancelled.
     ("experiments", conditions("Created", "Running", annotations=CANCELLED), "Cancelled"),
     ("experiments", conditions("Created", "Running", "Succeeded", false=("Running",),
-                               annotations=CANCELLED), "Succeeded"),
+                               annotations=CANCELLED), "Cancelled"),
     ("workflows", workflow(None), "Pending"),
     ("workflows", workflow(""), "Pending"),
     ("workflows", workflow("Pending"), "Pending"),

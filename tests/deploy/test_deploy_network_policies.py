@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 
 import deploy_support
 import kubernetes
 import pytest
 from deploy_support import HELM_VALUES
 from jupyterhub_mlops.network_policies import user_namespace_policies
+from mlops_testing import create_namespace
 from network_policy_model import Endpoint, admits
 
 pytestmark = pytest.mark.cluster
@@ -39,14 +41,25 @@ def user_namespaces(control_plane, core_v1):
 
 
 @pytest.fixture(scope="module")
-def deployed(control_plane, core_v1, release_namespace, user_namespaces):
+def katib_namespace(control_plane, core_v1):
+    """Where Katib's controller runs (``kubeflow`` in a deployment; a name of this test's
+    own here, so the session's real Katib is not disturbed)."""
+    name = create_namespace(core_v1, f"mlops-katib-{uuid.uuid4().hex[:6]}",
+                            labels={"jupyterhub-mlops/test": "true"})
+    yield name
+    core_v1.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def deployed(control_plane, core_v1, release_namespace, user_namespaces, katib_namespace):
     """Policies applied, pods created; returns (policies, namespace labels, pods by name)."""
     alice, bob = user_namespaces
     control_plane.kubectl("apply", "--server-side", "-n", release_namespace,
                           "-f", str(POLICIES / "hub.yaml"),
                           "-f", str(HELM_VALUES / "ssh-service.yaml"))
     for ns in user_namespaces:
-        for policy in user_namespace_policies(ns, release_namespace, RELEASE):
+        for policy in user_namespace_policies(ns, release_namespace, RELEASE,
+                                              katib_namespace=katib_namespace):
             control_plane.kubectl("create", "-f", "-", identity="hub", input=json.dumps(policy))
     pods = {
         "hub": (release_namespace, {**RELEASE, "component": "hub"}),
@@ -56,13 +69,20 @@ def deployed(control_plane, core_v1, release_namespace, user_namespaces):
         "bob-notebook": (bob, {**NOTEBOOK, "hub.jupyter.org/username": "bob"}),
         # A job pod of bob's wearing the hub's labels: researchers choose their pods' labels.
         "bob-impostor": (bob, {**RELEASE, "component": "hub"}),
+        # Katib's controller, and the suggestion service it runs per sweep (labels as
+        # Katib v0.19 puts them on the suggestion Deployment's pods).
+        "katib-controller": (katib_namespace, {"katib.kubeflow.org/component": "controller"}),
+        "alice-suggestion": (alice, {"katib.kubeflow.org/experiment": "lr",
+                                     "katib.kubeflow.org/suggestion": "lr",
+                                     "katib.kubeflow.org/deployment": "lr-random"}),
+        "bob-katib-impostor": (bob, {"katib.kubeflow.org/component": "controller"}),
     }
     for name, (ns, labels) in pods.items():
         core_v1.create_namespaced_pod(ns, {
             "metadata": {"name": name, "labels": labels},
             "spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}})
     stored = kubernetes.client.NetworkingV1Api(control_plane.api_client("admin"))
-    namespaces = [release_namespace, *user_namespaces]
+    namespaces = [release_namespace, *user_namespaces, katib_namespace]
     policies = [kubernetes.client.ApiClient().sanitize_for_serialization(p)
                 for ns in namespaces for p in stored.list_namespaced_network_policy(ns).items]
     ns_labels = {ns: core_v1.read_namespace(ns).metadata.labels for ns in namespaces}
@@ -94,6 +114,12 @@ CONNECTIONS = [
     ("alice-notebook", "hub", 10101, False),
     ("alice-notebook", "hub", 10102, False),
     ("bob-impostor", "hub", 10101, False),
+    ("katib-controller", "alice-suggestion", 6789, True),  # asks for each trial's values
+    ("katib-controller", "alice-suggestion", 8080, False),
+    ("katib-controller", "alice-worker", 29500, False),     # a suggestion's port, not a job's
+    ("katib-controller", "alice-notebook", 8888, False),
+    ("bob-katib-impostor", "alice-suggestion", 6789, False),
+    ("bob-notebook", "alice-suggestion", 6789, False),
 ]
 
 

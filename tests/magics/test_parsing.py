@@ -194,8 +194,8 @@ def test_sweep_command_is_accepted_by_the_jobs_api():
     command, spec = trial_command(2)  # torchrun's shell line
     assert "'lr=${trialParameters.lr}'" in command[-1]
     assert spec["parameters"][0]["feasibleSpace"]["distribution"] == "uniform"
-    command, _ = trial_command(1)  # one process per pod: python itself
-    assert command == ["python", "c.py", "lr=${trialParameters.lr}"]
+    command, _ = trial_command(1)  # one process per pod: python itself, on one shell line
+    assert command == ["sh", "-c", "python c.py 'lr=${trialParameters.lr}'"]
 
 
 def test_cell_script_is_content_addressed_and_shipped(tmp_path):
@@ -264,3 +264,20 @@ def test_output_variable_names(name):
 def test_output_variable_names_refused(name):
     with pytest.raises(MagicInputError, match=f"-o {name!r}: not a Python variable name"):
         parse_variable(name)
+
+
+def test_settings_and_log_scales_are_what_the_served_algorithms_take():
+    from jupyter_mlops.magics.cellscript import sweep_script
+    from jupyter_mlops.magics.parsing import log_scale, parse_settings
+
+    assert parse_settings(["random_state=42", "sigma=0.5"]) == {"random_state": "42", "sigma": "0.5"}
+    with pytest.raises(MagicInputError, match="NAME=VALUE"):
+        parse_settings(["random_state"])
+    # goptuna ignores distribution: a loguniform range is searched as its exponent.
+    scaled = log_scale(parse_parameter("lr=loguniform(1e-4,1e-1)"))
+    assert (scaled.min, scaled.max, scaled.distribution) == (-4.0, -1.0, None)
+    script = sweep_script("print(lr)", [scaled], frozenset({"lr"}))
+    namespace: dict = {}
+    sys_argv = ["t.py", "lr=-2.0"]
+    exec(compile(script.replace("_mlops_sys.argv", repr(sys_argv)), "t", "exec"), namespace)
+    assert namespace["lr"] == 10 ** -2.0

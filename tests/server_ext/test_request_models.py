@@ -64,13 +64,18 @@ def test_a_bad_body_is_refused_naming_the_field(tmp_path, kind, body, field, say
 
 
 def test_a_good_body_becomes_the_spec_the_python_api_builds(tmp_path):
-    body = {**SWEEP, "parameters": [{**PARAMETER, "distribution": "loguniform"}], "gpus": 1, "image": "img",
-            "cpu": 2, "snapshot": {"path": "", "exclude": ["data/"]}}
+    body = {**SWEEP, "parameters": [{**PARAMETER, "distribution": "uniform"}], "gpus": 1, "image": "img",
+            "cpu": 2, "snapshot": {"path": "", "exclude": ["data/"]}, "algorithm": "tpe",
+            "algorithm_settings": {"random_state": 7, "n_ei_candidates": "12"}}
     spec = spec_from_json("sweep", json.dumps(body), str(tmp_path))
     assert spec == Sweep(command="python t.py {lr}", objective_metric="acc", gpus=1, cpu=2, image="img",
                          parameters=[{"name": "lr", "min": 0.001, "max": 0.1,
-                                      "distribution": "loguniform"}],
+                                      "distribution": "uniform"}],
+                         algorithm="tpe", algorithm_settings={"random_state": 7, "n_ei_candidates": "12"},
                          snapshot=Snapshot(path=tmp_path.resolve(), exclude=["data/"]))
     spec.validate()
-    assert spec.to_manifest("ns")["spec"]["parameters"][0]["feasibleSpace"]["distribution"] == "logUniform"
+    manifest = spec.to_manifest("ns")["spec"]
+    assert manifest["parameters"][0]["feasibleSpace"]["distribution"] == "uniform"
+    assert manifest["algorithm"]["algorithmSettings"] == [
+        {"name": "n_ei_candidates", "value": "12"}, {"name": "random_state", "value": "7"}]
     assert spec_from_json("workflow", json.dumps(WORKFLOW), str(tmp_path)).snapshot is None

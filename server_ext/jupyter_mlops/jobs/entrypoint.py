@@ -16,7 +16,9 @@ CODE_DIR = "/mlops/code"
 SNAPSHOT_DIR = "/mlops/snapshot"
 SNAPSHOT_VOLUME = "mlops-snapshot"
 CODE_VOLUME = "mlops-code"
-UNPACK = 'set -e; tar -xzf "$MLOPS_SNAPSHOT" -C ' + CODE_DIR + "; cd " + CODE_DIR + '; exec "$@"'
+UNPACK_STEPS = 'set -e; tar -xzf "$MLOPS_SNAPSHOT" -C ' + CODE_DIR + "; cd " + CODE_DIR
+"""Shell steps that unpack the snapshot and enter it (a sweep trial's line starts with them)."""
+UNPACK = UNPACK_STEPS + '; exec "$@"'
 
 
 def archive_path(ref: SnapshotRef) -> str:
@@ -39,11 +41,13 @@ def wrap_command(command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", UNPACK, "mlops-entrypoint", *command]
 
 
-def attach_snapshot(pod_spec: dict, ref: SnapshotRef) -> dict:
+def attach_snapshot(pod_spec: dict, ref: SnapshotRef, wrap_commands: bool = True) -> dict:
     """A copy of ``pod_spec`` whose containers unpack the snapshot before running.
 
     Containers without an explicit ``command`` are left alone (they keep the
-    image's entrypoint), as are init containers.
+    image's entrypoint), as are init containers. ``wrap_commands=False``: the
+    commands unpack it themselves (a sweep trial's, ``trial_command``); only the
+    volumes and environment are added.
     """
     spec = copy.deepcopy(pod_spec)
     mount_sub = {}
@@ -58,9 +62,10 @@ def attach_snapshot(pod_spec: dict, ref: SnapshotRef) -> dict:
     for container in spec.get("containers", []):
         if not container.get("command"):
             continue
-        container["command"] = wrap_command(
-            list(container["command"]) + list(container.pop("args", []))
-        )
+        if wrap_commands:
+            container["command"] = wrap_command(
+                list(container["command"]) + list(container.pop("args", []))
+            )
         container.setdefault("volumeMounts", []).extend(
             [
                 {"name": SNAPSHOT_VOLUME, "mountPath": SNAPSHOT_DIR, "readOnly": True, **mount_sub},

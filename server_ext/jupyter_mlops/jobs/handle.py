@@ -43,7 +43,7 @@ class JobHandle:
     def pods(self) -> list[dict]:
         selector = f"{self.kind.pod_label}={self.name}"
         pods = self.client.kube.list(PODS, self.namespace, label_selector=selector)["items"]
-        return sorted(pods, key=lambda p: p["metadata"]["name"])
+        return sorted(self.kind.own_pods(pods), key=lambda p: p["metadata"]["name"])
 
     def status(self) -> dict:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""

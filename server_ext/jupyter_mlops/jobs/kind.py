@@ -47,6 +47,8 @@ class JobKind:
     primary_container: str
     part_noun: str
     """What a part is called: replica, trial, step."""
+    name_limit: int = 47
+    """The longest name a resubmitted copy may get (its controller's limit, or ours)."""
 
     @property
     def name(self) -> str:
@@ -76,6 +78,10 @@ class JobKind:
         }
 
     # ---------------------------------------------------------------- parts
+    def own_pods(self, pods: list[dict]) -> list[dict]:
+        """Of the pods wearing ``pod_label``, those that run the job's parts."""
+        return pods
+
     def part_of_pod(self, pod: dict) -> str:
         """Which replica, trial or step a pod runs."""
         return pod["metadata"]["name"]
@@ -129,7 +135,8 @@ class JobKind:
             meta.pop(key, None)
         base = meta.pop("name")
         meta.pop("generateName", None)
-        meta["generateName"] = f"{base.split('--', 1)[0][:40]}--"
+        # The API server appends 5 random characters to generateName.
+        meta["generateName"] = f"{base.split('--', 1)[0][: self.name_limit - 7]}--"
         annotations = meta.get("annotations") or {}
         annotations.pop(CANCELLED, None)
         annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)

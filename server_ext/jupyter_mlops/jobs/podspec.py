@@ -24,11 +24,15 @@ def pod_metadata(notebook: NotebookPod, labels: dict | None = None) -> dict:
     return {"labels": {**notebook.owner_labels, **(labels or {})}}
 
 
-def check_name(name: str | None, field: str = "name") -> None:
-    if name is not None and not NAME_RE.match(name):
+NAME_LIMIT = 52
+
+
+def check_name(name: str | None, field: str = "name", limit: int = NAME_LIMIT) -> None:
+    """``limit``: the longest name the kind's controller accepts (Katib: 40)."""
+    if name is not None and (not NAME_RE.match(name) or len(name) > limit):
         raise InvalidSpec(
             field,
-            f"{name!r} must be 1-52 lowercase letters, digits or '-', "
+            f"{name!r} must be 1-{limit} lowercase letters, digits or '-', "
             "starting with a letter and not ending with '-'",
         )
 

@@ -82,11 +82,15 @@ class PyTorchJob(Workload):
             "spec": self.job_spec(snapshot, notebook or NotebookPod()),
         }
 
-    def job_spec(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
-        """The PyTorchJob ``spec`` (also the trial template of a sweep)."""
-        spec = self.pod_spec([self.container(CONTAINER, self.command, notebook)], notebook)
+    def job_spec(
+        self, snapshot: SnapshotRef | None, notebook: NotebookPod, command: list[str] | None = None
+    ) -> dict:
+        """The PyTorchJob ``spec`` (also the trial template of a sweep, whose ``command``
+        replaces ours and unpacks the snapshot itself: ``trial_command``)."""
+        container = self.container(CONTAINER, command or self.command, notebook)
+        spec = self.pod_spec([container], notebook)
         if snapshot is not None:
-            spec = attach_snapshot(spec, snapshot)
+            spec = attach_snapshot(spec, snapshot, wrap_commands=command is None)
         template = {"metadata": podspec.pod_metadata(notebook), "spec": spec}
         replica_specs = {
             "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}

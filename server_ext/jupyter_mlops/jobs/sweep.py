@@ -2,7 +2,9 @@
 
 Each trial runs ``command`` with the trial's parameter values substituted
 for ``{name}`` placeholders, as a PyTorchJob, a single pod (a batch Job) or
-an Argo Workflow (Katib with Argo as its trial engine).
+an Argo Workflow (Katib with Argo as its trial engine). The command line is
+built to survive Katib's metrics collector (``trial_command``); the search
+algorithms and their settings are the cluster's (``mlops_contract.sweep_algorithms``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from dataclasses import dataclass, field, fields
 
 from mlops_contract import jobs
 from mlops_contract.api import DISTRIBUTIONS, LOG_DISTRIBUTIONS, PARAMETER_TYPES
+from mlops_contract.sweep_algorithms import (
+    DEFAULT_ALGORITHM,
+    SWEEP_ALGORITHMS,
+    algorithm_problem,
+    setting_problem,
+    setting_text,
+)
 
 from . import podspec
 from .entrypoint import attach_snapshot
@@ -22,22 +31,13 @@ from .pytorchjob import PyTorchJob
 from .resources import EXPERIMENTS, TRIALS
 from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
+from .trial_command import trial_command
 from .trial_plot import best_trial, sweep_plot_data
 from .workflow import run_steps_as_executor
 from .workload import Workload
 
 TRIAL_KINDS = ("pytorchjob", "pod", "workflow")
 PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-ALGORITHMS = (
-    "random",
-    "grid",
-    "bayesianoptimization",
-    "tpe",
-    "multivariate-tpe",
-    "cmaes",
-    "hyperband",
-    "sobol",
-)
 TRAINING_LABEL = "katib.kubeflow.org/model-training"
 """Marks the pod of a workflow trial whose stdout holds the metrics."""
 
@@ -59,6 +59,7 @@ class Parameter:
     distribution: str | None = None
 
     def validate(self, field_name: str) -> None:
+        """Check the dimension on its own; ``Sweep.validate`` checks it against the algorithm."""
         if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
             raise InvalidSpec(
                 f"{field_name}.name", "must be ASCII letters, digits or '_', starting with a letter"
@@ -68,6 +69,14 @@ class Parameter:
         if self.type in ("categorical", "discrete"):
             if not self.values:
                 raise InvalidSpec(f"{field_name}.values", f"a {self.type} parameter needs values")
+            for value in self.values:
+                # Katib puts the value into the trial's quoted command line verbatim.
+                if "'" in str(value):
+                    raise InvalidSpec(
+                        f"{field_name}.values",
+                        f"{value!r} holds a single quote, which would end the quoting of the "
+                        "trial's command line; choose values without one",
+                    )
         else:
             if self.min is None or self.max is None:
                 raise InvalidSpec(f"{field_name}.min", f"a {self.type} parameter needs min and max")
@@ -80,6 +89,15 @@ class Parameter:
                 raise InvalidSpec(f"{field_name}.min", "min and max must be numbers")
             if self.min >= self.max:
                 raise InvalidSpec(f"{field_name}.max", f"must be greater than min ({self.min})")
+            if self.type == "int":
+                for bound in ("min", "max", "step"):
+                    value = getattr(self, bound)
+                    # Katib's suggestion services parse an int range with Atoi: 1.0 fails.
+                    if value is not None and not float(value).is_integer():
+                        raise InvalidSpec(
+                            f"{field_name}.{bound}",
+                            f"an int parameter's {bound} must be a whole number (got {value})",
+                        )
         if self.distribution is None:
             return
         if self.distribution not in DISTRIBUTIONS:
@@ -101,9 +119,10 @@ class Parameter:
         if self.values:
             space["list"] = [str(v) for v in self.values]
         else:
-            space["min"], space["max"] = str(self.min), str(self.max)
+            number = (lambda v: str(int(v))) if self.type == "int" else str
+            space["min"], space["max"] = number(self.min), number(self.max)
             if self.step is not None:
-                space["step"] = str(self.step)
+                space["step"] = number(self.step)
             if self.distribution is not None:
                 space["distribution"] = DISTRIBUTIONS[self.distribution]
         return {"name": self.name, "parameterType": self.type, "feasibleSpace": space}
@@ -135,7 +154,11 @@ class Sweep(Workload):
     objective: str = "maximize"
     goal: float | None = None
     additional_metrics: list[str] = field(default_factory=list)
-    algorithm: str = "random"
+    algorithm: str = DEFAULT_ALGORITHM
+    """One of ``mlops_contract.sweep_algorithms.SWEEP_ALGORITHMS`` (the cluster serves those)."""
+    algorithm_settings: dict[str, str | int | float] = field(default_factory=dict)
+    """Katib ``algorithmSettings``, e.g. ``{"random_state": 42}``; names and values are
+    checked against what the algorithm accepts."""
     parallel_trials: int = 1
     max_trials: int = 4
     max_failed_trials: int | None = None
@@ -149,7 +172,7 @@ class Sweep(Workload):
     def validate(self, notebook: NotebookPod | None = None) -> None:
         """Check and normalise the fields (``notebook``: what the trials' pods inherit)."""
         notebook = notebook or NotebookPod()
-        podspec.check_name(self.name)
+        podspec.check_name(self.name, limit=jobs.SWEEP_NAME_LIMIT)
         self.command = podspec.check_command(self.command)
         if not isinstance(self.parameters, list) or not self.parameters:
             raise InvalidSpec("parameters", "a sweep needs at least one parameter")
@@ -169,8 +192,7 @@ class Sweep(Workload):
             raise InvalidSpec("objective_metric", "name the metric the trials print")
         if self.objective not in ("maximize", "minimize"):
             raise InvalidSpec("objective", "must be 'maximize' or 'minimize'")
-        if self.algorithm not in ALGORITHMS:
-            raise InvalidSpec("algorithm", f"must be one of {', '.join(ALGORITHMS)}")
+        self._validate_algorithm()
         if self.trial_kind not in TRIAL_KINDS:
             raise InvalidSpec("trial_kind", f"must be one of {', '.join(TRIAL_KINDS)}")
         podspec.check_int(self.parallel_trials, "parallel_trials", 1, 1000)
@@ -183,6 +205,45 @@ class Sweep(Workload):
             raise InvalidSpec("replicas", "only pytorchjob trials have more than one replica")
         self.validate_workload(notebook)
         self._trial_job().validate(notebook)  # the trial's own rules (replicas) on the same fields
+
+    def _validate_algorithm(self) -> None:
+        """The algorithm is served, its settings are its own, and the search space is one
+        it samples as asked (refused here rather than by Katib once the sweep exists)."""
+        problem = algorithm_problem(self.algorithm)
+        if problem:
+            raise InvalidSpec("algorithm", problem)
+        algorithm = SWEEP_ALGORITHMS[self.algorithm]
+        if not isinstance(self.algorithm_settings, dict):
+            raise InvalidSpec("algorithm_settings", "must map setting names to values")
+        settings = {}
+        for name, value in self.algorithm_settings.items():
+            try:
+                settings[name] = setting_text(value)
+            except TypeError:
+                raise InvalidSpec(
+                    f"algorithm_settings.{name}", f"must be text or a number, got {value!r}"
+                ) from None
+            problem = setting_problem(self.algorithm, name, settings[name])
+            if problem:
+                raise InvalidSpec(f"algorithm_settings.{name}", problem)
+        self.algorithm_settings = settings
+        numeric = [p for p in self.parameters if p.type in ("double", "int")]
+        if len(numeric) < algorithm.min_numeric_parameters:
+            raise InvalidSpec(
+                "algorithm",
+                f"{self.algorithm} needs at least {algorithm.min_numeric_parameters} double or "
+                f"int parameters (this sweep has {len(numeric)}); choose tpe or random",
+            )
+        if not algorithm.honours_distribution:
+            for i, parameter in enumerate(self.parameters):
+                if parameter.distribution not in (None, "uniform"):
+                    raise InvalidSpec(
+                        f"parameters[{i}].distribution",
+                        f"{self.algorithm} ignores distribution and would sample "
+                        f"{parameter.name} uniformly; leave distribution out, or search the "
+                        f"logarithm (e.g. a range of exponents, 10**{{{parameter.name}}} in "
+                        "the code) or list the values as a categorical parameter",
+                    )
 
     def gpu_request(self) -> tuple[str | None, int, int]:
         return self.gpu_type, self.gpus, self.replicas * self.parallel_trials
@@ -208,6 +269,11 @@ class Sweep(Workload):
             spec["objective"]["additionalMetricNames"] = list(self.additional_metrics)
         if self.max_failed_trials is not None:
             spec["maxFailedTrialCount"] = self.max_failed_trials
+        if self.algorithm_settings:
+            spec["algorithm"]["algorithmSettings"] = [
+                {"name": k, "value": setting_text(v)}
+                for k, v in sorted(self.algorithm_settings.items())
+            ]
         return {
             "apiVersion": "kubeflow.org/v1beta1",
             "kind": "Experiment",
@@ -216,27 +282,22 @@ class Sweep(Workload):
         }
 
     # ------------------------------------------------------------ internals
-    def _templated_command(self) -> list[str]:
-        command = list(self.command)
-        for parameter in self.parameters:
-            command = [
-                arg.replace("{" + parameter.name + "}", "${trialParameters." + parameter.name + "}")
-                for arg in command
-            ]
-        return command
+    def _trial_command(self, unpack: bool) -> list[str]:
+        """The primary container's command (``trial_command``): Katib rewrites it."""
+        return trial_command(self.command, [p.name for p in self.parameters], unpack)
 
     def _trial_job(self) -> PyTorchJob:
         return PyTorchJob(
-            command=self._templated_command() if self.parameters else self.command,
-            replicas=self.replicas,
-            snapshot=self.snapshot,
-            **self.workload(),
+            command=self.command, replicas=self.replicas, snapshot=self.snapshot, **self.workload()
         )
 
     def _trial_template(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         job = self._trial_job()
+        command = self._trial_command(unpack=snapshot is not None)
         template: dict = {
             "trialParameters": [{"name": p.name, "reference": p.name} for p in self.parameters],
+            # Finished trials keep their job and pods, so their logs stay readable.
+            "retain": True,
         }
         if self.trial_kind == "pytorchjob":
             template.update(
@@ -246,16 +307,16 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "kubeflow.org/v1",
                     "kind": "PyTorchJob",
-                    "spec": job.job_spec(snapshot, notebook),
+                    "spec": job.job_spec(snapshot, notebook, command),
                 },
             )
             return template
         main = self.container(
-            "training-container" if self.trial_kind == "pod" else "main", job.command, notebook
+            "training-container" if self.trial_kind == "pod" else "main", command, notebook
         )
         pod = self.pod_spec([main], notebook, restart_policy="Never")
         if snapshot is not None:
-            pod = attach_snapshot(pod, snapshot)
+            pod = attach_snapshot(pod, snapshot, wrap_commands=False)
         if self.trial_kind == "pod":
             template.update(
                 primaryContainerName="training-container",
@@ -319,13 +380,13 @@ class SweepKind(JobKind):
     pod_label = "katib.kubeflow.org/experiment"
     primary_container = "training-container"
     part_noun = "trial"
+    name_limit = jobs.SWEEP_NAME_LIMIT
 
     def summary(self, obj: dict) -> dict:
         body = super().summary(obj)
         status = obj.get("status") or {}
         body["trials"] = {
-            key: status.get(f"trials{key.capitalize()}" if key != "total" else "trials", 0)
-            for key in ("total", "running", "succeeded", "failed", "pending", "killed")
+            key: int(status.get(field) or 0) for key, field in jobs.TRIAL_COUNTS.items()
         }
         optimal = status.get("currentOptimalTrial") or {}
         if optimal.get("bestTrialName"):
@@ -355,6 +416,14 @@ class SweepKind(JobKind):
         body["plot"] = sweep_plot_data(spec, body["parts"], best and best["name"])
         return body
 
+    def own_pods(self, pods: list[dict]) -> list[dict]:
+        """The trials' pods: the suggestion service's pod wears the experiment label too."""
+        return [
+            p
+            for p in pods
+            if jobs.SUGGESTION_POD_LABEL not in (p["metadata"].get("labels") or {})
+        ]
+
     def part_of_pod(self, pod: dict) -> str:
         return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod[
             "metadata"
@@ -368,7 +437,7 @@ class SweepKind(JobKind):
             label_selector=f"katib.kubeflow.org/experiment={name}",
         )["items"]
         pods_by_trial: dict[str, list[str]] = {}
-        for pod in pods:
+        for pod in self.own_pods(pods):
             pods_by_trial.setdefault(self.part_of_pod(pod), []).append(pod["metadata"]["name"])
         parts = []
         for trial in sorted(trials, key=lambda t: t["metadata"].get("creationTimestamp") or ""):
@@ -390,16 +459,46 @@ class SweepKind(JobKind):
         return parts
 
     def cancel_patch(self, obj: dict) -> dict:
-        # Katib has no stop verb: capping maxTrialCount at the trials already
-        # created makes the controller start no new trial and finish the sweep.
-        started = max(1, int((obj.get("status") or {}).get("trials") or 0))
-        return {
-            "metadata": {"annotations": {CANCELLED: "true"}},
-            "spec": {
-                "maxTrialCount": started,
-                "parallelTrialCount": min(started, obj["spec"].get("parallelTrialCount", 1)),
-            },
-        }
+        """Start no trial beyond the next one, let the running ones end, keep everything.
+
+        Katib v0.19 has no stop verb, and its Experiment webhook allows an edit of a
+        running Experiment's spec only to ``parallelTrialCount``, ``maxTrialCount`` and
+        ``maxFailedTrialCount``, with ``maxTrialCount`` still greater than
+        ``status.trials``; it allows none to a finished one (or restarts it). So:
+
+        - ``maxTrialCount`` becomes ``status.trials + 1``, the least Katib accepts: at most
+          one more trial starts (when a running one ends), then Katib ends the Experiment
+          for reaching that count. Where all trials already exist (``maxTrialCount`` at
+          ``status.trials``) the spec is left alone: Katib starts none anyway and would
+          refuse any edit.
+        - ``parallelTrialCount`` is left alone: lowering it below the running trials makes
+          Katib delete the newest trials, finished ones with their results among them.
+        - Running trials run to their end: Katib cannot stop one (deleting a Trial loses
+          its results and Katib starts another in its place).
+        - The annotation records the cancel: the sweep is Cancelled from now on
+          (``mlops_contract.jobs.SweepKind.state``), its trials, metrics, best trial and
+          logs (``retain``) stay to be read. A finished sweep is left as it was.
+        """
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if self.contract.controller_state(obj)[0] in jobs.FINISHED:
+            return {}
+        patch: dict = {"metadata": {"annotations": {CANCELLED: "true"}}}
+        started = int(status.get("trials") or 0)
+        maximum = spec.get("maxTrialCount")
+        if maximum is None or int(maximum) > started:
+            cap = started + 1
+            patch["spec"] = {"maxTrialCount": cap}
+            # The webhook also wants parallel and failed counts within the new cap.
+            if int(spec.get("parallelTrialCount") or 1) > cap:
+                patch["spec"]["parallelTrialCount"] = cap
+            failed = spec.get("maxFailedTrialCount")
+            if failed is not None and int(failed) > cap:
+                patch["spec"]["maxFailedTrialCount"] = cap
+        # A stale read (more trials started since) must not slip past the webhook's
+        # check: the API server refuses the patch with 409 unless nothing changed.
+        if obj["metadata"].get("resourceVersion"):
+            patch["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+        return patch
 
     def event_sources(self, handle, pods: list[dict]) -> set[str]:
         # Katib writes events on the trials too (created, running, metrics unavailable).

@@ -93,12 +93,14 @@ def torchrun_command(
     return ["/bin/sh", "-c", "exec " + " ".join(launch)]
 
 
-def sweep_script(cell: str, parameters: list) -> str:
+def sweep_script(cell: str, parameters: list, log_scaled: frozenset[str] = frozenset()) -> str:
     """The trial script: the cell, preceded by the trial's parameter values as variables.
 
     Katib puts each value on the command line as ``name=value``
     (``sweep_command``); the prologue turns them back into Python values of
     the parameter's type, so the cell uses ``lr`` and ``bs`` as plain names.
+    A name in ``log_scaled`` is searched as its base-10 exponent (``log_scale``):
+    the cell gets ``10 ** value``.
     """
     converters = {"double": "float", "int": "int"}
     lines = [
@@ -113,7 +115,10 @@ def sweep_script(cell: str, parameters: list) -> str:
     ]
     for parameter in parameters:
         convert = converters.get(parameter.type, "_mlops_value")
-        lines.append(f"{parameter.name} = {convert}(_mlops_args[{parameter.name!r}])")
+        value = f"{convert}(_mlops_args[{parameter.name!r}])"
+        if parameter.name in log_scaled:
+            value = f"10 ** {value}"
+        lines.append(f"{parameter.name} = {value}")
     return "\n".join(lines) + "\n\n" + cell
 
 

@@ -89,6 +89,28 @@ def parse_parameter(text: str) -> Parameter:
     )
 
 
+def log_scale(parameter: Parameter) -> Parameter:
+    """A loguniform range searched as its base-10 exponent: the suggestion services the
+    cluster serves ignore ``distribution`` (``mlops_contract.sweep_algorithms``), and an
+    even draw of the exponent is what loguniform means."""
+    return Parameter(parameter.name, "double", min=math.log10(parameter.min),
+                     max=math.log10(parameter.max))
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, str]:
+    """``["random_state=42"]`` -> ``{"random_state": "42"}``; the jobs API checks them
+    against the algorithm's settings."""
+    settings: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name or not value:
+            raise MagicInputError(
+                f"--setting {pair!r}: write NAME=VALUE, e.g. --setting random_state=42"
+            )
+        settings[name] = value
+    return settings
+
+
 def parse_objective(text: str) -> tuple[str, str]:
     """``"maximize accuracy"`` -> ``("maximize", "accuracy")``; a bare metric name maximizes."""
     words = text.split()

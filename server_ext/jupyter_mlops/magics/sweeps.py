@@ -7,13 +7,19 @@ from html import escape
 
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
+from mlops_contract.sweep_algorithms import DEFAULT_ALGORITHM, SWEEP_ALGORITHMS
 
 from ..jobs import Sweep
-from ..jobs.sweep import ALGORITHMS
 from . import render
 from .cellscript import sweep_command, sweep_script, write_cell_script
 from .commands import CELL, find_job, output_argument, store, subcommand
-from .parsing import MagicInputError, parse_objective, parse_parameter
+from .parsing import (
+    MagicInputError,
+    log_scale,
+    parse_objective,
+    parse_parameter,
+    parse_settings,
+)
 from .submitting import present, resource_arguments, submit, workload
 
 
@@ -29,8 +35,9 @@ from .submitting import present, resource_arguments, submit, workload
     action="append",
     required=True,
     metavar="NAME=DIST(ARGS)",
-    help="a search dimension (repeatable): uniform(low,high[,step]), loguniform(low,high), "
-    "int(low,high[,step]) or choice(a,b,...)",
+    help="a search dimension (repeatable): uniform(low,high[,step]), loguniform(low,high) "
+    "(searched as its base-10 exponent; trials list the exponent), int(low,high[,step]) or "
+    "choice(a,b,...)",
 )
 @argument(
     "--objective",
@@ -42,10 +49,20 @@ from .submitting import present, resource_arguments, submit, workload
 @argument("--parallel", type=int, default=2, metavar="N", help="trials at once (default 2)")
 @argument(
     "--algorithm",
-    default="random",
-    choices=ALGORITHMS,
+    default=DEFAULT_ALGORITHM,
     metavar="ALGORITHM",
-    help="Katib search algorithm: " + ", ".join(ALGORITHMS) + " (default random)",
+    help="Katib search algorithm: " + ", ".join(SWEEP_ALGORITHMS) + f" (default {DEFAULT_ALGORITHM})",
+)
+@argument(
+    "--setting",
+    action="append",
+    default=[],
+    metavar="NAME=VALUE",
+    help="an algorithm setting (repeatable), e.g. --setting random_state=42; "
+    + "; ".join(
+        f"{a.name}: {', '.join(s.name for s in a.settings) or 'none'}"
+        for a in SWEEP_ALGORITHMS.values()
+    ),
 )
 @argument("--max-failed", type=int, metavar="N", help="stop the sweep after N failed trials")
 @output_argument()
@@ -70,15 +87,11 @@ def sweep(magics, args, cell):
             f"--param: {sorted(n for n in names if names.count(n) > 1)[0]} is given twice"
         )
     direction, metric = parse_objective(args.objective)
-    if args.algorithm == "grid":
-        for parameter in parameters:
-            if parameter.type == "double" and parameter.step is None:
-                raise MagicInputError(
-                    f"--param {parameter.name}: grid search needs a step for "
-                    f"floats, e.g. {parameter.name}=uniform(0.1,0.5,0.1)"
-                )
+    settings = parse_settings(args.setting)
+    log_scaled = frozenset(p.name for p in parameters if p.distribution == "loguniform")
+    parameters = [log_scale(p) if p.name in log_scaled else p for p in parameters]
     workdir = os.getcwd()
-    script = write_cell_script(workdir, sweep_script(cell, parameters))
+    script = write_cell_script(workdir, sweep_script(cell, parameters, log_scaled))
     spec = Sweep(
         command=sweep_command(script, parameters, workers=args.workers, gpus_per_worker=args.gpus),
         parameters=parameters,
@@ -86,6 +99,7 @@ def sweep(magics, args, cell):
         objective=direction,
         name=args.name,
         algorithm=args.algorithm,
+        algorithm_settings=settings,
         parallel_trials=args.parallel,
         max_trials=args.trials,
         max_failed_trials=args.max_failed,
