@@ -18,9 +18,10 @@ upstream's read from the module's ``manifests/v1beta1`` in the Go module cache:
   a certificate. The generator keeps the pair and injects the CA into both
   webhook configurations;
 - ``katib-db-manager`` on MariaDB (``katib_database``);
-- the ``katib-config`` of the standalone install, with: the suggestion
-  services that build here (goptuna's algorithms), the trial kinds the suite
-  runs (``TRIAL_RESOURCES``), and addresses of this machine;
+- the suite's own additions, as an operator applies them
+  (``helm-values/katib.yaml``): its ``katib-config`` (the trial kinds the suite
+  runs, goptuna's algorithms) with addresses of this machine, and the
+  ClusterRole that lets the controller create Workflow and PyTorchJob trials;
 - the suggestion Deployment's pod, run by the pod runner with a network
   namespace of its own (``pod_network``), since goptuna always binds
   ``0.0.0.0:6789``; the controller reaches it through the Service proxy
@@ -46,6 +47,7 @@ import yaml
 from . import go_modules, identities, pki
 from .binaries import KATIB_VERSION as VERSION
 from .katib_database import KatibDatabase
+from .paths import CLUSTER_DIR
 from .ports import free_ports
 
 MODULE = "github.com/kubeflow/katib"
@@ -61,16 +63,12 @@ CERT_DIR = Path("/tmp/cert")
 """Where Katib's webhook server reads its pair (``consts.CertDir``, fixed upstream)."""
 CA_NAME = "katib-ca"
 TOKEN_SECONDS = 7 * 24 * 3600
-REGISTRY = "ghcr.io/kubeflow/katib"
-SUGGESTION_IMAGE = f"{REGISTRY}/suggestion-goptuna:{VERSION}"
-COLLECTOR_IMAGE = f"{REGISTRY}/file-metrics-collector:{VERSION}"
-SERVED_ALGORITHMS = ("random", "tpe", "cmaes", "sobol")
-"""What goptuna, the suggestion service built here, serves."""
-TRIAL_RESOURCES = ("Job.v1.batch", "PyTorchJob.v1.kubeflow.org", "Workflow.v1alpha1.argoproj.io")
-"""The trial kinds the suite submits (katib-config ``trialResources``)."""
-SUITE_CONTROLLER_ROLE = "katib-controller-argo-workflows"
-"""Katib's ClusterRole does not cover Argo Workflows; this one adds what a
-Workflow trial needs (the controller creates, watches and deletes them)."""
+SUITE_FILE = CLUSTER_DIR.parent / "helm-values" / "katib.yaml"
+"""What the suite adds to Katib's install (katib-config, RBAC): one file for operators
+and for this cluster."""
+PROGRAMS = {"suggestion-goptuna": "katib_suggestion_goptuna",
+            "file-metrics-collector": "katib_metrics_collector"}
+"""Image name (without registry and tag) -> the ``Binaries`` field of its local build."""
 
 
 def manifests() -> Path:
@@ -83,9 +81,13 @@ def crds() -> list[dict]:
             for doc in go_modules.load_yaml(folder / name)]
 
 
+def suite_objects() -> list[dict]:
+    return go_modules.load_yaml(SUITE_FILE)
+
+
 def rbac() -> list[dict]:
-    """The controller's ServiceAccount, ClusterRole(s) and bindings, in ``NAMESPACE``,
-    plus the rule for Workflow trials."""
+    """The controller's ServiceAccount, ClusterRole and binding, in ``NAMESPACE``, and
+    the suite's role for Workflow and PyTorchJob trials."""
     objects = []
     for doc in go_modules.load_yaml(manifests() / "components" / "controller" / "rbac.yaml"):
         if doc["kind"] not in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
@@ -97,19 +99,8 @@ def rbac() -> list[dict]:
         if doc["kind"] == "ServiceAccount":
             doc["metadata"]["namespace"] = NAMESPACE
         objects.append(doc)
-    objects += [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": SUITE_CONTROLLER_ROLE},
-         "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
-                    "verbs": ["get", "list", "watch", "create", "delete"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": SUITE_CONTROLLER_ROLE},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": SUITE_CONTROLLER_ROLE},
-         "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT,
-                       "namespace": NAMESPACE}]},
-    ]
-    return objects
+    return objects + [doc for doc in suite_objects()
+                      if doc["kind"] in ("ClusterRole", "ClusterRoleBinding")]
 
 
 def webhook_configurations(port: int) -> list[dict]:
@@ -138,23 +129,14 @@ NOTEBOOK_PODS_EXCLUDED = {"matchExpressions": [
 
 
 def katib_config(webhook_port: int, healthz_port: int) -> dict:
-    """The standalone install's katib-config, with what this machine serves."""
-    (config,) = go_modules.load_yaml(
-        manifests() / "installs" / "katib-standalone" / "katib-config.yaml")
-    config = copy.deepcopy(config)
+    """The suite's katib-config, with this machine's ports (no fixed ones: two clusters
+    may run on one machine) and no metrics server."""
+    (config_map_doc,) = [doc for doc in suite_objects() if doc["kind"] == "ConfigMap"]
+    config = yaml.safe_load(config_map_doc["data"]["katib-config.yaml"])
     controller = config["init"]["controller"]
     controller["webhookPort"] = webhook_port
     controller["healthzAddr"] = f"127.0.0.1:{healthz_port}"
     controller["metricsAddr"] = "0"
-    controller["trialResources"] = list(TRIAL_RESOURCES)
-    runtime = config["runtime"]
-    runtime["suggestions"] = [{"algorithmName": name, "image": SUGGESTION_IMAGE}
-                              for name in SERVED_ALGORITHMS]
-    runtime["metricsCollectors"] = [c for c in runtime["metricsCollectors"]
-                                    if c["kind"] in ("StdOut", "File")]
-    for collector in runtime["metricsCollectors"]:
-        collector["image"] = COLLECTOR_IMAGE
-    runtime["earlyStoppings"] = []
     return config
 
 
@@ -171,9 +153,18 @@ def webhook_secret(data: dict[str, bytes]) -> dict:
 
 
 def entrypoints(bins) -> dict[str, list[str]]:
-    """Image -> local program, for the pod runner (``pod_command``)."""
-    return {SUGGESTION_IMAGE: [str(bins.katib_suggestion_goptuna)],
-            COLLECTOR_IMAGE: [str(bins.katib_metrics_collector)]}
+    """Image -> local program, for the pod runner (``pod_command``): every suggestion and
+    metrics collector image katib-config names, as built here."""
+    runtime = katib_config(0, 0)["runtime"]
+    images = [entry["image"] for entry in runtime["suggestions"] + runtime["metricsCollectors"]]
+    found = {}
+    for image in images:
+        name = image.rsplit("/", 1)[-1].split(":")[0]
+        if name not in PROGRAMS:
+            raise ValueError(f"katib-config names {image}, which is not built here "
+                             f"(only {', '.join(PROGRAMS)}): see {SUITE_FILE}")
+        found[image] = [str(getattr(bins, PROGRAMS[name]))]
+    return found
 
 
 class Katib:

@@ -77,7 +77,7 @@ def get_who(sock: socket.socket) -> str:
 def test_pods_in_their_own_network_bind_the_same_port_and_are_reached_apart(
         isolated_servers, tmp_path):
     registry = tmp_path / "registry"
-    for ip, proc in zip(("127.200.0.1", "127.200.0.2"), isolated_servers):
+    for ip, proc in zip(("127.200.0.1", "127.200.0.2"), isolated_servers, strict=True):
         pod_network.register(registry, ip, proc.pid)
     answers = []
     for ip in ("127.200.0.1", "127.200.0.2"):
