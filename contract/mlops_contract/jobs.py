@@ -142,6 +142,9 @@ sweep as failed when ``failed + metrics_unavailable`` reaches ``maxFailedTrialCo
 SUGGESTION_POD_LABEL = "katib.kubeflow.org/suggestion"
 """On the pod of a sweep's suggestion service (besides the experiment label its trials'
 pods carry): a part of Katib, not of the sweep."""
+METRICS_COLLECTOR_CONTAINER = "metrics-logger-and-collector"
+"""The sidecar Katib's pod webhook adds to a trial's primary pod (StdOut collector): it
+prints the training container's output, which goes to its metrics file."""
 
 
 @dataclass(frozen=True)

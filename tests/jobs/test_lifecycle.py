@@ -2,11 +2,10 @@
 
 Submit -> status transitions -> logs -> cancel -> resubmit -> delete -> gone, with
 the snapshot ConfigMap removed by the garbage collector through ownerReferences.
-PyTorchJobs run under the real Training Operator (tests/training_operator/) and
-Workflows under Argo's real workflow-controller (their step pods run as local
-processes). Katib does not run here: ``controller`` (tests/jobs_support.py) writes
-what it would write (pods, and status through the
-status subresource), and serves the pods' logs the way a kubelet would.
+PyTorchJobs run under the real Training Operator (tests/training_operator/),
+Workflows under Argo's real workflow-controller and sweeps under the real Katib
+(their pods run as local processes, ``job_runner``): nothing here writes a job's
+status.
 """
 
 from __future__ import annotations
@@ -16,8 +15,10 @@ import time
 import uuid
 
 import pytest
-from jobs_support import IMAGE
+from jobs_support import IMAGE, runs_locally
 from jupyter_mlops.jobs import Parameter, Snapshot, Sweep, submit_workflow
+from mlops_contract.jobs import FINISHED
+from mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support"]
@@ -45,7 +46,32 @@ def later(seconds: float, fn, *args) -> threading.Thread:
     return thread
 
 
-def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
+TRAIN = """\
+import argparse
+from models.net import build
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--batch", type=int)
+args = parser.parse_args()
+print(f"epoch 1 lr={args.lr}")
+print(f"accuracy={1 - abs(args.lr - 0.05):.4f}")
+"""
+"""Trains "best" at lr=0.05; prints its accuracy as Katib's StdOut collector reads it."""
+
+
+@pytest.fixture
+def sweeps_run(core_v1, alice, job_runner):
+    """Katib runs alice's sweeps: their suggestion and trial pods run (``job_runner``)."""
+    runs_locally(core_v1, alice.namespace)
+
+
+def finished(handle, timeout: float = 240) -> dict:
+    return wait_for(lambda: (status := handle.status())["state"] in FINISHED and status,
+                    timeout=timeout, interval=1, what=f"sweep {handle.name} to finish")
+
+
+def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir, sweeps_run):
+    (code_dir / "train.py").write_text(TRAIN)
     client = alice.client()
     name = unique("sweep")
     sweep = Sweep(
@@ -66,70 +92,50 @@ def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir):
     experiment = controller.get("sweep", alice.namespace, name)
     configmap = experiment["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     assert owners(controller, alice.namespace, configmap) == {experiment["metadata"]["uid"]}
-    assert handle.status()["state"] == "Pending"
 
-    # Katib's part: trials from the template, their pods, metrics and the experiment status.
-    template = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
-    for index, (lr, accuracy) in enumerate((("0.01", "0.81"), ("0.05", "0.93"))):
-        trial_name = f"{name}-trial{index}"
-        trial = controller.create_trial(alice.namespace, name, trial_name, {"lr": lr, "batch": "32"})
-        controller.run_pod(
-            alice.namespace,
-            f"{trial_name}-pod",
-            template,
-            owner=trial,
-            labels={"katib.kubeflow.org/experiment": name, "katib.kubeflow.org/trial": trial_name},
-            log_lines=[f"epoch 1 lr={lr}", f"accuracy={accuracy}"],
-        )
-        controller.write_status(
-            "trial",
-            alice.namespace,
-            trial_name,
-            {
-                "conditions": [
-                    {"type": "Created", "status": "True"},
-                    {"type": "Running", "status": "True"},
-                ],
-                "observation": {"metrics": [{"name": "accuracy", "latest": accuracy}]},
-            },
-        )
-    controller.write_status(
-        "sweep",
-        alice.namespace,
-        name,
-        {
-            "conditions": [
-                {"type": "Created", "status": "True"},
-                {"type": "Running", "status": "True", "message": "Experiment is running"},
-            ],
-            "trials": 2,
-            "trialsRunning": 2,
-            "currentOptimalTrial": {
-                "bestTrialName": f"{name}-trial1",
-                "parameterAssignments": [{"name": "lr", "value": "0.05"}],
-                "observation": {"metrics": [{"name": "accuracy", "latest": "0.93"}]},
-            },
-        },
-    )
-
-    status = handle.status()
-    assert status["state"] == "Running"
-    assert status["trials"]["running"] == 2
-    assert status["best_trial"]["parameters"] == {"lr": "0.05"}
-    assert [
-        (t["name"], t["state"], t["parameters"]["lr"], t["metrics"]["accuracy"])
-        for t in status["parts"]
-    ] == [
-        (f"{name}-trial0", "Running", "0.01", "0.81"),
-        (f"{name}-trial1", "Running", "0.05", "0.93"),
-    ]
-    assert list(handle.logs(f"{name}-trial1")) == ["epoch 1 lr=0.05", "accuracy=0.93"]
-
-    cancelled = handle.cancel()
-    assert cancelled["state"] == "Cancelled"
-    assert handle.get()["spec"]["maxTrialCount"] == 2
+    # Katib's part: goptuna proposes, the trials' processes print, the collector stores,
+    # the controller counts and names the best.
+    status = finished(handle)
+    assert status["state"] == "Succeeded", status
+    assert status["trials"]["succeeded"] == 4 and status["trials"]["failed"] == 0, status
+    accuracy = {}
+    for trial in status["parts"]:
+        lr = float(trial["parameters"]["lr"])
+        assert trial["parameters"]["batch"] in ("32", "64")
+        assert trial["state"] == "Succeeded"
+        assert float(trial["metrics"]["accuracy"]) == pytest.approx(1 - abs(lr - 0.05), abs=1e-4)
+        accuracy[trial["name"]] = float(trial["metrics"]["accuracy"])
+    assert len(accuracy) == 4
+    assert status["best_trial"]["name"] == max(accuracy, key=accuracy.get)
+    # The trial's log is what it printed (through Katib's collector, which keeps it).
+    lines = list(handle.logs(status["best_trial"]["name"]))
+    assert any(line.endswith(f"accuracy={accuracy[status['best_trial']['name']]:.4f}")
+               for line in lines), lines
     handle.delete()
     controller.wait_gone(alice.namespace, configmap)
+
+
+def test_a_cancelled_sweep_starts_at_most_one_more_trial_and_keeps_its_results(
+        alice, controller, code_dir, sweeps_run):
+    (code_dir / "train.py").write_text("import time\ntime.sleep(8)\nprint('accuracy=0.5')\n")
+    handle = Sweep(
+        name=unique("cancel"), command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
+        max_trials=10, parallel_trials=2, trial_kind="pod", image=IMAGE,
+        snapshot=Snapshot(code_dir),
+    ).submit(alice.client())
+    wait_for(lambda: handle.status()["trials"]["running"] == 2, timeout=120, interval=1,
+             what="two trials to run")
+    cancelled = handle.cancel()
+    assert cancelled["state"] == "Cancelled"
+    started = handle.get()["status"]["trials"]
+    assert handle.get()["spec"]["maxTrialCount"] == started + 1
+    status = wait_for(lambda: (s := handle.status())["trials"]["running"] == 0
+                      and s["trials"]["total"] == s["trials"]["succeeded"] and s,
+                      timeout=120, interval=1, what="the running trials to end")
+    assert status["state"] == "Cancelled"
+    assert started <= status["trials"]["total"] <= started + 1
+    assert all(part["metrics"].get("accuracy") == "0.5" for part in status["parts"])
 
 
 def test_hera_workflow_end_to_end(alice, controller, code_dir, argo_workflows):

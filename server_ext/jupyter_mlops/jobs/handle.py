@@ -133,9 +133,8 @@ class JobHandle:
                 )
         names = [c["name"] for c in pod["spec"]["containers"]]
         if container is None:
-            container = (
-                self.kind.primary_container if self.kind.primary_container in names else names[0]
-            )
+            preferred = (*self.kind.log_containers, self.kind.primary_container)
+            container = next((name for name in preferred if name in names), names[0])
         elif container not in names:
             raise InvalidSpec(
                 "container",

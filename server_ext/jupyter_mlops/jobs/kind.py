@@ -45,6 +45,9 @@ class JobKind:
     pod_label: str
     """Label the controller puts on the job's pods, valued with the job's name."""
     primary_container: str
+    log_containers: tuple[str, ...] = ()
+    """The containers whose log is a part's log, in order of preference (before
+    ``primary_container``); e.g. where a controller moves the output."""
     part_noun: str
     """What a part is called: replica, trial, step."""
     name_limit: int = 47

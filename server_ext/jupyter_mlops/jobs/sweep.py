@@ -379,6 +379,9 @@ class SweepKind(JobKind):
     resource = EXPERIMENTS
     pod_label = "katib.kubeflow.org/experiment"
     primary_container = "training-container"
+    log_containers = (jobs.METRICS_COLLECTOR_CONTAINER,)
+    """Katib's StdOut collector sends the training container's output to a file and
+    prints it (as log lines of its own) in its sidecar: a trial's log is there."""
     part_noun = "trial"
     name_limit = jobs.SWEEP_NAME_LIMIT
 
