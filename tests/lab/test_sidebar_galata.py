@@ -69,6 +69,16 @@ elif __name__ == "__main__":
 """
 
 
+# sweep.spec.ts's trials: Katib passes the values as --lr=… --batch=…; the best lr is 0.05.
+SWEEP = """import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--batch", type=int)
+args = parser.parse_args()
+print(f"accuracy={1 - abs(args.lr - 0.05):.4f}")
+"""
+
+
 @pytest_asyncio.fixture
 async def researcher(control_plane, core_v1, tmp_path):
     user = await make_user(control_plane, core_v1, tmp_path, f"gala{uuid.uuid4().hex[:4]}")
@@ -103,6 +113,7 @@ def researcher_lab(researcher, availability, work_dir):
            "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
     with start_lab(work_dir, env, galata=True) as lab:
         (lab.root / "train.py").write_text(TRAIN.format(go=str(work_dir / "go")))
+        (lab.root / "sweep.py").write_text(SWEEP)
         (lab.root / "flows").mkdir()
         (lab.root / "flows" / "pipeline.py").write_text(HERA_FILE.format(image=IMAGE))
         yield lab
@@ -116,7 +127,7 @@ def assert_passed(result, count: int) -> None:
 
 @pytest.mark.timeout(900)  # JupyterLab's first loads in Chromium are slow on a shared machine
 def test_galata_specs_pass(control_plane, core_v1, researcher, availability, job_runner, tmp_path):
-    # The pods of workflows and PyTorchJobs run as local processes (Katib's stay KWOK's).
+    # The pods of workflows, PyTorchJobs and sweeps run as local processes.
     runs_locally(core_v1, researcher.namespace)
     environment = {**cluster_environment(control_plane, researcher.namespace),
                    "MLOPS_TEST_GO_FILE": str(tmp_path / "lab" / "go")}

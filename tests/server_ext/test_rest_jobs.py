@@ -63,8 +63,19 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+WORKFLOW_TRIAL = """\
+import sys
+lr = float(sys.argv[sys.argv.index("--lr") + 1])
+print(f"accuracy={1 - lr:.4f}")
+"""
+
+
 @on_server_loop
-async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controller, project):
+async def test_sweep_with_workflow_trials_through_rest(jp_fetch, jp_root_dir, alice, controller,
+                                                      project, argo_workflows):
+    """Katib runs the trials as Argo Workflows (argo_workflows: their step pods run), the
+    StdOut collector beside each step reads the metric, and REST shows what Katib found."""
+    (jp_root_dir / project / "train.py").write_text(WORKFLOW_TRIAL)
     name = unique("rest-sweep")
     code, created = await call(
         jp_fetch,
@@ -75,69 +86,35 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, alice, controll
         body={
             "name": name,
             "command": "python train.py --lr {lr}",
-            "parameters": [
-                {"name": "lr", "type": "double", "min": 0.001, "max": 0.1, "distribution": "loguniform"}
-            ],
+            "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
             "objective_metric": "accuracy",
             "trial_kind": "workflow",
             "max_trials": 2,
+            "parallel_trials": 2,
             "image": IMAGE,
             "snapshot": {"path": project},
         },
     )
     assert code == 201, created
     experiment = controller.get("sweep", alice.namespace, name)
-    assert experiment["spec"]["parameters"][0]["feasibleSpace"] == {
-        "min": "0.001", "max": "0.1", "distribution": "logUniform"
-    }
-    trial_spec = experiment["spec"]["trialTemplate"]["trialSpec"]
-    assert trial_spec["kind"] == "Workflow"
-    assert "${trialParameters.lr}" in trial_spec["spec"]["templates"][0]["container"]["command"][-1]
+    assert experiment["spec"]["parameters"][0]["feasibleSpace"] == {"min": "0.001", "max": "0.1"}
+    assert experiment["spec"]["trialTemplate"]["trialSpec"]["kind"] == "Workflow"
     configmap = experiment["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
 
-    # Katib's part: one trial whose Argo workflow step pod prints the metric.
-    trial_name = f"{name}-t0"
-    trial = controller.create_trial(alice.namespace, name, trial_name, {"lr": "0.01"})
-    step = trial_spec["spec"]["templates"][0]
-    pod_spec = {
-        "containers": [dict(step["container"], name="main")],
-        "restartPolicy": "Never",
-        "volumes": trial_spec["spec"]["volumes"],
-    }
-    await asyncio.to_thread(
-        controller.run_pod,
-        alice.namespace,
-        f"{trial_name}-main",
-        pod_spec,
-        owner=trial,
-        log_lines=["accuracy=0.77"],
-        labels={
-            "katib.kubeflow.org/experiment": name,
-            "katib.kubeflow.org/trial": trial_name,
-            "katib.kubeflow.org/model-training": "true",
-        },
-    )
-    controller.write_status(
-        "sweep",
-        alice.namespace,
-        name,
-        {"conditions": [{"type": "Running", "status": "True"}], "trials": 1, "trialsRunning": 1},
-    )
-
-    code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
-    assert (detail["state"], detail["part_noun"]) == ("Running", "trial")
-    assert detail["parts"][0]["parameters"] == {"lr": "0.01"}
-    code, log = await call(
-        jp_fetch,
-        "GET",
-        "/jobs/{kind}/{name}/logs",
-        "jobs",
-        "sweeps",
-        name,
-        "logs",
-        params={"part": trial_name},
-    )
-    assert (code, log) == (200, "accuracy=0.77\n")
+    for _ in range(240):
+        code, detail = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
+        if detail["state"] in ("Succeeded", "Failed"):
+            break
+        await asyncio.sleep(1)
+    assert (detail["state"], detail["part_noun"]) == ("Succeeded", "trial"), detail
+    assert detail["trials"]["succeeded"] == 2, detail["trials"]
+    for trial in detail["parts"]:
+        lr = float(trial["parameters"]["lr"])
+        assert float(trial["metrics"]["accuracy"]) == pytest.approx(1 - lr, abs=1e-4)
+    trial = detail["parts"][0]["name"]
+    code, log = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "sweeps", name,
+                           "logs", params={"part": trial})
+    assert code == 200 and f"accuracy={detail['parts'][0]['metrics']['accuracy']}" in log, log
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
     assert code == 204
     await asyncio.to_thread(controller.wait_gone, alice.namespace, configmap)

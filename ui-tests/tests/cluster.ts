@@ -20,6 +20,7 @@ function required(name: string): string {
 export const NAMESPACE = required('MLOPS_TEST_NAMESPACE');
 /** A file the lab serves at its root, for the Submit forms. */
 export const TRAIN_FILE = 'train.py';
+export const SWEEP_FILE = 'sweep.py';
 export const HERA_FILE = 'flows/pipeline.py';
 
 const RESOURCES: Record<string, string> = {
@@ -47,29 +48,9 @@ export function exists(kind: string, name: string, namespace = NAMESPACE): boole
   return found.split('\n').some(line => line.endsWith(`/${name}`));
 }
 
-/** What the controller does: a merge patch of `status` through the status subresource. */
-export function writeStatus(kind: string, name: string, status: object, namespace = NAMESPACE): void {
-  kubectl([
-    'patch',
-    RESOURCES[kind],
-    name,
-    '-n',
-    namespace,
-    '--subresource=status',
-    '--type=merge',
-    '-p',
-    JSON.stringify({ status })
-  ]);
-}
-
 /** jobs.spec.ts's train.py waits in the master for this file before its last line. */
 export function letTheMasterGoOn(): void {
   fs.writeFileSync(required('MLOPS_TEST_GO_FILE'), '');
-}
-
-/** Create any object from its manifest (as admin). */
-export function create(manifest: object): void {
-  kubectl(['create', '-f', '-'], JSON.stringify(manifest));
 }
 
 /**
