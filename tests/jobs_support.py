@@ -18,7 +18,6 @@ a Workflow's or a PyTorchJob's status: their controllers do.
 
 from __future__ import annotations
 
-import datetime
 import json
 import uuid
 from dataclasses import dataclass
@@ -296,12 +295,8 @@ def code_dir(tmp_path) -> Path:
     return root
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Controller:
-    """Plays Katib and the kubelet's log server (as admin); reads any kind's objects."""
+    """Reads, as admin, the objects the controllers made (any job kind), and what they own."""
 
     GROUPS = {
         "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs"),
@@ -319,91 +314,6 @@ class Controller:
     def get(self, kind: str, namespace: str, name: str) -> dict:
         group, version, plural = self.GROUPS[kind]
         return self.custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-
-    def write_status(self, kind: str, namespace: str, name: str, status: dict) -> dict:
-        """What the controller does: a merge patch of ``status`` through the status subresource."""
-        group, version, plural = self.GROUPS[kind]
-        return self.custom.patch_namespaced_custom_object_status(
-            group, version, namespace, plural, name, {"status": status}
-        )
-
-    def create(self, kind: str, namespace: str, body: dict) -> dict:
-        group, version, plural = self.GROUPS[kind]
-        return self.custom.create_namespaced_custom_object(group, version, namespace, plural, body)
-
-    def create_trial(self, namespace: str, experiment: str, name: str, assignments: dict) -> dict:
-        """A Trial of ``experiment`` with its parameter values, as Katib creates one."""
-        return self.create("trial", namespace, {
-            "apiVersion": "kubeflow.org/v1beta1",
-            "kind": "Trial",
-            "metadata": {"name": name, "labels": {"katib.kubeflow.org/experiment": experiment}},
-            "spec": {"parameterAssignments": [{"name": k, "value": v} for k, v in assignments.items()]},
-        })
-
-    def run_pod(
-        self,
-        namespace: str,
-        name: str,
-        pod_spec: dict,
-        *,
-        labels: dict,
-        annotations: dict | None = None,
-        owner: dict | None = None,
-        log_lines: list[str] | None = None,
-    ) -> dict:
-        """Create a pod as the controller would, wait until KWOK runs it, and serve its log."""
-        meta = {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": annotations or {},
-        }
-        if owner:
-            meta["ownerReferences"] = [
-                {
-                    "apiVersion": owner["apiVersion"],
-                    "kind": owner["kind"],
-                    "name": owner["metadata"]["name"],
-                    "uid": owner["metadata"]["uid"],
-                    "controller": True,
-                }
-            ]
-        self.core.create_namespaced_pod(
-            namespace, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
-        )
-        if log_lines is not None:
-            self.serve_log(namespace, name, pod_spec["containers"][0]["name"], log_lines)
-        wait_for(
-            lambda: self.core.read_namespaced_pod(name, namespace).status.phase == "Running",
-            timeout=60,
-            what=f"pod {name} to run",
-        )
-        return self.core.read_namespaced_pod(name, namespace).to_dict()
-
-    def serve_log(
-        self, namespace: str, pod: str, container: str, lines: list[str], follow: bool = False
-    ) -> Path:
-        """Play the kubelet: KWOK serves this file (CRI log format) as the container's log.
-
-        With ``follow``, lines appended later (``append_log``) reach followers.
-        """
-        path = self.tmp_dir / f"{namespace}-{pod}-{container}.log"
-        path.write_text("".join(cri_line(line) for line in lines))
-        self.custom.create_namespaced_custom_object(
-            "kwok.x-k8s.io",
-            "v1alpha1",
-            namespace,
-            "logs",
-            {
-                "apiVersion": "kwok.x-k8s.io/v1alpha1",
-                "kind": "Logs",
-                "metadata": {"name": pod, "namespace": namespace},
-                "spec": {
-                    "logs": [{"containers": [container], "logsFile": str(path), "follow": follow}]
-                },
-            },
-        )
-        return path
 
     def exists(self, kind: str, namespace: str, name: str) -> bool:
         try:
@@ -430,11 +340,6 @@ class Controller:
             timeout=timeout,
             what=f"the garbage collector to delete configmap {configmap}",
         )
-
-
-def cri_line(line: str) -> str:
-    """One line of a container log as the container runtime writes it."""
-    return f"{now()[:-1]}.000000000Z stdout F {line}\n"
 
 
 @pytest.fixture
