@@ -114,3 +114,15 @@ def test_the_proxy_maps_a_service_port_to_the_pods_target_port():
     assert service_proxy.target_port(service, pod, 80) == 8080
     with pytest.raises(service_proxy.NoEndpoint, match="no port 81"):
         service_proxy.target_port(service, pod, 81)
+
+
+def test_a_quick_main_container_waits_until_its_sidecar_looks(tmp_path, capfd):
+    """Katib's collector looks for the training process once, as it starts: a trial as
+    quick as ``echo loss=0.3`` must still be there to be found."""
+    main = container("main", ["sh", "-c", f"echo completed > {tmp_path}/$$.pid"], tmp_path)
+    side = container("side", [sys.executable, "-c", "print('watching', flush=True)\n"
+                              + LIST_PROCESSES.replace("time.sleep(0.3)", "")], tmp_path)
+    assert shared_process_namespace.run([main, side]) == 0
+    seen = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
+    (main_pid,) = [pid for pid, p in seen.items() if p["ppid"] == 0 and "echo completed" in p["cmd"]]
+    assert (tmp_path / f"{main_pid}.pid").read_text() == "completed\n"
