@@ -20,8 +20,12 @@ SUBMITTED_BY = "jupyterhub-mlops/submitted-by"
 
 
 def pod_metadata(notebook: NotebookPod, labels: dict | None = None) -> dict:
-    """Metadata of a pod template: the notebook's owner label plus ``labels``."""
-    return {"labels": {**notebook.owner_labels, **(labels or {})}}
+    """Metadata of a pod template: the notebook's owner label plus ``labels``.
+
+    No empty ``labels`` map: Katib's Experiment webhook converts a trial template to its
+    kind and refuses it when that drops anything, an empty map included."""
+    merged = {**notebook.owner_labels, **(labels or {})}
+    return {"labels": merged} if merged else {}
 
 
 NAME_LIMIT = 52
