@@ -72,11 +72,15 @@ def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, contr
 
     # The Experiment Katib got: the search space, the objective and the cell as each trial.
     spec = controller.get("sweep", alice.namespace, name)["spec"]
-    assert spec["parameters"] == [
-        {"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "-3.0", "max": "-1.0"}},
-        {"name": "bs", "parameterType": "discrete", "feasibleSpace": {"list": ["32", "64"]}},
-    ]
-    assert spec["objective"] == {"type": "maximize", "objectiveMetricName": "accuracy"}
+    # lr is searched as its exponent, evenly (Katib's defaulter names the distribution).
+    assert [(p["name"], p["parameterType"]) for p in spec["parameters"]] == [
+        ("lr", "double"), ("bs", "discrete")]
+    lr_space, bs_space = (p["feasibleSpace"] for p in spec["parameters"])
+    assert (lr_space["min"], lr_space["max"], lr_space.get("distribution")) == (
+        "-3.0", "-1.0", "uniform")
+    assert bs_space["list"] == ["32", "64"]
+    assert (spec["objective"]["type"], spec["objective"]["objectiveMetricName"]) == (
+        "maximize", "accuracy")
     assert spec["algorithm"] == {"algorithmName": "tpe", "algorithmSettings": [
         {"name": "random_state", "value": "7"}]}
     assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (3, 2)
