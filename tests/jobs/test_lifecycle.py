@@ -138,6 +138,39 @@ def test_a_cancelled_sweep_starts_at_most_one_more_trial_and_keeps_its_results(
     assert all(part["metrics"].get("accuracy") == "0.5" for part in status["parts"])
 
 
+COUNTED = """\
+import os, sys
+# Trials take turns (parallel 1): the first fails, the second ends without a metric.
+turn = len(os.listdir({turns!r}))
+open(os.path.join({turns!r}, str(turn)), "w").close()
+if turn == 0:
+    sys.exit("diverged")
+if turn > 1:
+    print("accuracy=0.8")
+"""
+
+
+def test_a_failed_trial_and_one_without_a_metric_are_counted_as_katib_counts_them(
+        alice, code_dir, sweeps_run, tmp_path):
+    turns = tmp_path / "turns"
+    turns.mkdir()
+    (code_dir / "train.py").write_text(COUNTED.format(turns=str(turns)))
+    handle = Sweep(
+        name=unique("counted"), command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
+        max_trials=4, parallel_trials=1, max_failed_trials=3, trial_kind="pod", image=IMAGE,
+        snapshot=Snapshot(code_dir),
+    ).submit(alice.client())
+    status = finished(handle, timeout=300)
+    assert status["state"] == "Succeeded", status
+    assert status["trials"] == {"total": 4, "pending": 0, "running": 0, "succeeded": 2,
+                                "failed": 1, "killed": 0, "early_stopped": 0,
+                                "metrics_unavailable": 1}
+    states = sorted(part["state"] for part in status["parts"])
+    assert states == ["Failed", "Failed", "Succeeded", "Succeeded"]
+    assert status["best_trial"]["metrics"] == {"accuracy": "0.8"}
+
+
 def test_hera_workflow_end_to_end(alice, controller, code_dir, argo_workflows):
     from hera.workflows import Container, Workflow
 
