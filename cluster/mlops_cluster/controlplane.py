@@ -329,7 +329,7 @@ class ControlPlane:
             "--quota-backend-bytes=8589934592",
             "--log-level=warn",
         ])
-        self._wait_http(f"http://127.0.0.1:{p.etcd_client}/health", "etcd", timeout=30)
+        self.wait_http(f"http://127.0.0.1:{p.etcd_client}/health", "etcd", timeout=30)
 
     def _start_apiserver(self) -> None:
         p = self.ports
@@ -366,7 +366,7 @@ class ControlPlane:
             "--kubelet-preferred-address-types=InternalIP",
             "--v=1",
         ])
-        self._wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, token=self.tokens["admin"])
+        self.wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, token=self.tokens["admin"])
 
     def _controller_manager_argv(self) -> list[str]:
         return [
@@ -440,7 +440,8 @@ class ControlPlane:
             time.sleep(0.3)
         raise self._fail("kwok", f"did not make nodes Ready in {timeout:.0f}s: {sorted(expected - ready)}")
 
-    def _wait_http(self, url: str, name: str, timeout: float, token: str | None = None) -> None:
+    def wait_http(self, url: str, name: str, timeout: float, token: str | None = None) -> None:
+        """Until ``url`` answers 200, failing with component ``name``'s log if it exits."""
         ctx = ssl.create_default_context(cafile=str(self.ca_file)) if url.startswith("https") else None
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
         deadline = time.monotonic() + timeout

@@ -35,16 +35,12 @@ the images katib-config names.
 
 from __future__ import annotations
 
-import base64
 import copy
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from . import go_modules, identities, pki
+from . import go_modules, pki
 from .binaries import KATIB_VERSION as VERSION
 from .katib_database import KatibDatabase
 from .paths import CLUSTER_DIR
@@ -146,12 +142,6 @@ def config_map(config: dict) -> dict:
             "data": {"katib-config.yaml": yaml.safe_dump(config, sort_keys=False)}}
 
 
-def webhook_secret(data: dict[str, bytes]) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": WEBHOOK_SECRET, "namespace": NAMESPACE},
-            "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
-
-
 def entrypoints(bins) -> dict[str, list[str]]:
     """Image -> local program, for the pod runner (``pod_command``): every suggestion and
     metrics collector image katib-config names, as built here."""
@@ -187,7 +177,7 @@ class Katib:
         config = katib_config(webhook_port, healthz_port)
         self.cp.apply_objects([{"apiVersion": "v1", "kind": "Namespace",
                                 "metadata": {"name": NAMESPACE}},
-                               *rbac(), webhook_secret(certs), config_map(config),
+                               *rbac(), pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs), config_map(config),
                                *webhook_configurations(webhook_port)])
         cert_dir = self.home / "cert"
         cert_dir.mkdir(exist_ok=True)
@@ -196,9 +186,8 @@ class Katib:
             (cert_dir / key).chmod(0o600)
         config_file = self.home / "katib-config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        kubeconfig = identities.write_kubeconfig(
-            self.home / "kubeconfig.yaml", self.cp.server, self.cp.ca_file, SERVICE_ACCOUNT,
-            self._token())
+        kubeconfig, _ = self.cp.service_account_kubeconfig(
+            NAMESPACE, SERVICE_ACCOUNT, "katib-controller", duration=f"{TOKEN_SECONDS}s")
         CERT_DIR.mkdir(parents=True, exist_ok=True)  # the mount point
         env = {"KUBECONFIG": str(kubeconfig), "KATIB_CORE_NAMESPACE": NAMESPACE,
                # Where the webhook tells metrics collectors, and the controller itself,
@@ -212,25 +201,7 @@ class Katib:
             "sh", "-c", f'mount --bind "$0" {CERT_DIR} && exec "$@"', str(cert_dir),
             str(self.cp.bins.katib_controller), f"--katib-config={config_file}",
         ], env=env)
-        self._wait_ready(f"http://127.0.0.1:{healthz_port}/readyz", timeout=120)
-
-    def _token(self) -> str:
-        return self.cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
-                               f"--duration={TOKEN_SECONDS}s").stdout.strip()
-
-    def _wait_ready(self, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.cp.check_alive("katib-controller")
-            self.cp.check_alive("katib-db-manager")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            time.sleep(0.3)
-        raise self.cp.failure("katib-controller", f"was not ready at {url} after {timeout:.0f}s")
+        self.cp.wait_http(f"http://127.0.0.1:{healthz_port}/readyz", "katib-controller", timeout=120)
 
 
 POD_LABELS = ("katib.kubeflow.org/suggestion", "katib.kubeflow.org/trial")

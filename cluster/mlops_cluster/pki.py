@@ -7,6 +7,7 @@ outlives the cluster it belongs to.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 from dataclasses import dataclass
@@ -119,6 +120,13 @@ def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str
         "tls.crt": cert.public_bytes(serialization.Encoding.PEM),
         "tls.key": _pem_key(key),
     }
+
+
+def webhook_secret(name: str, namespace: str, data: dict[str, bytes]) -> dict:
+    """The Secret holding ``webhook_secret_data``, as a controller's cert rotator reads it."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
 
 
 def generate(directory: Path) -> Pki:

@@ -26,14 +26,10 @@ without the operator, so that the suite's objects always meet the real schema.
 
 from __future__ import annotations
 
-import base64
 import copy
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from . import go_modules, identities, pki
+from . import go_modules, pki
 from .binaries import TRAINING_OPERATOR_VERSION as VERSION
 from .ports import free_ports
 
@@ -98,12 +94,6 @@ def webhook_configuration(port: int) -> dict:
     return config
 
 
-def webhook_secret(data: dict[str, bytes]) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": WEBHOOK_SECRET, "namespace": NAMESPACE},
-            "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
-
-
 def namespace() -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
 
@@ -120,12 +110,11 @@ class TrainingOperator:
         webhook_port, probe_port = free_ports(2)
         self.home.mkdir(parents=True, exist_ok=True)
         certs = pki.webhook_secret_data(CA_NAME, f"{SERVICE_NAME}.{NAMESPACE}.svc", ["127.0.0.1"])
-        self.cp.apply_objects([namespace(), *rbac(), webhook_secret(certs),
+        self.cp.apply_objects([namespace(), *rbac(), pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs),
                                webhook_configuration(webhook_port)])
         self._mount_certs(certs)
-        kubeconfig = identities.write_kubeconfig(
-            self.home / "kubeconfig.yaml", self.cp.server, self.cp.ca_file, SERVICE_ACCOUNT,
-            self._token())
+        kubeconfig, _ = self.cp.service_account_kubeconfig(
+            NAMESPACE, SERVICE_ACCOUNT, "training-operator", duration=f"{TOKEN_SECONDS}s")
         env = {"KUBECONFIG": str(kubeconfig), "MY_POD_NAMESPACE": NAMESPACE,
                "TMPDIR": str(self.home / "tmp"), "PATH": "/usr/bin:/bin"}
         self.cp.start_process("training-operator", [
@@ -139,7 +128,7 @@ class TrainingOperator:
             "--leader-elect=false",
             "--zap-log-level=info",
         ], env=env)
-        self._wait_ready(f"http://127.0.0.1:{probe_port}/readyz", timeout=120)
+        self.cp.wait_http(f"http://127.0.0.1:{probe_port}/readyz", "training-operator", timeout=120)
 
     def _mount_certs(self, certs: dict[str, bytes]) -> None:
         """What the kubelet's Secret volume would do for the operator's Deployment."""
@@ -150,23 +139,6 @@ class TrainingOperator:
                 (folder / key).write_bytes(certs[key])
                 (folder / key).chmod(0o600)
 
-    def _token(self) -> str:
-        """A token of the operator's service account (TokenRequest, as a kubelet mounts it)."""
-        return self.cp.kubectl("create", "token", SERVICE_ACCOUNT, "-n", NAMESPACE,
-                               f"--duration={TOKEN_SECONDS}s").stdout.strip()
-
-    def _wait_ready(self, url: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.cp.check_alive("training-operator")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            time.sleep(0.3)
-        raise self.cp.failure("training-operator", f"was not ready at {url} after {timeout:.0f}s")
 
 
 def is_replica_pod(pod: dict) -> bool:
