@@ -28,6 +28,7 @@ import select
 import socket
 import socketserver
 from pathlib import Path
+from typing import Any
 
 from . import pod_dns, pod_network
 
@@ -86,14 +87,15 @@ class Resolver:
             raise NoEndpoint(f"{host} is not a Service name (<service>.<namespace>)")
         service_name, namespace = names
         try:
-            service = json.loads(self._core.read_namespaced_service(
-                service_name, namespace, _preload_content=False,
-                _request_timeout=API_TIMEOUT).data)
+            raw: Any = self._core.read_namespaced_service(  # not decoded: a urllib3 response
+                service_name, namespace, _preload_content=False, _request_timeout=API_TIMEOUT)
+            service = json.loads(raw.data)
         except self._api_exception as error:
             raise NoEndpoint(f"Service {namespace}/{service_name}: {error.status} "
                              f"{error.reason}") from None
-        pods = json.loads(self._core.list_namespaced_pod(
-            namespace, _preload_content=False, _request_timeout=API_TIMEOUT).data)["items"]
+        raw = self._core.list_namespaced_pod(namespace, _preload_content=False,
+                                             _request_timeout=API_TIMEOUT)
+        pods = json.loads(raw.data)["items"]
         ips = pod_dns.selected_ips(service, pods)
         if not ips:
             raise NoEndpoint(f"Service {namespace}/{service_name} selects no running pod yet")

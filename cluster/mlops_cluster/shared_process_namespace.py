@@ -69,10 +69,13 @@ def first_child(pid: int, timeout: float = 10.0) -> int:
 def copy_output(proc: subprocess.Popen, log: str | None,
                 first_line: threading.Event) -> threading.Thread:
     """The container's output to ``log`` (CRI format), or to ours when it has none."""
+    pipe = proc.stdout
+    assert pipe is not None  # started with stdout=PIPE
+
     def copy() -> None:
         target = open(log, "ab") if log else None  # noqa: SIM115 - closed below
         try:
-            for line in iter(proc.stdout.readline, b""):
+            for line in iter(pipe.readline, b""):
                 first_line.set()
                 if target is None:
                     sys.stdout.buffer.write(line)

@@ -76,6 +76,11 @@ export function gpuTotals(): { total: Record<string, number>; cordoned: string[]
   return { total, cordoned: [...seen].filter(product => !(product in total)) };
 }
 
+/** Create any object from its manifest (as admin). */
+function create(manifest: object): void {
+  kubectl(['create', '-f', '-'], JSON.stringify(manifest));
+}
+
 /** A pod that holds `gpus` GPUs of `product` (scheduled by the real scheduler, run by KWOK). */
 export function holdGpus(name: string, product: string, gpus: number, namespace = NAMESPACE): void {
   create({
