@@ -12,7 +12,7 @@ import os
 import pytest
 from hub_availability import USER_GPU_CAP
 from magics_checks import assert_one_line, cell, job_names, serves_experiments
-from mlops_testing import REPO, wait_for
+from mlops_testing import wait_for
 
 pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
 
@@ -51,11 +51,11 @@ MISTAKES = [
     ),
     (
         cell(SWEEP + "--param lr=uniform(0,1) --algorithm grid"),
-        "--param lr: grid search needs a step for floats, e.g. lr=uniform(0.1,0.5,0.1)",
+        "algorithm: grid search is not served on this cluster; use sobol",
     ),
     (
         cell(SWEEP + "--param lr=uniform(0,1) --algorithm annealing"),
-        "%%mlops sweep: argument --algorithm: invalid choice: 'annealing'",
+        "algorithm: must be one of random, tpe, cmaes, sobol (got 'annealing')",
     ),
     (
         cell(SWEEP + "--param lr=uniform(0,1) --trials 2 --parallel 4"),
@@ -125,8 +125,10 @@ def test_queue_submits_what_does_not_fit_now(kernel, alice, controller):
 
 def test_missing_crd_is_named(kernel, alice, controller, control_plane):
     """Without Katib's CRD the sweep is refused by name and nothing is left behind."""
-    crd = REPO / "cluster" / "crds" / "experiments.kubeflow.org.yaml"
-    control_plane.kubectl("delete", "-f", str(crd), "--wait=true")
+    from mlops_cluster import katib
+
+    (crd,) = [doc for doc in katib.crds() if doc["spec"]["names"]["plural"] == "experiments"]
+    control_plane.kubectl("delete", "crd", crd["metadata"]["name"], "--wait=true")
     try:
         wait_for(
             lambda: not serves_experiments(controller), timeout=60, what="the Experiment API to go"
@@ -141,7 +143,7 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
         assert kernel.run("%mlops jobs").ok, "the other kinds are still listed"
         assert job_names(controller, alice.namespace) == before
     finally:
-        control_plane.apply(crd)
+        control_plane.apply_objects([crd])
         wait_for(
             lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return"
         )
