@@ -1,14 +1,24 @@
-"""A real IPython kernel (ipykernel, started by jupyter_client) and what its cells output."""
+"""A real IPython kernel and what its cells output: started by a real jupyter-server with this
+suite's extension, as in a notebook pod (``start_notebook_kernel``), or by jupyter_client alone
+(``Kernel``: no notebook server behind it)."""
 
 from __future__ import annotations
 
 import os
 import queue
+import secrets
+import shutil
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
 from jobs_support import IMAGE
-from jupyter_client import KernelManager
+from jupyter_client import BlockingKernelClient, KernelManager
+from mlops_cluster import processes
+from mlops_cluster.ports import free_port
 
 HUB_HOST = "hub.example.org"
 OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")
@@ -64,6 +74,8 @@ class Result:
 
 
 class Kernel:
+    """A kernel that jupyter_client started by itself: no notebook server launched it."""
+
     def __init__(self, cwd: str, env: dict[str, str]):
         self.manager = KernelManager(kernel_name="python3")
         self.manager.start_kernel(cwd=cwd, env=env)
@@ -151,6 +163,80 @@ class Kernel:
         self.manager.shutdown_kernel(now=True)
 
 
+class NotebookServer:
+    """A real jupyter-server with this suite's extension, run as a notebook pod's is: in the
+    user's environment (their credentials), serving ``root``. Its files (config, runtime,
+    log) live in a folder of their own, outside ``root``, so no job ships them."""
+
+    def __init__(self, root: str, env: dict[str, str]):
+        self.dir = Path(tempfile.mkdtemp(prefix="notebook-server-"))
+        self.runtime = self.dir / "runtime"
+        port, self.token = free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{port}/"
+        argv = [
+            sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
+            "--ServerApp.jpserver_extensions=jupyter_mlops=True",
+        ]
+        env = {**env, "JUPYTER_CONFIG_DIR": str(self.dir / "config"),
+               "JUPYTER_DATA_DIR": str(self.dir / "data"), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+        self.proc = processes.start("jupyter-server", argv, self.dir, env=env)
+        deadline = time.monotonic() + 60
+        while not self._serving():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"jupyter-server did not start:\n{self.log()}")
+            time.sleep(0.3)
+
+    def _serving(self) -> bool:
+        try:
+            return self.request("GET", "api/status").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
+        return httpx.request(method, self.url + path, json=body, timeout=30,
+                             headers={"Authorization": f"token {self.token}"})
+
+    def log(self) -> str:
+        return (self.dir / "jupyter-server.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        processes.stop_tree(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ServedKernel(Kernel):
+    """A kernel started by a ``NotebookServer`` (``POST /api/kernels``), reached through the
+    connection file the server wrote; interrupted and shut down through the server."""
+
+    def __init__(self, cwd: str, env: dict[str, str]):
+        self.server = NotebookServer(cwd, env)
+        try:
+            started = self.server.request("POST", "api/kernels", {"name": "python3"})
+            assert started.status_code == 201, (started.status_code, started.text)
+            self.kernel_id = started.json()["id"]
+            self.client = BlockingKernelClient(
+                connection_file=str(self.server.runtime / f"kernel-{self.kernel_id}.json"))
+            self.client.load_connection_file()
+            self.client.start_channels()
+            self.client.wait_for_ready(timeout=60)
+        except BaseException:
+            self.server.stop()
+            raise
+
+    def interrupt(self) -> None:
+        """What the notebook's stop button does: the server interrupts its kernel."""
+        interrupted = self.server.request("POST", f"api/kernels/{self.kernel_id}/interrupt")
+        assert interrupted.status_code == 204, (interrupted.status_code, interrupted.text)
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.server.request("DELETE", f"api/kernels/{self.kernel_id}")
+        self.server.stop()
+
+
 def notebook_environment(user, hub) -> dict[str, str]:
     """What a notebook pod's kernel of ``user`` has: credentials, image, hub names, and
     the hub's availability URL with ``user``'s own JupyterHub token (``hub``: a
@@ -164,9 +250,10 @@ def notebook_environment(user, hub) -> dict[str, str]:
     }
 
 
-def start_notebook_kernel(user, workdir, hub) -> Kernel:
-    """``user``'s kernel in ``workdir`` with ``%load_ext jupyter_mlops`` done."""
-    kernel = Kernel(str(workdir), notebook_environment(user, hub))
+def start_notebook_kernel(user, workdir, hub) -> ServedKernel:
+    """``user``'s kernel in ``workdir``, started by ``user``'s notebook server, with
+    ``%load_ext jupyter_mlops`` done."""
+    kernel = ServedKernel(str(workdir), notebook_environment(user, hub))
     loaded = kernel.run("%load_ext jupyter_mlops")
     assert loaded.ok, loaded.outputs
     return kernel
