@@ -105,6 +105,8 @@ def refused(status: int, body: bytes, url: str) -> JobsError:
         message = f"The notebook server at {url} answered {status}."
     if status == 404:
         return NotFound(message)
+    if status == 503:
+        return ClusterUnreachable(message)
     if status in (401, 403):
         return TokenRefused(
             f"The notebook server at {url} refused this kernel's token ({message}); "
