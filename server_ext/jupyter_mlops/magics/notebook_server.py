@@ -10,9 +10,9 @@ The kernel finds its server the way Jupyter's own tools do: jupyter_client
 gives every kernel its launcher's pid (``JPY_PARENT_PID``), and a running
 jupyter-server describes itself (URL, token) in ``jpserver-<pid>.json`` of
 the Jupyter runtime directory, readable only by its own user. The kernel
-authenticates with that token; a JupyterHub single-user server writes none,
-and there the server's own JupyterHub token (``JUPYTERHUB_API_TOKEN``, which
-the hub always lets into its own server) serves instead.
+authenticates with that token; in a JupyterHub single-user server it is the
+server's own JupyterHub token (``JUPYTERHUB_API_TOKEN``), which the hub always
+lets into its own server.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class NotebookServer:
             info = json.loads((Path(runtime) / f"jpserver-{pid}.json").read_text())
         except (OSError, ValueError):
             return None  # launched by something other than a jupyter-server (jupyter_client itself)
-        token = info.get("token") or environ.get("JUPYTERHUB_API_TOKEN", "")
+        token = info.get("token") or ""
         if info.get("sock"):
             return cls(f"http://localhost{info.get('base_url') or '/'}", token, info["sock"])
         return cls(info["url"].rstrip("/") + "/", token)
