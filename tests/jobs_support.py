@@ -242,15 +242,16 @@ JOB_RESOURCES = {"pytorchjobs", "experiments", "workflows"}
 
 
 def namespaced_watches(control_plane) -> dict[str, int]:
-    """Open namespaced WATCH requests per job resource, from the API server's /metrics: how
-    many watches the API server holds, whoever opened them."""
+    """Open WATCH requests in a namespace per job resource, from the API server's /metrics: how
+    many watches the API server holds, whoever opened them. A watch of one object (by its
+    name) counts too: the API server's metrics give it the scope ``resource``."""
     text = control_plane.kubectl("get", "--raw", "/metrics").stdout
     counts = dict.fromkeys(JOB_RESOURCES, 0)
     for line in text.splitlines():
         if not line.startswith("apiserver_longrunning_requests{"):
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-        if labels.get("verb") == "WATCH" and labels.get("scope") == "namespace":
+        if labels.get("verb") == "WATCH" and labels.get("scope") in ("namespace", "resource"):
             if labels.get("resource") in JOB_RESOURCES:
                 counts[labels["resource"]] += int(float(line.rsplit(" ", 1)[1]))
     return counts
