@@ -214,7 +214,8 @@ class ServedKernel(Kernel):
     def __init__(self, cwd: str, env: dict[str, str]):
         self.server = NotebookServer(cwd, env)
         try:
-            started = self.server.request("POST", "api/kernels", {"name": "python3"})
+            # path "": the kernel runs in the server's root, as a notebook there would.
+            started = self.server.request("POST", "api/kernels", {"name": "python3", "path": ""})
             assert started.status_code == 201, (started.status_code, started.text)
             self.kernel_id = started.json()["id"]
             self.client = BlockingKernelClient(
