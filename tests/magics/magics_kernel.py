@@ -4,6 +4,7 @@ suite's extension, as in a notebook pod (``start_notebook_kernel``), or by jupyt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import secrets
@@ -221,11 +222,33 @@ class ServedKernel(Kernel):
             self.client = BlockingKernelClient(
                 connection_file=str(self.server.runtime / f"kernel-{self.kernel_id}.json"))
             self.client.load_connection_file()
-            self.client.start_channels()
-            self.client.wait_for_ready(timeout=60)
+            self.client.start_channels(hb=False)
+            self._wait_until_answering()
         except BaseException:
             self.server.stop()
             raise
+
+    def _wait_until_answering(self, timeout: float = 60) -> None:
+        """Until the kernel answers kernel_info on shell and its status reaches us on iopub.
+
+        Not jupyter_client's ``wait_for_ready``: without a KernelManager of its own that
+        takes a heartbeat missed for a second (a busy machine) for a dead kernel.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if time.monotonic() > deadline or self.server.proc.poll() is not None:
+                raise RuntimeError(f"the kernel did not answer:\n{self.server.log()}")
+            self.client.kernel_info()
+            try:
+                if self.client.get_shell_msg(timeout=1)["msg_type"] != "kernel_info_reply":
+                    continue
+                self.client.get_iopub_msg(timeout=1)  # iopub is connected: nothing gets lost
+            except queue.Empty:
+                continue
+            break
+        with contextlib.suppress(queue.Empty):  # what the requests left on iopub
+            while True:
+                self.client.get_iopub_msg(timeout=0.2)
 
     def interrupt(self) -> None:
         """What the notebook's stop button does: the server interrupts its kernel."""
