@@ -19,6 +19,7 @@ a Workflow's or a PyTorchJob's status: their controllers do.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,24 @@ def argo_creator_label(namespace: str, service_account: str) -> str:
 
 
 API = ("mlops", "api", "v1")
+JOB_RESOURCES = {"pytorchjobs", "experiments", "workflows"}
+"""The resources of the three job kinds, as the API server's metrics name them."""
+
+
+def namespaced_watches(control_plane) -> dict[str, int]:
+    """Open WATCH requests in a namespace per job resource, from the API server's /metrics: how
+    many watches the API server holds, whoever opened them. A watch of one object (by its
+    name) counts too: the API server's metrics give it the scope ``resource``."""
+    text = control_plane.kubectl("get", "--raw", "/metrics").stdout
+    counts = dict.fromkeys(JOB_RESOURCES, 0)
+    for line in text.splitlines():
+        if not line.startswith("apiserver_longrunning_requests{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if labels.get("verb") == "WATCH" and labels.get("scope") in ("namespace", "resource"):
+            if labels.get("resource") in JOB_RESOURCES:
+                counts[labels["resource"]] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def server_config(user: User, namespace: str, **jobs_traits) -> dict:

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
-from mlops_contract.api import BodyError, validate_body
+from mlops_contract.api import BodyError, WorkflowSpec, validate_body
+from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 
 from .jobs.client import JobsClient
@@ -63,8 +64,9 @@ def maps_errors(method):
     return wrapper
 
 
-class AllowHeaderMixin:
-    """405 answers say which methods the route serves (RFC 9110), as clients expect."""
+class AllowHeaderHandler(APIHandler):
+    """jupyter-server's ``APIHandler`` whose 405 answers say which methods the route serves
+    (RFC 9110), as clients expect."""
 
     def write_error(self, status_code: int, **kwargs) -> None:
         if status_code == 405:
@@ -77,7 +79,7 @@ class AllowHeaderMixin:
         super().write_error(status_code, **kwargs)
 
 
-class JobsHandler(AllowHeaderMixin, APIHandler):
+class JobsHandler(AllowHeaderHandler):
     """Shared plumbing: the user's ``JobsClient`` and running blocking calls off the loop.
 
     Query parameters a route does not define are ignored, not refused:
@@ -177,8 +179,9 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
         """
         loop = asyncio.get_running_loop()
         self._client_left = loop.create_future()
-        if self.request.connection.stream.closed():  # gone before we started
-            return
+        connection = self.request.connection  # tornado serves HTTP/1 only
+        if isinstance(connection, HTTP1Connection) and connection.stream.closed():
+            return  # gone before we started
         self.set_header("Content-Type", content_type)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -187,7 +190,7 @@ class JobsHandler(AllowHeaderMixin, APIHandler):
         written = False
         try:
             while True:
-                wait = HEARTBEAT_SECONDS
+                wait: float = HEARTBEAT_SECONDS
                 if deadline is not None:
                     wait = min(wait, deadline - loop.time())
                     if wait <= 0:
@@ -252,8 +255,9 @@ def spec_from_json(kind: str, raw: bytes | str, root_dir: str):
     except BodyError as exc:
         raise InvalidSpec(exc.field, exc.reason) from None
     values = body.model_dump(exclude_unset=True, exclude={"snapshot", "if_not_fits"})
-    if kind == "workflow":
+    if isinstance(body, WorkflowSpec):
         values["manifest"] = body.manifest.model_dump()
+    snapshot: dict | None
     if "snapshot" not in body.model_fields_set:  # left out: the root folder, none for a workflow
         snapshot = {} if kind != "workflow" else None
     else:
@@ -391,7 +395,8 @@ class LogsHandler(JobsHandler):
             follow=follow,
             tail_lines=tail,
         )
-        async with self.jobs.async_kube.stream_lines(
+        _, async_kube = self.jobs.served()
+        async with async_kube.stream_lines(
             "get", PODS, pod, subresource="log", params=params, namespace=handle.namespace
         ) as lines:
             await self.relay(lines, "text/plain; charset=utf-8", lambda line: line + "\n")
@@ -410,20 +415,21 @@ class WatchHandler(JobsHandler):
     @maps_errors
     async def get(self, collection: str | None = None, name: str | None = None) -> None:
         timeout = self.number("timeout", 1)
-        if name is not None:
+        if collection is not None and name is not None:
             self.job(collection, name)  # a 400 for a name Kubernetes could not hold
         kinds = [self.kind(collection)] if collection else list(KINDS.values())
         client = self.jobs
+        cache, async_kube = client.served()
         deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         # Subscribed before the named job is read, so no change falls between the two;
         # a missing job, a denied list or a missing CRD answers with its status.
-        with await client.cache.subscribe(
+        with await cache.subscribe(
             kinds, name=name, timeout=client.kube.timeout, skip_missing=name is None
         ) as subscription:
             if name is None:
                 initial = subscription.initial
             else:
-                initial = [(kinds[0], await client.async_kube.get(kinds[0].resource, name))]
+                initial = [(kinds[0], await async_kube.get(kinds[0].resource, name))]
             await self.relay(_job_events(initial, subscription), "text/event-stream", _sse, deadline)
         if subscription.overflowed:
             self.log.warning("jupyter_mlops: a watch stream fell behind and was ended")

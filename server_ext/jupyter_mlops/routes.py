@@ -7,15 +7,14 @@ import platform
 from datetime import datetime, timezone
 
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
 
 from ._version import __version__
 from .handlers import ROUTES as JOBS_ROUTES
-from .handlers import AllowHeaderMixin
+from .handlers import AllowHeaderHandler
 from .sidebar.handlers import ROUTES as SIDEBAR_ROUTES
 
 
-class InfoHandler(AllowHeaderMixin, APIHandler):
+class InfoHandler(AllowHeaderHandler):
     """``GET /mlops/api/v1/info``: who is asking and what is serving them.
 
     The sidebar calls it first, to show that it reached the server extension.

@@ -9,12 +9,13 @@ The command and config they print come from ``mlops_contract.ssh``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from mlops_contract.ssh import DEFAULT_GATEWAY_PORT
 
 
-def gateway_address(host: str = "", port: int = 0, environ: dict | None = None) -> tuple[str, int]:
+def gateway_address(host: str = "", port: int = 0, environ: Mapping[str, str] | None = None) -> tuple[str, int]:
     """``(host, port)``; host is ``""`` when nothing names it."""
     env = os.environ if environ is None else environ
     host = host or env.get("MLOPS_SSH_HOST") or urlparse(

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import socket
 import threading
 import uuid
 
 import httpx
 import pytest
-from jobs_support import IMAGE, on_server_loop, server_config
+from jobs_support import IMAGE, namespaced_watches, on_server_loop, server_config
 from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob
 
@@ -24,27 +23,11 @@ pytestmark = pytest.mark.cluster
 pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
 
 STREAMS = 12
-WATCHED = {"pytorchjobs", "experiments", "workflows"}
-"""The resources of the three job kinds, as the API server's metrics name them."""
 
 
 @pytest.fixture
 def jp_server_config(alice):
     return server_config(alice, alice.namespace)
-
-
-def namespaced_watches(control_plane) -> dict[str, int]:
-    """Open namespaced WATCH requests per job resource, from the API server's /metrics."""
-    text = control_plane.kubectl("get", "--raw", "/metrics").stdout
-    counts = dict.fromkeys(WATCHED, 0)
-    for line in text.splitlines():
-        if not line.startswith("apiserver_longrunning_requests{"):
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-        if labels.get("verb") == "WATCH" and labels.get("scope") == "namespace":
-            if labels.get("resource") in WATCHED:
-                counts[labels["resource"]] += int(float(line.rsplit(" ", 1)[1]))
-    return counts
 
 
 def plus_one(watches: dict[str, int]) -> dict[str, int]:

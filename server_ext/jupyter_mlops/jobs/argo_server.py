@@ -9,6 +9,8 @@ create. Reading, listing and deleting stay on the Kubernetes API.
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 from .errors import (
@@ -24,15 +26,19 @@ from .errors import (
 
 
 class _BoundedSession(requests.Session):
-    """A session whose every request has a timeout (Hera's service sets none)."""
+    """A session whose every request has a timeout (Hera's service sets none) and checks the
+    server's certificate against ``verify``: a CA bundle or True for the system's (Hera's
+    ``verify_ssl`` takes only a bool, and passes it with every request)."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, verify: bool | str):
         super().__init__()
         self.timeout = timeout
+        self.verify = verify
 
-    def request(self, method, url, **kwargs):
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, **kwargs)
+        kwargs["verify"] = self.verify
+        return super().request(*args, **kwargs)
 
 
 def create_workflow(
@@ -59,8 +65,7 @@ def create_workflow(
         host=url,
         token=f"Bearer {token}",
         namespace=namespace,
-        verify_ssl=verify,
-        session=_BoundedSession(timeout),
+        session=_BoundedSession(timeout, verify),
     ) as service:
         try:
             created = service.create_workflow(request, namespace=namespace)

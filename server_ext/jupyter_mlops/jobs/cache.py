@@ -32,9 +32,12 @@ class JobCache:
 
     def start(self) -> JobCache:
         """Run the informers on the running loop (call it from there)."""
+        kube = self.kube
+        if kube is None:
+            raise ValueError("a JobCache made without a client (a store only) cannot start")
         self._loop = asyncio.get_running_loop()
         self._tasks = [
-            self._loop.create_task(informer.run(self.kube), name=f"mlops-informer-{name}")
+            self._loop.create_task(informer.run(kube), name=f"mlops-informer-{name}")
             for name, informer in self.informers.items()
         ]
         return self
@@ -49,7 +52,7 @@ class JobCache:
         for task in self._tasks:
             task.cancel()
         if self.kube is not None:
-            self._loop.create_task(self.kube.aclose())
+            asyncio.get_running_loop().create_task(self.kube.aclose())  # _stop runs on the loop
 
     # ------------------------------------------------------------ reading
     def objects(self, kind: JobKind) -> list[dict] | None:

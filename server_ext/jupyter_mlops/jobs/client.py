@@ -8,6 +8,7 @@ ConfigMap created for a job that then fails to be created is deleted again.
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 import time
@@ -79,6 +80,12 @@ class JobsClient:
             self.async_kube = AsyncKubeClient(self.kube.credentials, self.kube.timeout)
             self.cache = JobCache(self.async_kube, list(KINDS.values())).start()
 
+    def served(self) -> tuple[JobCache, AsyncKubeClient]:
+        """The informers and the async client that ``start_cache`` made (a server's client)."""
+        if self.cache is None or self.async_kube is None:
+            raise RuntimeError("only a client whose start_cache() ran serves streams")
+        return self.cache, self.async_kube
+
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
@@ -135,7 +142,7 @@ class JobsClient:
         installed are left out rather than failing the whole list.
         """
         kinds = [kind_named(kind)] if kind else list(KINDS.values())
-        summaries = []
+        summaries: list[dict] = []
         for each in kinds:
             items = self.cache.objects(each) if self.cache is not None else None
             try:
@@ -208,7 +215,7 @@ class JobsClient:
         try:
             created = kind.create(self, manifest)
         except BaseException:
-            if snapshot_is_new:
+            if snapshot_is_new and snapshot_configmap:
                 self._delete_quietly(CONFIGMAPS, snapshot_configmap)
             raise
         meta = created["metadata"]
@@ -281,7 +288,7 @@ class JobsClient:
         except NotFound:
             pass
 
-    def _check_gpus(self, spec, if_not_fits: str) -> list[str]:
+    def _check_gpus(self, spec, if_not_fits: str) -> builtins.list[str]:  # not JobsClient.list
         gpu_type, gpus, pods = spec.gpu_request()
         if not gpus:
             return []

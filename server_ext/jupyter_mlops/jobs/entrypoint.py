@@ -51,7 +51,7 @@ def attach_snapshot(pod_spec: dict, ref: SnapshotRef, wrap_commands: bool = True
     """
     spec = copy.deepcopy(pod_spec)
     mount_sub = {}
-    if not ref.configmap:
+    if not ref.configmap and ref.volume_path:  # on the shared volume: mount its folder only
         mount_sub = {"subPath": ref.volume_path.rsplit("/", 1)[0]}
     spec.setdefault("volumes", []).extend(
         [

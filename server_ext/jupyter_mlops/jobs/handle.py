@@ -119,6 +119,7 @@ class JobHandle:
         pods = self.pods()
         if not pods:
             raise NotFound(f"{self.kind.name} {self.name!r} has no pods yet, so no logs.")
+        pod: dict | None
         if part is None:
             pod = next((p for p in pods if self.kind.part_of_pod(p).startswith("master")), pods[0])
         else:

@@ -33,6 +33,9 @@ from .errors import (
 )
 from .resources import Resource
 
+PatchBody = dict | list
+"""A merge or strategic-merge patch (an object) or a JSON patch (a list of operations);
+named out here, where ``list`` is not ``KubeClient.list``."""
 READ_RETRIES = 3
 """Attempts for idempotent reads when the server is unreachable or overloaded."""
 BUSY_STATUSES = (429, 503)
@@ -103,7 +106,7 @@ class KubeClient:
         self,
         resource: Resource,
         name: str,
-        patch: dict | list,
+        patch: PatchBody,
         *,
         namespace: str | None = None,
         subresource: str | None = None,

@@ -40,24 +40,30 @@ class Workload:
         podspec.check_text(self.image, "image")
         if self.gpu_type and not self.gpus:
             raise InvalidSpec("gpu_type", "set gpus (per pod) when you choose a GPU type")
-        if not (self.image or notebook.image):
+        self.pod_image(notebook)
+
+    def pod_image(self, notebook: NotebookPod) -> str:
+        """This workload's image, else the notebook's; ``InvalidSpec`` when neither is known."""
+        image = self.image or notebook.image
+        if not image:
             raise InvalidSpec(
                 "image",
                 "no image given and the notebook's image is unknown "
                 "(JUPYTER_IMAGE_SPEC is not set)",
             )
+        return image
 
     def workload(self) -> dict:
         """The workload fields as keyword arguments (to hand them on to another kind)."""
         return {f.name: getattr(self, f.name) for f in fields(Workload)}
 
-    def container(self, name: str, command: list[str], notebook: NotebookPod) -> dict:
-        """The container that runs ``command`` with this workload's image (default: the
-        notebook's), limits and env."""
+    def container(self, name: str, command: list[str] | str, notebook: NotebookPod) -> dict:
+        """The container that runs ``command`` (a list, or a shell-style string as a spec
+        holds it) with this workload's image (default: the notebook's), limits and env."""
         return podspec.container(
             name,
-            self.image or notebook.image,
-            command,
+            self.pod_image(notebook),
+            podspec.check_command(command),
             gpus=self.gpus,
             cpu=self.cpu,
             memory=self.memory,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def write_cell_script(workdir: str | Path, source: str) -> str:
 
 
 def cell_command(
-    script: str, *, workers: int, gpus_per_worker: int, script_args: list[str] = ()
+    script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()
 ) -> list[str]:
     """The container command of a cell: ``python <script>`` when each pod runs one
     process (at most one GPU per worker), ``torchrun`` only when it runs several.
@@ -69,7 +70,7 @@ def cell_command(
 
 
 def torchrun_command(
-    script: str, *, workers: int, gpus_per_worker: int, script_args: list[str] = ()
+    script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()
 ) -> list[str]:
     """The container command under ``torchrun``: over all workers, one process per GPU.
 

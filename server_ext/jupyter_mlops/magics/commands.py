@@ -8,8 +8,9 @@ the first word of the line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from argparse import ArgumentParser
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from IPython.core.magic_arguments import argument
 
@@ -21,10 +22,18 @@ from .parsing import MagicInputError, parse_variable
 NO_CELL, CELL, EITHER = "line only", "cell only", "line or cell"
 
 
+class SubcommandFunction(Protocol):
+    """``(magics, args, cell)``, decorated with ``magic_arguments``, which gives it ``parser``."""
+
+    parser: ArgumentParser
+
+    def __call__(self, magics: Any, args: Any, cell: str | None) -> None: ...
+
+
 @dataclass(frozen=True)
 class Subcommand:
     name: str
-    run: Callable
+    run: SubcommandFunction
     """``run(magics, args, cell)``; ``args`` parsed by ``run.parser``."""
     cell: str
     """NO_CELL, CELL or EITHER."""
@@ -38,7 +47,7 @@ REGISTRY: dict[str, Subcommand] = {}
 def subcommand(name: str, *, example: str, cell: str = NO_CELL):
     """Register a function already decorated with ``magic_arguments``."""
 
-    def register(func: Callable) -> Callable:
+    def register(func: SubcommandFunction) -> SubcommandFunction:
         REGISTRY[name] = Subcommand(name, func, cell, example)
         return func
 

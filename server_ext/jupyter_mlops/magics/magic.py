@@ -63,8 +63,9 @@ class MlopsMagics(Magics):
         8,
         help=dedent("""
         Most jobs submitted with --bg whose output keeps updating at once. Each
-        holds one watch connection to the API server from this kernel; beyond
-        this number a --bg job is shown once and the output says so."""),
+        holds a thread of this kernel and a stream from the notebook server
+        (which serves every stream from one API-server watch per job kind);
+        beyond this number a --bg job is shown once and the output says so."""),
     ).tag(config=True)
 
     @property

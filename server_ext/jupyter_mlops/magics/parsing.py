@@ -93,14 +93,16 @@ def log_scale(parameter: Parameter) -> Parameter:
     """A loguniform range searched as its base-10 exponent: the suggestion services the
     cluster serves ignore ``distribution`` (``mlops_contract.sweep_algorithms``), and an
     even draw of the exponent is what loguniform means."""
+    if parameter.min is None or parameter.max is None:  # parse_parameter always gives both
+        raise MagicInputError(f"--param {parameter.name}: loguniform() needs low and high")
     return Parameter(parameter.name, "double", min=math.log10(parameter.min),
                      max=math.log10(parameter.max))
 
 
-def parse_settings(pairs: list[str] | None) -> dict[str, str]:
-    """``["random_state=42"]`` -> ``{"random_state": "42"}``; the jobs API checks them
-    against the algorithm's settings."""
-    settings: dict[str, str] = {}
+def parse_settings(pairs: list[str] | None) -> dict[str, str | int | float]:
+    """``["random_state=42"]`` -> ``{"random_state": "42"}`` (text, as typed; typed as the
+    ``Sweep`` takes them); the jobs API checks them against the algorithm's settings."""
+    settings: dict[str, str | int | float] = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name or not value:

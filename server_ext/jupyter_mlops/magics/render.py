@@ -8,6 +8,7 @@ cluster is escaped before it goes into HTML.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from html import escape
 
 from .plot import parallel_coordinates_svg
@@ -274,7 +275,7 @@ def best_trial_line(status: dict) -> str:
     return f"best trial {best['name']}: {metrics} with {params}"
 
 
-def job_html(status: dict, warnings: list[str] = ()) -> str:
+def job_html(status: dict, warnings: Sequence[str] = ()) -> str:
     colour = STATE_COLOURS.get(status["state"], "#111")
     html = [
         f"<div class='mlops-job' data-state='{escape(status['state'])}'>",
@@ -294,7 +295,7 @@ def job_html(status: dict, warnings: list[str] = ()) -> str:
     return "".join(html)
 
 
-def job_text(status: dict, warnings: list[str] = ()) -> str:
+def job_text(status: dict, warnings: Sequence[str] = ()) -> str:
     lines = [progress_line(status), *warnings]
     headers, rows = parts_table(status)
     if rows:

@@ -86,7 +86,7 @@ class SshInfoHandler(SshHandler):
     @maps_errors
     async def get(self) -> None:
         ssh = self.ssh
-        user = os.environ.get("JUPYTERHUB_USER") or getattr(self.current_user, "username", "")
+        user = os.environ.get("JUPYTERHUB_USER") or getattr(self.current_user, "username", None) or ""
         server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
         body = {"configured": bool(ssh["host"]), "keys_api": bool(ssh["keys_url"]),
                 "user": user, "server": server}

@@ -14,8 +14,9 @@ from ..jobs.errors import InvalidSpec
 from ..jobs.hera_file import run_in_child
 
 
-def inside_root(root_dir: str, path: str, field: str = "path") -> Path:
-    """``path`` (relative to the server's root) resolved; ``InvalidSpec`` if it leaves the root."""
+def inside_root(root_dir: str, path: object, field: str = "path") -> Path:
+    """``path`` (relative to the server's root; any JSON value a body held) resolved;
+    ``InvalidSpec`` if it is not a path or leaves the root."""
     if not isinstance(path, str) or not path:
         raise InvalidSpec(field, "name a .py file, relative to the notebook server's root")
     root = Path(root_dir).resolve()

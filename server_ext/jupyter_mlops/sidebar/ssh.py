@@ -7,6 +7,7 @@ The command and ``~/.ssh/config`` block the sidebar shows come from
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from textwrap import dedent
 
 from mlops_contract.ssh import DEFAULT_GATEWAY_PORT
@@ -36,7 +37,7 @@ class MlopsSsh(Configurable):
         the server's token scopes). Empty: keys cannot be managed from the sidebar.
         Environment: MLOPS_SSH_KEYS_URL.""")).tag(config=True)
 
-    def resolved(self, environ: dict | None = None) -> dict:
+    def resolved(self, environ: Mapping[str, str] | None = None) -> dict:
         """The settings with environment fallbacks applied."""
         env = os.environ if environ is None else environ
         host, port = gateway_address(self.gateway_host, self.gateway_port, env)
