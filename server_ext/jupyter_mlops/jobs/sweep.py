@@ -226,7 +226,7 @@ class Sweep(Workload):
             problem = setting_problem(self.algorithm, name, settings[name])
             if problem:
                 raise InvalidSpec(f"algorithm_settings.{name}", problem)
-        self.algorithm_settings = settings
+        self.algorithm_settings = dict(settings)
         numeric = [p for p in self.parameters if p.type in ("double", "int")]
         if len(numeric) < algorithm.min_numeric_parameters:
             raise InvalidSpec(
@@ -284,7 +284,9 @@ class Sweep(Workload):
     # ------------------------------------------------------------ internals
     def _trial_command(self, unpack: bool) -> list[str]:
         """The primary container's command (``trial_command``): Katib rewrites it."""
-        return trial_command(self.command, [p.name for p in self.parameters], unpack)
+        # validate() made it a list (podspec.check_command); the field also takes a string.
+        return trial_command(podspec.check_command(self.command),
+                             [p.name for p in self.parameters], unpack)
 
     def _trial_job(self) -> PyTorchJob:
         return PyTorchJob(
@@ -416,7 +418,7 @@ class SweepKind(JobKind):
         )
         if best:
             body["best_trial"] = best
-        body["plot"] = sweep_plot_data(spec, body["parts"], best and best["name"])
+        body["plot"] = sweep_plot_data(spec, body["parts"], best["name"] if best else None)
         return body
 
     def own_pods(self, pods: list[dict]) -> list[dict]:
