@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,6 @@ class KatibDatabase:
     def start(self) -> Connection:
         server = _first(SERVER_CANDIDATES, "mariadbd")
         data = self.home / "data"
-        socket = self.home / "mariadb.sock"
         # A fresh database per start, as etcd is fresh: trials of an earlier run are gone.
         shutil.rmtree(self.home, ignore_errors=True)
         data.mkdir(parents=True)
@@ -74,6 +74,9 @@ class KatibDatabase:
                         f"--datadir={data}", "--user=root", "--auth-root-authentication-method=socket",
                         "--skip-test-db"], check=True, capture_output=True, timeout=120)
         (port,) = free_ports(1)
+        # A Unix socket path holds at most 107 bytes, less than a test's run folder can
+        # take: the socket (for root's first login) lives in /tmp, named by the port.
+        socket = Path(tempfile.gettempdir()) / f"mlops-mariadb-{port}.sock"
         self.cp.start_process(self.name, [
             server, "--no-defaults", f"--datadir={data}", f"--socket={socket}",
             f"--port={port}", "--bind-address=127.0.0.1", "--skip-name-resolve",

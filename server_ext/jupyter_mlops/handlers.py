@@ -271,7 +271,10 @@ def snapshot_from_json(value: dict | None, root_dir: str) -> Snapshot | None:
     if value is None:
         return None
     root = Path(root_dir).resolve()
-    path = (root / str(value.get("path") or "")).resolve()
+    try:
+        path = (root / str(value.get("path") or "")).resolve()
+    except ValueError:  # a NUL byte, or text no file name can hold (lone surrogates)
+        raise InvalidSpec("snapshot.path", "is not a path a file could have") from None
     if path != root and root not in path.parents:
         raise InvalidSpec("snapshot.path", "must be inside the notebook server's root directory")
     return Snapshot(

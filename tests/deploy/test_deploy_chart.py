@@ -305,7 +305,8 @@ def test_the_notebook_side_is_wired_to_the_hub_services(spawned):
 def test_the_user_namespace_gets_its_network_policies(spawned, deployment):
     networking = kubernetes.client.NetworkingV1Api(deployment.control_plane.api_client("admin"))
     names = {p.metadata.name for p in networking.list_namespaced_network_policy(deployment.user_namespace).items}
-    assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress"}
+    assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress",
+                     "jupyterhub-mlops-katib-suggestions"}
 
 
 def server_ready(session, deployment) -> dict:

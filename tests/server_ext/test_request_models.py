@@ -47,6 +47,7 @@ def test_a_model_and_its_spec_name_the_same_fields(model, spec):
     ("pytorchjob", {"command": "x", "if_not_fits": "maybe"}, "if_not_fits", "must be one of refuse, queue"),
     ("pytorchjob", {"command": "x", "snapshot": {"gitignore": None}}, "snapshot.gitignore", "must not be null"),
     ("pytorchjob", {"command": "x", "snapshot": {"path": "../../etc"}}, "snapshot.path", "inside"),
+    ("pytorchjob", {"command": "x", "snapshot": {"path": "a\u0000b"}}, "snapshot.path", "not a path"),
     ("sweep", {**SWEEP, "parameters": [{**PARAMETER, "distribution": "gauss"}]},
      "parameters[0].distribution", "must be one of uniform, loguniform, normal, lognormal"),
     ("sweep", {**SWEEP, "parameters": [{**PARAMETER, "kind": "x"}]}, "parameters[0].kind", "unknown field"),

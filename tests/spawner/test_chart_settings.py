@@ -108,6 +108,6 @@ async def test_provisioning_creates_the_user_namespace_policies(control_plane, c
         stored = kubernetes.client.NetworkingV1Api(control_plane.api_client("admin"))
         names = {p.metadata.name for p in stored.list_namespaced_network_policy(namespace).items}
         assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs",
-                         "jupyterhub-mlops-egress"}
+                         "jupyterhub-mlops-egress", "jupyterhub-mlops-katib-suggestions"}
     finally:
         core_v1.delete_namespace(namespace)
