@@ -700,10 +700,10 @@ def test_role_binding_grants_the_user_role_in_the_users_namespace_only():
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "jupyter-mlops", "namespace": "mlops-alice"}
     ]
-    assert (
-        namespace_manifest("mlops-alice", "alice")["metadata"]["labels"]["jupyterhub-mlops/user"]
-        == "alice"
-    )
+    labels = namespace_manifest("mlops-alice", "alice")["metadata"]["labels"]
+    assert labels["jupyterhub-mlops/user"] == "alice"
+    # Katib's Experiment webhook refuses sweeps in a namespace without this label.
+    assert labels["katib.kubeflow.org/metrics-collector-injection"] == "enabled"
 
 
 def test_replicas_without_pods_take_their_phase_from_the_operators_counts():

@@ -138,6 +138,41 @@ def test_a_cancelled_sweep_starts_at_most_one_more_trial_and_keeps_its_results(
     assert all(part["metrics"].get("accuracy") == "0.5" for part in status["parts"])
 
 
+DISTRIBUTED = """\
+import os, sys
+lr = float(sys.argv[sys.argv.index("--lr") + 1])
+if os.environ["RANK"] == "0":
+    print(f"world {os.environ['WORLD_SIZE']} at {os.environ['MASTER_ADDR']}")
+    print(f"accuracy={1 - lr:.4f}")
+else:
+    print(f"worker {os.environ['RANK']} done")
+"""
+
+
+def test_a_sweep_of_pytorchjob_trials_is_scored_by_each_masters_metric(
+        alice, controller, code_dir, sweeps_run):
+    """Katib creates each trial as a PyTorchJob, the Training Operator its master and
+    worker pods (which really run); only the master's collector reports."""
+    (code_dir / "train.py").write_text(DISTRIBUTED)
+    handle = Sweep(
+        name=unique("ddp"), command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
+        max_trials=2, parallel_trials=2, trial_kind="pytorchjob", replicas=2, image=IMAGE,
+        snapshot=Snapshot(code_dir),
+    ).submit(alice.client())
+    status = finished(handle)
+    assert status["state"] == "Succeeded", status
+    assert status["trials"]["succeeded"] == 2
+    for trial in status["parts"]:
+        assert float(trial["metrics"]["accuracy"]) == pytest.approx(
+            1 - float(trial["parameters"]["lr"]), abs=1e-4)
+        assert len(trial["pods"]) == 2, trial  # the master and the worker
+        job = controller.get("pytorchjob", alice.namespace, trial["name"])
+        assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    log = "\n".join(handle.logs(status["best_trial"]["name"]))
+    assert "world 2 at" in log and "accuracy=" in log, log
+
+
 COUNTED = """\
 import os, sys
 # Trials take turns (parallel 1): the first fails, the second ends without a metric.

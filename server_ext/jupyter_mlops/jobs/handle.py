@@ -123,9 +123,10 @@ class JobHandle:
         if part is None:
             pod = next((p for p in pods if self.kind.part_of_pod(p).startswith("master")), pods[0])
         else:
-            pod = next(
-                (p for p in pods if part in (self.kind.part_of_pod(p), p["metadata"]["name"])), None
-            )
+            matching = [p for p in pods if part in (self.kind.part_of_pod(p), p["metadata"]["name"])]
+            # A part of several pods (a PyTorchJob trial): the one whose log is the part's.
+            pod = next((p for p in matching if {c["name"] for c in p["spec"]["containers"]}
+                        & set(self.kind.log_containers)), matching[0] if matching else None)
             if pod is None:
                 known = ", ".join(sorted({self.kind.part_of_pod(p) for p in pods}))
                 raise NotFound(

@@ -304,6 +304,9 @@ class Sweep(Workload):
         if self.trial_kind == "pytorchjob":
             template.update(
                 primaryContainerName="pytorch",
+                # The master's metrics decide: only its pod gets Katib's collector, not
+                # every worker's (which would report the trial's metrics once each).
+                primaryPodLabels={"training.kubeflow.org/replica-type": "master"},
                 successCondition='status.conditions.#(type=="Succeeded")#|#(status=="True")#',
                 failureCondition='status.conditions.#(type=="Failed")#|#(status=="True")#',
                 trialSpec={
