@@ -11,6 +11,7 @@ serve means the CRD is missing, which is not the same as a missing object).
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 import ssl
@@ -89,7 +90,7 @@ class KubeClient:
 
     def list_metadata(
         self, resource: Resource, namespace: str | None = None, *, label_selector: str | None = None
-    ) -> list[dict]:
+    ) -> builtins.list[dict]:
         """The objects' ``metadata`` only (a ``PartialObjectMetadataList``): where a caller
         needs names or labels, the API server then encodes a fraction of each object."""
         ns = namespace or self.namespace
