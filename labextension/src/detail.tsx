@@ -84,17 +84,22 @@ function useJobDetail(kind: JobKind, name: string) {
       auto: true,
       factory: async () => {
         const asked = ++latest;
+        // The three reads go out together; the status and its extras are shown as
+        // soon as both are in, without waiting for the events (the slowest read:
+        // a sweep's events are its trials' too), which follow when they arrive.
+        const eventsRead = requestAPI<{ events: IEvent[] }>(`${path}/events`);
+        eventsRead.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
         try {
-          const [s, x, e] = await Promise.all([
-            requestAPI<IStatus>(path),
-            requestAPI<IExtras>(`sidebar/${path}`),
-            requestAPI<{ events: IEvent[] }>(`${path}/events`)
-          ]);
+          const [s, x] = await Promise.all([requestAPI<IStatus>(path), requestAPI<IExtras>(`sidebar/${path}`)]);
           if (asked !== latest) {
             return;
           }
           setStatus(s);
           setExtras(x);
+          const e = await eventsRead;
+          if (asked !== latest) {
+            return;
+          }
           setEvents(e.events);
           setError(null);
         } catch (e) {

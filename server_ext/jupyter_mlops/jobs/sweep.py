@@ -509,6 +509,12 @@ class SweepKind(JobKind):
         return patch
 
     def event_sources(self, handle, pods: list[dict]) -> set[str]:
-        # Katib writes events on the trials too (created, running, metrics unavailable).
-        trials = {p["name"] for p in self.parts(handle.get(), pods, handle.client.kube)}
+        # Katib writes events on the trials too (created, running, metrics unavailable);
+        # their names are all this needs, so the list carries their metadata only.
+        trials = {
+            t["name"]
+            for t in handle.client.kube.list_metadata(
+                TRIALS, handle.namespace, label_selector=f"{self.pod_label}={handle.name}"
+            )
+        }
         return super().event_sources(handle, pods) | trials
