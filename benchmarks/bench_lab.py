@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -124,8 +123,7 @@ def _idle_cpu_after_streams(support, env: dict, names: list[str], tmp_dir: Path,
 
 
 def run(ctx: BenchContext) -> list[Figure]:
-    sys.path.insert(0, str(ctx.repo / "tests"))
-    import sidebar_support as support
+    from tests import sidebar_support as support
 
     control_plane = ctx.control_plane()
     window = 10.0 if ctx.quick else 30.0

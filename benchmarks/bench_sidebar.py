@@ -18,7 +18,6 @@ suspended, so that one started with it would create no pods for them either.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -36,9 +35,7 @@ IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 def _harness(repo: Path):
     # The browser harness is shared with the sidebar's browser test (tests/sidebar_support.py),
     # and so is the hub's real availability service (tests/hub_availability.py).
-    sys.path.insert(0, str(repo / "tests"))
-    import hub_availability
-    import sidebar_support
+    from tests import hub_availability, sidebar_support
 
     return sidebar_support, hub_availability
 

@@ -17,18 +17,12 @@ import asyncio
 import gc
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import asyncssh
 
 from .harness import BenchContext, Figure, median, percentile
-
-# The SSH harness lives with the tests and imports the shared test support
-# (``mlops_testing``) by its bare name, as pytest's ``pythonpath`` allows there.
-_TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path[:0] = [str(_TESTS / "ssh"), str(_TESTS)]
 
 MIB = 1024 * 1024
 
@@ -122,7 +116,8 @@ def run(ctx: BenchContext) -> list[Figure]:
     import kubernetes
     from jupyterhub_mlops.ssh.gateway_keys import GATEWAY_KEY, load_file_keys
     from jupyterhub_mlops.ssh.keystore import FileKeyStore
-    from ssh_harness import Gateway, free_port, start_pod, stop, wait_for
+
+    from tests.ssh.ssh_harness import Gateway, free_port, start_pod, stop, wait_for
 
     size_mib = 32 if ctx.quick else 256
     sessions = 20 if ctx.quick else 100

@@ -263,7 +263,7 @@ def _views_of_a_big_sweep(ctx: BenchContext, work: Path, count: int, real: dict,
     from jupyter_mlops.magics.render import sweep_plot
 
     sidebar_support, _ = _test_helpers()
-    import hub_availability  # tests/, as bench_sidebar.py uses it
+    from tests import hub_availability  # as bench_sidebar.py uses it
 
     cp = ctx.control_plane()
     custom = kubernetes.client.CustomObjectsApi(cp.api_client("admin"))
@@ -385,10 +385,6 @@ def _write_big_sweep(custom, namespace: str, count: int, real: dict) -> str:
 def _test_helpers():
     """The harness shared with the tests: tests/sidebar_support.py (browser, Lab, researchers)
     and tests/jobs_support.py (the pod runner for the controllers' pods)."""
-    tests = str(Path(__file__).resolve().parent.parent / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    import jobs_support
-    import sidebar_support
+    from tests import jobs_support, sidebar_support
 
     return sidebar_support, jobs_support

@@ -19,7 +19,15 @@ from mlops_cluster import ControlPlane
 from mlops_cluster.controlplane import pod_network
 from mlops_cluster.fleet import DEFAULT_FLEET
 from mlops_contract.jobs import JOB_KINDS
-from mlops_testing import ARTIFACTS, create_namespace
+
+from tests.mlops_testing import ARTIFACTS, create_namespace
+
+# The session-wide fixtures the areas share (alice and bob, the job controllers'
+# helpers, the hub's availability service), registered here once: each starts at
+# most once per worker. Ask for them by name; importing one into a module or an
+# area's conftest.py would define it a second time, and start it a second time.
+# (pytest accepts pytest_plugins only in this top-level conftest.py.)
+pytest_plugins = ("tests.jobs_support", "tests.hub_availability")
 
 
 def _worker_pod_range() -> None:
@@ -51,8 +59,7 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
         fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
         authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
         # Jobs move as on a real cluster: Argo's own controller runs Workflows, the
-        # Training Operator PyTorchJobs, Katib sweeps (tests/jobs_support.py's job_runner
-        # runs their pods).
+        # Training Operator PyTorchJobs, Katib sweeps (job_runner below runs their pods).
         argo_controller=True,
         training_operator=True,
         katib=True,
@@ -76,9 +83,9 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
 def job_runner(control_plane, tmp_path_factory):
     """The kubelet's part for the pods the real controllers create (Argo's steps, the
     Training Operator's replicas) in namespaces labelled ``RUN_LOCALLY``
-    (``jobs_support.runs_locally``). One for the session, here and not in a plugin
+    (``tests.jobs_support.runs_locally``). One for the session, here and not in a plugin
     module, so that no pod is ever run by two runners."""
-    from jobs_support import controllers_pod_runner
+    from tests.jobs_support import controllers_pod_runner
 
     runner = controllers_pod_runner(control_plane, tmp_path_factory.mktemp("job-pods"))
     yield runner

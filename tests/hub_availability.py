@@ -10,11 +10,9 @@ with ``$JUPYTERHUB_API_TOKEN``.
 
 Two ways in:
 
-- the session fixture ``hub_availability``: load this module as a plugin in
-  the test module (or in a fixtures plugin of your own), so that one hub
-  serves the whole session; never import it from a conftest::
-
-      pytest_plugins = ("hub_availability",)
+- the session fixture ``hub_availability``: tests/conftest.py registers this
+  module as a plugin, once, so that one hub serves the whole session; ask for the
+  fixture by name and never import it (an imported fixture is a second hub)::
 
       def test_x(hub_availability):
           env = hub_availability.environment("alice")  # MLOPS_AVAILABILITY_URL,
@@ -62,7 +60,8 @@ from pathlib import Path
 import pytest
 import requests
 from mlops_cluster.ports import free_ports
-from mlops_testing import local_hub_config
+
+from tests.mlops_testing import local_hub_config
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICE = "gpu-availability"

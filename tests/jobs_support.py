@@ -35,8 +35,9 @@ from jupyterhub_mlops.provisioning import (
     ensure_user_namespace,
 )
 from mlops_cluster.pod_command import RUN_LOCALLY_ANNOTATION
-from mlops_testing import wait_for
-from openapi_check import check
+
+from tests.mlops_testing import wait_for
+from tests.openapi_check import check
 
 IMAGE = "quay.io/jupyter/pytorch-notebook:cuda12-python-3.12"
 

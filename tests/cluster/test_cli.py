@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from mlops_cluster.processes import pid_alive
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 from mlops_cluster.argo_controller import ArgoController
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 SPIN = b"invalid config map object received"

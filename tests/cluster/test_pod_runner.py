@@ -19,7 +19,8 @@ import pytest
 from mlops_cluster import processes
 from mlops_cluster.controlplane import pod_network
 from mlops_cluster.pod_runner import PodRunner
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -14,7 +14,8 @@ import textwrap
 
 import pytest
 from mlops_cluster.pod_runner import PodRunner
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -14,7 +14,8 @@ import json
 import kubernetes
 import pytest
 from mlops_cluster.controlplane import pod_network
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

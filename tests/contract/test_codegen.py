@@ -12,7 +12,8 @@ import json
 import runpy
 
 from mlops_contract.openapi import document
-from test_dependencies import REPO
+
+from tests.test_dependencies import REPO
 
 OPENAPI = REPO / "server_ext" / "jupyter_mlops" / "openapi.json"
 TYPESCRIPT = REPO / "labextension" / "src" / "api.ts"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from test_dependencies import REPO, imported_modules
+from tests.test_dependencies import REPO, imported_modules
 
 ALLOWED = {"mlops_contract", "pydantic"}
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from mlops_cluster import processes
 from mlops_cluster.ports import free_port
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BANNER_END = "Ctrl-C stops everything."

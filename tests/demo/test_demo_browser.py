@@ -25,8 +25,9 @@ import subprocess
 import uuid
 
 import pytest
-from browser import ARTIFACTS, chromium_context, open_mlops_sidebar
-from demo_stack import running_demo
+
+from tests.browser import ARTIFACTS, chromium_context, open_mlops_sidebar
+from tests.demo.demo_stack import running_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 USER = "bob"

@@ -17,9 +17,10 @@ from pathlib import Path
 import kubernetes
 import pytest
 import requests
-from demo_stack import running_demo
 from mlops_cluster import processes
-from mlops_testing import wait_for
+
+from tests.demo.demo_stack import running_demo
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.slow
 

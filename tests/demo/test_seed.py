@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the `demo` package
-
-from demo import seed  # noqa: E402
+from demo import seed  # the repository's `demo` package, beside `tests`
 
 
 def test_seed_pods_look_like_notebook_pods_of_their_users_and_hold_gpus():

@@ -35,11 +35,12 @@ from pathlib import Path
 
 import kubernetes
 import yaml
-from deploy_support import HELM_VALUES, RELEASE_NAMESPACE
 from mlops_cluster import binaries, helm, hub_image, processes
 from mlops_cluster.pod_command import RUN_LOCALLY_ANNOTATION
-from mlops_testing import wait_for
-from mounted_pod import MountedPod, cluster_dns, in_mount_namespace, service_endpoints, service_links
+
+from tests.deploy.deploy_support import HELM_VALUES, RELEASE_NAMESPACE
+from tests.deploy.mounted_pod import MountedPod, cluster_dns, in_mount_namespace, service_endpoints, service_links
+from tests.mlops_testing import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE = "jhub"

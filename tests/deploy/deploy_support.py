@@ -9,7 +9,8 @@ from pathlib import Path
 
 import kubernetes
 import yaml
-from mlops_testing import create_namespace, wait_for
+
+from tests.mlops_testing import create_namespace, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 HELM_VALUES = REPO / "helm-values"

@@ -23,16 +23,17 @@ import secrets
 import subprocess
 from pathlib import Path
 
-import deploy_support
 import kubernetes
 import pytest
 import requests
 import yaml
-from chart_deployment import PUBLIC_HOST, RELEASE, ChartDeployment, by_kind
-from deploy_support import HELM_VALUES, RELEASE_NAMESPACE
 from mlops_cluster import helm, hub_image, processes
-from mlops_testing import wait_for
-from network_policy_model import Endpoint, admits
+
+from tests.deploy import deploy_support
+from tests.deploy.chart_deployment import PUBLIC_HOST, RELEASE, ChartDeployment, by_kind
+from tests.deploy.deploy_support import HELM_VALUES, RELEASE_NAMESPACE
+from tests.deploy.network_policy_model import Endpoint, admits
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -54,7 +55,7 @@ def shipped_render():
 def deployment(request, control_plane, core_v1, tmp_path_factory):
     """The chart deployed and its pods running, with the hub on JupyterHub 5.5 (the hub
     image's) and then 6 (what pip resolves: what a chart upgrade brings)."""
-    from deploy_support import release_namespace
+    from tests.deploy.deploy_support import release_namespace
 
     namespaces = release_namespace(core_v1)
     next(namespaces)

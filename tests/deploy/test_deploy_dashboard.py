@@ -20,17 +20,18 @@ import json
 import pkgutil
 import re
 
-import deploy_support
 import jupyterhub_mlops
 import kubernetes_asyncio
 import prometheus_client
 import pytest
 import yaml
-from deploy_support import HELM_VALUES
 from jupyterhub_mlops.jobs_metrics import JobsCollector, JobsWatcher
 from mlops_contract import metrics
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy import deploy_support
+from tests.deploy.deploy_support import HELM_VALUES
 
 DASHBOARD = json.loads((HELM_VALUES / "grafana-dashboard.json").read_text())
 SUITE_METRIC = re.compile(r"\bjupyterhub_mlops_[A-Za-z0-9_:]*")

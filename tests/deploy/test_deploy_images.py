@@ -15,10 +15,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 import tomllib
 import yaml
-from deploy_support import HELM_VALUES, REPO
-from dockerfile_parser import Instruction, parse, pinned_image, pip_requirements
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.deploy.deploy_support import HELM_VALUES, REPO
+from tests.deploy.dockerfile_parser import Instruction, parse, pinned_image, pip_requirements
 
 IMAGES = REPO / "images"
 DOCKERFILES = {"hub": IMAGES / "hub" / "Dockerfile",

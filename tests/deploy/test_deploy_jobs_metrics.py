@@ -13,10 +13,8 @@ import asyncio
 import dataclasses
 import json
 
-import deploy_support
 import kubernetes_asyncio
 import pytest
-from jobs_support import printing_experiment_spec, runs_locally
 from jupyterhub_mlops.jobs_metrics import (
     JOB_KINDS,
     STATES,
@@ -29,6 +27,9 @@ from mlops_contract import metrics
 from mlops_contract.jobs import SWEEP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy import deploy_support
+from tests.jobs_support import printing_experiment_spec, runs_locally
 
 
 def conditions(*types, false=()):

@@ -4,9 +4,10 @@ held to the contract's list of algorithms and the suite's trial kinds."""
 from __future__ import annotations
 
 import yaml
-from deploy_support import HELM_VALUES
 from jupyter_mlops.jobs.sweep import TRIAL_KINDS
 from mlops_contract.sweep_algorithms import SWEEP_ALGORITHMS
+
+from tests.deploy.deploy_support import HELM_VALUES
 
 DOCUMENTS = list(yaml.safe_load_all((HELM_VALUES / "katib.yaml").read_text()))
 (CONFIG_MAP,) = [d for d in DOCUMENTS if d["kind"] == "ConfigMap"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mounted_pod import cluster_dns, mount_anchors, service_endpoints, service_links
+from tests.deploy.mounted_pod import cluster_dns, mount_anchors, service_endpoints, service_links
 
 POD = {"metadata": {"name": "proxy-1", "labels": {"component": "proxy"}},
        "spec": {"containers": [{"ports": [{"name": "https", "containerPort": 8443}]}]},

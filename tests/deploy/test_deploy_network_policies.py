@@ -15,13 +15,14 @@ import copy
 import json
 import uuid
 
-import deploy_support
 import kubernetes
 import pytest
-from deploy_support import HELM_VALUES
 from jupyterhub_mlops.network_policies import user_namespace_policies
-from mlops_testing import create_namespace
-from network_policy_model import Endpoint, admits
+
+from tests.deploy import deploy_support
+from tests.deploy.deploy_support import HELM_VALUES
+from tests.deploy.network_policy_model import Endpoint, admits
+from tests.mlops_testing import create_namespace
 
 pytestmark = pytest.mark.cluster
 

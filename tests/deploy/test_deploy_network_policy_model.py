@@ -4,7 +4,8 @@ https://kubernetes.io/docs/concepts/services-networking/network-policies/ (pure)
 from __future__ import annotations
 
 import pytest
-from network_policy_model import Endpoint, UnsupportedPolicy, admits, selector_matches
+
+from tests.deploy.network_policy_model import Endpoint, UnsupportedPolicy, admits, selector_matches
 
 NS = {"a": {"kubernetes.io/metadata.name": "a", "team": "x"},
       "b": {"kubernetes.io/metadata.name": "b"}}

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-import deploy_support
 import kubernetes
 import pytest
-from deploy_support import HELM_VALUES, NOTEBOOK_SA, can_i, load_all, provision_as_hub
-from mlops_testing import wait_for
+
+from tests.deploy import deploy_support
+from tests.deploy.deploy_support import HELM_VALUES, NOTEBOOK_SA, can_i, load_all, provision_as_hub
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from deploy_support import HELM_VALUES, RELEASE_NAMESPACE, REPO, load_all
 from mlops_cluster import binaries, helm
 from mlops_cluster.paths import cache_dir
-from mlops_testing import wait_for
+
+from tests.deploy.deploy_support import HELM_VALUES, RELEASE_NAMESPACE, REPO, load_all
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

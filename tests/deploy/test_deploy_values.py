@@ -14,8 +14,9 @@ import re
 
 import pytest
 import yaml
-from deploy_support import HELM_VALUES, REPO, load_all
 from jupyterhub.scopes import scope_definitions
+
+from tests.deploy.deploy_support import HELM_VALUES, REPO, load_all
 
 VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
 MARKER = "FILL IN"

@@ -16,10 +16,11 @@ import random
 
 import kubernetes
 import pytest
-from gpu_oracle import recompute
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster.fleet import node_manifest
+
+from tests.inventory.gpu_oracle import recompute
 
 pytestmark = pytest.mark.cluster
 

@@ -21,11 +21,12 @@ import time
 
 import kubernetes
 import pytest
-from gpu_oracle import recompute
 from jupyterhub_mlops.inventory import GpuInventory, InventoryWatcher
 from kubernetes_asyncio import config as async_config
 from mlops_cluster import ControlPlane
-from mlops_testing import b64, create_namespace, etcd, wait_for
+
+from tests.inventory.gpu_oracle import recompute
+from tests.mlops_testing import b64, create_namespace, etcd, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

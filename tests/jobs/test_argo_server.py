@@ -15,7 +15,6 @@ import uuid
 
 import pytest
 from hera.workflows import Container, Workflow
-from jobs_support import IMAGE, argo_creator_label
 from jupyter_mlops.jobs import (
     ClusterUnreachable,
     JobsClient,
@@ -28,10 +27,11 @@ from jupyter_mlops.jobs import (
 )
 from jupyter_mlops.jobs.kind import SNAPSHOT_ANNOTATION
 from jupyter_mlops.jobs.kube import KubeClient
-from mlops_testing import closed_port, wait_for
+
+from tests.jobs_support import IMAGE, argo_creator_label
+from tests.mlops_testing import closed_port, wait_for
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support"]
 CREATOR = "workflows.argoproj.io/creator"
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import kubernetes
 import pytest
 import pytest_asyncio
-from jobs_support import IMAGE, make_user
 from jupyter_mlops.jobs import (
     AlreadyExists,
     ArgoWorkflow,
@@ -33,10 +32,11 @@ from jupyter_mlops.jobs.client import JobsClient
 from jupyter_mlops.jobs.kube import KubeClient
 from jupyter_mlops.jobs.snapshot import SharedVolume
 from mlops_cluster import ControlPlane
-from mlops_testing import closed_port
+
+from tests.jobs_support import IMAGE, make_user
+from tests.mlops_testing import closed_port
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support"]
 
 
 def unique(prefix: str) -> str:

@@ -27,7 +27,8 @@ from jupyter_mlops.jobs.informer import KindInformer, Subscription
 from jupyter_mlops.jobs.kinds import kind_named
 from jupyter_mlops.jobs.pytorchjob import PyTorchJob
 from mlops_cluster import ControlPlane
-from mlops_testing import b64, create_namespace, etcd, wait_for
+
+from tests.mlops_testing import b64, create_namespace, etcd, wait_for
 
 pytestmark = pytest.mark.cluster
 PYTORCHJOB = kind_named("pytorchjob")

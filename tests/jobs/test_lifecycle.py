@@ -15,13 +15,13 @@ import time
 import uuid
 
 import pytest
-from jobs_support import IMAGE, runs_locally
 from jupyter_mlops.jobs import Parameter, Snapshot, Sweep, submit_workflow
 from mlops_contract.jobs import FINISHED
-from mlops_testing import wait_for
+
+from tests.jobs_support import IMAGE, runs_locally
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support"]
 A100 = "NVIDIA-A100-SXM4-80GB"
 
 

@@ -18,10 +18,10 @@ import kubernetes
 import pytest
 from hera.workflows import DAG, Container, Steps, Workflow
 from jupyter_mlops.jobs import NotFound, PermissionDenied, submit_workflow
-from mlops_testing import wait_for
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support"]
 IMAGE = "python:3.12-slim"
 PYTHON = sys.executable
 """Steps run as local processes: this machine's Python stands in for the image's."""

@@ -14,10 +14,11 @@ import uuid
 
 import kubernetes
 import pytest
-from jobs_support import printing_experiment_spec, runs_locally
 from jupyterhub_mlops.provisioning import KATIB_INJECTION_LABEL
 from mlops_cluster import katib
-from mlops_testing import closed_port, wait_for
+
+from tests.jobs_support import printing_experiment_spec, runs_locally
+from tests.mlops_testing import closed_port, wait_for
 
 pytestmark = pytest.mark.cluster
 

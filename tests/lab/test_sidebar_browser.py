@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import ARTIFACTS, chromium_context, open_mlops_sidebar
-from lab_server import start_jupyter_lab
+
+from tests.browser import ARTIFACTS, chromium_context, open_mlops_sidebar
+from tests.lab.lab_server import start_jupyter_lab
 
 pytestmark = pytest.mark.browser
 

@@ -25,12 +25,12 @@ import uuid
 import kubernetes
 import pytest
 import pytest_asyncio
-from jobs_support import IMAGE, make_user, runs_locally
 from mlops_cluster.ports import free_port
-from sidebar_support import cluster_environment, remove_namespace, run_galata, start_lab
+
+from tests.jobs_support import IMAGE, make_user, runs_locally
+from tests.sidebar_support import cluster_environment, remove_namespace, run_galata, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
-pytest_plugins = ("hub_availability",)  # the hub's availability service, one per session
 
 # The specs of the projects fresh + jobs + errors (playwright.config.js).
 SPECS = 11

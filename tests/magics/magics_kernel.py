@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from jobs_support import IMAGE
 from jupyter_client import BlockingKernelClient, KernelManager
 from mlops_cluster import processes
 from mlops_cluster.ports import free_port
+
+from tests.jobs_support import IMAGE
 
 HUB_HOST = "hub.example.org"
 OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")

@@ -11,12 +11,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hub_availability import USER_GPU_CAP
-from jobs_support import IMAGE
-from magics_checks import assert_one_line, cell, job_names
-from mlops_testing import wait_for
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.hub_availability import USER_GPU_CAP
+from tests.jobs_support import IMAGE
+from tests.magics.magics_checks import assert_one_line, cell, job_names
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"

@@ -11,11 +11,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from jobs_support import namespaced_watches
-from magics_kernel import Kernel, notebook_environment
-from mlops_testing import wait_for
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.jobs_support import namespaced_watches
+from tests.magics.magics_kernel import Kernel, notebook_environment
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 MORE_DISPLAYS = 3

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from hub_availability import USER_GPU_CAP
-from magics_checks import assert_one_line, cell, job_names, serves_experiments
-from mlops_testing import wait_for
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.hub_availability import USER_GPU_CAP
+from tests.magics.magics_checks import assert_one_line, cell, job_names, serves_experiments
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"

@@ -15,10 +15,9 @@ import tarfile
 import uuid
 
 import pytest
-from magics_kernel import start_notebook_kernel
-from mlops_testing import wait_for
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.magics.magics_kernel import start_notebook_kernel
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 A100 = "NVIDIA-A100-SXM4-80GB"

@@ -11,9 +11,8 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from jobs_support import runs_locally
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.jobs_support import runs_locally
 
 pytestmark = pytest.mark.cluster
 SVG = "{http://www.w3.org/2000/svg}"

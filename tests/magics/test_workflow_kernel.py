@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from jobs_support import IMAGE
 
-pytest_plugins = ("magics_fixtures",)  # the notebook kernel fixtures
+from tests.jobs_support import IMAGE
 
 pytestmark = pytest.mark.cluster
 

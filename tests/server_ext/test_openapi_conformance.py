@@ -22,9 +22,10 @@ import pytest
 import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from jobs_support import make_user
-from openapi_check import OPENAPI
 from schemathesis.specs.openapi.checks import missing_required_header, positive_data_acceptance
+
+from tests.jobs_support import make_user
+from tests.openapi_check import OPENAPI
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]

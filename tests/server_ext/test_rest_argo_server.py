@@ -14,13 +14,14 @@ import uuid
 
 import pytest
 from hera.workflows import Container, Workflow
-from jobs_support import IMAGE, argo_creator_label, on_server_loop, server_config
-from jobs_support import call_api as call
 from jupyter_mlops.jobs import Snapshot
-from mlops_testing import closed_port, wait_for
+
+from tests.jobs_support import IMAGE, argo_creator_label, on_server_loop, server_config
+from tests.jobs_support import call_api as call
+from tests.mlops_testing import closed_port, wait_for
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 CREATOR = "workflows.argoproj.io/creator"
 
 

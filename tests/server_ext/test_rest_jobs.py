@@ -16,15 +16,16 @@ import uuid
 
 import jsonschema
 import pytest
-from jobs_support import API, IMAGE, on_server_loop, server_config
-from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob, Snapshot
-from openapi_check import json_schema_of
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
+from tests.jobs_support import API, IMAGE, on_server_loop, server_config
+from tests.jobs_support import call_api as call
+from tests.openapi_check import json_schema_of
+
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture

@@ -15,12 +15,13 @@ import uuid
 
 import httpx
 import pytest
-from jobs_support import IMAGE, namespaced_watches, on_server_loop, server_config
-from jobs_support import call_api as call
 from jupyter_mlops.jobs import PyTorchJob
 
+from tests.jobs_support import IMAGE, namespaced_watches, on_server_loop, server_config
+from tests.jobs_support import call_api as call
+
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 STREAMS = 12
 

@@ -14,10 +14,11 @@ import uuid
 
 import pytest
 import pytest_asyncio
-from jobs_support import IMAGE, controller, make_user  # noqa: F401 - fixtures
-from mlops_testing import wait_for
-from openapi_check import check
-from sidebar_support import remove_namespace, start_lab
+
+from tests.jobs_support import IMAGE, make_user
+from tests.mlops_testing import wait_for
+from tests.openapi_check import check
+from tests.sidebar_support import remove_namespace, start_lab
 
 pytestmark = pytest.mark.cluster
 RTX = "NVIDIA-RTX-A6000"
@@ -51,7 +52,7 @@ def lab(users, tmp_path):
         yield lab
 
 
-def test_workflow_from_a_hera_file(lab, users, controller):  # noqa: F811
+def test_workflow_from_a_hera_file(lab, users, controller):
     (lab.root / "flows").mkdir()
     (lab.root / "flows" / "train.py").write_text(HERA_FILE.format(image=IMAGE, rtx=RTX))
     status, body = lab.api("sidebar/workflows/from-file", "POST",
@@ -77,7 +78,7 @@ def test_workflow_from_a_hera_file(lab, users, controller):  # noqa: F811
     ("../outside.py", None, "inside the notebook server's root"),
     ("notes.txt", "hello\n", "not an existing .py file"),
 ])
-def test_workflow_file_errors_name_the_reason(lab, users, controller, path, content, says):  # noqa: F811
+def test_workflow_file_errors_name_the_reason(lab, users, controller, path, content, says):
     if content is not None:
         (lab.root / path).write_text(content)
     status, body = lab.api("sidebar/workflows/from-file", "POST", {"path": path})
@@ -88,7 +89,7 @@ def test_workflow_file_errors_name_the_reason(lab, users, controller, path, cont
         "argoproj.io", "v1alpha1", users[0].namespace, "workflows")["items"] == []
 
 
-def test_job_extras_and_rbac_isolation(lab, users, controller, tmp_path):  # noqa: F811
+def test_job_extras_and_rbac_isolation(lab, users, controller, tmp_path):
     status, created = lab.api("jobs/pytorchjobs", "POST", {
         "command": ["python", "train.py"], "replicas": 2, "gpus": 1, "gpu_type": RTX,
         "snapshot": None, "if_not_fits": "queue"})

@@ -23,7 +23,8 @@ from urllib.parse import urlencode
 
 import requests
 from mlops_cluster.ports import free_ports
-from mlops_testing import local_hub_config
+
+from tests.mlops_testing import local_hub_config
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse"

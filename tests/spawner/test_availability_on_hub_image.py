@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 import requests
-from hub_availability import USER_GPU_CAP, running_hub_availability
 from jupyter_mlops.jobs.availability import AvailabilityClient, TokenRefused
 from mlops_cluster import hub_image
+
+from tests.hub_availability import USER_GPU_CAP, running_hub_availability
 
 pytestmark = pytest.mark.cluster
 

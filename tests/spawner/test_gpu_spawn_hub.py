@@ -14,10 +14,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from gpu_hub import Hub
-from inventory.gpu_oracle import recompute
 from mlops_cluster import hub_image
-from mlops_testing import wait_for
+
+from tests.inventory.gpu_oracle import recompute
+from tests.mlops_testing import wait_for
+from tests.spawner.gpu_hub import Hub
 
 pytestmark = pytest.mark.cluster
 
@@ -40,7 +41,8 @@ def hub_variant(request) -> str:
 @pytest.fixture(scope="module")
 def hub_namespace(control_plane, core_v1, hub_variant):
     import kubernetes
-    from mlops_testing import create_namespace
+
+    from tests.mlops_testing import create_namespace
 
     name = create_namespace(core_v1, f"hub-{int(time.time()) % 100000}")
     yield name
@@ -434,8 +436,9 @@ def test_event_stream_pushes_a_new_snapshot_when_gpus_are_taken(hub, core_v1, hu
 
 @pytest.mark.browser
 def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_namespace):
-    from gpu_hub import PASSWORD
     from playwright.sync_api import sync_playwright
+
+    from tests.spawner.gpu_hub import PASSWORD
 
     free_cell = '[data-slug="rtx-1"] [data-role=free]'
     with sync_playwright() as p:

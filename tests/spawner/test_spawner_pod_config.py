@@ -19,8 +19,9 @@ from jupyterhub_mlops.ssh.names import Target
 from jupyterhub_mlops.ssh.routing import PodLocator
 from mlops_contract.labels import OWNER_LABEL, label_value
 from mlops_contract.placement import GPU_TOLERATION
-from mlops_testing import wait_for
 from traitlets.config import Config
+
+from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -1,3 +1,3 @@
 """The SSH tests' fixtures live in ssh_harness.py (importable by benchmarks too)."""
 
-from ssh_harness import clients, gateway, hub, ssh_namespace, user_namespaces, users  # noqa: F401
+from tests.ssh.ssh_harness import clients, gateway, hub, ssh_namespace, user_namespaces, users  # noqa: F401

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from mlops_testing import CHP, wait_for
+
+from tests.mlops_testing import CHP, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

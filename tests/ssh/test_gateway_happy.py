@@ -134,7 +134,7 @@ def test_local_port_forward_reaches_own_notebook(clients, users):
     import subprocess
     import urllib.request
 
-    from ssh_harness import free_port, wait_port
+    from tests.ssh.ssh_harness import free_port, wait_port
 
     u = users["alice"]
     port = free_port()
@@ -174,7 +174,7 @@ def test_ssh_activity_reaches_the_hub(clients, users, hub):
         model = hub.request("GET", "/users/bob")[1]
         ts = model["servers"][""]["last_activity"]
         return ts and datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")) >= before
-    from ssh_harness import wait_for
+    from tests.ssh.ssh_harness import wait_for
     wait_for(server_activity, timeout=20, what="bob's server last_activity to follow SSH use")
 
 
@@ -195,7 +195,7 @@ def test_audit_and_metrics_record_the_logins(clients, users, hub):
 
 def test_named_server_login_reaches_that_servers_pod(clients, users, user_namespaces, core_v1,
                                                     ssh_namespace, tmp_path):
-    from ssh_harness import public_key_of, secret_keys, start_pod, stop
+    from tests.ssh.ssh_harness import public_key_of, secret_keys, start_pod, stop
 
     gateway_key = public_key_of(secret_keys(core_v1, ssh_namespace)["gateway_ed25519_key"])
     pod = start_pod(core_v1, user_namespaces["alice"], "alice", gateway_key, tmp_path, server="gpu")
@@ -216,7 +216,7 @@ def test_agent_forwarding_asked_for_is_not_given(clients, tmp_path):
     sock = tmp_path / "agent.sock"
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     try:
-        from ssh_harness import wait_for
+        from tests.ssh.ssh_harness import wait_for
         wait_for(sock.exists, timeout=10, what="ssh-agent's socket")
         env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
         out = subprocess.run(["ssh", "-F", str(clients.config_for(clients.users["alice"])),

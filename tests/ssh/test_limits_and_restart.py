@@ -10,7 +10,8 @@ import asyncio
 
 import asyncssh
 import pytest
-from ssh_harness import public_key_of, secret_keys
+
+from tests.ssh.ssh_harness import public_key_of, secret_keys
 
 pytestmark = pytest.mark.cluster
 

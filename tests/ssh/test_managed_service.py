@@ -18,8 +18,20 @@ import urllib.request
 
 import pytest
 from mlops_cluster import hub_image
-from mlops_testing import create_namespace
-from ssh_harness import CHP, HERE, REPO, VENV_BIN, free_port, public_key_of, start_pod, stop, wait_for, wait_port
+
+from tests.mlops_testing import create_namespace
+from tests.ssh.ssh_harness import (
+    CHP,
+    HERE,
+    REPO,
+    VENV_BIN,
+    free_port,
+    public_key_of,
+    start_pod,
+    stop,
+    wait_for,
+    wait_port,
+)
 
 pytestmark = pytest.mark.cluster
 

@@ -9,7 +9,8 @@ gateway pushes the registered keys to the pod's sshd before each jump.
 import subprocess
 
 import pytest
-from ssh_harness import delete_key, register_key, ssh_config_text
+
+from tests.ssh.ssh_harness import delete_key, register_key, ssh_config_text
 
 pytestmark = pytest.mark.cluster
 

@@ -15,7 +15,8 @@ import uuid
 import asyncssh
 import pytest
 from jupyterhub_mlops.ssh.keystore import configmap_name
-from sidebar_support import cluster_environment, run_galata, start_lab
+
+from tests.sidebar_support import cluster_environment, run_galata, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest_asyncio
-from jobs_support import make_user, runs_locally
+
+from tests.jobs_support import make_user, runs_locally
 
 
 async def researcher(control_plane, core_v1, tmp_dir: Path, name: str):

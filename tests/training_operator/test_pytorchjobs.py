@@ -20,15 +20,16 @@ import uuid
 import jsonschema
 import kubernetes
 import pytest
-from jobs_support import IMAGE, on_server_loop, server_config
-from jobs_support import call_api as call
 from jupyter_mlops.jobs import InvalidSpec, NotFound, PermissionDenied, PyTorchJob, Snapshot
-from magics.magics_kernel import Kernel
-from mlops_testing import wait_for
-from openapi_check import check, json_schema_of
+
+from tests.jobs_support import IMAGE, on_server_loop, server_config
+from tests.jobs_support import call_api as call
+from tests.magics.magics_kernel import Kernel
+from tests.mlops_testing import wait_for
+from tests.openapi_check import check, json_schema_of
 
 pytestmark = pytest.mark.cluster
-pytest_plugins = ["jobs_support", "pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 A100 = "NVIDIA-A100-SXM4-80GB"
 JOB_LABEL = "training.kubeflow.org/job-name"
 

@@ -1,4 +1,4 @@
-"""Fixtures of the %mlops tests (imported by each test module): alice's kernel and directory.
+"""Fixtures of the %mlops tests (every module in tests/magics/): alice's kernel and directory.
 
 The kernel is a real ipykernel started by jupyter_client, with alice's
 service-account credentials passed the way the jobs API reads them outside a
@@ -11,17 +11,12 @@ JupyterHub token.
 from __future__ import annotations
 
 import pytest
-from jobs_support import (  # noqa: F401 - fixtures
-    alice,
-    argo_workflows,
-    bob,
-    controller,
-    training_jobs,
-)
-from magics_kernel import start_notebook_kernel
 
-# A plugin (not an import of the fixture), so the whole session shares one hub.
-pytest_plugins = ("hub_availability",)
+from tests.magics.magics_kernel import start_notebook_kernel
+
+# alice, bob, controller, argo_workflows, training_jobs and hub_availability are the
+# session-wide fixtures tests/conftest.py registers once (never import them here: an
+# imported fixture is a second definition, started a second time).
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +35,7 @@ def workdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def kernel(alice, workdir, hub_availability):  # noqa: F811 - alice: the fixture imported above
+def kernel(alice, workdir, hub_availability):
     """alice's notebook kernel with the extension loaded."""
     started = start_notebook_kernel(alice, workdir, hub_availability)
     yield started
