@@ -32,6 +32,7 @@ bench: install
 
 lint: install-python
 	@$(VENV)/bin/ruff check contract spawner server_ext cluster tests benchmarks demo scripts
+	@$(VENV)/bin/ruff format --check contract spawner server_ext cluster tests benchmarks demo scripts
 	@$(VENV)/bin/mypy  # the packages and settings in pyproject.toml's [tool.mypy]
 	@cd labextension && npm run lint
 	@cd ui-tests && npm run lint

@@ -1,8 +1,8 @@
 """Run every benchmark module and write results.json and RESULTS.md.
 
-    python -m benchmarks                 # all of them
-    python -m benchmarks ssh jobs        # only bench_ssh.py and bench_jobs.py
-    python -m benchmarks --quick         # smaller sizes
+python -m benchmarks                 # all of them
+python -m benchmarks ssh jobs        # only bench_ssh.py and bench_jobs.py
+python -m benchmarks --quick         # smaller sizes
 """
 
 from __future__ import annotations
@@ -38,10 +38,16 @@ def write_results(figures: list[Figure], failures: dict[str, str], command: str)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
     for f in figures:
-        values[f.key] = {"value": round(f.value, 4), "unit": f.unit, "goal": f.goal,
-                         "comparison": None if f.comparison is None else round(f.comparison, 4),
-                         "comparison_label": f.comparison_label, "note": f.note,
-                         "command": command, "measured": stamp}
+        values[f.key] = {
+            "value": round(f.value, 4),
+            "unit": f.unit,
+            "goal": f.goal,
+            "comparison": None if f.comparison is None else round(f.comparison, 4),
+            "comparison_label": f.comparison_label,
+            "note": f.note,
+            "command": command,
+            "measured": stamp,
+        }
     results_path.write_text(json.dumps({"machine": machine, "figures": values}, indent=2, sort_keys=True) + "\n")
     render_results_md(values, machine, failures)
 
@@ -58,8 +64,9 @@ def hand_written_notes(path: Path) -> list[str]:
     return [] if start < 0 else ["", *text[start:].rstrip("\n").split("\n")]
 
 
-def render_results_md(values: dict[str, dict], machine: str, failures: dict[str, str] | None = None,
-                      path: Path = HERE / "RESULTS.md") -> None:
+def render_results_md(
+    values: dict[str, dict], machine: str, failures: dict[str, str] | None = None, path: Path = HERE / "RESULTS.md"
+) -> None:
     notes = hand_written_notes(path)
     lines = [
         "# Benchmark results",
@@ -91,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("only", nargs="*", help="benchmark names (bench_<name>.py)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     args = parser.parse_args(argv)
-    command = "make bench" if not args.only and not args.quick else (
-        "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv))
-    ctx = BenchContext(repo=HERE.parent, artifacts=HERE.parent / "test-artifacts" / "bench",
-                       quick=args.quick)
+    command = (
+        "make bench"
+        if not args.only and not args.quick
+        else ("python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv))
+    )
+    ctx = BenchContext(repo=HERE.parent, artifacts=HERE.parent / "test-artifacts" / "bench", quick=args.quick)
     ctx.artifacts.mkdir(parents=True, exist_ok=True)
     figures: list[Figure] = []
     failures: dict[str, str] = {}

@@ -145,16 +145,12 @@ async def create_fleet(core: k8s.CoreV1Api, nodes: int, pods: int) -> None:
         if exc.status != 409:
             raise
     await gather_limited(
-        ignore_conflict(
-            core.create_node(bench_node(i), _preload_content=False, _request_timeout=60)
-        )
+        ignore_conflict(core.create_node(bench_node(i), _preload_content=False, _request_timeout=60))
         for i in range(nodes)
     )
     await gather_limited(
         ignore_conflict(
-            core.patch_node_status(
-                f"bench-node-{i:04d}", ready_status(), _preload_content=False, _request_timeout=60
-            )
+            core.patch_node_status(f"bench-node-{i:04d}", ready_status(), _preload_content=False, _request_timeout=60)
         )
         for i in range(nodes)
     )
@@ -168,9 +164,7 @@ async def create_fleet(core: k8s.CoreV1Api, nodes: int, pods: int) -> None:
             await asyncio.sleep(0.2)
     await gather_limited(
         ignore_conflict(
-            core.create_namespaced_pod(
-                NAMESPACE, bench_pod(i, nodes), _preload_content=False, _request_timeout=60
-            )
+            core.create_namespaced_pod(NAMESPACE, bench_pod(i, nodes), _preload_content=False, _request_timeout=60)
         )
         for i in range(pods)
     )
@@ -217,10 +211,7 @@ async def measure(cp, nodes: int, pods: int, requests: int, naive_requests: int,
     ours_url = f"http://127.0.0.1:{port}{prefix}api/v1/snapshot"
     try:
         ours = [(await timed_get(http, ours_url))[0] for _ in range(requests)]
-        naive = [
-            (await timed_get(http, f"http://127.0.0.1:{port}/naive"))[0]
-            for _ in range(naive_requests)
-        ]
+        naive = [(await timed_get(http, f"http://127.0.0.1:{port}/naive"))[0] for _ in range(naive_requests)]
         # Freshness: a pod bound to a GPU node, until our API shows one GPU less.
         freshness = []
         for i in range(probes):
@@ -241,9 +232,7 @@ async def measure(cp, nodes: int, pods: int, requests: int, naive_requests: int,
                 },
             }
             t0 = time.perf_counter()
-            resp = await core.create_namespaced_pod(
-                NAMESPACE, pod, _preload_content=False, _request_timeout=30
-            )
+            resp = await core.create_namespaced_pod(NAMESPACE, pod, _preload_content=False, _request_timeout=30)
             resp.release()
             while await free_of(http, ours_url) != before - 1:
                 await asyncio.sleep(0.002)
@@ -283,9 +272,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     requests, naive_requests, probes = (100, 3, 10) if ctx.quick else (300, 10, 30)
     cp = ctx.control_plane()
     try:
-        ours, naive, freshness, setup_s = asyncio.run(
-            measure(cp, nodes, pods, requests, naive_requests, probes)
-        )
+        ours, naive, freshness, setup_s = asyncio.run(measure(cp, nodes, pods, requests, naive_requests, probes))
     finally:
         cleanup(cp)
     scale = f"{nodes} nodes x 8 GPUs, {pods} pods (set up in {setup_s:.0f}s)"
@@ -311,7 +298,6 @@ def run(ctx: BenchContext) -> list[Figure]:
             percentile(freshness, 99),
             "ms",
             goal="<= 1000",
-            note=f"pod created bound to a GPU node -> one GPU less in the API; "
-            f"{len(freshness)} probes",
+            note=f"pod created bound to a GPU node -> one GPU less in the API; {len(freshness)} probes",
         ),
     ]

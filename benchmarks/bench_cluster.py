@@ -17,6 +17,12 @@ def run(ctx: BenchContext) -> list[Figure]:
             cp = ControlPlane(Path(run_dir)).start()
             times.append(cp.startup_seconds)
             cp.stop()
-    return [Figure("cluster.start_s", median(times), "s", goal="<= 30",
-                   note=f"median of {len(times)}: etcd, apiserver, controller-manager, scheduler, "
-                        "KWOK, CRDs, 7 nodes Ready")]
+    return [
+        Figure(
+            "cluster.start_s",
+            median(times),
+            "s",
+            goal="<= 30",
+            note=f"median of {len(times)}: etcd, apiserver, controller-manager, scheduler, KWOK, CRDs, 7 nodes Ready",
+        )
+    ]

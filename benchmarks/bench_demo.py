@@ -31,10 +31,21 @@ ORPHAN_GRACE_S = 10
 def _start(ctx: BenchContext, run_dir: Path, name: str):
     """Start the demo; return (process, seconds until its banner)."""
     began = time.monotonic()
-    proc = processes.start(name, [
-        sys.executable, "-m", "demo", "--no-browser", f"--port={free_port()}",
-        f"--ssh-port={free_port()}", f"--run-dir={run_dir}", f"--password={secrets.token_urlsafe(12)}",
-    ], ctx.artifacts, cwd=ctx.repo)
+    proc = processes.start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "demo",
+            "--no-browser",
+            f"--port={free_port()}",
+            f"--ssh-port={free_port()}",
+            f"--run-dir={run_dir}",
+            f"--password={secrets.token_urlsafe(12)}",
+        ],
+        ctx.artifacts,
+        cwd=ctx.repo,
+    )
     log = ctx.artifacts / f"{name}.log"
     while time.monotonic() - began < START_TIMEOUT_S:
         if proc.poll() is not None:
@@ -55,8 +66,11 @@ def _ctrl_c(proc) -> tuple[float, int]:
     stopped = time.monotonic() - began
     deadline = time.monotonic() + ORPHAN_GRACE_S
     while True:
-        alive = [pid for pid, started in stack.items()
-                 if (fields := processes._stat_fields(pid)) and fields[0] != "Z" and fields[19] == started]
+        alive = [
+            pid
+            for pid, started in stack.items()
+            if (fields := processes._stat_fields(pid)) and fields[0] != "Z" and fields[19] == started
+        ]
         if not alive or time.monotonic() > deadline:
             return stopped, len(alive)
         time.sleep(0.2)
@@ -72,12 +86,27 @@ def run(ctx: BenchContext) -> list[Figure]:
     second_stop_s, second_left = _ctrl_c(second)
     shutil.rmtree(run_dir, ignore_errors=True)
     return [
-        Figure("demo.second_start_s", second_s, "s", goal="< 60", comparison=first_s,
-               comparison_label="first start, fresh run folder",
-               note="python -m demo to its banner: cluster, pod runner, seeded pods, proxy, "
-                    "JupyterHub, availability service, SSH gateway; Go binaries cached"),
-        Figure("demo.stop_s", max(first_stop_s, second_stop_s), "s",
-               note="SIGINT (Ctrl-C) to exit, the slower of the two runs"),
-        Figure("demo.processes_left_after_ctrl_c", first_left + second_left, "", goal="0",
-               note=f"descendants of either run alive {ORPHAN_GRACE_S} s after it exited"),
+        Figure(
+            "demo.second_start_s",
+            second_s,
+            "s",
+            goal="< 60",
+            comparison=first_s,
+            comparison_label="first start, fresh run folder",
+            note="python -m demo to its banner: cluster, pod runner, seeded pods, proxy, "
+            "JupyterHub, availability service, SSH gateway; Go binaries cached",
+        ),
+        Figure(
+            "demo.stop_s",
+            max(first_stop_s, second_stop_s),
+            "s",
+            note="SIGINT (Ctrl-C) to exit, the slower of the two runs",
+        ),
+        Figure(
+            "demo.processes_left_after_ctrl_c",
+            first_left + second_left,
+            "",
+            goal="0",
+            note=f"descendants of either run alive {ORPHAN_GRACE_S} s after it exited",
+        ),
     ]

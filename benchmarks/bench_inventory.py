@@ -68,9 +68,7 @@ def node_event(i: int) -> bytes:
     return json.dumps({"type": "ADDED", "object": node}).encode()
 
 
-def pod_event(
-    i: int, nodes: int, rng: random.Random, event_type: str = "ADDED", phase: str = "Running"
-) -> bytes:
+def pod_event(i: int, nodes: int, rng: random.Random, event_type: str = "ADDED", phase: str = "Running") -> bytes:
     gpus = rng.choice([0, 0, 1, 1, 2, 4])
     limits = {"nvidia.com/gpu": str(gpus)} if gpus else {}
     pod = {
@@ -98,9 +96,7 @@ def pod_event(
                     },
                 }
             ],
-            "tolerations": [
-                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-            ],
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
         },
         "status": {"phase": phase, "podIP": "10.0.0.1", "hostIP": "10.0.0.2"},
     }
@@ -136,11 +132,18 @@ def run(ctx: BenchContext) -> list[Figure]:
         event_us, naive_us, resident, count = pool.apply(measure, (nodes, pods))
     scale = f"{nodes} nodes, {pods} pods"
     return [
-        Figure("inventory.event_us", event_us, "us", goal="<= 20", comparison=naive_us,
-               comparison_label="recompute node per event",
-               note=f"CPU time; {count} pod events (add/update/delete) as JSON lines, {scale}"),
-        Figure("inventory.rss_mb_150k", resident, "MB", goal="<= 150",
-               note=f"RSS growth with {scale} in the inventory"),
+        Figure(
+            "inventory.event_us",
+            event_us,
+            "us",
+            goal="<= 20",
+            comparison=naive_us,
+            comparison_label="recompute node per event",
+            note=f"CPU time; {count} pod events (add/update/delete) as JSON lines, {scale}",
+        ),
+        Figure(
+            "inventory.rss_mb_150k", resident, "MB", goal="<= 150", note=f"RSS growth with {scale} in the inventory"
+        ),
     ]
 
 
@@ -165,9 +168,7 @@ def measure(nodes: int, pods: int) -> tuple[float, float, float, int]:
     for event_type, phase, indices in plan:
         indices = list(indices)
         for start in range(0, len(indices), chunk):
-            lines = [
-                pod_event(i, nodes, rng, event_type, phase) for i in indices[start : start + chunk]
-            ]
+            lines = [pod_event(i, nodes, rng, event_type, phase) for i in indices[start : start + chunk]]
             began = time.process_time()
             for line in lines:
                 apply_line(inventory, line)

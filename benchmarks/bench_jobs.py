@@ -41,9 +41,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         user = _user(cp, work)
         with _notebook_server(user, work) as (base, token):
             figures = [_submit(base, token, 20 if ctx.quick else 100)]
-            figures += _list(
-                cp, user, base, token, 200 if ctx.quick else 1000, 5 if ctx.quick else 15
-            )
+            figures += _list(cp, user, base, token, 200 if ctx.quick else 1000, 5 if ctx.quick else 15)
         figures += _snapshot(work, 500 if ctx.quick else 5000, 5 if ctx.quick else 50)
         figures += _workflow_e2e(cp, user, work, 1 if ctx.quick else 3)
         figures += _pytorchjob_end_to_end(work / "operator", 2 if ctx.quick else 5)
@@ -108,9 +106,7 @@ def _list(cp, user, base: str, token: str, count: int, runs: int) -> list[Figure
     total = len(KubeClient(user.credentials).list(PYTORCHJOBS)["items"])
 
     ours = []
-    with httpx.Client(
-        base_url=base, headers={"Authorization": f"token {token}"}, timeout=60
-    ) as http:
+    with httpx.Client(base_url=base, headers={"Authorization": f"token {token}"}, timeout=60) as http:
         # The first list starts the extension's watch cache; measure once it holds them all.
         deadline = time.monotonic() + 120
         while len(http.get("/jobs/pytorchjobs").json()["jobs"]) != total:
@@ -156,8 +152,7 @@ def _list(cp, user, base: str, token: str, count: int, runs: int) -> list[Figure
             kubectl_p50 / p50,
             "x",
             goal=">= 1",
-            note=f"kubectl get pytorchjobs -o json of the same {total} objects, same "
-            "identity, side by side",
+            note=f"kubectl get pytorchjobs -o json of the same {total} objects, same identity, side by side",
         ),
     ]
 
@@ -218,9 +213,10 @@ def _workflow_e2e(cp, user: _User, work: Path, runs: int) -> list[Figure]:
 
     def three_steps(name: str) -> Workflow:
         with Workflow(name=name, entrypoint="main") as workflow:
-            steps = [Container(name=f"step-{i}", image=IMAGE,
-                               command=[sys.executable, "-c", f"print('step {i}')"])
-                     for i in range(3)]
+            steps = [
+                Container(name=f"step-{i}", image=IMAGE, command=[sys.executable, "-c", f"print('step {i}')"])
+                for i in range(3)
+            ]
             with Steps(name="main"):
                 for step in steps:
                     step()
@@ -228,11 +224,15 @@ def _workflow_e2e(cp, user: _User, work: Path, runs: int) -> list[Figure]:
 
     admin = cp.api_client("admin")
     core, custom = kubernetes.client.CoreV1Api(admin), kubernetes.client.CustomObjectsApi(admin)
-    core.patch_namespace(user.namespace,
-                         {"metadata": {"labels": {"jupyterhub-mlops.local/run-locally": "true"}}})
+    core.patch_namespace(user.namespace, {"metadata": {"labels": {"jupyterhub-mlops.local/run-locally": "true"}}})
     os.environ["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
-    runner = PodRunner(admin, home_base=work / "homes", log_dir=work / "pods",
-                       namespace=user.namespace, select=argo_executor.is_workflow_pod).start()
+    runner = PodRunner(
+        admin,
+        home_base=work / "homes",
+        log_dir=work / "pods",
+        namespace=user.namespace,
+        select=argo_executor.is_workflow_pod,
+    ).start()
     client = JobsClient(KubeClient(user.credentials))
     ours, direct, submits = [], [], []
     try:
@@ -244,16 +244,19 @@ def _workflow_e2e(cp, user: _User, work: Path, runs: int) -> list[Figure]:
                 raise RuntimeError(f"workflow {handle.name}: {handle.status()}")
             ours.append(time.perf_counter() - started)
 
-            manifest = ArgoWorkflow.from_hera(three_steps(f"bench-raw-{i}")).to_manifest(
-                user.namespace)
+            manifest = ArgoWorkflow.from_hera(three_steps(f"bench-raw-{i}")).to_manifest(user.namespace)
             started = time.perf_counter()
-            custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", user.namespace,
-                                                   "workflows", manifest)
+            custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", user.namespace, "workflows", manifest)
             watch = kubernetes.watch.Watch()
-            for event in watch.stream(custom.list_namespaced_custom_object, "argoproj.io",
-                                      "v1alpha1", user.namespace, "workflows",
-                                      field_selector=f"metadata.name=bench-raw-{i}",
-                                      timeout_seconds=600):
+            for event in watch.stream(
+                custom.list_namespaced_custom_object,
+                "argoproj.io",
+                "v1alpha1",
+                user.namespace,
+                "workflows",
+                field_selector=f"metadata.name=bench-raw-{i}",
+                timeout_seconds=600,
+            ):
                 phase = (event["object"].get("status") or {}).get("phase")
                 if phase in ("Succeeded", "Failed", "Error"):
                     watch.stop()
@@ -266,15 +269,23 @@ def _workflow_e2e(cp, user: _User, work: Path, runs: int) -> list[Figure]:
         os.environ.pop("MLOPS_WORKFLOW_SERVICE_ACCOUNT", None)
         client.close()
     return [
-        Figure("jobs.workflow_e2e_s", median(ours), "s",
-               comparison=median(direct),
-               comparison_label="the same Workflow created directly and watched",
-               note=f"median of {runs}: three sequential steps, submit_workflow() to "
-                    "handle.wait() == Succeeded; Argo v4.0.5 workflow-controller, steps run "
-                    "by the pod runner"),
-        Figure("jobs.workflow_suite_share_s", median(ours) - median(direct), "s",
-               note=f"median e2e through the jobs API minus median direct; the time inside "
-                    f"submit_workflow() alone: median {median(submits) * 1000:.0f} ms")
+        Figure(
+            "jobs.workflow_e2e_s",
+            median(ours),
+            "s",
+            comparison=median(direct),
+            comparison_label="the same Workflow created directly and watched",
+            note=f"median of {runs}: three sequential steps, submit_workflow() to "
+            "handle.wait() == Succeeded; Argo v4.0.5 workflow-controller, steps run "
+            "by the pod runner",
+        ),
+        Figure(
+            "jobs.workflow_suite_share_s",
+            median(ours) - median(direct),
+            "s",
+            note=f"median e2e through the jobs API minus median direct; the time inside "
+            f"submit_workflow() alone: median {median(submits) * 1000:.0f} ms",
+        ),
     ]
 
 
@@ -323,14 +334,21 @@ def _pytorchjob_end_to_end(work: Path, runs: int) -> list[Figure]:
         core = kubernetes.client.CoreV1Api(cp.api_client("admin"))
         core.patch_namespace(user.namespace, {"metadata": {"labels": {RUN_LOCALLY_ANNOTATION: "true"}}})
         env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-        runner = PodRunner(cp.api_client("admin"), home_base=work / "homes",
-                           log_dir=work / "pods", base_env=env).start()
+        runner = PodRunner(
+            cp.api_client("admin"), home_base=work / "homes", log_dir=work / "pods", base_env=env
+        ).start()
         client = JobsClient(KubeClient(user.credentials))
         ours, submits, theirs = [], [], []
         for i in range(runs):
-            job = PyTorchJob(name=f"e2e-{i}", command="python train.py", replicas=2, gpus=1,
-                             gpu_type="NVIDIA-A100-SXM4-80GB", image=IMAGE,
-                             snapshot=Snapshot(code))
+            job = PyTorchJob(
+                name=f"e2e-{i}",
+                command="python train.py",
+                replicas=2,
+                gpus=1,
+                gpu_type="NVIDIA-A100-SXM4-80GB",
+                image=IMAGE,
+                snapshot=Snapshot(code),
+            )
             with Stopwatch() as total:
                 with Stopwatch() as submit:
                     handle = client.submit(job, if_not_fits="queue")
@@ -341,13 +359,22 @@ def _pytorchjob_end_to_end(work: Path, runs: int) -> list[Figure]:
             submits.append(submit.ms)
 
             created = handle.get()  # the same spec, snapshot volume included
-            plain = {"apiVersion": created["apiVersion"], "kind": created["kind"],
-                     "metadata": {"name": f"kubectl-{i}", "namespace": user.namespace},
-                     "spec": created["spec"]}
+            plain = {
+                "apiVersion": created["apiVersion"],
+                "kind": created["kind"],
+                "metadata": {"name": f"kubectl-{i}", "namespace": user.namespace},
+                "spec": created["spec"],
+            }
             with Stopwatch() as sw:
                 cp.kubectl("create", "-f", "-", input=json.dumps(plain))
-                cp.kubectl("wait", "--for=condition=Succeeded", "--timeout=300s",
-                           "-n", user.namespace, f"pytorchjob/kubectl-{i}")
+                cp.kubectl(
+                    "wait",
+                    "--for=condition=Succeeded",
+                    "--timeout=300s",
+                    "-n",
+                    user.namespace,
+                    f"pytorchjob/kubectl-{i}",
+                )
             theirs.append(sw.ms / 1000)
     finally:
         if runner is not None:
@@ -355,14 +382,24 @@ def _pytorchjob_end_to_end(work: Path, runs: int) -> list[Figure]:
         cp.stop()
     e2e = median(ours)
     return [
-        Figure("jobs.pytorchjob_e2e_s", e2e, "s", goal="report",
-               comparison=median(theirs), comparison_label="kubectl create + kubectl wait",
-               note=f"median of {runs}: 2 replicas, code snapshot, real Training Operator "
-               "v1.9.4, pods run by the pod runner, rendezvous at MASTER_ADDR:MASTER_PORT"),
-        Figure("jobs.pytorchjob_suite_share_pct", 100 * median(submits) / 1000 / e2e, "%",
-               goal="report",
-               note=f"the jobs API's submit (snapshot ConfigMap + create as the user; median "
-               f"{median(submits):.0f} ms) as a share of submit -> Succeeded"),
+        Figure(
+            "jobs.pytorchjob_e2e_s",
+            e2e,
+            "s",
+            goal="report",
+            comparison=median(theirs),
+            comparison_label="kubectl create + kubectl wait",
+            note=f"median of {runs}: 2 replicas, code snapshot, real Training Operator "
+            "v1.9.4, pods run by the pod runner, rendezvous at MASTER_ADDR:MASTER_PORT",
+        ),
+        Figure(
+            "jobs.pytorchjob_suite_share_pct",
+            100 * median(submits) / 1000 / e2e,
+            "%",
+            goal="report",
+            note=f"the jobs API's submit (snapshot ConfigMap + create as the user; median "
+            f"{median(submits):.0f} ms) as a share of submit -> Succeeded",
+        ),
     ]
 
 
@@ -406,9 +443,7 @@ def _user(cp, work: Path) -> _User:
     async def provision():
         api = await async_config.new_client_from_config(config_file=str(cp.kubeconfig("hub")))
         async with api:
-            return await ensure_user_namespace(
-                api, "bench", prefix=f"mlops-{uuid.uuid4().hex[:4]}-"
-            )
+            return await ensure_user_namespace(api, "bench", prefix=f"mlops-{uuid.uuid4().hex[:4]}-")
 
     provisioned = asyncio.run(provision())
     core = kubernetes.client.CoreV1Api(cp.api_client("admin"))
@@ -448,9 +483,7 @@ class _notebook_server:
             os.environ,
             JUPYTER_CONFIG_DIR=str(self.work / "cfg"),
             JUPYTER_RUNTIME_DIR=str(self.work / "rt"),
-            PYTHONPATH=os.pathsep.join(
-                [str(repo / "server_ext"), os.environ.get("PYTHONPATH", "")]
-            ),
+            PYTHONPATH=os.pathsep.join([str(repo / "server_ext"), os.environ.get("PYTHONPATH", "")]),
             MLOPS_KUBE_SERVER=self.user.credentials.server,
             MLOPS_KUBE_TOKEN_FILE=str(self.user.token_file),
             MLOPS_KUBE_CA_FILE=self.user.credentials.ca_file,
@@ -490,9 +523,7 @@ class _notebook_server:
                     return f"{base}/mlops/api/v1", self.token
             except httpx.TransportError:
                 time.sleep(0.3)
-        raise RuntimeError(
-            f"jupyter-server did not start: {(self.work / 'server.log').read_text()}"
-        )
+        raise RuntimeError(f"jupyter-server did not start: {(self.work / 'server.log').read_text()}")
 
     def __exit__(self, *exc) -> None:
         self.proc.terminate()

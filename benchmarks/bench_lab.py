@@ -60,8 +60,7 @@ def _threads(pid: int) -> int:
 
 def _old_server_ext(repo: Path, into: Path) -> Path | None:
     """``server_ext`` of ``COMPARISON_COMMIT``, unpacked under ``into``; None without git history."""
-    archive = subprocess.run(["git", "-C", str(repo), "archive", COMPARISON_COMMIT, "server_ext"],
-                             capture_output=True)
+    archive = subprocess.run(["git", "-C", str(repo), "archive", COMPARISON_COMMIT, "server_ext"], capture_output=True)
     if archive.returncode != 0:
         return None
     into.mkdir(parents=True)
@@ -88,8 +87,7 @@ def _open_and_close_streams(support, lab, names: list[str], tmp_dir: Path) -> No
     def curl(i: int) -> None:
         # Each curl leaves (killed) once the stream's first event is in.
         url = f"{api}/jobs/watch" if i % 2 else f"{api}/jobs/pytorchjobs/{names[0]}/watch"
-        proc = subprocess.Popen(["curl", "-sN", "-H", f"Authorization: token {lab.token}", url],
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(["curl", "-sN", "-H", f"Authorization: token {lab.token}", url], stdout=subprocess.PIPE)
         seen = b""
         try:
             while b"event: job" not in seen:
@@ -106,8 +104,9 @@ def _open_and_close_streams(support, lab, names: list[str], tmp_dir: Path) -> No
         list(pool.map(curl, range(STREAMS)))
 
 
-def _idle_cpu_after_streams(support, env: dict, names: list[str], tmp_dir: Path,
-                            window: float, server_ext: Path | None = None) -> tuple[float, int, int]:
+def _idle_cpu_after_streams(
+    support, env: dict, names: list[str], tmp_dir: Path, window: float, server_ext: Path | None = None
+) -> tuple[float, int, int]:
     """(CPU % of one core over ``window`` seconds, server threads before, after the streams)."""
     kwargs = {} if server_ext is None else {"server_ext": server_ext}
     with support.start_lab(tmp_dir / "lab", env, **kwargs) as lab:
@@ -127,8 +126,10 @@ def run(ctx: BenchContext) -> list[Figure]:
 
     control_plane = ctx.control_plane()
     window = 10.0 if ctx.quick else 30.0
-    with tempfile.TemporaryDirectory() as tmp, \
-            support.provisioned_researcher(control_plane, "benchlab", Path(tmp)) as env:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        support.provisioned_researcher(control_plane, "benchlab", Path(tmp)) as env,
+    ):
         tmp_dir = Path(tmp)
         env = {**env, "JUPYTER_IMAGE_SPEC": IMAGE}
         names = _create_jobs(control_plane, env["MLOPS_NAMESPACE"], JOBS)
@@ -137,17 +138,26 @@ def run(ctx: BenchContext) -> list[Figure]:
         old = old_before = old_after = None
         if old_ext is not None:
             old, old_before, old_after = _idle_cpu_after_streams(
-                support, env, names, tmp_dir / "old-run", window, server_ext=old_ext)
-    note = (f"{STREAMS} sidebar mounts + {STREAMS} job watches in headless Chromium, "
-            f"{STREAMS} curl watches; {JOBS} PyTorchJobs; CPU over {window:.0f}s")
+                support, env, names, tmp_dir / "old-run", window, server_ext=old_ext
+            )
+    note = (
+        f"{STREAMS} sidebar mounts + {STREAMS} job watches in headless Chromium, "
+        f"{STREAMS} curl watches; {JOBS} PyTorchJobs; CPU over {window:.0f}s"
+    )
     label = f"thread per stream ({COMPARISON_COMMIT})"
     if old is None:
         note += f"; no comparison ({COMPARISON_COMMIT} not in this clone's history)"
     return [
-        Figure("lab.idle_cpu_pct_after_streams", ours, "%", goal="<= 1",
-               comparison=old, comparison_label=label, note=note),
-        Figure("lab.server_threads_after_streams", after, "threads",
-               comparison=old_after, comparison_label=label,
-               note=f"threads of the server process after the same streams; before them: "
-                    f"{before} (comparison {old_before})"),
+        Figure(
+            "lab.idle_cpu_pct_after_streams", ours, "%", goal="<= 1", comparison=old, comparison_label=label, note=note
+        ),
+        Figure(
+            "lab.server_threads_after_streams",
+            after,
+            "threads",
+            comparison=old_after,
+            comparison_label=label,
+            note=f"threads of the server process after the same streams; before them: "
+            f"{before} (comparison {old_before})",
+        ),
     ]

@@ -47,11 +47,13 @@ def _create_jobs(control_plane, namespace: str, count: int) -> list[str]:
     names = [f"bench-{i:04d}" for i in range(count)]
 
     def create(name: str) -> None:
-        body = PyTorchJob(command="python train.py", name=name, replicas=2, gpus=1, image=IMAGE,
-                          snapshot=None).to_manifest(namespace)
+        body = PyTorchJob(
+            command="python train.py", name=name, replicas=2, gpus=1, image=IMAGE, snapshot=None
+        ).to_manifest(namespace)
         body["spec"]["runPolicy"]["suspend"] = True
-        custom.create_namespaced_custom_object("kubeflow.org", "v1", namespace, "pytorchjobs", body,
-                                               _request_timeout=30)
+        custom.create_namespaced_custom_object(
+            "kubeflow.org", "v1", namespace, "pytorchjobs", body, _request_timeout=30
+        )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, names))
@@ -98,6 +100,7 @@ def _wait(predicate, what: str, timeout: float = 30) -> None:
 
 def _arrival(arrivals: list, start: int, state: str) -> float:
     """Wall-clock ms at which the watch stream first reported ``state`` after index ``start``."""
+
     def found():
         return next((t for t, s in arrivals[start:] if s == state), None)
 
@@ -114,8 +117,10 @@ def run(ctx: BenchContext) -> list[Figure]:
     count = 50 if ctx.quick else JOBS
     rounds = 3 if ctx.quick else 5
     updates = 5 if ctx.quick else 20
-    with tempfile.TemporaryDirectory() as tmp, \
-            support.provisioned_researcher(control_plane, "benchsidebar", Path(tmp)) as env:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        support.provisioned_researcher(control_plane, "benchsidebar", Path(tmp)) as env,
+    ):
         tmp_dir = Path(tmp)
         namespace = env["MLOPS_NAMESPACE"]
         names = _create_jobs(control_plane, namespace, count)
@@ -128,10 +133,13 @@ def run(ctx: BenchContext) -> list[Figure]:
             assert len(json.loads(out)["items"]) == count
             kubectl_ms.append(sw.ms)
 
-        with hub_availability.running_hub_availability(control_plane, tmp_dir / "hub") as hub, \
-                support.start_lab(tmp_dir / "lab", {**env, **hub.environment("benchsidebar"),
-                                                   "JUPYTER_IMAGE_SPEC": IMAGE}) as lab, \
-                support.chromium(tmp_dir / "profile") as browser:
+        with (
+            hub_availability.running_hub_availability(control_plane, tmp_dir / "hub") as hub,
+            support.start_lab(
+                tmp_dir / "lab", {**env, **hub.environment("benchsidebar"), "JUPYTER_IMAGE_SPEC": IMAGE}
+            ) as lab,
+            support.chromium(tmp_dir / "profile") as browser,
+        ):
             rest_ms = []
             for _ in range(rounds):
                 with Stopwatch() as sw:
@@ -146,7 +154,8 @@ def run(ctx: BenchContext) -> list[Figure]:
             for _ in range(rounds):
                 sidebar.get_by_role("tab", name="SSH").click()
                 page.wait_for_selector(rows, state="detached")
-                render_ms.append(page.evaluate(f"""() => new Promise(resolve => {{
+                render_ms.append(
+                    page.evaluate(f"""() => new Promise(resolve => {{
                     const start = performance.now();
                     const tab = [...document.querySelectorAll('#jupyter-mlops-sidebar [role=tab]')]
                         .find(t => t.textContent === 'GPUs & jobs');
@@ -157,7 +166,8 @@ def run(ctx: BenchContext) -> list[Figure]:
                     }});
                     observer.observe(document.body, {{subtree: true, childList: true}});
                     tab.click();
-                }})"""))
+                }})""")
+                )
 
             # Updates: the user cancels one job (Cancelled), then takes it back (Pending again).
             name = names[0]
@@ -168,8 +178,10 @@ def run(ctx: BenchContext) -> list[Figure]:
             _wait(lambda: arrivals, "the REST watch stream to send the job's current state")
             job = custom.get_namespaced_custom_object("kubeflow.org", "v1", namespace, "pytorchjobs", name)
             # Taken back: the annotation goes; the job stays suspended, as it was created.
-            changes = {"Cancelled": PyTorchJobKind().cancel_patch(job),
-                       "Pending": {"metadata": {"annotations": {CANCELLED: None}}}}
+            changes = {
+                "Cancelled": PyTorchJobKind().cancel_patch(job),
+                "Pending": {"metadata": {"annotations": {CANCELLED: None}}},
+            }
             page_ms, stream_ms = [], []
             for i in range(updates):
                 want = "Cancelled" if i % 2 == 0 else "Pending"
@@ -177,18 +189,30 @@ def run(ctx: BenchContext) -> list[Figure]:
                 arrived_before = len(arrivals)
                 written = time.time() * 1000
                 custom.patch_namespaced_custom_object(
-                    "kubeflow.org", "v1", namespace, "pytorchjobs", name, changes[want],
-                    _request_timeout=30)
+                    "kubeflow.org", "v1", namespace, "pytorchjobs", name, changes[want], _request_timeout=30
+                )
                 page_ms.append(page.wait_for_function("window.__mlopsSeen").json_value() - written)
                 stream_ms.append(_arrival(arrivals, arrived_before, want) - written)
             stop.set()
 
     return [
-        Figure("sidebar.first_render_500_ms", median(render_ms), "ms", goal="<= 1000",
-               comparison=median(kubectl_ms), comparison_label=f"kubectl get -o json of the same {count}",
-               note=f"median of {rounds}; {count} PyTorchJobs; REST list call alone "
-                    f"{median(rest_ms):.0f} ms; headless Chromium"),
-        Figure("sidebar.update_p50_ms", percentile(page_ms, 50), "ms", goal="<= 1000",
-               comparison=percentile(stream_ms, 50), comparison_label="REST watch event alone",
-               note=f"p50 of {updates} cancels and their undoing; p90 {percentile(page_ms, 90):.0f} ms in the page"),
+        Figure(
+            "sidebar.first_render_500_ms",
+            median(render_ms),
+            "ms",
+            goal="<= 1000",
+            comparison=median(kubectl_ms),
+            comparison_label=f"kubectl get -o json of the same {count}",
+            note=f"median of {rounds}; {count} PyTorchJobs; REST list call alone "
+            f"{median(rest_ms):.0f} ms; headless Chromium",
+        ),
+        Figure(
+            "sidebar.update_p50_ms",
+            percentile(page_ms, 50),
+            "ms",
+            goal="<= 1000",
+            comparison=percentile(stream_ms, 50),
+            comparison_label="REST watch event alone",
+            note=f"p50 of {updates} cancels and their undoing; p90 {percentile(page_ms, 90):.0f} ms in the page",
+        ),
     ]

@@ -48,9 +48,15 @@ def _scp_seconds(argv: list[str]) -> float:
     return time.perf_counter() - began
 
 
-async def _echo_samples(host: str, port: int, username: str, key, sessions: int,
-                        keystrokes: int, gateway_pid: int | None = None,
-                        ) -> tuple[list[float], list[tuple], str]:
+async def _echo_samples(
+    host: str,
+    port: int,
+    username: str,
+    key,
+    sessions: int,
+    keystrokes: int,
+    gateway_pid: int | None = None,
+) -> tuple[list[float], list[tuple], str]:
     """Open ``sessions`` PTY shells at once; time ``keystrokes`` echoes in each.
 
     Also says how busy this client process (and the gateway) were while typing,
@@ -62,11 +68,17 @@ async def _echo_samples(host: str, port: int, username: str, key, sessions: int,
     async def open_one():
         async with ramp:
             # One cipher for both sides: the gateway offers only AES-GCM.
-            conn = await asyncssh.connect(host, port, username=username, client_keys=[key],
-                                          known_hosts=None, config=[], agent_path=None,
-                                          encryption_algs=["aes128-gcm@openssh.com"])
-            writer, reader, _ = await conn.open_session(term_type="xterm", term_size=(80, 24),
-                                                        encoding=None)
+            conn = await asyncssh.connect(
+                host,
+                port,
+                username=username,
+                client_keys=[key],
+                known_hosts=None,
+                config=[],
+                agent_path=None,
+                encryption_algs=["aes128-gcm@openssh.com"],
+            )
+            writer, reader, _ = await conn.open_session(term_type="xterm", term_size=(80, 24), encoding=None)
             writer.write(b"unset HISTFILE; PS1='$ '\n")
             await asyncio.sleep(0.5)
             opened.append((conn, writer, reader))
@@ -97,8 +109,7 @@ async def _echo_samples(host: str, port: int, username: str, key, sessions: int,
     gc.freeze()
     wall, client_cpu = time.perf_counter(), time.process_time()
     gateway_cpu = _cpu_s(gateway_pid) if gateway_pid else 0.0
-    await asyncio.gather(*(type_in(w, r, i * 0.5 / sessions) for i, (_, w, r) in
-                           enumerate(opened)))
+    await asyncio.gather(*(type_in(w, r, i * 0.5 / sessions) for i, (_, w, r) in enumerate(opened)))
     wall = time.perf_counter() - wall
     gc.unfreeze()
     busy = f"client {(time.process_time() - client_cpu) / wall:.0%} of a core"
@@ -131,8 +142,11 @@ def run(ctx: BenchContext) -> list[Figure]:
     work.mkdir(parents=True)
     pod = gateway = None
     try:
-        wait_for(lambda: core_v1.list_namespaced_service_account(namespace).items, timeout=30,
-                 what="the default service account")
+        wait_for(
+            lambda: core_v1.list_namespaced_service_account(namespace).items,
+            timeout=30,
+            what="the default service account",
+        )
         data_dir = work / "gateway-data"
         gw_keys = load_file_keys(data_dir)
         gw_pub = gw_keys[GATEWAY_KEY].export_public_key().decode().strip()
@@ -154,27 +168,54 @@ def run(ctx: BenchContext) -> list[Figure]:
             f'c.SSHGatewayApp.pod_namespace = "{namespace}"\n'
             f'c.SSHGatewayApp.kubeconfig = "{cp.kubeconfig("hub")}"\n'
             'c.SSHGatewayApp.pod_user = "root"\nc.SSHGatewayApp.idle_timeout = 600\n'
-            f'c.SSHGatewayApp.audit_log_file = "{work / "audit.jsonl"}"\n')
+            f'c.SSHGatewayApp.audit_log_file = "{work / "audit.jsonl"}"\n'
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
-        env.update(JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{api_port}",
-                   PYTHONPATH=os.pathsep.join([str(ctx.repo / "spawner"),
-                                               env.get("PYTHONPATH", "")]))
-        gateway = Gateway(port=port, api_port=api_port, config=config,
-                          audit_file=work / "audit.jsonl", env=env, log=work / "gateway.log")
+        env.update(
+            JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{api_port}",
+            PYTHONPATH=os.pathsep.join([str(ctx.repo / "spawner"), env.get("PYTHONPATH", "")]),
+        )
+        gateway = Gateway(
+            port=port,
+            api_port=api_port,
+            config=config,
+            audit_file=work / "audit.jsonl",
+            env=env,
+            log=work / "gateway.log",
+        )
         gateway.start()
 
         src = work / "payload.bin"
         with open(src, "wb") as f:
             for _ in range(size_mib):
                 f.write(os.urandom(MIB))
-        common = ["-q", "-i", str(key_path), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                  "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                  "-o", "LogLevel=ERROR"]
+        common = [
+            "-q",
+            "-i",
+            str(key_path),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ]
         direct = ["scp", *common, "-P", "2222", str(src), f"root@{pod.ip}:/dev/null"]
         relay = ["scp", *common, "-P", str(port), str(src), "alice@127.0.0.1:/dev/null"]
-        jump = ["scp", *common, "-o",
-                f"ProxyCommand=ssh {' '.join(common)} -p {port} -W %h:%p alice@127.0.0.1",
-                "-P", "2222", str(src), "root@alice:/dev/null"]
+        jump = [
+            "scp",
+            *common,
+            "-o",
+            f"ProxyCommand=ssh {' '.join(common)} -p {port} -W %h:%p alice@127.0.0.1",
+            "-P",
+            "2222",
+            str(src),
+            "root@alice:/dev/null",
+        ]
         _scp_seconds(jump)  # warm-up: page cache, first logins, the gateway's imports
         rounds = 1 if ctx.quick else 5
         times: dict[str, list[float]] = {"direct": [], "relay": [], "jump": []}
@@ -186,15 +227,15 @@ def run(ctx: BenchContext) -> list[Figure]:
                 gateway_cpu[name].append(_cpu_s(gateway.proc.pid) - cpu_before)
         # The machine is shared: each round's ratio compares runs seconds apart,
         # and the median of the rounds drops the ones a neighbour's burst spoiled.
-        ratio = {name: median([d / t for d, t in zip(times["direct"], times[name], strict=True)])
-                 for name in ("relay", "jump")}
+        ratio = {
+            name: median([d / t for d, t in zip(times["direct"], times[name], strict=True)])
+            for name in ("relay", "jump")
+        }
         mbps = {k: size_mib / median(v) for k, v in times.items()}
 
         rss_before = _rss_kib(gateway.proc.pid)
-        samples, rss_after, busy = asyncio.run(_echo_through(port, user_key, sessions,
-                                                             keystrokes, gateway.proc.pid))
-        direct_samples, direct_busy = asyncio.run(_echo_direct(pod.ip, user_key, sessions,
-                                                               keystrokes))
+        samples, rss_after, busy = asyncio.run(_echo_through(port, user_key, sessions, keystrokes, gateway.proc.pid))
+        direct_samples, direct_busy = asyncio.run(_echo_direct(pod.ip, user_key, sessions, keystrokes))
     finally:
         (work / "payload.bin").unlink(missing_ok=True)
         if gateway is not None:
@@ -203,34 +244,61 @@ def run(ctx: BenchContext) -> list[Figure]:
             stop(pod.proc)
         core_v1.delete_namespace(namespace)
     kib_per_session = (rss_after - rss_before) / sessions
-    note = (f"{size_mib} MiB scp to /dev/null, median of {rounds} interleaved rounds "
-            "(OpenSSH's default cipher to the sshd; the gateway offers AES-GCM)")
+    note = (
+        f"{size_mib} MiB scp to /dev/null, median of {rounds} interleaved rounds "
+        "(OpenSSH's default cipher to the sshd; the gateway offers AES-GCM)"
+    )
     return [
-        Figure("ssh.relay_ratio", ratio["relay"], "ratio", goal=">= 0.5",
-               note=f"{note}: relay {mbps['relay']:.0f} MiB/s, direct {mbps['direct']:.0f} MiB/s; "
-                    f"gateway CPU {median(gateway_cpu['relay']):.2f} s per transfer"),
-        Figure("ssh.proxyjump_ratio", ratio["jump"], "ratio", goal=">= 0.8",
-               note=f"{note}: -J {mbps['jump']:.0f} MiB/s, direct {mbps['direct']:.0f} MiB/s; "
-                    f"gateway CPU {median(gateway_cpu['jump']):.2f} s per transfer"),
-        Figure("ssh.relay_mib_s", mbps["relay"], "MiB/s", comparison=mbps["direct"],
-               comparison_label="direct to sshd", note=note),
-        Figure("ssh.echo_p99_ms_100", percentile(samples, 99), "ms", goal="<= 20",
-               comparison=percentile(direct_samples, 99), comparison_label="direct to sshd",
-               note=f"{sessions} PTY sessions at once, {len(samples)} keystrokes, "
-                    f"p50 {percentile(samples, 50):.1f} ms (direct "
-                    f"{percentile(direct_samples, 50):.1f} ms); while typing: {busy} "
-                    f"(direct: {direct_busy})"),
-        Figure("ssh.gateway_kib_per_session", kib_per_session, "KiB",
-               note=f"gateway RSS growth with {sessions} sessions open "
-                    f"({rss_before} -> {rss_after} KiB)"),
+        Figure(
+            "ssh.relay_ratio",
+            ratio["relay"],
+            "ratio",
+            goal=">= 0.5",
+            note=f"{note}: relay {mbps['relay']:.0f} MiB/s, direct {mbps['direct']:.0f} MiB/s; "
+            f"gateway CPU {median(gateway_cpu['relay']):.2f} s per transfer",
+        ),
+        Figure(
+            "ssh.proxyjump_ratio",
+            ratio["jump"],
+            "ratio",
+            goal=">= 0.8",
+            note=f"{note}: -J {mbps['jump']:.0f} MiB/s, direct {mbps['direct']:.0f} MiB/s; "
+            f"gateway CPU {median(gateway_cpu['jump']):.2f} s per transfer",
+        ),
+        Figure(
+            "ssh.relay_mib_s",
+            mbps["relay"],
+            "MiB/s",
+            comparison=mbps["direct"],
+            comparison_label="direct to sshd",
+            note=note,
+        ),
+        Figure(
+            "ssh.echo_p99_ms_100",
+            percentile(samples, 99),
+            "ms",
+            goal="<= 20",
+            comparison=percentile(direct_samples, 99),
+            comparison_label="direct to sshd",
+            note=f"{sessions} PTY sessions at once, {len(samples)} keystrokes, "
+            f"p50 {percentile(samples, 50):.1f} ms (direct "
+            f"{percentile(direct_samples, 50):.1f} ms); while typing: {busy} "
+            f"(direct: {direct_busy})",
+        ),
+        Figure(
+            "ssh.gateway_kib_per_session",
+            kib_per_session,
+            "KiB",
+            note=f"gateway RSS growth with {sessions} sessions open ({rss_before} -> {rss_after} KiB)",
+        ),
     ]
 
 
-async def _echo_through(port: int, key, sessions: int, keystrokes: int,
-                        gateway_pid: int) -> tuple[list[float], int, str]:
+async def _echo_through(
+    port: int, key, sessions: int, keystrokes: int, gateway_pid: int
+) -> tuple[list[float], int, str]:
     """Echo samples through the gateway, its RSS (KiB) with all sessions open, CPU shares."""
-    samples, opened, busy = await _echo_samples("127.0.0.1", port, "alice", key, sessions,
-                                                keystrokes, gateway_pid)
+    samples, opened, busy = await _echo_samples("127.0.0.1", port, "alice", key, sessions, keystrokes, gateway_pid)
     rss = _rss_kib(gateway_pid)
     await _close(opened)
     return samples, rss, busy

@@ -51,10 +51,16 @@ def run(ctx: BenchContext) -> list[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         figures, real = _throughput(Path(tmp), trials, parallel)
         rate = figures[0].value
-        figures += _views_of_a_big_sweep(ctx, Path(tmp), big, real, 3 if ctx.quick else 5,
-                                         f"{big} Trials made by this benchmark, not run by Katib: "
-                                         f"at the {rate:.0f} trials/min measured here they would "
-                                         f"take {big / rate:.0f} min (module docstring)")
+        figures += _views_of_a_big_sweep(
+            ctx,
+            Path(tmp),
+            big,
+            real,
+            3 if ctx.quick else 5,
+            f"{big} Trials made by this benchmark, not run by Katib: "
+            f"at the {rate:.0f} trials/min measured here they would "
+            f"take {big / rate:.0f} min (module docstring)",
+        )
     return figures
 
 
@@ -83,10 +89,18 @@ def _throughput(work: Path, trials: int, parallel: int) -> tuple[list[Figure], d
             runner = jobs_support.controllers_pod_runner(cp, work / "pods")
             client = JobsClient.from_environment(env)
 
-            sweep = Sweep(name="bench-suite", command="python train.py --x {x}",
-                          parameters=[Parameter("x", "double", -2, 2)], objective_metric="loss",
-                          objective="minimize", max_trials=trials, parallel_trials=parallel,
-                          trial_kind="pod", image=IMAGE, snapshot=Snapshot(code))
+            sweep = Sweep(
+                name="bench-suite",
+                command="python train.py --x {x}",
+                parameters=[Parameter("x", "double", -2, 2)],
+                objective_metric="loss",
+                objective="minimize",
+                max_trials=trials,
+                parallel_trials=parallel,
+                trial_kind="pod",
+                image=IMAGE,
+                snapshot=Snapshot(code),
+            )
             with _Timeline(admin, namespace, "bench-suite") as ours, Stopwatch() as total:
                 with Stopwatch() as submit:
                     handle = sweep.submit(client)
@@ -96,19 +110,32 @@ def _throughput(work: Path, trials: int, parallel: int) -> tuple[list[Figure], d
             ours_s = total.ms / 1000
 
             spec = _plain_experiment(handle.get()["spec"])
-            core.create_namespaced_config_map(namespace, {
-                "metadata": {"name": "bench-train"}, "data": {"train.py": TRAIN}})
+            core.create_namespaced_config_map(
+                namespace, {"metadata": {"name": "bench-train"}, "data": {"train.py": TRAIN}}
+            )
             with _Timeline(admin, namespace, "bench-plain") as plain, Stopwatch() as direct:
-                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", {
-                    "apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment",
-                    "metadata": {"name": "bench-plain"}, "spec": spec})
+                custom.create_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "experiments",
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "Experiment",
+                        "metadata": {"name": "bench-plain"},
+                        "spec": spec,
+                    },
+                )
                 experiment = _wait_experiment(custom, namespace, "bench-plain")
             if experiment["status"].get("trialsSucceeded") != trials:
                 raise RuntimeError(f"the plain Experiment ended with {experiment['status']}")
             plain_s = direct.ms / 1000
-            real = {"experiment": handle.get(), "trial": custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, "trials",
-                label_selector="katib.kubeflow.org/experiment=bench-suite")["items"][0]}
+            real = {
+                "experiment": handle.get(),
+                "trial": custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "trials", label_selector="katib.kubeflow.org/experiment=bench-suite"
+                )["items"][0],
+            }
             client.close()
     finally:
         if runner is not None:
@@ -117,57 +144,102 @@ def _throughput(work: Path, trials: int, parallel: int) -> tuple[list[Figure], d
     process_ms = _process_ms(code)
     a, b = ours.breakdown(), plain.breakdown()
     per_trial_share = submit.ms / trials + (a["pod"] - b["pod"])
-    where = (f"medians per trial, ours / plain: Katib+Job controller before the pod "
-             f"{a['before']:.0f} / {b['before']:.0f} ms, pod (scheduling, pod runner, process, "
-             f"collector) {a['pod']:.0f} / {b['pod']:.0f} ms, Katib after the pod "
-             f"{a['after']:.0f} / {b['after']:.0f} ms; the trial's process alone, run here "
-             f"directly: {process_ms:.0f} ms")
+    where = (
+        f"medians per trial, ours / plain: Katib+Job controller before the pod "
+        f"{a['before']:.0f} / {b['before']:.0f} ms, pod (scheduling, pod runner, process, "
+        f"collector) {a['pod']:.0f} / {b['pod']:.0f} ms, Katib after the pod "
+        f"{a['after']:.0f} / {b['after']:.0f} ms; the trial's process alone, run here "
+        f"directly: {process_ms:.0f} ms"
+    )
     return [
-        Figure("sweep.trials_per_min", trials / ours_s * 60, "trials/min", goal="report",
-               comparison=trials / plain_s * 60,
-               comparison_label="the same sweep as a plain Experiment created directly",
-               note=f"{trials} trials, {parallel} in parallel, submit -> Succeeded "
-                    f"({ours_s:.0f} s vs {plain_s:.0f} s); real Katib v0.19.0, goptuna random, "
-                    "StdOut collector, pods run by the pod runner; 2 cores shared with other "
-                    "clusters; " + where),
-        Figure("sweep.suite_share_per_trial_ms", per_trial_share, "ms", goal="report",
-               comparison=a["trial"], comparison_label="median trial, created -> Succeeded",
-               note=f"submit() (validate, snapshot ConfigMap, create as the user) "
-                    f"{submit.ms:.0f} ms / {trials} trials, plus the median pod time of our "
-                    "trials minus that of the plain ones (the snapshot unpacked before the "
-                    "command); the rest is Katib, the Job controller and the pod runner"),
+        Figure(
+            "sweep.trials_per_min",
+            trials / ours_s * 60,
+            "trials/min",
+            goal="report",
+            comparison=trials / plain_s * 60,
+            comparison_label="the same sweep as a plain Experiment created directly",
+            note=f"{trials} trials, {parallel} in parallel, submit -> Succeeded "
+            f"({ours_s:.0f} s vs {plain_s:.0f} s); real Katib v0.19.0, goptuna random, "
+            "StdOut collector, pods run by the pod runner; 2 cores shared with other "
+            "clusters; " + where,
+        ),
+        Figure(
+            "sweep.suite_share_per_trial_ms",
+            per_trial_share,
+            "ms",
+            goal="report",
+            comparison=a["trial"],
+            comparison_label="median trial, created -> Succeeded",
+            note=f"submit() (validate, snapshot ConfigMap, create as the user) "
+            f"{submit.ms:.0f} ms / {trials} trials, plus the median pod time of our "
+            "trials minus that of the plain ones (the snapshot unpacked before the "
+            "command); the rest is Katib, the Job controller and the pod runner",
+        ),
     ], real
 
 
 def _plain_experiment(suite_spec: dict) -> dict:
     """The suite's sweep written by hand for Katib: the same objective, algorithm, search
     space and counts; a Job trial running train.py from a ConfigMap volume."""
-    spec = {key: copy.deepcopy(suite_spec[key]) for key in (
-        "objective", "algorithm", "parallelTrialCount", "maxTrialCount", "maxFailedTrialCount",
-        "parameters", "metricsCollectorSpec") if key in suite_spec}
+    spec = {
+        key: copy.deepcopy(suite_spec[key])
+        for key in (
+            "objective",
+            "algorithm",
+            "parallelTrialCount",
+            "maxTrialCount",
+            "maxFailedTrialCount",
+            "parameters",
+            "metricsCollectorSpec",
+        )
+        if key in suite_spec
+    }
     spec["trialTemplate"] = {
-        "primaryContainerName": "training", "retain": True,
+        "primaryContainerName": "training",
+        "retain": True,
         "trialParameters": [{"name": "x", "reference": "x"}],
-        "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": {
-            "backoffLimit": 0,
-            "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "training", "image": IMAGE,
+        "trialSpec": {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "training",
+                                "image": IMAGE,
                                 "command": ["python", "/code/train.py", "--x", "${trialParameters.x}"],
-                                "volumeMounts": [{"name": "code", "mountPath": "/code"}]}],
-                "volumes": [{"name": "code", "configMap": {"name": "bench-train"}}]}}}},
+                                "volumeMounts": [{"name": "code", "mountPath": "/code"}],
+                            }
+                        ],
+                        "volumes": [{"name": "code", "configMap": {"name": "bench-train"}}],
+                    }
+                },
+            },
+        },
     }
     return spec
 
 
 def _wait_experiment(custom, namespace: str, name: str, timeout: float = 3600) -> dict:
     watch = kubernetes.watch.Watch()
-    for event in watch.stream(custom.list_namespaced_custom_object, GROUP, VERSION, namespace,
-                              "experiments", field_selector=f"metadata.name={name}",
-                              timeout_seconds=int(timeout)):
+    for event in watch.stream(
+        custom.list_namespaced_custom_object,
+        GROUP,
+        VERSION,
+        namespace,
+        "experiments",
+        field_selector=f"metadata.name={name}",
+        timeout_seconds=int(timeout),
+    ):
         obj = event["object"]
-        if any(c["type"] in ("Succeeded", "Failed") and c["status"] == "True"
-               for c in (obj.get("status") or {}).get("conditions") or []):
+        if any(
+            c["type"] in ("Succeeded", "Failed") and c["status"] == "True"
+            for c in (obj.get("status") or {}).get("conditions") or []
+        ):
             watch.stop()
             return obj
     raise RuntimeError(f"experiment {name} did not finish in {timeout:.0f}s")
@@ -178,8 +250,7 @@ def _process_ms(code: Path, runs: int = 5) -> float:
     samples = []
     for _ in range(runs):
         with Stopwatch() as sw:
-            subprocess.run([sys.executable, "train.py", "--x", "0.5"], cwd=code, check=True,
-                           capture_output=True)
+            subprocess.run([sys.executable, "train.py", "--x", "0.5"], cwd=code, check=True, capture_output=True)
         samples.append(sw.ms)
     return median(samples)
 
@@ -197,8 +268,7 @@ class _Timeline:
         self.stop = threading.Event()
 
     def __enter__(self) -> _Timeline:
-        self.threads = [threading.Thread(target=self._watch, args=(kind,), daemon=True)
-                        for kind in ("trials", "pods")]
+        self.threads = [threading.Thread(target=self._watch, args=(kind,), daemon=True) for kind in ("trials", "pods")]
         for thread in self.threads:
             thread.start()
         time.sleep(1)  # both watches open before anything is created
@@ -232,8 +302,10 @@ class _Timeline:
     def _trial(self, trial: dict, now: float) -> None:
         name = trial["metadata"]["name"]
         self._mark("trial", name, now)
-        if any(c["type"] == "Succeeded" and c["status"] == "True"
-               for c in (trial.get("status") or {}).get("conditions") or []):
+        if any(
+            c["type"] == "Succeeded" and c["status"] == "True"
+            for c in (trial.get("status") or {}).get("conditions") or []
+        ):
             self._mark("trial_done", name, now)
 
     def _pod(self, pod: dict, now: float) -> None:
@@ -247,16 +319,28 @@ class _Timeline:
     def breakdown(self) -> dict[str, float]:
         """Median ms per trial: before its pod, its pod, after its pod, and in all."""
         names = [t for (what, t) in self.seen if what == "trial_done"]
-        spans = {"before": ("trial", "pod"), "pod": ("pod", "pod_done"),
-                 "after": ("pod_done", "trial_done"), "trial": ("trial", "trial_done")}
-        return {key: median([self.seen[(end, t)] - self.seen[(start, t)] for t in names
-                             if (start, t) in self.seen and (end, t) in self.seen])
-                for key, (start, end) in spans.items()}
+        spans = {
+            "before": ("trial", "pod"),
+            "pod": ("pod", "pod_done"),
+            "after": ("pod_done", "trial_done"),
+            "trial": ("trial", "trial_done"),
+        }
+        return {
+            key: median(
+                [
+                    self.seen[(end, t)] - self.seen[(start, t)]
+                    for t in names
+                    if (start, t) in self.seen and (end, t) in self.seen
+                ]
+            )
+            for key, (start, end) in spans.items()
+        }
 
 
 # ------------------------------------------------------------------ 1,000 trials
-def _views_of_a_big_sweep(ctx: BenchContext, work: Path, count: int, real: dict,
-                          rounds: int, provenance: str) -> list[Figure]:
+def _views_of_a_big_sweep(
+    ctx: BenchContext, work: Path, count: int, real: dict, rounds: int, provenance: str
+) -> list[Figure]:
     import json
 
     from jupyter_mlops.jobs import JobsClient
@@ -292,10 +376,13 @@ def _views_of_a_big_sweep(ctx: BenchContext, work: Path, count: int, real: dict,
             plot_ms.append(draw.ms)
         client.close()
 
-        with hub_availability.running_hub_availability(cp, work / "hub") as hub, \
-                sidebar_support.start_lab(work / "lab", {**env, **hub.environment("benchbigsweep"),
-                                                         "JUPYTER_IMAGE_SPEC": IMAGE}) as lab, \
-                sidebar_support.chromium(work / "profile") as browser:
+        with (
+            hub_availability.running_hub_availability(cp, work / "hub") as hub,
+            sidebar_support.start_lab(
+                work / "lab", {**env, **hub.environment("benchbigsweep"), "JUPYTER_IMAGE_SPEC": IMAGE}
+            ) as lab,
+            sidebar_support.chromium(work / "profile") as browser,
+        ):
             with Stopwatch() as rest:
                 code, _ = lab.api(f"jobs/sweeps/{name}")
             assert code == 200, code
@@ -308,19 +395,29 @@ def _views_of_a_big_sweep(ctx: BenchContext, work: Path, count: int, real: dict,
                 page.get_by_role("button", name="← My jobs").click()
                 page.wait_for_selector(row)
     return [
-        Figure("sweep.plot_1000_trials_ms", median(plot_ms), "ms", goal="<= 1000",
-               comparison=median(kubectl_ms),
-               comparison_label=f"kubectl get trials -o json of the same {count}",
-               note=f"median of {rounds}: plot data (jobs.trial_plot) and SVG (magics.plot) of "
-                    f"{count} trials as `%mlops status` draws them (`%mlops best` shows the best "
-                    f"trial's table); the detail it draws from, handle.status(): "
-                    f"{median(status_ms):.0f} ms; {provenance}"),
-        Figure("sweep.sidebar_render_1000_trials_ms", median(render_ms), "ms", goal="<= 1000",
-               comparison=median(kubectl_ms),
-               comparison_label=f"kubectl get trials -o json of the same {count}",
-               note=f"median of {rounds}: click on the sweep in My jobs until its {count} "
-                    f"trial rows and plot lines are in the page, headless Chromium; the REST "
-                    f"detail call alone (first): {rest.ms:.0f} ms; {provenance}"),
+        Figure(
+            "sweep.plot_1000_trials_ms",
+            median(plot_ms),
+            "ms",
+            goal="<= 1000",
+            comparison=median(kubectl_ms),
+            comparison_label=f"kubectl get trials -o json of the same {count}",
+            note=f"median of {rounds}: plot data (jobs.trial_plot) and SVG (magics.plot) of "
+            f"{count} trials as `%mlops status` draws them (`%mlops best` shows the best "
+            f"trial's table); the detail it draws from, handle.status(): "
+            f"{median(status_ms):.0f} ms; {provenance}",
+        ),
+        Figure(
+            "sweep.sidebar_render_1000_trials_ms",
+            median(render_ms),
+            "ms",
+            goal="<= 1000",
+            comparison=median(kubectl_ms),
+            comparison_label=f"kubectl get trials -o json of the same {count}",
+            note=f"median of {rounds}: click on the sweep in My jobs until its {count} "
+            f"trial rows and plot lines are in the page, headless Chromium; the REST "
+            f"detail call alone (first): {rest.ms:.0f} ms; {provenance}",
+        ),
     ]
 
 
@@ -343,26 +440,48 @@ def _write_big_sweep(custom, namespace: str, count: int, real: dict) -> str:
     one of its trials (``real["trial"]``), with x drawn at random and the loss it prints."""
     name, source = "bench-1000", real["experiment"]
     rng = random.Random(1000)
-    experiment = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment",
-        "metadata": {"name": name, "labels": source["metadata"].get("labels") or {}},
-        "spec": {**copy.deepcopy(source["spec"]), "maxTrialCount": count}})
-    owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Experiment", "name": name,
-             "uid": experiment["metadata"]["uid"], "controller": True}
+    experiment = custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        "experiments",
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Experiment",
+            "metadata": {"name": name, "labels": source["metadata"].get("labels") or {}},
+            "spec": {**copy.deepcopy(source["spec"]), "maxTrialCount": count},
+        },
+    )
+    owner = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Experiment",
+        "name": name,
+        "uid": experiment["metadata"]["uid"],
+        "controller": True,
+    }
 
     def trial(i: int) -> tuple[str, str, float]:
         x = rng.uniform(-2, 2)
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Trial",
-                "metadata": {"name": f"{name}-{i:04d}", "ownerReferences": [owner],
-                             "labels": {"katib.kubeflow.org/experiment": name}},
-                "spec": {**copy.deepcopy(real["trial"]["spec"]),
-                         "parameterAssignments": [{"name": "x", "value": f"{x:.6f}"}]}}
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Trial",
+            "metadata": {
+                "name": f"{name}-{i:04d}",
+                "ownerReferences": [owner],
+                "labels": {"katib.kubeflow.org/experiment": name},
+            },
+            "spec": {
+                **copy.deepcopy(real["trial"]["spec"]),
+                "parameterAssignments": [{"name": "x", "value": f"{x:.6f}"}],
+            },
+        }
         created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "trials", body)
         created["status"] = copy.deepcopy(real["trial"]["status"])
         for metric in created["status"]["observation"]["metrics"]:
             metric.update({key: f"{x * x:.6f}" for key in ("latest", "min", "max")})
-        custom.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, "trials",
-                                                       body["metadata"]["name"], created)
+        custom.replace_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, "trials", body["metadata"]["name"], created
+        )
         return body["metadata"]["name"], f"{x:.6f}", x * x
 
     with ThreadPoolExecutor(8) as pool:
@@ -370,15 +489,19 @@ def _write_big_sweep(custom, namespace: str, count: int, real: dict) -> str:
     best, best_x, loss = min(made, key=lambda t: t[2])
     experiment = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "experiments", name)
     experiment["status"] = {
-        **copy.deepcopy(source["status"]), "trials": count, "trialsSucceeded": count,
+        **copy.deepcopy(source["status"]),
+        "trials": count,
+        "trialsSucceeded": count,
         "succeededTrialList": [t[0] for t in made],
         "currentOptimalTrial": {
-            "bestTrialName": best, "parameterAssignments": [{"name": "x", "value": best_x}],
-            "observation": {"metrics": [{"name": "loss", "latest": f"{loss:.6f}",
-                                         "min": f"{loss:.6f}", "max": f"{loss:.6f}"}]}},
+            "bestTrialName": best,
+            "parameterAssignments": [{"name": "x", "value": best_x}],
+            "observation": {
+                "metrics": [{"name": "loss", "latest": f"{loss:.6f}", "min": f"{loss:.6f}", "max": f"{loss:.6f}"}]
+            },
+        },
     }
-    custom.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, "experiments", name,
-                                                   experiment)
+    custom.replace_namespaced_custom_object_status(GROUP, VERSION, namespace, "experiments", name, experiment)
     return name
 
 

@@ -61,8 +61,7 @@ class BenchContext:
             from mlops_cluster import ControlPlane
 
             # Argo's real workflow-controller, as in the tests (jobs.workflow_e2e_s).
-            self._control_plane = ControlPlane(self.artifacts / "cluster",
-                                               argo_controller=True).start()
+            self._control_plane = ControlPlane(self.artifacts / "cluster", argo_controller=True).start()
         return self._control_plane
 
     def close(self) -> None:

@@ -21,19 +21,20 @@ from demo.stack import DemoError, DemoSettings, DemoStack  # noqa: E402
 def banner(stack: DemoStack) -> str:
     s = stack.settings
     cluster = stack.cluster
-    return "\n".join([
-        "",
-        "  jupyterhub-mlops demo is running",
-        f"  Open      {s.url}",
-        f"  Log in    any user name (e.g. alice), password: {s.password}",
-        f"  SSH       after starting a server: ssh -p {s.ssh_port} <user>@{s.ip} "
-        "(password: an API token from the hub's Token page, or register a key)",
-        f"  Cluster   kubectl --kubeconfig {cluster.kubeconfig('admin')} get pods -A",
-        f"  Logs      {stack.log_dir} (hub, proxy, pod runner), {stack.run_dir / 'pods'} "
-        "(notebook servers)",
-        "  Ctrl-C stops everything.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "  jupyterhub-mlops demo is running",
+            f"  Open      {s.url}",
+            f"  Log in    any user name (e.g. alice), password: {s.password}",
+            f"  SSH       after starting a server: ssh -p {s.ssh_port} <user>@{s.ip} "
+            "(password: an API token from the hub's Token page, or register a key)",
+            f"  Cluster   kubectl --kubeconfig {cluster.kubeconfig('admin')} get pods -A",
+            f"  Logs      {stack.log_dir} (hub, proxy, pod runner), {stack.run_dir / 'pods'} (notebook servers)",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ip", default="127.0.0.1", help="address JupyterHub listens on")
     parser.add_argument("--port", type=int, default=8000, help="port JupyterHub listens on")
     parser.add_argument("--ssh-port", type=int, default=2222, help="port of the SSH gateway")
-    parser.add_argument("--run-dir", type=Path, default=REPO / ".demo",
-                        help="state and logs of this run (wiped cluster state on each start)")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=REPO / ".demo",
+        help="state and logs of this run (wiped cluster state on each start)",
+    )
     parser.add_argument("--password", help="the demo password (default: a new random one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
     args = parser.parse_args(argv)

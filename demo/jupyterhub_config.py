@@ -62,25 +62,33 @@ c.GPUKubeSpawner.availability_token = os.environ.get("GPU_SPAWNER_TOKEN", "")
 # The service reads this file too: give it the settings file and our packages.
 for service in c.JupyterHub.services:
     if service["name"] == "gpu-availability":
-        service["environment"].update({"MLOPS_DEMO_SETTINGS": os.environ["MLOPS_DEMO_SETTINGS"],
-                                       "PYTHONPATH": demo["pythonpath"]})
+        service["environment"].update(
+            {"MLOPS_DEMO_SETTINGS": os.environ["MLOPS_DEMO_SETTINGS"], "PYTHONPATH": demo["pythonpath"]}
+        )
 # Auto-derived profiles: 1, 2, 4, 8 GPUs of each type present in the fleet,
 # plus a CPU-only server.
 c.GpuProfiles.auto_profiles = True
 
 # --- SSH gateway: ssh -p <ssh_port> <user>@<ip> reaches the user's own server ---------
-c.JupyterHub.services.append({
-    "name": "ssh",
-    "url": f"http://127.0.0.1:{demo['ssh_api_port']}",
-    "command": [demo["python"], "-m", "jupyterhub_mlops.ssh",
-                f"--ip={demo['ssh_ip']}", f"--port={demo['ssh_port']}",
-                "--storage=file", f"--data-dir={demo['ssh_data_dir']}",
-                "--SSHGatewayApp.pod_user=root",  # the demo's pod processes run as root
-                f"--SSHGatewayApp.public_hub_url={demo['public_url']}hub/home"],
-    "environment": {"KUBECONFIG": os.environ.get("KUBECONFIG", ""), "PYTHONPATH": demo["pythonpath"]},
-})
-c.JupyterHub.load_roles.append(
-    {"name": "ssh-gateway", "services": ["ssh"], "scopes": ["users:activity", "read:users"]})
+c.JupyterHub.services.append(
+    {
+        "name": "ssh",
+        "url": f"http://127.0.0.1:{demo['ssh_api_port']}",
+        "command": [
+            demo["python"],
+            "-m",
+            "jupyterhub_mlops.ssh",
+            f"--ip={demo['ssh_ip']}",
+            f"--port={demo['ssh_port']}",
+            "--storage=file",
+            f"--data-dir={demo['ssh_data_dir']}",
+            "--SSHGatewayApp.pod_user=root",  # the demo's pod processes run as root
+            f"--SSHGatewayApp.public_hub_url={demo['public_url']}hub/home",
+        ],
+        "environment": {"KUBECONFIG": os.environ.get("KUBECONFIG", ""), "PYTHONPATH": demo["pythonpath"]},
+    }
+)
+c.JupyterHub.load_roles.append({"name": "ssh-gateway", "services": ["ssh"], "scopes": ["users:activity", "read:users"]})
 for role in c.JupyterHub.load_roles:
     if role["name"] in ("user", "server"):  # the sidebar manages keys with the server's token
         role["scopes"].append("access:services!service=ssh")
@@ -94,8 +102,7 @@ c.KubeSpawner.environment = {
     "MLOPS_SSHD_LISTEN": "$(POD_IP)",
     # The notebook side asks the availability service with the user's own token
     # (the sidebar's GPU panel, %mlops gpus, the fit check before a job is submitted).
-    "MLOPS_AVAILABILITY_URL":
-        f"http://127.0.0.1:{demo['availability_port']}/services/gpu-availability/api/v1/snapshot",
+    "MLOPS_AVAILABILITY_URL": f"http://127.0.0.1:{demo['availability_port']}/services/gpu-availability/api/v1/snapshot",
     "MLOPS_SSH_HOST": demo["ssh_ip"],
     "MLOPS_SSH_PORT": str(demo["ssh_port"]),
     # The sidebar's SSH panel registers keys with the gateway, through the proxy,

@@ -30,11 +30,13 @@ def notebook_pod(user: str, product: str | None, resource: str, count: int) -> d
     """A pod labelled like a GPUKubeSpawner notebook pod of ``user``."""
     spec: dict = {
         "tolerations": [GPU_TOLERATION],
-        "containers": [{
-            "name": "notebook",
-            "image": "quay.io/jupyter/pytorch-notebook:cuda12-latest",
-            "resources": {"limits": {resource: str(count)}, "requests": {resource: str(count)}},
-        }],
+        "containers": [
+            {
+                "name": "notebook",
+                "image": "quay.io/jupyter/pytorch-notebook:cuda12-latest",
+                "resources": {"limits": {resource: str(count)}, "requests": {resource: str(count)}},
+            }
+        ],
     }
     if product:
         spec["nodeSelector"] = {"nvidia.com/gpu.product": product}

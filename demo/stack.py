@@ -60,35 +60,40 @@ class DemoStack:
 
     # ------------------------------------------------------------ progress
     def say(self, message: str) -> None:
-        print(f"[demo {time.monotonic() - self._began:5.1f}s] {message}", file=sys.stderr,
-              flush=True)
+        print(f"[demo {time.monotonic() - self._began:5.1f}s] {message}", file=sys.stderr, flush=True)
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
         self._check_port_free()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         hub_port, proxy_api_port, availability_port, ssh_api_port = free_ports(4)
-        self.say("starting the local Kubernetes control plane "
-                 "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator, "
-                 "Argo's workflow-controller, Katib with MariaDB)...")
+        self.say(
+            "starting the local Kubernetes control plane "
+            "(etcd, kube-apiserver, scheduler, KWOK, the Training Operator, "
+            "Argo's workflow-controller, Katib with MariaDB)..."
+        )
         # The real Training Operator, Argo workflow-controller and Katib run the jobs;
         # their pods run through the pod runner.
-        self.cluster = ControlPlane(self.run_dir / "cluster", training_operator=True,
-                                    argo_controller=True, katib=True)
+        self.cluster = ControlPlane(self.run_dir / "cluster", training_operator=True, argo_controller=True, katib=True)
         self.cluster.start()
-        self.say(f"control plane ready at {self.cluster.server} "
-                 f"({self.cluster.startup_seconds:.1f}s)")
+        self.say(f"control plane ready at {self.cluster.server} ({self.cluster.startup_seconds:.1f}s)")
 
-        self.say("starting the pod runner "
-                 "(notebook pods run as local processes on their pod IPs)...")
-        self._start("pod-runner", [
-            sys.executable, "-m", "mlops_cluster.pod_runner",
-            f"--kubeconfig={self.cluster.kubeconfig('admin')}",
-            f"--home-base={self.run_dir / 'homes'}",
-            f"--log-dir={self.run_dir / 'pods'}",
-            *self.cluster.pod_runner_arguments(),
-        ], env={  # what a job's image would bring: python and the suite's packages
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
+        self.say("starting the pod runner (notebook pods run as local processes on their pod IPs)...")
+        self._start(
+            "pod-runner",
+            [
+                sys.executable,
+                "-m",
+                "mlops_cluster.pod_runner",
+                f"--kubeconfig={self.cluster.kubeconfig('admin')}",
+                f"--home-base={self.run_dir / 'homes'}",
+                f"--log-dir={self.run_dir / 'pods'}",
+                *self.cluster.pod_runner_arguments(),
+            ],
+            env={  # what a job's image would bring: python and the suite's packages
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+            },
+        )
 
         self.say("seeding other users' GPU pods so availability is not all free...")
         core = kubernetes.client.CoreV1Api(self.cluster.api_client("admin"))
@@ -97,16 +102,26 @@ class DemoStack:
 
         proxy_token = secrets.token_hex(32)
         self.say(f"starting configurable-http-proxy on {self.settings.url} ...")
-        self._start("proxy", [
-            str(_venv_bin("configurable-http-proxy")),
-            f"--ip={self.settings.ip}", f"--port={self.settings.port}",
-            "--api-ip=127.0.0.1", f"--api-port={proxy_api_port}",
-            f"--default-target=http://127.0.0.1:{hub_port}",
-            f"--error-target=http://127.0.0.1:{hub_port}/hub/error",
-        ], env={"CONFIGPROXY_AUTH_TOKEN": proxy_token})
+        self._start(
+            "proxy",
+            [
+                str(_venv_bin("configurable-http-proxy")),
+                f"--ip={self.settings.ip}",
+                f"--port={self.settings.port}",
+                "--api-ip=127.0.0.1",
+                f"--api-port={proxy_api_port}",
+                f"--default-target=http://127.0.0.1:{hub_port}",
+                f"--error-target=http://127.0.0.1:{hub_port}/hub/error",
+            ],
+            env={"CONFIGPROXY_AUTH_TOKEN": proxy_token},
+        )
         # Ask our proxy's API, not the public port: something else may listen there.
-        self._wait_http(f"http://127.0.0.1:{proxy_api_port}/api/routes", "proxy", timeout=60,
-                        headers={"Authorization": f"token {proxy_token}"})
+        self._wait_http(
+            f"http://127.0.0.1:{proxy_api_port}/api/routes",
+            "proxy",
+            timeout=60,
+            headers={"Authorization": f"token {proxy_token}"},
+        )
 
         self.say("starting JupyterHub with GPUKubeSpawner...")
         hub_dir = self.run_dir / "hub"
@@ -134,25 +149,37 @@ class DemoStack:
         settings_file = hub_dir / "demo-settings.json"
         settings_file.write_text(json.dumps(hub_settings, indent=2))
         settings_file.chmod(0o600)  # holds the demo password
-        self._start("jupyterhub", [
-            sys.executable, "-m", "jupyterhub", "-f", str(REPO / "demo" / "jupyterhub_config.py"),
-        ], env={
-            "KUBECONFIG": str(self.cluster.kubeconfig("hub")),
-            "CONFIGPROXY_AUTH_TOKEN": proxy_token,
-            "MLOPS_DEMO_SETTINGS": str(settings_file),
-            # The token the spawner reserves GPUs with: a secret, so in the
-            # environment of the Hub (and its services), never in a file.
-            "GPU_SPAWNER_TOKEN": secrets.token_hex(32),
-        }, cwd=hub_dir)
+        self._start(
+            "jupyterhub",
+            [
+                sys.executable,
+                "-m",
+                "jupyterhub",
+                "-f",
+                str(REPO / "demo" / "jupyterhub_config.py"),
+            ],
+            env={
+                "KUBECONFIG": str(self.cluster.kubeconfig("hub")),
+                "CONFIGPROXY_AUTH_TOKEN": proxy_token,
+                "MLOPS_DEMO_SETTINGS": str(settings_file),
+                # The token the spawner reserves GPUs with: a secret, so in the
+                # environment of the Hub (and its services), never in a file.
+                "GPU_SPAWNER_TOKEN": secrets.token_hex(32),
+            },
+            cwd=hub_dir,
+        )
         self._wait_http(f"{self.settings.url}hub/api", "jupyterhub", timeout=120)
         self.say("JupyterHub is up; waiting for its services (GPU availability, SSH gateway)...")
         # The Hub starts its managed services in the background; a spawn
         # before the availability service listens would be refused.
-        for port, what in ((availability_port, "the GPU availability service"),
-                           (ssh_api_port, "the SSH gateway's key API"),
-                           (self.settings.ssh_port, "the SSH gateway")):
-            self._wait_port("127.0.0.1" if port != self.settings.ssh_port else self.settings.ip,
-                            port, what, timeout=120)
+        for port, what in (
+            (availability_port, "the GPU availability service"),
+            (ssh_api_port, "the SSH gateway's key API"),
+            (self.settings.ssh_port, "the SSH gateway"),
+        ):
+            self._wait_port(
+                "127.0.0.1" if port != self.settings.ssh_port else self.settings.ip, port, what, timeout=120
+            )
         self.say("GPU availability service and SSH gateway are up")
 
     def stop(self) -> None:
@@ -174,8 +201,7 @@ class DemoStack:
                 raise self._failed(name, f"exited with code {proc.returncode}")
         for name, alive in (self.cluster.running() if self.cluster else {}).items():
             if not alive:
-                raise DemoError(f"{name} of the control plane exited; logs in "
-                                f"{self.cluster.log_dir}")
+                raise DemoError(f"{name} of the control plane exited; logs in {self.cluster.log_dir}")
 
     # ------------------------------------------------------------ helpers
     def _check_port_free(self) -> None:
@@ -188,21 +214,22 @@ class DemoStack:
                 try:
                     probe.bind((self.settings.ip, port))
                 except OSError as error:
-                    raise DemoError(f"cannot listen on {self.settings.ip}:{port} "
-                                    f"({error.strerror}): stop what uses it or choose another "
-                                    f"{option}") from None
+                    raise DemoError(
+                        f"cannot listen on {self.settings.ip}:{port} "
+                        f"({error.strerror}): stop what uses it or choose another "
+                        f"{option}"
+                    ) from None
 
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-               cwd: Path | None = None) -> None:
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         full_env = {**os.environ, "PYTHONPATH": _pythonpath(), **(env or {})}
         self._procs[name] = processes.start(name, argv, self.log_dir, env=full_env, cwd=cwd)
 
     def _failed(self, name: str, why: str) -> DemoError:
-        return DemoError(f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n"
-                         + processes.log_tail(self.log_dir, name))
+        return DemoError(
+            f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n" + processes.log_tail(self.log_dir, name)
+        )
 
-    def _wait_http(self, url: str, name: str, timeout: float,
-                   headers: dict[str, str] | None = None) -> None:
+    def _wait_http(self, url: str, name: str, timeout: float, headers: dict[str, str] | None = None) -> None:
         request = urllib.request.Request(url, headers=headers or {})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -228,8 +255,11 @@ class DemoStack:
                     return
             except OSError:
                 time.sleep(0.3)
-        raise self._failed("jupyterhub", f"started {what}, which did not listen on {host}:{port} "
-                           f"within {timeout:.0f}s (its output is in the Hub's log)")
+        raise self._failed(
+            "jupyterhub",
+            f"started {what}, which did not listen on {host}:{port} "
+            f"within {timeout:.0f}s (its output is in the Hub's log)",
+        )
 
     def _create_namespace(self, core, name: str) -> None:
         """Create ``name`` and wait for its default service account (pods need it)."""
@@ -247,8 +277,10 @@ class DemoStack:
                 if error.status != 404:
                     raise
             time.sleep(0.2)
-        raise DemoError(f"namespace {name} got no default service account in 60s; "
-                        f"see {self.cluster.log_dir / 'kube-controller-manager.log'}")
+        raise DemoError(
+            f"namespace {name} got no default service account in 60s; "
+            f"see {self.cluster.log_dir / 'kube-controller-manager.log'}"
+        )
 
     def _seed(self, core) -> None:
         self._create_namespace(core, seed.NAMESPACE)

@@ -66,10 +66,7 @@ def control_plane(request, tmp_path_factory) -> ControlPlane:
     )
     began = time.monotonic()
     cp.start()
-    message = (
-        f"local control plane ready in {time.monotonic() - began:.1f}s at {cp.server} "
-        f"(logs: {cp.log_dir})"
-    )
+    message = f"local control plane ready in {time.monotonic() - began:.1f}s at {cp.server} (logs: {cp.log_dir})"
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print(f"\n{message}", flush=True)
@@ -103,15 +100,15 @@ def _jobs_end_with_their_test(request):
     the rest of the session: its GPUs and CPU are then missing to later tests'
     notebooks, and the hub's counts of jobs and held GPUs are off.
     """
-    users = [request.getfixturevalue(name) for name in SESSION_USERS
-             if name in request.fixturenames]
+    users = [request.getfixturevalue(name) for name in SESSION_USERS if name in request.fixturenames]
     custom = request.getfixturevalue("admin_custom_objects") if users else None
     yield
     for user in users:
         for kind in JOB_KINDS:
             # Background: the garbage collector removes the pods the controllers made.
             custom.delete_collection_namespaced_custom_object(
-                kind.group, kind.version, user.namespace, kind.plural, propagation_policy="Background")
+                kind.group, kind.version, user.namespace, kind.plural, propagation_policy="Background"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -136,8 +133,7 @@ def _namespace_name(nodeid: str) -> str:
 @pytest.fixture
 def namespace(request, control_plane, core_v1) -> str:
     """A fresh namespace for this test, deleted afterwards."""
-    name = create_namespace(core_v1, _namespace_name(request.node.nodeid),
-                            labels={"jupyterhub-mlops/test": "true"})
+    name = create_namespace(core_v1, _namespace_name(request.node.nodeid), labels={"jupyterhub-mlops/test": "true"})
     yield name
     core_v1.delete_namespace(name)
 

@@ -134,9 +134,7 @@ class HubAvailability:
 
     def snapshot(self, user: str) -> dict:
         """The availability document served to ``user``."""
-        response = requests.get(
-            self.url, headers={"Authorization": f"token {self.token(user)}"}, timeout=30
-        )
+        response = requests.get(self.url, headers={"Authorization": f"token {self.token(user)}"}, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -151,8 +149,7 @@ class HubAvailability:
 
 
 @contextlib.contextmanager
-def running_hub_availability(control_plane, run_dir: Path,
-                             python: str = sys.executable) -> Iterator[HubAvailability]:
+def running_hub_availability(control_plane, run_dir: Path, python: str = sys.executable) -> Iterator[HubAvailability]:
     """Start JupyterHub + proxy + availability service against ``control_plane``; stop them after.
 
     Yields once the service answers with an inventory in sync with the cluster,
@@ -180,8 +177,7 @@ def running_hub_availability(control_plane, run_dir: Path,
         # This checkout's hub side and the contract it imports, also for the service the
         # hub starts (it keeps PYTHONPATH): the hub image's virtualenv has neither.
         "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"),
-             os.environ.get("PYTHONPATH", "")]
+            [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"), os.environ.get("PYTHONPATH", "")]
         ),
     }
     log_file = run_dir / "jupyterhub.log"
@@ -214,16 +210,13 @@ def _wait_in_sync(hub: HubAvailability, proc: subprocess.Popen, log_file: Path) 
         if proc.poll() is not None:
             raise RuntimeError(f"jupyterhub exited:\n{log_file.read_text()[-3000:]}")
         try:
-            response = requests.get(
-                hub.url, headers={"Authorization": f"token {hub.admin_token}"}, timeout=5
-            )
+            response = requests.get(hub.url, headers={"Authorization": f"token {hub.admin_token}"}, timeout=5)
             if response.status_code == 200 and response.json().get("in_sync"):
                 return
         except (requests.RequestException, ValueError):
             pass
         time.sleep(0.3)
-    raise RuntimeError(f"the availability service was not in sync in 90s:\n"
-                       f"{log_file.read_text()[-3000:]}")
+    raise RuntimeError(f"the availability service was not in sync in 90s:\n{log_file.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="session")

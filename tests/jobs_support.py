@@ -87,9 +87,7 @@ class User:
 async def provision(control_plane, username: str) -> UserNamespace:
     from kubernetes_asyncio import config as async_config
 
-    api = await async_config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("hub"))
-    )
+    api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     async with api:
         return await ensure_user_namespace(api, username, prefix=f"mlops-{uuid.uuid4().hex[:4]}-")
 
@@ -98,17 +96,13 @@ def service_account_token(core_v1, namespace: str, service_account: str) -> str:
     request = kubernetes.client.AuthenticationV1TokenRequest(
         spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
     )
-    return core_v1.create_namespaced_service_account_token(
-        service_account, namespace, request
-    ).status.token
+    return core_v1.create_namespaced_service_account_token(service_account, namespace, request).status.token
 
 
 async def make_user(control_plane, core_v1, tmp_dir: Path, username: str) -> User:
     provisioned = await provision(control_plane, username)
     token_file = tmp_dir / f"{username}.token"
-    token_file.write_text(
-        service_account_token(core_v1, provisioned.namespace, provisioned.service_account)
-    )
+    token_file.write_text(service_account_token(core_v1, provisioned.namespace, provisioned.service_account))
     return User(
         username,
         provisioned.namespace,
@@ -143,8 +137,12 @@ class ArgoWorkflows:
 
     def task_results(self, namespace: str, workflow: str) -> list[dict]:
         return self.custom.list_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", namespace, "workflowtaskresults",
-            label_selector=f"workflows.argoproj.io/workflow={workflow}")["items"]
+            "argoproj.io",
+            "v1alpha1",
+            namespace,
+            "workflowtaskresults",
+            label_selector=f"workflows.argoproj.io/workflow={workflow}",
+        )["items"]
 
 
 def is_controllers_pod(pod: dict) -> bool:
@@ -152,29 +150,43 @@ def is_controllers_pod(pod: dict) -> bool:
     a Katib suggestion service or trial."""
     from mlops_cluster import argo_executor, katib, training_operator
 
-    return (argo_executor.is_workflow_pod(pod) or training_operator.is_replica_pod(pod)
-            or katib.is_katib_pod(pod))
+    return argo_executor.is_workflow_pod(pod) or training_operator.is_replica_pod(pod) or katib.is_katib_pod(pod)
 
 
-def printing_experiment_spec(trials: int = 3, parallel: int = 2, algorithm: str = "random"
-                             ) -> dict:
+def printing_experiment_spec(trials: int = 3, parallel: int = 2, algorithm: str = "random") -> dict:
     """A Katib Experiment's spec written straight for Katib (not through the suite): a sweep
     of ``x`` in [-2, 2] minimizing ``loss``, whose Job trial prints ``loss=<x>``. Katib
     strips the ``sh -c`` and wraps the rest, unquoted: no shell characters in it."""
     return {
         "objective": {"type": "minimize", "objectiveMetricName": "loss"},
         "algorithm": {"algorithmName": algorithm},
-        "parallelTrialCount": parallel, "maxTrialCount": trials, "maxFailedTrialCount": 1,
-        "parameters": [{"name": "x", "parameterType": "double",
-                        "feasibleSpace": {"min": "-2", "max": "2"}}],
+        "parallelTrialCount": parallel,
+        "maxTrialCount": trials,
+        "maxFailedTrialCount": 1,
+        "parameters": [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "-2", "max": "2"}}],
         "trialTemplate": {
-            "primaryContainerName": "training", "retain": True,
+            "primaryContainerName": "training",
+            "retain": True,
             "trialParameters": [{"name": "x", "reference": "x"}],
-            "trialSpec": {"apiVersion": "batch/v1", "kind": "Job", "spec": {
-                "backoffLimit": 0,
-                "template": {"spec": {"restartPolicy": "Never", "containers": [{
-                    "name": "training", "image": IMAGE,
-                    "command": ["sh", "-c", "echo loss=${trialParameters.x}"]}]}}}},
+            "trialSpec": {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {
+                                    "name": "training",
+                                    "image": IMAGE,
+                                    "command": ["sh", "-c", "echo loss=${trialParameters.x}"],
+                                }
+                            ],
+                        }
+                    },
+                },
+            },
         },
     }
 
@@ -191,10 +203,16 @@ def controllers_pod_runner(control_plane, folder: Path):
 
     env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"
-    return PodRunner(control_plane.api_client("admin"), home_base=folder / "homes",
-                     log_dir=folder / "logs", base_env=env, restart_backoff=0.5,
-                     max_restart_backoff=2.0, select=is_controllers_pod,
-                     **control_plane.pod_runner_options()).start()
+    return PodRunner(
+        control_plane.api_client("admin"),
+        home_base=folder / "homes",
+        log_dir=folder / "logs",
+        base_env=env,
+        restart_backoff=0.5,
+        max_restart_backoff=2.0,
+        select=is_controllers_pod,
+        **control_plane.pod_runner_options(),
+    ).start()
 
 
 def runs_locally(core_v1, *namespaces: str) -> None:
@@ -292,9 +310,7 @@ async def call_api(jp_fetch, method: str, template: str, *parts, body=None, para
     text = response.body.decode()
     ctype = response.headers.get("Content-Type", "")
     payload = json.loads(text) if ctype.startswith("application/json") and text else text
-    check(
-        method, template, response.code, payload if ctype.startswith("application/json") else None
-    )
+    check(method, template, response.code, payload if ctype.startswith("application/json") else None)
     return response.code, payload
 
 

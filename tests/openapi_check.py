@@ -56,6 +56,4 @@ def check(method: str, template: str, status: int, body) -> None:
 
 def json_schema_of(component: str) -> dict:
     """A component schema (e.g. ``WatchEvent``) as a self-contained JSON Schema."""
-    return json_schema(
-        {"components": document()["components"], "$ref": f"#/components/schemas/{component}"}
-    )
+    return json_schema({"components": document()["components"], "$ref": f"#/components/schemas/{component}"})

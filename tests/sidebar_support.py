@@ -33,8 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 LABEXTENSION_BUILD = REPO / "server_ext" / "jupyter_mlops" / "labextension"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SIDEBAR_ID = "jupyter-mlops-sidebar"
 
 
@@ -50,8 +57,12 @@ class Lab:
     def api(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
         """Call ``mlops/api/v1/<path>`` with the token; (status, JSON or text)."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.url}mlops/api/v1/{path}", data=data, method=method,
-                                         headers={"Authorization": f"token {self.token}"} if self.token else {})
+        request = urllib.request.Request(
+            f"{self.url}mlops/api/v1/{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}"} if self.token else {},
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 text = response.read()
@@ -67,8 +78,9 @@ class Lab:
 UI_TESTS = REPO / "ui-tests"
 
 
-def run_galata(lab: Lab, project: str, environment: dict[str, str],
-               timeout: float = 800) -> subprocess.CompletedProcess:
+def run_galata(
+    lab: Lab, project: str, environment: dict[str, str], timeout: float = 800
+) -> subprocess.CompletedProcess:
     """``npx playwright test --project <project>`` (ui-tests/) against ``lab``, a ``start_lab(galata=True)``.
 
     ``environment`` reaches the specs (ui-tests/tests/cluster.ts reads KUBECTL,
@@ -77,20 +89,35 @@ def run_galata(lab: Lab, project: str, environment: dict[str, str],
     screenshot) to ARTIFACTS/galata-<project>/.
     """
     if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").is_dir():
-        raise RuntimeError("ui-tests/node_modules is missing: run `make install` "
-                           "(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in ui-tests)")
+        raise RuntimeError(
+            "ui-tests/node_modules is missing: run `make install` "
+            "(PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in ui-tests)"
+        )
     ARTIFACTS.mkdir(exist_ok=True)
     return subprocess.run(
-        [shutil.which("npx") or "npx", "playwright", "test", "--project", project], cwd=UI_TESTS,
-        timeout=timeout, capture_output=True, text=True,
-        env={**os.environ, **environment, "TARGET_URL": lab.url.rstrip("/"), "ARTIFACTS_DIR": str(ARTIFACTS),
-             "GALATA_OUTPUT_DIR": str(ARTIFACTS / f"galata-{project}"), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1"})
+        [shutil.which("npx") or "npx", "playwright", "test", "--project", project],
+        cwd=UI_TESTS,
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            **environment,
+            "TARGET_URL": lab.url.rstrip("/"),
+            "ARTIFACTS_DIR": str(ARTIFACTS),
+            "GALATA_OUTPUT_DIR": str(ARTIFACTS / f"galata-{project}"),
+            "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
+        },
+    )
 
 
 def cluster_environment(control_plane, namespace: str) -> dict[str, str]:
     """What the specs need to act as admin (ui-tests/tests/cluster.ts)."""
-    return {"KUBECTL": str(control_plane.bins.kubectl), "ADMIN_KUBECONFIG": str(control_plane.kubeconfig("admin")),
-            "MLOPS_TEST_NAMESPACE": namespace}
+    return {
+        "KUBECTL": str(control_plane.bins.kubectl),
+        "ADMIN_KUBECONFIG": str(control_plane.kubeconfig("admin")),
+        "MLOPS_TEST_NAMESPACE": namespace,
+    }
 
 
 def _die_with_parent() -> None:
@@ -99,8 +126,9 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False,
-              server_ext: Path = REPO / "server_ext"):
+def start_lab(
+    work_dir: Path, environment: dict[str, str], galata: bool = False, server_ext: Path = REPO / "server_ext"
+):
     """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
 
     ``galata=True`` configures the server with ``jupyterlab.galata.configure_jupyter_server``
@@ -113,10 +141,10 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False,
     puts an earlier revision's there, side by side).
     """
     if not (LABEXTENSION_BUILD / "package.json").exists():
-        raise RuntimeError(f"{LABEXTENSION_BUILD} is missing: build the labextension "
-                           "(cd labextension && npm run build)")
-    dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings",
-                                                "workspaces", "path")}
+        raise RuntimeError(
+            f"{LABEXTENSION_BUILD} is missing: build the labextension (cd labextension && npm run build)"
+        )
+    dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings", "workspaces", "path")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     (dirs["path"] / "labextensions").mkdir()
@@ -127,22 +155,38 @@ def start_lab(work_dir: Path, environment: dict[str, str], galata: bool = False,
     port, token = free_port(), "" if galata else secrets.token_hex(16)
     if galata:
         (dirs["config"] / "jupyter_server_config.py").write_text(
-            "from jupyterlab.galata import configure_jupyter_server\nconfigure_jupyter_server(c)\n")
-    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={dirs['root']}",
-            f"--LabApp.expose_app_in_browser={galata}",
-            f"--LabApp.user_settings_dir={dirs['settings']}",
-            f"--LabApp.workspaces_dir={dirs['workspaces']}"]
-    python_path = os.pathsep.join([str(server_ext), str(REPO / "spawner"),
-                                   os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, **environment, "PYTHONPATH": python_path,
-           "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTER_PATH": str(dirs["path"])}
+            "from jupyterlab.galata import configure_jupyter_server\nconfigure_jupyter_server(c)\n"
+        )
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={dirs['root']}",
+        f"--LabApp.expose_app_in_browser={galata}",
+        f"--LabApp.user_settings_dir={dirs['settings']}",
+        f"--LabApp.workspaces_dir={dirs['workspaces']}",
+    ]
+    python_path = os.pathsep.join([str(server_ext), str(REPO / "spawner"), os.environ.get("PYTHONPATH", "")])
+    env = {
+        **os.environ,
+        **environment,
+        "PYTHONPATH": python_path,
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTER_PATH": str(dirs["path"]),
+    }
     log_file = work_dir / "jupyter-lab.log"
     with open(log_file, "wb") as log:
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+        )
     lab = Lab(f"http://127.0.0.1:{port}/", token, dirs["root"], log_file, proc.pid)
     try:
         _wait_until_serving(lab, proc)
@@ -178,8 +222,12 @@ def chromium(profile_dir: Path):
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile_dir), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1000})
+            str(profile_dir),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         # The machine is shared and JupyterLab's first load is heavy: generous waits.
         context.set_default_timeout(120_000)
         try:
@@ -243,12 +291,18 @@ def provisioned_researcher(control_plane, username: str, token_dir: Path):
     core = kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
     try:
         request = kubernetes.client.AuthenticationV1TokenRequest(
-            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
-        token = core.create_namespaced_service_account_token(provisioned.service_account,
-                                                             provisioned.namespace, request).status.token
+            spec=kubernetes.client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        )
+        token = core.create_namespaced_service_account_token(
+            provisioned.service_account, provisioned.namespace, request
+        ).status.token
         token_file = token_dir / f"{username}.token"
         token_file.write_text(token)
-        yield {"MLOPS_KUBE_SERVER": control_plane.server, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
-               "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file), "MLOPS_NAMESPACE": provisioned.namespace}
+        yield {
+            "MLOPS_KUBE_SERVER": control_plane.server,
+            "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+            "MLOPS_KUBE_CA_FILE": str(control_plane.ca_file),
+            "MLOPS_NAMESPACE": provisioned.namespace,
+        }
     finally:
         remove_namespace(core, provisioned.namespace)

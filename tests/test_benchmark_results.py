@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from benchmarks.__main__ import NOTES_HEADING, render_results_md
 
-FIGURE = {"value": 2.0, "unit": "ms", "goal": "<= 10", "comparison": 8.0, "comparison_label": "naive",
-          "note": "median", "command": "python -m benchmarks availability", "measured": "2026-12-01"}
+FIGURE = {
+    "value": 2.0,
+    "unit": "ms",
+    "goal": "<= 10",
+    "comparison": 8.0,
+    "comparison_label": "naive",
+    "note": "median",
+    "command": "python -m benchmarks availability",
+    "measured": "2026-12-01",
+}
 
 
 def test_a_rerender_keeps_the_hand_written_notes_and_replaces_the_table(tmp_path):

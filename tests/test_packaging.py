@@ -32,10 +32,16 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def clean_copy(destination: Path) -> Path:
     """The files of the working tree that git tracks or would track, copied."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for relative in filter(None, listed):
         source = REPO / relative
         if source.is_file():
@@ -59,9 +65,21 @@ def wheel(tmp_path_factory) -> Path:
     # No build isolation: the build requirements (hatchling, the JupyterLab
     # builder hook, jupyterlab) are part of this environment already.
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-w", str(work / "dist"), str(source)],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(work / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (built,) = (work / "dist").glob("jupyterhub_mlops-*.whl")
@@ -114,7 +132,9 @@ def isolated_python(prefix: Path) -> Path:
     python = prefix / "bin" / "python"
     site_packages = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     Path(site_packages, "_suite_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return python
@@ -122,12 +142,13 @@ def isolated_python(prefix: Path) -> Path:
 
 def jupyter(python: Path, home: Path, *args: str) -> str:
     """Run a jupyter command with ``python``; its whole output, colours removed."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("JUPYTER", "PYTHON"))}
-    env.update(JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"))
-    result = subprocess.run([python, "-m", *args], capture_output=True, text=True, env=env,
-                            timeout=120)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("JUPYTER", "PYTHON"))}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+    )
+    result = subprocess.run([python, "-m", *args], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return ANSI.sub("", result.stdout + result.stderr)
 
@@ -142,9 +163,12 @@ def test_installed_wheel_enables_the_server_extension_and_the_labextension(wheel
     assert "jupyter_mlops" not in jupyter(python, tmp_path, *server_list)
     assert "jupyter-mlops" not in jupyter(python, tmp_path, *lab_list)
 
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                    "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
     server_out = jupyter(python, tmp_path, *server_list)
     config_dir = tmp_path / "venv" / "etc" / "jupyter"
@@ -161,8 +185,14 @@ def test_installed_wheel_enables_the_server_extension_and_the_labextension(wheel
     assert re.search(enabled, section), lab_out
 
     imported = subprocess.run(
-        [python, "-c", "import jupyter_mlops, jupyterhub_mlops; "
-                       "print(jupyter_mlops.__file__); print(jupyterhub_mlops.__file__)"],
-        capture_output=True, text=True, check=True, env={"PATH": os.environ["PATH"]},
+        [
+            python,
+            "-c",
+            "import jupyter_mlops, jupyterhub_mlops; print(jupyter_mlops.__file__); print(jupyterhub_mlops.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
     ).stdout.split()
     assert all(path.startswith(str(tmp_path / "venv")) for path in imported), imported

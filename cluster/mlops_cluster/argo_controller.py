@@ -40,8 +40,14 @@ NAMESPACE = "argo"
 SERVICE_ACCOUNT = "argo"
 CONFIGMAP = CLUSTER_DIR / "argo" / "workflow-controller-configmap.yaml"
 CRD_NAMES = (
-    "workflows", "workflowtemplates", "clusterworkflowtemplates", "cronworkflows",
-    "workflowtaskresults", "workflowtasksets", "workflowartifactgctasks", "workfloweventbindings",
+    "workflows",
+    "workflowtemplates",
+    "clusterworkflowtemplates",
+    "cronworkflows",
+    "workflowtaskresults",
+    "workflowtasksets",
+    "workflowartifactgctasks",
+    "workfloweventbindings",
 )
 """Every kind the controller's informers watch; it fails to sync without one of them."""
 READY_LINE = "Starting Workflow Controller"
@@ -53,8 +59,7 @@ def manifests_dir() -> Path:
 
 
 def crd_files() -> list[Path]:
-    return [manifests_dir() / "base" / "crds" / "full" / f"argoproj.io_{name}.yaml"
-            for name in CRD_NAMES]
+    return [manifests_dir() / "base" / "crds" / "full" / f"argoproj.io_{name}.yaml" for name in CRD_NAMES]
 
 
 def install_crds(cp) -> None:
@@ -62,20 +67,24 @@ def install_crds(cp) -> None:
     annotation limit); waits until they are served."""
     files = [arg for path in crd_files() for arg in ("-f", str(path))]
     cp.kubectl("apply", "--server-side", "--force-conflicts", *files)
-    cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-               *(f"crd/{name}.argoproj.io" for name in CRD_NAMES))
+    cp.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{name}.argoproj.io" for name in CRD_NAMES)
+    )
 
 
 def rbac_manifests() -> list[dict]:
     """The controller's service account, roles and bindings from the module, in ``argo``
     (what ``namespace: argo`` of upstream's kustomization does to them)."""
     base = manifests_dir()
-    files = [base / "base" / "workflow-controller" / "workflow-controller-sa.yaml",
-             *sorted((base / "cluster-install-no-crds" / "workflow-controller-rbac").glob("*.yaml"))]
+    files = [
+        base / "base" / "workflow-controller" / "workflow-controller-sa.yaml",
+        *sorted((base / "cluster-install-no-crds" / "workflow-controller-rbac").glob("*.yaml")),
+    ]
     documents = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
     for path in files:
-        documents += [in_namespace(doc, NAMESPACE) for doc in go_modules.load_yaml(path)
-                      if doc.get("kind") != "Kustomization"]
+        documents += [
+            in_namespace(doc, NAMESPACE) for doc in go_modules.load_yaml(path) if doc.get("kind") != "Kustomization"
+        ]
     return documents
 
 
@@ -110,15 +119,19 @@ class ArgoController:
         # One controller per cluster: no lease to win first (a lease left by a
         # killed controller of a kept etcd would hold it back for its duration).
         env = dict(os.environ, LEADER_ELECTION_DISABLE="true")
-        cp.start_process(self.name, [
-            str(cp.bins.workflow_controller),
-            f"--kubeconfig={kubeconfig}",
-            f"--namespace={NAMESPACE}",
-            "--loglevel=info",
-            # A throw-away single-user cluster: fewer workers, less CPU.
-            "--workflow-workers=4",
-            "--pod-cleanup-workers=2",
-        ], env=env)
+        cp.start_process(
+            self.name,
+            [
+                str(cp.bins.workflow_controller),
+                f"--kubeconfig={kubeconfig}",
+                f"--namespace={NAMESPACE}",
+                "--loglevel=info",
+                # A throw-away single-user cluster: fewer workers, less CPU.
+                "--workflow-workers=4",
+                "--pod-cleanup-workers=2",
+            ],
+            env=env,
+        )
         self._wait_started(cp.log_dir / f"{self.name}.log", timeout, since=since)
 
     def _wait_started(self, log_file: Path, timeout: float, since: int = 0) -> None:

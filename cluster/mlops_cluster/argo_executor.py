@@ -53,8 +53,7 @@ def is_workflow_pod(pod: dict) -> bool:
 def _env(pod: dict, container_name: str, section: str = "containers") -> dict[str, str]:
     for container in pod["spec"].get(section) or []:
         if container["name"] == container_name:
-            return {e["name"]: e.get("value", "") for e in container.get("env") or []
-                    if "value" in e}
+            return {e["name"]: e.get("value", "") for e in container.get("env") or [] if "value" in e}
     return {}
 
 
@@ -82,7 +81,7 @@ def unwrap_emissary(argv: list[str]) -> list[str]:
     where the emissary's prefix goes and the rest of the line stays."""
     if len(argv) >= 2 and argv[0].endswith("/argoexec") and argv[1] == "emissary":
         if "--" in argv:
-            return argv[argv.index("--") + 1:]
+            return argv[argv.index("--") + 1 :]
     if len(argv) == 3 and argv[1] == "-c" and " emissary " in argv[2]:
         first, _, rest = argv[2].partition(" -- ")
         if first.split(" ")[0].endswith("/argoexec") and rest:
@@ -110,13 +109,24 @@ def step_status(patch: dict, wait_exit_code: int, at: str) -> dict:
     status = patch["status"]
     for container in status.get("containerStatuses") or []:
         if container["name"] == "wait":
-            container["state"] = {"terminated": {
-                "exitCode": wait_exit_code, "reason": "Completed" if wait_exit_code == 0 else "Error",
-                "startedAt": at, "finishedAt": at}}
-    status["initContainerStatuses"] = [{
-        "name": "init", "image": "", "imageID": "", "ready": False, "restartCount": 0,
-        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                 "startedAt": at, "finishedAt": at}}}]
+            container["state"] = {
+                "terminated": {
+                    "exitCode": wait_exit_code,
+                    "reason": "Completed" if wait_exit_code == 0 else "Error",
+                    "startedAt": at,
+                    "finishedAt": at,
+                }
+            }
+    status["initContainerStatuses"] = [
+        {
+            "name": "init",
+            "image": "",
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": at, "finishedAt": at}},
+        }
+    ]
     if wait_exit_code != 0:
         status["phase"] = "Failed"
     return patch
@@ -147,9 +157,14 @@ def task_result(pod: dict) -> dict:
         "metadata": {
             "name": env["ARGO_NODE_ID"],
             "labels": {WORKFLOW_LABEL: env["ARGO_WORKFLOW_NAME"], COMPLETED_LABEL: "false"},
-            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                                 "name": env["ARGO_WORKFLOW_NAME"],
-                                 "uid": env["ARGO_WORKFLOW_UID"]}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "argoproj.io/v1alpha1",
+                    "kind": "Workflow",
+                    "name": env["ARGO_WORKFLOW_NAME"],
+                    "uid": env["ARGO_WORKFLOW_UID"],
+                }
+            ],
         },
     }
 
@@ -171,8 +186,11 @@ def report_outputs(pod: dict, stdout: str, api_client) -> int:
     import kubernetes  # noqa: PLC0415 - the demo and tests have it
 
     if api_client is None:  # no token: the API server would answer 401
-        log.warning("pod %s/%s: no service-account token to report the step's outputs with",
-                    pod["metadata"]["namespace"], pod["metadata"]["name"])
+        log.warning(
+            "pod %s/%s: no service-account token to report the step's outputs with",
+            pod["metadata"]["namespace"],
+            pod["metadata"]["name"],
+        )
         return EMISSARY_EXIT_CODE
     custom = kubernetes.client.CustomObjectsApi(api_client)
     namespace = pod["metadata"]["namespace"]
@@ -185,14 +203,18 @@ def report_outputs(pod: dict, stdout: str, api_client) -> int:
         except kubernetes.client.ApiException as error:
             if error.status != 409:
                 raise
+        custom.patch_namespaced_custom_object(*group, name, {"outputs": outputs(pod, stdout)}, _request_timeout=10)
         custom.patch_namespaced_custom_object(
-            *group, name, {"outputs": outputs(pod, stdout)}, _request_timeout=10)
-        custom.patch_namespaced_custom_object(
-            *group, name, {"metadata": {"labels": {COMPLETED_LABEL: "true"}}},
-            _request_timeout=10)
+            *group, name, {"metadata": {"labels": {COMPLETED_LABEL: "true"}}}, _request_timeout=10
+        )
     except kubernetes.client.ApiException as error:
-        log.warning("pod %s/%s: failed to patch task result (%s %s), see "
-                    "https://argo-workflows.readthedocs.io/en/latest/workflow-rbac/",
-                    namespace, pod["metadata"]["name"], error.status, error.reason)
+        log.warning(
+            "pod %s/%s: failed to patch task result (%s %s), see "
+            "https://argo-workflows.readthedocs.io/en/latest/workflow-rbac/",
+            namespace,
+            pod["metadata"]["name"],
+            error.status,
+            error.reason,
+        )
         return EMISSARY_EXIT_CODE
     return 0

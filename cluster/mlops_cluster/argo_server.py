@@ -62,7 +62,8 @@ class ArgoServer:
         kubeconfig, token = cp.service_account_kubeconfig(NAMESPACE, SERVICE_ACCOUNT, self.name)
         self.port = free_port()
         argv = [
-            str(cp.bins.argo), "server",
+            str(cp.bins.argo),
+            "server",
             f"--kubeconfig={kubeconfig}",
             f"--namespace={NAMESPACE}",
             f"--port={self.port}",

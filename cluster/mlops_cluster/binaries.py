@@ -82,8 +82,7 @@ def expected() -> Binaries:
         kwok=root / f"kwok-{KWOK_VERSION}" / "kwok",
         argo=root / f"argo-{ARGO_VERSION}" / "argo",
         workflow_controller=root / f"argo-{ARGO_VERSION}" / "workflow-controller",
-        training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}"
-        / "training-operator",
+        training_operator=root / f"training-operator-{TRAINING_OPERATOR_VERSION}" / "training-operator",
         katib_controller=katib / "katib-controller",
         katib_db_manager=katib / "katib-db-manager",
         katib_suggestion_goptuna=katib / "suggestion-goptuna",
@@ -95,9 +94,13 @@ def ensure_built() -> Binaries:
     """Return the binaries, building what is missing (slow only the first time)."""
     bins = expected()
     if bins.missing():
-        env = dict(os.environ, KWOK_VERSION=KWOK_VERSION, ARGO_VERSION=ARGO_VERSION,
-                   TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION,
-                   KATIB_VERSION=KATIB_VERSION)
+        env = dict(
+            os.environ,
+            KWOK_VERSION=KWOK_VERSION,
+            ARGO_VERSION=ARGO_VERSION,
+            TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION,
+            KATIB_VERSION=KATIB_VERSION,
+        )
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:
             raise RuntimeError(f"building the control plane failed ({BUILD_SCRIPT})")
@@ -105,4 +108,3 @@ def ensure_built() -> Binaries:
         if still:
             raise RuntimeError(f"build finished but these are missing: {', '.join(map(str, still))}")
     return bins
-

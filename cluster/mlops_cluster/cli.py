@@ -43,8 +43,7 @@ def _serve(run_dir: Path, fleet: Path) -> int:
         while not stopping:
             for name, alive in cp.running().items():
                 if not alive:
-                    print(f"error: {name} exited; stopping the cluster (logs: {cp.log_dir})",
-                          file=sys.stderr)
+                    print(f"error: {name} exited; stopping the cluster (logs: {cp.log_dir})", file=sys.stderr)
                     return 1
             time.sleep(0.5)
     finally:
@@ -71,21 +70,30 @@ def cmd_up(args) -> int:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     log = open(args.run_dir / "supervisor.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cluster.cli", "--run-dir", str(args.run_dir), "_serve",
-         "--fleet", str(args.fleet)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlops_cluster.cli",
+            "--run-dir",
+            str(args.run_dir),
+            "_serve",
+            "--fleet",
+            str(args.fleet),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
     )
-    print("starting the local control plane (the first run builds Kubernetes: ~20 min)...",
-          file=sys.stderr)
+    print("starting the local control plane (the first run builds Kubernetes: ~20 min)...", file=sys.stderr)
     while True:
         state = read_state(args.run_dir)
         if state and state.get("pid") == proc.pid:
             _print_state(state)
             return 0
         if proc.poll() is not None:
-            print(f"error: the control plane did not start; see {args.run_dir / 'supervisor.log'}",
-                  file=sys.stderr)
+            print(f"error: the control plane did not start; see {args.run_dir / 'supervisor.log'}", file=sys.stderr)
             print((args.run_dir / "supervisor.log").read_text()[-3000:], file=sys.stderr)
             return 1
         time.sleep(0.5)
@@ -117,10 +125,12 @@ def cmd_status(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mlops-cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, default=default_run_dir(),
-                        help="state, logs and kubeconfigs (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="mlops-cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=default_run_dir(), help="state, logs and kubeconfigs (default: %(default)s)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the control plane and the simulated GPU fleet")
     up.add_argument("--foreground", action="store_true", help="stay attached until Ctrl-C")

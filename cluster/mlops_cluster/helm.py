@@ -48,7 +48,8 @@ def z2jh_chart() -> Path:
     tried = ", ".join(str(p) for p in chart_candidates())
     raise ChartMissing(
         f"the Zero-to-JupyterHub {Z2JH_VERSION} chart was not found (looked in {tried}); "
-        f"set {CHART_ENV} to the chart's folder (the one with Chart.yaml)")
+        f"set {CHART_ENV} to the chart's folder (the one with Chart.yaml)"
+    )
 
 
 def helm_binary() -> Path:
@@ -64,15 +65,19 @@ def helm_binary() -> Path:
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     # Helm keeps caches and repositories under $HOME; nothing here needs them.
-    return subprocess.run([str(helm_binary()), *args], capture_output=True, text=True,
-                          check=check, env={**os.environ, "HELM_CACHE_HOME": str(cache_dir() / "helm-home")})
+    return subprocess.run(
+        [str(helm_binary()), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env={**os.environ, "HELM_CACHE_HOME": str(cache_dir() / "helm-home")},
+    )
 
 
 def _values_args(values_files: list[Path]) -> list[str]:
     # Rendered for the local cluster's release (Helm built without its release
     # ldflags would assume Kubernetes 1.20, which the chart refuses).
-    return ["--kube-version", kubernetes_version(),
-            *(arg for path in values_files for arg in ("--values", str(path)))]
+    return ["--kube-version", kubernetes_version(), *(arg for path in values_files for arg in ("--values", str(path)))]
 
 
 def lint(chart: Path, values_files: list[Path]) -> subprocess.CompletedProcess:
@@ -82,8 +87,7 @@ def lint(chart: Path, values_files: list[Path]) -> subprocess.CompletedProcess:
 
 def render(chart: Path, release: str, namespace: str, values_files: list[Path]) -> list[dict]:
     """``helm template``: the objects an install would create, in the release namespace."""
-    result = helm("template", release, str(chart), "--namespace", namespace,
-                  *_values_args(values_files), check=False)
+    result = helm("template", release, str(chart), "--namespace", namespace, *_values_args(values_files), check=False)
     if result.returncode != 0:
         raise RuntimeError(f"helm template failed: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

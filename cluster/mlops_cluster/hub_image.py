@@ -33,8 +33,7 @@ IMAGE = "image"
 NEXT_MAJOR = "jupyterhub-6"
 """The same with JupyterHub and KubeSpawner as pip resolves them within JupyterHub 6."""
 VARIANTS = (IMAGE, NEXT_MAJOR)
-_UNPINNED = {NEXT_MAJOR: {"jupyterhub": "jupyterhub>=6,<7",
-                          "jupyterhub-kubespawner": "jupyterhub-kubespawner>=7,<8"}}
+_UNPINNED = {NEXT_MAJOR: {"jupyterhub": "jupyterhub>=6,<7", "jupyterhub-kubespawner": "jupyterhub-kubespawner>=7,<8"}}
 
 
 def requirements(variant: str = IMAGE) -> str:
@@ -70,8 +69,9 @@ def _create(target: Path, variant: str) -> None:
     venv.create(target, with_pip=True)
     wanted = target / "requirements.txt"
     wanted.write_text(requirements(variant))
-    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q",
-                    "-r", str(wanted)], check=True, stdout=sys.stderr)
+    subprocess.run(
+        [str(target / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(wanted)], check=True, stdout=sys.stderr
+    )
     (target / ".complete").write_text("")
 
 

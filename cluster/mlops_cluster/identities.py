@@ -58,9 +58,7 @@ def kubeconfig(server: str, ca_file: Path, user: str, token: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "mlops-local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}
-        ],
+        "clusters": [{"name": "mlops-local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": user, "context": {"cluster": "mlops-local", "user": user}}],
         "current-context": user,

@@ -62,8 +62,7 @@ TOKEN_SECONDS = 7 * 24 * 3600
 SUITE_FILE = CLUSTER_DIR.parent / "helm-values" / "katib.yaml"
 """What the suite adds to Katib's install (katib-config, RBAC): one file for operators
 and for this cluster."""
-PROGRAMS = {"suggestion-goptuna": "katib_suggestion_goptuna",
-            "file-metrics-collector": "katib_metrics_collector"}
+PROGRAMS = {"suggestion-goptuna": "katib_suggestion_goptuna", "file-metrics-collector": "katib_metrics_collector"}
 """Image name (without registry and tag) -> the ``Binaries`` field of its local build."""
 
 
@@ -73,8 +72,11 @@ def manifests() -> Path:
 
 def crds() -> list[dict]:
     folder = manifests() / "components" / "crd"
-    return [doc for name in ("experiment.yaml", "suggestion.yaml", "trial.yaml")
-            for doc in go_modules.load_yaml(folder / name)]
+    return [
+        doc
+        for name in ("experiment.yaml", "suggestion.yaml", "trial.yaml")
+        for doc in go_modules.load_yaml(folder / name)
+    ]
 
 
 def suite_objects() -> list[dict]:
@@ -89,14 +91,14 @@ def rbac() -> list[dict]:
         if doc["kind"] not in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
             continue
         if doc["kind"] == "ClusterRoleBinding" and not any(
-                s.get("name") == SERVICE_ACCOUNT for s in doc.get("subjects") or []):
+            s.get("name") == SERVICE_ACCOUNT for s in doc.get("subjects") or []
+        ):
             continue
         doc = copy.deepcopy(doc)
         if doc["kind"] == "ServiceAccount":
             doc["metadata"]["namespace"] = NAMESPACE
         objects.append(doc)
-    return objects + [doc for doc in suite_objects()
-                      if doc["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    return objects + [doc for doc in suite_objects() if doc["kind"] in ("ClusterRole", "ClusterRoleBinding")]
 
 
 def webhook_configurations(port: int) -> list[dict]:
@@ -120,8 +122,9 @@ def webhook_configurations(port: int) -> list[dict]:
     return configs
 
 
-NOTEBOOK_PODS_EXCLUDED = {"matchExpressions": [
-    {"key": "component", "operator": "NotIn", "values": ["singleuser-server"]}]}
+NOTEBOOK_PODS_EXCLUDED = {
+    "matchExpressions": [{"key": "component", "operator": "NotIn", "values": ["singleuser-server"]}]
+}
 
 
 def katib_config(webhook_port: int, healthz_port: int) -> dict:
@@ -137,9 +140,12 @@ def katib_config(webhook_port: int, healthz_port: int) -> dict:
 
 
 def config_map(config: dict) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
-            "data": {"katib-config.yaml": yaml.safe_dump(config, sort_keys=False)}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
+        "data": {"katib-config.yaml": yaml.safe_dump(config, sort_keys=False)},
+    }
 
 
 def entrypoints(bins) -> dict[str, list[str]]:
@@ -151,8 +157,9 @@ def entrypoints(bins) -> dict[str, list[str]]:
     for image in images:
         name = image.rsplit("/", 1)[-1].split(":")[0]
         if name not in PROGRAMS:
-            raise ValueError(f"katib-config names {image}, which is not built here "
-                             f"(only {', '.join(PROGRAMS)}): see {SUITE_FILE}")
+            raise ValueError(
+                f"katib-config names {image}, which is not built here (only {', '.join(PROGRAMS)}): see {SUITE_FILE}"
+            )
         found[image] = [str(getattr(bins, PROGRAMS[name]))]
     return found
 
@@ -168,17 +175,27 @@ class Katib:
         self.home.mkdir(parents=True, exist_ok=True)
         connection = KatibDatabase(self.cp).start()
         (db_manager_port,) = free_ports(1)
-        self.cp.start_process("katib-db-manager", [
-            str(self.cp.bins.katib_db_manager), f"--listen-address=127.0.0.1:{db_manager_port}",
-        ], env={**connection.db_manager_env(), "PATH": "/usr/bin:/bin"})
+        self.cp.start_process(
+            "katib-db-manager",
+            [
+                str(self.cp.bins.katib_db_manager),
+                f"--listen-address=127.0.0.1:{db_manager_port}",
+            ],
+            env={**connection.db_manager_env(), "PATH": "/usr/bin:/bin"},
+        )
 
         webhook_port, healthz_port = free_ports(2)
         certs = pki.webhook_secret_data(CA_NAME, f"{SERVICE_NAME}.{NAMESPACE}.svc", ["127.0.0.1"])
         config = katib_config(webhook_port, healthz_port)
-        self.cp.apply_objects([{"apiVersion": "v1", "kind": "Namespace",
-                                "metadata": {"name": NAMESPACE}},
-                               *rbac(), pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs), config_map(config),
-                               *webhook_configurations(webhook_port)])
+        self.cp.apply_objects(
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+                *rbac(),
+                pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs),
+                config_map(config),
+                *webhook_configurations(webhook_port),
+            ]
+        )
         cert_dir = self.home / "cert"
         cert_dir.mkdir(exist_ok=True)
         for key in ("tls.crt", "tls.key"):
@@ -187,20 +204,37 @@ class Katib:
         config_file = self.home / "katib-config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         kubeconfig, _ = self.cp.service_account_kubeconfig(
-            NAMESPACE, SERVICE_ACCOUNT, "katib-controller", duration=f"{TOKEN_SECONDS}s")
+            NAMESPACE, SERVICE_ACCOUNT, "katib-controller", duration=f"{TOKEN_SECONDS}s"
+        )
         CERT_DIR.mkdir(parents=True, exist_ok=True)  # the mount point
-        env = {"KUBECONFIG": str(kubeconfig), "KATIB_CORE_NAMESPACE": NAMESPACE,
-               # Where the webhook tells metrics collectors, and the controller itself,
-               # to find the db-manager: <ip>:<port> when the namespace is empty.
-               "KATIB_DB_MANAGER_SERVICE_IP": "127.0.0.1",
-               "KATIB_DB_MANAGER_SERVICE_PORT": str(db_manager_port),
-               "KATIB_DB_MANAGER_SERVICE_NAMESPACE": "",
-               "HTTPS_PROXY": self.cp.service_proxy_url, "PATH": "/usr/bin:/bin"}
-        self.cp.start_process("katib-controller", [
-            "unshare", "--mount", "--propagation", "private", "--",
-            "sh", "-c", f'mount --bind "$0" {CERT_DIR} && exec "$@"', str(cert_dir),
-            str(self.cp.bins.katib_controller), f"--katib-config={config_file}",
-        ], env=env)
+        env = {
+            "KUBECONFIG": str(kubeconfig),
+            "KATIB_CORE_NAMESPACE": NAMESPACE,
+            # Where the webhook tells metrics collectors, and the controller itself,
+            # to find the db-manager: <ip>:<port> when the namespace is empty.
+            "KATIB_DB_MANAGER_SERVICE_IP": "127.0.0.1",
+            "KATIB_DB_MANAGER_SERVICE_PORT": str(db_manager_port),
+            "KATIB_DB_MANAGER_SERVICE_NAMESPACE": "",
+            "HTTPS_PROXY": self.cp.service_proxy_url,
+            "PATH": "/usr/bin:/bin",
+        }
+        self.cp.start_process(
+            "katib-controller",
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                f'mount --bind "$0" {CERT_DIR} && exec "$@"',
+                str(cert_dir),
+                str(self.cp.bins.katib_controller),
+                f"--katib-config={config_file}",
+            ],
+            env=env,
+        )
         self.cp.wait_http(f"http://127.0.0.1:{healthz_port}/readyz", "katib-controller", timeout=120)
 
 

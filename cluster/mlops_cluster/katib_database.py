@@ -42,17 +42,23 @@ class Connection:
 
     def db_manager_env(self) -> dict[str, str]:
         """What ``katib-db-manager`` reads (its Deployment's env in upstream's manifests)."""
-        return {"DB_NAME": "mysql", "DB_USER": self.user, "DB_PASSWORD": self.password,
-                "KATIB_MYSQL_DB_HOST": self.host, "KATIB_MYSQL_DB_PORT": str(self.port),
-                "KATIB_MYSQL_DB_DATABASE": self.database}
+        return {
+            "DB_NAME": "mysql",
+            "DB_USER": self.user,
+            "DB_PASSWORD": self.password,
+            "KATIB_MYSQL_DB_HOST": self.host,
+            "KATIB_MYSQL_DB_PORT": str(self.port),
+            "KATIB_MYSQL_DB_DATABASE": self.database,
+        }
 
 
 def _first(candidates: tuple[str, ...], what: str) -> str:
     for path in candidates:
         if Path(path).exists():
             return path
-    raise FileNotFoundError(f"{what} not found ({', '.join(candidates)}): "
-                            "run `make install`, which installs Debian's mariadb-server")
+    raise FileNotFoundError(
+        f"{what} not found ({', '.join(candidates)}): run `make install`, which installs Debian's mariadb-server"
+    )
 
 
 class KatibDatabase:
@@ -70,23 +76,46 @@ class KatibDatabase:
         # A fresh database per start, as etcd is fresh: trials of an earlier run are gone.
         shutil.rmtree(self.home, ignore_errors=True)
         data.mkdir(parents=True)
-        subprocess.run([_first(INSTALL_CANDIDATES, "mariadb-install-db"), "--no-defaults",
-                        f"--datadir={data}", "--user=root", "--auth-root-authentication-method=socket",
-                        "--skip-test-db"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                _first(INSTALL_CANDIDATES, "mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={data}",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         (port,) = free_ports(1)
         # A Unix socket path holds at most 107 bytes, less than a test's run folder can
         # take: the socket (for root's first login) lives in /tmp, named by the port.
         socket = Path(tempfile.gettempdir()) / f"mlops-mariadb-{port}.sock"
-        self.cp.start_process(self.name, [
-            server, "--no-defaults", f"--datadir={data}", f"--socket={socket}",
-            f"--port={port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
-            "--user=root", f"--pid-file={self.home / 'mariadb.pid'}",
-            "--innodb-buffer-pool-size=32M", "--skip-log-bin",
-        ])
+        self.cp.start_process(
+            self.name,
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={socket}",
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--user=root",
+                f"--pid-file={self.home / 'mariadb.pid'}",
+                "--innodb-buffer-pool-size=32M",
+                "--skip-log-bin",
+            ],
+        )
         password = secrets.token_urlsafe(24)
-        self._wait_and_run(socket, f"CREATE DATABASE {DATABASE}; "
-                           f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
-                           f"GRANT ALL ON {DATABASE}.* TO '{USER}'@'127.0.0.1';")
+        self._wait_and_run(
+            socket,
+            f"CREATE DATABASE {DATABASE}; "
+            f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+            f"GRANT ALL ON {DATABASE}.* TO '{USER}'@'127.0.0.1';",
+        )
         return Connection("127.0.0.1", port, USER, password)
 
     def _wait_and_run(self, socket: Path, sql: str, timeout: float = 60) -> None:
@@ -96,8 +125,13 @@ class KatibDatabase:
         deadline = time.monotonic() + timeout
         while True:
             self.cp.check_alive(self.name)
-            result = subprocess.run([client, "--no-defaults", f"--socket={socket}", "-uroot"],
-                                    input=sql, capture_output=True, text=True, timeout=30)
+            result = subprocess.run(
+                [client, "--no-defaults", f"--socket={socket}", "-uroot"],
+                input=sql,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             if result.returncode == 0:
                 return
             if time.monotonic() > deadline:

@@ -59,26 +59,29 @@ def _ca(common_name: str, days: int, dns_name: str | None = None, key=None):
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
     )
     if dns_name:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]),
-                                        critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
     return key, builder.sign(key, hashes.SHA256())
 
 
-def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str],
-                  days: int):
+def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str], days: int):
     """A TLS server key and certificate for these names and IPs, signed by the CA."""
     not_before, not_after = _validity(days)
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in dns_names] + [
-        x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -95,8 +98,9 @@ def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: 
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str, bytes]:
@@ -109,14 +113,15 @@ def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str
     the rotator's 90-day look-ahead, so it keeps them instead of making its own.
     """
     # cert-controller reads the CA key as PKCS#1 RSA only.
-    ca_key, ca_cert = _ca(ca_name, days=3650, dns_name=ca_name,
-                          key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ca_key, ca_cert = _ca(
+        ca_name, days=3650, dns_name=ca_name, key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     key, cert = _serving_pair(ca_key, ca_cert, dns_name, [dns_name], ips, days=730)
     return {
         "ca.crt": ca_cert.public_bytes(serialization.Encoding.PEM),
-        "ca.key": ca_key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.TraditionalOpenSSL,
-                                       serialization.NoEncryption()),
+        "ca.key": ca_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ),
         "tls.crt": cert.public_bytes(serialization.Encoding.PEM),
         "tls.key": _pem_key(key),
     }
@@ -124,9 +129,13 @@ def webhook_secret_data(ca_name: str, dns_name: str, ips: list[str]) -> dict[str
 
 def webhook_secret(name: str, namespace: str, data: dict[str, bytes]) -> dict:
     """The Secret holding ``webhook_secret_data``, as a controller's cert rotator reads it."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": name, "namespace": namespace},
-            "data": {key: base64.b64encode(value).decode() for key, value in data.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }
 
 
 def generate(directory: Path) -> Pki:
@@ -144,9 +153,13 @@ def generate(directory: Path) -> Pki:
 
     ca_key, ca_cert = _ca("jupyterhub-mlops local CA", days=365)
     serving_key, serving_cert = _serving_pair(
-        ca_key, ca_cert, "kube-apiserver",
+        ca_key,
+        ca_cert,
+        "kube-apiserver",
         ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
-        ["127.0.0.1", "10.96.0.1"], days=365)
+        ["127.0.0.1", "10.96.0.1"],
+        days=365,
+    )
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -155,8 +168,6 @@ def generate(directory: Path) -> Pki:
     _write_key(pki.serving_key, serving_key)
     _write_key(pki.service_account_key, sa_key)
     pki.service_account_pub.write_bytes(
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return pki

@@ -66,8 +66,10 @@ class LocalCommand:
 def wants_local_run(pod: dict, namespace_labels: dict[str, str] | None = None) -> bool:
     """The pod carries the annotation, or its namespace the label of that name."""
     annotations = pod.get("metadata", {}).get("annotations") or {}
-    return (annotations.get(RUN_LOCALLY_ANNOTATION) == "true"
-            or (namespace_labels or {}).get(RUN_LOCALLY_ANNOTATION) == "true")
+    return (
+        annotations.get(RUN_LOCALLY_ANNOTATION) == "true"
+        or (namespace_labels or {}).get(RUN_LOCALLY_ANNOTATION) == "true"
+    )
 
 
 def ready_to_run(pod: dict, namespace_labels: dict[str, str] | None = None) -> bool:
@@ -99,6 +101,7 @@ def main_container(pod: dict) -> dict:
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' ``$(VAR)`` expansion: defined names are replaced, ``$$``
     escapes a ``$``, anything else is left as written."""
+
     def replace(match: re.Match) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -136,8 +139,7 @@ def _key_ref(ref: dict, kind: str, namespace: str, lookup: Lookup) -> str | None
     if ref.get("optional"):
         return None
     missing = f"{kind} {namespace}/{ref['name']}"
-    raise PodNotRunnable(f"{missing} not found" if data is None
-                         else f"key {ref['key']!r} not found in {missing}")
+    raise PodNotRunnable(f"{missing} not found" if data is None else f"key {ref['key']!r} not found in {missing}")
 
 
 def container_env(pod: dict, container: dict, lookup: Lookup) -> dict[str, str]:
@@ -146,8 +148,7 @@ def container_env(pod: dict, container: dict, lookup: Lookup) -> dict[str, str]:
     namespace = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
-        kind, ref = ("Secret", source["secretRef"]) if "secretRef" in source else (
-            "ConfigMap", source["configMapRef"])
+        kind, ref = ("Secret", source["secretRef"]) if "secretRef" in source else ("ConfigMap", source["configMapRef"])
         data = lookup(kind, namespace, ref["name"])
         if data is None:
             if ref.get("optional"):
@@ -170,13 +171,11 @@ def container_env(pod: dict, container: dict, lookup: Lookup) -> dict[str, str]:
             if value is not None:
                 env[var["name"]] = value
         else:
-            raise PodNotRunnable(f"env {var['name']}: {', '.join(value_from)} is not "
-                                 "supported by the local pod runner")
+            raise PodNotRunnable(f"env {var['name']}: {', '.join(value_from)} is not supported by the local pod runner")
     return env
 
 
-def bind_to_pod_ip(argv: list[str], env: dict[str, str], pod_ip: str
-                   ) -> tuple[list[str], dict[str, str]]:
+def bind_to_pod_ip(argv: list[str], env: dict[str, str], pod_ip: str) -> tuple[list[str], dict[str, str]]:
     """Wildcard bind addresses become the pod's IP (see the module docstring)."""
     rewritten = list(argv)
     for i, arg in enumerate(rewritten):
@@ -184,8 +183,9 @@ def bind_to_pod_ip(argv: list[str], env: dict[str, str], pod_ip: str
         option = re.fullmatch(r"(--(?:[\w-]+[.-])*ip)=(.*)", arg)
         if option and option.group(2) in WILDCARD_HOSTS:
             rewritten[i] = f"{option.group(1)}={pod_ip}"
-        elif (re.fullmatch(r"--(?:[\w-]+[.-])*ip", arg) and i + 1 < len(rewritten)
-              and rewritten[i + 1] in WILDCARD_HOSTS):
+        elif (
+            re.fullmatch(r"--(?:[\w-]+[.-])*ip", arg) and i + 1 < len(rewritten) and rewritten[i + 1] in WILDCARD_HOSTS
+        ):
             rewritten[i + 1] = pod_ip
     env = dict(env)
     url = env.get("JUPYTERHUB_SERVICE_URL")
@@ -207,10 +207,15 @@ def home_folder(pod: dict, base: Path) -> Path:
     return Path(base) / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
-def local_command(pod: dict, lookup: Lookup, home_base: Path,
-                  base_env: dict[str, str], pod_folder: Path | None = None,
-                  container: dict | None = None,
-                  entrypoints: dict[str, list[str]] | None = None) -> LocalCommand:
+def local_command(
+    pod: dict,
+    lookup: Lookup,
+    home_base: Path,
+    base_env: dict[str, str],
+    pod_folder: Path | None = None,
+    container: dict | None = None,
+    entrypoints: dict[str, list[str]] | None = None,
+) -> LocalCommand:
     """The process that stands in for ``container`` (the pod's main container by default).
 
     ``pod_folder``: where the pod's volumes live (``pod_volumes``); without it
@@ -225,7 +230,8 @@ def local_command(pod: dict, lookup: Lookup, home_base: Path,
     if not words:
         raise PodNotRunnable(
             f"container {container['name']!r} has neither command nor args: the local pod "
-            f"runner cannot run the ENTRYPOINT of image {container.get('image')!r}")
+            f"runner cannot run the ENTRYPOINT of image {container.get('image')!r}"
+        )
     argv = [expand(word, env) for word in words]
     argv, env = bind_to_pod_ip(argv, env, pod["status"]["podIP"])
     home = home_folder(pod, home_base)
@@ -238,5 +244,4 @@ def local_command(pod: dict, lookup: Lookup, home_base: Path,
         working_dir = pod_volumes.rewrite(container.get("workingDir") or "", found)
         if working_dir and any(Path(working_dir).is_relative_to(m.local) for m in found):
             cwd = Path(working_dir)
-    return LocalCommand(argv=argv, env={**base_env, **env, "HOME": str(home)}, home=home,
-                        cwd=cwd)
+    return LocalCommand(argv=argv, env={**base_env, **env, "HOME": str(home)}, home=home, cwd=cwd)

@@ -47,14 +47,17 @@ def selected_ips(service: dict, pods: list[dict]) -> list[str]:
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         labels = pod["metadata"].get("labels") or {}
         status = pod.get("status") or {}
-        if (all(labels.get(k) == v for k, v in selector.items()) and status.get("podIP")
-                and status.get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")):
+        if (
+            all(labels.get(k) == v for k, v in selector.items())
+            and status.get("podIP")
+            and status.get("phase") == "Running"
+            and not pod["metadata"].get("deletionTimestamp")
+        ):
             ips.append(status["podIP"])
     return ips
 
 
-def resolve(env: dict[str, str], namespace: str, services: dict[str, dict],
-            pods: list[dict]) -> dict[str, str]:
+def resolve(env: dict[str, str], namespace: str, services: dict[str, dict], pods: list[dict]) -> dict[str, str]:
     """``env`` with Service names replaced by pod IPs (see the module docstring).
 
     ``services``: the namespace's Services by name; ``pods``: its pods.

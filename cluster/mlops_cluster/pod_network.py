@@ -36,8 +36,7 @@ def wants_own_network(pod: dict) -> bool:
 
 def isolated(argv: list[str]) -> list[str]:
     """``argv`` run in a new network namespace whose loopback is up."""
-    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"',
-            "pod-network", *argv]
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "pod-network", *argv]
 
 
 def register(registry: Path, pod_ip: str, pid: int) -> None:

@@ -116,11 +116,19 @@ class PodRunner:
     stops. A pod that could not start is not tried again.
     """
 
-    def __init__(self, api_client, home_base: Path, log_dir: Path,
-                 base_env: dict[str, str] | None = None, namespace: str | None = None,
-                 restart_backoff: float = 1.0, max_restart_backoff: float = 10.0,
-                 select=None, entrypoints: dict[str, list[str]] | None = None,
-                 network_registry: Path | None = None) -> None:
+    def __init__(
+        self,
+        api_client,
+        home_base: Path,
+        log_dir: Path,
+        base_env: dict[str, str] | None = None,
+        namespace: str | None = None,
+        restart_backoff: float = 1.0,
+        max_restart_backoff: float = 10.0,
+        select=None,
+        entrypoints: dict[str, list[str]] | None = None,
+        network_registry: Path | None = None,
+    ) -> None:
         """``namespace``: watch only this one (tests); every namespace by default.
         ``select(pod)``: run only the opted-in pods it accepts (e.g. only Argo's step
         pods, ``argo_executor.is_workflow_pod``); all of them by default.
@@ -136,8 +144,11 @@ class PodRunner:
         self._api_exception = kubernetes.client.ApiException
         self.home_base = Path(home_base)
         self.log_dir = Path(log_dir)
-        self.base_env = dict(base_env) if base_env is not None else {
-            key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
+        self.base_env = (
+            dict(base_env)
+            if base_env is not None
+            else {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
+        )
         self.namespace = namespace
         self.select = select
         self.entrypoints = dict(entrypoints or {})
@@ -232,8 +243,7 @@ class PodRunner:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                response = list_pods(*args, _preload_content=False,
-                                     _request_timeout=API_TIMEOUT)
+                response = list_pods(*args, _preload_content=False, _request_timeout=API_TIMEOUT)
                 listing = json.loads(response.data)
                 self._events.put(("LIST", listing["items"]))
                 version = listing["metadata"]["resourceVersion"]
@@ -241,9 +251,12 @@ class PodRunner:
                 while not self._stopping.is_set():
                     watch = self._watch_factory()
                     for event in watch.stream(
-                        list_pods, *args,
-                        resource_version=version, timeout_seconds=WATCH_SECONDS,
-                        allow_watch_bookmarks=True, _request_timeout=WATCH_SECONDS + 10,
+                        list_pods,
+                        *args,
+                        resource_version=version,
+                        timeout_seconds=WATCH_SECONDS,
+                        allow_watch_bookmarks=True,
+                        _request_timeout=WATCH_SECONDS + 10,
                     ):
                         if self._stopping.is_set():
                             watch.stop()
@@ -256,8 +269,7 @@ class PodRunner:
                     return
                 if error.status == 410:  # our resourceVersion is too old: relist now
                     continue
-                log.warning("pod watch failed (%s %s); relisting in %.1fs", error.status,
-                            error.reason, backoff)
+                log.warning("pod watch failed (%s %s); relisting in %.1fs", error.status, error.reason, backoff)
             except Exception as error:  # noqa: BLE001 - API server restarting, network
                 if self._stopping.is_set():
                     return
@@ -291,8 +303,12 @@ class PodRunner:
         if uid in self._running:
             self._running[uid].pod = pod
             return
-        if (uid in self._backing_off or uid in self._waiting or uid in self._finished
-                or not ready_to_run(pod, self._labels_of(pod["metadata"]["namespace"]))):
+        if (
+            uid in self._backing_off
+            or uid in self._waiting
+            or uid in self._finished
+            or not ready_to_run(pod, self._labels_of(pod["metadata"]["namespace"]))
+        ):
             return
         self._start_process(pod)
 
@@ -308,12 +324,10 @@ class PodRunner:
         if time.monotonic() - read_at < NAMESPACE_LABELS_SECONDS:
             return labels
         try:
-            labels = self._core.read_namespace(namespace, _request_timeout=API_TIMEOUT
-                                               ).metadata.labels or {}
+            labels = self._core.read_namespace(namespace, _request_timeout=API_TIMEOUT).metadata.labels or {}
         except self._api_exception as error:
             if error.status != 404:
-                log.warning("could not read namespace %s: %s %s", namespace, error.status,
-                            error.reason)
+                log.warning("could not read namespace %s: %s %s", namespace, error.status, error.reason)
             labels = {}
         self._namespace_labels[namespace] = (time.monotonic(), labels)
         return labels
@@ -330,8 +344,9 @@ class PodRunner:
         try:
             if previous is None:
                 pod_volumes.materialize(pod, self._pod_folder(pod), self._volume_files)
-            command = local_command(pod, self._lookup, self.home_base, self.base_env,
-                                    self._pod_folder(pod), entrypoints=self.entrypoints)
+            command = local_command(
+                pod, self._lookup, self.home_base, self.base_env, self._pod_folder(pod), entrypoints=self.entrypoints
+            )
             command.env.update(self._resolve_addresses(pod, command.env))
             command.env.update(self._service_account_env(pod))
             argv, env = command.argv, command.env
@@ -340,8 +355,8 @@ class PodRunner:
             other_logs: dict[str, Path] = {}
             if shares_process_namespace(pod):  # e.g. Katib's metrics collector beside it
                 argv, env, other_logs = self._every_container(
-                    pod, dataclasses.replace(command, argv=argv),
-                    previous.restart_count if previous else 0)
+                    pod, dataclasses.replace(command, argv=argv), previous.restart_count if previous else 0
+                )
             own_network = self.network_registry is not None and pod_network.wants_own_network(pod)
             if own_network:
                 argv = pod_network.isolated(argv)
@@ -357,61 +372,86 @@ class PodRunner:
         except (PodNotRunnable, pod_volumes.VolumeNotReady, OSError) as error:
             self._finished.add(uid)
             log.warning("pod %s/%s not run: %s", namespace, name, error)
-            self._record_event(pod, "LocalProcessFailed", f"Not run as a local process: {error}",
-                               warning=True)
+            self._record_event(pod, "LocalProcessFailed", f"Not run as a local process: {error}", warning=True)
             return
         container = main_container(pod)["name"]
         restarts = previous.restart_count if previous else 0
         log_name = f"{namespace}_{name}"
         local = LocalProcess(
-            namespace, name, uid, pod["status"]["podIP"], proc, self.log_dir / f"{log_name}.log",
+            namespace,
+            name,
+            uid,
+            pod["status"]["podIP"],
+            proc,
+            self.log_dir / f"{log_name}.log",
             min(float(pod["spec"].get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS),
-            pod=pod, started_at=pod_status.now(), restart_count=restarts,
+            pod=pod,
+            started_at=pod_status.now(),
+            restart_count=restarts,
             last_state=previous.last_state if previous else None,
             container_log=self.log_dir / "containers" / f"{log_name}_{container}_{restarts}.log",
             previous_log=previous.container_log if previous else None,
             other_logs=other_logs,
         )
-        local.copier = container_logs.OutputCopier(proc.stdout, local.log_file,
-                                                   local.container_log)
+        local.copier = container_logs.OutputCopier(proc.stdout, local.log_file, local.container_log)
         with self._lock:
             self._running[uid] = local
         self._serve_log(local, container)
         if previous is not None:
-            self._write_status(local, pod_status.running(pod, local.started_at, restarts,
-                                                         local.last_state))
+            self._write_status(local, pod_status.running(pod, local.started_at, restarts, local.last_state))
         # Names only: values may be secrets.
-        log.info("pod %s/%s: started pid %d on %s (%s; env %s)", namespace, name, proc.pid,
-                 local.pod_ip, local.log_file, ", ".join(sorted(command.env)))
-        self._record_event(pod, "LocalProcessStarted",
-                           f"Started pid {proc.pid} on {local.pod_ip}: {argv[0]} "
-                           f"(output in {local.log_file})")
+        log.info(
+            "pod %s/%s: started pid %d on %s (%s; env %s)",
+            namespace,
+            name,
+            proc.pid,
+            local.pod_ip,
+            local.log_file,
+            ", ".join(sorted(command.env)),
+        )
+        self._record_event(
+            pod,
+            "LocalProcessStarted",
+            f"Started pid {proc.pid} on {local.pod_ip}: {argv[0]} (output in {local.log_file})",
+        )
 
-    def _every_container(self, pod: dict, main: LocalCommand, restarts: int
-                         ) -> tuple[list[str], dict[str, str], dict[str, Path]]:
+    def _every_container(
+        self, pod: dict, main: LocalCommand, restarts: int
+    ) -> tuple[list[str], dict[str, str], dict[str, Path]]:
         """The launcher that runs all the pod's containers in one PID namespace
         (``shared_process_namespace``), the main one first, with the logs of the others."""
         first = main_container(pod)
         meta = pod["metadata"]
-        containers = [{"name": first["name"], "argv": main.argv, "env": main.env,
-                       "cwd": str(main.cwd)}]
+        containers = [{"name": first["name"], "argv": main.argv, "env": main.env, "cwd": str(main.cwd)}]
         logs: dict[str, Path] = {}
         for container in pod["spec"]["containers"]:
             if container["name"] == first["name"] or (
-                    argo_executor.is_workflow_pod(pod)
-                    and container["name"] in argo_executor.EXECUTOR_CONTAINERS):
+                argo_executor.is_workflow_pod(pod) and container["name"] in argo_executor.EXECUTOR_CONTAINERS
+            ):
                 continue
-            command = local_command(pod, self._lookup, self.home_base, self.base_env,
-                                    self._pod_folder(pod), container=container,
-                                    entrypoints=self.entrypoints)
-            logs[container["name"]] = (self.log_dir / "containers" /
-                                       f"{meta['namespace']}_{meta['name']}_{container['name']}_"
-                                       f"{restarts}.log")
+            command = local_command(
+                pod,
+                self._lookup,
+                self.home_base,
+                self.base_env,
+                self._pod_folder(pod),
+                container=container,
+                entrypoints=self.entrypoints,
+            )
+            logs[container["name"]] = (
+                self.log_dir / "containers" / f"{meta['namespace']}_{meta['name']}_{container['name']}_{restarts}.log"
+            )
             logs[container["name"]].parent.mkdir(parents=True, exist_ok=True)
             logs[container["name"]].touch()
-            containers.append({"name": container["name"], "argv": command.argv,
-                               "env": command.env, "cwd": str(command.cwd),
-                               "log": str(logs[container["name"]])})
+            containers.append(
+                {
+                    "name": container["name"],
+                    "argv": command.argv,
+                    "env": command.env,
+                    "cwd": str(command.cwd),
+                    "log": str(logs[container["name"]]),
+                }
+            )
         spec = self._pod_folder(pod) / "containers.json"
         spec.parent.mkdir(parents=True, exist_ok=True)
         spec.touch(mode=0o600)  # environments may hold secrets
@@ -425,8 +465,7 @@ class PodRunner:
         processes.stop_tree(local.proc, timeout=local.grace_seconds)
         with self._lock:
             del self._running[uid]
-        log.info("pod %s/%s: stopped pid %d: %s", local.namespace, local.name, local.proc.pid,
-                 reason)
+        log.info("pod %s/%s: stopped pid %d: %s", local.namespace, local.name, local.proc.pid, reason)
 
     def _notice_exits(self) -> None:
         """A process that exited: the restart policy starts it again, or the pod is done.
@@ -440,8 +479,7 @@ class PodRunner:
         if not any(local.proc.poll() is not None for local in self._running.values()):
             return
         time.sleep(EXIT_BATCH_SECONDS)
-        exited = [(uid, local) for uid, local in list(self._running.items())
-                  if local.proc.poll() is not None]
+        exited = [(uid, local) for uid, local in list(self._running.items()) if local.proc.poll() is not None]
         for _, local in exited:
             local.copier.join()
         exited.sort(key=lambda item: item[1].copier.closed_at or float("inf"))
@@ -450,24 +488,30 @@ class PodRunner:
             self._leave_network(local)
             with self._lock:
                 del self._running[uid]
-            log.warning("pod %s/%s: pid %d exited with %d (output in %s)", local.namespace,
-                        local.name, local.proc.pid, code, local.log_file)
-            self._record_event(local.pod, "LocalProcessExited",
-                               f"pid {local.proc.pid} exited with code {code}; output in "
-                               f"{local.log_file}", warning=code != 0)
+            log.warning(
+                "pod %s/%s: pid %d exited with %d (output in %s)",
+                local.namespace,
+                local.name,
+                local.proc.pid,
+                code,
+                local.log_file,
+            )
+            self._record_event(
+                local.pod,
+                "LocalProcessExited",
+                f"pid {local.proc.pid} exited with code {code}; output in {local.log_file}",
+                warning=code != 0,
+            )
             if pod_status.restarts_after(local.pod, code):
                 local.restart_count += 1
                 local.last_state = pod_status.terminated(code, local.started_at, pod_status.now())
-                self._write_status(local, pod_status.back_off(local.pod, code, local.started_at,
-                                                              local.restart_count))
-                delay = pod_status.restart_delay(local.restart_count, self.restart_backoff,
-                                                 self.max_restart_backoff)
+                self._write_status(local, pod_status.back_off(local.pod, code, local.started_at, local.restart_count))
+                delay = pod_status.restart_delay(local.restart_count, self.restart_backoff, self.max_restart_backoff)
                 self._backing_off[uid] = (time.monotonic() + delay, local)
             else:
                 self._finished.add(uid)
                 self._await_log_served(local)
-                status = pod_status.finished(local.pod, code, local.started_at,
-                                             local.restart_count, local.last_state)
+                status = pod_status.finished(local.pod, code, local.started_at, local.restart_count, local.last_state)
                 if argo_executor.is_workflow_pod(local.pod):
                     status = self._report_step(local, status)
                 self._write_status(local, status)
@@ -498,10 +542,8 @@ class PodRunner:
         namespace = pod["metadata"]["namespace"]
         if not any(pod_dns.service_name(value, namespace) for value in env.values()):
             return env
-        services = self._core.list_namespaced_service(namespace, _preload_content=False,
-                                                      _request_timeout=API_TIMEOUT)
-        pods = self._core.list_namespaced_pod(namespace, _preload_content=False,
-                                              _request_timeout=API_TIMEOUT)
+        services = self._core.list_namespaced_service(namespace, _preload_content=False, _request_timeout=API_TIMEOUT)
+        pods = self._core.list_namespaced_pod(namespace, _preload_content=False, _request_timeout=API_TIMEOUT)
         by_name = {s["metadata"]["name"]: s for s in json.loads(services.data)["items"]}
         return pod_dns.resolve(env, namespace, by_name, json.loads(pods.data)["items"])
 
@@ -511,45 +553,46 @@ class PodRunner:
 
         try:
             if kind == "Secret":
-                raw = self._core.read_namespaced_secret(name, namespace, _preload_content=False,
-                                                        _request_timeout=API_TIMEOUT)
+                raw = self._core.read_namespaced_secret(
+                    name, namespace, _preload_content=False, _request_timeout=API_TIMEOUT
+                )
                 data = json.loads(raw.data).get("data") or {}
                 return {key: base64.b64decode(value) for key, value in data.items()}
-            raw = self._core.read_namespaced_config_map(name, namespace, _preload_content=False,
-                                                        _request_timeout=API_TIMEOUT)
+            raw = self._core.read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=API_TIMEOUT
+            )
             body = json.loads(raw.data)
             files = {key: value.encode() for key, value in (body.get("data") or {}).items()}
-            files.update({key: base64.b64decode(value)
-                          for key, value in (body.get("binaryData") or {}).items()})
+            files.update({key: base64.b64decode(value) for key, value in (body.get("binaryData") or {}).items()})
             return files
         except self._api_exception as error:
             if error.status == 404:
                 return None
             if error.status == 403:
-                raise PodNotRunnable(f"the pod runner may not read {kind} {namespace}/{name}: "
-                                     "give it the admin kubeconfig") from error
-            raise PodNotRunnable(f"reading {kind} {namespace}/{name} failed: "
-                                 f"{error.status} {error.reason}") from error
+                raise PodNotRunnable(
+                    f"the pod runner may not read {kind} {namespace}/{name}: give it the admin kubeconfig"
+                ) from error
+            raise PodNotRunnable(f"reading {kind} {namespace}/{name} failed: {error.status} {error.reason}") from error
 
     def _serve_log(self, local: LocalProcess, container: str) -> None:
         """Point KWOK's log server at this start's container log (a ``Logs`` object)."""
-        body = container_logs.logs_object(local.namespace, local.name, container,
-                                          local.container_log, local.previous_log,
-                                          local.other_logs)
+        body = container_logs.logs_object(
+            local.namespace, local.name, container, local.container_log, local.previous_log, local.other_logs
+        )
         args = ("kwok.x-k8s.io", "v1alpha1", local.namespace, "logs")
         try:
             try:
-                self._custom.create_namespaced_custom_object(*args, body,
-                                                             _request_timeout=API_TIMEOUT)
+                self._custom.create_namespaced_custom_object(*args, body, _request_timeout=API_TIMEOUT)
             except self._api_exception as error:
                 if error.status != 409:
                     raise
-                self._custom.patch_namespaced_custom_object(*args, local.name,
-                                                            {"spec": body["spec"]},
-                                                            _request_timeout=API_TIMEOUT)
+                self._custom.patch_namespaced_custom_object(
+                    *args, local.name, {"spec": body["spec"]}, _request_timeout=API_TIMEOUT
+                )
         except self._api_exception as error:
-            log.warning("pod %s/%s: its log is not served (%s %s)", local.namespace, local.name,
-                        error.status, error.reason)
+            log.warning(
+                "pod %s/%s: its log is not served (%s %s)", local.namespace, local.name, error.status, error.reason
+            )
 
     def _await_log_served(self, local: LocalProcess) -> None:
         """Wait (briefly) until KWOK serves the container's log: a kubelet serves it
@@ -559,9 +602,13 @@ class PodRunner:
         deadline = time.monotonic() + LOG_SERVED_WAIT_SECONDS
         while time.monotonic() < deadline:
             try:
-                self._core.read_namespaced_pod_log(local.name, local.namespace, limit_bytes=1,
-                                                   container=main_container(local.pod)["name"],
-                                                   _request_timeout=API_TIMEOUT)
+                self._core.read_namespaced_pod_log(
+                    local.name,
+                    local.namespace,
+                    limit_bytes=1,
+                    container=main_container(local.pod)["name"],
+                    _request_timeout=API_TIMEOUT,
+                )
                 return
             except self._api_exception as error:
                 if error.status != 400:  # 400: "no logs found" until KWOK has the Logs object
@@ -571,13 +618,13 @@ class PodRunner:
     def _write_status(self, local: LocalProcess, patch: dict) -> None:
         """What the kubelet reports: the container's state and the pod's phase."""
         try:
-            self._core.patch_namespaced_pod_status(local.name, local.namespace, patch,
-                                                   _request_timeout=API_TIMEOUT)
+            self._core.patch_namespaced_pod_status(local.name, local.namespace, patch, _request_timeout=API_TIMEOUT)
         except self._api_exception as error:
             # 404: the pod is gone; nothing left to report on.
             if error.status != 404:
-                log.warning("pod %s/%s: status not written (%s %s)", local.namespace,
-                            local.name, error.status, error.reason)
+                log.warning(
+                    "pod %s/%s: status not written (%s %s)", local.namespace, local.name, error.status, error.reason
+                )
 
     def _service_account_env(self, pod: dict) -> dict[str, str]:
         """What the kubelet's token mount gives a pod, as a local process can use it.
@@ -593,14 +640,24 @@ class PodRunner:
         if spec.get("automountServiceAccountToken") is False:
             return {}
         account = spec.get("serviceAccountName") or "default"
-        request = {"spec": {"expirationSeconds": 24 * 3600, "boundObjectRef": {
-            "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}}
+        request = {
+            "spec": {
+                "expirationSeconds": 24 * 3600,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]},
+            }
+        }
         try:
             token = self._core.create_namespaced_service_account_token(
-                account, meta["namespace"], request, _request_timeout=10).status.token
+                account, meta["namespace"], request, _request_timeout=10
+            ).status.token
         except self._api_exception as error:
-            log.warning("pod %s/%s: no token for service account %s (%s)", meta["namespace"],
-                        meta["name"], account, error.reason)
+            log.warning(
+                "pod %s/%s: no token for service account %s (%s)",
+                meta["namespace"],
+                meta["name"],
+                account,
+                error.reason,
+            )
             return {}
         folder = self.log_dir / "serviceaccounts" / f"{meta['namespace']}_{meta['name']}"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -608,8 +665,11 @@ class PodRunner:
         token_file.write_text(token)
         token_file.chmod(0o600)
         config = self._core.api_client.configuration
-        env = {"MLOPS_KUBE_SERVER": config.host, "MLOPS_KUBE_TOKEN_FILE": str(token_file),
-               "MLOPS_NAMESPACE": meta["namespace"]}
+        env = {
+            "MLOPS_KUBE_SERVER": config.host,
+            "MLOPS_KUBE_TOKEN_FILE": str(token_file),
+            "MLOPS_NAMESPACE": meta["namespace"],
+        }
         if config.ssl_ca_cert:
             env["MLOPS_KUBE_CA_FILE"] = str(config.ssl_ca_cert)
         return env
@@ -625,55 +685,79 @@ class PodRunner:
         meta = pod["metadata"]
         now = datetime.now(timezone.utc)
         event = kubernetes.client.CoreV1Event(
-            metadata=kubernetes.client.V1ObjectMeta(generate_name=f"{meta['name']}.",
-                                                    namespace=meta["namespace"]),
+            metadata=kubernetes.client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
             involved_object=kubernetes.client.V1ObjectReference(
-                api_version="v1", kind="Pod", namespace=meta["namespace"], name=meta["name"],
-                uid=meta["uid"]),
-            reason=reason, message=message, type="Warning" if warning else "Normal",
+                api_version="v1", kind="Pod", namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]
+            ),
+            reason=reason,
+            message=message,
+            type="Warning" if warning else "Normal",
             source=kubernetes.client.V1EventSource(component="mlops-pod-runner"),
-            first_timestamp=now, last_timestamp=now, count=1,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
         )
         try:
-            self._core.create_namespaced_event(meta["namespace"], event,
-                                               _request_timeout=API_TIMEOUT)
+            self._core.create_namespaced_event(meta["namespace"], event, _request_timeout=API_TIMEOUT)
         except self._api_exception as error:
             # 404/403: the namespace is going away or we lack the right; the
             # runner's own log still says what happened.
-            log.warning("could not record event %s on %s/%s: %s %s", reason, meta["namespace"],
-                        meta["name"], error.status, error.reason)
+            log.warning(
+                "could not record event %s on %s/%s: %s %s",
+                reason,
+                meta["namespace"],
+                meta["name"],
+                error.status,
+                error.reason,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlops_cluster.pod_runner",
         description="Run pods annotated jupyterhub-mlops.local/run-locally=true (or in a "
-                    "namespace labelled so) of the local cluster as local processes on their "
-                    "pod IPs (development only).")
-    parser.add_argument("--kubeconfig", required=True, type=Path,
-                        help="kubeconfig of an identity that may watch pods in every namespace, "
-                             "read namespaces, Services, Secrets and ConfigMaps, write pod "
-                             "status, and create Events and KWOK Logs (admin)")
-    parser.add_argument("--home-base", required=True, type=Path,
-                        help="folder holding one HOME folder per user")
-    parser.add_argument("--log-dir", required=True, type=Path,
-                        help="folder for the output of each process")
-    parser.add_argument("--entrypoint", action="append", default=[], metavar="IMAGE=PROGRAM",
-                        help="the local program standing in for IMAGE's ENTRYPOINT (repeatable)")
-    parser.add_argument("--network-registry", type=Path,
-                        help="folder where pods with a network namespace of their own are "
-                             "registered (the control plane's, for its Service proxy)")
+        "namespace labelled so) of the local cluster as local processes on their "
+        "pod IPs (development only).",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        required=True,
+        type=Path,
+        help="kubeconfig of an identity that may watch pods in every namespace, "
+        "read namespaces, Services, Secrets and ConfigMaps, write pod "
+        "status, and create Events and KWOK Logs (admin)",
+    )
+    parser.add_argument("--home-base", required=True, type=Path, help="folder holding one HOME folder per user")
+    parser.add_argument("--log-dir", required=True, type=Path, help="folder for the output of each process")
+    parser.add_argument(
+        "--entrypoint",
+        action="append",
+        default=[],
+        metavar="IMAGE=PROGRAM",
+        help="the local program standing in for IMAGE's ENTRYPOINT (repeatable)",
+    )
+    parser.add_argument(
+        "--network-registry",
+        type=Path,
+        help="folder where pods with a network namespace of their own are "
+        "registered (the control plane's, for its Service proxy)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s pod-runner %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s pod-runner %(levelname)s %(message)s"
+    )
 
     import kubernetes  # noqa: PLC0415
 
     api_client = kubernetes.config.new_client_from_config(config_file=str(args.kubeconfig))
-    entrypoints = {image: [program] for image, _, program in
-                   (pair.partition("=") for pair in args.entrypoint)}
-    runner = PodRunner(api_client, home_base=args.home_base, log_dir=args.log_dir,
-                       entrypoints=entrypoints, network_registry=args.network_registry)
+    entrypoints = {image: [program] for image, _, program in (pair.partition("=") for pair in args.entrypoint)}
+    runner = PodRunner(
+        api_client,
+        home_base=args.home_base,
+        log_dir=args.log_dir,
+        entrypoints=entrypoints,
+        network_registry=args.network_registry,
+    )
 
     def on_signal(signum, frame):
         runner.request_stop()

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-RESTARTED_BY_POLICY = {"Always": lambda code: True, "OnFailure": lambda code: code != 0,
-                       "Never": lambda code: False}
+RESTARTED_BY_POLICY = {"Always": lambda code: True, "OnFailure": lambda code: code != 0, "Never": lambda code: False}
 
 
 def now() -> str:
@@ -42,18 +41,28 @@ def restart_delay(restart_count: int, base: float, cap: float) -> float:
 
 
 def terminated(exit_code: int, started_at: str, finished_at: str) -> dict:
-    return {"terminated": {"exitCode": exit_code,
-                           "reason": "Completed" if exit_code == 0 else "Error",
-                           "startedAt": started_at, "finishedAt": finished_at}}
+    return {
+        "terminated": {
+            "exitCode": exit_code,
+            "reason": "Completed" if exit_code == 0 else "Error",
+            "startedAt": started_at,
+            "finishedAt": finished_at,
+        }
+    }
 
 
-def _containers(pod: dict, state: dict, ready: bool, restart_count: int,
-                last_state: dict | None) -> list[dict]:
+def _containers(pod: dict, state: dict, ready: bool, restart_count: int, last_state: dict | None) -> list[dict]:
     statuses = []
     for container in pod["spec"]["containers"]:
-        status = {"name": container["name"], "image": container.get("image", ""),
-                  "imageID": "", "ready": ready, "started": "running" in state,
-                  "restartCount": restart_count, "state": state}
+        status = {
+            "name": container["name"],
+            "image": container.get("image", ""),
+            "imageID": "",
+            "ready": ready,
+            "started": "running" in state,
+            "restartCount": restart_count,
+            "state": state,
+        }
         if last_state:
             status["lastState"] = last_state
         statuses.append(status)
@@ -62,40 +71,49 @@ def _containers(pod: dict, state: dict, ready: bool, restart_count: int,
 
 def _ready_conditions(ready: bool, at: str) -> list[dict]:
     value = "True" if ready else "False"
-    return [{"type": kind, "status": value, "lastTransitionTime": at}
-            for kind in ("Ready", "ContainersReady")]
+    return [{"type": kind, "status": value, "lastTransitionTime": at} for kind in ("Ready", "ContainersReady")]
 
 
 def running(pod: dict, started_at: str, restart_count: int, last_state: dict | None) -> dict:
     """The status patch of a (re)started container."""
-    return {"status": {
-        "phase": "Running",
-        "conditions": _ready_conditions(True, started_at),
-        "containerStatuses": _containers(pod, {"running": {"startedAt": started_at}}, True,
-                                         restart_count, last_state),
-    }}
+    return {
+        "status": {
+            "phase": "Running",
+            "conditions": _ready_conditions(True, started_at),
+            "containerStatuses": _containers(
+                pod, {"running": {"startedAt": started_at}}, True, restart_count, last_state
+            ),
+        }
+    }
 
 
 def back_off(pod: dict, exit_code: int, started_at: str, restart_count: int) -> dict:
     """The status patch of a container that exited and waits to be started again."""
     at = now()
-    waiting = {"waiting": {"reason": "CrashLoopBackOff",
-                           "message": f"back-off restarting failed container (exit code {exit_code})"}}
-    return {"status": {
-        "phase": "Running",
-        "conditions": _ready_conditions(False, at),
-        "containerStatuses": _containers(pod, waiting, False, restart_count,
-                                         terminated(exit_code, started_at, at)),
-    }}
+    waiting = {
+        "waiting": {
+            "reason": "CrashLoopBackOff",
+            "message": f"back-off restarting failed container (exit code {exit_code})",
+        }
+    }
+    return {
+        "status": {
+            "phase": "Running",
+            "conditions": _ready_conditions(False, at),
+            "containerStatuses": _containers(pod, waiting, False, restart_count, terminated(exit_code, started_at, at)),
+        }
+    }
 
 
-def finished(pod: dict, exit_code: int, started_at: str, restart_count: int,
-             last_state: dict | None) -> dict:
+def finished(pod: dict, exit_code: int, started_at: str, restart_count: int, last_state: dict | None) -> dict:
     """The status patch of a pod whose container exited for good."""
     at = now()
-    return {"status": {
-        "phase": "Succeeded" if exit_code == 0 else "Failed",
-        "conditions": _ready_conditions(False, at),
-        "containerStatuses": _containers(pod, terminated(exit_code, started_at, at), False,
-                                         restart_count, last_state),
-    }}
+    return {
+        "status": {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "conditions": _ready_conditions(False, at),
+            "containerStatuses": _containers(
+                pod, terminated(exit_code, started_at, at), False, restart_count, last_state
+            ),
+        }
+    }

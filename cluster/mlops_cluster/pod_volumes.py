@@ -46,8 +46,7 @@ def volume_folder(pod_folder: Path, volume_name: str) -> Path:
 def mounts(pod: dict, container: dict, pod_folder: Path) -> list[Mount]:
     """The container's mounts of supported volumes, longest path first (so that
     ``/mlops/code`` is rewritten before a mount at ``/mlops``)."""
-    supported = {v["name"] for v in pod["spec"].get("volumes") or []
-                 if {"emptyDir", "configMap", "secret"} & set(v)}
+    supported = {v["name"] for v in pod["spec"].get("volumes") or [] if {"emptyDir", "configMap", "secret"} & set(v)}
     found = []
     for mount in container.get("volumeMounts") or []:
         if mount["name"] not in supported:
@@ -86,8 +85,7 @@ def materialize(pod: dict, pod_folder: Path, read_files: ReadFiles) -> None:
             if source.get("optional"):
                 files = {}
             else:
-                raise VolumeNotReady(f"{kind} {namespace}/{source[name_key]} not found "
-                                     f"(volume {volume['name']!r})")
+                raise VolumeNotReady(f"{kind} {namespace}/{source[name_key]} not found (volume {volume['name']!r})")
         wanted = {item["key"]: item["path"] for item in source.get("items") or []}
         folder.mkdir(parents=True, exist_ok=True)
         for key, data in files.items():

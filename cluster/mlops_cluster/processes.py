@@ -20,8 +20,9 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
+def start(
+    name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen:
     """Start ``argv`` with its output in ``log_dir/name.log``.
 
     The child gets a session of its own, so a Ctrl-C in the terminal reaches
@@ -36,8 +37,7 @@ def start(name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None 
         log.close()
 
 
-def start_piped(argv: list[str], env: dict[str, str] | None = None,
-                cwd: Path | None = None) -> subprocess.Popen:
+def start_piped(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
     """Like ``start``, with stdout and stderr together on the pipe ``proc.stdout``
     for the caller to read (and write where it needs them)."""
     return _popen(argv, subprocess.PIPE, env, cwd)

@@ -88,13 +88,12 @@ class Resolver:
         service_name, namespace = names
         try:
             raw: Any = self._core.read_namespaced_service(  # not decoded: a urllib3 response
-                service_name, namespace, _preload_content=False, _request_timeout=API_TIMEOUT)
+                service_name, namespace, _preload_content=False, _request_timeout=API_TIMEOUT
+            )
             service = json.loads(raw.data)
         except self._api_exception as error:
-            raise NoEndpoint(f"Service {namespace}/{service_name}: {error.status} "
-                             f"{error.reason}") from None
-        raw = self._core.list_namespaced_pod(namespace, _preload_content=False,
-                                             _request_timeout=API_TIMEOUT)
+            raise NoEndpoint(f"Service {namespace}/{service_name}: {error.status} {error.reason}") from None
+        raw = self._core.list_namespaced_pod(namespace, _preload_content=False, _request_timeout=API_TIMEOUT)
         pods = json.loads(raw.data)["items"]
         ips = pod_dns.selected_ips(service, pods)
         if not ips:
@@ -158,13 +157,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--network-registry", type=Path, required=True,
-                        help="the pod runner's folder of pods with a network namespace of their own")
+    parser.add_argument(
+        "--network-registry",
+        type=Path,
+        required=True,
+        help="the pod runner's folder of pods with a network namespace of their own",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     ProxyHandler.resolver = Resolver(
-        kubernetes.config.new_client_from_config(config_file=args.kubeconfig),
-        args.network_registry)
+        kubernetes.config.new_client_from_config(config_file=args.kubeconfig), args.network_registry
+    )
     with Server(("127.0.0.1", args.port), ProxyHandler) as server:
         log.info("service proxy on 127.0.0.1:%d", args.port)
         server.serve_forever()

@@ -44,8 +44,7 @@ from pathlib import Path
 from mlops_cluster import container_logs
 
 GATE_SECONDS = 5.0
-PAUSE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
-         "sleep", "infinity"]
+PAUSE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--", "sleep", "infinity"]
 
 
 def children(pid: int) -> list[int]:
@@ -66,8 +65,7 @@ def first_child(pid: int, timeout: float = 10.0) -> int:
     raise RuntimeError(f"process {pid} started no child in {timeout:.0f}s")
 
 
-def copy_output(proc: subprocess.Popen, log: str | None,
-                first_line: threading.Event) -> threading.Thread:
+def copy_output(proc: subprocess.Popen, log: str | None, first_line: threading.Event) -> threading.Thread:
     """The container's output to ``log`` (CRI format), or to ours when it has none."""
     pipe = proc.stdout
     assert pipe is not None  # started with stdout=PIPE
@@ -108,10 +106,12 @@ def run(containers: list[dict]) -> int:
         for index, container in enumerate(containers):
             argv = gated(container["argv"]) if index == 0 else container["argv"]
             proc = subprocess.Popen(
-                ["nsenter", f"--target={namespace_init}", "--pid", "--mount",
-                 f"--wd={container['cwd']}", "--", *argv],
-                env=container["env"], stdin=gate_read if index == 0 else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                ["nsenter", f"--target={namespace_init}", "--pid", "--mount", f"--wd={container['cwd']}", "--", *argv],
+                env=container["env"],
+                stdin=gate_read if index == 0 else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             first_lines.append(threading.Event())
             started.append((proc, copy_output(proc, container.get("log"), first_lines[-1])))
             try:

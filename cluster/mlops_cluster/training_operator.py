@@ -60,8 +60,7 @@ def manifests() -> Path:
 def crds() -> list[dict]:
     """The module's CRDs of the kinds in ``SCHEMES``."""
     folder = manifests() / "crds"
-    return [doc for plural in SCHEMES.values()
-            for doc in go_modules.load_yaml(folder / f"kubeflow.org_{plural}.yaml")]
+    return [doc for plural in SCHEMES.values() for doc in go_modules.load_yaml(folder / f"kubeflow.org_{plural}.yaml")]
 
 
 def rbac() -> list[dict]:
@@ -86,8 +85,7 @@ def webhook_configuration(port: int) -> dict:
     config = copy.deepcopy(config)
     config["metadata"] = {"name": WEBHOOK_CONFIGURATION}
     wanted = set(SCHEMES.values())
-    config["webhooks"] = [hook for hook in config["webhooks"]
-                          if set(hook["rules"][0]["resources"]) & wanted]
+    config["webhooks"] = [hook for hook in config["webhooks"] if set(hook["rules"][0]["resources"]) & wanted]
     for hook in config["webhooks"]:
         path = hook["clientConfig"]["service"]["path"]
         hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}"}
@@ -110,35 +108,48 @@ class TrainingOperator:
         webhook_port, probe_port = free_ports(2)
         self.home.mkdir(parents=True, exist_ok=True)
         certs = pki.webhook_secret_data(CA_NAME, f"{SERVICE_NAME}.{NAMESPACE}.svc", ["127.0.0.1"])
-        self.cp.apply_objects([namespace(), *rbac(), pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs),
-                               webhook_configuration(webhook_port)])
+        self.cp.apply_objects(
+            [
+                namespace(),
+                *rbac(),
+                pki.webhook_secret(WEBHOOK_SECRET, NAMESPACE, certs),
+                webhook_configuration(webhook_port),
+            ]
+        )
         self._mount_certs(certs)
         kubeconfig, _ = self.cp.service_account_kubeconfig(
-            NAMESPACE, SERVICE_ACCOUNT, "training-operator", duration=f"{TOKEN_SECONDS}s")
-        env = {"KUBECONFIG": str(kubeconfig), "MY_POD_NAMESPACE": NAMESPACE,
-               "TMPDIR": str(self.home / "tmp"), "PATH": "/usr/bin:/bin"}
-        self.cp.start_process("training-operator", [
-            str(self.binary),
-            *(f"--enable-scheme={scheme}" for scheme in SCHEMES),
-            f"--webhook-server-port={webhook_port}",
-            f"--webhook-service-name={SERVICE_NAME}",
-            f"--webhook-secret-name={WEBHOOK_SECRET}",
-            f"--health-probe-bind-address=127.0.0.1:{probe_port}",
-            "--metrics-bind-address=0",
-            "--leader-elect=false",
-            "--zap-log-level=info",
-        ], env=env)
+            NAMESPACE, SERVICE_ACCOUNT, "training-operator", duration=f"{TOKEN_SECONDS}s"
+        )
+        env = {
+            "KUBECONFIG": str(kubeconfig),
+            "MY_POD_NAMESPACE": NAMESPACE,
+            "TMPDIR": str(self.home / "tmp"),
+            "PATH": "/usr/bin:/bin",
+        }
+        self.cp.start_process(
+            "training-operator",
+            [
+                str(self.binary),
+                *(f"--enable-scheme={scheme}" for scheme in SCHEMES),
+                f"--webhook-server-port={webhook_port}",
+                f"--webhook-service-name={SERVICE_NAME}",
+                f"--webhook-secret-name={WEBHOOK_SECRET}",
+                f"--health-probe-bind-address=127.0.0.1:{probe_port}",
+                "--metrics-bind-address=0",
+                "--leader-elect=false",
+                "--zap-log-level=info",
+            ],
+            env=env,
+        )
         self.cp.wait_http(f"http://127.0.0.1:{probe_port}/readyz", "training-operator", timeout=120)
 
     def _mount_certs(self, certs: dict[str, bytes]) -> None:
         """What the kubelet's Secret volume would do for the operator's Deployment."""
-        for folder in (self.home / "tmp" / "k8s-webhook-server" / "serving-certs",
-                       FIXED_CERT_DIR):
+        for folder in (self.home / "tmp" / "k8s-webhook-server" / "serving-certs", FIXED_CERT_DIR):
             folder.mkdir(parents=True, exist_ok=True)
             for key in ("tls.crt", "tls.key"):
                 (folder / key).write_bytes(certs[key])
                 (folder / key).chmod(0o600)
-
 
 
 def is_replica_pod(pod: dict) -> bool:
@@ -149,6 +160,4 @@ def is_replica_pod(pod: dict) -> bool:
 def remove_webhooks(cp) -> None:
     """A cluster started without the operator (after one with it, on kept etcd data)
     must not send PyTorchJobs to a webhook nobody serves."""
-    cp.kubectl("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION,
-               "--ignore-not-found")
-
+    cp.kubectl("delete", "validatingwebhookconfiguration", WEBHOOK_CONFIGURATION, "--ignore-not-found")

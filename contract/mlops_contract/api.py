@@ -124,9 +124,7 @@ class Parameter(Document):
     max: float = _absent()
     step: float = _absent()
     values: list[Any] = _absent()
-    distribution: Distribution = _absent(
-        description="how Katib draws a double or int range; the log ones need min > 0"
-    )
+    distribution: Distribution = _absent(description="how Katib draws a double or int range; the log ones need min > 0")
 
 
 class SweepSpec(Submit, Workload):
@@ -139,7 +137,7 @@ class SweepSpec(Submit, Workload):
     additional_metrics: list[str] = []
     algorithm: Algorithm = DEFAULT_ALGORITHM
     algorithm_settings: dict[str, SettingValue] = _absent(
-        description="Katib algorithmSettings by name, e.g. {\"random_state\": 42}; the names "
+        description='Katib algorithmSettings by name, e.g. {"random_state": 42}; the names '
         "each algorithm accepts are checked before the sweep is created"
     )
     parallel_trials: int = Field(default=1, ge=1, le=1000)
@@ -253,8 +251,16 @@ class Error(BaseModel):
 
 
 SCHEMAS: tuple[type[BaseModel], ...] = (
-    Snapshot, PyTorchJobSpec, Parameter, SweepSpec, WorkflowSpec, JobSummary, WatchEvent,
-    Submitted, GpuAvailability, Error,
+    Snapshot,
+    PyTorchJobSpec,
+    Parameter,
+    SweepSpec,
+    WorkflowSpec,
+    JobSummary,
+    WatchEvent,
+    Submitted,
+    GpuAvailability,
+    Error,
 )
 """The models the OpenAPI document names as components (those they use come along)."""
 
@@ -316,5 +322,6 @@ def _sentence(error: Mapping[str, Any]) -> str:
 
 
 def _json_type(value) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "object"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )

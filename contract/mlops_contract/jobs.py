@@ -218,12 +218,12 @@ class WorkflowKind(JobKind):
         return _workflow_gpus(obj.get("spec") or {})
 
 
-PYTORCHJOB = PyTorchJobKind("pytorchjob", "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob",
-                            "The Kubeflow Training Operator")
+PYTORCHJOB = PyTorchJobKind(
+    "pytorchjob", "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob", "The Kubeflow Training Operator"
+)
 SWEEP = SweepKind("sweep", "kubeflow.org", "v1beta1", "experiments", "Experiment", "Katib")
 """A Katib Experiment: a hyperparameter sweep."""
-WORKFLOW = WorkflowKind("workflow", "argoproj.io", "v1alpha1", "workflows", "Workflow",
-                        "Argo Workflows")
+WORKFLOW = WorkflowKind("workflow", "argoproj.io", "v1alpha1", "workflows", "Workflow", "Argo Workflows")
 JOB_KINDS: tuple[JobKind, ...] = (PYTORCHJOB, SWEEP, WORKFLOW)
 BY_NAME: dict[str, JobKind] = {k.name: k for k in JOB_KINDS}
 

@@ -21,8 +21,13 @@ from pydantic.json_schema import models_json_schema
 from . import api
 
 REF = "#/components/schemas/{model}"
-ENUMS = {"Kind": api.Kind, "State": api.State, "IfNotFits": api.IfNotFits,
-         "Distribution": api.Distribution, "Algorithm": api.Algorithm}
+ENUMS = {
+    "Kind": api.Kind,
+    "State": api.State,
+    "IfNotFits": api.IfNotFits,
+    "Distribution": api.Distribution,
+    "Algorithm": api.Algorithm,
+}
 """Vocabularies named as components of their own (the sidebar's types use them)."""
 
 
@@ -30,9 +35,7 @@ def document() -> dict:
     doc = json.loads(files(__package__).joinpath("routes.json").read_text())
     _, generated = models_json_schema([(m, "validation") for m in api.SCHEMAS], ref_template=REF)
     schemas = {name: _openapi30(schema) for name, schema in generated["$defs"].items()}
-    schemas.update(
-        {name: {"type": "string", "enum": list(typing.get_args(t))} for name, t in ENUMS.items()}
-    )
+    schemas.update({name: {"type": "string", "enum": list(typing.get_args(t))} for name, t in ENUMS.items()})
     clash = schemas.keys() & doc["components"]["schemas"].keys()
     assert not clash, f"routes.json declares {sorted(clash)}, which models declare"
     doc["components"]["schemas"] = dict(sorted({**doc["components"]["schemas"], **schemas}.items()))

@@ -38,6 +38,9 @@ def connection_help(user: str, server: str, host: str, port: int, alias: str = "
     if port != 22:
         lines.append(f"    Port {port}")
     lines.append(f"    ServerAliveInterval {KEEPALIVE_SECONDS}")
-    return {"login": login, "host_alias": alias,
-            "command": f"ssh{port_flag} {login}@{host}",
-            "config": "\n".join(lines) + "\n"}
+    return {
+        "login": login,
+        "host_alias": alias,
+        "command": f"ssh{port_flag} {login}@{host}",
+        "config": "\n".join(lines) + "\n",
+    }

@@ -101,12 +101,12 @@ SWEEP_ALGORITHMS: dict[str, SweepAlgorithm] = {
             (
                 _SEED,
                 AlgorithmSetting(
-                    "n_startup_trials", "int", "random trials before TPE starts modelling",
+                    "n_startup_trials",
+                    "int",
+                    "random trials before TPE starts modelling",
                     minimum=0,
                 ),
-                AlgorithmSetting(
-                    "n_ei_candidates", "int", "candidates scored per suggestion", minimum=1
-                ),
+                AlgorithmSetting("n_ei_candidates", "int", "candidates scored per suggestion", minimum=1),
             ),
         ),
         SweepAlgorithm(
@@ -115,11 +115,11 @@ SWEEP_ALGORITHMS: dict[str, SweepAlgorithm] = {
             "CMA-ES evolution strategy over two or more numeric parameters",
             (
                 _SEED,
+                AlgorithmSetting("sigma", "float", "initial step size", minimum=0, exclusive_minimum=True),
                 AlgorithmSetting(
-                    "sigma", "float", "initial step size", minimum=0, exclusive_minimum=True
-                ),
-                AlgorithmSetting(
-                    "restart_strategy", "choice", "restart with a larger population when stuck",
+                    "restart_strategy",
+                    "choice",
+                    "restart with a larger population when stuck",
                     choices=("none", "ipop", "bipop"),
                 ),
             ),

@@ -97,9 +97,7 @@ class MlopsJobs(Configurable):
 
     def settings(self) -> JobsSettings:
         """The environment, read once, with the configured traits laid over it."""
-        return JobsSettings.from_environment().overridden(
-            **{name: getattr(self, name) for name in _TRAITS}
-        )
+        return JobsSettings.from_environment().overridden(**{name: getattr(self, name) for name in _TRAITS})
 
     def build_client(self) -> JobsClient:
         """The server's client: lists served from one shared watch per kind."""

@@ -89,9 +89,7 @@ class JobsHandler(AllowHeaderHandler):
 
     def kind(self, collection: str):
         if collection not in BY_COLLECTION:
-            raise NotFound(
-                f"{collection!r} is not a job kind; use one of {', '.join(BY_COLLECTION)}."
-            )
+            raise NotFound(f"{collection!r} is not a job kind; use one of {', '.join(BY_COLLECTION)}.")
         return BY_COLLECTION[collection]
 
     def job(self, collection: str, name: str):
@@ -111,9 +109,7 @@ class JobsHandler(AllowHeaderHandler):
         return settings["mlops_jobs_client"]
 
     async def call(self, fn, *args, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(
-            _POOL, functools.partial(fn, *args, **kwargs)
-        )
+        return await asyncio.get_running_loop().run_in_executor(_POOL, functools.partial(fn, *args, **kwargs))
 
     def body(self) -> dict:
         try:
@@ -168,9 +164,7 @@ class JobsHandler(AllowHeaderHandler):
             self._client_left.set_result(None)
         super().on_connection_close()
 
-    async def relay(
-        self, items: AsyncIterator, content_type: str, format_item, deadline: float | None = None
-    ) -> None:
+    async def relay(self, items: AsyncIterator, content_type: str, format_item, deadline: float | None = None) -> None:
         """Write what ``items`` yields until it ends, the client leaves or ``deadline`` (loop time).
 
         Server-sent event streams get a keep-alive comment when quiet. A
@@ -302,8 +296,7 @@ class GpusHandler(JobsHandler):
                 {
                     "configured": False,
                     "gpu_types": {},
-                    "message": "GPU availability is not configured on this server "
-                    "(MlopsJobs.availability_url).",
+                    "message": "GPU availability is not configured on this server (MlopsJobs.availability_url).",
                 }
             )
             return

@@ -23,13 +23,17 @@ class InfoHandler(AllowHeaderHandler):
     @tornado.web.authenticated
     def get(self) -> None:
         user = self.current_user
-        self.finish(json.dumps({
-            "name": "jupyter_mlops",
-            "version": __version__,
-            "user": getattr(user, "username", None) or getattr(user, "name", None) or str(user),
-            "server_time": datetime.now(timezone.utc).isoformat(),
-            "python": platform.python_version(),
-        }))
+        self.finish(
+            json.dumps(
+                {
+                    "name": "jupyter_mlops",
+                    "version": __version__,
+                    "user": getattr(user, "username", None) or getattr(user, "name", None) or str(user),
+                    "server_time": datetime.now(timezone.utc).isoformat(),
+                    "python": platform.python_version(),
+                }
+            )
+        )
 
 
 ROUTES = [

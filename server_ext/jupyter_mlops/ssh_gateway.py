@@ -18,7 +18,10 @@ from mlops_contract.ssh import DEFAULT_GATEWAY_PORT
 def gateway_address(host: str = "", port: int = 0, environ: Mapping[str, str] | None = None) -> tuple[str, int]:
     """``(host, port)``; host is ``""`` when nothing names it."""
     env = os.environ if environ is None else environ
-    host = host or env.get("MLOPS_SSH_HOST") or urlparse(
-        env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_PUBLIC_HUB_URL") or ""
-    ).hostname or ""
+    host = (
+        host
+        or env.get("MLOPS_SSH_HOST")
+        or urlparse(env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_PUBLIC_HUB_URL") or "").hostname
+        or ""
+    )
     return host, port or int(env.get("MLOPS_SSH_PORT") or DEFAULT_GATEWAY_PORT)

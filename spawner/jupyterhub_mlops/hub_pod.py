@@ -32,8 +32,13 @@ from urllib.parse import urlsplit
 
 from .availability.app import SERVICE_NAME as AVAILABILITY_SERVICE
 
-POD_VARIABLES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAMESPACE",
-                 "HELM_RELEASE_NAME", "PYTHONUNBUFFERED")
+POD_VARIABLES = (
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "POD_NAMESPACE",
+    "HELM_RELEASE_NAME",
+    "PYTHONUNBUFFERED",
+)
 """Variables of the hub container (the chart's and the kubelet's) a service needs."""
 SERVICE_LINK = re.compile(r"[A-Z][A-Z0-9_]*_SERVICE_(HOST|PORT)(_[A-Z0-9_]+)?")
 """The kubelet's Service link variables (``HUB_SERVICE_PORT``, ``PROXY_API_SERVICE_HOST``...)."""
@@ -61,17 +66,14 @@ def service_environment(environ: Mapping[str, str], api_url: str) -> dict[str, s
     return env
 
 
-def give_services_the_pod_environment(c, names: Iterable[str],
-                                      environ: Mapping[str, str] = os.environ) -> None:
+def give_services_the_pod_environment(c, names: Iterable[str], environ: Mapping[str, str] = os.environ) -> None:
     """Add ``service_environment`` to the named entries of ``c.JupyterHub.services``
     (the service's own ``environment`` wins where both set a variable)."""
-    api_url = hub_api_url(c.JupyterHub.get("hub_bind_url", "http://:8081"),
-                          c.JupyterHub.get("base_url", "/"))
+    api_url = hub_api_url(c.JupyterHub.get("hub_bind_url", "http://:8081"), c.JupyterHub.get("base_url", "/"))
     wanted = set(names)
     for service in c.JupyterHub.services:
         if service["name"] in wanted:
-            service["environment"] = {**service_environment(environ, api_url),
-                                      **(service.get("environment") or {})}
+            service["environment"] = {**service_environment(environ, api_url), **(service.get("environment") or {})}
             wanted.discard(service["name"])
     if wanted:
         raise ValueError(f"no hub service named {', '.join(sorted(wanted))} in hub.services")

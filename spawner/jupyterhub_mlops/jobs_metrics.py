@@ -81,8 +81,9 @@ class JobsCollector(Collector):
         self.table = table
 
     def collect(self):
-        gauge = GaugeMetricFamily(metrics.JOBS, "Jobs of the suite's kinds by state, all namespaces.",
-                                  labels=list(metrics.JOB_LABELS))
+        gauge = GaugeMetricFamily(
+            metrics.JOBS, "Jobs of the suite's kinds by state, all namespaces.", labels=list(metrics.JOB_LABELS)
+        )
         for (kind, state), count in sorted(self.table.counts().items()):
             gauge.add_metric([kind, state], count)
         yield gauge
@@ -92,9 +93,15 @@ class JobsWatcher:
     """Keeps a :class:`JobsTable` in step with the API server: list, then watch from
     that resourceVersion; relist only when the watch answers 410 Gone."""
 
-    def __init__(self, api_client: client.ApiClient, *, kinds: tuple[JobKind, ...] = JOB_KINDS,
-                 request_timeout: float = 30, watch_seconds: int = 300,
-                 retry_seconds: float = 60) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        kinds: tuple[JobKind, ...] = JOB_KINDS,
+        request_timeout: float = 30,
+        watch_seconds: int = 300,
+        retry_seconds: float = 60,
+    ) -> None:
         self.api = client.CustomObjectsApi(api_client)
         self.kinds = kinds
         self.table = JobsTable()
@@ -117,28 +124,35 @@ class JobsWatcher:
                     version = await self._watch(kind, version)
             except ApiException as exc:
                 if exc.status == 404:
-                    log.info("%s: not installed in this cluster (no CRD %s.%s); counted as none",
-                             kind.name, kind.plural, kind.group)
+                    log.info(
+                        "%s: not installed in this cluster (no CRD %s.%s); counted as none",
+                        kind.name,
+                        kind.plural,
+                        kind.group,
+                    )
                     self.table.replace(kind.name, [])
                     await asyncio.sleep(self.retry_seconds)
                 elif exc.status == 403:
-                    log.error("%s: the hub may not list %s.%s cluster-wide; apply "
-                              "helm-values/rbac.yaml", kind.name, kind.plural, kind.group)
+                    log.error(
+                        "%s: the hub may not list %s.%s cluster-wide; apply helm-values/rbac.yaml",
+                        kind.name,
+                        kind.plural,
+                        kind.group,
+                    )
                     await asyncio.sleep(self.retry_seconds)
                 else:
-                    log.warning("%s: API error %s, retrying in %.0fs", kind.name, exc.status,
-                                backoff)
+                    log.warning("%s: API error %s, retrying in %.0fs", kind.name, exc.status, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.retry_seconds)
             except (TimeoutError, OSError) as exc:
-                log.warning("%s: API server unreachable (%s), retrying in %.0fs", kind.name,
-                            exc, backoff)
+                log.warning("%s: API server unreachable (%s), retrying in %.0fs", kind.name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_seconds)
 
     async def _relist(self, kind: JobKind) -> str:
         listing = await self.api.list_cluster_custom_object(
-            kind.group, kind.version, kind.plural, _request_timeout=self.request_timeout)
+            kind.group, kind.version, kind.plural, _request_timeout=self.request_timeout
+        )
         self.table.replace(kind.name, listing.get("items") or [])
         return listing["metadata"]["resourceVersion"]
 
@@ -147,8 +161,12 @@ class JobsWatcher:
         stream = watch.Watch()
         try:
             async with stream.stream(
-                self.api.list_cluster_custom_object, kind.group, kind.version, kind.plural,
-                resource_version=version, allow_watch_bookmarks=True,
+                self.api.list_cluster_custom_object,
+                kind.group,
+                kind.version,
+                kind.plural,
+                resource_version=version,
+                allow_watch_bookmarks=True,
                 timeout_seconds=self.watch_seconds,
                 _request_timeout=self.watch_seconds + self.request_timeout,
             ) as events:

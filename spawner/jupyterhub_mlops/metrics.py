@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-GPUS_TOTAL = Gauge(
-    "jupyterhub_mlops_gpus_total", "GPUs on nodes that offer them now, per GPU type", ["gpu_type"]
-)
+GPUS_TOTAL = Gauge("jupyterhub_mlops_gpus_total", "GPUs on nodes that offer them now, per GPU type", ["gpu_type"])
 GPUS_FREE = Gauge("jupyterhub_mlops_gpus_free", "GPUs free now, per GPU type", ["gpu_type"])
 GPUS_HELD = Gauge(
     "jupyterhub_mlops_gpus_held",
@@ -34,9 +32,7 @@ INVENTORY_IN_SYNC = Gauge(
     "jupyterhub_mlops_inventory_in_sync",
     "1 when both watches are in sync with the API server, else 0",
 )
-SPAWN_REFUSALS = Counter(
-    "jupyterhub_mlops_spawn_refusals_total", "Spawns refused, by reason", ["reason"]
-)
+SPAWN_REFUSALS = Counter("jupyterhub_mlops_spawn_refusals_total", "Spawns refused, by reason", ["reason"])
 SPAWNS = Counter("jupyterhub_mlops_spawns_total", "Spawns granted, by profile", ["profile"])
 
 

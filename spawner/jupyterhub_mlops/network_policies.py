@@ -58,9 +58,13 @@ def _policy(name: str, namespace: str, labels: dict, spec: dict) -> dict:
     }
 
 
-def user_namespace_policies(namespace: str, release_namespace: str, release_labels: dict,
-                            labels: dict | None = None,
-                            katib_namespace: str = "kubeflow") -> list[dict]:
+def user_namespace_policies(
+    namespace: str,
+    release_namespace: str,
+    release_labels: dict,
+    labels: dict | None = None,
+    katib_namespace: str = "kubeflow",
+) -> list[dict]:
     """The four policies of a user's namespace (see the module docstring).
 
     ``release_labels``: the labels the chart puts on the hub and proxy pods
@@ -72,40 +76,67 @@ def user_namespace_policies(namespace: str, release_namespace: str, release_labe
     tcp = lambda port: {"protocol": "TCP", "port": port}  # noqa: E731
     notebooks = {"matchLabels": {"component": NOTEBOOK_COMPONENT}}
     return [
-        _policy("jupyterhub-mlops-notebooks", namespace, labels, {
-            "podSelector": notebooks,
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [hub], "ports": [tcp(SSHD_PORT), tcp(NOTEBOOK_PORT)]},
-                {"from": [proxy], "ports": [tcp(NOTEBOOK_PORT)]},
-            ],
-        }),
-        _policy("jupyterhub-mlops-jobs", namespace, labels, {
-            "podSelector": {"matchExpressions": [
-                {"key": "component", "operator": "NotIn", "values": [NOTEBOOK_COMPONENT]}]},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": {}}]}],
-        }),
-        _policy("jupyterhub-mlops-katib-suggestions", namespace, labels, {
-            "podSelector": {"matchExpressions": [
-                {"key": SUGGESTION_POD_LABEL, "operator": "Exists"}]},
-            "policyTypes": ["Ingress"],
-            "ingress": [{
-                "from": [{
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": katib_namespace}},
-                    "podSelector": {"matchLabels": KATIB_CONTROLLER},
-                }],
-                "ports": [tcp(SUGGESTION_PORT)],
-            }],
-        }),
-        _policy("jupyterhub-mlops-egress", namespace, labels, {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {"to": [{"namespaceSelector": {}}]},
-                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [CLOUD_METADATA]}},
-                        {"ipBlock": {"cidr": "::/0"}}]},
-            ],
-        }),
+        _policy(
+            "jupyterhub-mlops-notebooks",
+            namespace,
+            labels,
+            {
+                "podSelector": notebooks,
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {"from": [hub], "ports": [tcp(SSHD_PORT), tcp(NOTEBOOK_PORT)]},
+                    {"from": [proxy], "ports": [tcp(NOTEBOOK_PORT)]},
+                ],
+            },
+        ),
+        _policy(
+            "jupyterhub-mlops-jobs",
+            namespace,
+            labels,
+            {
+                "podSelector": {
+                    "matchExpressions": [{"key": "component", "operator": "NotIn", "values": [NOTEBOOK_COMPONENT]}]
+                },
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": {}}]}],
+            },
+        ),
+        _policy(
+            "jupyterhub-mlops-katib-suggestions",
+            namespace,
+            labels,
+            {
+                "podSelector": {"matchExpressions": [{"key": SUGGESTION_POD_LABEL, "operator": "Exists"}]},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": katib_namespace}},
+                                "podSelector": {"matchLabels": KATIB_CONTROLLER},
+                            }
+                        ],
+                        "ports": [tcp(SUGGESTION_PORT)],
+                    }
+                ],
+            },
+        ),
+        _policy(
+            "jupyterhub-mlops-egress",
+            namespace,
+            labels,
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {"to": [{"namespaceSelector": {}}]},
+                    {
+                        "to": [
+                            {"ipBlock": {"cidr": "0.0.0.0/0", "except": [CLOUD_METADATA]}},
+                            {"ipBlock": {"cidr": "::/0"}},
+                        ]
+                    },
+                ],
+            },
+        ),
     ]

@@ -210,9 +210,7 @@ class Reservation:
     @property
     def claim(self) -> Claim:
         vector = tuple(sorted((r, a) for r, a in self.shape.vector().items() if a))
-        return Claim(
-            vector, self.profile.tolerations, self.node_selector, self.profile.gpu_type
-        )
+        return Claim(vector, self.profile.tolerations, self.node_selector, self.profile.gpu_type)
 
 
 def claim_of_pending_pod(pod: PendingPod) -> Claim:
@@ -232,16 +230,12 @@ def shape_of(profile: Profile, snapshot: Snapshot) -> tuple[Shape, dict[str, str
     """The shape a profile asks of a node and the node selector that pins its
     GPU product; None when no node has the profile's GPU type."""
     if not profile.gpus:
-        return Shape(GPU_RESOURCE, 0, profile.cpu_milli, profile.memory_bytes), dict(
-            profile.node_selector
-        )
+        return Shape(GPU_RESOURCE, 0, profile.cpu_milli, profile.memory_bytes), dict(profile.node_selector)
     for view in snapshot.nodes:
         for gpu in view.record.gpu_types:
             if gpu.id == profile.gpu_type:
                 selector = {**profile.node_selector, PRODUCT_LABEL: gpu.product}
-                return Shape(
-                    gpu.resource, profile.gpus, profile.cpu_milli, profile.memory_bytes
-                ), selector
+                return Shape(gpu.resource, profile.gpus, profile.cpu_milli, profile.memory_bytes), selector
     return None
 
 
@@ -345,9 +339,7 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
     return free_gpus, total, fits, None
 
 
-def evaluate(
-    profiles: Sequence[Profile], snapshot: Snapshot, claims: Iterable[Claim]
-) -> list[ProfileStatus]:
+def evaluate(profiles: Sequence[Profile], snapshot: Snapshot, claims: Iterable[Claim]) -> list[ProfileStatus]:
     """One row per profile, for anyone (caps and quotas are applied by ``with_limits``)."""
     if not snapshot.in_sync:
         return [
@@ -432,9 +424,7 @@ def with_limits(rows: Iterable[ProfileStatus], limits: UserLimits) -> list[Profi
     for row in rows:
         refusal = limits.refusal(row.profile.gpus) if row.reason_code is None else None
         if refusal is not None:
-            row = ProfileStatus(
-                row.profile, row.free, row.total, row.fits, refusal[1], refusal[0]
-            )
+            row = ProfileStatus(row.profile, row.free, row.total, row.fits, refusal[1], refusal[0])
         out.append(row)
     return out
 
@@ -584,18 +574,18 @@ class GpuProfiles(LoggingConfigurable):
             self.log.warning(
                 "GPUKubeSpawner.gpu_tolerations is ignored: GpuProfiles.gpu_tolerations is set "
                 "too and decides both where GPUs are counted and where pods go. Remove "
-                "GPUKubeSpawner.gpu_tolerations from the config.")
+                "GPUKubeSpawner.gpu_tolerations from the config."
+            )
             return
         self.log.warning(
             "GPUKubeSpawner.gpu_tolerations is deprecated: its value now sets "
             "GpuProfiles.gpu_tolerations, which decides both where GPUs are counted as free "
-            "and where notebook pods go. Rename it in the config.")
+            "and where notebook pods go. Rename it in the config."
+        )
         self.gpu_tolerations = old
 
     def configured(self) -> list[Profile]:
-        out = [
-            profile_from_config(e, self.default_image, self.gpu_tolerations) for e in self.profiles
-        ]
+        out = [profile_from_config(e, self.default_image, self.gpu_tolerations) for e in self.profiles]
         slugs = [p.slug for p in out]
         duplicated = sorted({s for s in slugs if slugs.count(s) > 1})
         if duplicated:

@@ -54,9 +54,7 @@ def namespace_manifest(name: str, username: str, labels: dict | None = None) -> 
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name,
-                     "labels": {**(labels or {}), **KATIB_INJECTION_LABEL,
-                                **user_labels(username)}},
+        "metadata": {"name": name, "labels": {**(labels or {}), **KATIB_INJECTION_LABEL, **user_labels(username)}},
     }
 
 
@@ -96,22 +94,23 @@ def role_binding_manifest(
     }
 
 
-def account_steps(core, rbac, namespace: str, username: str, account: str, cluster_role: str,
-                  timeout: float) -> list:
+def account_steps(core, rbac, namespace: str, username: str, account: str, cluster_role: str, timeout: float) -> list:
     """(what, create) for a service account of the user's namespace and the RoleBinding
     that gives it ``cluster_role`` there."""
     return [
         (
             f"service account {namespace}/{account}",
             lambda: core.create_namespaced_service_account(
-                namespace, service_account_manifest(namespace, username, account),
+                namespace,
+                service_account_manifest(namespace, username, account),
                 _request_timeout=timeout,
             ),
         ),
         (
             f"role binding {namespace}/{account}",
             lambda: rbac.create_namespaced_role_binding(
-                namespace, role_binding_manifest(namespace, username, account, cluster_role),
+                namespace,
+                role_binding_manifest(namespace, username, account, cluster_role),
                 _request_timeout=timeout,
             ),
         ),
@@ -150,16 +149,15 @@ async def ensure_user_namespace(
     steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
         (
             f"namespace {namespace}",
-            lambda: core.create_namespace(
-                namespace_manifest(namespace, username, labels), _request_timeout=timeout
-            ),
+            lambda: core.create_namespace(namespace_manifest(namespace, username, labels), _request_timeout=timeout),
         ),
     ]
     steps += account_steps(core, rbac, namespace, username, service_account, cluster_role, timeout)
     # Workflow steps run as an account of their own: what Argo's executor needs (it reports
     # each step's outputs as a WorkflowTaskResult) and none of the notebook's rights.
-    steps += account_steps(core, rbac, namespace, username, WORKFLOW_SERVICE_ACCOUNT,
-                           WORKFLOW_EXECUTOR_CLUSTER_ROLE, timeout)
+    steps += account_steps(
+        core, rbac, namespace, username, WORKFLOW_SERVICE_ACCOUNT, WORKFLOW_EXECUTOR_CLUSTER_ROLE, timeout
+    )
     steps += [
         (
             f"network policy {namespace}/{policy['metadata']['name']}",

@@ -17,9 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 HERE = Path(__file__).resolve().parent
-_ENV = Environment(
-    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
-)
+_ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 MAX_VALUE_LENGTH = 100
 ALLOWED_FIELDS = {"profile", "gpus"}
 # JupyterHub adds these to every spawn form post.
@@ -78,8 +76,7 @@ def validate_choice(options: Mapping, rows: Sequence[Mapping]) -> Mapping:
         raise FormError(
             400,
             "invalid_form",
-            f"The profile name is longer than {MAX_VALUE_LENGTH} "
-            "characters; choose one of the listed profiles.",
+            f"The profile name is longer than {MAX_VALUE_LENGTH} characters; choose one of the listed profiles.",
         )
     row = next((r for r in rows if r["slug"] == slug), None)
     if row is None:
@@ -109,9 +106,7 @@ def render_form(doc: Mapping, events_url: str, snapshot_url: str) -> str:
     """The HTML of the form for one user's snapshot document."""
     rows = doc["profiles"]
     enabled = [r for r in rows if not r["reason_code"]]
-    selected = next(
-        (r["slug"] for r in enabled if r.get("default")), enabled[0]["slug"] if enabled else None
-    )
+    selected = next((r["slug"] for r in enabled if r.get("default")), enabled[0]["slug"] if enabled else None)
     script = (HERE / "static" / "gpu_form.js").read_text()
     return _ENV.get_template("gpu_form.html").render(
         doc=doc,
@@ -119,7 +114,7 @@ def render_form(doc: Mapping, events_url: str, snapshot_url: str) -> str:
         selected=selected,
         script=script,
         # Inside <script>: JSON with "</" escaped cannot close the element.
-        config=json.dumps(
-            {"events": events_url, "snapshot": snapshot_url, "version": doc["version"]}
-        ).replace("</", "<\\/"),
+        config=json.dumps({"events": events_url, "snapshot": snapshot_url, "version": doc["version"]}).replace(
+            "</", "<\\/"
+        ),
     )

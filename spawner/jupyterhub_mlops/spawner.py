@@ -55,8 +55,7 @@ from .ssh.pod_side import ssh_pod_additions
 def set_in_config(configurable, name: str) -> bool:
     """Whether the operator's config sets ``name`` for ``configurable`` (under the
     section of its class or of any class it inherits the trait from)."""
-    return any(name in dict.get(configurable.config, cls.__name__, {})
-               for cls in type(configurable).mro())
+    return any(name in dict.get(configurable.config, cls.__name__, {}) for cls in type(configurable).mro())
 
 
 def shm_volume(size_limit: str) -> tuple[dict, dict]:
@@ -87,9 +86,7 @@ def merge_tolerations(base: list, extra: list) -> list:
     return out
 
 
-def profile_overrides(
-    profile: dict, node_selector: dict, gpu_resource: str, *, base: dict, shm_size: str
-) -> dict:
+def profile_overrides(profile: dict, node_selector: dict, gpu_resource: str, *, base: dict, shm_size: str) -> dict:
     """Trait values of KubeSpawner for a granted profile.
 
     ``base`` holds the spawner's configured values (tolerations, node_selector,
@@ -261,12 +258,14 @@ class GPUKubeSpawner(KubeSpawner):
                 "user_namespace_template is ignored: with provision_user_namespaces each "
                 f"user's namespace is <user_namespace_prefix><user> ({self.namespace} for "
                 f"{self.user.name}); remove user_namespace_template and set "
-                "user_namespace_prefix instead.")
+                "user_namespace_prefix instead."
+            )
         if set_in_config(self, "owner_label"):
             ignored.append(
                 f"GPUKubeSpawner.owner_label is ignored: the owner label is always {OWNER_LABEL}, "
                 "the key the availability service counts GPUs by and the notebook side puts "
-                "on job pods; remove the setting.")
+                "on job pods; remove the setting."
+            )
         return ignored
 
     @default("availability_public_prefix")
@@ -279,9 +278,7 @@ class GPUKubeSpawner(KubeSpawner):
         return GPUKubeSpawner._gpu_options_form
 
     # -------------------------------------------------------------- service
-    async def _availability(
-        self, method: str, path: str, body: dict | None = None
-    ) -> tuple[int, dict]:
+    async def _availability(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         request = HTTPRequest(
             self.availability_url + path,
             method=method,
@@ -299,36 +296,29 @@ class GPUKubeSpawner(KubeSpawner):
             self.log.error("availability service unreachable at %s: %s", self.availability_url, exc)
             raise web.HTTPError(
                 503,
-                "The GPU availability service is not answering; "
-                "try again in a minute or ask your operator.",
+                "The GPU availability service is not answering; try again in a minute or ask your operator.",
             ) from None
         if resp.code == 599:
             raise web.HTTPError(
                 503,
-                "The GPU availability service is not answering; "
-                "try again in a minute or ask your operator.",
+                "The GPU availability service is not answering; try again in a minute or ask your operator.",
             )
         try:
             data = json.loads(resp.body) if resp.body else {}
         except ValueError:  # not the service answering (e.g. a proxy's error page)
             self.log.error("availability service answered %s with non-JSON", resp.code)
-            raise web.HTTPError(
-                503, "The GPU availability service is not answering; try again in a minute."
-            ) from None
+            raise web.HTTPError(503, "The GPU availability service is not answering; try again in a minute.") from None
         return resp.code, data
 
     async def availability_view(self) -> dict:
         """This user's snapshot document (see availability.state.Availability.view_for)."""
-        query = urlencode(
-            [("user", self.user.name)] + [("group", g.name) for g in self.user.groups]
-        )
+        query = urlencode([("user", self.user.name)] + [("group", g.name) for g in self.user.groups])
         code, doc = await self._availability("GET", f"api/v1/snapshot?{query}")
         if code != 200:
             self.log.error("availability service answered %s: %s", code, doc)
             raise web.HTTPError(
                 503,
-                "The GPU availability service refused the hub's request; "
-                "ask your operator to check its configuration.",
+                "The GPU availability service refused the hub's request; ask your operator to check its configuration.",
             )
         return doc
 
@@ -390,36 +380,31 @@ class GPUKubeSpawner(KubeSpawner):
             raise web.HTTPError(status, "%s", granted.get("error", "No room for this profile now."))
         if code != 201:
             self.log.error("reservation refused with %s: %s", code, granted)
-            raise web.HTTPError(
-                503, "The GPU availability service could not reserve GPUs; try again in a minute."
-            )
+            raise web.HTTPError(503, "The GPU availability service could not reserve GPUs; try again in a minute.")
         self.gpu_reservation = granted["id"]
         self.gpu_profile = row["slug"]
         self.log.info("reserved %s for %s (%s)", row["slug"], self._log_name, granted["id"])
-        return self.profile_overrides(
-            granted["profile"], granted["node_selector"], granted["gpu_resource"]
-        )
+        return self.profile_overrides(granted["profile"], granted["node_selector"], granted["gpu_resource"])
 
     def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
         base = {
             "image": self.image,
-            "tolerations": merge_tolerations(as_list(self.tolerations),
-                                             self.gpu_profiles().gpu_tolerations),
+            "tolerations": merge_tolerations(as_list(self.tolerations), self.gpu_profiles().gpu_tolerations),
             "node_selector": dict(self.node_selector),
             "volumes": as_list(self.volumes),
             "volume_mounts": as_list(self.volume_mounts),
             "extra_resource_limits": dict(self.extra_resource_limits),
             "extra_resource_guarantees": dict(self.extra_resource_guarantees),
         }
-        return profile_overrides(
-            profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size
-        )
+        return profile_overrides(profile, node_selector, gpu_resource, base=base, shm_size=self.shm_size)
 
     async def provision_namespace(self) -> None:
         """The user's namespace, service account and role binding (idempotent)."""
         try:
             await ensure_user_namespace(
-                self.api.api_client, self.user.name, prefix=self.user_namespace_prefix,
+                self.api.api_client,
+                self.user.name,
+                prefix=self.user_namespace_prefix,
                 labels=dict(self.user_namespace_labels),
                 network_policies=self.network_policies(),
             )
@@ -432,11 +417,14 @@ class GPUKubeSpawner(KubeSpawner):
     def network_policies(self) -> list[dict]:
         if not self.user_network_policies:
             return []
-        release = {key: self.common_labels[key] for key in ("app", "release")
-                   if key in self.common_labels}
-        return user_namespace_policies(self.namespace, self.release_namespace, release,
-                                       labels=owner_labels(self.user.name),
-                                       katib_namespace=self.katib_namespace)
+        release = {key: self.common_labels[key] for key in ("app", "release") if key in self.common_labels}
+        return user_namespace_policies(
+            self.namespace,
+            self.release_namespace,
+            release,
+            labels=owner_labels(self.user.name),
+            katib_namespace=self.katib_namespace,
+        )
 
     async def ssh_overrides(self) -> dict:
         """Trait values that make the notebook's sshd trust the SSH gateway.
@@ -519,9 +507,13 @@ class GPUKubeSpawner(KubeSpawner):
         pod = await super().get_pod_manifest()
         pod.metadata.labels = {**(pod.metadata.labels or {}), **self.pod_labels()}
         notebook = pod.spec.containers[0]
-        notebook.ports = [*(notebook.ports or []),
-                          *(V1ContainerPort(name=p["name"], container_port=p["containerPort"],
-                                            protocol=p["protocol"]) for p in self._ssh_ports)]
+        notebook.ports = [
+            *(notebook.ports or []),
+            *(
+                V1ContainerPort(name=p["name"], container_port=p["containerPort"], protocol=p["protocol"])
+                for p in self._ssh_ports
+            ),
+        ]
         return pod
 
     # ---------------------------------------------------------------- state

@@ -37,16 +37,18 @@ def test_the_argo_crds_are_the_modules_full_ones(control_plane):
 
 def test_writing_a_workflows_status_subresource_is_404(control_plane, namespace):
     custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
-    workflow = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"name": "wf"},
-                # suspend: the controller leaves it alone while we look.
-                "spec": {"entrypoint": "wait", "templates": [{"name": "wait", "suspend": {}}]}}
-    custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "workflows",
-                                           workflow)
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "wf"},
+        # suspend: the controller leaves it alone while we look.
+        "spec": {"entrypoint": "wait", "templates": [{"name": "wait", "suspend": {}}]},
+    }
+    custom.create_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "workflows", workflow)
     with pytest.raises(kubernetes.client.ApiException) as refused:
         custom.patch_namespaced_custom_object_status(
-            "argoproj.io", "v1alpha1", namespace, "workflows", "wf",
-            {"status": {"phase": "Succeeded"}})
+            "argoproj.io", "v1alpha1", namespace, "workflows", "wf", {"status": {"phase": "Succeeded"}}
+        )
     assert refused.value.status == 404
 
 

@@ -25,8 +25,9 @@ CLI = Path(__file__).resolve().parents[2] / "cluster" / "mlops-cluster"
 
 def cli(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=sys.executable)
-    return subprocess.run([str(CLI), f"--run-dir={run_dir}", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(CLI), f"--run-dir={run_dir}", *args], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -41,8 +42,7 @@ def cluster_up(tmp_path):
 def test_up_status_down(cluster_up):
     run_dir, up, state = cluster_up
     assert "server:      https://127.0.0.1:" in up.stdout
-    assert set(state["processes"]) == {"etcd", "kube-apiserver", "kube-controller-manager",
-                                       "kube-scheduler", "kwok"}
+    assert set(state["processes"]) == {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
     assert all(pid_alive(pid) for pid in state["processes"].values())
     for identity in ("admin", "hub", "alice", "bob"):
         assert Path(state["kubeconfigs"][identity]).exists()
@@ -52,8 +52,11 @@ def test_up_status_down(cluster_up):
 
     down = cli(run_dir, "down")
     assert down.returncode == 0 and "stopped" in down.stdout
-    wait_for(lambda: not any(pid_alive(pid) for pid in state["processes"].values()),
-             timeout=30, what="every component to exit")
+    wait_for(
+        lambda: not any(pid_alive(pid) for pid in state["processes"].values()),
+        timeout=30,
+        what="every component to exit",
+    )
     status = cli(run_dir, "status")
     assert status.returncode == 3 and "not running" in status.stdout
 
@@ -62,5 +65,8 @@ def test_killing_the_owner_leaves_no_orphan(cluster_up):
     """Even SIGKILL of the supervisor (nothing can clean up) takes every child along."""
     _, _, state = cluster_up
     os.kill(state["pid"], signal.SIGKILL)
-    wait_for(lambda: not any(pid_alive(pid) for pid in state["processes"].values()),
-             timeout=30, what="the components to die with their owner")
+    wait_for(
+        lambda: not any(pid_alive(pid) for pid in state["processes"].values()),
+        timeout=30,
+        what="the components to die with their owner",
+    )

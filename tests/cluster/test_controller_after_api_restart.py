@@ -24,8 +24,7 @@ def test_a_restarted_api_server_leaves_no_spinning_workflow_controller(control_p
     assert control_plane.running().get(ArgoController.name), "the session runs the controller"
     since = log.stat().st_size
     control_plane.restart_apiserver(downtime=1.0)
-    wait_for(lambda: core_v1.list_namespace(_request_timeout=5) and True, timeout=60,
-             what="the API server back")
+    wait_for(lambda: core_v1.list_namespace(_request_timeout=5) and True, timeout=60, what="the API server back")
     time.sleep(3)  # a spinning controller writes thousands of lines in this while
     with open(log, "rb") as f:
         f.seek(since)

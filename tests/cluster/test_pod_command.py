@@ -22,9 +22,10 @@ POD_IP = "127.128.0.7"
 def pod(containers=None, annotations=None, labels=None, **status) -> dict:
     return {
         "metadata": {
-            "name": "jupyter-alice", "namespace": "ns", "uid": "u-1",
-            "annotations": {"jupyterhub-mlops.local/run-locally": "true",
-                            **(annotations or {})},
+            "name": "jupyter-alice",
+            "namespace": "ns",
+            "uid": "u-1",
+            "annotations": {"jupyterhub-mlops.local/run-locally": "true", **(annotations or {})},
             "labels": labels or {},
         },
         "spec": {"nodeName": "cpu-0", "containers": containers or [{"name": "c", "args": ["x"]}]},
@@ -50,36 +51,36 @@ def test_env_resolves_fields_references_and_keys_in_order():
         "env": [
             {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-            {"name": "TEAM", "valueFrom": {"fieldRef": {
-                "fieldPath": "metadata.labels['team']"}}},
+            {"name": "TEAM", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['team']"}}},
             {"name": "GREETING", "value": "hello $(POD) on $(IP), not $(LATER)"},
             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
-            {"name": "MAYBE", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k",
-                                                            "optional": True}}},
+            {"name": "MAYBE", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}},
             {"name": "LATER", "value": "late"},
         ],
     }
     objects = {("ConfigMap", "settings"): {"level": "debug"}, ("Secret", "creds"): {"token": "s3"}}
-    env = container_env(pod([container], labels={"team": "vision"}), container,
-                        lambda kind, ns, name: objects.get((kind, name)))
+    env = container_env(
+        pod([container], labels={"team": "vision"}), container, lambda kind, ns, name: objects.get((kind, name))
+    )
     assert env == {
-        "CFG_level": "debug", "POD": "jupyter-alice", "IP": POD_IP, "TEAM": "vision",
-        "GREETING": f"hello jupyter-alice on {POD_IP}, not $(LATER)", "TOKEN": "s3",
+        "CFG_level": "debug",
+        "POD": "jupyter-alice",
+        "IP": POD_IP,
+        "TEAM": "vision",
+        "GREETING": f"hello jupyter-alice on {POD_IP}, not $(LATER)",
+        "TOKEN": "s3",
         "LATER": "late",
     }
 
 
 def test_missing_secret_or_unsupported_source_is_refused_with_a_reason():
-    missing = {"name": "c", "env": [
-        {"name": "T", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]}
+    missing = {"name": "c", "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]}
     with pytest.raises(PodNotRunnable, match="Secret ns/creds not found"):
         container_env(pod([missing]), missing, no_objects)
-    wrong_key = {"name": "c", "env": [
-        {"name": "T", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "other"}}}]}
+    wrong_key = {"name": "c", "env": [{"name": "T", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "other"}}}]}
     with pytest.raises(PodNotRunnable, match="key 'other' not found in Secret ns/creds"):
         container_env(pod([wrong_key]), wrong_key, lambda *a: {"token": "x"})
-    resources = {"name": "c", "env": [
-        {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}
+    resources = {"name": "c", "env": [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}
     with pytest.raises(PodNotRunnable, match="resourceFieldRef is not supported"):
         container_env(pod([resources]), resources, no_objects)
 
@@ -88,10 +89,8 @@ def test_wildcard_binds_become_the_pod_ip_and_others_stay():
     argv = ["server", "--ip=0.0.0.0", "--ServerApp.ip", "", "--other.ip=127.0.0.1", "--port=1"]
     env = {"JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8888/user/alice/", "X": "0.0.0.0"}
     new_argv, new_env = bind_to_pod_ip(argv, env, POD_IP)
-    assert new_argv == ["server", f"--ip={POD_IP}", "--ServerApp.ip", POD_IP,
-                        "--other.ip=127.0.0.1", "--port=1"]
-    assert new_env == {"JUPYTERHUB_SERVICE_URL": f"http://{POD_IP}:8888/user/alice/",
-                       "X": "0.0.0.0"}
+    assert new_argv == ["server", f"--ip={POD_IP}", "--ServerApp.ip", POD_IP, "--other.ip=127.0.0.1", "--port=1"]
+    assert new_env == {"JUPYTERHUB_SERVICE_URL": f"http://{POD_IP}:8888/user/alice/", "X": "0.0.0.0"}
     assert argv[1] == "--ip=0.0.0.0", "the input is not changed"
 
 
@@ -106,15 +105,24 @@ def test_kubespawner_style_pod_runs_its_args_with_home_and_bind_address():
     container = {
         "name": "notebook",
         "args": ["jupyterhub-singleuser", "--debug"],
-        "env": [{"name": "JUPYTERHUB_SERVICE_URL", "value": "http://0.0.0.0:8888/user/alice/"},
-                {"name": "HOME", "value": "/home/jovyan"}],
+        "env": [
+            {"name": "JUPYTERHUB_SERVICE_URL", "value": "http://0.0.0.0:8888/user/alice/"},
+            {"name": "HOME", "value": "/home/jovyan"},
+        ],
     }
-    command = local_command(pod([container], labels={"hub.jupyter.org/username": "alice"}),
-                            no_objects, Path("/homes"), base_env={"PATH": "/venv/bin"})
+    command = local_command(
+        pod([container], labels={"hub.jupyter.org/username": "alice"}),
+        no_objects,
+        Path("/homes"),
+        base_env={"PATH": "/venv/bin"},
+    )
     assert command.argv == ["jupyterhub-singleuser", "--debug"]
     assert command.home == Path("/homes/alice")
-    assert command.env == {"PATH": "/venv/bin", "HOME": "/homes/alice",
-                           "JUPYTERHUB_SERVICE_URL": f"http://{POD_IP}:8888/user/alice/"}
+    assert command.env == {
+        "PATH": "/venv/bin",
+        "HOME": "/homes/alice",
+        "JUPYTERHUB_SERVICE_URL": f"http://{POD_IP}:8888/user/alice/",
+    }
 
 
 def test_main_container_follows_the_default_container_annotation():
@@ -141,16 +149,28 @@ def test_only_annotated_pods_with_an_ip_that_are_not_leaving_are_run():
 
 def test_an_image_the_runner_knows_runs_its_entrypoint_with_the_pods_args(tmp_path):
     """Katib's suggestion and collector containers give an image and args only."""
-    collector = {"name": "metrics-logger-and-collector", "image": "collector:v1",
-                 "args": ["-t", "trial-1", "-path", "/var/log/katib/metrics.log"]}
-    command = local_command(pod([{"name": "main", "args": ["x"]}, collector]), no_objects,
-                            tmp_path, {}, container=collector,
-                            entrypoints={"collector:v1": ["/opt/collector"]})
-    assert command.argv == ["/opt/collector", "-t", "trial-1", "-path",
-                            "/var/log/katib/metrics.log"]
+    collector = {
+        "name": "metrics-logger-and-collector",
+        "image": "collector:v1",
+        "args": ["-t", "trial-1", "-path", "/var/log/katib/metrics.log"],
+    }
+    command = local_command(
+        pod([{"name": "main", "args": ["x"]}, collector]),
+        no_objects,
+        tmp_path,
+        {},
+        container=collector,
+        entrypoints={"collector:v1": ["/opt/collector"]},
+    )
+    assert command.argv == ["/opt/collector", "-t", "trial-1", "-path", "/var/log/katib/metrics.log"]
     with pytest.raises(PodNotRunnable, match="ENTRYPOINT of image 'other:v1'"):
-        local_command(pod([{"name": "c", "image": "other:v1"}]), no_objects, tmp_path, {},
-                      entrypoints={"collector:v1": ["/opt/collector"]})
+        local_command(
+            pod([{"name": "c", "image": "other:v1"}]),
+            no_objects,
+            tmp_path,
+            {},
+            entrypoints={"collector:v1": ["/opt/collector"]},
+        )
 
 
 def test_only_a_pod_sharing_its_process_namespace_runs_every_container():

@@ -33,8 +33,7 @@ def container(name: str, argv: list[str], cwd: Path) -> dict:
 def test_containers_share_a_pid_namespace_as_in_a_pod(tmp_path, capfd):
     """What Katib's collector relies on: pid 1 is the pause process, each container's
     first process has parent 0, and a pid written by one is the pid the other sees."""
-    main = container("main", ["sh", "-c", f"sleep 1 && echo completed > {tmp_path}/$$.pid"],
-                     tmp_path)
+    main = container("main", ["sh", "-c", f"sleep 1 && echo completed > {tmp_path}/$$.pid"], tmp_path)
     side = container("side", [sys.executable, "-c", LIST_PROCESSES], tmp_path)
     assert shared_process_namespace.run([main, side]) == 0
     seen = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
@@ -59,9 +58,14 @@ def isolated_servers(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "who").write_text(name)
-        procs.append(subprocess.Popen(pod_network.isolated(
-            [sys.executable, "-m", "http.server", "8765", "--bind", "0.0.0.0"]), cwd=folder,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                pod_network.isolated([sys.executable, "-m", "http.server", "8765", "--bind", "0.0.0.0"]),
+                cwd=folder,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     yield procs
     for proc in procs:
         proc.kill()
@@ -74,8 +78,7 @@ def get_who(sock: socket.socket) -> str:
         return sock.makefile("rb").read().split(b"\r\n\r\n", 1)[1].decode()
 
 
-def test_pods_in_their_own_network_bind_the_same_port_and_are_reached_apart(
-        isolated_servers, tmp_path):
+def test_pods_in_their_own_network_bind_the_same_port_and_are_reached_apart(isolated_servers, tmp_path):
     registry = tmp_path / "registry"
     for ip, proc in zip(("127.200.0.1", "127.200.0.2"), isolated_servers, strict=True):
         pod_network.register(registry, ip, proc.pid)
@@ -99,17 +102,20 @@ def test_pods_in_their_own_network_bind_the_same_port_and_are_reached_apart(
 def test_the_proxy_reads_service_names_as_cluster_dns_does():
     assert service_proxy.split_service_host("exp-random.alice") == ("exp-random", "alice")
     assert service_proxy.split_service_host("exp-random.alice.svc") == ("exp-random", "alice")
-    assert service_proxy.split_service_host("exp-random.alice.svc.cluster.local") == (
-        "exp-random", "alice")
+    assert service_proxy.split_service_host("exp-random.alice.svc.cluster.local") == ("exp-random", "alice")
     assert service_proxy.split_service_host("example.org.uk.com") is None
     assert service_proxy.split_service_host("localhost") is None
 
 
 def test_the_proxy_maps_a_service_port_to_the_pods_target_port():
-    service = {"metadata": {"name": "s"}, "spec": {"ports": [
-        {"port": 6789, "targetPort": "api"}, {"port": 80, "targetPort": 8080}]}}
-    pod = {"metadata": {"name": "p"}, "spec": {"containers": [
-        {"name": "c", "ports": [{"name": "api", "containerPort": 6790}]}]}}
+    service = {
+        "metadata": {"name": "s"},
+        "spec": {"ports": [{"port": 6789, "targetPort": "api"}, {"port": 80, "targetPort": 8080}]},
+    }
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "ports": [{"name": "api", "containerPort": 6790}]}]},
+    }
     assert service_proxy.target_port(service, pod, 6789) == 6790
     assert service_proxy.target_port(service, pod, 80) == 8080
     with pytest.raises(service_proxy.NoEndpoint, match="no port 81"):
@@ -120,8 +126,11 @@ def test_a_quick_main_container_waits_until_its_sidecar_looks(tmp_path, capfd):
     """Katib's collector looks for the training process once, as it starts: a trial as
     quick as ``echo loss=0.3`` must still be there to be found."""
     main = container("main", ["sh", "-c", f"echo completed > {tmp_path}/$$.pid"], tmp_path)
-    side = container("side", [sys.executable, "-c", "print('watching', flush=True)\n"
-                              + LIST_PROCESSES.replace("time.sleep(0.3)", "")], tmp_path)
+    side = container(
+        "side",
+        [sys.executable, "-c", "print('watching', flush=True)\n" + LIST_PROCESSES.replace("time.sleep(0.3)", "")],
+        tmp_path,
+    )
     assert shared_process_namespace.run([main, side]) == 0
     seen = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
     (main_pid,) = [pid for pid, p in seen.items() if p["ppid"] == 0 and "echo completed" in p["cmd"]]

@@ -28,30 +28,32 @@ PORT = 8080
 RUN_LOCALLY = {"jupyterhub-mlops.local/run-locally": "true"}
 
 
-def serving_pod(name: str, annotations: dict | None = None, env: list | None = None,
-                before_exec: str = "") -> dict:
-    script = (f'env > "$HOME/env.txt"; {before_exec} '
-              f"exec {sys.executable} -m http.server --bind $(POD_IP) {PORT}")
+def serving_pod(name: str, annotations: dict | None = None, env: list | None = None, before_exec: str = "") -> dict:
+    script = f'env > "$HOME/env.txt"; {before_exec} exec {sys.executable} -m http.server --bind $(POD_IP) {PORT}'
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "annotations": annotations or {},
-                     "labels": {"hub.jupyter.org/username": f"user-{name}"}},
+        "metadata": {
+            "name": name,
+            "annotations": annotations or {},
+            "labels": {"hub.jupyter.org/username": f"user-{name}"},
+        },
         "spec": {
             "terminationGracePeriodSeconds": 5,
-            "containers": [{
-                "name": "web",
-                "image": "python:3.12-slim",
-                "command": ["/bin/sh", "-c"],
-                "args": [script],
-                "env": [
-                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                    {"name": "POD_NAME",
-                     "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                    {"name": "GREETING", "value": "hello from $(POD_NAME)"},
-                    *(env or []),
-                ],
-            }],
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "python:3.12-slim",
+                    "command": ["/bin/sh", "-c"],
+                    "args": [script],
+                    "env": [
+                        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "GREETING", "value": "hello from $(POD_NAME)"},
+                        *(env or []),
+                    ],
+                }
+            ],
         },
     }
 
@@ -87,24 +89,24 @@ def alive(pid: int, started: str) -> bool:
 def runner(control_plane, namespace, tmp_path):
     # Watching only this test's namespace keeps the pods of earlier tests,
     # still terminating, out of it.
-    runner = PodRunner(control_plane.api_client("admin"), home_base=tmp_path / "homes",
-                       log_dir=tmp_path / "logs", namespace=namespace).start()
+    runner = PodRunner(
+        control_plane.api_client("admin"), home_base=tmp_path / "homes", log_dir=tmp_path / "logs", namespace=namespace
+    ).start()
     yield runner
     runner.stop()
 
 
 def test_annotated_pod_is_served_on_its_ip_with_its_env(core_v1, namespace, runner, tmp_path):
     secret = base64.b64encode(b"s3cret-value").decode()
-    core_v1.create_namespaced_secret(namespace, {
-        "metadata": {"name": "creds"}, "data": {"token": secret}})
-    token_env = [{"name": "TOKEN",
-                  "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
+    core_v1.create_namespaced_secret(namespace, {"metadata": {"name": "creds"}, "data": {"token": secret}})
+    token_env = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}}]
     core_v1.create_namespaced_pod(namespace, serving_pod("web", RUN_LOCALLY, token_env))
 
     ip = wait_for(lambda: pod_ip(core_v1, namespace, "web"), what="an IP from KWOK")
     assert ipaddress.ip_address(ip) in pod_network()
-    status, body = wait_for(lambda: http_get(ip, "/env.txt"), timeout=60,
-                            what=f"the pod's process serving on {ip}:{PORT}")
+    status, body = wait_for(
+        lambda: http_get(ip, "/env.txt"), timeout=60, what=f"the pod's process serving on {ip}:{PORT}"
+    )
     assert status == 200
     env = dict(line.split("=", 1) for line in body.splitlines() if "=" in line)
     assert env["GREETING"] == "hello from web"
@@ -115,16 +117,15 @@ def test_annotated_pod_is_served_on_its_ip_with_its_env(core_v1, namespace, runn
     assert "KUBECONFIG" not in env
 
 
-def test_deleting_the_pod_stops_its_process_and_everything_it_started(
-        core_v1, namespace, runner):
+def test_deleting_the_pod_stops_its_process_and_everything_it_started(core_v1, namespace, runner):
     # A child that ignores SIGTERM and outlives its parent's exec.
-    core_v1.create_namespaced_pod(namespace, serving_pod(
-        "web", RUN_LOCALLY, before_exec="(trap '' TERM; exec sleep 600) &"))
+    core_v1.create_namespaced_pod(
+        namespace, serving_pod("web", RUN_LOCALLY, before_exec="(trap '' TERM; exec sleep 600) &")
+    )
     ip = wait_for(lambda: pod_ip(core_v1, namespace, "web"), what="an IP from KWOK")
     wait_for(lambda: http_get(ip, "/"), timeout=60, what=f"serving on {ip}:{PORT}")
     local = running_for(runner, "web")
-    tree = {local.proc.pid: processes._stat_fields(local.proc.pid)[19],
-            **processes.descendants(local.proc.pid)}
+    tree = {local.proc.pid: processes._stat_fields(local.proc.pid)[19], **processes.descendants(local.proc.pid)}
     assert len(tree) == 2, tree  # python and the sleep
 
     core_v1.delete_namespaced_pod("web", namespace, _request_timeout=10)
@@ -153,7 +154,8 @@ def test_pod_with_a_missing_secret_is_not_run_and_says_why(core_v1, namespace, r
 
     def failure_event():
         events = core_v1.list_namespaced_event(
-            namespace, field_selector="involvedObject.name=web", _request_timeout=10).items
+            namespace, field_selector="involvedObject.name=web", _request_timeout=10
+        ).items
         return next((e for e in events if e.reason == "LocalProcessFailed"), None)
 
     event = wait_for(failure_event, timeout=60, what="a LocalProcessFailed event")
@@ -173,7 +175,8 @@ def test_a_process_that_exits_is_reported_and_not_restarted(core_v1, namespace, 
 
     def exit_events():
         events = core_v1.list_namespaced_event(
-            namespace, field_selector="involvedObject.name=short", _request_timeout=10).items
+            namespace, field_selector="involvedObject.name=short", _request_timeout=10
+        ).items
         return [e for e in events if e.reason == "LocalProcessExited"]
 
     (event,) = wait_for(exit_events, timeout=60, what="a LocalProcessExited event")
@@ -185,16 +188,21 @@ def test_a_process_that_exits_is_reported_and_not_restarted(core_v1, namespace, 
     core_v1.create_namespaced_pod(namespace, serving_pod("marker", RUN_LOCALLY))
     ip = wait_for(lambda: pod_ip(core_v1, namespace, "marker"), what="an IP from KWOK")
     wait_for(lambda: http_get(ip, "/"), timeout=60, what=f"serving on {ip}:{PORT}")
-    started = [e for e in core_v1.list_namespaced_event(
-        namespace, field_selector="involvedObject.name=short", _request_timeout=10).items
-        if e.reason == "LocalProcessStarted"]
+    started = [
+        e
+        for e in core_v1.list_namespaced_event(
+            namespace, field_selector="involvedObject.name=short", _request_timeout=10
+        ).items
+        if e.reason == "LocalProcessStarted"
+    ]
     assert len(started) == 1 and running_for(runner, "short") is None
     assert core_v1.read_namespaced_pod("short", namespace).status.phase == "Failed"
 
 
 def test_runner_stop_leaves_no_process(core_v1, namespace, control_plane, tmp_path):
-    runner = PodRunner(control_plane.api_client("admin"), home_base=tmp_path / "homes",
-                       log_dir=tmp_path / "logs", namespace=namespace).start()
+    runner = PodRunner(
+        control_plane.api_client("admin"), home_base=tmp_path / "homes", log_dir=tmp_path / "logs", namespace=namespace
+    ).start()
     try:
         core_v1.create_namespaced_pod(namespace, serving_pod("web", RUN_LOCALLY))
         ip = wait_for(lambda: pod_ip(core_v1, namespace, "web"), what="an IP from KWOK")
@@ -206,12 +214,15 @@ def test_runner_stop_leaves_no_process(core_v1, namespace, control_plane, tmp_pa
     assert not alive(local.proc.pid, started)
     assert http_get(ip, "/") is None
     # The pod itself is untouched: only its stand-in process is gone.
-    assert kubernetes.client.CoreV1Api(control_plane.api_client("admin")).read_namespaced_pod(
-        "web", namespace, _request_timeout=10).status.phase == "Running"
+    assert (
+        kubernetes.client.CoreV1Api(control_plane.api_client("admin"))
+        .read_namespaced_pod("web", namespace, _request_timeout=10)
+        .status.phase
+        == "Running"
+    )
 
 
-def test_runner_carries_on_after_the_api_server_restarts(core_v1, namespace, runner,
-                                                         control_plane):
+def test_runner_carries_on_after_the_api_server_restarts(core_v1, namespace, runner, control_plane):
     control_plane.restart_apiserver(downtime=1.0)
     wait_for(lambda: _api_ready(core_v1, namespace), timeout=60, what="the API server back")
     core_v1.create_namespaced_pod(namespace, serving_pod("after-restart", RUN_LOCALLY))

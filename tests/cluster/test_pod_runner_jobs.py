@@ -30,24 +30,36 @@ def job_namespace(core_v1, namespace):
 
 @pytest.fixture
 def runner(control_plane, job_namespace, tmp_path):
-    runner = PodRunner(control_plane.api_client("admin"), home_base=tmp_path / "homes",
-                       log_dir=tmp_path / "logs", namespace=job_namespace,
-                       restart_backoff=0.2, max_restart_backoff=1.0).start()
+    runner = PodRunner(
+        control_plane.api_client("admin"),
+        home_base=tmp_path / "homes",
+        log_dir=tmp_path / "logs",
+        namespace=job_namespace,
+        restart_backoff=0.2,
+        max_restart_backoff=1.0,
+    ).start()
     yield runner
     runner.stop()
 
 
-def python_pod(name: str, script: str, restart_policy: str = "Never", env: list | None = None,
-               labels: dict | None = None, **spec) -> dict:
+def python_pod(
+    name: str, script: str, restart_policy: str = "Never", env: list | None = None, labels: dict | None = None, **spec
+) -> dict:
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {}},
         "spec": {
             "restartPolicy": restart_policy,
             "terminationGracePeriodSeconds": 2,
-            "containers": [{"name": "main", "image": "python:3.12-slim",
-                            "command": [sys.executable, "-c", textwrap.dedent(script)],
-                            "env": env or []}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "python:3.12-slim",
+                    "command": [sys.executable, "-c", textwrap.dedent(script)],
+                    "env": env or [],
+                }
+            ],
             **spec,
         },
     }
@@ -62,19 +74,24 @@ def finished_pod(core_v1, namespace: str, name: str):
 
 
 def log_of(core_v1, namespace: str, name: str, **kwargs) -> list[str]:
-    return core_v1.read_namespaced_pod_log(name, namespace, _request_timeout=10,
-                                           **kwargs).splitlines()
+    return core_v1.read_namespaced_pod_log(name, namespace, _request_timeout=10, **kwargs).splitlines()
 
 
-@pytest.mark.parametrize(("code", "phase", "reason"), [(0, "Succeeded", "Completed"),
-                                                      (3, "Failed", "Error")])
+@pytest.mark.parametrize(("code", "phase", "reason"), [(0, "Succeeded", "Completed"), (3, "Failed", "Error")])
 def test_the_exit_code_decides_the_phase_and_the_log_is_what_it_printed(
-        core_v1, job_namespace, runner, code, phase, reason):
-    core_v1.create_namespaced_pod(job_namespace, python_pod("job", f"""
+    core_v1, job_namespace, runner, code, phase, reason
+):
+    core_v1.create_namespaced_pod(
+        job_namespace,
+        python_pod(
+            "job",
+            f"""
         print("hello from the job")
         print("done", flush=True)
         raise SystemExit({code})
-    """))
+    """,
+        ),
+    )
     pod = finished_pod(core_v1, job_namespace, "job")
     assert pod.status.phase == phase
     (status,) = pod.status.container_statuses
@@ -94,8 +111,7 @@ def test_on_failure_restarts_in_place_and_counts_the_restarts(core_v1, job_names
         print(f"attempt {n}", flush=True)
         sys.exit(0 if n == 2 else 7)
     """
-    pod = python_pod("flaky", script, restart_policy="OnFailure",
-                     volumes=[{"name": "scratch", "emptyDir": {}}])
+    pod = python_pod("flaky", script, restart_policy="OnFailure", volumes=[{"name": "scratch", "emptyDir": {}}])
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "/scratch"}]
     core_v1.create_namespaced_pod(job_namespace, pod)
 
@@ -108,10 +124,10 @@ def test_on_failure_restarts_in_place_and_counts_the_restarts(core_v1, job_names
     assert log_of(core_v1, job_namespace, "flaky", previous=True) == ["attempt 1"]
 
 
-def test_a_crash_looping_pod_stays_running_with_a_growing_restart_count(
-        core_v1, job_namespace, runner):
-    core_v1.create_namespaced_pod(job_namespace, python_pod(
-        "crasher", "raise RuntimeError('boom')", restart_policy="OnFailure"))
+def test_a_crash_looping_pod_stays_running_with_a_growing_restart_count(core_v1, job_namespace, runner):
+    core_v1.create_namespaced_pod(
+        job_namespace, python_pod("crasher", "raise RuntimeError('boom')", restart_policy="OnFailure")
+    )
 
     def restarted_twice():
         pod = core_v1.read_namespaced_pod("crasher", job_namespace, _request_timeout=10)
@@ -124,11 +140,14 @@ def test_a_crash_looping_pod_stays_running_with_a_growing_restart_count(
 
 
 def test_config_map_volumes_and_working_dir_are_the_pods_own(core_v1, job_namespace, runner):
-    core_v1.create_namespaced_config_map(job_namespace, {
-        "metadata": {"name": "code"},
-        "data": {"greeting.txt": "hi from a configmap"},
-        "binaryData": {"blob.bin": base64.b64encode(b"\x00\x01").decode()},
-    })
+    core_v1.create_namespaced_config_map(
+        job_namespace,
+        {
+            "metadata": {"name": "code"},
+            "data": {"greeting.txt": "hi from a configmap"},
+            "binaryData": {"blob.bin": base64.b64encode(b"\x00\x01").decode()},
+        },
+    )
     script = """
         import os, pathlib
         print(pathlib.Path("/etc/code/greeting.txt").read_text())
@@ -138,12 +157,17 @@ def test_config_map_volumes_and_working_dir_are_the_pods_own(core_v1, job_namesp
     """
     pods = []
     for name in ("one", "two"):
-        pod = python_pod(name, script, env=[{"name": "WORK", "value": "/workspace/dir"}],
-                         volumes=[{"name": "code", "configMap": {"name": "code"}},
-                                  {"name": "work", "emptyDir": {}}])
+        pod = python_pod(
+            name,
+            script,
+            env=[{"name": "WORK", "value": "/workspace/dir"}],
+            volumes=[{"name": "code", "configMap": {"name": "code"}}, {"name": "work", "emptyDir": {}}],
+        )
         container = pod["spec"]["containers"][0]
-        container["volumeMounts"] = [{"name": "code", "mountPath": "/etc/code"},
-                                     {"name": "work", "mountPath": "/workspace"}]
+        container["volumeMounts"] = [
+            {"name": "code", "mountPath": "/etc/code"},
+            {"name": "work", "mountPath": "/workspace"},
+        ]
         container["workingDir"] = "/workspace"
         pods.append(pod)
     # WORK names a path inside a mount: it is rewritten as the mount is.
@@ -160,14 +184,14 @@ def test_config_map_volumes_and_working_dir_are_the_pods_own(core_v1, job_namesp
 
 
 def test_a_missing_config_map_is_reported_and_not_run(core_v1, job_namespace, runner):
-    pod = python_pod("orphan", "print('never')", volumes=[
-        {"name": "code", "configMap": {"name": "absent"}}])
+    pod = python_pod("orphan", "print('never')", volumes=[{"name": "code", "configMap": {"name": "absent"}}])
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "code", "mountPath": "/c"}]
     core_v1.create_namespaced_pod(job_namespace, pod)
 
     def failure_event():
         events = core_v1.list_namespaced_event(
-            job_namespace, field_selector="involvedObject.name=orphan", _request_timeout=10).items
+            job_namespace, field_selector="involvedObject.name=orphan", _request_timeout=10
+        ).items
         return next((e for e in events if e.reason == "LocalProcessFailed"), None)
 
     event = wait_for(failure_event, timeout=60, what="a LocalProcessFailed event")
@@ -179,17 +203,23 @@ def test_master_addr_names_a_service_and_reaches_the_master_pod(core_v1, job_nam
 
     The worker is created first and its Service last: it waits (as the operator's
     init container would) until the name resolves to the running master pod."""
-    env = [{"name": "MASTER_ADDR", "value": "job-master-0"},
-           {"name": "MASTER_PORT", "value": "23456"}]
-    master = python_pod("job-master-0", """
+    env = [{"name": "MASTER_ADDR", "value": "job-master-0"}, {"name": "MASTER_PORT", "value": "23456"}]
+    master = python_pod(
+        "job-master-0",
+        """
         import os, socket
         server = socket.create_server((os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])))
         print("master listening on", os.environ["MASTER_ADDR"], flush=True)
         connection, _ = server.accept()
         print("master got:", connection.recv(100).decode(), flush=True)
         connection.sendall(b"welcome")
-    """, env=env, labels={"role": "master"})
-    worker = python_pod("job-worker-0", """
+    """,
+        env=env,
+        labels={"role": "master"},
+    )
+    worker = python_pod(
+        "job-worker-0",
+        """
         import os, socket, time
         for _ in range(100):
             try:
@@ -200,17 +230,24 @@ def test_master_addr_names_a_service_and_reaches_the_master_pod(core_v1, job_nam
                 time.sleep(0.2)
         connection.sendall(b"rank 1 here")
         print("worker got:", connection.recv(100).decode(), flush=True)
-    """, env=env)
+    """,
+        env=env,
+    )
     core_v1.create_namespaced_pod(job_namespace, worker)
     core_v1.create_namespaced_pod(job_namespace, master)
-    core_v1.create_namespaced_service(job_namespace, {
-        "metadata": {"name": "job-master-0"},
-        "spec": {"clusterIP": "None", "selector": {"role": "master"},
-                 "ports": [{"port": 23456}]}})
+    core_v1.create_namespaced_service(
+        job_namespace,
+        {
+            "metadata": {"name": "job-master-0"},
+            "spec": {"clusterIP": "None", "selector": {"role": "master"}, "ports": [{"port": 23456}]},
+        },
+    )
 
     for name in ("job-master-0", "job-worker-0"):
         assert finished_pod(core_v1, job_namespace, name).status.phase == "Succeeded"
     master_ip = core_v1.read_namespaced_pod("job-master-0", job_namespace).status.pod_ip
     assert log_of(core_v1, job_namespace, "job-master-0") == [
-        f"master listening on {master_ip}", "master got: rank 1 here"]
+        f"master listening on {master_ip}",
+        "master got: rank 1 here",
+    ]
     assert log_of(core_v1, job_namespace, "job-worker-0") == ["worker got: welcome"]

@@ -22,10 +22,8 @@ def test_the_pytorchjob_crd_is_the_modules_own(control_plane):
     served = json.loads(control_plane.kubectl("get", "crd", name, "-o", "json").stdout)
     assert served["spec"]["group"] == upstream["spec"]["group"] == "kubeflow.org"
     assert served["spec"]["names"] == {**served["spec"]["names"], **upstream["spec"]["names"]}
-    assert [v["name"] for v in served["spec"]["versions"]] == [
-        v["name"] for v in upstream["spec"]["versions"]]
-    for version, served_version in zip(upstream["spec"]["versions"], served["spec"]["versions"],
-                                       strict=True):
+    assert [v["name"] for v in served["spec"]["versions"]] == [v["name"] for v in upstream["spec"]["versions"]]
+    for version, served_version in zip(upstream["spec"]["versions"], served["spec"]["versions"], strict=True):
         # The whole schema, field for field: not a stand-in's "preserve unknown fields".
         assert served_version["schema"] == version["schema"], version["name"]
         assert served_version.get("subresources") == version.get("subresources")

@@ -29,18 +29,26 @@ def gpu_pod(name: str, gpus: int) -> dict:
         "metadata": {"name": name},
         "spec": {
             "tolerations": [GPU_TOLERATION],
-            "containers": [{
-                "name": "train",
-                "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
-                "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
-            }],
+            "containers": [
+                {
+                    "name": "train",
+                    "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+                    "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+                }
+            ],
         },
     }
 
 
 def failed_scheduling(core_v1, namespace: str, pod_name: str):
-    return next((e for e in core_v1.list_namespaced_event(namespace).items
-                 if e.reason == "FailedScheduling" and e.involved_object.name == pod_name), None)
+    return next(
+        (
+            e
+            for e in core_v1.list_namespaced_event(namespace).items
+            if e.reason == "FailedScheduling" and e.involved_object.name == pod_name
+        ),
+        None,
+    )
 
 
 def test_two_gpu_pod_is_bound_to_a_gpu_node_with_room_and_runs(core_v1, namespace):
@@ -72,8 +80,7 @@ def test_pod_asking_more_gpus_than_any_node_has_stays_pending(core_v1, namespace
         return failed_scheduling(core_v1, namespace, "too-big") or (pod.spec.node_name and pod)
 
     outcome = wait_for(refused_or_bound, timeout=60, what="a FailedScheduling event")
-    assert getattr(outcome, "reason", None) == "FailedScheduling", (
-        f"the pod was bound to {outcome.spec.node_name}")
+    assert getattr(outcome, "reason", None) == "FailedScheduling", f"the pod was bound to {outcome.spec.node_name}"
     assert "nvidia.com/gpu" in outcome.message
     pod = core_v1.read_namespaced_pod("too-big", namespace)
     assert pod.status.phase == "Pending"
@@ -82,11 +89,14 @@ def test_pod_asking_more_gpus_than_any_node_has_stays_pending(core_v1, namespace
 
 def test_user_b_is_forbidden_from_user_a_namespace(control_plane, core_v1, namespace):
     rbac = kubernetes.client.RbacAuthorizationV1Api(control_plane.api_client("admin"))
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "alice-edit"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
-    })
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "alice-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
+        },
+    )
     alice = kubernetes.client.CoreV1Api(control_plane.api_client("alice"))
     bob = kubernetes.client.CoreV1Api(control_plane.api_client("bob"))
 
@@ -94,9 +104,11 @@ def test_user_b_is_forbidden_from_user_a_namespace(control_plane, core_v1, names
     wait_for(lambda: alice.list_namespaced_pod(namespace) is not None, what="alice's access")
     alice.create_namespaced_config_map(namespace, {"metadata": {"name": "mine"}, "data": {"k": "v"}})
 
-    for attempt in (lambda: bob.list_namespaced_pod(namespace),
-                    lambda: bob.read_namespaced_config_map("mine", namespace),
-                    lambda: bob.delete_namespaced_config_map("mine", namespace)):
+    for attempt in (
+        lambda: bob.list_namespaced_pod(namespace),
+        lambda: bob.read_namespaced_config_map("mine", namespace),
+        lambda: bob.delete_namespaced_config_map("mine", namespace),
+    ):
         with pytest.raises(kubernetes.client.ApiException) as denied:
             attempt()
         assert denied.value.status == 403

@@ -32,8 +32,9 @@ nodes:
 """
 
 
-def run_smoke(tmp_path: Path, test_name: str, fleet: str | None = None,
-              authorization_mode: str | None = None) -> subprocess.CompletedProcess:
+def run_smoke(
+    tmp_path: Path, test_name: str, fleet: str | None = None, authorization_mode: str | None = None
+) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if fleet is not None:
         (tmp_path / "fleet.yaml").write_text(fleet)
@@ -42,17 +43,22 @@ def run_smoke(tmp_path: Path, test_name: str, fleet: str | None = None,
         env["MLOPS_TEST_AUTHORIZATION_MODE"] = authorization_mode
     env.pop("MLOPS_TEST_RUN_DIR", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=120",
-         f"{SMOKE}::{test_name}"],
-        env=env, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=120", f"{SMOKE}::{test_name}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
-@pytest.mark.parametrize(("test_name", "broken"), [
-    ("test_two_gpu_pod_is_bound_to_a_gpu_node_with_room_and_runs", {"fleet": CPU_ONLY_FLEET}),
-    ("test_pod_asking_more_gpus_than_any_node_has_stays_pending", {"fleet": HUGE_NODE_FLEET}),
-    ("test_user_b_is_forbidden_from_user_a_namespace", {"authorization_mode": "AlwaysAllow"}),
-])
+@pytest.mark.parametrize(
+    ("test_name", "broken"),
+    [
+        ("test_two_gpu_pod_is_bound_to_a_gpu_node_with_room_and_runs", {"fleet": CPU_ONLY_FLEET}),
+        ("test_pod_asking_more_gpus_than_any_node_has_stays_pending", {"fleet": HUGE_NODE_FLEET}),
+        ("test_user_b_is_forbidden_from_user_a_namespace", {"authorization_mode": "AlwaysAllow"}),
+    ],
+)
 def test_smoke_test_fails_when_its_premise_is_broken(tmp_path, test_name, broken):
     result = run_smoke(tmp_path, test_name, **broken)
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]

@@ -35,7 +35,10 @@ def test_the_committed_typescript_types_are_generated_from_the_document():
 def test_every_request_model_is_in_the_document_with_its_vocabularies():
     schemas = document()["components"]["schemas"]
     assert schemas["Parameter"]["properties"]["distribution"]["enum"] == [
-        "uniform", "loguniform", "normal", "lognormal"
+        "uniform",
+        "loguniform",
+        "normal",
+        "lognormal",
     ]
     assert schemas["JobSummary"]["required"][-2:] == ["gpus", "gpu_type"]
     for name in ("PyTorchJobSpec", "SweepSpec", "WorkflowSpec", "Snapshot", "Parameter"):

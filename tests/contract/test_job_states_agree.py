@@ -19,16 +19,28 @@ CANCELLED = {"jupyterhub-mlops/cancelled": "true"}
 
 def conditions(*types: str, false: tuple[str, ...] = (), annotations: dict | None = None) -> dict:
     """A Kubeflow job's status with these conditions in this order (True unless in ``false``)."""
-    return {"metadata": {"annotations": annotations or {}},
-            "status": {"conditions": [{"type": t, "status": "False" if t in false else "True",
-                                       "reason": f"Job{t}", "message": f"job is {t.lower()}"}
-                                      for t in types]}}
+    return {
+        "metadata": {"annotations": annotations or {}},
+        "status": {
+            "conditions": [
+                {
+                    "type": t,
+                    "status": "False" if t in false else "True",
+                    "reason": f"Job{t}",
+                    "message": f"job is {t.lower()}",
+                }
+                for t in types
+            ]
+        },
+    }
 
 
 def workflow(phase: str | None, shutdown: str = "", annotations: dict | None = None) -> dict:
-    return {"metadata": {"annotations": annotations or {}},
-            "spec": {"shutdown": shutdown} if shutdown else {},
-            "status": {"phase": phase} if phase is not None else {}}
+    return {
+        "metadata": {"annotations": annotations or {}},
+        "spec": {"shutdown": shutdown} if shutdown else {},
+        "status": {"phase": phase} if phase is not None else {},
+    }
 
 
 # (Kubernetes plural, the object's status, the state both sides must show)
@@ -63,8 +75,11 @@ CASES = [
     # The suite's cancel lowers maxTrialCount as far as Katib allows; Katib then ends the
     # sweep Succeeded for reaching it, the cancel's doing: the sweep stays Cancelled.
     ("experiments", conditions("Created", "Running", annotations=CANCELLED), "Cancelled"),
-    ("experiments", conditions("Created", "Running", "Succeeded", false=("Running",),
-                               annotations=CANCELLED), "Cancelled"),
+    (
+        "experiments",
+        conditions("Created", "Running", "Succeeded", false=("Running",), annotations=CANCELLED),
+        "Cancelled",
+    ),
     ("workflows", workflow(None), "Pending"),
     ("workflows", workflow(""), "Pending"),
     ("workflows", workflow("Pending"), "Pending"),
@@ -114,8 +129,11 @@ def counted_by_hub(plural: str, obj: dict) -> tuple[str, str]:
 
 def shown_by_notebook(plural: str, obj: dict) -> tuple[str, str]:
     kind = notebook_kind(plural)
-    body = {"spec": {}, **obj,
-            "metadata": {"name": "j", "namespace": "mlops-alice", "uid": "u1", **obj.get("metadata", {})}}
+    body = {
+        "spec": {},
+        **obj,
+        "metadata": {"name": "j", "namespace": "mlops-alice", "uid": "u1", **obj.get("metadata", {})},
+    }
     summary = kind.summary(body)
     return summary["kind"], summary["state"]
 

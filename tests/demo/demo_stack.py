@@ -40,10 +40,21 @@ def running_demo(tmp_path: Path, name: str = "demo"):
     output goes to ``tmp_path/<name>.log``."""
     port, ssh_port = free_port(), free_port()
     password, run_dir = secrets.token_urlsafe(12), tmp_path / "demo"
-    proc = processes.start(name, [
-        sys.executable, "-m", "demo", "--no-browser", f"--port={port}", f"--ssh-port={ssh_port}",
-        f"--run-dir={run_dir}", f"--password={password}",
-    ], tmp_path, cwd=REPO)
+    proc = processes.start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "demo",
+            "--no-browser",
+            f"--port={port}",
+            f"--ssh-port={ssh_port}",
+            f"--run-dir={run_dir}",
+            f"--password={password}",
+        ],
+        tmp_path,
+        cwd=REPO,
+    )
     output = tmp_path / f"{name}.log"
 
     def banner_printed():

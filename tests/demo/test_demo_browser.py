@@ -105,8 +105,11 @@ def story(page, demo, tmp_path) -> None:
     rows = page.locator(".mlops-gpu-profile")
     rows.first.wait_for(state="visible")
     shot(page, "2-spawn-form")
-    numbers = [(int(r.locator("[data-role=free]").inner_text()), int(r.locator("[data-role=total]").inner_text()))
-               for r in rows.all() if r.locator("[data-role=free]").count()]
+    numbers = [
+        (int(r.locator("[data-role=free]").inner_text()), int(r.locator("[data-role=total]").inner_text()))
+        for r in rows.all()
+        if r.locator("[data-role=free]").count()
+    ]
     assert numbers and any(free < total for free, total in numbers), numbers
     page.locator(".mlops-gpu-profile:not(.disabled)[data-gpus='1'] input[name=profile]").first.check()
     page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
@@ -181,8 +184,7 @@ def story(page, demo, tmp_path) -> None:
 
     # -- 6. ssh into that same server with a key registered in the SSH panel ------------------
     key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", str(key)],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", str(key)], check=True)
     sidebar.get_by_role("tab", name="SSH").click()
     ssh_panel = sidebar.get_by_test_id("mlops-ssh")
     command = ssh_panel.get_by_test_id("mlops-ssh-command").inner_text().strip()
@@ -196,10 +198,23 @@ def story(page, demo, tmp_path) -> None:
 
     argv = shlex.split(command)
     shell = subprocess.run(
-        [argv[0], "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", *argv[1:],
-         'echo $JUPYTERHUB_USER; cat "$HOME/train.py"'],
-        capture_output=True, text=True, timeout=60)
+        [
+            argv[0],
+            "-i",
+            str(key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            *argv[1:],
+            'echo $JUPYTERHUB_USER; cat "$HOME/train.py"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shell.returncode == 0, shell.stderr
     user, source = shell.stdout.split("\n", 1)
     assert user == USER

@@ -24,6 +24,7 @@ from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.slow
 
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -45,8 +46,12 @@ def demo(tmp_path):
 def log_in(base: str, user: str, password: str) -> requests.Session:
     session = requests.Session()
     session.get(f"{base}hub/login", timeout=30).raise_for_status()
-    response = session.post(f"{base}hub/login", timeout=30, allow_redirects=False, data={
-        "username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")})
+    response = session.post(
+        f"{base}hub/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")},
+    )
     assert response.status_code == 302, (response.status_code, response.text[:500])
     session.headers["X-XSRFToken"] = session.cookies.get("_xsrf")
     return session
@@ -55,8 +60,12 @@ def log_in(base: str, user: str, password: str) -> requests.Session:
 def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(demo, tmp_path):
     base, password, run_dir, proc = demo.url, demo.password, demo.run_dir, demo.process
 
-    refused = requests.post(f"{base}hub/login", timeout=30, allow_redirects=False,
-                            data={"username": "alice", "password": "not-the-password"})
+    refused = requests.post(
+        f"{base}hub/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"username": "alice", "password": "not-the-password"},
+    )
     assert refused.status_code != 302, "a wrong password must not log in"
 
     alice = log_in(base, "alice", password)
@@ -74,8 +83,7 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
     lab = alice.get(f"{base}user/alice/lab", timeout=60)
     assert lab.status_code == 200
     assert lab.url == f"{base}user/alice/lab"
-    config = json.loads(lab.text.split('id="jupyter-config-data"', 1)[1]
-                        .split(">", 1)[1].split("</script>", 1)[0])
+    config = json.loads(lab.text.split('id="jupyter-config-data"', 1)[1].split(">", 1)[1].split("</script>", 1)[0])
     assert config["appName"] == "JupyterLab"
     assert config["baseUrl"] == "/user/alice/"
     # ... with the suite's server extension answering as alice.
@@ -84,9 +92,9 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
 
     # The server is GPUKubeSpawner's pod, served on the pod's own IP.
     admin = kubernetes.config.new_client_from_config(
-        config_file=str(run_dir / "cluster" / "kubeconfigs" / "admin.yaml"))
-    pod = kubernetes.client.CoreV1Api(admin).read_namespaced_pod(
-        "jupyter-alice", "mlops-alice", _request_timeout=10)
+        config_file=str(run_dir / "cluster" / "kubeconfigs" / "admin.yaml")
+    )
+    pod = kubernetes.client.CoreV1Api(admin).read_namespaced_pod("jupyter-alice", "mlops-alice", _request_timeout=10)
     assert pod.metadata.labels["jupyterhub-mlops/user"] == "alice"
     direct = requests.get(f"http://{pod.status.pod_ip}:8888/user/alice/api", timeout=10)
     assert direct.status_code == 200 and "version" in direct.json()
@@ -100,10 +108,19 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
     assert gpus.status_code == 200, gpus.text
     a100 = gpus.json()["gpu_types"]["NVIDIA-A100-SXM4-80GB"]
     assert a100["total"] == 16 and a100["free"] < 16  # seeded pods of other users hold some
-    submitted = alice.post(f"{base}user/alice/mlops/api/v1/jobs/pytorchjobs", timeout=60,
-                           headers=xsrf, json={"name": "demo-train", "command": ["python", "train.py"],
-                                               "replicas": 1, "gpus": 1, "snapshot": None,
-                                               "if_not_fits": "queue"})
+    submitted = alice.post(
+        f"{base}user/alice/mlops/api/v1/jobs/pytorchjobs",
+        timeout=60,
+        headers=xsrf,
+        json={
+            "name": "demo-train",
+            "command": ["python", "train.py"],
+            "replicas": 1,
+            "gpus": 1,
+            "snapshot": None,
+            "if_not_fits": "queue",
+        },
+    )
     assert submitted.status_code == 201, submitted.text
     assert submitted.json()["namespace"] == "mlops-alice"
     listed = alice.get(f"{base}user/alice/mlops/api/v1/jobs", timeout=30).json()
@@ -111,42 +128,77 @@ def test_user_gets_jupyterlab_from_a_pod_run_locally_and_ctrl_c_leaves_nothing(d
 
     # ssh -p <port> alice@127.0.0.1 lands in a shell of that same server,
     # with a key registered through the gateway's API (hub token auth).
-    token = alice.post(f"{base}hub/api/users/alice/tokens", json={"note": "ssh test"},
-                       timeout=30).json()["token"]
+    token = alice.post(f"{base}hub/api/users/alice/tokens", json={"note": "ssh test"}, timeout=30).json()["token"]
     key = run_dir.parent / "alice_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    registered = requests.post(f"{base}services/ssh/api/keys", timeout=30,
-                               headers={"Authorization": f"token {token}"},
-                               json={"key": key.with_suffix(".pub").read_text()})
+    registered = requests.post(
+        f"{base}services/ssh/api/keys",
+        timeout=30,
+        headers={"Authorization": f"token {token}"},
+        json={"key": key.with_suffix(".pub").read_text()},
+    )
     assert registered.status_code == 201, registered.text
     shell = subprocess.run(
-        ["ssh", "-i", str(key), "-p", str(demo.ssh_port), "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "alice@127.0.0.1", "echo $JUPYTERHUB_USER:$HOME"],
-        capture_output=True, text=True, timeout=60)
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-p",
+            str(demo.ssh_port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "alice@127.0.0.1",
+            "echo $JUPYTERHUB_USER:$HOME",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shell.returncode == 0, shell.stderr
     # The notebook's own environment: its user and its home (under the demo's homes/).
     user, home = shell.stdout.strip().split(":")
     assert user == "alice" and home == str(run_dir / "homes" / "alice"), shell.stdout
     # ssh -J with the same key: the pod (in namespace mlops-alice, while the
     # gateway keeps keys elsewhere) trusts it because the gateway pushes it.
-    opts = ["-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes"]
+    opts = [
+        "-i",
+        str(key),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+    ]
     jump = subprocess.run(
-        ["ssh", *opts, "-o", f"ProxyCommand=ssh {' '.join(opts)} -p {demo.ssh_port} "
-                             "-W %h:%p alice@127.0.0.1",
-         "-p", "2222", "root@alice", "echo $JUPYTERHUB_USER"],
-        capture_output=True, text=True, timeout=60)
+        [
+            "ssh",
+            *opts,
+            "-o",
+            f"ProxyCommand=ssh {' '.join(opts)} -p {demo.ssh_port} -W %h:%p alice@127.0.0.1",
+            "-p",
+            "2222",
+            "root@alice",
+            "echo $JUPYTERHUB_USER",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert jump.returncode == 0 and jump.stdout.strip() == "alice", jump.stderr
 
     stack = {pid: started for pid, started in processes.descendants(proc.pid).items()}
-    assert any("jupyterhub-singleuser" in cmdline(pid) for pid in stack), \
-        [cmdline(pid) for pid in stack]
+    assert any("jupyterhub-singleuser" in cmdline(pid) for pid in stack), [cmdline(pid) for pid in stack]
     assert any("configurable-http-proxy" in cmdline(pid) for pid in stack)
 
     # Other users' pods hold GPUs (the availability figures are not all "free").
-    others = kubernetes.client.CoreV1Api(admin).list_namespaced_pod(
-        "demo-others", _request_timeout=10).items
+    others = kubernetes.client.CoreV1Api(admin).list_namespaced_pod("demo-others", _request_timeout=10).items
     assert len(others) >= 3
     assert all(p.status.phase == "Running" and p.spec.node_name for p in others)
 

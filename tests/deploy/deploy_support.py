@@ -31,6 +31,7 @@ def release_namespace(core_v1):
     deletion is still under way, wait for it to finish rather than reuse a
     namespace that refuses new objects.
     """
+
     def created():
         try:
             create_namespace(core_v1, RELEASE_NAMESPACE, labels={"jupyterhub-mlops/test": "true"})
@@ -51,17 +52,28 @@ def user_namespaces(core_v1):
     from jupyterhub_mlops.provisioning import KATIB_INJECTION_LABEL
 
     suffix = uuid.uuid4().hex[:6]
-    names = [create_namespace(core_v1, f"mlops-{who}-{suffix}",
-                              labels={"jupyterhub-mlops/test": "true", **KATIB_INJECTION_LABEL})
-             for who in ("alice", "bob")]
+    names = [
+        create_namespace(
+            core_v1, f"mlops-{who}-{suffix}", labels={"jupyterhub-mlops/test": "true", **KATIB_INJECTION_LABEL}
+        )
+        for who in ("alice", "bob")
+    ]
     yield names
     for name in names:
         core_v1.delete_namespace(name)
 
 
-def can_i(control_plane, verb: str, resource: str, *, namespace: str | None = None,
-          as_user: str | None = None, identity: str = "admin",
-          all_namespaces: bool = False, subresource: str | None = None) -> bool:
+def can_i(
+    control_plane,
+    verb: str,
+    resource: str,
+    *,
+    namespace: str | None = None,
+    as_user: str | None = None,
+    identity: str = "admin",
+    all_namespaces: bool = False,
+    subresource: str | None = None,
+) -> bool:
     """The API server's own answer to ``kubectl auth can-i``.
 
     ``as_user`` impersonates (e.g. ``system:serviceaccount:ns:name``) from the admin
@@ -86,15 +98,21 @@ def can_i(control_plane, verb: str, resource: str, *, namespace: str | None = No
 def provision_as_hub(control_plane, namespace: str) -> None:
     """What the spawner does on a user's first spawn, with the hub's own token: create
     (POST; a 409 means done, as KubeSpawner does it), never patch or apply."""
-    create = lambda obj: control_plane.kubectl("create", "-f", "-", identity="hub",  # noqa: E731
-                                               input=json.dumps(obj))
-    create({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": NOTEBOOK_SA, "namespace": namespace}})
-    create({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": NOTEBOOK_SA, "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                    "name": "jupyterhub-mlops:user"},
-        "subjects": [{"kind": "ServiceAccount", "name": NOTEBOOK_SA, "namespace": namespace}],
-    })
+
+    def create(obj: dict) -> None:
+        control_plane.kubectl("create", "-f", "-", identity="hub", input=json.dumps(obj))
+
+    create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": NOTEBOOK_SA, "namespace": namespace}})
+    create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": NOTEBOOK_SA, "namespace": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "jupyterhub-mlops:user",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NOTEBOOK_SA, "namespace": namespace}],
+        }
+    )

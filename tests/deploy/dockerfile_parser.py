@@ -53,7 +53,7 @@ def pip_requirements(run_arguments: str) -> list[list[str]]:
     for command in re.split(r"&&|;", run_arguments):
         words = shlex.split(command)
         if "pip" in words and "install" in words:
-            args = words[words.index("install") + 1:]
+            args = words[words.index("install") + 1 :]
             specs, skip = [], False
             for word in args:
                 if skip:

@@ -44,8 +44,9 @@ async def pods(c) -> tuple[dict, dict, str]:
     for profile in GpuProfiles(config=c).configured():
         try:
             user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], spawners={})
-            hub = SimpleNamespace(public_host="", url="http://hub:8081/hub/", base_url="/hub/",
-                                  api_url="http://hub:8081/hub/api")
+            hub = SimpleNamespace(
+                public_host="", url="http://hub:8081/hub/", base_url="/hub/", api_url="http://hub:8081/hub/api"
+            )
             spawner = GPUKubeSpawner(config=c, user=user, hub=hub)
             spawner.apply_overrides(spawner.profile_overrides(profile.to_json(), *grant_for(profile)))
             pod = await spawner.get_pod_manifest()
@@ -64,15 +65,27 @@ def main() -> int:
     from jupyterhub_mlops.ssh.app import SSHGatewayApp
 
     c = load_config()
-    classes = {"JupyterHub": JupyterHub, "KubeSpawner": GPUKubeSpawner, "Spawner": GPUKubeSpawner,
-               "GPUKubeSpawner": GPUKubeSpawner, "GpuProfiles": GpuProfiles,
-               "AvailabilityService": AvailabilityService, "SSHGatewayApp": SSHGatewayApp}
-    unknown = {name: sorted(k for k in c[name] if k not in cls.class_traits(config=True))
-               for name, cls in classes.items() if name in c}
+    classes = {
+        "JupyterHub": JupyterHub,
+        "KubeSpawner": GPUKubeSpawner,
+        "Spawner": GPUKubeSpawner,
+        "GPUKubeSpawner": GPUKubeSpawner,
+        "GpuProfiles": GpuProfiles,
+        "AvailabilityService": AvailabilityService,
+        "SSHGatewayApp": SSHGatewayApp,
+    }
+    unknown = {
+        name: sorted(k for k in c[name] if k not in cls.class_traits(config=True))
+        for name, cls in classes.items()
+        if name in c
+    }
     built, errors, namespace = asyncio.run(pods(c))
     config = {name: {k: v for k, v in c[name].items()} for name in classes if name in c}
-    json.dump({"config": config, "unknown": unknown, "pods": built, "errors": errors,
-               "namespace": namespace}, sys.stdout, default=repr)
+    json.dump(
+        {"config": config, "unknown": unknown, "pods": built, "errors": errors, "namespace": namespace},
+        sys.stdout,
+        default=repr,
+    )
     return 0
 
 

@@ -47,8 +47,7 @@ def selected_pod(pods: list[dict], selector: dict) -> dict | None:
     """The first running pod with an IP that ``selector`` matches."""
     for pod in pods:
         labels = pod["metadata"].get("labels") or {}
-        if (selector and all(labels.get(k) == v for k, v in selector.items())
-                and (pod.get("status") or {}).get("podIP")):
+        if selector and all(labels.get(k) == v for k, v in selector.items()) and (pod.get("status") or {}).get("podIP"):
             return pod
     return None
 
@@ -81,8 +80,11 @@ def service_endpoints(services: list[dict], pods: list[dict]) -> dict[str, tuple
 
 def service_links(endpoints: dict[str, tuple[str, dict]], api_host: str, api_port: int) -> dict:
     """The kubelet's Service environment variables, routed to the pods behind the Services."""
-    env = {"KUBERNETES_SERVICE_HOST": api_host, "KUBERNETES_SERVICE_PORT": str(api_port),
-           "KUBERNETES_SERVICE_PORT_HTTPS": str(api_port)}
+    env = {
+        "KUBERNETES_SERVICE_HOST": api_host,
+        "KUBERNETES_SERVICE_PORT": str(api_port),
+        "KUBERNETES_SERVICE_PORT_HTTPS": str(api_port),
+    }
     for name, (ip, ports) in endpoints.items():
         prefix = _env_name(name)
         env[f"{prefix}_SERVICE_HOST"] = ip
@@ -94,14 +96,12 @@ def service_links(endpoints: dict[str, tuple[str, dict]], api_host: str, api_por
     return env
 
 
-def cluster_dns(endpoints: dict[str, tuple[str, dict]], namespace: str,
-                extra: dict[str, str] | None = None) -> str:
+def cluster_dns(endpoints: dict[str, tuple[str, dict]], namespace: str, extra: dict[str, str] | None = None) -> str:
     """/etc/hosts lines standing in for the cluster DNS: each Service's short and full
     names (and ``extra`` names, e.g. the public host at the load balancer) -> pod IP."""
     lines = ["127.0.0.1 localhost", "::1 localhost"]
     for name, (ip, _) in endpoints.items():
-        lines.append(f"{ip} {name} {name}.{namespace} {name}.{namespace}.svc "
-                     f"{name}.{namespace}.svc.cluster.local")
+        lines.append(f"{ip} {name} {name}.{namespace} {name}.{namespace}.svc {name}.{namespace}.svc.cluster.local")
     lines += [f"{ip} {host}" for host, ip in (extra or {}).items()]
     return "\n".join(lines) + "\n"
 
@@ -137,8 +137,7 @@ def mount_anchors(binds: list[tuple[Path, str]], free=_ours_or_missing) -> list[
             if free(path):
                 anchors.add(str(path))
                 break
-    return sorted(a for a in anchors
-                  if not any(a != b and a.startswith(b + "/") for b in anchors))
+    return sorted(a for a in anchors if not any(a != b and a.startswith(b + "/") for b in anchors))
 
 
 def mount_script(binds: list[tuple[Path, str]]) -> str:
@@ -156,14 +155,12 @@ def mount_script(binds: list[tuple[Path, str]]) -> str:
         if source.is_dir():
             lines.append(f"mkdir -p {q}")
         else:
-            lines.append(f"mkdir -p {shlex.quote(str(Path(target).parent))} && "
-                         f"{{ [ -e {q} ] || touch {q}; }}")
+            lines.append(f"mkdir -p {shlex.quote(str(Path(target).parent))} && {{ [ -e {q} ] || touch {q}; }}")
         lines.append(f"mount --bind {shlex.quote(str(source))} {q}")
     return "\n".join(lines)
 
 
-def in_mount_namespace(argv: list[str], binds: list[tuple[Path, str]],
-                       workdir: str | None = None) -> list[str]:
+def in_mount_namespace(argv: list[str], binds: list[tuple[Path, str]], workdir: str | None = None) -> list[str]:
     """``argv`` run in a mount namespace of its own with ``binds`` mounted."""
     script = mount_script(binds)
     if workdir:
@@ -217,9 +214,14 @@ class MountedPod:
     def _service_account(self, folder: Path) -> None:
         meta, spec = self.pod["metadata"], self.pod["spec"]
         token = self.core_v1.create_namespaced_service_account_token(
-            spec.get("serviceAccountName") or "default", meta["namespace"],
-            {"spec": {"expirationSeconds": 3600, "boundObjectRef": {
-                "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}},
+            spec.get("serviceAccountName") or "default",
+            meta["namespace"],
+            {
+                "spec": {
+                    "expirationSeconds": 3600,
+                    "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]},
+                }
+            },
         ).status.token
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "token").write_text(token)
@@ -236,8 +238,9 @@ class MountedPod:
             volume = volumes[mount["name"]]
             folder = self.scratch / "volumes" / mount["name"]
             if "configMap" in volume or "secret" in volume:
-                kind, ref = (("ConfigMap", volume["configMap"]) if "configMap" in volume
-                             else ("Secret", volume["secret"]))
+                kind, ref = (
+                    ("ConfigMap", volume["configMap"]) if "configMap" in volume else ("Secret", volume["secret"])
+                )
                 data = self._data(kind, namespace, ref.get("name") or ref.get("secretName"))
                 if data is None:
                     raise RuntimeError(f"{kind} of volume {mount['name']} not found")
@@ -257,22 +260,25 @@ class MountedPod:
     def command(self) -> tuple[list[str], dict[str, str]]:
         container = main_container(self.pod)
         env = {**self.links, **container_env(self.pod, container, self._lookup)}
-        words = self.argv_override or [*(container.get("command") or []),
-                                        *(container.get("args") or [])]
+        words = self.argv_override or [*(container.get("command") or []), *(container.get("args") or [])]
         argv, env = bind_to_pod_ip([expand(w, env) for w in words], env, self.ip)
         return argv, {**self.base_env, **env}
 
     def start(self, log_dir: Path) -> MountedPod:
         argv, env = self.command()
-        self.proc = processes.start(self.name, in_mount_namespace(argv, self.binds(), self.workdir),
-                                    log_dir, env=env)
+        self.proc = processes.start(self.name, in_mount_namespace(argv, self.binds(), self.workdir), log_dir, env=env)
         return self
 
     def run(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
         """``argv`` run once in this pod's mounts and environment (as ``kubectl exec`` would)."""
         _, env = self.command()
-        return subprocess.run(in_mount_namespace(argv, self.binds(), self.workdir), env=env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            in_mount_namespace(argv, self.binds(), self.workdir),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -51,8 +51,7 @@ def selector_matches(selector: dict | None, labels: dict) -> bool:
     return True
 
 
-def _peer_matches(peer: dict, policy_namespace: str, source: Endpoint,
-                  namespace_labels: dict[str, dict]) -> bool:
+def _peer_matches(peer: dict, policy_namespace: str, source: Endpoint, namespace_labels: dict[str, dict]) -> bool:
     if "ipBlock" in peer:
         block = peer["ipBlock"]
         ip = ipaddress.ip_address(source.ip)
@@ -86,8 +85,14 @@ def _port_matches(rule_ports: list | None, port: int, protocol: str) -> bool:
     return False
 
 
-def admits(policies: list[dict], namespace_labels: dict[str, dict], source: Endpoint,
-           destination: Endpoint, port: int, protocol: str = "TCP") -> bool:
+def admits(
+    policies: list[dict],
+    namespace_labels: dict[str, dict],
+    source: Endpoint,
+    destination: Endpoint,
+    port: int,
+    protocol: str = "TCP",
+) -> bool:
     """Whether ``source`` may open ``port`` on ``destination`` (ingress rules only).
 
     ``policies`` are NetworkPolicy objects as dicts (metadata.namespace set, as the
@@ -95,7 +100,8 @@ def admits(policies: list[dict], namespace_labels: dict[str, dict], source: Endp
     A destination selected by no ingress policy of its namespace is not isolated.
     """
     isolating = [
-        p for p in policies
+        p
+        for p in policies
         if p["metadata"]["namespace"] == destination.namespace
         and "Ingress" in (p["spec"].get("policyTypes") or ["Ingress"])
         and selector_matches(p["spec"].get("podSelector"), destination.labels)
@@ -106,8 +112,8 @@ def admits(policies: list[dict], namespace_labels: dict[str, dict], source: Endp
         for rule in policy["spec"].get("ingress") or []:
             peers = rule.get("from")
             peer_ok = not peers or any(
-                _peer_matches(peer, policy["metadata"]["namespace"], source, namespace_labels)
-                for peer in peers)
+                _peer_matches(peer, policy["metadata"]["namespace"], source, namespace_labels) for peer in peers
+            )
             if peer_ok and _port_matches(rule.get("ports"), port, protocol):
                 return True
     return False

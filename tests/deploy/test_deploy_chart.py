@@ -40,8 +40,13 @@ pytestmark = pytest.mark.cluster
 VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
 USERS = {hub_image.IMAGE: "alice", hub_image.NEXT_MAJOR: "bob"}
 """One user per hub variant: the first one's namespace may still be terminating."""
-TESTING_AUTHENTICATORS = {"dummy", "null", "shared-password",
-                          "jupyterhub.auth.DummyAuthenticator", "dummyauthenticator.DummyAuthenticator"}
+TESTING_AUTHENTICATORS = {
+    "dummy",
+    "null",
+    "shared-password",
+    "jupyterhub.auth.DummyAuthenticator",
+    "dummyauthenticator.DummyAuthenticator",
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +55,9 @@ def shipped_render():
     return helm.render(helm.z2jh_chart(), RELEASE, RELEASE_NAMESPACE, [HELM_VALUES / "values.yaml"])
 
 
-@pytest.fixture(scope="module", params=hub_image.VARIANTS,
-                ids=["jupyterhub-5.5-as-deployed", "jupyterhub-6-as-pip-resolves"])
+@pytest.fixture(
+    scope="module", params=hub_image.VARIANTS, ids=["jupyterhub-5.5-as-deployed", "jupyterhub-6-as-pip-resolves"]
+)
 def deployment(request, control_plane, core_v1, tmp_path_factory):
     """The chart deployed and its pods running, with the hub on JupyterHub 5.5 (the hub
     image's) and then 6 (what pip resolves: what a chart upgrade brings)."""
@@ -59,8 +65,7 @@ def deployment(request, control_plane, core_v1, tmp_path_factory):
 
     namespaces = release_namespace(core_v1)
     next(namespaces)
-    chart = ChartDeployment(control_plane, core_v1, tmp_path_factory.mktemp("z2jh"),
-                            hub_variant=request.param)
+    chart = ChartDeployment(control_plane, core_v1, tmp_path_factory.mktemp("z2jh"), hub_variant=request.param)
     chart.user = USERS[request.param]
     chart.user_namespace = f"mlops-{chart.user}"
     try:
@@ -81,8 +86,9 @@ def rendered_values(objects: list[dict]) -> dict:
 
     (secret,) = [o for o in by_kind(objects, "Secret") if o["metadata"]["name"] == "hub"]
     data = secret.get("data") or {}
-    text = (base64.b64decode(data["values.yaml"]).decode() if "values.yaml" in data
-            else secret["stringData"]["values.yaml"])
+    text = (
+        base64.b64decode(data["values.yaml"]).decode() if "values.yaml" in data else secret["stringData"]["values.yaml"]
+    )
     return yaml.safe_load(text)
 
 
@@ -111,9 +117,11 @@ def test_shipped_values_log_in_with_a_real_authenticator_over_tls(shipped_render
     assert values["proxy"]["https"]["enabled"] is True
     assert values["proxy"]["https"]["type"] in ("secret", "letsencrypt", "manual")
     # The name resolves in the hub image's packages to an OAuth authenticator.
-    probe = ("from importlib.metadata import entry_points; "
-             f"cls = entry_points(group='jupyterhub.authenticators')[{authenticator!r}].load(); "
-             "print(cls.__module__, cls.__name__)")
+    probe = (
+        "from importlib.metadata import entry_points; "
+        f"cls = entry_points(group='jupyterhub.authenticators')[{authenticator!r}].load(); "
+        "print(cls.__module__, cls.__name__)"
+    )
     result = subprocess.run([str(hub_image.python()), "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["oauthenticator.generic", "GenericOAuthenticator"]
@@ -127,10 +135,15 @@ def test_notebook_pods_have_no_privileged_init_container(shipped_render):
 
 def test_prometheus_reaches_the_hub_metrics_through_the_hub_policy(shipped_render):
     """The chart's hub NetworkPolicy admits Prometheus on the hub port (/hub/metrics)."""
-    policies = [p for p in by_kind(shipped_render, "NetworkPolicy")
-                if p["spec"]["podSelector"]["matchLabels"].get("component") == "hub"]
-    ns_labels = {"monitoring": {"kubernetes.io/metadata.name": "monitoring"},
-                 RELEASE_NAMESPACE: {"kubernetes.io/metadata.name": RELEASE_NAMESPACE}}
+    policies = [
+        p
+        for p in by_kind(shipped_render, "NetworkPolicy")
+        if p["spec"]["podSelector"]["matchLabels"].get("component") == "hub"
+    ]
+    ns_labels = {
+        "monitoring": {"kubernetes.io/metadata.name": "monitoring"},
+        RELEASE_NAMESPACE: {"kubernetes.io/metadata.name": RELEASE_NAMESPACE},
+    }
     hub = Endpoint(RELEASE_NAMESPACE, {"app": "jupyterhub", "component": "hub", "release": RELEASE})
     prometheus = Endpoint("monitoring", {"app.kubernetes.io/name": "prometheus"}, "10.1.0.9")
     stranger = Endpoint("monitoring", {"app.kubernetes.io/name": "grafana"}, "10.1.0.8")
@@ -154,15 +167,22 @@ def test_the_managed_services_start_and_answer(deployment):
     file (which reads Service links) and use in-cluster Kubernetes credentials."""
     hub_ip = deployment.hub_ip
     deployment.wait_http(f"http://{hub_ip}:8081/hub/health", "the hub API")
-    deployment.wait_http(f"http://{hub_ip}:10101/services/gpu-availability/api/v1/snapshot",
-                         "the availability service")
+    deployment.wait_http(f"http://{hub_ip}:10101/services/gpu-availability/api/v1/snapshot", "the availability service")
     deployment.wait_http(f"http://{hub_ip}:10102/services/ssh/api/keys", "the SSH gateway's key API")
     # Through the proxy's TLS port, a user's token: the inventory is in sync.
     token = user_token(deployment)
-    snapshot = wait_for(lambda: (lambda r: r.ok and r.json().get("in_sync") and r.json())(
-        requests.get(f"{deployment.public_url}/services/gpu-availability/api/v1/snapshot",
-                     headers={"Authorization": f"token {token}"}, verify=str(deployment.ca_file),
-                     timeout=10)), timeout=60, what="an in-sync snapshot through the proxy")
+    snapshot = wait_for(
+        lambda: (lambda r: r.ok and r.json().get("in_sync") and r.json())(
+            requests.get(
+                f"{deployment.public_url}/services/gpu-availability/api/v1/snapshot",
+                headers={"Authorization": f"token {token}"},
+                verify=str(deployment.ca_file),
+                timeout=10,
+            )
+        ),
+        timeout=60,
+        what="an in-sync snapshot through the proxy",
+    )
     assert snapshot["gpu_types"], snapshot
     log = deployment.log("hub", 400)
     assert "KeyError" not in log and "Service host/port is not set" not in log, log
@@ -205,11 +225,16 @@ def test_prometheus_scrapes_the_hub_and_the_service_with_the_charts_token(deploy
     assert hub.status_code == 200, hub.text[-500:]
     assert "# TYPE jupyterhub_mlops_spawn_refusals_total counter" in hub.text
     assert "jupyterhub_running_servers" in hub.text  # JupyterHub's own
-    service = requests.get(f"{deployment.public_url}/services/gpu-availability/metrics",
-                           headers=headers, verify=str(deployment.ca_file), timeout=30)
+    service = requests.get(
+        f"{deployment.public_url}/services/gpu-availability/metrics",
+        headers=headers,
+        verify=str(deployment.ca_file),
+        timeout=30,
+    )
     assert service.status_code == 200, service.text[-500:]
-    assert re.search(r'^jupyterhub_mlops_gpus_total\{gpu_type="NVIDIA-A100-SXM4-80GB"\} \d', service.text,
-                     re.M), service.text[-2000:]
+    assert re.search(r'^jupyterhub_mlops_gpus_total\{gpu_type="NVIDIA-A100-SXM4-80GB"\} \d', service.text, re.M), (
+        service.text[-2000:]
+    )
 
 
 # --------------------------------------------------------------- a user
@@ -221,8 +246,11 @@ def login(deployment) -> requests.Session:
     page = session.get(f"{deployment.public_url}/hub/login", timeout=30)
     page.raise_for_status()
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    resp = session.post(f"{deployment.public_url}/hub/login", timeout=30,
-                        data={"username": deployment.user, "password": deployment.password, "_xsrf": xsrf})
+    resp = session.post(
+        f"{deployment.public_url}/hub/login",
+        timeout=30,
+        data={"username": deployment.user, "password": deployment.password, "_xsrf": xsrf},
+    )
     resp.raise_for_status()
     return session
 
@@ -231,9 +259,12 @@ def user_token(deployment) -> str:
     session = login(deployment)
     page = session.get(f"{deployment.public_url}/hub/token", timeout=30)
     xsrf = re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
-    resp = session.post(f"{deployment.public_url}/hub/api/users/{deployment.user}/tokens", timeout=30,
-                        headers={"X-XSRFToken": xsrf, "Referer": f"{deployment.public_url}/hub/token"},
-                        json={"note": "chart test", "expires_in": 3600})
+    resp = session.post(
+        f"{deployment.public_url}/hub/api/users/{deployment.user}/tokens",
+        timeout=30,
+        headers={"X-XSRFToken": xsrf, "Referer": f"{deployment.public_url}/hub/token"},
+        json={"note": "chart test", "expires_in": 3600},
+    )
     resp.raise_for_status()
     return resp.json()["token"]
 
@@ -247,8 +278,12 @@ def spawned(deployment, core_v1):
     assert page.status_code == 200, page.text[-2000:]
     assert 'value="a100-1"' in page.text
     xsrf = re.search(r'xsrf_token: "([^"]+)"', page.text).group(1)
-    resp = session.post(f"{deployment.public_url}/hub/spawn", timeout=60, allow_redirects=False,
-                        data={"profile": "a100-1", "gpus": "1", "_xsrf": xsrf})
+    resp = session.post(
+        f"{deployment.public_url}/hub/spawn",
+        timeout=60,
+        allow_redirects=False,
+        data={"profile": "a100-1", "gpus": "1", "_xsrf": xsrf},
+    )
     assert resp.status_code in (302, 303), resp.text[-2000:]
 
     def pod():
@@ -262,8 +297,12 @@ def spawned(deployment, core_v1):
         pods = core_v1.list_namespaced_pod(deployment.user_namespace).items
         return pods[0] if pods else None
 
-    created = wait_for(pod, timeout=120, interval=1, what=f"{deployment.user}'s pod in {deployment.user_namespace}:\n"
-                       + deployment.log("hub", 80))
+    created = wait_for(
+        pod,
+        timeout=120,
+        interval=1,
+        what=f"{deployment.user}'s pod in {deployment.user_namespace}:\n" + deployment.log("hub", 80),
+    )
     return session, kubernetes.client.ApiClient().sanitize_for_serialization(created)
 
 
@@ -297,8 +336,7 @@ def test_the_notebook_side_is_wired_to_the_hub_services(spawned):
     _, pod = spawned
     (notebook,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
     env = {e["name"]: e.get("value") for e in notebook["env"]}
-    assert env["MLOPS_AVAILABILITY_URL"] == (
-        f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
+    assert env["MLOPS_AVAILABILITY_URL"] == (f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
     assert env["MLOPS_SSH_HOST"] == PUBLIC_HOST and env["MLOPS_SSH_PORT"] == "2222"
     assert env["MLOPS_SSH_KEYS_URL"] == f"https://{PUBLIC_HOST}/services/ssh/api/keys"
 
@@ -306,14 +344,21 @@ def test_the_notebook_side_is_wired_to_the_hub_services(spawned):
 def test_the_user_namespace_gets_its_network_policies(spawned, deployment):
     networking = kubernetes.client.NetworkingV1Api(deployment.control_plane.api_client("admin"))
     names = {p.metadata.name for p in networking.list_namespaced_network_policy(deployment.user_namespace).items}
-    assert names == {"jupyterhub-mlops-notebooks", "jupyterhub-mlops-jobs", "jupyterhub-mlops-egress",
-                     "jupyterhub-mlops-katib-suggestions"}
+    assert names == {
+        "jupyterhub-mlops-notebooks",
+        "jupyterhub-mlops-jobs",
+        "jupyterhub-mlops-egress",
+        "jupyterhub-mlops-katib-suggestions",
+    }
 
 
 def server_ready(session, deployment) -> dict:
     def ready():
-        resp = session.get(f"{deployment.public_url}/hub/api/users/{deployment.user}", timeout=30,
-                           headers={"Referer": f"{deployment.public_url}/hub/home"})
+        resp = session.get(
+            f"{deployment.public_url}/hub/api/users/{deployment.user}",
+            timeout=30,
+            headers={"Referer": f"{deployment.public_url}/hub/home"},
+        )
         server = (resp.json().get("servers") or {}).get("") if resp.ok else None
         return server if server and server.get("ready") else None
 
@@ -327,8 +372,11 @@ def test_the_server_runs_and_reaches_the_hub(spawned, deployment):
     except TimeoutError as exc:
         raise AssertionError(f"{exc}\n{deployment.log('hub', 60)}") from None
     # Through the proxy's TLS port, to the server in the pod, with a token of the user's.
-    resp = session.get(f"{deployment.public_url}/user/{deployment.user}/api/status", timeout=60,
-                       headers={"Authorization": f"token {user_token(deployment)}"})
+    resp = session.get(
+        f"{deployment.public_url}/user/{deployment.user}/api/status",
+        timeout=60,
+        headers={"Authorization": f"token {user_token(deployment)}"},
+    )
     assert resp.status_code == 200, resp.text[-1000:]
     assert json.loads(resp.text).get("started")
 
@@ -341,21 +389,37 @@ def test_ssh_through_the_gateway_reaches_the_notebook_container(spawned, deploym
     askpass = tmp_path / "askpass.sh"
     askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$MLOPS_TEST_PASSWORD"\n')
     askpass.chmod(0o700)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DISPLAY": ":0",
-           "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
-           "MLOPS_TEST_PASSWORD": user_token(deployment)}
-    ssh = ["ssh", "-p", "2222", "-o", "StrictHostKeyChecking=accept-new",
-           "-o", f"UserKnownHostsFile={tmp_path / 'known_hosts'}", "-o", "BatchMode=no",
-           "-o", "PreferredAuthentications=password", f"{deployment.user}@{deployment.hub_ip}",
-           "echo user=$JUPYTERHUB_USER namespace=$MLOPS_NAMESPACE"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "DISPLAY": ":0",
+        "SSH_ASKPASS": str(askpass),
+        "SSH_ASKPASS_REQUIRE": "force",
+        "MLOPS_TEST_PASSWORD": user_token(deployment),
+    }
+    ssh = [
+        "ssh",
+        "-p",
+        "2222",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-o",
+        f"UserKnownHostsFile={tmp_path / 'known_hosts'}",
+        "-o",
+        "BatchMode=no",
+        "-o",
+        "PreferredAuthentications=password",
+        f"{deployment.user}@{deployment.hub_ip}",
+        "echo user=$JUPYTERHUB_USER namespace=$MLOPS_NAMESPACE",
+    ]
 
     def logged_in():
-        result = subprocess.run(ssh, capture_output=True, text=True, timeout=60, env=env,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(ssh, capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
         return result if result.returncode == 0 else None
 
-    result = wait_for(logged_in, timeout=60, interval=2,
-                      what="an SSH login through the gateway:\n" + deployment.log("hub", 40))
+    result = wait_for(
+        logged_in, timeout=60, interval=2, what="an SSH login through the gateway:\n" + deployment.log("hub", 40)
+    )
     # The session has the notebook's environment (the sshd beside the notebook server).
     assert f"user={deployment.user} namespace={pod['metadata']['namespace']}" in result.stdout
 
@@ -379,19 +443,20 @@ def test_the_chart_config_selects_gpukubespawner_with_known_traits_only(hub_conf
 def test_the_notebook_environment_names_the_hub_services(hub_config):
     """The fit check, %mlops gpus and the sidebar's GPU and SSH panels read these."""
     env = hub_config["config"]["KubeSpawner"]["environment"]
-    assert env["MLOPS_AVAILABILITY_URL"] == (
-        f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
+    assert env["MLOPS_AVAILABILITY_URL"] == (f"https://{PUBLIC_HOST}/services/gpu-availability/api/v1/snapshot")
     assert (env["MLOPS_SSH_HOST"], env["MLOPS_SSH_PORT"]) == (PUBLIC_HOST, "2222")
     assert env["MLOPS_SSH_KEYS_URL"] == f"https://{PUBLIC_HOST}/services/ssh/api/keys"
 
 
 def test_the_hub_runs_the_versions_of_the_hub_image():
     """Z2JH 4.4's hub image: JupyterHub 5.5.0 and KubeSpawner 7.0.0 (images/hub/constraints.txt)."""
-    pins = dict(line.split("==") for line in hub_image.CONSTRAINTS.read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in hub_image.CONSTRAINTS.read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     assert (pins["jupyterhub"], pins["jupyterhub-kubespawner"]) == ("5.5.0", "7.0.0")
-    probe = ("from importlib.metadata import version as v; "
-             "print(v('jupyterhub'), v('jupyterhub-kubespawner'))")
+    probe = "from importlib.metadata import version as v; print(v('jupyterhub'), v('jupyterhub-kubespawner'))"
     result = subprocess.run([str(hub_image.python()), "-c", probe], capture_output=True, text=True)
     assert result.stdout.split() == ["5.5.0", "7.0.0"], result.stderr
 
@@ -419,8 +484,16 @@ def test_every_profile_pod_passes_pod_security_baseline(hub_config, deployment, 
         for slug, pod in hub_config["pods"].items():
             pod["metadata"]["namespace"] = namespace
             result = deployment.control_plane.kubectl(
-                "create", "--dry-run=server", "-o", "json", "-f", "-", identity="hub",
-                input=json.dumps(pod), check=False)
+                "create",
+                "--dry-run=server",
+                "-o",
+                "json",
+                "-f",
+                "-",
+                identity="hub",
+                input=json.dumps(pod),
+                check=False,
+            )
             assert result.returncode == 0, f"{slug}: {result.stderr}"
     finally:
         core_v1.delete_namespace(namespace)
@@ -434,14 +507,19 @@ def test_the_notebook_submits_a_job_as_its_own_service_account(spawned, deployme
     name = f"chart-job-{secrets.token_hex(3)}"
     resp = session.post(
         f"{deployment.public_url}/user/{deployment.user}/mlops/api/v1/jobs/pytorchjobs",
-        timeout=60, headers={"Authorization": f"token {user_token(deployment)}"},
-        json={"name": name, "command": "python train.py", "snapshot": None,
-              "image": pod["spec"]["containers"][0]["image"]})
+        timeout=60,
+        headers={"Authorization": f"token {user_token(deployment)}"},
+        json={
+            "name": name,
+            "command": "python train.py",
+            "snapshot": None,
+            "image": pod["spec"]["containers"][0]["image"],
+        },
+    )
     assert resp.status_code == 201, resp.text[-2000:]
     assert resp.json()["namespace"] == deployment.user_namespace
     custom = kubernetes.client.CustomObjectsApi(deployment.control_plane.api_client("admin"))
-    job = custom.get_namespaced_custom_object("kubeflow.org", "v1", deployment.user_namespace,
-                                              "pytorchjobs", name)
+    job = custom.get_namespaced_custom_object("kubeflow.org", "v1", deployment.user_namespace, "pytorchjobs", name)
     # Its pods count against the user's GPU cap: the spawner's owner label reached the job.
     template = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]
     assert template["metadata"]["labels"]["jupyterhub-mlops/user"] == deployment.user
@@ -462,23 +540,28 @@ def test_a_spawn_through_the_rest_api_takes_the_profile_from_the_body(deployment
     namespace = f"mlops-{user}"
     # The chart answers spawns at once (slow_spawn_timeout 0): a refused profile ends the
     # pending spawn, and nothing is created.
-    bad = requests.post(api, json={"profile": "no-such-profile"}, headers=headers,
-                        verify=str(deployment.ca_file), timeout=60)
+    bad = requests.post(
+        api, json={"profile": "no-such-profile"}, headers=headers, verify=str(deployment.ca_file), timeout=60
+    )
     assert bad.status_code in (400, 202), bad.text
 
     def settled():
-        model = requests.get(f"{deployment.public_url}/hub/api/users/{user}", headers=headers,
-                             verify=str(deployment.ca_file), timeout=30).json()
+        model = requests.get(
+            f"{deployment.public_url}/hub/api/users/{user}", headers=headers, verify=str(deployment.ca_file), timeout=30
+        ).json()
         return model if not model.get("servers") else None
 
     wait_for(settled, timeout=60, interval=1, what="the refused spawn to end")
     assert not core_v1.list_namespaced_pod(namespace).items
-    resp = requests.post(api, json={"profile": "rtx-1"}, headers=headers,
-                         verify=str(deployment.ca_file), timeout=60)
+    resp = requests.post(api, json={"profile": "rtx-1"}, headers=headers, verify=str(deployment.ca_file), timeout=60)
     assert resp.status_code in (201, 202), resp.text
     try:
-        pod = wait_for(lambda: next(iter(core_v1.list_namespaced_pod(namespace).items), None),
-                       timeout=120, interval=1, what=f"{user}'s pod")
+        pod = wait_for(
+            lambda: next(iter(core_v1.list_namespaced_pod(namespace).items), None),
+            timeout=120,
+            interval=1,
+            what=f"{user}'s pod",
+        )
         assert pod.spec.node_selector["nvidia.com/gpu.product"] == "NVIDIA-RTX-A6000"
         assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
     finally:

@@ -37,15 +37,24 @@ DASHBOARD = json.loads((HELM_VALUES / "grafana-dashboard.json").read_text())
 SUITE_METRIC = re.compile(r"\bjupyterhub_mlops_[A-Za-z0-9_:]*")
 # The metric names the suite agreed on (README, "Grafana dashboard"); the dashboard uses no other.
 AGREED = {
-    "jupyterhub_mlops_gpus_total", "jupyterhub_mlops_gpus_free", "jupyterhub_mlops_gpus_held",
-    "jupyterhub_mlops_gpus_held_by_user", "jupyterhub_mlops_gpu_reservations",
-    "jupyterhub_mlops_spawn_refusals_total", "jupyterhub_mlops_spawns_total",
-    "jupyterhub_mlops_inventory_in_sync", "jupyterhub_mlops_ssh_sessions",
-    "jupyterhub_mlops_ssh_logins_total", "jupyterhub_mlops_ssh_channels_total",
+    "jupyterhub_mlops_gpus_total",
+    "jupyterhub_mlops_gpus_free",
+    "jupyterhub_mlops_gpus_held",
+    "jupyterhub_mlops_gpus_held_by_user",
+    "jupyterhub_mlops_gpu_reservations",
+    "jupyterhub_mlops_spawn_refusals_total",
+    "jupyterhub_mlops_spawns_total",
+    "jupyterhub_mlops_inventory_in_sync",
+    "jupyterhub_mlops_ssh_sessions",
+    "jupyterhub_mlops_ssh_logins_total",
+    "jupyterhub_mlops_ssh_channels_total",
     "jupyterhub_mlops_jobs",
 }
-SERVICE_MODULES = [s["command"][2] for s in yaml.safe_load(
-    (HELM_VALUES / "values.yaml").read_text())["hub"]["services"].values() if "command" in s]
+SERVICE_MODULES = [
+    s["command"][2]
+    for s in yaml.safe_load((HELM_VALUES / "values.yaml").read_text())["hub"]["services"].values()
+    if "command" in s
+]
 SERVICES_MISSING = [m for m in SERVICE_MODULES if importlib.util.find_spec(m) is None]
 
 
@@ -63,8 +72,12 @@ def queries(dashboard: dict) -> list[tuple[str, str]]:
 
 def unknown_metrics(dashboard: dict, exported: set[str]) -> list[tuple[str, str]]:
     """(where, metric) for each suite metric a query names that ``exported`` lacks."""
-    return [(where, name) for where, expr in queries(dashboard)
-            for name in SUITE_METRIC.findall(expr) if name not in exported]
+    return [
+        (where, name)
+        for where, expr in queries(dashboard)
+        for name in SUITE_METRIC.findall(expr)
+        if name not in exported
+    ]
 
 
 def exported_names(exposition: str) -> set[str]:
@@ -85,8 +98,7 @@ def package_registries() -> list[CollectorRegistry]:
         if module_info.name.endswith("__main__"):
             continue
         module = importlib.import_module(module_info.name)
-        registries += [v for v in vars(module).values()
-                       if isinstance(v, CollectorRegistry) and v not in registries]
+        registries += [v for v in vars(module).values() if isinstance(v, CollectorRegistry) and v not in registries]
     return registries
 
 
@@ -98,14 +110,25 @@ def user_namespaces(control_plane, core_v1):
 @pytest.fixture
 async def live_scrape(control_plane, user_namespaces) -> str:
     """Exposition text of the suite's collectors, the job collector watching real jobs."""
-    api = await kubernetes_asyncio.config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("hub")))
+    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     watcher = JobsWatcher(api)
     jobs = CollectorRegistry()
     jobs.register(JobsCollector(watcher.table))
-    control_plane.kubectl("create", "-n", user_namespaces[0], "-f", "-", input=json.dumps({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
-        "spec": {"entrypoint": "m", "templates": [{"name": "m", "container": {"image": "x:1"}}]}}))
+    control_plane.kubectl(
+        "create",
+        "-n",
+        user_namespaces[0],
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Workflow",
+                "metadata": {"name": "w"},
+                "spec": {"entrypoint": "m", "templates": [{"name": "m", "container": {"image": "x:1"}}]},
+            }
+        ),
+    )
     task = asyncio.create_task(watcher.run())
     try:
         deadline = asyncio.get_running_loop().time() + 30
@@ -128,24 +151,25 @@ def test_dashboard_uses_only_the_agreed_metric_names_and_every_panel_has_one():
 
 def job_metrics_mixed(dashboard: dict) -> list[str]:
     """Queries that name both the hub's cluster-wide and a notebook's per-user jobs metric."""
-    return [where for where, expr in queries(dashboard)
-            if {metrics.JOBS, metrics.USER_JOBS} <= set(SUITE_METRIC.findall(expr))]
+    return [
+        where
+        for where, expr in queries(dashboard)
+        if {metrics.JOBS, metrics.USER_JOBS} <= set(SUITE_METRIC.findall(expr))
+    ]
 
 
 def test_no_query_adds_the_users_jobs_to_the_clusters():
     assert not job_metrics_mixed(DASHBOARD)
     broken = copy.deepcopy(DASHBOARD)
     (panel,) = [p for p in broken["panels"] if p["title"] == "Jobs by state"]
-    panel["targets"][0]["expr"] = (f"sum by (state) ({metrics.JOBS}) + "
-                                   f"sum by (state) ({metrics.USER_JOBS})")
+    panel["targets"][0]["expr"] = f"sum by (state) ({metrics.JOBS}) + sum by (state) ({metrics.USER_JOBS})"
     assert job_metrics_mixed(broken) == ["Jobs by state"]
 
 
 def test_an_unknown_metric_is_caught():
     broken = copy.deepcopy(DASHBOARD)
     broken["panels"][1]["targets"][0]["expr"] = "sum(jupyterhub_mlops_gpus_fre)"
-    assert unknown_metrics(broken, AGREED) == [
-        (broken["panels"][1]["title"], "jupyterhub_mlops_gpus_fre")]
+    assert unknown_metrics(broken, AGREED) == [(broken["panels"][1]["title"], "jupyterhub_mlops_gpus_fre")]
     assert ("variable job_kind", "jupyterhub_mlops_jobs") not in unknown_metrics(broken, AGREED)
 
 
@@ -155,14 +179,16 @@ async def test_job_panels_name_what_the_live_scrape_exports(live_scrape):
     assert "jupyterhub_mlops_jobs" in exported
     job_queries = [(w, e) for w, e in queries(DASHBOARD) if "jupyterhub_mlops_jobs" in e]
     assert len(job_queries) >= 3  # two panels and the kind variable
-    assert not unknown_metrics({"panels": [{"title": w, "targets": [{"expr": e}]}
-                                           for w, e in job_queries],
-                                "templating": {"list": []}}, exported)
+    assert not unknown_metrics(
+        {"panels": [{"title": w, "targets": [{"expr": e}]} for w, e in job_queries], "templating": {"list": []}},
+        exported,
+    )
 
 
 @pytest.mark.cluster
-@pytest.mark.xfail(bool(SERVICES_MISSING), strict=True,
-                   reason=f"exporters not in the tree yet: {', '.join(SERVICES_MISSING)}")
+@pytest.mark.xfail(
+    bool(SERVICES_MISSING), strict=True, reason=f"exporters not in the tree yet: {', '.join(SERVICES_MISSING)}"
+)
 async def test_every_dashboard_metric_is_in_the_live_scrape(live_scrape):
     unknown = unknown_metrics(DASHBOARD, exported_names(live_scrape))
     assert not unknown, f"not exported: {sorted({name for _, name in unknown})}"

@@ -22,15 +22,13 @@ from tests.deploy.deploy_support import HELM_VALUES, REPO
 from tests.deploy.dockerfile_parser import Instruction, parse, pinned_image, pip_requirements
 
 IMAGES = REPO / "images"
-DOCKERFILES = {"hub": IMAGES / "hub" / "Dockerfile",
-               "singleuser": IMAGES / "singleuser" / "Dockerfile"}
+DOCKERFILES = {"hub": IMAGES / "hub" / "Dockerfile", "singleuser": IMAGES / "singleuser" / "Dockerfile"}
 EXTRA = {"hub": "hub", "singleuser": "lab"}
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
 
 
 def hadolint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([HADOLINT, "--no-color", str(path)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([HADOLINT, "--no-color", str(path)], capture_output=True, text=True, timeout=60)
 
 
 def of(instructions: list[Instruction], keyword: str) -> list[Instruction]:
@@ -68,8 +66,7 @@ def test_everything_is_pinned(image):
     for base in of(instructions, "FROM"):
         assert pinned_image(base.words()[0]), base
     pins = constraints(image)
-    installs = [specs for run in of(instructions, "RUN")
-                for specs in pip_requirements(run.arguments)]
+    installs = [specs for run in of(instructions, "RUN") for specs in pip_requirements(run.arguments)]
     assert installs, "no pip install"
     for run in of(instructions, "RUN"):
         if "pip install" in run.arguments:
@@ -78,8 +75,7 @@ def test_everything_is_pinned(image):
         assert "==" in spec, f"unpinned: {spec}"
     # Every dependency of the suite's extra has a pin in the image's constraints.
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    wanted = [*pyproject["project"]["dependencies"],
-              *pyproject["project"]["optional-dependencies"][EXTRA[image]]]
+    wanted = [*pyproject["project"]["dependencies"], *pyproject["project"]["optional-dependencies"][EXTRA[image]]]
     missing = [r for r in wanted if canonicalize_name(Requirement(r).name) not in pins]
     assert not missing, f"{image}/constraints.txt lacks pins for {missing}"
     for req in map(Requirement, wanted):
@@ -90,13 +86,12 @@ def test_everything_is_pinned(image):
 def test_hub_image_is_zero_to_jupyterhub_with_the_hub_extra():
     instructions = parse(DOCKERFILES["hub"])
     assert of(instructions, "FROM")[-1].words()[0].startswith("quay.io/jupyterhub/k8s-hub:")
-    assert any('jupyterhub-mlops[hub]' in r.arguments for r in of(instructions, "RUN"))
+    assert any("jupyterhub-mlops[hub]" in r.arguments for r in of(instructions, "RUN"))
     assert of(instructions, "USER")[-1].arguments not in ("0", "root")
 
 
 def test_images_match_the_suite_version_and_each_other():
-    version = re.search(r'__version__ = "(.+)"',
-                        (REPO / "server_ext" / "jupyter_mlops" / "_version.py").read_text())[1]
+    version = re.search(r'__version__ = "(.+)"', (REPO / "server_ext" / "jupyter_mlops" / "_version.py").read_text())[1]
     values = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
     for image, path in DOCKERFILES.items():
         args = [a.arguments for a in of(parse(path), "ARG")]
@@ -127,9 +122,11 @@ def test_singleuser_image_runs_sshd_beside_the_notebook_as_the_user():
 
 
 @pytest.mark.xfail(
-    not (IMAGES / "singleuser" / "sshd").exists(), strict=True,
+    not (IMAGES / "singleuser" / "sshd").exists(),
+    strict=True,
     reason="images/singleuser/sshd/ is written by the SSH component (issue 4): "
-           "this check runs as soon as it is in the tree")
+    "this check runs as soon as it is in the tree",
+)
 def test_copied_files_exist_and_sshd_serves_2222_without_privileges():
     for path in DOCKERFILES.values():
         for copy in of(parse(path), "COPY"):
@@ -137,9 +134,11 @@ def test_copied_files_exist_and_sshd_serves_2222_without_privileges():
             if not source.startswith("dist/"):  # the wheel, built before `docker build`
                 assert (REPO / source).exists(), f"{path}: COPY {source} does not exist"
     sshd = IMAGES / "singleuser" / "sshd"
-    settings = {line.split()[0].lower(): line.split(None, 1)[1].strip()
-                for line in (sshd / "sshd_config").read_text().splitlines()
-                if line.strip() and not line.lstrip().startswith("#")}
+    settings = {
+        line.split()[0].lower(): line.split(None, 1)[1].strip()
+        for line in (sshd / "sshd_config").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    }
     # An sshd that is not root can neither use PAM nor switch users: key-only, as itself.
     assert settings.get("usepam", "").lower() == "no"
     assert settings.get("passwordauthentication", "").lower() == "no"

@@ -33,32 +33,34 @@ from tests.jobs_support import printing_experiment_spec, runs_locally
 
 
 def conditions(*types, false=()):
-    return {"status": {"conditions": [{"type": t, "status": "False" if t in false else "True"}
-                                      for t in types]}}
+    return {"status": {"conditions": [{"type": t, "status": "False" if t in false else "True"} for t in types]}}
 
 
-@pytest.mark.parametrize(("kind", "obj", "state"), [
-    ("pytorchjob", {}, "Pending"),
-    ("pytorchjob", conditions("Created"), "Pending"),
-    ("pytorchjob", conditions("Created", "Running"), "Running"),
-    ("pytorchjob", conditions("Created", "Running", "Restarting"), "Running"),
-    ("pytorchjob", conditions("Created", "Running", "Succeeded"), "Succeeded"),
-    ("pytorchjob", conditions("Created", "Running", "Failed"), "Failed"),
-    # The operator keeps Running but flips it to False when the job ends.
-    ("pytorchjob", conditions("Created", "Running", "Succeeded", false=("Running",)), "Succeeded"),
-    ("pytorchjob", conditions("Created", "Suspended"), "Cancelled"),
-    ("pytorchjob", conditions("Created", "Running", false=("Running",)), "Pending"),
-    ("sweep", conditions("Created", "Running"), "Running"),
-    ("sweep", conditions("Created", "Running", "Succeeded"), "Succeeded"),
-    ("sweep", conditions("Created", "Failed", "Running"), "Failed"),
-    ("workflow", {}, "Pending"),
-    ("workflow", {"status": {"phase": "Pending"}}, "Pending"),
-    ("workflow", {"status": {"phase": "Running"}}, "Running"),
-    ("workflow", {"status": {"phase": "Succeeded"}}, "Succeeded"),
-    ("workflow", {"status": {"phase": "Failed"}}, "Failed"),
-    ("workflow", {"status": {"phase": "Error"}}, "Failed"),
-    ("workflow", {"status": {"phase": "Bogus"}}, "Pending"),
-])
+@pytest.mark.parametrize(
+    ("kind", "obj", "state"),
+    [
+        ("pytorchjob", {}, "Pending"),
+        ("pytorchjob", conditions("Created"), "Pending"),
+        ("pytorchjob", conditions("Created", "Running"), "Running"),
+        ("pytorchjob", conditions("Created", "Running", "Restarting"), "Running"),
+        ("pytorchjob", conditions("Created", "Running", "Succeeded"), "Succeeded"),
+        ("pytorchjob", conditions("Created", "Running", "Failed"), "Failed"),
+        # The operator keeps Running but flips it to False when the job ends.
+        ("pytorchjob", conditions("Created", "Running", "Succeeded", false=("Running",)), "Succeeded"),
+        ("pytorchjob", conditions("Created", "Suspended"), "Cancelled"),
+        ("pytorchjob", conditions("Created", "Running", false=("Running",)), "Pending"),
+        ("sweep", conditions("Created", "Running"), "Running"),
+        ("sweep", conditions("Created", "Running", "Succeeded"), "Succeeded"),
+        ("sweep", conditions("Created", "Failed", "Running"), "Failed"),
+        ("workflow", {}, "Pending"),
+        ("workflow", {"status": {"phase": "Pending"}}, "Pending"),
+        ("workflow", {"status": {"phase": "Running"}}, "Running"),
+        ("workflow", {"status": {"phase": "Succeeded"}}, "Succeeded"),
+        ("workflow", {"status": {"phase": "Failed"}}, "Failed"),
+        ("workflow", {"status": {"phase": "Error"}}, "Failed"),
+        ("workflow", {"status": {"phase": "Bogus"}}, "Pending"),
+    ],
+)
 def test_job_state(kind, obj, state):
     assert job_state(kind, obj) == state
 
@@ -94,11 +96,17 @@ def test_table_and_collector_export_every_kind_and_state():
 
 def pytorchjob(command: str, *, suspend: bool = False) -> dict:
     """A one-replica PyTorchJob running ``python -c command`` once (no restart)."""
-    container = {"name": "pytorch", "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
-                 "command": ["python", "-c", command]}
-    return {"runPolicy": {"suspend": suspend},
-            "pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "Never",
-                                               "template": {"spec": {"containers": [container]}}}}}
+    container = {
+        "name": "pytorch",
+        "image": "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+        "command": ["python", "-c", command],
+    }
+    return {
+        "runPolicy": {"suspend": suspend},
+        "pytorchReplicaSpecs": {
+            "Master": {"replicas": 1, "restartPolicy": "Never", "template": {"spec": {"containers": [container]}}}
+        },
+    }
 
 
 ENDS_WELL = "print('trained')"
@@ -106,22 +114,31 @@ RAISES = "raise SystemExit('diverged')"
 RUNS_ON = "import time; time.sleep(600)"
 JOBS = {
     "pytorchjob": ("kubeflow.org/v1", "PyTorchJob", "pytorchjobs", pytorchjob(RUNS_ON)),
-    "sweep": ("kubeflow.org/v1beta1", "Experiment", "experiments",
-              printing_experiment_spec(trials=2)),
+    "sweep": ("kubeflow.org/v1beta1", "Experiment", "experiments", printing_experiment_spec(trials=2)),
     # Waits for ever (a suspend step): the workflow-controller keeps it Running.
-    "workflow": ("argoproj.io/v1alpha1", "Workflow", "workflows", {
-        "entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]}),
+    "workflow": (
+        "argoproj.io/v1alpha1",
+        "Workflow",
+        "workflows",
+        {"entrypoint": "main", "templates": [{"name": "main", "suspend": {}}]},
+    ),
 }
 BROKEN_WORKFLOW = {"entrypoint": "missing", "templates": [{"name": "main", "suspend": {}}]}
 """Names no template: the workflow-controller fails it at once."""
 
 
-def create_job(control_plane, kind: str, namespace: str, name: str,
-               spec: dict | None = None) -> None:
+def create_job(control_plane, kind: str, namespace: str, name: str, spec: dict | None = None) -> None:
     api_version, k, _, default_spec = JOBS[kind]
-    control_plane.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(
-        {"apiVersion": api_version, "kind": k, "metadata": {"name": name},
-         "spec": spec or default_spec}))
+    control_plane.kubectl(
+        "create",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(
+            {"apiVersion": api_version, "kind": k, "metadata": {"name": name}, "spec": spec or default_spec}
+        ),
+    )
 
 
 async def eventually(registry, expected: dict, timeout: float = 30) -> dict:
@@ -148,11 +165,9 @@ def running_namespaces(user_namespaces, core_v1, job_runner):
 
 
 @pytest.mark.cluster
-async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
-                                                                  running_namespaces):
+async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane, running_namespaces):
     alice, bob = running_namespaces
-    api = await kubernetes_asyncio.config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("hub")))
+    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     watcher = JobsWatcher(api, watch_seconds=5)
     registry = CollectorRegistry()
     registry.register(JobsCollector(watcher.table))
@@ -167,21 +182,38 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
         create_job(control_plane, "workflow", bob, "workflow-b", BROKEN_WORKFLOW)
         create_job(control_plane, "workflow", alice, "wf-a")
         create_job(control_plane, "pytorchjob", alice, "crash", pytorchjob(RAISES))
-        await eventually(registry, {("pytorchjob", "Running"): 1, ("pytorchjob", "Failed"): 1},
-                         timeout=120)
+        await eventually(registry, {("pytorchjob", "Running"): 1, ("pytorchjob", "Failed"): 1}, timeout=120)
         # alice resumes her job: its process prints and ends well.
-        control_plane.kubectl("patch", "pytorchjobs", "before", "-n", alice, "--type=merge",
-                              "-p", json.dumps({"spec": {"runPolicy": {"suspend": False}}}))
+        control_plane.kubectl(
+            "patch",
+            "pytorchjobs",
+            "before",
+            "-n",
+            alice,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": {"runPolicy": {"suspend": False}}}),
+        )
         # Across a watch's end (watch_seconds=5): the watcher resumes where it was.
         await asyncio.sleep(6)
         control_plane.kubectl("delete", "pytorchjobs", "pytorchjob-b", "-n", bob)
-        counts = await eventually(registry, {
-            ("pytorchjob", "Succeeded"): 1, ("pytorchjob", "Failed"): 1,
-            ("pytorchjob", "Running"): 0, ("pytorchjob", "Pending"): 0,
-            ("pytorchjob", "Cancelled"): 0,
-            ("sweep", "Succeeded"): 1, ("sweep", "Pending"): 0, ("sweep", "Running"): 0,
-            ("workflow", "Failed"): 1, ("workflow", "Running"): 1, ("workflow", "Pending"): 0},
-            timeout=120)
+        counts = await eventually(
+            registry,
+            {
+                ("pytorchjob", "Succeeded"): 1,
+                ("pytorchjob", "Failed"): 1,
+                ("pytorchjob", "Running"): 0,
+                ("pytorchjob", "Pending"): 0,
+                ("pytorchjob", "Cancelled"): 0,
+                ("sweep", "Succeeded"): 1,
+                ("sweep", "Pending"): 0,
+                ("sweep", "Running"): 0,
+                ("workflow", "Failed"): 1,
+                ("workflow", "Running"): 1,
+                ("workflow", "Pending"): 0,
+            },
+            timeout=120,
+        )
         assert sum(counts.values()) == 5
     finally:
         task.cancel()
@@ -191,7 +223,8 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
 
 @pytest.mark.cluster
 async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothing(
-        control_plane, user_namespaces, caplog):
+    control_plane, user_namespaces, caplog
+):
     """Argo missing from a cluster, or a hub without the rights: the other kinds go on."""
     alice, _ = user_namespaces
     # Suspended, so that the operator leaves it waiting in one state.
@@ -200,11 +233,9 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
     # API server answers when Katib is not installed.
     absent = dataclasses.replace(SWEEP, version="v9")
     kinds = (JOB_KINDS[0], absent)
-    hub = await kubernetes_asyncio.config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("hub")))
+    hub = await kubernetes_asyncio.config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     # bob is a researcher bound to nothing: every list is forbidden.
-    bob = await kubernetes_asyncio.config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("bob")))
+    bob = await kubernetes_asyncio.config.new_client_from_config(config_file=str(control_plane.kubeconfig("bob")))
     watchers = [JobsWatcher(hub, kinds=kinds), JobsWatcher(bob, kinds=kinds)]
     registries = []
     for watcher in watchers:

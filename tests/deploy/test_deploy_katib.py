@@ -12,8 +12,11 @@ from tests.deploy.deploy_support import HELM_VALUES
 DOCUMENTS = list(yaml.safe_load_all((HELM_VALUES / "katib.yaml").read_text()))
 (CONFIG_MAP,) = [d for d in DOCUMENTS if d["kind"] == "ConfigMap"]
 KATIB_CONFIG = yaml.safe_load(CONFIG_MAP["data"]["katib-config.yaml"])
-TRIAL_RESOURCES = {"pod": "Job.v1.batch", "pytorchjob": "PyTorchJob.v1.kubeflow.org",
-                   "workflow": "Workflow.v1alpha1.argoproj.io"}
+TRIAL_RESOURCES = {
+    "pod": "Job.v1.batch",
+    "pytorchjob": "PyTorchJob.v1.kubeflow.org",
+    "workflow": "Workflow.v1alpha1.argoproj.io",
+}
 """What each trial kind's trialSpec is, as katib-config names a kind (Kind.version.group)."""
 
 
@@ -30,12 +33,12 @@ def test_every_trial_kind_is_a_trial_resource_katibs_controller_may_create():
     resources = KATIB_CONFIG["init"]["controller"]["trialResources"]
     assert sorted(resources) == sorted(TRIAL_RESOURCES.values())
     (role,) = [d for d in DOCUMENTS if d["kind"] == "ClusterRole"]
-    granted = {(g, r): set(rule["verbs"]) for rule in role["rules"]
-               for g in rule["apiGroups"] for r in rule["resources"]}
+    granted = {
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
     # Katib's own ClusterRole covers batch Jobs and PyTorchJobs but not Workflows.
     for group, resource in (("argoproj.io", "workflows"), ("kubeflow.org", "pytorchjobs")):
         assert {"get", "list", "watch", "create", "delete"} <= granted[(group, resource)]
     (binding,) = [d for d in DOCUMENTS if d["kind"] == "ClusterRoleBinding"]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "katib-controller", "namespace": "kubeflow"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "katib-controller", "namespace": "kubeflow"}]

@@ -7,13 +7,21 @@ from pathlib import Path
 
 from tests.deploy.mounted_pod import cluster_dns, mount_anchors, service_endpoints, service_links
 
-POD = {"metadata": {"name": "proxy-1", "labels": {"component": "proxy"}},
-       "spec": {"containers": [{"ports": [{"name": "https", "containerPort": 8443}]}]},
-       "status": {"podIP": "127.129.0.3"}}
-SERVICE = {"metadata": {"name": "proxy-public"},
-           "spec": {"selector": {"component": "proxy"},
-                    "ports": [{"name": "https", "port": 443, "targetPort": "https"},
-                              {"name": "http", "port": 80, "targetPort": 8000}]}}
+POD = {
+    "metadata": {"name": "proxy-1", "labels": {"component": "proxy"}},
+    "spec": {"containers": [{"ports": [{"name": "https", "containerPort": 8443}]}]},
+    "status": {"podIP": "127.129.0.3"},
+}
+SERVICE = {
+    "metadata": {"name": "proxy-public"},
+    "spec": {
+        "selector": {"component": "proxy"},
+        "ports": [
+            {"name": "https", "port": 443, "targetPort": "https"},
+            {"name": "http", "port": 80, "targetPort": 8000},
+        ],
+    },
+}
 
 
 def test_service_links_name_the_pod_behind_the_service_and_its_target_ports():
@@ -24,8 +32,10 @@ def test_service_links_name_the_pod_behind_the_service_and_its_target_ports():
     assert links["PROXY_PUBLIC_SERVICE_PORT"] == "8443"
     assert links["PROXY_PUBLIC_SERVICE_PORT_HTTP"] == "8000"
     assert (links["KUBERNETES_SERVICE_HOST"], links["KUBERNETES_SERVICE_PORT"]) == ("127.0.0.1", "6443")
-    assert "127.129.0.3 proxy-public proxy-public.jhub proxy-public.jhub.svc " \
-           "proxy-public.jhub.svc.cluster.local" in cluster_dns(endpoints, "jhub")
+    assert (
+        "127.129.0.3 proxy-public proxy-public.jhub proxy-public.jhub.svc "
+        "proxy-public.jhub.svc.cluster.local" in cluster_dns(endpoints, "jhub")
+    )
 
 
 def test_a_service_without_a_running_pod_has_no_link():
@@ -38,8 +48,11 @@ def test_tmpfs_goes_on_the_top_missing_folder_or_one_of_ours(tmp_path):
     secret.mkdir()
     file = tmp_path / "jupyterhub_config.py"
     file.write_text("")
-    binds = [(file, "/usr/local/etc/jupyterhub/jupyterhub_config.py"),
-             (config, "/usr/local/etc/jupyterhub/config/"), (secret, "/var/run/secrets/x/y")]
+    binds = [
+        (file, "/usr/local/etc/jupyterhub/jupyterhub_config.py"),
+        (config, "/usr/local/etc/jupyterhub/config/"),
+        (secret, "/var/run/secrets/x/y"),
+    ]
     existing = {"/usr", "/usr/local", "/usr/local/etc", "/var", "/var/run"}
     anchors = mount_anchors(binds, free=lambda p: str(p) not in existing)
     assert anchors == ["/usr/local/etc/jupyterhub", "/var/run/secrets"]
@@ -48,5 +61,4 @@ def test_tmpfs_goes_on_the_top_missing_folder_or_one_of_ours(tmp_path):
     ours = {"/usr/local/etc/jupyterhub", "/var/run/secrets"}
     again = mount_anchors(binds, free=lambda p: str(p) not in existing or str(p) in ours)
     assert again == anchors
-    assert mount_anchors([(file, "/etc/hosts")], free=lambda p: str(p) != "/etc" and
-                         not Path(p).exists()) == []
+    assert mount_anchors([(file, "/etc/hosts")], free=lambda p: str(p) != "/etc" and not Path(p).exists()) == []

@@ -7,8 +7,7 @@ import pytest
 
 from tests.deploy.network_policy_model import Endpoint, UnsupportedPolicy, admits, selector_matches
 
-NS = {"a": {"kubernetes.io/metadata.name": "a", "team": "x"},
-      "b": {"kubernetes.io/metadata.name": "b"}}
+NS = {"a": {"kubernetes.io/metadata.name": "a", "team": "x"}, "b": {"kubernetes.io/metadata.name": "b"}}
 WEB = Endpoint("a", {"app": "web"}, "10.1.0.5")
 CLIENT_A = Endpoint("a", {"role": "client"}, "10.1.0.6")
 CLIENT_B = Endpoint("b", {"role": "client"}, "10.2.0.6")
@@ -18,8 +17,10 @@ OTHER_A = Endpoint("a", {"role": "other"}, "10.1.0.7")
 def policy(ingress, namespace="a", selector=None, types=("Ingress",)):
     if selector is None:
         selector = {"matchLabels": {"app": "web"}}
-    return {"metadata": {"name": "p", "namespace": namespace},
-            "spec": {"podSelector": selector, "policyTypes": list(types), "ingress": ingress}}
+    return {
+        "metadata": {"name": "p", "namespace": namespace},
+        "spec": {"podSelector": selector, "policyTypes": list(types), "ingress": ingress},
+    }
 
 
 def test_a_pod_no_policy_selects_accepts_everything():
@@ -43,10 +44,24 @@ def test_pod_selector_alone_means_the_policy_namespace():
 
 
 def test_namespace_and_pod_selector_in_one_peer_is_and_in_two_peers_is_or():
-    both = [{"from": [{"namespaceSelector": {"matchLabels": {"team": "x"}},
-                       "podSelector": {"matchLabels": {"role": "client"}}}]}]
-    either = [{"from": [{"namespaceSelector": {"matchLabels": {"team": "x"}}},
-                        {"podSelector": {"matchLabels": {"role": "client"}}}]}]
+    both = [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {"matchLabels": {"team": "x"}},
+                    "podSelector": {"matchLabels": {"role": "client"}},
+                }
+            ]
+        }
+    ]
+    either = [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"team": "x"}}},
+                {"podSelector": {"matchLabels": {"role": "client"}}},
+            ]
+        }
+    ]
     assert admits([policy(both)], NS, CLIENT_A, WEB, 80)
     assert not admits([policy(both)], NS, OTHER_A, WEB, 80)
     assert not admits([policy(both)], NS, CLIENT_B, WEB, 80)
@@ -55,8 +70,7 @@ def test_namespace_and_pod_selector_in_one_peer_is_and_in_two_peers_is_or():
 
 
 def test_ports_protocols_and_ranges():
-    rules = [{"ports": [{"port": 2222}, {"protocol": "UDP", "port": 53},
-                        {"port": 9000, "endPort": 9010}]}]
+    rules = [{"ports": [{"port": 2222}, {"protocol": "UDP", "port": 53}, {"port": 9000, "endPort": 9010}]}]
     assert admits([policy(rules)], NS, CLIENT_B, WEB, 2222)
     assert not admits([policy(rules)], NS, CLIENT_B, WEB, 2223)
     assert not admits([policy(rules)], NS, CLIENT_B, WEB, 53)
@@ -66,8 +80,7 @@ def test_ports_protocols_and_ranges():
 
 
 def test_policies_add_up():
-    ssh = policy([{"ports": [{"port": 2222}],
-                   "from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}])
+    ssh = policy([{"ports": [{"port": 2222}], "from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}])
     web = policy([{"ports": [{"port": 8888}]}])
     assert admits([ssh, web], NS, CLIENT_B, WEB, 8888)
     assert not admits([ssh, web], NS, CLIENT_B, WEB, 2222)
@@ -82,16 +95,13 @@ def test_ip_blocks_with_exceptions():
 
 def test_match_expressions():
     labels = {"component": "worker"}
-    assert selector_matches({"matchExpressions": [
-        {"key": "component", "operator": "NotIn", "values": ["singleuser-server"]}]}, labels)
-    assert selector_matches({"matchExpressions": [
-        {"key": "component", "operator": "NotIn", "values": ["x"]}]}, {})
-    assert not selector_matches({"matchExpressions": [
-        {"key": "component", "operator": "In", "values": ["x"]}]}, {})
-    assert selector_matches({"matchExpressions": [{"key": "component", "operator": "Exists"}]},
-                            labels)
-    assert not selector_matches({"matchExpressions": [
-        {"key": "component", "operator": "DoesNotExist"}]}, labels)
+    assert selector_matches(
+        {"matchExpressions": [{"key": "component", "operator": "NotIn", "values": ["singleuser-server"]}]}, labels
+    )
+    assert selector_matches({"matchExpressions": [{"key": "component", "operator": "NotIn", "values": ["x"]}]}, {})
+    assert not selector_matches({"matchExpressions": [{"key": "component", "operator": "In", "values": ["x"]}]}, {})
+    assert selector_matches({"matchExpressions": [{"key": "component", "operator": "Exists"}]}, labels)
+    assert not selector_matches({"matchExpressions": [{"key": "component", "operator": "DoesNotExist"}]}, labels)
 
 
 def test_named_ports_are_refused_rather_than_guessed():

@@ -82,21 +82,35 @@ def installed(control_plane, core_v1, tmp_path_factory):
     helm.helm_binary()  # built into the cache the first time, as make install does
     # The previous module's release namespace may still be terminating; the
     # README's --create-namespace makes it anew.
-    wait_for(lambda: namespace_gone(core_v1, RELEASE_NAMESPACE), timeout=120,
-             what=f"namespace {RELEASE_NAMESPACE} to be gone")
+    wait_for(
+        lambda: namespace_gone(core_v1, RELEASE_NAMESPACE),
+        timeout=120,
+        what=f"namespace {RELEASE_NAMESPACE} to be gone",
+    )
     tmp = tmp_path_factory.mktemp("readme")
-    env = {"HOME": str(scratch_home(tmp)), "PATH": "/usr/local/bin:/usr/bin:/bin",
-           "LANG": "C.UTF-8", "MLOPS_CLUSTER_RUN_DIR": str(control_plane.run_dir)}
+    env = {
+        "HOME": str(scratch_home(tmp)),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MLOPS_CLUSTER_RUN_DIR": str(control_plane.run_dir),
+    }
     # Last, which helm and kubectl the README's PATH found (the machine may have others).
-    script = "\n".join(["set -euo pipefail", blocks["local-cluster"], blocks["install"],
-                        "command -v helm kubectl"])
+    script = "\n".join(["set -euo pipefail", blocks["local-cluster"], blocks["install"], "command -v helm kubectl"])
     try:
-        yield subprocess.run(["bash", "-c", script], cwd=scratch_checkout(tmp), env=env,
-                             capture_output=True, text=True, timeout=540)
+        yield subprocess.run(
+            ["bash", "-c", script], cwd=scratch_checkout(tmp), env=env, capture_output=True, text=True, timeout=540
+        )
     finally:
         # The release's cluster-wide objects (the user scheduler's ClusterRole...) go with it.
-        helm.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE,
-                  "--kubeconfig", str(control_plane.kubeconfig("admin")), check=False)
+        helm.helm(
+            "uninstall",
+            RELEASE,
+            "-n",
+            RELEASE_NAMESPACE,
+            "--kubeconfig",
+            str(control_plane.kubeconfig("admin")),
+            check=False,
+        )
         try:
             core_v1.delete_namespace(RELEASE_NAMESPACE)
         except kubernetes.client.ApiException as exc:
@@ -112,11 +126,13 @@ def test_the_readme_blocks_run_as_written(installed):
 
 def test_helm_reports_the_release_deployed_from_the_4_4_chart(installed, control_plane):
     assert installed.returncode == 0, installed.stderr[-3000:]
-    status = helm.helm("status", RELEASE, "-n", RELEASE_NAMESPACE, "-o", "json",
-                       "--kubeconfig", str(control_plane.kubeconfig("admin")))
+    status = helm.helm(
+        "status", RELEASE, "-n", RELEASE_NAMESPACE, "-o", "json", "--kubeconfig", str(control_plane.kubeconfig("admin"))
+    )
     assert json.loads(status.stdout)["info"]["status"] == "deployed"
-    listed = helm.helm("list", "-n", RELEASE_NAMESPACE, "-o", "json",
-                       "--kubeconfig", str(control_plane.kubeconfig("admin")))
+    listed = helm.helm(
+        "list", "-n", RELEASE_NAMESPACE, "-o", "json", "--kubeconfig", str(control_plane.kubeconfig("admin"))
+    )
     (release,) = json.loads(listed.stdout)
     assert (release["name"], release["chart"]) == (RELEASE, f"jupyterhub-{helm.Z2JH_VERSION}")
 
@@ -128,22 +144,23 @@ def test_the_release_namespace_holds_the_hub_and_the_suites_objects(installed, c
     # Installed by Helm (not applied from a rendering): it owns the object.
     assert hub.metadata.annotations["meta.helm.sh/release-name"] == RELEASE
     rbac = kubernetes.client.RbacAuthorizationV1Api(client)
-    cluster_roles = {o["metadata"]["name"] for o in load_all(HELM_VALUES / "rbac.yaml")
-                     if o["kind"] == "ClusterRole"}
+    cluster_roles = {o["metadata"]["name"] for o in load_all(HELM_VALUES / "rbac.yaml") if o["kind"] == "ClusterRole"}
     assert cluster_roles <= {r.metadata.name for r in rbac.list_cluster_role().items}
     ours = load_all(HELM_VALUES / "rbac-release-namespace.yaml")
     ours += load_all(HELM_VALUES / "networkpolicies" / "hub.yaml") + load_all(HELM_VALUES / "ssh-service.yaml")
-    names = {kind: {o["metadata"]["name"] for o in ours if o["kind"] == kind}
-             for kind in ("RoleBinding", "NetworkPolicy", "Service")}
+    names = {
+        kind: {o["metadata"]["name"] for o in ours if o["kind"] == kind}
+        for kind in ("RoleBinding", "NetworkPolicy", "Service")
+    }
     assert names["RoleBinding"] and names["NetworkPolicy"] and names["Service"]
     present = {
         "RoleBinding": rbac.list_namespaced_role_binding(RELEASE_NAMESPACE).items,
         "NetworkPolicy": kubernetes.client.NetworkingV1Api(client)
-        .list_namespaced_network_policy(RELEASE_NAMESPACE).items,
+        .list_namespaced_network_policy(RELEASE_NAMESPACE)
+        .items,
         "Service": core_v1.list_namespaced_service(RELEASE_NAMESPACE).items,
     }
     for kind, wanted in names.items():
         assert wanted <= {o.metadata.name for o in present[kind]}, kind
     tls = core_v1.read_namespaced_secret("jupyterhub-tls", RELEASE_NAMESPACE)
     assert tls.type == "kubernetes.io/tls" and set(tls.data) == {"tls.crt", "tls.key"}
-

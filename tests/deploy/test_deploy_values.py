@@ -74,8 +74,7 @@ def test_hub_services_and_their_roles_are_consistent():
     assert service_ports <= {p["targetPort"] for p in hub["service"]["extraPorts"]}
     # Only the proxy may reach those ports (networkpolicies/hub.yaml).
     (policy,) = load_all(HELM_VALUES / "networkpolicies" / "hub.yaml")
-    proxied = {p["port"] for rule in policy["spec"]["ingress"] if rule.get("from")
-               for p in rule["ports"]}
+    proxied = {p["port"] for rule in policy["spec"]["ingress"] if rule.get("from") for p in rule["ports"]}
     assert service_ports == proxied
     for name, service in web_services.items():
         assert service["command"][:2] == ["python3", "-m"], name
@@ -95,14 +94,24 @@ def test_hub_services_and_their_roles_are_consistent():
 def test_hub_service_ports_pass_the_api_server(control_plane, namespace):
     """The chart adds hub.service.extraPorts to its hub Service: the API server must take
     them (port names are DNS labels, unique within the Service)."""
-    ports = [{"name": "hub", "port": 8081, "targetPort": "http"},
-             *VALUES["hub"]["service"]["extraPorts"]]
-    result = control_plane.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-",
-                                   check=False, input=json.dumps({
-                                       "apiVersion": "v1", "kind": "Service",
-                                       "metadata": {"name": "hub"},
-                                       "spec": {"selector": {"component": "hub"},
-                                                "ports": ports}}))
+    ports = [{"name": "hub", "port": 8081, "targetPort": "http"}, *VALUES["hub"]["service"]["extraPorts"]]
+    result = control_plane.kubectl(
+        "create",
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        check=False,
+        input=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "hub"},
+                "spec": {"selector": {"component": "hub"}, "ports": ports},
+            }
+        ),
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -118,15 +127,17 @@ def test_every_place_to_fill_in_is_marked_and_named_in_the_readme():
 
 
 def test_marked_paths_reads_markers_on_the_line_and_in_the_comment_right_above():
-    text = "\n".join([
-        "# a header that says FILL IN",
-        "",
-        "a:",
-        "  b: 1  # FILL IN",
-        "  # FILL IN below",
-        "  c:",
-        "    - x",
-        "  d: 2",
-        "e: 3",
-    ])
+    text = "\n".join(
+        [
+            "# a header that says FILL IN",
+            "",
+            "a:",
+            "  b: 1  # FILL IN",
+            "  # FILL IN below",
+            "  c:",
+            "    - x",
+            "  d: 2",
+            "e: 3",
+        ]
+    )
     assert marked_paths(text) == {"a.b", "a.c"}

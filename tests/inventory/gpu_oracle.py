@@ -31,9 +31,7 @@ def pod_total(pod) -> dict[str, int]:
     spec = pod.spec
     names = set()
     regular = [container_requests(c) for c in spec.containers]
-    inits = [
-        (container_requests(c), c.restart_policy == "Always") for c in spec.init_containers or []
-    ]
+    inits = [(container_requests(c), c.restart_policy == "Always") for c in spec.init_containers or []]
     for r in regular + [r for r, _ in inits]:
         names |= set(r)
     overhead = {k: amount(k, v) for k, v in (spec.overhead or {}).items()}

@@ -93,8 +93,7 @@ def node(name="n", ready=True, unschedulable=False, taints=(), labels=None, allo
             "metadata": {"name": name, "labels": labels or {"nvidia.com/gpu.product": "A100"}},
             "spec": {"unschedulable": unschedulable, "taints": list(taints)},
             "status": {
-                "allocatable": alloc
-                or {"cpu": "8", "memory": "64Gi", "pods": "10", "nvidia.com/gpu": "8"},
+                "allocatable": alloc or {"cpu": "8", "memory": "64Gi", "pods": "10", "nvidia.com/gpu": "8"},
                 "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             },
         }
@@ -112,9 +111,7 @@ def test_node_offers_nothing_when_not_ready_cordoned_or_untolerated():
     assert "not tolerated" in node_offers(tainted, GPU_TOL)
     soft = node(taints=[{"key": "soft", "value": "x", "effect": "PreferNoSchedule"}])
     assert node_offers(soft, []) is None
-    gpu_tainted = node(
-        taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
-    )
+    gpu_tainted = node(taints=[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}])
     assert node_offers(gpu_tainted, GPU_TOL) is None
     assert node_offers(gpu_tainted, []) is not None
     assert "label" in node_offers(node(), GPU_TOL, {"zone": "a"})
@@ -133,12 +130,8 @@ def test_gpu_types_whole_mig_and_shared():
         labels={"nvidia.com/gpu.product": "A100", "nvidia.com/mig-1g.10gb.memory": "9728"},
         alloc={"cpu": "8", "nvidia.com/gpu": "0", "nvidia.com/mig-1g.10gb": "14"},
     )
-    assert [(t.id, t.kind, t.memory_mib) for t in mig.gpu_types] == [
-        ("A100/mig-1g.10gb", "mig", 9728)
-    ]
-    shared = node(
-        labels={"nvidia.com/gpu.product": "T4-SHARED"}, alloc={"nvidia.com/gpu.shared": "8"}
-    )
+    assert [(t.id, t.kind, t.memory_mib) for t in mig.gpu_types] == [("A100/mig-1g.10gb", "mig", 9728)]
+    shared = node(labels={"nvidia.com/gpu.product": "T4-SHARED"}, alloc={"nvidia.com/gpu.shared": "8"})
     assert [(t.id, t.kind) for t in shared.gpu_types] == [("T4-SHARED/gpu.shared", "shared")]
 
 
@@ -149,9 +142,7 @@ def test_a_shape_fits_only_on_one_node_with_everything_free():
     assert fits_on_node(shape, {**free, "cpu": 3000}) == 1
     assert fits_on_node(shape, {**free, "pods": 0}) == 0
     # 3 + 3 free GPUs on two nodes do not make room for 4.
-    assert (
-        servers_that_fit(shape, [{**free, "nvidia.com/gpu": 3}, {**free, "nvidia.com/gpu": 3}]) == 0
-    )
+    assert servers_that_fit(shape, [{**free, "nvidia.com/gpu": 3}, {**free, "nvidia.com/gpu": 3}]) == 0
 
 
 def pod(name, node_name, gpus, phase="Running", owner=None):

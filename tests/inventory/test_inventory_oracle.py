@@ -124,11 +124,7 @@ def random_pod(rng: random.Random, name: str, nodes: list[dict]) -> dict:
 def inventory_view(inventory: GpuInventory) -> tuple[dict, dict]:
     snap = inventory.snapshot()
     free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
-    types = {
-        t: {"total": e["total"], "free": e["free"]}
-        for t, e in (snap.gpu_types() or {}).items()
-        if e["total"] > 0
-    }
+    types = {t: {"total": e["total"], "free": e["free"]} for t, e in (snap.gpu_types() or {}).items() if e["total"] > 0}
     return free, types
 
 
@@ -178,9 +174,7 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
     seed = int(os.environ.get("ORACLE_SEED") or random.randrange(1 << 30))
     print(f"ORACLE_SEED={seed}")
     rng = random.Random(seed)
-    api = await async_config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig("hub"))
-    )
+    api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     inventory = GpuInventory()
     watcher = InventoryWatcher(inventory, api)
     watcher.start()
@@ -226,8 +220,15 @@ async def test_inventory_equals_recomputation_after_every_random_batch(
                     raise
 
 
-async def mutate(rng: random.Random, core_v1, namespace: str, nodes: list[dict],
-                 pods: list[str], holding: set[str], deleted: set[str]) -> None:
+async def mutate(
+    rng: random.Random,
+    core_v1,
+    namespace: str,
+    nodes: list[dict],
+    pods: list[str],
+    holding: set[str],
+    deleted: set[str],
+) -> None:
     """Deletions (pods marked to hold stay Terminating: at least one per batch),
     cordons, taint and capacity changes."""
     alive = [p for p in pods if p not in deleted]
@@ -243,18 +244,12 @@ async def mutate(rng: random.Random, core_v1, namespace: str, nodes: list[dict],
             body = {"spec": {"unschedulable": action == "cordon"}}
             await asyncio.to_thread(core_v1.patch_node, name, body)
         elif action in ("taint", "untaint"):
-            taints = (
-                []
-                if action == "untaint"
-                else [{"key": "maintenance", "value": "now", "effect": "NoSchedule"}]
-            )
+            taints = [] if action == "untaint" else [{"key": "maintenance", "value": "now", "effect": "NoSchedule"}]
             await asyncio.to_thread(core_v1.patch_node, name, {"spec": {"taints": taints}})
         elif action == "shrink":
             # A GPU falls off the bus: the device plugin lowers allocatable.
             status = {r: "1" for r in gpu_resources(node)} or {"cpu": "4"}
-            await asyncio.to_thread(
-                core_v1.patch_node_status, name, {"status": {"allocatable": status}}
-            )
+            await asyncio.to_thread(core_v1.patch_node_status, name, {"status": {"allocatable": status}})
         else:
             await asyncio.to_thread(core_v1.delete_node, name)
             nodes.remove(node)

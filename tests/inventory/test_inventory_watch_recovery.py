@@ -51,7 +51,10 @@ class InventoryThread:
     async def _start(self, kubeconfig: str, watch_timeout: int):
         self.api = await async_config.new_client_from_config(config_file=kubeconfig)
         self.watcher = InventoryWatcher(
-            self.inventory, self.api, request_timeout=5, max_backoff=0.5,
+            self.inventory,
+            self.api,
+            request_timeout=5,
+            max_backoff=0.5,
             watch_timeout=watch_timeout,
         )
         self.watcher.start()
@@ -71,11 +74,7 @@ class InventoryThread:
         snap = self.inventory.snapshot()
         free = {v.record.name: dict(v.free) for v in snap.nodes if v.unavailable_reason is None}
         types = snap.gpu_types()
-        return free, types and {
-            t: {"total": e["total"], "free": e["free"]}
-            for t, e in types.items()
-            if e["total"] > 0
-        }
+        return free, types and {t: {"total": e["total"], "free": e["free"]} for t, e in types.items() if e["total"] > 0}
 
     def view(self):
         async def take():
@@ -147,9 +146,7 @@ def test_counts_converge_after_apiserver_restart_and_are_unknown_meanwhile(tmp_p
         # The truth the inventory converged to includes the changes made after the restart.
         assert sum(t["free"] for t in truth[1].values()) > 0
         before = time.monotonic()
-        assert inv.view() == recompute(core), (
-            f"diverged again {time.monotonic() - before:.1f}s later"
-        )
+        assert inv.view() == recompute(core), f"diverged again {time.monotonic() - before:.1f}s later"
     finally:
         if inv is not None:
             inv.close()
@@ -176,8 +173,11 @@ def test_a_watch_that_ends_normally_is_resumed_without_a_relist(control_plane, c
         for i in range(3):
             core_v1.create_namespaced_pod(namespace, gpu_pod(f"during-{i}", 1))
             time.sleep(1.5)
-        wait_for(lambda: inv.counters()["watches"]["pods"] >= start["watches"]["pods"] + 4,
-                 timeout=30, what="several watch streams to end and be resumed")
+        wait_for(
+            lambda: inv.counters()["watches"]["pods"] >= start["watches"]["pods"] + 4,
+            timeout=30,
+            what="several watch streams to end and be resumed",
+        )
         converged(inv, core_v1)
         now = inv.counters()
         assert now["relists"] == start["relists"], "a normal reconnection relisted"
@@ -197,8 +197,11 @@ def test_an_expired_resume_version_gets_410_and_a_relist_that_converges(tmp_path
             core.create_namespaced_pod(ns, gpu_pod(f"before-{i}", 2))
         # A pending pod holds no GPU yet: the starting figure must include all
         # three, or the deletion below could be of a pod that never counted.
-        wait_for(lambda: all(p.spec.node_name for p in core.list_namespaced_pod(ns).items),
-                 timeout=60, what="the scheduler to bind the three GPU pods")
+        wait_for(
+            lambda: all(p.spec.node_name for p in core.list_namespaced_pod(ns).items),
+            timeout=60,
+            what="the scheduler to bind the three GPU pods",
+        )
         inv = InventoryThread(str(cp.kubeconfig("hub")))
         before = converged(inv, core)
         start = inv.counters()

@@ -68,8 +68,9 @@ def test_hera_workflow_goes_in_through_the_argo_server_with_the_users_token(
     assert name in [job["name"] for job in list_jobs("workflow", client=client)]
 
     handle.delete()
-    wait_for(lambda: not controller.exists("workflow", alice.namespace, name), timeout=30,
-             what="the workflow to be deleted")
+    wait_for(
+        lambda: not controller.exists("workflow", alice.namespace, name), timeout=30, what="the workflow to be deleted"
+    )
     controller.wait_gone(alice.namespace, configmap)
     with pytest.raises(NotFound):
         handle.get()

@@ -19,8 +19,10 @@ def node(name: str) -> dict:
     return {
         "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": A100}},
         "spec": {},
-        "status": {"allocatable": {"nvidia.com/gpu": "8", "cpu": "64", "memory": "512Gi", "pods": "110"},
-                   "conditions": [{"type": "Ready", "status": "True"}]},
+        "status": {
+            "allocatable": {"nvidia.com/gpu": "8", "cpu": "64", "memory": "512Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
     }
 
 
@@ -28,8 +30,10 @@ def pod(name: str, node_name: str, gpus: int, owner: str | None = None) -> dict:
     labels = {"jupyterhub-mlops/user": owner} if owner else {}
     return {
         "metadata": {"name": name, "namespace": "others", "uid": name, "labels": labels},
-        "spec": {"nodeName": node_name, "containers": [
-            {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+        },
         "status": {"phase": "Running"},
     }
 
@@ -45,19 +49,19 @@ def test_fit_is_decided_per_node_from_the_served_document():
     for kind in ("nodes", "pods"):
         inventory.set_in_sync(kind, True)
     inventory.apply_pod("ADDED", pod("p1", "a", 5))
-    inventory.apply_pod("ADDED", pod("p2", "b", 7))   # free: 3 on a, 1 on b
+    inventory.apply_pod("ADDED", pod("p2", "b", 7))  # free: 3 on a, 1 on b
 
     served = document(inventory)
     assert sorted(served["gpu_types"][A100]["free_per_node"]) == [1, 3]
     assert check_fit(served, A100, 3, 1).fits
-    assert not check_fit(served, A100, 4, 1).fits    # 4 free in all, but never on one node
+    assert not check_fit(served, A100, 4, 1).fits  # 4 free in all, but never on one node
     assert check_fit(served, A100, 1, 4).fits
-    assert not check_fit(served, A100, 2, 2).fits    # one pod of 2 fits on a, none on b
+    assert not check_fit(served, A100, 2, 2).fits  # one pod of 2 fits on a, none on b
 
 
 def test_unknown_availability_does_not_refuse():
     inventory = GpuInventory()
-    inventory.apply_node("ADDED", node("a"))         # never in sync: the document says unknown
+    inventory.apply_node("ADDED", node("a"))  # never in sync: the document says unknown
     fit = check_fit(document(inventory), A100, 1, 1)
     assert fit.fits and "unknown" in fit.message
 
@@ -76,9 +80,7 @@ def test_cap_is_decided_from_the_users_own_served_document():
     assert check_cap(alices, 1, 1).within
     over = check_cap(alices, 1, 2)
     assert not over.within
-    assert over.message == (
-        "Over your GPU cap: you hold 3 GPUs, this job needs 2 more, and your limit is 4"
-    )
+    assert over.message == ("Over your GPU cap: you hold 3 GPUs, this job needs 2 more, and your limit is 4")
     assert check_cap(availability.view_for("bob", [], {}), 2, 2).within  # bob holds nothing
     uncapped = Availability(inventory, GpuProfiles()).view_for("alice", [], {})
     assert check_cap(uncapped, 8, 8).within
@@ -102,8 +104,7 @@ def test_group_quota_is_decided_from_the_users_own_served_document():
     over = check_cap(erins, 2, 1)
     assert not over.within
     assert over.message == (
-        "Over your group's GPU quota: your group lab holds 5 of its 6 GPUs, "
-        "and this job needs 2 more"
+        "Over your group's GPU quota: your group lab holds 5 of its 6 GPUs, and this job needs 2 more"
     )
     unknown = availability.view_for("erin", ["lab"], {"lab": None})
     assert check_cap(unknown, 2, 1).within

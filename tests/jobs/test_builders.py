@@ -48,9 +48,7 @@ def test_pytorchjob_manifest():
     assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 2)
     pod = replicas["Worker"]["template"]["spec"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
-    assert pod["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-    ]
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     container = pod["containers"][0]
     assert container["name"] == "pytorch" and container["image"] == IMAGE
     assert container["resources"]["limits"] == {"nvidia.com/gpu": "2", "cpu": "8", "memory": "32Gi"}
@@ -73,11 +71,14 @@ def test_a_crashing_replica_fails_the_job_within_its_backoff_limit():
     assert never_retried.to_manifest("ns")["spec"]["runPolicy"]["backoffLimit"] == 0
 
 
-@pytest.mark.parametrize("command", [
-    "torchrun --nnodes=2 --nproc-per-node=4 train.py",
-    "python -m torch.distributed.run train.py",
-    ["/bin/sh", "-c", "cd src && exec torchrun train.py"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "torchrun --nnodes=2 --nproc-per-node=4 train.py",
+        "python -m torch.distributed.run train.py",
+        ["/bin/sh", "-c", "cd src && exec torchrun train.py"],
+    ],
+)
 def test_nproc_per_node_goes_with_torchrun(command):
     job = PyTorchJob(command=command, image=IMAGE, replicas=2, nproc_per_node=4)
     job.validate()
@@ -99,9 +100,7 @@ def test_single_replica_job_has_no_workers_and_unnamed_jobs_get_generated_names(
     manifest = PyTorchJob(command=["python", "a.py"], image=IMAGE).to_manifest("ns")
     assert list(manifest["spec"]["pytorchReplicaSpecs"]) == ["Master"]
     assert manifest["metadata"]["generateName"] == "pytorchjob-"
-    assert (
-        "tolerations" not in manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
-    )
+    assert "tolerations" not in manifest["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
 
 
 @pytest.mark.parametrize(
@@ -181,9 +180,7 @@ def test_sweep_experiment_spec():
     container = job["spec"]["template"]["spec"]["containers"][0]
     # One shell line Katib's metrics collector can append to (trial_command).
     assert container["command"][:2] == ["sh", "-c"] and len(container["command"]) == 3
-    assert container["command"][2].endswith(
-        "--lr '${trialParameters.lr}' --bs '${trialParameters.bs}'"
-    )
+    assert container["command"][2].endswith("--lr '${trialParameters.lr}' --bs '${trialParameters.bs}'")
 
 
 def test_a_parameter_distribution_becomes_katibs_feasible_space_distribution():
@@ -194,8 +191,9 @@ def test_a_parameter_distribution_becomes_katibs_feasible_space_distribution():
     ]
     # Katib's distribution names; the served algorithms ignore them (a sweep refuses them,
     # tests/jobs/test_sweep_katib_rules.py), an algorithm that honours them gets these.
-    spec = {"spec": {"parameters": [
-        (p if isinstance(p, Parameter) else Parameter(**p)).to_katib() for p in parameters]}}
+    spec = {
+        "spec": {"parameters": [(p if isinstance(p, Parameter) else Parameter(**p)).to_katib() for p in parameters]}
+    }
     assert [p["feasibleSpace"] for p in spec["spec"]["parameters"]] == [
         {"min": "0.0001", "max": "0.1", "distribution": "logUniform"},
         {"min": "16", "max": "128", "distribution": "logNormal"},
@@ -204,9 +202,7 @@ def test_a_parameter_distribution_becomes_katibs_feasible_space_distribution():
 
 
 def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
-    template = sweep(trial_kind="pytorchjob", replicas=2, gpus=1).to_manifest("ns")["spec"][
-        "trialTemplate"
-    ]
+    template = sweep(trial_kind="pytorchjob", replicas=2, gpus=1).to_manifest("ns")["spec"]["trialTemplate"]
     assert template["trialSpec"]["kind"] == "PyTorchJob"
     assert template["primaryContainerName"] == "pytorch"
     assert 'type=="Succeeded"' in template["successCondition"]
@@ -233,8 +229,10 @@ def test_sweep_trials_as_pytorchjobs_and_as_argo_workflows():
         ({"parameters": [{"name": "lr", "kind": "x"}]}, "parameters[0].kind"),
         ({"parameters": [Parameter("lr", "double", 0, 1, distribution="loguniform")]}, "parameters[0].min"),
         ({"parameters": [Parameter("lr", "double", 0, 1, distribution="gauss")]}, "parameters[0].distribution"),
-        ({"parameters": [Parameter("bs", "discrete", values=[1, 2], distribution="uniform")]},
-         "parameters[0].distribution"),
+        (
+            {"parameters": [Parameter("bs", "discrete", values=[1, 2], distribution="uniform")]},
+            "parameters[0].distribution",
+        ),
         ({"objective": "best"}, "objective"),
         ({"algorithm": "magic"}, "algorithm"),
         ({"trial_kind": "vm"}, "trial_kind"),
@@ -249,8 +247,14 @@ def test_sweep_validation_names_the_field(change, field):
     assert refused.value.details["field"] == field
 
 
-WORKLOAD = {"gpus": 2, "gpu_type": "NVIDIA-H100-80GB-HBM3", "cpu": 4, "memory": "16Gi",
-            "image": IMAGE, "env": {"SEED": "7"}}
+WORKLOAD = {
+    "gpus": 2,
+    "gpu_type": "NVIDIA-H100-80GB-HBM3",
+    "cpu": 4,
+    "memory": "16Gi",
+    "image": IMAGE,
+    "env": {"SEED": "7"},
+}
 
 
 def test_pytorchjob_and_sweep_trials_get_the_same_pods_from_the_same_workload():
@@ -263,9 +267,7 @@ def test_pytorchjob_and_sweep_trials_get_the_same_pods_from_the_same_workload():
         assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
         (container,) = pod["containers"]
         # cpu given as a number is normalised to a quantity string for both kinds
-        assert container["resources"]["limits"] == {
-            "nvidia.com/gpu": "2", "cpu": "4", "memory": "16Gi"
-        }
+        assert container["resources"]["limits"] == {"nvidia.com/gpu": "2", "cpu": "4", "memory": "16Gi"}
         assert (container["image"], container["env"]) == (IMAGE, [{"name": "SEED", "value": "7"}])
 
 
@@ -290,25 +292,45 @@ def test_every_job_pod_carries_the_notebook_owner_label_so_its_gpus_count_agains
     step_labels = argo_trial["trialSpec"]["spec"]["templates"][0]["metadata"]["labels"]
     assert step_labels == {**owner, "katib.kubeflow.org/model-training": "true"}
     # A Hera workflow keeps its own pod labels; the owner label is added to them.
-    workflow = ArgoWorkflow({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"},
-        "spec": {"entrypoint": "a", "podMetadata": {"labels": {"team": "vision"}},
-                 "templates": [{"name": "a", "container": {"image": IMAGE}}]},
-    })
+    workflow = ArgoWorkflow(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "w"},
+            "spec": {
+                "entrypoint": "a",
+                "podMetadata": {"labels": {"team": "vision"}},
+                "templates": [{"name": "a", "container": {"image": IMAGE}}],
+            },
+        }
+    )
     workflow.validate(notebook)
     built = workflow.to_manifest("ns", None, notebook)["spec"]
     assert built["podMetadata"]["labels"] == {"team": "vision", **owner}
     # Outside a server GPUKubeSpawner started there is no owner label to add.
-    assert "podMetadata" not in ArgoWorkflow({**workflow.manifest, "spec": {
-        "entrypoint": "a", "templates": [{"name": "a", "container": {"image": IMAGE}}]}}).to_manifest("ns")["spec"]
+    assert (
+        "podMetadata"
+        not in ArgoWorkflow(
+            {
+                **workflow.manifest,
+                "spec": {"entrypoint": "a", "templates": [{"name": "a", "container": {"image": IMAGE}}]},
+            }
+        ).to_manifest("ns")["spec"]
+    )
     # (no empty labels map either: Katib's webhook refuses a trial template that has one)
     assert job.to_manifest("ns")["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"] == {}
 
 
 @pytest.mark.parametrize(
     "change, field",
-    [({"gpus": 0}, "gpu_type"), ({"cpu": "lots"}, "cpu"), ({"memory": "16 GB"}, "memory"),
-     ({"env": {"A": 1}}, "env"), ({"image": " "}, "image"), ({"gpus": 65}, "gpus")],
+    [
+        ({"gpus": 0}, "gpu_type"),
+        ({"cpu": "lots"}, "cpu"),
+        ({"memory": "16 GB"}, "memory"),
+        ({"env": {"A": 1}}, "env"),
+        ({"image": " "}, "image"),
+        ({"gpus": 65}, "gpus"),
+    ],
 )
 def test_pytorchjob_and_sweep_refuse_a_bad_workload_field_alike(change, field):
     fields = {**WORKLOAD, **change}
@@ -388,10 +410,7 @@ def test_attach_snapshot_from_a_shared_volume():
         "readOnly": True,
         "subPath": ".mlops/snapshots",
     }
-    assert (
-        spec["containers"][0]["command"][-2:] == ["run", "x"]
-        and "args" not in spec["containers"][0]
-    )
+    assert spec["containers"][0]["command"][-2:] == ["run", "x"] and "args" not in spec["containers"][0]
     env = {e["name"]: e["value"] for e in spec["containers"][0]["env"]}
     assert env == {"MLOPS_SNAPSHOT": "/mlops/snapshot/abc.tar.gz", "PYTHONPATH": "/mlops/code"}
 
@@ -662,8 +681,7 @@ def test_pod_credentials_are_the_mounted_service_account(tmp_path):
     for name, text in (("token", "sa-token"), ("namespace", "mlops-alice"), ("ca.crt", "CA")):
         (tmp_path / name).write_text(text)
     # KUBERNETES_SERVICE_HOST and _PORT, as the kubelet sets them.
-    pod = JobsSettings.from_environment(
-        {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
+    pod = JobsSettings.from_environment({"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"})
     creds = KubeCredentials.from_pod(pod.pod_api_host, pod.pod_api_port, tmp_path)
     assert (creds.server, creds.namespace, creds.bearer_token()) == (
         "https://10.96.0.1:443",
@@ -697,9 +715,7 @@ def test_role_binding_grants_the_user_role_in_the_users_namespace_only():
         "kind": "ClusterRole",
         "name": "jupyterhub-mlops:user",
     }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "jupyter-mlops", "namespace": "mlops-alice"}
-    ]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "jupyter-mlops", "namespace": "mlops-alice"}]
     labels = namespace_manifest("mlops-alice", "alice")["metadata"]["labels"]
     assert labels["jupyterhub-mlops/user"] == "alice"
     # Katib's Experiment webhook refuses sweeps in a namespace without this label.
@@ -716,15 +732,25 @@ def test_replicas_without_pods_take_their_phase_from_the_operators_counts():
 
     assert phases({}) == {"master-0": "Pending", "worker-0": "Pending", "worker-1": "Pending"}
     # Ended and its pods cleaned up (cleanPodPolicy): the counts still say how it went.
-    assert phases({"replicaStatuses": {"Master": {"succeeded": 1},
-                                       "Worker": {"succeeded": 1, "failed": 1}}}) == {
-        "master-0": "Succeeded", "worker-0": "Succeeded", "worker-1": "Failed"}
+    assert phases({"replicaStatuses": {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1, "failed": 1}}}) == {
+        "master-0": "Succeeded",
+        "worker-0": "Succeeded",
+        "worker-1": "Failed",
+    }
     assert phases({"replicaStatuses": {"Worker": {"active": 1}}}) == {
-        "master-0": "Pending", "worker-0": "Running", "worker-1": "Pending"}
+        "master-0": "Pending",
+        "worker-0": "Running",
+        "worker-1": "Pending",
+    }
     # A pod that exists says its own phase.
-    pod = {"metadata": {"name": "t-worker-1", "labels": {"training.kubeflow.org/replica-type": "worker",
-                                                         "training.kubeflow.org/replica-index": "1"}},
-           "status": {"phase": "Running"}, "spec": {"nodeName": "gpu-1"}}
+    pod = {
+        "metadata": {
+            "name": "t-worker-1",
+            "labels": {"training.kubeflow.org/replica-type": "worker", "training.kubeflow.org/replica-index": "1"},
+        },
+        "status": {"phase": "Running"},
+        "spec": {"nodeName": "gpu-1"},
+    }
     assert phases({"replicaStatuses": {"Worker": {"succeeded": 2}}}, [pod])["worker-1"] == "Running"
 
 
@@ -745,36 +771,56 @@ def test_a_generated_name_is_chosen_before_the_create_so_a_retry_cannot_make_a_s
 def controller_nodes() -> dict:
     """Nodes as Argo's workflow-controller (v4.0.5) writes them for steps
     [[prepare], [train], [publish (when false)]] and a DAG with a task omitted."""
-    def node(id, type, phase, name, **extra):
-        return id, {"id": id, "name": f"wf.{name}", "displayName": name, "type": type,
-                    "phase": phase, "startedAt": extra.pop("started", "2026-12-01T10:00:00Z"),
-                    **extra}
 
-    return dict([
-        node("wf", "Steps", "Succeeded", "wf", started="2026-12-01T09:59:59Z"),
-        node("wf-1", "StepGroup", "Succeeded", "[0]"),
-        node("wf-2", "Pod", "Succeeded", "prepare", started="2026-12-01T10:00:01Z"),
-        node("wf-3", "StepGroup", "Succeeded", "[1]"),
-        node("wf-4", "Retry", "Succeeded", "train", started="2026-12-01T10:00:02Z"),
-        node("wf-5", "Pod", "Failed", "train(0)", started="2026-12-01T10:00:03Z",
-             message="main: Error (exit code 1)"),
-        node("wf-6", "Pod", "Succeeded", "train(1)", started="2026-12-01T10:00:04Z"),
-        node("wf-7", "StepGroup", "Succeeded", "[2]"),
-        node("wf-8", "Skipped", "Skipped", "publish", started="2026-12-01T10:00:05Z",
-             message="when 'false' evaluated false"),
-        node("wf-9", "DAG", "Succeeded", "report"),
-        node("wf-10", "TaskGroup", "Succeeded", "fan-out"),
-        node("wf-11", "Skipped", "Omitted", "notify", started="2026-12-01T10:00:06Z",
-             message="omitted: depends condition not met"),
-    ])
+    def node(id, type, phase, name, **extra):
+        return id, {
+            "id": id,
+            "name": f"wf.{name}",
+            "displayName": name,
+            "type": type,
+            "phase": phase,
+            "startedAt": extra.pop("started", "2026-12-01T10:00:00Z"),
+            **extra,
+        }
+
+    return dict(
+        [
+            node("wf", "Steps", "Succeeded", "wf", started="2026-12-01T09:59:59Z"),
+            node("wf-1", "StepGroup", "Succeeded", "[0]"),
+            node("wf-2", "Pod", "Succeeded", "prepare", started="2026-12-01T10:00:01Z"),
+            node("wf-3", "StepGroup", "Succeeded", "[1]"),
+            node("wf-4", "Retry", "Succeeded", "train", started="2026-12-01T10:00:02Z"),
+            node(
+                "wf-5", "Pod", "Failed", "train(0)", started="2026-12-01T10:00:03Z", message="main: Error (exit code 1)"
+            ),
+            node("wf-6", "Pod", "Succeeded", "train(1)", started="2026-12-01T10:00:04Z"),
+            node("wf-7", "StepGroup", "Succeeded", "[2]"),
+            node(
+                "wf-8",
+                "Skipped",
+                "Skipped",
+                "publish",
+                started="2026-12-01T10:00:05Z",
+                message="when 'false' evaluated false",
+            ),
+            node("wf-9", "DAG", "Succeeded", "report"),
+            node("wf-10", "TaskGroup", "Succeeded", "fan-out"),
+            node(
+                "wf-11",
+                "Skipped",
+                "Omitted",
+                "notify",
+                started="2026-12-01T10:00:06Z",
+                message="omitted: depends condition not met",
+            ),
+        ]
+    )
 
 
 def test_workflow_steps_are_the_nodes_that_run_not_the_groups_around_them():
     kind = KINDS["workflow"]
-    obj = {"metadata": {"name": "wf"}, "spec": {},
-           "status": {"phase": "Succeeded", "nodes": controller_nodes()}}
-    pods = [{"metadata": {"name": "wf-prepare-2",
-                          "annotations": {"workflows.argoproj.io/node-id": "wf-2"}}}]
+    obj = {"metadata": {"name": "wf"}, "spec": {}, "status": {"phase": "Succeeded", "nodes": controller_nodes()}}
+    pods = [{"metadata": {"name": "wf-prepare-2", "annotations": {"workflows.argoproj.io/node-id": "wf-2"}}}]
     steps = kind.parts(obj, pods, None)
     assert [(s["name"], s["type"], s["state"]) for s in steps] == [
         ("prepare", "Pod", "Succeeded"),
@@ -789,15 +835,21 @@ def test_workflow_steps_are_the_nodes_that_run_not_the_groups_around_them():
 
 
 def test_workflow_steps_run_as_the_executor_account():
-    manifest = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                "metadata": {"name": "wf"},
-                "spec": {"entrypoint": "a", "templates": [{"name": "a", "container": {
-                    "image": IMAGE, "command": ["python", "a.py"]}}]}}
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "wf"},
+        "spec": {
+            "entrypoint": "a",
+            "templates": [{"name": "a", "container": {"image": IMAGE, "command": ["python", "a.py"]}}],
+        },
+    }
     assert "serviceAccountName" not in ArgoWorkflow(manifest).to_manifest("ns")["spec"]
 
     # As GPUKubeSpawner tells the notebook (MLOPS_WORKFLOW_SERVICE_ACCOUNT).
     notebook = JobsSettings.from_environment(
-        {"MLOPS_WORKFLOW_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT}).notebook_pod()
+        {"MLOPS_WORKFLOW_SERVICE_ACCOUNT": WORKFLOW_SERVICE_ACCOUNT}
+    ).notebook_pod()
     built = ArgoWorkflow(manifest).to_manifest("ns", None, notebook)
     assert built["spec"]["serviceAccountName"] == "mlops-workflow"
     own = {**manifest, "spec": {**manifest["spec"], "serviceAccountName": "etl-runner"}}
@@ -809,30 +861,36 @@ def test_workflow_steps_run_as_the_executor_account():
 
 
 def test_the_workflow_account_is_bound_to_the_executor_role_only():
-    binding = role_binding_manifest("mlops-alice", "alice", WORKFLOW_SERVICE_ACCOUNT,
-                                    WORKFLOW_EXECUTOR_CLUSTER_ROLE)
+    binding = role_binding_manifest("mlops-alice", "alice", WORKFLOW_SERVICE_ACCOUNT, WORKFLOW_EXECUTOR_CLUSTER_ROLE)
     assert binding["roleRef"]["name"] == "jupyterhub-mlops:workflow-executor"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-workflow",
-                                    "namespace": "mlops-alice"}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "mlops-workflow", "namespace": "mlops-alice"}]
 
 
-@pytest.mark.parametrize("node_name, step", [
-    ("wf[1].train", "train"), ("wf.fan-out", "fan-out"), ("wf[0].inner[2].eval(1)", "eval(1)")])
+@pytest.mark.parametrize(
+    "node_name, step", [("wf[1].train", "train"), ("wf.fan-out", "fan-out"), ("wf[0].inner[2].eval(1)", "eval(1)")]
+)
 def test_a_step_pod_is_known_by_the_steps_display_name(node_name, step):
-    pod = {"metadata": {"name": "wf-train-123",
-                        "annotations": {"workflows.argoproj.io/node-name": node_name}}}
+    pod = {"metadata": {"name": "wf-train-123", "annotations": {"workflows.argoproj.io/node-name": node_name}}}
     assert KINDS["workflow"].part_of_pod(pod) == step
 
 
 def test_a_failed_workflow_says_which_step_failed_and_why():
     nodes = controller_nodes()
-    nodes["wf-6"] = {**nodes["wf-6"], "phase": "Failed", "finishedAt": "2026-12-01T10:00:09Z",
-                     "message": "main: Error (exit code 3)"}
+    nodes["wf-6"] = {
+        **nodes["wf-6"],
+        "phase": "Failed",
+        "finishedAt": "2026-12-01T10:00:09Z",
+        "message": "main: Error (exit code 3)",
+    }
     nodes["wf-5"]["finishedAt"] = "2026-12-01T10:00:04Z"
-    obj = {"metadata": {"name": "wf"}, "spec": {},
-           "status": {"phase": "Failed", "message": "child 'wf-4' failed", "nodes": nodes}}
+    obj = {
+        "metadata": {"name": "wf"},
+        "spec": {},
+        "status": {"phase": "Failed", "message": "child 'wf-4' failed", "nodes": nodes},
+    }
     assert KINDS["workflow"].state(obj) == (
-        "Failed", "step train(0) failed: main: Error (exit code 1); "
-                  "step train(1) failed: main: Error (exit code 3)")
+        "Failed",
+        "step train(0) failed: main: Error (exit code 1); step train(1) failed: main: Error (exit code 3)",
+    )
     obj["status"]["nodes"] = {}
     assert KINDS["workflow"].state(obj) == ("Failed", "child 'wf-4' failed")

@@ -63,9 +63,7 @@ def test_schema_rejection_names_the_field_and_leaves_no_configmap(alice, control
         "spec": {
             "entrypoint": "main",
             "suspend": "sometimes",
-            "templates": [
-                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
-            ],
+            "templates": [{"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}],
         },
     }
     configmap = Snapshot(code_dir).build().configmap_name
@@ -103,19 +101,13 @@ def test_our_own_validation_names_the_field_before_calling_the_server(alice):
 def test_name_taken_keeps_the_first_job_and_removes_the_new_snapshot(alice, controller, code_dir):
     client = alice.client()
     name = unique("twice")
-    first = client.submit(
-        PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir))
-    )
+    first = client.submit(PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir)))
     first_cm = first.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     (code_dir / "train.py").write_text("print('changed code, new snapshot')\n")
     second_cm = Snapshot(code_dir).build().configmap_name
     assert second_cm != first_cm
     with pytest.raises(AlreadyExists):
-        client.submit(
-            PyTorchJob(
-                name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir)
-            )
-        )
+        client.submit(PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(code_dir)))
     assert controller.configmap_exists(alice.namespace, first_cm)
     assert not controller.configmap_exists(alice.namespace, second_cm), "cleaned up"
     first.delete()
@@ -132,9 +124,7 @@ def test_snapshot_over_the_configmap_limit_says_what_to_do(alice, controller, bi
     name = unique("big")
     with pytest.raises(SnapshotTooLarge) as refused:
         alice.client().submit(
-            PyTorchJob(
-                name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir)
-            )
+            PyTorchJob(name=name, command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir))
         )
     assert refused.value.http_status == 413
     assert "exclude=" in refused.value.message and ".gitignore" in refused.value.message
@@ -152,9 +142,7 @@ def test_snapshot_over_the_configmap_limit_says_what_to_do(alice, controller, bi
     handle.delete()
 
 
-def test_large_snapshot_travels_on_a_read_write_many_home_volume(
-    alice, controller, big_code_dir, tmp_path
-):
+def test_large_snapshot_travels_on_a_read_write_many_home_volume(alice, controller, big_code_dir, tmp_path):
     claim = unique("home")
     controller.core.create_namespaced_persistent_volume_claim(
         alice.namespace,
@@ -170,9 +158,7 @@ def test_large_snapshot_travels_on_a_read_write_many_home_volume(
     )
     home = tmp_path / "home"
     home.mkdir()
-    client = JobsClient(
-        KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(home))
-    )
+    client = JobsClient(KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(home)))
     handle = client.submit(
         PyTorchJob(
             name=unique("shared"),
@@ -191,9 +177,7 @@ def test_large_snapshot_travels_on_a_read_write_many_home_volume(
     handle.delete()
 
 
-def test_read_write_once_home_volume_is_not_used_for_snapshots(
-    alice, controller, big_code_dir, tmp_path
-):
+def test_read_write_once_home_volume_is_not_used_for_snapshots(alice, controller, big_code_dir, tmp_path):
     claim = unique("rwo")
     controller.core.create_namespaced_persistent_volume_claim(
         alice.namespace,
@@ -207,13 +191,9 @@ def test_read_write_once_home_volume_is_not_used_for_snapshots(
             },
         },
     )
-    client = JobsClient(
-        KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(tmp_path))
-    )
+    client = JobsClient(KubeClient(alice.credentials()), shared_volume=SharedVolume(claim, str(tmp_path)))
     with pytest.raises(SnapshotTooLarge):
-        client.submit(
-            PyTorchJob(command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir))
-        )
+        client.submit(PyTorchJob(command="python train.py", image=IMAGE, snapshot=Snapshot(big_code_dir)))
 
 
 # ------------------------------------------------------------------ 401 / 403
@@ -279,9 +259,7 @@ def test_unreachable_availability_api_refuses_or_queues_as_the_user_chose(alice)
 
     client = JobsClient(
         KubeClient(alice.credentials()),
-        availability=AvailabilityClient(
-            f"http://127.0.0.1:{closed_port()}/services/availability", token="user-token"
-        ),
+        availability=AvailabilityClient(f"http://127.0.0.1:{closed_port()}/services/availability", token="user-token"),
     )
     job = PyTorchJob(name=unique("gpu"), command="python a.py", gpus=1, image=IMAGE, snapshot=None)
     with pytest.raises(ClusterUnreachable, match="availability API"):
@@ -300,9 +278,7 @@ def test_a_snapshot_being_collected_is_shipped_again_for_the_new_job(alice, cont
 
     client = alice.client()
     first = client.submit(
-        PyTorchJob(
-            name=unique("first"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
-        )
+        PyTorchJob(name=unique("first"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir))
     )
     configmap = first.get()["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
     # Hold the ConfigMap in Terminating (a finalizer), as if the collector were mid-way.
@@ -313,16 +289,12 @@ def test_a_snapshot_being_collected_is_shipped_again_for_the_new_job(alice, cont
 
     def collector_finishes():
         time.sleep(1.5)
-        controller.core.patch_namespaced_config_map(
-            configmap, alice.namespace, {"metadata": {"finalizers": None}}
-        )
+        controller.core.patch_namespaced_config_map(configmap, alice.namespace, {"metadata": {"finalizers": None}})
 
     finisher = threading.Thread(target=collector_finishes)
     finisher.start()
     second = client.submit(
-        PyTorchJob(
-            name=unique("second"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir)
-        )
+        PyTorchJob(name=unique("second"), command="python a.py", image=IMAGE, snapshot=Snapshot(code_dir))
     )
     finisher.join()
     cm = controller.core.read_namespaced_config_map(configmap, alice.namespace)

@@ -80,9 +80,7 @@ class InformerThread:
 
 
 def create_job(custom, namespace: str, name: str) -> None:
-    body = PyTorchJob(name=name, command="python a.py", image=IMAGE, snapshot=None).to_manifest(
-        namespace
-    )
+    body = PyTorchJob(name=name, command="python a.py", image=IMAGE, snapshot=None).to_manifest(namespace)
     custom.create_namespaced_custom_object("kubeflow.org", "v1", namespace, "pytorchjobs", body)
 
 
@@ -93,23 +91,23 @@ def listed(custom, namespace: str) -> set[str]:
 
 def test_a_watch_that_ends_normally_is_resumed_without_a_relist(control_plane, namespace):
     custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
-    credentials = KubeCredentials(control_plane.server, namespace, str(control_plane.ca_file),
-                                  token=control_plane.token("admin"))
+    credentials = KubeCredentials(
+        control_plane.server, namespace, str(control_plane.ca_file), token=control_plane.token("admin")
+    )
     inf = InformerThread(credentials, watch_seconds=1)  # the API server ends each watch after 1s
     try:
         made = [f"resume-{i}-{uuid.uuid4().hex[:4]}" for i in range(3)]
         for name in made:
             create_job(custom, namespace, name)
             time.sleep(1.5)
-        wait_for(lambda: inf.informer.watches_opened >= 4, timeout=30,
-                 what="several watches to end and be resumed")
-        wait_for(lambda: inf.names() == listed(custom, namespace), timeout=30,
-                 what="the informer to equal a fresh list")
+        wait_for(lambda: inf.informer.watches_opened >= 4, timeout=30, what="several watches to end and be resumed")
+        wait_for(
+            lambda: inf.names() == listed(custom, namespace), timeout=30, what="the informer to equal a fresh list"
+        )
         assert inf.informer.lists == 1, "an ordinary end of a watch relisted"
         assert inf.informer.expired == 0
         # Each job arrives once; what follows is the Training Operator's status (MODIFIED).
-        assert [e for e in inf.events if e[1] in made and e[0] != "MODIFIED"] == [
-            ("ADDED", name) for name in made]
+        assert [e for e in inf.events if e[1] in made and e[0] != "MODIFIED"] == [("ADDED", name) for name in made]
     finally:
         inf.close()
 

@@ -66,8 +66,12 @@ def sweeps_run(core_v1, alice, job_runner):
 
 
 def finished(handle, timeout: float = 240) -> dict:
-    return wait_for(lambda: (status := handle.status())["state"] in FINISHED and status,
-                    timeout=timeout, interval=1, what=f"sweep {handle.name} to finish")
+    return wait_for(
+        lambda: (status := handle.status())["state"] in FINISHED and status,
+        timeout=timeout,
+        interval=1,
+        what=f"sweep {handle.name} to finish",
+    )
 
 
 def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir, sweeps_run):
@@ -109,30 +113,37 @@ def test_sweep_of_single_pod_trials_end_to_end(alice, controller, code_dir, swee
     assert status["best_trial"]["name"] == max(accuracy, key=accuracy.get)
     # The trial's log is what it printed (through Katib's collector, which keeps it).
     lines = list(handle.logs(status["best_trial"]["name"]))
-    assert any(line.endswith(f"accuracy={accuracy[status['best_trial']['name']]:.4f}")
-               for line in lines), lines
+    assert any(line.endswith(f"accuracy={accuracy[status['best_trial']['name']]:.4f}") for line in lines), lines
     handle.delete()
     controller.wait_gone(alice.namespace, configmap)
 
 
-def test_a_cancelled_sweep_starts_at_most_one_more_trial_and_keeps_its_results(
-        alice, controller, code_dir, sweeps_run):
+def test_a_cancelled_sweep_starts_at_most_one_more_trial_and_keeps_its_results(alice, controller, code_dir, sweeps_run):
     (code_dir / "train.py").write_text("import time\ntime.sleep(8)\nprint('accuracy=0.5')\n")
     handle = Sweep(
-        name=unique("cancel"), command="python train.py --lr {lr}",
-        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
-        max_trials=10, parallel_trials=2, trial_kind="pod", image=IMAGE,
+        name=unique("cancel"),
+        command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)],
+        objective_metric="accuracy",
+        max_trials=10,
+        parallel_trials=2,
+        trial_kind="pod",
+        image=IMAGE,
         snapshot=Snapshot(code_dir),
     ).submit(alice.client())
-    wait_for(lambda: handle.status()["trials"]["running"] == 2, timeout=120, interval=1,
-             what="two trials to run")
+    wait_for(lambda: handle.status()["trials"]["running"] == 2, timeout=120, interval=1, what="two trials to run")
     cancelled = handle.cancel()
     assert cancelled["state"] == "Cancelled"
     started = handle.get()["status"]["trials"]
     assert handle.get()["spec"]["maxTrialCount"] == started + 1
-    status = wait_for(lambda: (s := handle.status())["trials"]["running"] == 0
-                      and s["trials"]["total"] == s["trials"]["succeeded"] and s,
-                      timeout=120, interval=1, what="the running trials to end")
+    status = wait_for(
+        lambda: (
+            (s := handle.status())["trials"]["running"] == 0 and s["trials"]["total"] == s["trials"]["succeeded"] and s
+        ),
+        timeout=120,
+        interval=1,
+        what="the running trials to end",
+    )
     assert status["state"] == "Cancelled"
     assert started <= status["trials"]["total"] <= started + 1
     assert all(part["metrics"].get("accuracy") == "0.5" for part in status["parts"])
@@ -149,23 +160,27 @@ else:
 """
 
 
-def test_a_sweep_of_pytorchjob_trials_is_scored_by_each_masters_metric(
-        alice, controller, code_dir, sweeps_run):
+def test_a_sweep_of_pytorchjob_trials_is_scored_by_each_masters_metric(alice, controller, code_dir, sweeps_run):
     """Katib creates each trial as a PyTorchJob, the Training Operator its master and
     worker pods (which really run); only the master's collector reports."""
     (code_dir / "train.py").write_text(DISTRIBUTED)
     handle = Sweep(
-        name=unique("ddp"), command="python train.py --lr {lr}",
-        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
-        max_trials=2, parallel_trials=2, trial_kind="pytorchjob", replicas=2, image=IMAGE,
+        name=unique("ddp"),
+        command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)],
+        objective_metric="accuracy",
+        max_trials=2,
+        parallel_trials=2,
+        trial_kind="pytorchjob",
+        replicas=2,
+        image=IMAGE,
         snapshot=Snapshot(code_dir),
     ).submit(alice.client())
     status = finished(handle)
     assert status["state"] == "Succeeded", status
     assert status["trials"]["succeeded"] == 2
     for trial in status["parts"]:
-        assert float(trial["metrics"]["accuracy"]) == pytest.approx(
-            1 - float(trial["parameters"]["lr"]), abs=1e-4)
+        assert float(trial["metrics"]["accuracy"]) == pytest.approx(1 - float(trial["parameters"]["lr"]), abs=1e-4)
         assert len(trial["pods"]) == 2, trial  # the master and the worker
         job = controller.get("pytorchjob", alice.namespace, trial["name"])
         assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
@@ -186,21 +201,35 @@ if turn > 1:
 
 
 def test_a_failed_trial_and_one_without_a_metric_are_counted_as_katib_counts_them(
-        alice, code_dir, sweeps_run, tmp_path):
+    alice, code_dir, sweeps_run, tmp_path
+):
     turns = tmp_path / "turns"
     turns.mkdir()
     (code_dir / "train.py").write_text(COUNTED.format(turns=str(turns)))
     handle = Sweep(
-        name=unique("counted"), command="python train.py --lr {lr}",
-        parameters=[Parameter("lr", "double", 0.001, 0.1)], objective_metric="accuracy",
-        max_trials=4, parallel_trials=1, max_failed_trials=3, trial_kind="pod", image=IMAGE,
+        name=unique("counted"),
+        command="python train.py --lr {lr}",
+        parameters=[Parameter("lr", "double", 0.001, 0.1)],
+        objective_metric="accuracy",
+        max_trials=4,
+        parallel_trials=1,
+        max_failed_trials=3,
+        trial_kind="pod",
+        image=IMAGE,
         snapshot=Snapshot(code_dir),
     ).submit(alice.client())
     status = finished(handle, timeout=300)
     assert status["state"] == "Succeeded", status
-    assert status["trials"] == {"total": 4, "pending": 0, "running": 0, "succeeded": 2,
-                                "failed": 1, "killed": 0, "early_stopped": 0,
-                                "metrics_unavailable": 1}
+    assert status["trials"] == {
+        "total": 4,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 2,
+        "failed": 1,
+        "killed": 0,
+        "early_stopped": 0,
+        "metrics_unavailable": 1,
+    }
     states = sorted(part["state"] for part in status["parts"])
     assert states == ["Failed", "Failed", "Succeeded", "Succeeded"]
     assert status["best_trial"]["metrics"] == {"accuracy": "0.8"}
@@ -225,7 +254,11 @@ def test_hera_workflow_end_to_end(alice, controller, code_dir, argo_workflows):
     (step,) = handle.status()["parts"]
     pod = handle.pods()[0]
     assert (step["name"], step["type"], step["state"], step["pod"]) == (
-        name, "Pod", "Succeeded", pod["metadata"]["name"])  # the root node, named by Argo
+        name,
+        "Pod",
+        "Succeeded",
+        pod["metadata"]["name"],
+    )  # the root node, named by Argo
     assert step["started"] and step["finished"]
     assert list(handle.logs(name)) == ["accuracy=0.9"]
 

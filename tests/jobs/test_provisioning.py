@@ -18,17 +18,13 @@ pytestmark = pytest.mark.cluster
 
 
 async def api_client(control_plane, identity: str):
-    return await async_config.new_client_from_config(
-        config_file=str(control_plane.kubeconfig(identity))
-    )
+    return await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig(identity)))
 
 
 async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1):
     prefix = f"mlops-{uuid.uuid4().hex[:4]}-"
     async with await api_client(control_plane, "hub") as api:
-        results = await asyncio.gather(
-            *(ensure_user_namespace(api, "Dana@Lab", prefix=prefix) for _ in range(3))
-        )
+        results = await asyncio.gather(*(ensure_user_namespace(api, "Dana@Lab", prefix=prefix) for _ in range(3)))
         again = await ensure_user_namespace(api, "Dana@Lab", prefix=prefix)
     assert len({r.namespace for r in results} | {again.namespace}) == 1
     namespace = again.namespace
@@ -71,7 +67,8 @@ async def test_ensure_is_idempotent_and_safe_concurrently(control_plane, core_v1
     assert not allowed("get", "configmaps", "", namespace, **steps)
     assert not allowed("create", "workflowtaskresults", "argoproj.io", "default", **steps)
     assert not allowed("create", "workflowtaskresults", "argoproj.io", namespace), (
-        "the notebook's account does not write step results")
+        "the notebook's account does not write step results"
+    )
     core_v1.delete_namespace(namespace)
 
 

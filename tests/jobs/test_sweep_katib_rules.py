@@ -45,9 +45,8 @@ def run_trial(container: dict, metrics_dir, values: dict[str, str]) -> subproces
 
 def sweep(**changes) -> Sweep:
     spec = Sweep(
-        command=["printf", "%s|", "--lr={lr}", "it's a $HOME; `x` \"q\"", "$(HOME)", "{opt}"],
-        parameters=[Parameter("lr", "double", 0.01, 0.1),
-                    Parameter("opt", "categorical", values=["adam w", "sgd;ls"])],
+        command=["printf", "%s|", "--lr={lr}", 'it\'s a $HOME; `x` "q"', "$(HOME)", "{opt}"],
+        parameters=[Parameter("lr", "double", 0.01, 0.1), Parameter("opt", "categorical", values=["adam w", "sgd;ls"])],
         objective_metric="accuracy",
         snapshot=None,
         image="python:3.11",
@@ -63,21 +62,22 @@ def primary(manifest: dict) -> dict:
 
 
 def test_trial_command_survives_katib_rewrite_with_shell_characters(tmp_path):
-    result = run_trial(primary(sweep().to_manifest("ns")), tmp_path,
-                       {"lr": "0.05", "opt": "sgd;ls"})
+    result = run_trial(primary(sweep().to_manifest("ns")), tmp_path, {"lr": "0.05", "opt": "sgd;ls"})
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "metrics.log").read_text() == (
-        "--lr=0.05|it's a $HOME; `x` \"q\"|$(HOME)|sgd;ls|"
-    )
+    assert (tmp_path / "metrics.log").read_text() == ('--lr=0.05|it\'s a $HOME; `x` "q"|$(HOME)|sgd;ls|')
     # Katib's "&& echo completed" ran: the command was not exec'd.
     (marker,) = tmp_path.glob("*.pid")
     assert marker.read_text().strip() == "completed"
 
 
 def test_a_failing_trial_command_fails_the_container_and_writes_no_marker(tmp_path):
-    spec = Sweep(command="sh -c 'echo accuracy=0.1; exit 3' {lr}",
-                 parameters=[Parameter("lr", "double", 0.01, 0.1)],
-                 objective_metric="accuracy", snapshot=None, image="python:3.11")
+    spec = Sweep(
+        command="sh -c 'echo accuracy=0.1; exit 3' {lr}",
+        parameters=[Parameter("lr", "double", 0.01, 0.1)],
+        objective_metric="accuracy",
+        snapshot=None,
+        image="python:3.11",
+    )
     spec.validate()
     result = run_trial(primary(spec.to_manifest("ns")), tmp_path, {"lr": "0.05"})
     assert result.returncode == 3
@@ -99,8 +99,7 @@ def test_every_trial_kind_runs_its_command_as_one_shell_line(trial_kind):
     spec = sweep(trial_kind=trial_kind)
     trial = spec.to_manifest("ns")["spec"]["trialTemplate"]["trialSpec"]
     if trial_kind == "pytorchjob":
-        containers = [r["template"]["spec"]["containers"][0]
-                      for r in trial["spec"]["pytorchReplicaSpecs"].values()]
+        containers = [r["template"]["spec"]["containers"][0] for r in trial["spec"]["pytorchReplicaSpecs"].values()]
     else:
         containers = [t["container"] for t in trial["spec"]["templates"] if "container" in t]
     for container in containers:
@@ -117,28 +116,45 @@ def test_algorithm_settings_reach_katib_as_text():
     spec = sweep(algorithm="tpe", algorithm_settings={"random_state": 7, "n_startup_trials": "3"})
     assert spec.to_manifest("ns")["spec"]["algorithm"] == {
         "algorithmName": "tpe",
-        "algorithmSettings": [{"name": "n_startup_trials", "value": "3"},
-                              {"name": "random_state", "value": "7"}],
+        "algorithmSettings": [{"name": "n_startup_trials", "value": "3"}, {"name": "random_state", "value": "7"}],
     }
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"algorithm": "hyperband"}, "algorithm", "use tpe"),
-    ({"algorithm": "grid"}, "algorithm", "sobol"),
-    ({"algorithm": "simulated-annealing"}, "algorithm", "random, tpe, cmaes, sobol"),
-    ({"algorithm_settings": {"n_startup_trials": "3"}}, "algorithm_settings.n_startup_trials",
-     "random has no setting"),
-    ({"algorithm": "tpe", "algorithm_settings": {"n_ei_candidates": "0"}},
-     "algorithm_settings.n_ei_candidates", "at least 1"),
-    ({"algorithm": "tpe", "algorithm_settings": {"random_state": "1.5"}},
-     "algorithm_settings.random_state", "integer"),
-    ({"algorithm": "cmaes", "algorithm_settings": {"restart_strategy": "always"}},
-     "algorithm_settings.restart_strategy", "none, ipop, bipop"),
-    ({"algorithm": "sobol", "algorithm_settings": {"random_state": "1"}},
-     "algorithm_settings.random_state", "takes no settings"),
-    ({"algorithm": "cmaes"}, "algorithm", "at least 2 double or int"),
-    ({"name": "s" * 41}, "name", "1-40"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"algorithm": "hyperband"}, "algorithm", "use tpe"),
+        ({"algorithm": "grid"}, "algorithm", "sobol"),
+        ({"algorithm": "simulated-annealing"}, "algorithm", "random, tpe, cmaes, sobol"),
+        (
+            {"algorithm_settings": {"n_startup_trials": "3"}},
+            "algorithm_settings.n_startup_trials",
+            "random has no setting",
+        ),
+        (
+            {"algorithm": "tpe", "algorithm_settings": {"n_ei_candidates": "0"}},
+            "algorithm_settings.n_ei_candidates",
+            "at least 1",
+        ),
+        (
+            {"algorithm": "tpe", "algorithm_settings": {"random_state": "1.5"}},
+            "algorithm_settings.random_state",
+            "integer",
+        ),
+        (
+            {"algorithm": "cmaes", "algorithm_settings": {"restart_strategy": "always"}},
+            "algorithm_settings.restart_strategy",
+            "none, ipop, bipop",
+        ),
+        (
+            {"algorithm": "sobol", "algorithm_settings": {"random_state": "1"}},
+            "algorithm_settings.random_state",
+            "takes no settings",
+        ),
+        ({"algorithm": "cmaes"}, "algorithm", "at least 2 double or int"),
+        ({"name": "s" * 41}, "name", "1-40"),
+    ],
+)
 def test_specs_katib_would_refuse_or_ignore_are_refused_with_a_sentence(changes, field, words):
     with pytest.raises(InvalidSpec) as caught:
         sweep(**changes)
@@ -148,17 +164,26 @@ def test_specs_katib_would_refuse_or_ignore_are_refused_with_a_sentence(changes,
 
 def test_a_log_scale_is_refused_where_the_algorithm_ignores_it():
     with pytest.raises(InvalidSpec) as caught:
-        Sweep(command="python t.py {lr}", objective_metric="a", snapshot=None, image="i",
-              parameters=[Parameter("lr", "double", 1e-4, 1e-1, distribution="loguniform")]
-              ).validate()
+        Sweep(
+            command="python t.py {lr}",
+            objective_metric="a",
+            snapshot=None,
+            image="i",
+            parameters=[Parameter("lr", "double", 1e-4, 1e-1, distribution="loguniform")],
+        ).validate()
     assert caught.value.details["field"] == "parameters[0].distribution"
     assert "ignores distribution" in str(caught.value)
 
 
 def test_a_value_that_would_end_the_quoting_is_refused():
     with pytest.raises(InvalidSpec, match="single quote"):
-        Sweep(command="python t.py {opt}", objective_metric="a", snapshot=None, image="i",
-              parameters=[Parameter("opt", "categorical", values=["it's"])]).validate()
+        Sweep(
+            command="python t.py {opt}",
+            objective_metric="a",
+            snapshot=None,
+            image="i",
+            parameters=[Parameter("opt", "categorical", values=["it's"])],
+        ).validate()
 
 
 def test_forty_characters_is_the_longest_name_and_resubmits_stay_within_it():
@@ -169,22 +194,27 @@ def test_forty_characters_is_the_longest_name_and_resubmits_stay_within_it():
     # The API server appends five characters to generateName.
     assert len(again["metadata"]["generateName"]) + 5 <= jobs.SWEEP_NAME_LIMIT
     twice = kind_named("sweep").resubmit_manifest(
-        {**again, "metadata": {**again["metadata"], "name": again["metadata"]["generateName"] + "abcde"}})
+        {**again, "metadata": {**again["metadata"], "name": again["metadata"]["generateName"] + "abcde"}}
+    )
     assert len(twice["metadata"]["generateName"]) + 5 <= jobs.SWEEP_NAME_LIMIT
 
 
 def experiment(status: dict, spec: dict | None = None, conditions=None) -> dict:
-    return {"metadata": {"name": "s", "namespace": "ns", "resourceVersion": "9", "uid": "u"},
-            "spec": {"maxTrialCount": 10, "parallelTrialCount": 3, **(spec or {})},
-            "status": {**status, "conditions": conditions or [
-                {"type": "Running", "status": "True"}]}}
+    return {
+        "metadata": {"name": "s", "namespace": "ns", "resourceVersion": "9", "uid": "u"},
+        "spec": {"maxTrialCount": 10, "parallelTrialCount": 3, **(spec or {})},
+        "status": {**status, "conditions": conditions or [{"type": "Running", "status": "True"}]},
+    }
 
 
-@pytest.mark.parametrize(("status", "spec"), [
-    ({"trials": 5, "trialsRunning": 3, "trialsSucceeded": 2}, {}),
-    ({"trials": 0}, {"parallelTrialCount": 4, "maxFailedTrialCount": 4}),
-    ({"trials": 9, "trialsRunning": 3, "trialsSucceeded": 6}, {}),
-])
+@pytest.mark.parametrize(
+    ("status", "spec"),
+    [
+        ({"trials": 5, "trialsRunning": 3, "trialsSucceeded": 2}, {}),
+        ({"trials": 0}, {"parallelTrialCount": 4, "maxFailedTrialCount": 4}),
+        ({"trials": 9, "trialsRunning": 3, "trialsSucceeded": 6}, {}),
+    ],
+)
 def test_cancel_keeps_max_trials_above_the_trials_started(status, spec):
     """Katib's Experiment webhook refuses maxTrialCount <= status.trials, and parallel or
     failed counts above maxTrialCount; cancel asks for the least it accepts."""
@@ -201,14 +231,12 @@ def test_cancel_keeps_max_trials_above_the_trials_started(status, spec):
 def test_cancel_leaves_the_spec_alone_when_every_trial_exists_and_a_finished_sweep_alone():
     all_started = experiment({"trials": 10, "trialsRunning": 2, "trialsSucceeded": 8})
     assert "spec" not in kind_named("sweep").cancel_patch(all_started)
-    finished = experiment({"trials": 10, "trialsSucceeded": 10},
-                          conditions=[{"type": "Succeeded", "status": "True"}])
+    finished = experiment({"trials": 10, "trialsSucceeded": 10}, conditions=[{"type": "Succeeded", "status": "True"}])
     assert kind_named("sweep").cancel_patch(finished) == {}
 
 
 def test_a_cancelled_sweep_stays_cancelled_when_katib_ends_it_at_the_lowered_count():
-    obj = experiment({"trials": 6, "trialsSucceeded": 6},
-                     conditions=[{"type": "Succeeded", "status": "True"}])
+    obj = experiment({"trials": 6, "trialsSucceeded": 6}, conditions=[{"type": "Succeeded", "status": "True"}])
     obj["metadata"]["annotations"] = {jobs.CANCELLED_ANNOTATION: "true"}
     assert jobs.SWEEP.state(obj)[0] == "Cancelled"
     running = experiment({"trials": 6, "trialsRunning": 2, "trialsSucceeded": 4})
@@ -218,42 +246,58 @@ def test_a_cancelled_sweep_stays_cancelled_when_katib_ends_it_at_the_lowered_cou
 
 
 def test_summary_counts_every_trial_katib_counts():
-    status = {"trials": 8, "trialsSucceeded": 3, "trialsFailed": 1, "trialsRunning": 1,
-              "trialsEarlyStopped": 2, "trialMetricsUnavailable": 1}
+    status = {
+        "trials": 8,
+        "trialsSucceeded": 3,
+        "trialsFailed": 1,
+        "trialsRunning": 1,
+        "trialsEarlyStopped": 2,
+        "trialMetricsUnavailable": 1,
+    }
     counts = kind_named("sweep").summary(experiment(status))["trials"]
     assert counts["early_stopped"] == 2 and counts["metrics_unavailable"] == 1
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
-    api.JobSummary.model_validate(kind_named("sweep").summary(
-        {**experiment(status), "apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment"}))
+    api.JobSummary.model_validate(
+        kind_named("sweep").summary({**experiment(status), "apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment"})
+    )
 
 
 def test_the_suggestion_pod_is_not_one_of_the_sweeps_pods():
     def pod(name, **labels):
-        return {"metadata": {"name": name, "labels": {"katib.kubeflow.org/experiment": "s",
-                                                      **labels}}}
-    pods = [pod("s-random-abc", **{jobs.SUGGESTION_POD_LABEL: "s"}),
-            pod("s-x7-pod", **{"katib.kubeflow.org/trial": "s-x7"})]
+        return {"metadata": {"name": name, "labels": {"katib.kubeflow.org/experiment": "s", **labels}}}
+
+    pods = [
+        pod("s-random-abc", **{jobs.SUGGESTION_POD_LABEL: "s"}),
+        pod("s-x7-pod", **{"katib.kubeflow.org/trial": "s-x7"}),
+    ]
     assert [p["metadata"]["name"] for p in kind_named("sweep").own_pods(pods)] == ["s-x7-pod"]
 
 
 def test_rest_bodies_get_the_same_refusals():
     with pytest.raises(api.BodyError) as caught:
-        api.validate_body("sweep", '{"command": "x {a}", "objective_metric": "m", '
-                          '"parameters": [{"name": "a", "min": 0, "max": 1}], '
-                          '"algorithm": "hyperband"}')
+        api.validate_body(
+            "sweep",
+            '{"command": "x {a}", "objective_metric": "m", '
+            '"parameters": [{"name": "a", "min": 0, "max": 1}], '
+            '"algorithm": "hyperband"}',
+        )
     assert caught.value.field == "algorithm" and "use tpe" in caught.value.reason
     with pytest.raises(api.BodyError) as caught:
-        api.validate_body("sweep", '{"command": "x", "objective_metric": "m", "parameters": [], '
-                          f'"name": "{"s" * 41}"}}')
+        api.validate_body(
+            "sweep", f'{{"command": "x", "objective_metric": "m", "parameters": [], "name": "{"s" * 41}"}}'
+        )
     assert caught.value.field == "name"
 
 
 def test_every_setting_named_is_one_goptuna_reads():
     """Names as Katib v0.19's goptuna converter reads them (random_state, n_startup_trials,
     n_ei_candidates, sigma, restart_strategy); anything else it silently ignores."""
-    read = {"random": {"random_state"}, "tpe": {"random_state", "n_startup_trials",
-                                                  "n_ei_candidates"},
-            "cmaes": {"random_state", "sigma", "restart_strategy"}, "sobol": set()}
+    read = {
+        "random": {"random_state"},
+        "tpe": {"random_state", "n_startup_trials", "n_ei_candidates"},
+        "cmaes": {"random_state", "sigma", "restart_strategy"},
+        "sobol": set(),
+    }
     assert {name: {s.name for s in a.settings} for name, a in SWEEP_ALGORITHMS.items()} == read
     assert setting_problem("cmaes", "sigma", "0") and not setting_problem("cmaes", "sigma", "0.3")
     assert setting_problem("random", "random_state", " 1")

@@ -102,17 +102,17 @@ def test_steps_run_as_the_executor_account_and_report_their_results(alice, argo_
         assert pod["spec"]["serviceAccountName"] == alice.workflow_service_account
     # One WorkflowTaskResult per step that ran, written with the step pod's token.
     results = argo_workflows.task_results(alice.namespace, handle.name)
-    assert sorted(r["metadata"]["labels"]["workflows.argoproj.io/report-outputs-completed"]
-                  for r in results) == ["true", "true"]
+    assert sorted(r["metadata"]["labels"]["workflows.argoproj.io/report-outputs-completed"] for r in results) == [
+        "true",
+        "true",
+    ]
     handle.delete()
 
 
 def test_a_step_whose_account_may_not_report_fails_as_on_a_cluster(alice, argo_workflows):
     """The namespace's ``default`` account (what Argo uses without serviceAccountName)
     may not create WorkflowTaskResults: Argo's wait container exits 64, the step fails."""
-    handle = submit_workflow(
-        pipeline(unique("no-report"), service_account_name="default"), client=alice.client()
-    )
+    handle = submit_workflow(pipeline(unique("no-report"), service_account_name="default"), client=alice.client())
     assert handle.wait(timeout=TIMEOUT)["state"] == "Failed", handle.status()
     prepare = next(s for s in handle.status()["parts"] if s["name"] == "prepare")
     assert prepare["state"] == "Failed"
@@ -145,13 +145,15 @@ def test_terminate_stops_a_running_workflow(alice, argo_workflows):
         with Steps(name="main"):
             sleep()
     handle = submit_workflow(workflow, client=alice.client())
-    wait_for(lambda: ("sleep", "Pod", "Running") in steps(handle), timeout=TIMEOUT,
-             what="the step to run")
+    wait_for(lambda: ("sleep", "Pod", "Running") in steps(handle), timeout=TIMEOUT, what="the step to run")
 
     assert handle.cancel()["state"] == "Cancelled"
     assert handle.wait(timeout=TIMEOUT)["state"] == "Cancelled"
-    wait_for(lambda: handle.get()["status"].get("phase") == "Failed", timeout=TIMEOUT,
-             what="the controller to stop the workflow")
+    wait_for(
+        lambda: handle.get()["status"].get("phase") == "Failed",
+        timeout=TIMEOUT,
+        what="the controller to stop the workflow",
+    )
     step = next(s for s in handle.status()["parts"] if s["name"] == "sleep")
     assert step["state"] == "Failed"
     assert "shutdown" in step["message"], step
@@ -176,8 +178,10 @@ def test_bob_cannot_see_or_touch_alices_workflow(alice, bob, argo_workflows):
     assert handle.name not in {j["name"] for j in bob.client().list("workflow")}
     # Bob's own token, straight at the API server, is refused alice's step pod and its log.
     core = kubernetes.client.CoreV1Api(bob.api_client())
-    for call in (lambda: core.read_namespaced_pod(pod, alice.namespace),
-                 lambda: core.read_namespaced_pod_log(pod, alice.namespace, container="main")):
+    for call in (
+        lambda: core.read_namespaced_pod(pod, alice.namespace),
+        lambda: core.read_namespaced_pod_log(pod, alice.namespace, container="main"),
+    ):
         with pytest.raises(kubernetes.client.ApiException) as refused:
             call()
         assert refused.value.status == 403

@@ -34,9 +34,7 @@ class JupyterLab:
 
     def get_json(self, path: str) -> tuple[int, dict | str]:
         """GET ``path`` (relative to the base URL) with the token; (status, body)."""
-        request = urllib.request.Request(
-            self.url + path, headers={"Authorization": f"token {self.token}"}
-        )
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"token {self.token}"})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.loads(response.read())
@@ -49,8 +47,7 @@ def start_jupyter_lab(work_dir: Path, extra_args: list[str] = ()):
     """Run ``jupyter lab`` until the block ends; yields a ``JupyterLab``."""
     port = free_port()
     token = secrets.token_hex(16)
-    dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings",
-                                                "workspaces", "logs")}
+    dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings", "workspaces", "logs")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     # Without an answer to "fetch Jupyter news?", JupyterLab puts a toast over the page.
@@ -58,9 +55,14 @@ def start_jupyter_lab(work_dir: Path, extra_args: list[str] = ()):
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     argv = [
-        sys.executable, "-m", "jupyterlab",
-        "--no-browser", "--allow-root",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={dirs['root']}",
         f"--LabApp.user_settings_dir={dirs['settings']}",
@@ -100,5 +102,3 @@ def _tail(path: Path, lines: int = 30) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-

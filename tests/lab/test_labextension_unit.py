@@ -17,8 +17,9 @@ UI_TESTS = REPO / "ui-tests"
 def npm(*args: str, folder: Path = LABEXTENSION) -> subprocess.CompletedProcess:
     if not (folder / "node_modules").is_dir():
         pytest.fail(f"{folder.name}/node_modules is missing: run `make install` (npm ci in {folder.name})")
-    return subprocess.run([shutil.which("npm") or "npm", *args], cwd=folder, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [shutil.which("npm") or "npm", *args], cwd=folder, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_npm_unit_tests_pass():

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.browser
 
 def test_sidebar_says_so_when_the_server_extension_is_disabled(tmp_path):
     disabled = "--ServerApp.jpserver_extensions=jupyter_mlops=False"
-    with start_jupyter_lab(tmp_path / "lab", extra_args=[disabled]) as lab, \
-            chromium_context(tmp_path / "chromium-profile") as context:
+    with (
+        start_jupyter_lab(tmp_path / "lab", extra_args=[disabled]) as lab,
+        chromium_context(tmp_path / "chromium-profile") as context,
+    ):
         # The premise: the endpoint is really gone, while JupyterLab still serves.
         status, _ = lab.get_json("mlops/api/v1/info")
         assert status == 404
@@ -29,8 +31,7 @@ def test_sidebar_says_so_when_the_server_extension_is_disabled(tmp_path):
         page = context.new_page()
         page.goto(f"{lab.url}lab?token={lab.token}")
         sidebar = open_mlops_sidebar(page)
-        alert = sidebar.get_by_role("alert").filter(
-            has_text="Could not reach the MLOps server extension")
+        alert = sidebar.get_by_role("alert").filter(has_text="Could not reach the MLOps server extension")
         alert.wait_for(state="visible")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "lab-sidebar-extension-disabled.png")

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.cluster]
 # The specs of the projects fresh + jobs + errors (playwright.config.js).
 SPECS = 11
 
-HERA_FILE = '''
+HERA_FILE = """
 from hera.workflows import Container, Steps, Workflow
 
 with Workflow(generate_name="pipeline-", entrypoint="main") as w:
@@ -49,7 +49,7 @@ with Workflow(generate_name="pipeline-", entrypoint="main") as w:
 
 if __name__ == "__main__":
     raise SystemExit("the sidebar must not run this file as __main__")
-'''
+"""
 
 
 # jobs.spec.ts's PyTorchJob: each replica says who it is and runs on; the master
@@ -106,11 +106,16 @@ def availability(hub_availability):
 @contextlib.contextmanager
 def researcher_lab(researcher, availability, work_dir):
     """The researcher's notebook server, as configure_jupyter_server sets it up for Galata."""
-    env = {**researcher.environment(), "JUPYTERHUB_USER": researcher.name, **availability(researcher.name),
-           "JUPYTER_IMAGE_SPEC": IMAGE,
-           "MLOPS_SSH_HOST": "ssh.hub.example.org", "MLOPS_SSH_PORT": "2222",
-           # Nothing listens there: the SSH panel must say so in words (errors.spec.ts).
-           "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys"}
+    env = {
+        **researcher.environment(),
+        "JUPYTERHUB_USER": researcher.name,
+        **availability(researcher.name),
+        "JUPYTER_IMAGE_SPEC": IMAGE,
+        "MLOPS_SSH_HOST": "ssh.hub.example.org",
+        "MLOPS_SSH_PORT": "2222",
+        # Nothing listens there: the SSH panel must say so in words (errors.spec.ts).
+        "MLOPS_SSH_KEYS_URL": f"http://127.0.0.1:{free_port()}/services/mlops-ssh/api/keys",
+    }
     with start_lab(work_dir, env, galata=True) as lab:
         (lab.root / "train.py").write_text(TRAIN.format(go=str(work_dir / "go")))
         (lab.root / "sweep.py").write_text(SWEEP)
@@ -129,8 +134,10 @@ def assert_passed(result, count: int) -> None:
 def test_galata_specs_pass(control_plane, core_v1, researcher, availability, job_runner, tmp_path):
     # The pods of workflows, PyTorchJobs and sweeps run as local processes.
     runs_locally(core_v1, researcher.namespace)
-    environment = {**cluster_environment(control_plane, researcher.namespace),
-                   "MLOPS_TEST_GO_FILE": str(tmp_path / "lab" / "go")}
+    environment = {
+        **cluster_environment(control_plane, researcher.namespace),
+        "MLOPS_TEST_GO_FILE": str(tmp_path / "lab" / "go"),
+    }
     with researcher_lab(researcher, availability, tmp_path / "lab") as lab:
         result = run_galata(lab, "errors", environment)
     assert_passed(result, SPECS)

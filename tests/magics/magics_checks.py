@@ -16,17 +16,13 @@ def job_names(controller, namespace: str) -> set[str]:
     for kind in ("pytorchjob", "sweep", "workflow"):
         group, version, plural = controller.GROUPS[kind]
         try:
-            items = controller.custom.list_namespaced_custom_object(
-                group, version, namespace, plural
-            )["items"]
+            items = controller.custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
         except kubernetes.client.ApiException as exc:
             if exc.status != 404:
                 raise
             items = []
         names |= {f"{kind}/{i['metadata']['name']}" for i in items}
-    return names | {
-        f"cm/{c.metadata.name}" for c in controller.core.list_namespaced_config_map(namespace).items
-    }
+    return names | {f"cm/{c.metadata.name}" for c in controller.core.list_namespaced_config_map(namespace).items}
 
 
 def serves_experiments(controller) -> bool:
@@ -46,5 +42,3 @@ def assert_one_line(result, says: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("UsageError: ")
     assert says in lines[0], lines[0]
-
-

@@ -39,9 +39,7 @@ class Result:
         return self.reply.get("status") == "ok"
 
     def stream(self, name: str) -> str:
-        return "".join(
-            o["text"] for o in self.outputs if o["type"] == "stream" and o["name"] == name
-        )
+        return "".join(o["text"] for o in self.outputs if o["type"] == "stream" and o["name"] == name)
 
     @property
     def stdout(self) -> str:
@@ -89,9 +87,7 @@ class Kernel:
         """Send ``code`` for execution; return the message id to ``collect``."""
         return self.client.execute(code, allow_stdin=False, stop_on_error=False)
 
-    def collect(
-        self, msg_id: str, timeout: float = 120, *, result: Result | None = None, until=None
-    ) -> Result:
+    def collect(self, msg_id: str, timeout: float = 120, *, result: Result | None = None, until=None) -> Result:
         """Outputs of ``msg_id`` until the kernel is idle again, then its reply.
 
         With ``until`` (a predicate on the ``Result`` so far) return as soon as
@@ -132,9 +128,7 @@ class Kernel:
                 msg["msg_type"] == "update_display_data"
                 and (content.get("transient") or {}).get("display_id") == display_id
             ):
-                updates.append(
-                    {"data": content["data"], "parent_msg_id": msg["parent_header"].get("msg_id")}
-                )
+                updates.append({"data": content["data"], "parent_msg_id": msg["parent_header"].get("msg_id")})
         return updates
 
     def interrupt(self) -> None:
@@ -176,14 +170,24 @@ class NotebookServer:
         port, self.token = free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{port}/"
         argv = [
-            sys.executable, "-m", "jupyter_server", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
-            "--ServerApp.allow_root=True", f"--ServerApp.root_dir={root}",
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={root}",
             "--ServerApp.jpserver_extensions=jupyter_mlops=True",
         ]
-        env = {**env, "JUPYTER_CONFIG_DIR": str(self.dir / "config"),
-               "JUPYTER_DATA_DIR": str(self.dir / "data"), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+        env = {
+            **env,
+            "JUPYTER_CONFIG_DIR": str(self.dir / "config"),
+            "JUPYTER_DATA_DIR": str(self.dir / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.runtime),
+        }
         self.proc = processes.start("jupyter-server", argv, self.dir, env=env)
         deadline = time.monotonic() + 60
         while not self._serving():
@@ -198,8 +202,9 @@ class NotebookServer:
             return False
 
     def request(self, method: str, path: str, body: dict | None = None) -> httpx.Response:
-        return httpx.request(method, self.url + path, json=body, timeout=30,
-                             headers={"Authorization": f"token {self.token}"})
+        return httpx.request(
+            method, self.url + path, json=body, timeout=30, headers={"Authorization": f"token {self.token}"}
+        )
 
     def log(self) -> str:
         return (self.dir / "jupyter-server.log").read_text(errors="replace")[-3000:]
@@ -221,7 +226,8 @@ class ServedKernel(Kernel):
             assert started.status_code == 201, (started.status_code, started.text)
             self.kernel_id = started.json()["id"]
             self.client = BlockingKernelClient(
-                connection_file=str(self.server.runtime / f"kernel-{self.kernel_id}.json"))
+                connection_file=str(self.server.runtime / f"kernel-{self.kernel_id}.json")
+            )
             self.client.load_connection_file()
             self.client.start_channels(hb=False)
             self._wait_until_answering()

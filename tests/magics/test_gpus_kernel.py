@@ -79,14 +79,18 @@ def notebook_pod(user: str, gpus: int) -> dict:
         "kind": "Pod",
         "metadata": {
             "name": f"jupyter-{user}-{uuid.uuid4().hex[:6]}",
-            "labels": {"component": "singleuser-server", "hub.jupyter.org/username": user,
-                       "jupyterhub-mlops/user": user},
+            "labels": {
+                "component": "singleuser-server",
+                "hub.jupyter.org/username": user,
+                "jupyterhub-mlops/user": user,
+            },
         },
         "spec": {
             "nodeSelector": {"nvidia.com/gpu.product": RTX},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
-            "containers": [{"name": "notebook", "image": IMAGE,
-                            "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+            "containers": [
+                {"name": "notebook", "image": IMAGE, "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+            ],
         },
     }
 
@@ -105,8 +109,7 @@ def test_a_job_over_the_gpu_cap_prints_one_line_and_creates_nothing(
     core_v1.create_namespaced_pod(alice.namespace, server)
     name = server["metadata"]["name"]
     try:
-        wait_for(lambda: held(hub_availability, "alice") == 4, timeout=60,
-                 what="the hub to count alice's 4 GPUs")
+        wait_for(lambda: held(hub_availability, "alice") == 4, timeout=60, what="the hub to count alice's 4 GPUs")
         assert held(hub_availability, "bob") == 0, "the answer is per user"
         shown = kernel.run("%mlops gpus")
         assert shown.text.splitlines()[-1] == f"You hold 4 GPUs of your cap of {USER_GPU_CAP}."
@@ -121,29 +124,34 @@ def test_a_job_over_the_gpu_cap_prints_one_line_and_creates_nothing(
         assert job_names(controller, alice.namespace) == before
     finally:
         core_v1.delete_namespaced_pod(name, alice.namespace, grace_period_seconds=0)
-    wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60,
-             what="the hub to see alice's server gone")
+    wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60, what="the hub to see alice's server gone")
     accepted = kernel.run(cell(job + " -o capped"))
     assert accepted.ok, accepted.outputs
     assert kernel.run("%mlops delete {capped.name}").ok
 
 
-def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, training_jobs,
-                                                       hub_availability):
+def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, training_jobs, hub_availability):
     """GPUKubeSpawner hands the notebook its owner label (``MLOPS_OWNER_LABEL``) and the jobs
     API puts it on every job pod, so the hub counts a running job's GPUs as alice's too."""
-    kernel.run("import os; from jupyter_mlops.jobs import set_default_client\n"
-               "os.environ['MLOPS_OWNER_LABEL'] = 'jupyterhub-mlops/user=alice'\n"
-               "set_default_client(None)")  # the client reads the environment once, when built
+    kernel.run(
+        "import os; from jupyter_mlops.jobs import set_default_client\n"
+        "os.environ['MLOPS_OWNER_LABEL'] = 'jupyterhub-mlops/user=alice'\n"
+        "set_default_client(None)"
+    )  # the client reads the environment once, when built
     name = f"held-{uuid.uuid4().hex[:6]}"
     try:
         # The Training Operator creates the four replica pods (one GPU each) from the job's
         # template, keeping its labels; their processes run until the job is deleted.
-        submitted = kernel.run(f"%%mlops pytorchjob --gpus 1 --workers 4 --gpu-type {RTX} "
-                               f"--name {name} --bg\nimport time\ntime.sleep(600)\n")
+        submitted = kernel.run(
+            f"%%mlops pytorchjob --gpus 1 --workers 4 --gpu-type {RTX} "
+            f"--name {name} --bg\nimport time\ntime.sleep(600)\n"
+        )
         assert submitted.ok, submitted.outputs
-        wait_for(lambda: held(hub_availability, "alice") == 4, timeout=60,
-                 what="the hub to count the 4 GPUs of alice's running job")
+        wait_for(
+            lambda: held(hub_availability, "alice") == 4,
+            timeout=60,
+            what="the hub to count the 4 GPUs of alice's running job",
+        )
         assert held(hub_availability, "bob") == 0
         refused = kernel.run(cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {A100} --queue --bg"))
         assert_one_line(
@@ -153,7 +161,5 @@ def test_gpus_a_running_job_holds_count_against_the_cap(kernel, alice, training_
         )
     finally:
         # The pods go with their job (ownerReferences).
-        kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None); set_default_client(None)\n"
-                   f"%mlops delete {name}")
-    wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60,
-             what="the hub to see alice's job pods gone")
+        kernel.run(f"os.environ.pop('MLOPS_OWNER_LABEL', None); set_default_client(None)\n%mlops delete {name}")
+    wait_for(lambda: held(hub_availability, "alice") == 0, timeout=60, what="the hub to see alice's job pods gone")

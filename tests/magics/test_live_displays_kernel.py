@@ -28,8 +28,7 @@ def unique(prefix: str) -> str:
 
 def waits_for(go) -> str:
     """A cell that runs until the test creates the file ``go``, then ends well."""
-    return (f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\n"
-            "print('done', flush=True)\n")
+    return f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\nprint('done', flush=True)\n"
 
 
 def shows(data: dict, state: str) -> bool:
@@ -44,12 +43,11 @@ def follow_in_background(kernel, name: str, go) -> None:
     display_id = result.displays()[0][1]
     if not any(shows(data, "Running") for _, _, data in result.displays()):
         kernel.display_updates(
-            display_id, lambda updates: any(shows(u["data"], "Running") for u in updates),
-            timeout=120)
+            display_id, lambda updates: any(shows(u["data"], "Running") for u in updates), timeout=120
+        )
 
 
-def test_live_displays_open_no_watch_of_their_own(kernel, alice, training_jobs, control_plane,
-                                                  tmp_path):
+def test_live_displays_open_no_watch_of_their_own(kernel, alice, training_jobs, control_plane, tmp_path):
     go = tmp_path / "go"
     names = [unique("shared") for _ in range(MORE_DISPLAYS + 1)]
     # The first display's stream has the notebook server start its informers: the watches
@@ -60,12 +58,18 @@ def test_live_displays_open_no_watch_of_their_own(kernel, alice, training_jobs, 
         follow_in_background(kernel, name, go)
     assert {f"mlops-follow-pytorchjob-{name}" for name in names} <= set(kernel.value(FOLLOWERS))
     # A display that watched by itself would hold one more watch for as long as it follows.
-    wait_for(lambda: namespaced_watches(control_plane)["pytorchjobs"] == baseline, timeout=30,
-             what=f"{len(names)} live displays to hold no API-server watch of their own")
+    wait_for(
+        lambda: namespaced_watches(control_plane)["pytorchjobs"] == baseline,
+        timeout=30,
+        what=f"{len(names)} live displays to hold no API-server watch of their own",
+    )
 
     go.touch()  # every job ends well; its display follows it to the end and lets go
-    wait_for(lambda: not any(name in " ".join(kernel.value(FOLLOWERS)) for name in names),
-             timeout=120, what="every display to follow its job to the end")
+    wait_for(
+        lambda: not any(name in " ".join(kernel.value(FOLLOWERS)) for name in names),
+        timeout=120,
+        what="every display to follow its job to the end",
+    )
     for name in names:
         shown = kernel.run(f"%mlops status {name}")
         assert shown.text.startswith(f"pytorchjob {name}: Succeeded"), shown.outputs
@@ -84,9 +88,11 @@ def test_a_kernel_no_notebook_server_started_shows_the_job_once_and_says_so(
         submitted = bare.run(f"%%mlops pytorchjob --name {name} --bg\nimport time\ntime.sleep(600)\n")
         assert submitted.ok, submitted.outputs
         ((_, _, data),) = submitted.displays()
-        says = ("This output does not update: live displays follow jobs through the notebook "
-                f"server, and no Jupyter server started this kernel; %mlops status {name} "
-                "shows it now.")
+        says = (
+            "This output does not update: live displays follow jobs through the notebook "
+            f"server, and no Jupyter server started this kernel; %mlops status {name} "
+            "shows it now."
+        )
         assert data["text/plain"].startswith(f"pytorchjob {name}: ") and says in data["text/plain"]
         assert f"mlops-follow-pytorchjob-{name}" not in bare.value(FOLLOWERS)
 

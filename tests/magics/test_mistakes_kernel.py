@@ -113,9 +113,7 @@ def test_mistakes_print_one_line_and_change_nothing(kernel, alice, controller, c
 
 
 def test_queue_submits_what_does_not_fit_now(kernel, alice, controller):
-    result = kernel.run(
-        cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {RTX} --queue --bg -o queued")
-    )
+    result = kernel.run(cell(f"%%mlops pytorchjob --gpus 8 --workers 2 --gpu-type {RTX} --queue --bg -o queued"))
     assert result.ok, result.outputs
     assert "Queued: 2 pod(s) of 8 GPU(s)" in result.text
     assert "class='mlops-warning'" in result.html
@@ -129,9 +127,7 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
     (crd,) = [doc for doc in katib.crds() if doc["spec"]["names"]["plural"] == "experiments"]
     control_plane.kubectl("delete", "crd", crd["metadata"]["name"], "--wait=true")
     try:
-        wait_for(
-            lambda: not serves_experiments(controller), timeout=60, what="the Experiment API to go"
-        )
+        wait_for(lambda: not serves_experiments(controller), timeout=60, what="the Experiment API to go")
         before = job_names(controller, alice.namespace)
         assert_one_line(
             kernel.run(cell(SWEEP + "--param lr=uniform(0,1)")),
@@ -143,9 +139,7 @@ def test_missing_crd_is_named(kernel, alice, controller, control_plane):
         assert job_names(controller, alice.namespace) == before
     finally:
         control_plane.apply_objects([crd])
-        wait_for(
-            lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return"
-        )
+        wait_for(lambda: serves_experiments(controller), timeout=60, what="the Experiment API to return")
 
 
 def test_ssh_help(kernel):
@@ -155,8 +149,7 @@ def test_ssh_help(kernel):
     assert "ssh alice@hub.example.org" in result.text
     assert "Host jupyterhub\n    HostName hub.example.org\n    User alice\n" in result.html
     named = kernel.run(
-        "import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\n"
-        "del os.environ['JUPYTERHUB_SERVER_NAME']"
+        "import os; os.environ['JUPYTERHUB_SERVER_NAME'] = 'gpu'\n%mlops ssh\ndel os.environ['JUPYTERHUB_SERVER_NAME']"
     )
     assert "ssh alice.gpu@hub.example.org" in named.text
     assert "Host jupyterhub-gpu\n" in named.html
@@ -177,13 +170,9 @@ def test_no_credentials_or_no_api_server(kernel):
     """Outside a pod without credentials, or with the API server away: one line each."""
 
     def with_environment(change: str):
-        kernel.run(
-            "import os; from jupyter_mlops.jobs import set_default_client\nsaved = dict(os.environ)"
-        )
+        kernel.run("import os; from jupyter_mlops.jobs import set_default_client\nsaved = dict(os.environ)")
         result = kernel.run(f"{change}\nset_default_client(None)\n%mlops jobs")
-        restored = kernel.run(
-            "os.environ.clear(); os.environ.update(saved)\nset_default_client(None)"
-        )
+        restored = kernel.run("os.environ.clear(); os.environ.update(saved)\nset_default_client(None)")
         assert restored.ok
         return result
 

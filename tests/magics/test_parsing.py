@@ -107,10 +107,12 @@ def test_one_process_per_pod_runs_python_several_run_torchrun():
     """The operator's MASTER_ADDR/MASTER_PORT/WORLD_SIZE/RANK serve env:// for one process
     per pod; only several processes per pod need torchrun to start and number them."""
     for workers, gpus in ((1, 0), (1, 1), (3, 1)):
-        assert cell_command("c.py", workers=workers, gpus_per_worker=gpus,
-                            script_args=["lr=1"]) == ["python", "c.py", "lr=1"]
-    assert cell_command("c.py", workers=2, gpus_per_worker=4) == torchrun_command(
-        "c.py", workers=2, gpus_per_worker=4)
+        assert cell_command("c.py", workers=workers, gpus_per_worker=gpus, script_args=["lr=1"]) == [
+            "python",
+            "c.py",
+            "lr=1",
+        ]
+    assert cell_command("c.py", workers=2, gpus_per_worker=4) == torchrun_command("c.py", workers=2, gpus_per_worker=4)
 
 
 def test_torchrun_command_spans_every_worker():
@@ -187,9 +189,9 @@ def test_sweep_command_is_accepted_by_the_jobs_api():
         )
         sweep.validate()
         spec = sweep.to_manifest("ns")["spec"]
-        return spec["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"][
-            "template"
-        ]["spec"]["containers"][0]["command"], spec
+        return spec["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
+            "containers"
+        ][0]["command"], spec
 
     command, spec = trial_command(2)  # torchrun's shell line
     assert "'lr=${trialParameters.lr}'" in command[-1]
@@ -280,4 +282,4 @@ def test_settings_and_log_scales_are_what_the_served_algorithms_take():
     namespace: dict = {}
     sys_argv = ["t.py", "lr=-2.0"]
     exec(compile(script.replace("_mlops_sys.argv", repr(sys_argv)), "t", "exec"), namespace)
-    assert namespace["lr"] == 10 ** -2.0
+    assert namespace["lr"] == 10**-2.0

@@ -84,9 +84,9 @@ def test_minimize_colours_low_metrics_as_good():
     ]
     colour = {
         line.get("data-trial"): line.get("stroke")
-        for line in ET.fromstring(
-            parallel_coordinates_svg(plot_data(axes, trials, "loss", objective="minimize"))
-        ).iter(f"{SVG}polyline")
+        for line in ET.fromstring(parallel_coordinates_svg(plot_data(axes, trials, "loss", objective="minimize"))).iter(
+            f"{SVG}polyline"
+        )
     }
     assert colour["low"] == "#2563eb" and colour["high"] == "#cbd5e1"
 
@@ -94,7 +94,10 @@ def test_minimize_colours_low_metrics_as_good():
 def test_the_best_trial_by_the_objective_when_katib_has_not_named_one():
     assert best_trial(TRIALS, "accuracy", "maximize")["name"] == "t-b"
     assert best_trial(TRIALS, "accuracy", "minimize") == {
-        "name": "t-a", "parameters": {"lr": "0.0001", "bs": "32"}, "metrics": {"accuracy": "0.70"}}
+        "name": "t-a",
+        "parameters": {"lr": "0.0001", "bs": "32"},
+        "metrics": {"accuracy": "0.70"},
+    }
     assert best_trial(TRIALS, "loss", "minimize") is None  # no trial reported it
 
 
@@ -104,7 +107,10 @@ def test_plot_data_scores_each_complete_line_by_the_objective():
     assert (lines["t-a"]["score"], lines["t-b"]["score"], lines["t-c"]["score"]) == (0, 1, None)
     lines = plot_data(axes, TRIALS, "accuracy", objective="minimize", best="t-a")["lines"]
     assert [(line["trial"], line["score"]) for line in lines] == [
-        ("t-b", 0), ("t-c", None), ("t-a", 1)]  # the best one last
+        ("t-b", 0),
+        ("t-c", None),
+        ("t-a", 1),
+    ]  # the best one last
 
 
 def test_names_and_values_are_escaped():
@@ -146,9 +152,7 @@ def test_progress_lines_and_tables():
             {"name": "worker-0", "phase": "Running", "pod": "j-worker-0", "node": "n2"},
         ],
     }
-    assert render.progress_line(job) == (
-        "pytorchjob j: Failed · 2 replicas: 1 Failed, 1 Running · OOMKilled"
-    )
+    assert render.progress_line(job) == ("pytorchjob j: Failed · 2 replicas: 1 Failed, 1 Running · OOMKilled")
     html = render.job_html({**job, "message": "OOMKilled <script>"})
     assert "data-state='Failed'" in html
     assert "· 2 replicas: 1 Failed, 1 Running · OOMKilled &lt;script&gt;</p>" in html
@@ -195,6 +199,4 @@ def test_gpu_table_from_the_availability_snapshot():
     assert "cap" not in render.gpus_text(uncapped)
     assert render.gpus_text({"gpu_types": {}}) == "The cluster reports no GPUs."
     # Out of sync, the hub sends no numbers rather than wrong ones: say so, not "no GPUs".
-    assert render.gpus_text({"in_sync": False, "gpu_types": None}).startswith(
-        "GPU availability is unknown right now"
-    )
+    assert render.gpus_text({"in_sync": False, "gpu_types": None}).startswith("GPU availability is unknown right now")

@@ -49,8 +49,7 @@ time.sleep(600)
 
 def waits_for(go) -> str:
     """A cell that runs until the test creates the file ``go``, then ends well."""
-    return (f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\n"
-            "print('done', flush=True)\n")
+    return f"import os, time\nwhile not os.path.exists({str(go)!r}):\n    time.sleep(0.1)\nprint('done', flush=True)\n"
 
 
 SUBMITTED = ("Pending", "Running")
@@ -72,8 +71,11 @@ def controller_state(controller, namespace: str, name: str) -> str:
 def logs_are(kernel, name: str, text: str, replica: str = "master-0") -> None:
     """Wait until the replica's process has printed ``text`` (its container may not have
     started yet: then %mlops logs prints nothing)."""
-    wait_for(lambda: kernel.run(f"%mlops logs {name} --replica {replica}").stdout == text,
-             timeout=120, what=f"{replica} of {name} to print {text!r}")
+    wait_for(
+        lambda: kernel.run(f"%mlops logs {name} --replica {replica}").stdout == text,
+        timeout=120,
+        what=f"{replica} of {name} to print {text!r}",
+    )
 
 
 def test_help_documents_every_subcommand(kernel):
@@ -120,8 +122,7 @@ def test_help_documents_every_subcommand(kernel):
     assert "--trial TRIAL" in one.stdout and "sweep (cell only)" not in one.stdout
 
 
-def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, training_jobs,
-                                                  workdir):
+def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, training_jobs, workdir):
     name = unique("ddp")
     result = kernel.run(
         # "A100": a short name for the one A100 type of the fleet, as users write it.
@@ -156,9 +157,7 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, tra
     assert {"name": "NCCL_DEBUG", "value": "INFO"} in container["env"]
     assert container["command"][-2] == "python"
     script = container["command"][-1]
-    files = snapshot_files(
-        controller, alice.namespace, obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"]
-    )
+    files = snapshot_files(controller, alice.namespace, obj["metadata"]["annotations"]["jupyterhub-mlops/snapshot"])
     assert files[script] == CELL
     assert "models/net.py" in files
     assert "data/huge.bin" not in files and "notes/draft.md" not in files  # .gitignore, --exclude
@@ -178,9 +177,7 @@ def test_pytorchjob_cell_follows_the_job_in_place(kernel, alice, controller, tra
 
 def test_background_job_managed_by_name(kernel, alice, controller, training_jobs):
     name = unique("bg")
-    submitted = kernel.run(
-        f"%%mlops pytorchjob --workers 2 --name {name} --image {OTHER_IMAGE} --bg -o job\n{RANKED}"
-    )
+    submitted = kernel.run(f"%%mlops pytorchjob --workers 2 --name {name} --image {OTHER_IMAGE} --bg -o job\n{RANKED}")
     assert submitted.ok, submitted.outputs
     (only,) = submitted.displays()  # shown once, then the cell returns
     assert shown_state(only[2]) in SUBMITTED
@@ -189,8 +186,7 @@ def test_background_job_managed_by_name(kernel, alice, controller, training_jobs
         assert replica["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
     logs_are(kernel, name, "epoch 1 loss=0.5\n")
     logs_are(kernel, name, "worker up\nepoch 1 done\n", replica="worker-0")
-    wait_for(lambda: kernel.value("job.state()") == "Running", timeout=60,
-             what="the operator to mark the job Running")
+    wait_for(lambda: kernel.value("job.state()") == "Running", timeout=60, what="the operator to mark the job Running")
 
     listed = kernel.run("%mlops jobs")
     row = next(line.split() for line in listed.text.splitlines() if name in line)
@@ -208,9 +204,15 @@ def test_background_job_managed_by_name(kernel, alice, controller, training_jobs
     assert kernel.run(f"%mlops cancel {name}").stdout == f"pytorchjob {name}: Cancelled\n"
     assert controller.get("pytorchjob", alice.namespace, name)["spec"]["runPolicy"]["suspend"]
     # The operator deletes the suspended job's pods and says so.
-    wait_for(lambda: not controller.core.list_namespaced_pod(
-        alice.namespace, label_selector=f"training.kubeflow.org/job-name={name}").items,
-        timeout=60, what="the operator to delete the cancelled job's pods")
+    wait_for(
+        lambda: (
+            not controller.core.list_namespaced_pod(
+                alice.namespace, label_selector=f"training.kubeflow.org/job-name={name}"
+            ).items
+        ),
+        timeout=60,
+        what="the operator to delete the cancelled job's pods",
+    )
     assert kernel.run(f"%mlops status {name}").text.startswith(f"pytorchjob {name}: Cancelled")
 
     again = kernel.run(f"%mlops resubmit {name} --bg -o again")
@@ -227,13 +229,11 @@ def test_background_job_managed_by_name(kernel, alice, controller, training_jobs
         assert kernel.run(f"%mlops delete {each}").ok
     gone = kernel.run(f"%mlops status {name}")
     assert gone.stderr.strip() == (
-        f"UsageError: No job named {name!r} in namespace "
-        f"{alice.namespace!r}; %mlops jobs lists yours."
+        f"UsageError: No job named {name!r} in namespace {alice.namespace!r}; %mlops jobs lists yours."
     )
 
 
-def test_background_job_updates_its_output_in_place(kernel, alice, controller, training_jobs,
-                                                    tmp_path):
+def test_background_job_updates_its_output_in_place(kernel, alice, controller, training_jobs, tmp_path):
     """--bg returns at once; the cell's output then follows the job (update_display_data)."""
     name = unique("bgup")
     go = tmp_path / "go"
@@ -249,8 +249,11 @@ def test_background_job_updates_its_output_in_place(kernel, alice, controller, t
 
     # The operator marks the job Running once its pod runs the cell; the cell then ends
     # well when told to, and the operator marks the job Succeeded.
-    wait_for(lambda: controller_state(controller, alice.namespace, name) == "Running",
-             timeout=120, what="the operator to mark the job Running")
+    wait_for(
+        lambda: controller_state(controller, alice.namespace, name) == "Running",
+        timeout=120,
+        what="the operator to mark the job Running",
+    )
     go.touch()
     updates = kernel.display_updates(display_id, lambda u: shows(u, "Succeeded"), timeout=120)
     seen = [shown_state(data)] + [shown_state(u["data"]) for u in updates]
@@ -303,8 +306,7 @@ def test_another_user_cannot_reach_alices_job(kernel, alice, bob, workdir, hub_a
             f"%mlops delete {name}"
         )
         assert theirs.stderr.startswith(
-            "UsageError: Permission denied: your service account "
-            "may not get pytorchjobs.kubeflow.org in namespace"
+            "UsageError: Permission denied: your service account may not get pytorchjobs.kubeflow.org in namespace"
         )
         assert len(theirs.stderr.strip().splitlines()) == 1
     finally:
@@ -332,9 +334,7 @@ def test_following_logs_and_status_until_interrupted(kernel, alice, controller, 
     done = kernel.collect(msg_id, result=shown)
     assert done.ok
     assert done.displays()[0][2]["text/plain"].startswith(f"pytorchjob {name}: Running")
-    assert done.stdout == (
-        f"Stopped watching; pytorchjob {name} keeps running (%mlops status {name}).\n"
-    )
+    assert done.stdout == (f"Stopped watching; pytorchjob {name} keeps running (%mlops status {name}).\n")
     assert controller.get("pytorchjob", alice.namespace, name)
     assert kernel.run(f"%mlops delete {name}").ok
 
@@ -350,7 +350,6 @@ def test_followed_job_that_fails_shows_why(kernel, alice, training_jobs):
     assert result.ok, result.outputs
     last = result.displays()[-1][2]
     assert last["text/plain"].startswith(f"pytorchjob {name}: Failed")
-    assert ("has failed because it has reached the specified backoff limit"
-            in last["text/plain"].splitlines()[0])
+    assert "has failed because it has reached the specified backoff limit" in last["text/plain"].splitlines()[0]
     assert "data-state='Failed'" in last["text/html"]
     assert kernel.run(f"%mlops delete {name}").ok

@@ -22,13 +22,12 @@ CELL = (
     "accuracy = round(0.5 + lr * 4 + bs / 1000, 4)\n"
     "report(accuracy=accuracy)\n"
 )
+
+
 def plotted_trials(html: str) -> dict[str, str]:
     """data-trial -> class of each polyline in the (last) SVG of ``html``."""
     svg = html[html.rindex("<svg") : html.index("</svg>", html.rindex("<svg")) + 6]
-    return {
-        line.get("data-trial"): line.get("class")
-        for line in ET.fromstring(svg).iter(f"{SVG}polyline")
-    }
+    return {line.get("data-trial"): line.get("class") for line in ET.fromstring(svg).iter(f"{SVG}polyline")}
 
 
 def expected_accuracy(trial: dict) -> float:
@@ -37,14 +36,15 @@ def expected_accuracy(trial: dict) -> float:
     return round(0.5 + lr * 4 + bs / 1000, 4)
 
 
-def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, controller, tmp_path,
-                                                            core_v1, job_runner):
+def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, controller, tmp_path, core_v1, job_runner):
     runs_locally(core_v1, alice.namespace)
     name = f"sweep-{uuid.uuid4().hex[:6]}"
     result = kernel.run(
         f"%%mlops sweep --param lr=loguniform(1e-3,1e-1) --param bs=choice(32,64) "
         f'--objective "maximize accuracy" --trials 3 --parallel 2 --algorithm tpe '
-        f"--setting random_state=7 --name {name} -o sweep\n{CELL}", timeout=300)
+        f"--setting random_state=7 --name {name} -o sweep\n{CELL}",
+        timeout=300,
+    )
     assert result.ok, result.outputs
 
     # Every trial reported what the cell computes from the values Katib gave it.
@@ -62,26 +62,24 @@ def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, contr
     displays = result.displays()
     assert len({d[1] for d in displays}) == 1 and displays[-1][0] == "update_display_data"
     final = displays[-1][2]
-    assert final["text/plain"].splitlines()[0].startswith(
-        f"sweep {name}: Succeeded · trials 3 succeeded, 0 running, 0 failed · "
-        f"best accuracy={accuracy} ({best})"
+    assert (
+        final["text/plain"]
+        .splitlines()[0]
+        .startswith(
+            f"sweep {name}: Succeeded · trials 3 succeeded, 0 running, 0 failed · best accuracy={accuracy} ({best})"
+        )
     ), final["text/plain"]
-    assert plotted_trials(final["text/html"]) == {
-        trial: "trial best" if trial == best else "trial" for trial in trials}
+    assert plotted_trials(final["text/html"]) == {trial: "trial best" if trial == best else "trial" for trial in trials}
 
     # The Experiment Katib got: the search space, the objective and the cell as each trial.
     spec = controller.get("sweep", alice.namespace, name)["spec"]
     # lr is searched as its exponent, evenly (Katib's defaulter names the distribution).
-    assert [(p["name"], p["parameterType"]) for p in spec["parameters"]] == [
-        ("lr", "double"), ("bs", "discrete")]
+    assert [(p["name"], p["parameterType"]) for p in spec["parameters"]] == [("lr", "double"), ("bs", "discrete")]
     lr_space, bs_space = (p["feasibleSpace"] for p in spec["parameters"])
-    assert (lr_space["min"], lr_space["max"], lr_space.get("distribution")) == (
-        "-3.0", "-1.0", "uniform")
+    assert (lr_space["min"], lr_space["max"], lr_space.get("distribution")) == ("-3.0", "-1.0", "uniform")
     assert bs_space["list"] == ["32", "64"]
-    assert (spec["objective"]["type"], spec["objective"]["objectiveMetricName"]) == (
-        "maximize", "accuracy")
-    assert spec["algorithm"] == {"algorithmName": "tpe", "algorithmSettings": [
-        {"name": "random_state", "value": "7"}]}
+    assert (spec["objective"]["type"], spec["objective"]["objectiveMetricName"]) == ("maximize", "accuracy")
+    assert spec["algorithm"] == {"algorithmName": "tpe", "algorithmSettings": [{"name": "random_state", "value": "7"}]}
     assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (3, 2)
     assert spec["metricsCollectorSpec"] == {"collector": {"kind": "StdOut"}}
 
@@ -96,7 +94,5 @@ def test_sweep_cell_runs_as_katib_trials_with_plot_and_best(kernel, alice, contr
     log = kernel.run(f"%mlops logs {name} --trial {best}").stdout
     assert f"accuracy={accuracy}" in log, log
     wrong = kernel.run(f"%mlops logs {name} --replica master-0")
-    assert wrong.stderr.strip() == (
-        f"UsageError: --replica is for pytorchjobs; {name} is a sweep (use --trial)."
-    )
+    assert wrong.stderr.strip() == (f"UsageError: --replica is for pytorchjobs; {name} is a sweep (use --trial).")
     assert kernel.run(f"%mlops delete {name}").ok

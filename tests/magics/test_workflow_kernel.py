@@ -30,8 +30,7 @@ def test_workflow_from_a_file(kernel, alice, controller, workdir, argo_workflows
     name = f"pipeline-{uuid.uuid4().hex[:6]}"
     (workdir / "pipeline.py").write_text(PIPELINE.replace("NAME", repr(name)))
     (workdir / "prep.py").write_text("print('prepared')\n")
-    (workdir / "train.py").write_text(
-        "from models.net import build\nprint('training step', build())\nprint('done')\n")
+    (workdir / "train.py").write_text("from models.net import build\nprint('training step', build())\nprint('done')\n")
     submitted = kernel.run("%mlops workflow submit pipeline.py --code --bg -o wf")
     assert submitted.ok, submitted.outputs
     assert submitted.text.startswith(f"workflow {name}: ")

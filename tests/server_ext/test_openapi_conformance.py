@@ -87,18 +87,14 @@ async def notebook_server(control_plane, core_v1, tmp_path_factory):
         while True:
             try:
                 if (
-                    httpx.get(
-                        f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
-                    ).status_code
+                    httpx.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).status_code
                     == 200
                 ):
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(
-                    f"jupyter-server did not start: {(tmp / 'server.log').read_text()}"
-                )
+                raise RuntimeError(f"jupyter-server did not start: {(tmp / 'server.log').read_text()}")
             time.sleep(0.3)
         yield f"{base}/mlops/api/v1", token
     finally:

@@ -49,12 +49,14 @@ def manifest(name: str) -> dict:
 
 
 @on_server_loop
-async def test_workflow_through_rest_goes_in_via_the_argo_server(
-    jp_fetch, alice, controller, project, argo_workflows
-):
+async def test_workflow_through_rest_goes_in_via_the_argo_server(jp_fetch, alice, controller, project, argo_workflows):
     name = f"rest-argo-{uuid.uuid4().hex[:6]}"
     code, created = await call(
-        jp_fetch, "POST", "/jobs/workflows", "jobs", "workflows",
+        jp_fetch,
+        "POST",
+        "/jobs/workflows",
+        "jobs",
+        "workflows",
         body={"manifest": manifest(name), "snapshot": {"path": project}},
     )
     assert (code, created["kind"], created["name"]) == (201, "workflow", name), created
@@ -74,7 +76,13 @@ async def test_workflow_through_rest_goes_in_via_the_argo_server(
     # Its one step is the workflow's root node, which Argo names after the workflow.
     assert [(p["name"], p["state"]) for p in detail["parts"]] == [(name, "Succeeded")]
     code, log = await call(
-        jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "workflows", name, "logs",
+        jp_fetch,
+        "GET",
+        "/jobs/{kind}/{name}/logs",
+        "jobs",
+        "workflows",
+        name,
+        "logs",
         params={"part": name},
     )
     assert (code, log) == (200, "accuracy=0.9\n")
@@ -119,7 +127,11 @@ async def test_unreachable_argo_server_is_503_with_a_sentence_and_nothing_create
 ):
     name = f"unreached-{uuid.uuid4().hex[:6]}"
     code, error = await call(
-        jp_fetch, "POST", "/jobs/workflows", "jobs", "workflows",
+        jp_fetch,
+        "POST",
+        "/jobs/workflows",
+        "jobs",
+        "workflows",
         body={"manifest": manifest(name), "snapshot": {"path": project}},
     )
     assert (code, error["error"]) == (503, "unreachable")

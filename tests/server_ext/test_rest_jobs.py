@@ -72,8 +72,9 @@ print(f"accuracy={1 - lr:.4f}")
 
 
 @on_server_loop
-async def test_sweep_with_workflow_trials_through_rest(jp_fetch, jp_root_dir, alice, controller,
-                                                      project, argo_workflows):
+async def test_sweep_with_workflow_trials_through_rest(
+    jp_fetch, jp_root_dir, alice, controller, project, argo_workflows
+):
     """Katib runs the trials as Argo Workflows (argo_workflows: their step pods run), the
     StdOut collector beside each step reads the metric, and REST shows what Katib found."""
     (jp_root_dir / project / "train.py").write_text(WORKFLOW_TRIAL)
@@ -114,8 +115,9 @@ async def test_sweep_with_workflow_trials_through_rest(jp_fetch, jp_root_dir, al
         lr = float(trial["parameters"]["lr"])
         assert float(trial["metrics"]["accuracy"]) == pytest.approx(1 - lr, abs=1e-4)
     trial = detail["parts"][0]["name"]
-    code, log = await call(jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "sweeps", name,
-                           "logs", params={"part": trial})
+    code, log = await call(
+        jp_fetch, "GET", "/jobs/{kind}/{name}/logs", "jobs", "sweeps", name, "logs", params={"part": trial}
+    )
     assert code == 200 and f"accuracy={detail['parts'][0]['metrics']['accuracy']}" in log, log
     code, _ = await call(jp_fetch, "DELETE", "/jobs/{kind}/{name}", "jobs", "sweeps", name)
     assert code == 204
@@ -149,8 +151,9 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller, argo_
     assert "jupyterhub-mlops/snapshot" not in (obj["metadata"].get("annotations") or {})
 
     code, listing = await call(jp_fetch, "GET", "/jobs", "jobs")
-    assert next(j for j in listing["jobs"] if j["name"] == name)["state"] in (
-        "Pending", "Running"), "listed as soon as submitted"
+    assert next(j for j in listing["jobs"] if j["name"] == name)["state"] in ("Pending", "Running"), (
+        "listed as soon as submitted"
+    )
     # Argo's workflow-controller runs it; the list, served from a watch, follows.
     for _ in range(240):
         code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "workflow"})
@@ -160,9 +163,7 @@ async def test_workflow_manifest_through_rest(jp_fetch, alice, controller, argo_
     else:
         raise AssertionError(f"the list never showed the workflow Succeeded: {listing}")
     # Deleted behind the API's back (kubectl, the TTL controller): the watch removes it.
-    controller.custom.delete_namespaced_custom_object(
-        "argoproj.io", "v1alpha1", alice.namespace, "workflows", name
-    )
+    controller.custom.delete_namespaced_custom_object("argoproj.io", "v1alpha1", alice.namespace, "workflows", name)
     for _ in range(50):
         code, listing = await call(jp_fetch, "GET", "/jobs/workflows", "jobs", "workflows")
         if name not in {j["name"] for j in listing["jobs"]}:
@@ -215,9 +216,7 @@ async def test_api_server_rejection_is_400_naming_the_field_and_leaves_nothing(
         "spec": {
             "entrypoint": "main",
             "parallelism": "many",
-            "templates": [
-                {"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}
-            ],
+            "templates": [{"name": "main", "container": {"image": IMAGE, "command": ["python", "train.py"]}}],
         },
     }
     code, error = await call(
@@ -259,9 +258,7 @@ async def test_bob_cannot_touch_alices_jobs_through_rest(jp_fetch, server_identi
         body={"command": "python x.py", "image": IMAGE, "snapshot": None},
     )
     assert code == 403
-    assert (
-        error["permission"] == f"create pytorchjobs.kubeflow.org in namespace {alice.namespace!r}"
-    )
+    assert error["permission"] == f"create pytorchjobs.kubeflow.org in namespace {alice.namespace!r}"
     # alice's job is untouched: still there, not cancelled (the operator runs it meanwhile).
     assert mine.state() != "Cancelled"
     assert not mine.get()["spec"]["runPolicy"].get("suspend")
@@ -309,14 +306,17 @@ async def test_cookie_sessions_need_the_xsrf_token_as_jupyter_server_requires(
     body = json.dumps({"name": name, "command": "python x.py", "image": IMAGE, "snapshot": None})
     url = f"{root}mlops/api/v1/jobs/pytorchjobs"
 
-    without = await http.fetch(url, method="POST", body=body, raise_error=False,
-                               headers={"Cookie": cookie_header})
+    without = await http.fetch(url, method="POST", body=body, raise_error=False, headers={"Cookie": cookie_header})
     assert without.code == 403
     assert not controller.exists("pytorchjob", alice.namespace, name)
 
-    with_token = await http.fetch(url, method="POST", body=body, raise_error=False,
-                                  headers={"Cookie": cookie_header,
-                                           "X-XSRFToken": cookies["_xsrf"].value})
+    with_token = await http.fetch(
+        url,
+        method="POST",
+        body=body,
+        raise_error=False,
+        headers={"Cookie": cookie_header, "X-XSRFToken": cookies["_xsrf"].value},
+    )
     assert with_token.code == 201, with_token.body
     assert controller.exists("pytorchjob", alice.namespace, name)
     alice.client().handle("pytorchjob", name).delete()
@@ -325,9 +325,7 @@ async def test_cookie_sessions_need_the_xsrf_token_as_jupyter_server_requires(
 @on_server_loop
 async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice):
     client = alice.client()
-    before = client.submit(
-        PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE, snapshot=None)
-    )
+    before = client.submit(PyTorchJob(name=unique("before"), command="python a.py", image=IMAGE, snapshot=None))
     name = unique("during")
 
     async def submit_while_watching():
@@ -337,24 +335,16 @@ async def test_watch_of_every_kind_streams_existing_and_new_jobs(jp_fetch, alice
         )
 
     during = asyncio.create_task(submit_while_watching())
-    code, stream = await call(
-        jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "4"}
-    )
+    code, stream = await call(jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "4"})
     await during
     assert code == 200
-    events = [
-        json.loads(line[len("data: ") :])
-        for line in stream.splitlines()
-        if line.startswith("data: ")
-    ]
+    events = [json.loads(line[len("data: ") :]) for line in stream.splitlines() if line.startswith("data: ")]
     for event in events:
         jsonschema.validate(event, json_schema_of("WatchEvent"))
     seen = [(e["type"], e["job"]["kind"], e["job"]["name"]) for e in events]
     assert ("ADDED", "pytorchjob", before.name) in seen
     assert ("ADDED", "pytorchjob", name) in seen
-    assert seen.index(("ADDED", "pytorchjob", before.name)) < seen.index(
-        ("ADDED", "pytorchjob", name)
-    )
+    assert seen.index(("ADDED", "pytorchjob", before.name)) < seen.index(("ADDED", "pytorchjob", name))
     before.delete()
     client.handle("pytorchjob", name).delete()
 
@@ -365,15 +355,11 @@ async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
     assert (code, error["field"]) == (400, "kind")
     # A parameter the route does not define is ignored, as a browser's cache-buster must be;
     # the ones it does define still act (only sweeps listed) and are still checked.
-    code, listing = await call(
-        jp_fetch, "GET", "/jobs", "jobs", params={"kind": "sweep", "_": "1700000000000"}
-    )
+    code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"kind": "sweep", "_": "1700000000000"})
     assert code == 200 and all(job["kind"] == "sweep" for job in listing["jobs"])
     code, listing = await call(jp_fetch, "GET", "/jobs", "jobs", params={"1700000000000": ""})
     assert code == 200 and "jobs" in listing
-    code, error = await call(
-        jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "0", "_": "1"}
-    )
+    code, error = await call(jp_fetch, "GET", "/jobs/watch", "jobs", "watch", params={"timeout": "0", "_": "1"})
     assert (code, error["field"]) == (400, "timeout")
     code, error = await call(jp_fetch, "GET", "/jobs/{kind}/{name}", "jobs", "tfjobs", "x")
     assert (code, error["error"]) == (404, "not-found")
@@ -385,9 +371,7 @@ async def test_bad_query_and_unknown_kind_are_client_errors(jp_fetch):
 
 @on_server_loop
 async def test_jobs_metric_counts_my_jobs_by_kind_and_state(jp_fetch, alice):
-    job = alice.client().submit(
-        PyTorchJob(name=unique("metric"), command="python a.py", image=IMAGE, snapshot=None)
-    )
+    job = alice.client().submit(PyTorchJob(name=unique("metric"), command="python a.py", image=IMAGE, snapshot=None))
     # Cancelled, the job stays in one state (the Training Operator would move it on).
     job.cancel()
     cancelled = alice.client().list("pytorchjob")

@@ -36,8 +36,9 @@ def plus_one(watches: dict[str, int]) -> dict[str, int]:
 
 
 def submit_job(user, prefix: str):
-    return user.client().submit(PyTorchJob(name=f"{prefix}-{uuid.uuid4().hex[:6]}",
-                                           command="python a.py", image=IMAGE, snapshot=None))
+    return user.client().submit(
+        PyTorchJob(name=f"{prefix}-{uuid.uuid4().hex[:6]}", command="python a.py", image=IMAGE, snapshot=None)
+    )
 
 
 def informers(jp_serverapp):
@@ -57,7 +58,7 @@ async def event_of(lines, name: str, event_type: str) -> dict:
     """The next server-sent event of type ``event_type`` about job ``name`` (others skipped)."""
     async for line in lines:
         if line.startswith("data: "):
-            event = json.loads(line[len("data: "):])
+            event = json.loads(line[len("data: ") :])
             if (event["type"], event["job"]["name"]) == (event_type, name):
                 return event
     raise AssertionError(f"the stream ended before {event_type} of {name}")
@@ -67,12 +68,19 @@ def touch(controller, namespace: str, name: str) -> None:
     """A change to the job that every watcher sees as MODIFIED (a label, as a user may add)."""
     group, version, plural = controller.GROUPS["pytorchjob"]
     controller.custom.patch_namespaced_custom_object(
-        group, version, namespace, plural, name, {"metadata": {"labels": {"touched": "yes"}}})
+        group, version, namespace, plural, name, {"metadata": {"labels": {"touched": "yes"}}}
+    )
 
 
 @on_server_loop
 async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
-    jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
+    jp_fetch,
+    jp_serverapp,
+    jp_http_port,
+    jp_base_url,
+    jp_auth_header,
+    control_plane,
+    alice,
     controller,
 ):
     job = submit_job(alice, "streams")
@@ -84,8 +92,7 @@ async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
         async with http.stream("GET", urls[0]) as warm:
             await event_of(warm.aiter_lines(), job.name, "ADDED")
         watches_before = plus_one(others)
-        await until(lambda: namespaced_watches(control_plane) == watches_before,
-                    what="the server's one watch per kind")
+        await until(lambda: namespaced_watches(control_plane) == watches_before, what="the server's one watch per kind")
         threads_before = set(threading.enumerate())
 
         opened = []
@@ -117,23 +124,27 @@ async def test_many_streams_hold_one_watch_per_kind_and_leave_no_thread(
 
 @on_server_loop
 async def test_a_stream_whose_client_vanished_mid_event_is_cleaned_up(
-    jp_fetch, jp_serverapp, jp_http_port, jp_base_url, jp_auth_header, control_plane, alice,
+    jp_fetch,
+    jp_serverapp,
+    jp_http_port,
+    jp_base_url,
+    jp_auth_header,
+    control_plane,
+    alice,
     controller,
 ):
     job = submit_job(alice, "vanish")
     others = namespaced_watches(control_plane)  # this server has not built its client yet
     assert (await call(jp_fetch, "GET", "/jobs", "jobs"))[0] == 200  # its watches start
     watches_before = plus_one(others)
-    await until(lambda: namespaced_watches(control_plane) == watches_before,
-                what="the server's one watch per kind")
+    await until(lambda: namespaced_watches(control_plane) == watches_before, what="the server's one watch per kind")
     every = informers(jp_serverapp).values()
     threads_before = set(threading.enumerate())
 
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
     path = f"{jp_base_url}mlops/api/v1/jobs/watch"
     writer.write(
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: {jp_auth_header['Authorization']}\r\n\r\n".encode()
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {jp_auth_header['Authorization']}\r\n\r\n".encode()
     )
     await writer.drain()
     head = await reader.readuntil(b"event: job")  # into the first event, not to its end

@@ -109,8 +109,7 @@ class Hub:
         self.kubeconfig = str(control_plane.kubeconfig("hub"))
         self.config = self.run_dir / "jupyterhub_config.py"
         self.config.write_text(
-            local_hub_config(port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
-                             run_dir=self.run_dir)
+            local_hub_config(port=port, hub_port=hub_port, proxy_api_port=proxy_api_port, run_dir=self.run_dir)
             + textwrap.dedent(CONFIG).format(
                 password=PASSWORD,
                 namespace=namespace,
@@ -128,8 +127,7 @@ class Hub:
             TEST_ADMIN_TOKEN=self.admin_token,
             GPU_SPAWNER_TOKEN=self.spawner_token,
             PYTHONPATH=os.pathsep.join(
-                [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"),
-                 os.environ.get("PYTHONPATH", "")]
+                [str(REPO / "spawner"), str(REPO / "contract"), str(REPO / "cluster"), os.environ.get("PYTHONPATH", "")]
             ),
         )
         self.log = open(self.run_dir / "jupyterhub.log", "ab")  # noqa: SIM115 - closed in stop()
@@ -213,8 +211,9 @@ class Hub:
         """Sum of the samples of ``name`` whose labels include ``labels``, as the
         availability service (``where="service"``) or the hub (``"hub"``) exports them."""
         if where == "hub":
-            text = requests.get(f"{self.url}/hub/metrics", timeout=30, headers={
-                "Authorization": f"token {self.admin_token}"}).text
+            text = requests.get(
+                f"{self.url}/hub/metrics", timeout=30, headers={"Authorization": f"token {self.admin_token}"}
+            ).text
         else:
             text = self.service("metrics").text
         want = [f'{k}="{v}"' for k, v in labels.items()]

@@ -22,14 +22,18 @@ A100 = "NVIDIA-A100-SXM4-80GB"
 
 @pytest.fixture(scope="module")
 def hub(control_plane, tmp_path_factory):
-    with running_hub_availability(control_plane, tmp_path_factory.mktemp("hub-5"),
-                                  python=str(hub_image.python())) as running:
+    with running_hub_availability(
+        control_plane, tmp_path_factory.mktemp("hub-5"), python=str(hub_image.python())
+    ) as running:
         yield running
 
 
 def test_the_hub_is_the_hub_images_jupyterhub(hub):
-    pinned = next(line.split("==")[1] for line in hub_image.CONSTRAINTS.read_text().splitlines()
-                  if line.startswith("jupyterhub=="))
+    pinned = next(
+        line.split("==")[1]
+        for line in hub_image.CONSTRAINTS.read_text().splitlines()
+        if line.startswith("jupyterhub==")
+    )
     assert pinned.startswith("5.")
     assert requests.get(f"{hub.hub_url}/hub/api/", timeout=30).json()["version"] == pinned
 

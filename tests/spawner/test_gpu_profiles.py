@@ -185,9 +185,7 @@ def test_a_reservation_and_its_pending_pod_are_counted_once():
 
 
 def test_caps_per_user_and_per_member_of_a_group():
-    config = profiles(
-        user_gpu_cap=4, group_member_gpu_caps={"students": 1, "staff": 8, "banned": 0}
-    )
+    config = profiles(user_gpu_cap=4, group_member_gpu_caps={"students": 1, "staff": 8, "banned": 0})
     assert config.cap_for([]) == 4
     assert config.cap_for(["students"]) == 1
     assert config.cap_for(["students", "staff"]) == 8
@@ -202,9 +200,7 @@ def test_caps_per_user_and_per_member_of_a_group():
 
 
 def test_the_old_name_of_per_member_caps_still_works():
-    config = profiles(
-        group_gpu_caps={"students": 1, "staff": 2}, group_member_gpu_caps={"staff": 8}
-    )
+    config = profiles(group_gpu_caps={"students": 1, "staff": 2}, group_member_gpu_caps={"staff": 8})
     assert config.group_member_gpu_caps == {"students": 1, "staff": 8}
     assert config.cap_for(["students"]) == 1
 
@@ -372,9 +368,7 @@ def test_pod_overrides_as_dicts():
         "extra_resource_limits": {},
         "extra_resource_guarantees": {},
     }
-    out = profile_overrides(
-        profile, {"nvidia.com/gpu.product": "A100"}, "nvidia.com/gpu", base=base, shm_size=""
-    )
+    out = profile_overrides(profile, {"nvidia.com/gpu.product": "A100"}, "nvidia.com/gpu", base=base, shm_size="")
     assert out == {
         "image": "base:1",
         "cpu_guarantee": 8.0,
@@ -388,9 +382,7 @@ def test_pod_overrides_as_dicts():
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": str(16 << 30)}}],
         "volume_mounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
     }
-    mig = profile_overrides(
-        {**profile, "gpus": 1}, {}, "nvidia.com/mig-1g.10gb", base=base, shm_size="1Gi"
-    )
+    mig = profile_overrides({**profile, "gpus": 1}, {}, "nvidia.com/mig-1g.10gb", base=base, shm_size="1Gi")
     assert mig["extra_resource_limits"] == {"nvidia.com/mig-1g.10gb": "1"}
     assert mig["volumes"][0]["emptyDir"]["sizeLimit"] == "1Gi"
 

@@ -68,9 +68,7 @@ def hub(hub_variant, control_plane, hub_namespace, tmp_path_factory):
 
 
 def pods(core_v1, namespace):
-    return [
-        p for p in core_v1.list_namespaced_pod(namespace).items if not p.metadata.deletion_timestamp
-    ]
+    return [p for p in core_v1.list_namespaced_pod(namespace).items if not p.metadata.deletion_timestamp]
 
 
 def cards(page: str) -> dict[str, dict]:
@@ -95,8 +93,11 @@ def cards(page: str) -> dict[str, dict]:
 
 def test_each_variant_runs_its_own_jupyterhub_major(hub, hub_variant):
     version = hub.api("GET", "/").json()["version"]
-    pinned = next(line.split("==")[1] for line in hub_image.CONSTRAINTS.read_text().splitlines()
-                  if line.startswith("jupyterhub=="))
+    pinned = next(
+        line.split("==")[1]
+        for line in hub_image.CONSTRAINTS.read_text().splitlines()
+        if line.startswith("jupyterhub==")
+    )
     if hub_variant == hub_image.IMAGE:
         assert version == pinned, "the hub image's JupyterHub is not the one running"
     else:
@@ -111,9 +112,7 @@ def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
     assert shown["rtx-1"]["total"] == str(types[RTX]["total"])
     # Four A100s fit on a node only with 4 GPUs, 16 CPUs, 64 GiB and a pod slot free there.
     expected_fits = sum(
-        min(
-            f.get("nvidia.com/gpu", 0) // 4, f["cpu"] // 16000, f["memory"] // (64 << 30), f["pods"]
-        )
+        min(f.get("nvidia.com/gpu", 0) // 4, f["cpu"] // 16000, f["memory"] // (64 << 30), f["pods"])
         for name, f in free_by_node.items()
         if name.startswith("gpu-a100")
     )
@@ -164,8 +163,7 @@ def test_over_cap_is_disabled_on_the_page_and_refused_on_post(hub, core_v1, hub_
 
 
 def owned_pods(core_v1, namespace, user):
-    return [p for p in pods(core_v1, namespace)
-            if p.metadata.labels.get("jupyterhub-mlops/user") == user]
+    return [p for p in pods(core_v1, namespace) if p.metadata.labels.get("jupyterhub-mlops/user") == user]
 
 
 def test_a_group_quota_counts_what_all_members_hold(hub, core_v1, hub_namespace):
@@ -179,19 +177,20 @@ def test_a_group_quota_counts_what_all_members_hold(hub, core_v1, hub_namespace)
             resp = hub.post_form(session, {"profile": A100_X1, "gpus": "1"})
             assert resp.status_code == 302, resp.text[:300]
         # Their pods count from the moment they exist (bound or still pending).
-        wait_for(lambda: all(owned_pods(core_v1, hub_namespace, u) for u in members),
-                 timeout=60, what="erin's and frank's pods")
-        assert hub.view_of("gina", ("lab",))["user"]["groups"] == [
-            {"name": "lab", "held_gpus": 2, "quota": 2}]
+        wait_for(
+            lambda: all(owned_pods(core_v1, hub_namespace, u) for u in members),
+            timeout=60,
+            what="erin's and frank's pods",
+        )
+        assert hub.view_of("gina", ("lab",))["user"]["groups"] == [{"name": "lab", "held_gpus": 2, "quota": 2}]
         for user in members:
-            assert hub.metric("jupyterhub_mlops_gpus_held_by_user", user=user,
-                              gpu_type=A100) == 1
+            assert hub.metric("jupyterhub_mlops_gpus_held_by_user", user=user, gpu_type=A100) == 1
 
         def metrics_match_the_snapshot():
             types = hub.snapshot()["gpu_types"][A100]
             return types["held"] >= 2 and all(
-                hub.metric(f"jupyterhub_mlops_gpus_{k}", gpu_type=A100) == types[k]
-                for k in ("free", "held", "total"))
+                hub.metric(f"jupyterhub_mlops_gpus_{k}", gpu_type=A100) == types[k] for k in ("free", "held", "total")
+            )
 
         wait_for(metrics_match_the_snapshot, timeout=30, what="A100 metrics = the snapshot")
 
@@ -215,8 +214,11 @@ def test_a_group_quota_counts_what_all_members_hold(hub, core_v1, hub_namespace)
         for user in members:
             hub.api("DELETE", f"/users/{user}/server")
     # A stopped member's GPUs count no more.
-    wait_for(lambda: not any(owned_pods(core_v1, hub_namespace, u) for u in members),
-             timeout=60, what="the members' pods to go")
+    wait_for(
+        lambda: not any(owned_pods(core_v1, hub_namespace, u) for u in members),
+        timeout=60,
+        what="the members' pods to go",
+    )
     row = next(r for r in hub.view_of("gina", ("lab",))["profiles"] if r["slug"] == A100_X1)
     assert row["reason_code"] is None
 
@@ -259,15 +261,12 @@ def filler_pod(name: str) -> dict:
         "spec": {
             "nodeSelector": {"nvidia.com/gpu.product": A100},
             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
-            "containers": [{"name": "c", "image": "busybox",
-                            "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            "containers": [{"name": "c", "image": "busybox", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
         },
     }
 
 
-def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
-    hub, core_v1, hub_namespace
-):
+def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(hub, core_v1, hub_namespace):
     # Fill the A100s (16 in the fleet) until exactly 8 are left, then race 10 spawns.
     free = settled_free(hub, A100)
     assert free >= 8, f"only {free} A100 GPUs are free: another test holds them"
@@ -276,8 +275,7 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
         core_v1.create_namespaced_pod(hub_namespace, filler_pod(name))
     users = [f"racer{i}" for i in range(10)]
     try:
-        wait_for(lambda: hub.snapshot()["gpu_types"][A100]["free"] == 8, timeout=60,
-                 what="exactly 8 A100 GPUs left")
+        wait_for(lambda: hub.snapshot()["gpu_types"][A100]["free"] == 8, timeout=60, what="exactly 8 A100 GPUs left")
         for user in users:
             hub.api("POST", f"/users/{user}")
 
@@ -291,16 +289,18 @@ def test_ten_concurrent_spawns_for_the_last_eight_gpus_never_grant_more(
             states = [hub.api("GET", f"/users/{u}").json() for u in users]
             return (
                 all(
-                    s["servers"].get("", {}).get("pending") != "spawn"
-                    or s["servers"].get("", {}).get("started")
+                    s["servers"].get("", {}).get("pending") != "spawn" or s["servers"].get("", {}).get("started")
                     for s in states
                 )
                 and states
             )
 
         wait_for(settled, timeout=60, what="every spawn to be refused or past its start")
-        granted = [p for p in gpu_pods(core_v1, hub_namespace)
-                   if p.metadata.labels.get("jupyterhub-mlops/user", "").startswith("racer")]
+        granted = [
+            p
+            for p in gpu_pods(core_v1, hub_namespace)
+            if p.metadata.labels.get("jupyterhub-mlops/user", "").startswith("racer")
+        ]
         gpus = sum(int(p.spec.containers[0].resources.limits["nvidia.com/gpu"]) for p in granted)
         assert gpus <= 8, f"{gpus} A100 GPUs granted for the last 8 (codes {codes})"
         assert gpus == 8, f"only {gpus} of the last 8 A100 GPUs were granted (codes {codes})"
@@ -442,9 +442,17 @@ def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_n
 
     free_cell = '[data-slug="rtx-1"] [data-role=free]'
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page()
             page.goto(f"{hub.url}/hub/login")
@@ -454,20 +462,28 @@ def test_numbers_refresh_in_a_real_browser_without_reloading(hub, core_v1, hub_n
             page.goto(f"{hub.url}/hub/spawn")
             before = int(page.text_content(free_cell))
             page.evaluate("window.__same_page = true")
-            core_v1.create_namespaced_pod(hub_namespace, {
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "browser-probe"},
-                "spec": {"nodeName": "gpu-rtx-1", "containers": [{
-                    "name": "c", "image": "busybox",
-                    "resources": {"limits": {"nvidia.com/gpu": "2"}}}]}})
+            core_v1.create_namespaced_pod(
+                hub_namespace,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "browser-probe"},
+                    "spec": {
+                        "nodeName": "gpu-rtx-1",
+                        "containers": [
+                            {"name": "c", "image": "busybox", "resources": {"limits": {"nvidia.com/gpu": "2"}}}
+                        ],
+                    },
+                },
+            )
             try:
                 # Through the proxy, the OAuth round trip and the event stream.
                 page.wait_for_function(
-                    f"() => document.querySelector('{free_cell}').textContent.trim()"
-                    f" === '{before - 2}'", timeout=30_000)
+                    f"() => document.querySelector('{free_cell}').textContent.trim() === '{before - 2}'", timeout=30_000
+                )
                 assert page.evaluate("window.__same_page") is True
             finally:
-                core_v1.delete_namespaced_pod("browser-probe", hub_namespace,
-                                              grace_period_seconds=0)
+                core_v1.delete_namespaced_pod("browser-probe", hub_namespace, grace_period_seconds=0)
         finally:
             browser.close()
 
@@ -486,8 +502,7 @@ def test_a_pending_spawn_keeps_its_gpus_through_a_hub_restart(hub, core_v1, hub_
     resp = hub.post_form(session, {"profile": MIG3_X4, "gpus": "4"})
     assert resp.status_code == 302, resp.text[:300]
     try:
-        (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, "waiting-wendy"),
-                          timeout=30, what="wendy's pod")
+        (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, "waiting-wendy"), timeout=30, what="wendy's pod")
         assert mig3_row(hub, "victor")["reason_code"] == "none_free"
         hub.stop()
         hub.start()  # the hub and its availability service start from scratch
@@ -506,10 +521,8 @@ def test_a_pending_spawn_keeps_its_gpus_through_a_hub_restart(hub, core_v1, hub_
     finally:
         hub.api("DELETE", "/users/waiting-wendy/server")
     # The stopped spawn's pod is deleted: the slices are offered again.
-    wait_for(lambda: not owned_pods(core_v1, hub_namespace, "waiting-wendy"), timeout=60,
-             what="wendy's pod to go")
-    wait_for(lambda: mig3_row(hub, "victor")["reason_code"] is None, timeout=30,
-             what="the slices to be offered again")
+    wait_for(lambda: not owned_pods(core_v1, hub_namespace, "waiting-wendy"), timeout=60, what="wendy's pod to go")
+    wait_for(lambda: mig3_row(hub, "victor")["reason_code"] is None, timeout=30, what="the slices to be offered again")
     assert mig3_row(hub, "victor")["free"] == 4
     assert hub.metric("jupyterhub_mlops_gpu_reservations") == 0
 
@@ -521,9 +534,7 @@ def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
     assert resp.status_code == 302, resp.text[:300]
     wait_for(
         lambda: [
-            p
-            for p in gpu_pods(core_v1, hub_namespace)
-            if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"
+            p for p in gpu_pods(core_v1, hub_namespace) if p.metadata.labels.get("jupyterhub-mlops/user") == "carol"
         ],
         timeout=60,
         what="carol's pod",
@@ -532,9 +543,7 @@ def test_held_gpus_survive_a_hub_restart(hub, core_v1, hub_namespace):
     hub.start()  # the hub and its availability service start from scratch
     token = hub.api("POST", "/users/carol/tokens", json={"note": "after restart"}).json()["token"]
     doc = wait_for(
-        lambda: (lambda d: d if d["in_sync"] else None)(
-            hub.service("api/v1/snapshot", token=token).json()
-        ),
+        lambda: (lambda d: d if d["in_sync"] else None)(hub.service("api/v1/snapshot", token=token).json()),
         timeout=30,
         what="a synced snapshot",
     )
@@ -552,15 +561,17 @@ def query_options(hub_variant: str, **options) -> dict:
     return {f"{prefix}{key}": value for key, value in options.items()}
 
 
-def test_a_spawn_url_with_options_starts_that_profile_on_a_named_server(hub, hub_variant, core_v1,
-                                                                        hub_namespace):
+def test_a_spawn_url_with_options_starts_that_profile_on_a_named_server(hub, hub_variant, core_v1, hub_namespace):
     user = f"quinn-{hub_variant}"
     session = hub.login(user)
-    resp = session.get(f"{hub.url}/hub/spawn/{user}/train", timeout=30, allow_redirects=False,
-                       params=query_options(hub_variant, profile="rtx-1", gpus="1"))
+    resp = session.get(
+        f"{hub.url}/hub/spawn/{user}/train",
+        timeout=30,
+        allow_redirects=False,
+        params=query_options(hub_variant, profile="rtx-1", gpus="1"),
+    )
     assert resp.status_code == 302, resp.text[:300]
-    (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, user), timeout=60,
-                      what=f"{user}'s pod")
+    (pod,) = wait_for(lambda: owned_pods(core_v1, hub_namespace, user), timeout=60, what=f"{user}'s pod")
     container = pod.spec.containers[0]
     assert container.resources.limits.get(RTX_LIMIT) == "1"
     assert pod.spec.node_selector.get("nvidia.com/gpu.product") == RTX
@@ -568,12 +579,15 @@ def test_a_spawn_url_with_options_starts_that_profile_on_a_named_server(hub, hub
     hub.api("DELETE", f"/users/{user}/servers/train")
 
 
-def test_a_spawn_url_over_the_cap_is_refused_and_starts_nothing(hub, hub_variant, core_v1,
-                                                                hub_namespace):
+def test_a_spawn_url_over_the_cap_is_refused_and_starts_nothing(hub, hub_variant, core_v1, hub_namespace):
     session = hub.login("carol")  # in group "students": cap of 1 GPU
     before = len(pods(core_v1, hub_namespace))
-    resp = session.get(f"{hub.url}/hub/spawn/carol/big", timeout=30, allow_redirects=False,
-                       params=query_options(hub_variant, profile="a100-4", gpus="4"))
+    resp = session.get(
+        f"{hub.url}/hub/spawn/carol/big",
+        timeout=30,
+        allow_redirects=False,
+        params=query_options(hub_variant, profile="a100-4", gpus="4"),
+    )
     assert resp.status_code == 403, resp.text[:300]
     assert "your limit is 1" in html.unescape(resp.text)
     assert len(pods(core_v1, hub_namespace)) == before

@@ -15,8 +15,10 @@ POOL = {"key": "example.org/gpu-pool", "operator": "Exists", "effect": "NoSchedu
 POOL_NODE = {
     "metadata": {"name": "pool-1", "labels": {"nvidia.com/gpu.product": "A100"}},
     "spec": {"taints": [{"key": "example.org/gpu-pool", "value": "a100", "effect": "NoSchedule"}]},
-    "status": {"allocatable": {"nvidia.com/gpu": "8", "cpu": "64", "memory": "512Gi", "pods": "110"},
-               "conditions": [{"type": "Ready", "status": "True"}]},
+    "status": {
+        "allocatable": {"nvidia.com/gpu": "8", "cpu": "64", "memory": "512Gi", "pods": "110"},
+        "conditions": [{"type": "Ready", "status": "True"}],
+    },
 }
 
 

@@ -36,10 +36,10 @@ def spawner_for(control_plane, monkeypatch):
     from jupyterhub_mlops.spawner import GPUKubeSpawner
     from kubernetes_asyncio.config import kube_config
 
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION",
-                        str(control_plane.kubeconfig("hub")))
-    hub = SimpleNamespace(public_host="", url="http://hub:8081/hub/", base_url="/hub/",
-                          api_url="http://hub:8081/hub/api")
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(control_plane.kubeconfig("hub")))
+    hub = SimpleNamespace(
+        public_host="", url="http://hub:8081/hub/", base_url="/hub/", api_url="http://hub:8081/hub/api"
+    )
 
     def make(name: str, config: Config | None = None, namespace: str = "jhub") -> GPUKubeSpawner:
         c = config or Config()
@@ -53,14 +53,14 @@ def spawner_for(control_plane, monkeypatch):
 
 @pytest.mark.parametrize("user", ["alice.smith", "Alice", "carol@example.org"])
 async def test_the_pod_the_namespace_and_the_jobs_agree_and_the_gateway_finds_the_pod(
-        spawner_for, control_plane, namespace, core_v1, user):
+    spawner_for, control_plane, namespace, core_v1, user
+):
     spawner = spawner_for(user, namespace=namespace)
     pod = kubernetes.client.ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
     labels = pod["metadata"]["labels"]
     assert labels[OWNER_LABEL] == label_value(user) == labels["hub.jupyter.org/username"]
     assert namespace_manifest("ns", user)["metadata"]["labels"][OWNER_LABEL] == labels[OWNER_LABEL]
-    assert {p["metadata"]["labels"][OWNER_LABEL] for p in spawner.network_policies()} == {
-        labels[OWNER_LABEL]}
+    assert {p["metadata"]["labels"][OWNER_LABEL] for p in spawner.network_policies()} == {labels[OWNER_LABEL]}
     # Job pods: what the notebook's jobs API reads from the environment the spawner gives it.
     notebook = JobsSettings.from_environment(spawner.get_env()).notebook_pod()
     assert podspec.pod_metadata(notebook)["labels"] == {OWNER_LABEL: labels[OWNER_LABEL]}
@@ -72,6 +72,7 @@ async def test_the_pod_the_namespace_and_the_jobs_agree_and_the_gateway_finds_th
     api = await k8s_config.new_client_from_config(str(control_plane.kubeconfig("hub")))
     try:
         locator = PodLocator(k8s.CoreV1Api(api), namespace=namespace)
+
         def running():
             status = core_v1.read_namespaced_pod(pod["metadata"]["name"], namespace).status
             return status.phase == "Running" and status.pod_ip

@@ -55,6 +55,7 @@ def wait_port(host: str, port: int, timeout: float = 30, proc=None) -> None:
             return True
         except OSError:
             return False
+
     wait_for(up, timeout=timeout, what=f"{host}:{port} to accept connections")
 
 
@@ -81,10 +82,12 @@ class Hub:
 
     def request(self, method: str, path: str, body=None, token: str | None = None):
         """Call the Hub REST API; returns (status, parsed JSON or None)."""
-        req = urllib.request.Request(self.api + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization":
-                                              f"token {token or self.admin_token}"})
+        req = urllib.request.Request(
+            self.api + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {token or self.admin_token}"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, _json_or_text(r.read())
@@ -141,17 +144,37 @@ def hub(tmp_path_factory) -> Hub:
     d = tmp_path_factory.mktemp("hub")
     port, hub_port = free_port(), free_port()
     admin_token, service_token = secrets.token_hex(16), secrets.token_hex(16)
-    (d / "jupyterhub_config.py").write_text(HUB_CONFIG.format(
-        here=str(HERE), port=port, hub_port=hub_port, chp=str(CHP), proxy_api_port=free_port(),
-        db=d / "hub.sqlite", cookie=str(d / "cookie_secret"), service_token=service_token,
-        admin_token=admin_token, ssh_api_port=SSH_API_PORT))
+    (d / "jupyterhub_config.py").write_text(
+        HUB_CONFIG.format(
+            here=str(HERE),
+            port=port,
+            hub_port=hub_port,
+            chp=str(CHP),
+            proxy_api_port=free_port(),
+            db=d / "hub.sqlite",
+            cookie=str(d / "cookie_secret"),
+            service_token=service_token,
+            admin_token=admin_token,
+            ssh_api_port=SSH_API_PORT,
+        )
+    )
     log = open(d / "hub.log", "wb")
     env = {**os.environ, "PATH": f"{CHP.parent}:{VENV_BIN}:{os.environ['PATH']}"}
-    proc = subprocess.Popen([str(VENV_BIN / "jupyterhub"), "-f", "jupyterhub_config.py"],
-                            cwd=d, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    hub = Hub(url=f"http://127.0.0.1:{port}", api=f"http://127.0.0.1:{port}/hub/api",
-              admin_token=admin_token, service_token=service_token, proc=proc)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "jupyterhub"), "-f", "jupyterhub_config.py"],
+        cwd=d,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    hub = Hub(
+        url=f"http://127.0.0.1:{port}",
+        api=f"http://127.0.0.1:{port}/hub/api",
+        admin_token=admin_token,
+        service_token=service_token,
+        proc=proc,
+    )
 
     def ready():
         if proc.poll() is not None:
@@ -160,6 +183,7 @@ def hub(tmp_path_factory) -> Hub:
             return hub.request("GET", "/")[0] == 200
         except OSError:
             return False
+
     wait_for(ready, timeout=60, what="JupyterHub to answer")
     for user in USERS:
         status, _ = hub.request("POST", f"/users/{user}")
@@ -177,16 +201,23 @@ SSH_API_PORT = free_port()
 @pytest.fixture(scope="session")
 def ssh_namespace(control_plane, core_v1) -> str:
     name = f"t-ssh-{secrets.token_hex(3)}"
-    core_v1.create_namespace({"metadata": {"name": name,
-                                           "labels": {"jupyterhub-mlops/test": "true"}}})
+    core_v1.create_namespace({"metadata": {"name": name, "labels": {"jupyterhub-mlops/test": "true"}}})
     # Pods need the namespace's default service account.
-    wait_for(lambda: core_v1.list_namespaced_service_account(name).items, timeout=30,
-             what="the default service account")
+    wait_for(
+        lambda: core_v1.list_namespaced_service_account(name).items, timeout=30, what="the default service account"
+    )
     # The gateway's storage (its Secret, users' key ConfigMaps) lives in one namespace,
     # where the hub gets the storage role, as helm-values/rbac-release-namespace.yaml
     # grants it in the release namespace.
-    control_plane.kubectl("create", "rolebinding", "hub-storage", "-n", name,
-                          "--clusterrole=jupyterhub-mlops:hub-storage", "--group=mlops:hub")
+    control_plane.kubectl(
+        "create",
+        "rolebinding",
+        "hub-storage",
+        "-n",
+        name,
+        "--clusterrole=jupyterhub-mlops:hub-storage",
+        "--group=mlops:hub",
+    )
     yield name
     core_v1.delete_namespace(name)
 
@@ -199,10 +230,12 @@ def user_namespaces(control_plane, core_v1) -> dict[str, str]:
     prefix = f"t-ssh-{secrets.token_hex(3)}-"
     names = {user: user_namespace(user, prefix) for user in USERS}
     for name in names.values():
-        core_v1.create_namespace({"metadata": {"name": name,
-                                               "labels": {"jupyterhub-mlops/test": "true"}}})
-        wait_for(lambda n=name: core_v1.list_namespaced_service_account(n).items, timeout=30,
-                 what="the default service account")
+        core_v1.create_namespace({"metadata": {"name": name, "labels": {"jupyterhub-mlops/test": "true"}}})
+        wait_for(
+            lambda n=name: core_v1.list_namespaced_service_account(n).items,
+            timeout=30,
+            what="the default service account",
+        )
     yield names
     for name in names.values():
         core_v1.delete_namespace(name)
@@ -216,18 +249,28 @@ def notebook_pod(user: str, server: str = "") -> dict:
     if server:
         annotations["hub.jupyter.org/servername"] = server
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {
             "name": f"jupyter-{user}" + (f"--{server}" if server else ""),
-            "labels": {"component": "singleuser-server", "app.kubernetes.io/component":
-                       "singleuser-server",
-                       "hub.jupyter.org/username": safe_slug(user, is_valid=is_valid_label),
-                       "hub.jupyter.org/servername": safe_slug(server, is_valid=is_valid_label),
-                       "jupyterhub-mlops/user": user},
+            "labels": {
+                "component": "singleuser-server",
+                "app.kubernetes.io/component": "singleuser-server",
+                "hub.jupyter.org/username": safe_slug(user, is_valid=is_valid_label),
+                "hub.jupyter.org/servername": safe_slug(server, is_valid=is_valid_label),
+                "jupyterhub-mlops/user": user,
+            },
             "annotations": annotations,
         },
-        "spec": {"containers": [{"name": "notebook", "image": "jupyter/base-notebook",
-                                 "ports": [{"containerPort": 8888}, {"containerPort": 2222}]}]},
+        "spec": {
+            "containers": [
+                {
+                    "name": "notebook",
+                    "image": "jupyter/base-notebook",
+                    "ports": [{"containerPort": 8888}, {"containerPort": 2222}],
+                }
+            ]
+        },
     }
 
 
@@ -258,7 +301,11 @@ class Gateway:
         log = open(self.log, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub_mlops.ssh", "--config", str(self.config)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_port("127.0.0.1", self.port, timeout=60, proc=self.proc)
         wait_port("127.0.0.1", self.api_port, timeout=30, proc=self.proc)
 
@@ -278,6 +325,7 @@ class Gateway:
 
     def wait_audit(self, what: str = "audit line", timeout: float = 15, **match) -> dict:
         """The first audit record whose fields equal ``match`` (values may be callables)."""
+
         def ok(rec):
             for k, v in match.items():
                 if callable(v):
@@ -286,8 +334,8 @@ class Gateway:
                 elif rec.get(k) != v:
                     return False
             return True
-        return wait_for(lambda: next((r for r in self.audit() if ok(r)), None), timeout=timeout,
-                        what=f"{what} {match}")
+
+        return wait_for(lambda: next((r for r in self.audit() if ok(r)), None), timeout=timeout, what=f"{what} {match}")
 
 
 GATEWAY_CONFIG = """
@@ -316,16 +364,27 @@ def gateway(hub, control_plane, ssh_namespace, tmp_path_factory) -> Gateway:
     d = tmp_path_factory.mktemp("gateway")
     port = free_port()
     config = d / "jupyterhub_mlops_ssh_config.py"
-    config.write_text(GATEWAY_CONFIG.format(
-        port=port, namespace=ssh_namespace, kubeconfig=str(control_plane.kubeconfig("hub")),
-        audit=str(d / "audit.jsonl"), hub_url=hub.url))
+    config.write_text(
+        GATEWAY_CONFIG.format(
+            port=port,
+            namespace=ssh_namespace,
+            kubeconfig=str(control_plane.kubeconfig("hub")),
+            audit=str(d / "audit.jsonl"),
+            hub_url=hub.url,
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
-    env.update(JUPYTERHUB_API_TOKEN=hub.service_token, JUPYTERHUB_API_URL=hub.api,
-               JUPYTERHUB_SERVICE_NAME="ssh", JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{SSH_API_PORT}",
-               JUPYTERHUB_SERVICE_PREFIX="/services/ssh/",
-               PYTHONPATH=os.pathsep.join([str(REPO / "spawner"), env.get("PYTHONPATH", "")]))
-    gw = Gateway(port=port, api_port=SSH_API_PORT, config=config, audit_file=d / "audit.jsonl",
-                 env=env, log=d / "gateway.log")
+    env.update(
+        JUPYTERHUB_API_TOKEN=hub.service_token,
+        JUPYTERHUB_API_URL=hub.api,
+        JUPYTERHUB_SERVICE_NAME="ssh",
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{SSH_API_PORT}",
+        JUPYTERHUB_SERVICE_PREFIX="/services/ssh/",
+        PYTHONPATH=os.pathsep.join([str(REPO / "spawner"), env.get("PYTHONPATH", "")]),
+    )
+    gw = Gateway(
+        port=port, api_port=SSH_API_PORT, config=config, audit_file=d / "audit.jsonl", env=env, log=d / "gateway.log"
+    )
     gw.start()
     yield gw
     gw.stop()
@@ -339,6 +398,7 @@ def secret_keys(core_v1, namespace: str) -> dict[str, str]:
 
 def public_key_of(private_text: str) -> str:
     import asyncssh
+
     return asyncssh.import_private_key(private_text).export_public_key().decode().strip()
 
 
@@ -359,9 +419,12 @@ class User:
 
 
 def register_key(hub: Hub, token: str, public_key: str):
-    req = urllib.request.Request(f"{hub.url}/services/ssh/api/keys", method="POST",
-                                 data=json.dumps({"key": public_key}).encode(),
-                                 headers={"Authorization": f"token {token}"})
+    req = urllib.request.Request(
+        f"{hub.url}/services/ssh/api/keys",
+        method="POST",
+        data=json.dumps({"key": public_key}).encode(),
+        headers={"Authorization": f"token {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -372,8 +435,11 @@ def register_key(hub: Hub, token: str, public_key: str):
 def delete_key(hub: Hub, token: str, fingerprint: str) -> int:
     from urllib.parse import quote
 
-    req = urllib.request.Request(f"{hub.url}/services/ssh/api/keys/{quote(fingerprint, safe='')}",
-                                 method="DELETE", headers={"Authorization": f"token {token}"})
+    req = urllib.request.Request(
+        f"{hub.url}/services/ssh/api/keys/{quote(fingerprint, safe='')}",
+        method="DELETE",
+        headers={"Authorization": f"token {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status
@@ -381,46 +447,57 @@ def delete_key(hub: Hub, token: str, fingerprint: str) -> int:
         return e.code
 
 
-def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base: Path,
-              server: str = "") -> Pod:
+def start_pod(core_v1, namespace: str, user: str, gateway_public_key: str, base: Path, server: str = "") -> Pod:
     body = notebook_pod(user, server)
     core_v1.create_namespaced_pod(namespace, body)
     name = body["metadata"]["name"]
-    pod = wait_for(lambda: (p := core_v1.read_namespaced_pod(name, namespace)).status.pod_ip
-                   and p.status.phase == "Running" and p, timeout=60, what=f"pod {name} Running")
+    pod = wait_for(
+        lambda: (p := core_v1.read_namespaced_pod(name, namespace)).status.pod_ip and p.status.phase == "Running" and p,
+        timeout=60,
+        what=f"pod {name} Running",
+    )
     ip = pod.status.pod_ip
     d = base / name
     (d / "home").mkdir(parents=True)
     (d / "home" / f"{user}-notebook.txt").write_text(f"the notebook of {user}\n")
-    env = {"PATH": os.environ["PATH"], "HOME": str(d / "home"),
-           "MLOPS_SSH_GATEWAY_KEY": gateway_public_key, "MLOPS_SSHD_LISTEN": ip,
-           "MLOPS_SSHD_DIR": str(d / "sshd"), "MLOPS_POD_NAME": name,
-           "MLOPS_POD_NAMESPACE": namespace,
-           # What the NVIDIA device plugin gives the notebook container.
-           "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0",
-           # A secret the notebook holds, as KubeSpawner hands it the hub token.
-           "JUPYTERHUB_API_TOKEN": f"pod-token-of-{name}"}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(d / "home"),
+        "MLOPS_SSH_GATEWAY_KEY": gateway_public_key,
+        "MLOPS_SSHD_LISTEN": ip,
+        "MLOPS_SSHD_DIR": str(d / "sshd"),
+        "MLOPS_POD_NAME": name,
+        "MLOPS_POD_NAMESPACE": namespace,
+        # What the NVIDIA device plugin gives the notebook container.
+        "NVIDIA_VISIBLE_DEVICES": f"GPU-{user}-0",
+        # A secret the notebook holds, as KubeSpawner hands it the hub token.
+        "JUPYTERHUB_API_TOKEN": f"pod-token-of-{name}",
+    }
     # The entrypoint of the image: sshd, then the "notebook" (an HTTP server
     # serving the home directory on the pod IP, port 8888).
-    proc = subprocess.Popen([str(ENTRYPOINT), sys.executable, "-m", "http.server", "8888",
-                             "--bind", ip, "--directory", str(d / "home")],
-                            env=env, cwd=d, stdout=open(d / "pod.log", "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(ENTRYPOINT), sys.executable, "-m", "http.server", "8888", "--bind", ip, "--directory", str(d / "home")],
+        env=env,
+        cwd=d,
+        stdout=open(d / "pod.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_port(ip, 2222, proc=proc)
     wait_port(ip, 8888, proc=proc)
     return Pod(user=user, name=name, ip=ip, dir=d, proc=proc)
 
 
 @pytest.fixture(scope="session")
-def users(hub, gateway, core_v1, ssh_namespace, user_namespaces,
-          tmp_path_factory) -> dict[str, User]:
+def users(hub, gateway, core_v1, ssh_namespace, user_namespaces, tmp_path_factory) -> dict[str, User]:
     d = tmp_path_factory.mktemp("users")
     gateway_pub = public_key_of(secret_keys(core_v1, ssh_namespace)["gateway_ed25519_key"])
     result = {}
     for name in USERS:
         key = d / f"{name}_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@laptop",
-                        "-f", str(key)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{name}@laptop", "-f", str(key)], check=True
+        )
         token, _ = hub.new_token(name)
         user = User(name=name, key=key, token=token)
         status, body = register_key(hub, token, user.public_key)
@@ -430,8 +507,11 @@ def users(hub, gateway, core_v1, ssh_namespace, user_namespaces,
         status, body = hub.request("POST", f"/users/{name}/server", {"ip": user.pod.ip})
         assert status in (201, 202), body
         result[name] = user
-    wait_for(lambda: all(hub.request("GET", f"/users/{n}")[1]["servers"].get("", {}).get("ready")
-                         for n in USERS), timeout=60, what="the Hub to see both servers ready")
+    wait_for(
+        lambda: all(hub.request("GET", f"/users/{n}")[1]["servers"].get("", {}).get("ready") for n in USERS),
+        timeout=60,
+        what="the Hub to see both servers ready",
+    )
     yield result
     for user in result.values():
         stop(user.pod.proc)
@@ -456,12 +536,19 @@ class Clients:
     def config_for(self, user: User) -> Path:
         path = self.dir / f"ssh_config_{user.name}"
         if not path.exists():
-            path.write_text(ssh_config_text(self.gateway.port, user, self.known_hosts,
-                                            self.dir / "pod_known_hosts"))
+            path.write_text(ssh_config_text(self.gateway.port, user, self.known_hosts, self.dir / "pod_known_hosts"))
         return path
 
-    def run(self, user: str, argv: list[str], *, program: str = "ssh", password: str | None = None,
-            timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        user: str,
+        argv: list[str],
+        *,
+        program: str = "ssh",
+        password: str | None = None,
+        timeout: float = 60,
+        **kwargs,
+    ) -> subprocess.CompletedProcess:
         u = self.users[user]
         env = dict(os.environ)
         opts = ["-F", str(self.config_for(u))]
@@ -469,15 +556,24 @@ class Clients:
             askpass = self.dir / "askpass.sh"
             askpass.write_text('#!/bin/sh\nprintf "%s\\n" "$MLOPS_TEST_PASSWORD"\n')
             askpass.chmod(0o700)
-            env.update(SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force",
-                       MLOPS_TEST_PASSWORD=password, DISPLAY=":0")
+            env.update(
+                SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", MLOPS_TEST_PASSWORD=password, DISPLAY=":0"
+            )
             opts += ["-o", "PreferredAuthentications=password", "-o", "BatchMode=no"]
-        return subprocess.run([program, *opts, *argv], capture_output=True, text=True,
-                              timeout=timeout, env=env, stdin=subprocess.DEVNULL, **kwargs)
+        return subprocess.run(
+            [program, *opts, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            **kwargs,
+        )
 
 
-def ssh_config_text(port: int, user: User, known_hosts: Path, pod_known_hosts: Path,
-                    pod_key: Path | None = None) -> str:
+def ssh_config_text(
+    port: int, user: User, known_hosts: Path, pod_known_hosts: Path, pod_key: Path | None = None
+) -> str:
     """The ~/.ssh/config of the README, with test paths; ``pod_key``: another key for ``pod``."""
     return f"""
 Host gw

@@ -64,8 +64,9 @@ def test_interactive_shell_with_pty_follows_window_resize(clients, users):
     import pexpect
 
     u = users["alice"]
-    child = pexpect.spawn("ssh", ["-F", str(clients.config_for(u)), "-tt", "gw"],
-                          dimensions=(24, 80), timeout=30, encoding="utf-8")
+    child = pexpect.spawn(
+        "ssh", ["-F", str(clients.config_for(u)), "-tt", "gw"], dimensions=(24, 80), timeout=30, encoding="utf-8"
+    )
     try:
         # The stand-in pod's sshd runs as root, whose home is the host's:
         # keep this shell out of its history file.
@@ -92,8 +93,7 @@ def test_scp_up_and_down(clients, users, tmp_path):
     out = clients.run("alice", [str(src), f"gw:{home}/uploaded.bin"], program="scp")
     assert out.returncode == 0, out.stderr
     assert (u.pod.dir / "home" / "uploaded.bin").read_bytes() == src.read_bytes()
-    out = clients.run("alice", [f"gw:{home}/uploaded.bin", str(tmp_path / "down.bin")],
-                      program="scp")
+    out = clients.run("alice", [f"gw:{home}/uploaded.bin", str(tmp_path / "down.bin")], program="scp")
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "down.bin").read_bytes() == src.read_bytes()
     # Bob's pod never saw it.
@@ -105,8 +105,9 @@ def test_sftp_batch(clients, users, tmp_path):
     (tmp_path / "s.txt").write_text("via sftp\n")
     batch = tmp_path / "batch"
     home = u.pod.dir / "home"
-    batch.write_text(f"cd {home}\nput {tmp_path / 's.txt'} sftp.txt\nls\n"
-                     f"get alice-notebook.txt {tmp_path / 'got.txt'}\n")
+    batch.write_text(
+        f"cd {home}\nput {tmp_path / 's.txt'} sftp.txt\nls\nget alice-notebook.txt {tmp_path / 'got.txt'}\n"
+    )
     out = clients.run("alice", ["-b", str(batch), "gw"], program="sftp")
     assert out.returncode == 0, out.stderr
     assert (u.pod.dir / "home" / "sftp.txt").read_text() == "via sftp\n"
@@ -123,9 +124,12 @@ def test_rsync_over_the_gateway(clients, users, tmp_path):
     (tree / "train.py").write_text("print('hi')\n")
     (tree / "sub" / "data.csv").write_text("a,b\n1,2\n")
     ssh = f"ssh -F {clients.config_for(u)}"
-    out = subprocess.run(["rsync", "-a", "-e", ssh, f"{tree}/",
-                          f"gw:{u.pod.dir / 'home'}/project/"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["rsync", "-a", "-e", ssh, f"{tree}/", f"gw:{u.pod.dir / 'home'}/project/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert (u.pod.dir / "home" / "project" / "sub" / "data.csv").read_text() == "a,b\n1,2\n"
 
@@ -138,10 +142,20 @@ def test_local_port_forward_reaches_own_notebook(clients, users):
 
     u = users["alice"]
     port = free_port()
-    tunnel = subprocess.Popen(["ssh", "-F", str(clients.config_for(u)), "-N",
-                               "-o", "ExitOnForwardFailure=yes",
-                               "-L", f"127.0.0.1:{port}:notebook:8888", "gw"],
-                              stderr=subprocess.PIPE)
+    tunnel = subprocess.Popen(
+        [
+            "ssh",
+            "-F",
+            str(clients.config_for(u)),
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-L",
+            f"127.0.0.1:{port}:notebook:8888",
+            "gw",
+        ],
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_port("127.0.0.1", port, proc=tunnel)
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).read().decode()
@@ -174,7 +188,9 @@ def test_ssh_activity_reaches_the_hub(clients, users, hub):
         model = hub.request("GET", "/users/bob")[1]
         ts = model["servers"][""]["last_activity"]
         return ts and datetime.datetime.fromisoformat(ts.replace("Z", "+00:00")) >= before
+
     from tests.ssh.ssh_harness import wait_for
+
     wait_for(server_activity, timeout=20, what="bob's server last_activity to follow SSH use")
 
 
@@ -182,19 +198,24 @@ def test_audit_and_metrics_record_the_logins(clients, users, hub):
     import urllib.request
 
     clients.run("alice", ["gw", "true"])  # a login of this test's own, from 127.0.0.1
-    rec = clients.gateway.wait_audit(event="login", outcome="ok", method="publickey", user="alice",
-                                     source=lambda source: source.startswith("127.0.0.1:"))
+    rec = clients.gateway.wait_audit(
+        event="login",
+        outcome="ok",
+        method="publickey",
+        user="alice",
+        source=lambda source: source.startswith("127.0.0.1:"),
+    )
     assert rec["source"].rsplit(":", 1)[1].isdigit()
-    req = urllib.request.Request(f"{hub.url}/services/ssh/metrics",
-                                 headers={"Authorization": f"token {users['alice'].token}"})
+    req = urllib.request.Request(
+        f"{hub.url}/services/ssh/metrics", headers={"Authorization": f"token {users['alice'].token}"}
+    )
     text = urllib.request.urlopen(req, timeout=30).read().decode()
     assert 'jupyterhub_mlops_ssh_logins_total{method="publickey",outcome="ok"}' in text
     assert "jupyterhub_mlops_ssh_sessions" in text
     assert 'jupyterhub_mlops_ssh_channels_total{kind="exec"}' in text
 
 
-def test_named_server_login_reaches_that_servers_pod(clients, users, user_namespaces, core_v1,
-                                                    ssh_namespace, tmp_path):
+def test_named_server_login_reaches_that_servers_pod(clients, users, user_namespaces, core_v1, ssh_namespace, tmp_path):
     from tests.ssh.ssh_harness import public_key_of, secret_keys, start_pod, stop
 
     gateway_key = public_key_of(secret_keys(core_v1, ssh_namespace)["gateway_ed25519_key"])
@@ -217,13 +238,26 @@ def test_agent_forwarding_asked_for_is_not_given(clients, tmp_path):
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
     try:
         from tests.ssh.ssh_harness import wait_for
+
         wait_for(sock.exists, timeout=10, what="ssh-agent's socket")
         env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
-        out = subprocess.run(["ssh", "-F", str(clients.config_for(clients.users["alice"])),
-                              "-o", "ForwardAgent=yes", "-A", "gw",
-                              "echo agent=${SSH_AUTH_SOCK:-none}"],
-                             capture_output=True, text=True, timeout=60, env=env,
-                             stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(clients.config_for(clients.users["alice"])),
+                "-o",
+                "ForwardAgent=yes",
+                "-A",
+                "gw",
+                "echo agent=${SSH_AUTH_SOCK:-none}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         agent.terminate()
         agent.wait(10)

@@ -23,10 +23,19 @@ _sources = (f"127.0.1.{i}" for i in itertools.count(2))
 async def connect(gateway, username: str, *, key=None, password=None, source=None):
     """An asyncssh client login through the gateway (raises PermissionDenied on refusal)."""
     return await asyncssh.connect(
-        "127.0.0.1", gateway.port, username=username, known_hosts=None, config=[],
-        agent_path=None, client_keys=[asyncssh.read_private_key(str(key))] if key else [],
-        password=password, preferred_auth="password" if password else "publickey",
-        local_addr=(source or next(_sources), 0), connect_timeout=20, login_timeout=20)
+        "127.0.0.1",
+        gateway.port,
+        username=username,
+        known_hosts=None,
+        config=[],
+        agent_path=None,
+        client_keys=[asyncssh.read_private_key(str(key))] if key else [],
+        password=password,
+        preferred_auth="password" if password else "publickey",
+        local_addr=(source or next(_sources), 0),
+        connect_timeout=20,
+        login_timeout=20,
+    )
 
 
 async def refused_login(gateway, username, **kwargs) -> str:
@@ -42,17 +51,21 @@ async def refused_login(gateway, username, **kwargs) -> str:
 
 async def test_wrong_token(gateway, users):
     src = await refused_login(gateway, "alice", password="not-a-token-" + "0" * 20)
-    gateway.wait_audit(event="login", outcome="refused", method="token", login="alice",
-                       source=lambda s: s.startswith(src + ":"),
-                       reason=lambda r: "token unknown" in r)
+    gateway.wait_audit(
+        event="login",
+        outcome="refused",
+        method="token",
+        login="alice",
+        source=lambda s: s.startswith(src + ":"),
+        reason=lambda r: "token unknown" in r,
+    )
 
 
 async def test_expired_token(gateway, users, hub):
     token, _ = hub.new_token("alice", expires_in=1)
     await asyncio.sleep(2.5)
     src = await refused_login(gateway, "alice", password=token)
-    gateway.wait_audit(event="login", outcome="refused", method="token",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_revoked_token(gateway, users, hub):
@@ -62,34 +75,29 @@ async def test_revoked_token(gateway, users, hub):
     status, _ = hub.request("DELETE", f"/users/alice/tokens/{token_id}")
     assert status == 204
     src = await refused_login(gateway, "alice", password=token)
-    gateway.wait_audit(event="login", outcome="refused", method="token",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_another_users_valid_token(gateway, users):
     src = await refused_login(gateway, "alice", password=users["bob"].token)
-    rec = gateway.wait_audit(event="login", outcome="refused", method="token",
-                             source=lambda s: s.startswith(src + ":"))
+    rec = gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
     assert rec["reason"] == "token belongs to another user" and rec["token_owner"] == "bob"
 
 
 async def test_alice_token_for_bobs_named_server(gateway, users):
     src = await refused_login(gateway, "bob.alice", password=users["alice"].token)
-    gateway.wait_audit(event="login", outcome="refused", method="token",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_service_token_is_not_a_user(gateway, users, hub):
     src = await refused_login(gateway, "alice", password=hub.admin_token)
-    gateway.wait_audit(event="login", outcome="refused", method="token",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_token_without_access_to_the_ssh_service(gateway, users, hub):
     token, _ = hub.new_token("alice", scopes=["read:users:name!user=alice"])
     src = await refused_login(gateway, "alice", password=token)
-    gateway.wait_audit(event="login", outcome="refused", method="token",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="token", source=lambda s: s.startswith(src + ":"))
 
 
 # ---- keys ------------------------------------------------------------------------
@@ -97,46 +105,83 @@ async def test_token_without_access_to_the_ssh_service(gateway, users, hub):
 
 async def test_another_users_key(gateway, users):
     src = await refused_login(gateway, "alice", key=users["bob"].key)
-    gateway.wait_audit(event="login", outcome="refused", method="publickey",
-                       source=lambda s: s.startswith(src + ":"),
-                       reason=lambda r: "not registered" in r)
+    gateway.wait_audit(
+        event="login",
+        outcome="refused",
+        method="publickey",
+        source=lambda s: s.startswith(src + ":"),
+        reason=lambda r: "not registered" in r,
+    )
 
 
 async def test_alice_key_for_bob(gateway, users):
     src = await refused_login(gateway, "bob", key=users["alice"].key)
-    gateway.wait_audit(event="login", outcome="refused", method="publickey",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="publickey", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_unregistered_key(gateway, users, tmp_path):
     key = asyncssh.generate_private_key("ssh-ed25519")
     key.write_private_key(str(tmp_path / "k"))
     src = await refused_login(gateway, "alice", key=tmp_path / "k")
-    gateway.wait_audit(event="login", outcome="refused", method="publickey",
-                       source=lambda s: s.startswith(src + ":"))
+    gateway.wait_audit(event="login", outcome="refused", method="publickey", source=lambda s: s.startswith(src + ":"))
 
 
 async def test_many_keys_on_one_connection_are_cut_off(gateway, users):
     keys = [asyncssh.generate_private_key("ssh-ed25519") for _ in range(30)]
     source = next(_sources)
     with pytest.raises((asyncssh.PermissionDenied, asyncssh.DisconnectError)):
-        await asyncssh.connect("127.0.0.1", gateway.port, username="alice", known_hosts=None,
-                               config=[], agent_path=None, client_keys=keys,
-                               preferred_auth="publickey", local_addr=(source, 0))
-    gateway.wait_audit(event="login", outcome="refused", method="publickey",
-                       source=lambda s: s.startswith(source + ":"),
-                       reason="too many authentication attempts")
+        await asyncssh.connect(
+            "127.0.0.1",
+            gateway.port,
+            username="alice",
+            known_hosts=None,
+            config=[],
+            agent_path=None,
+            client_keys=keys,
+            preferred_auth="publickey",
+            local_addr=(source, 0),
+        )
+    gateway.wait_audit(
+        event="login",
+        outcome="refused",
+        method="publickey",
+        source=lambda s: s.startswith(source + ":"),
+        reason="too many authentication attempts",
+    )
 
 
 # ---- login names -------------------------------------------------------------------
 
-BAD_LOGINS = ["../etc/passwd", "alice/../bob", "alice\x00bob", "alicé", "\u0430lice",
-              "a" * 1024, "ALICE", "alice..gpu", ".alice", "alice;id"]
+BAD_LOGINS = [
+    "../etc/passwd",
+    "alice/../bob",
+    "alice\x00bob",
+    "alicé",
+    "\u0430lice",
+    "a" * 1024,
+    "ALICE",
+    "alice..gpu",
+    ".alice",
+    "alice;id",
+]
 
 
-@pytest.mark.parametrize("login", BAD_LOGINS, ids=["dotdot", "slash-dotdot", "nul", "accent",
-                                                    "cyrillic-a", "1kb", "upper", "empty-server",
-                                                    "leading-dot", "semicolon"])
+@pytest.mark.parametrize(
+    "login",
+    BAD_LOGINS,
+    ids=[
+        "dotdot",
+        "slash-dotdot",
+        "nul",
+        "accent",
+        "cyrillic-a",
+        "1kb",
+        "upper",
+        "empty-server",
+        "leading-dot",
+        "semicolon",
+    ],
+)
 async def test_malformed_login_names(gateway, users, login, monkeypatch):
     # A hostile client is not bound by asyncssh's client-side checks.
     monkeypatch.setattr(asyncssh.connection, "saslprep", lambda text: text)
@@ -144,9 +189,12 @@ async def test_malformed_login_names(gateway, users, login, monkeypatch):
     with pytest.raises((asyncssh.PermissionDenied, asyncssh.IllegalUserName)):
         conn = await connect(gateway, login, key=users["alice"].key, source=source)
         conn.close()
-    rec = gateway.wait_audit(event="login", outcome="refused",
-                             source=lambda s: s.startswith(source + ":"),
-                             reason=lambda r: r.startswith("invalid login name"))
+    rec = gateway.wait_audit(
+        event="login",
+        outcome="refused",
+        source=lambda s: s.startswith(source + ":"),
+        reason=lambda r: r.startswith("invalid login name"),
+    )
     # The name is either logged escaped and truncated, or (when the SSH layer
     # refused it before authentication) not at all.
     assert rec.get("login") in (printable(login), None)
@@ -196,20 +244,31 @@ def _forward_targets(users, hub, control_plane, gateway, sentinel):
     }
 
 
-FORWARDS = ["host-loopback", "localhost", "hub", "api-server", "bob-pod-notebook", "bob-pod-sshd",
-            "proxyjump-to-bob", "proxyjump-port-22", "proxyjump-port-8888", "any-address",
-            "ipv6-loopback", "kubernetes-service", "gateway-itself", "alias-lookalike"]
+FORWARDS = [
+    "host-loopback",
+    "localhost",
+    "hub",
+    "api-server",
+    "bob-pod-notebook",
+    "bob-pod-sshd",
+    "proxyjump-to-bob",
+    "proxyjump-port-22",
+    "proxyjump-port-8888",
+    "any-address",
+    "ipv6-loopback",
+    "kubernetes-service",
+    "gateway-itself",
+    "alias-lookalike",
+]
 
 
 @pytest.mark.parametrize("case", FORWARDS)
-async def test_forwarding_outside_own_pod(gateway, users, hub, control_plane, alice_conn,
-                                          sentinel, case):
+async def test_forwarding_outside_own_pod(gateway, users, hub, control_plane, alice_conn, sentinel, case):
     host, port = _forward_targets(users, hub, control_plane, gateway, sentinel)[case]
     with pytest.raises(asyncssh.ChannelOpenError) as refused:
         await alice_conn.open_connection(host, port)
     assert refused.value.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED
-    gateway.wait_audit(event="channel", kind="forward", outcome="refused", user="alice",
-                       destination=f"{host}:{port}")
+    gateway.wait_audit(event="channel", kind="forward", outcome="refused", user="alice", destination=f"{host}:{port}")
     with pytest.raises(BlockingIOError):
         sentinel.accept()  # nothing reached the gateway host
 
@@ -223,8 +282,7 @@ async def test_remote_forwarding_is_refused(gateway, alice_conn):
 async def test_subsystems_other_than_sftp_are_refused(gateway, alice_conn):
     with pytest.raises(asyncssh.ChannelOpenError):
         await alice_conn.create_session(asyncssh.SSHClientSession, subsystem="netconf")
-    gateway.wait_audit(event="channel", kind="subsystem", outcome="refused", user="alice",
-                       detail="netconf")
+    gateway.wait_audit(event="channel", kind="subsystem", outcome="refused", user="alice", detail="netconf")
 
 
 async def test_agent_forwarding_is_off(gateway, users, alice_conn):
@@ -244,8 +302,7 @@ async def test_stopped_server_says_so_in_one_line(gateway, users):
     assert result.exit_status == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "alice/gpu is not running" in lines[0], lines
-    gateway.wait_audit(event="channel", outcome="refused", user="alice", server="gpu",
-                       reason="server not running")
+    gateway.wait_audit(event="channel", outcome="refused", user="alice", server="gpu", reason="server not running")
 
 
 async def test_stopped_server_forward(gateway, users):
@@ -256,8 +313,7 @@ async def test_stopped_server_forward(gateway, users):
     finally:
         conn.close()
     assert "not running" in refused.value.reason
-    gateway.wait_audit(event="channel", kind="forward", outcome="refused", server="gpu",
-                       destination="notebook:8888")
+    gateway.wait_audit(event="channel", kind="forward", outcome="refused", server="gpu", destination="notebook:8888")
 
 
 # ---- timeouts ---------------------------------------------------------------------------
@@ -265,14 +321,14 @@ async def test_stopped_server_forward(gateway, users):
 
 async def test_login_timeout_closes_a_silent_client(gateway):
     source = next(_sources)
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port,
-                                                   local_addr=(source, 0))
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port, local_addr=(source, 0))
     assert (await reader.readline()).startswith(b"SSH-2.0-")
     writer.write(b"SSH-2.0-silent\r\n")
     # The gateway's login timeout is 5 s in these tests.
     assert await asyncio.wait_for(reader.read(), 30) is not None
-    gateway.wait_audit(event="login", outcome="refused", source=lambda s: s.startswith(source),
-                       reason=lambda r: "timeout" in r)
+    gateway.wait_audit(
+        event="login", outcome="refused", source=lambda s: s.startswith(source), reason=lambda r: "timeout" in r
+    )
     writer.close()
 
 

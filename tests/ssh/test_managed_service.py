@@ -59,8 +59,10 @@ c.JupyterHub.load_roles = [
 """
 
 
-@pytest.fixture(params=[(hub_image.IMAGE, "5."), ("development", "6.")],
-                ids=["jupyterhub-5.5-as-deployed", "jupyterhub-6-as-pip-resolves"])
+@pytest.fixture(
+    params=[(hub_image.IMAGE, "5."), ("development", "6.")],
+    ids=["jupyterhub-5.5-as-deployed", "jupyterhub-6-as-pip-resolves"],
+)
 def hub_venv(request):
     """The bin folder of the hub's virtualenv (jupyterhub, and the python the gateway
     runs on) and the JupyterHub major it holds."""
@@ -78,24 +80,43 @@ def test_hub_starts_the_gateway_with_its_credentials(control_plane, core_v1, hub
         f'c.SSHGatewayApp.storage = "file"\nc.SSHGatewayApp.data_dir = "{tmp_path / "data"}"\n'
         f'c.SSHGatewayApp.kubeconfig = "{control_plane.kubeconfig("hub")}"\n'
         # Notebook pods in every namespace; the stand-in pod's sshd runs as root here.
-        'c.SSHGatewayApp.pod_namespace = ""\nc.SSHGatewayApp.pod_user = "root"\n')
-    (tmp_path / "jupyterhub_config.py").write_text(MANAGED_HUB_CONFIG.format(
-        port=port, hub_port=free_port(), chp=str(CHP), proxy_api_port=free_port(),
-        db=tmp_path / "hub.sqlite", cookie=str(tmp_path / "cookie_secret"), api_port=api_port,
-        python=str(hub_bin / "python"), gw_config=str(gw_config), admin_token=admin_token,
-        pythonpath=os.pathsep.join([str(REPO / "spawner"), str(REPO / "contract"), str(HERE)])))
+        'c.SSHGatewayApp.pod_namespace = ""\nc.SSHGatewayApp.pod_user = "root"\n'
+    )
+    (tmp_path / "jupyterhub_config.py").write_text(
+        MANAGED_HUB_CONFIG.format(
+            port=port,
+            hub_port=free_port(),
+            chp=str(CHP),
+            proxy_api_port=free_port(),
+            db=tmp_path / "hub.sqlite",
+            cookie=str(tmp_path / "cookie_secret"),
+            api_port=api_port,
+            python=str(hub_bin / "python"),
+            gw_config=str(gw_config),
+            admin_token=admin_token,
+            pythonpath=os.pathsep.join([str(REPO / "spawner"), str(REPO / "contract"), str(HERE)]),
+        )
+    )
     env = {**os.environ, "PATH": f"{CHP.parent}:{hub_bin}:{os.environ['PATH']}"}
-    hub = subprocess.Popen([str(hub_bin / "jupyterhub"), "-f", "jupyterhub_config.py"],
-                           cwd=tmp_path, stdout=open(tmp_path / "hub.log", "wb"),
-                           stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    hub = subprocess.Popen(
+        [str(hub_bin / "jupyterhub"), "-f", "jupyterhub_config.py"],
+        cwd=tmp_path,
+        stdout=open(tmp_path / "hub.log", "wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         wait_port("127.0.0.1", ssh_port, timeout=90, proc=hub)
         wait_port("127.0.0.1", api_port, timeout=30, proc=hub)
 
         def call(method, url, token, body=None):
-            req = urllib.request.Request(url, method=method, headers={
-                "Authorization": f"token {token}"},
-                data=None if body is None else json.dumps(body).encode())
+            req = urllib.request.Request(
+                url,
+                method=method,
+                headers={"Authorization": f"token {token}"},
+                data=None if body is None else json.dumps(body).encode(),
+            )
             with urllib.request.urlopen(req, timeout=30) as r:
                 return json.loads(r.read())
 
@@ -106,6 +127,7 @@ def test_hub_starts_the_gateway_with_its_credentials(control_plane, core_v1, hub
                 return call("GET", f"{api}/", admin_token)
             except (urllib.error.URLError, OSError):
                 return None
+
         wait_for(hub_ready, timeout=60, what="the Hub's API behind its proxy")
         call("POST", f"{api}/users/carol", admin_token)
         token = call("POST", f"{api}/users/carol/tokens", admin_token, {})["token"]
@@ -133,17 +155,35 @@ def test_hub_starts_the_gateway_with_its_credentials(control_plane, core_v1, hub
 
 def ssh_into_the_notebook(core_v1, key, ssh_port: int, tmp_path) -> None:
     """carol's command runs in her pod (a namespace of her own), through the gateway."""
-    namespace = create_namespace(core_v1, f"t-ssh-managed-{secrets.token_hex(3)}",
-                                 labels={"jupyterhub-mlops/test": "true"})
+    namespace = create_namespace(
+        core_v1, f"t-ssh-managed-{secrets.token_hex(3)}", labels={"jupyterhub-mlops/test": "true"}
+    )
     gateway_key = public_key_of((tmp_path / "data" / "gateway_ed25519_key").read_text())
     pod = start_pod(core_v1, namespace, "carol", gateway_key, tmp_path / "pods")
     try:
         out = subprocess.run(
-            ["ssh", "-p", str(ssh_port), "-i", str(key), "-o", "IdentitiesOnly=yes",
-             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new",
-             "-o", f"UserKnownHostsFile={tmp_path / 'known_hosts'}", "carol@127.0.0.1",
-             "echo $MLOPS_POD_NAMESPACE $MLOPS_POD_NAME"],
-            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            [
+                "ssh",
+                "-p",
+                str(ssh_port),
+                "-i",
+                str(key),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                f"UserKnownHostsFile={tmp_path / 'known_hosts'}",
+                "carol@127.0.0.1",
+                "echo $MLOPS_POD_NAMESPACE $MLOPS_POD_NAME",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert out.returncode == 0, out.stderr
         assert out.stdout.split() == [namespace, pod.name]
     finally:
@@ -155,6 +195,9 @@ def ssh_into_the_notebook(core_v1, key, ssh_port: int, tmp_path) -> None:
         # Gone before the next variant's carol logs in: a namespace's deletion reaches its
         # pods only later, and the gateway would still find this pod Running meanwhile.
         core_v1.delete_namespaced_pod(pod.name, namespace, grace_period_seconds=0)
-        wait_for(lambda: not core_v1.list_namespaced_pod(namespace).items, timeout=60,
-                 what=f"carol's pod in {namespace} gone")
+        wait_for(
+            lambda: not core_v1.list_namespaced_pod(namespace).items,
+            timeout=60,
+            what=f"carol's pod in {namespace} gone",
+        )
         core_v1.delete_namespace(namespace)

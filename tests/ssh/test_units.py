@@ -31,8 +31,7 @@ POD = PodAddress(ip="10.1.2.3", name="jupyter-alice", namespace="hub")
 
 
 def test_login_readings_keep_dotted_user_names():
-    assert candidates("john.doe.gpu") == [Target("john.doe.gpu"), Target("john", "doe.gpu"),
-                                         Target("john.doe", "gpu")]
+    assert candidates("john.doe.gpu") == [Target("john.doe.gpu"), Target("john", "doe.gpu"), Target("john.doe", "gpu")]
     assert reading_for_user("john.doe.gpu", "john.doe") == Target("john.doe", "gpu")
     assert reading_for_user("alice", "bob") is None
 
@@ -48,8 +47,14 @@ def test_forwarding_policy():
     assert decide_forward("notebook", 8888, **kw).host == "10.1.2.3"
     assert decide_forward("alice", 2222, **kw).kind == "proxyjump"
     assert decide_forward("10.1.2.3", 6006, **kw).kind == "forward"
-    for host, port in [("alice", 22), ("bob", 2222), ("127.0.0.1", 8888), ("localhost", 80),
-                       ("10.1.2.4", 8888), ("notebook", 0)]:
+    for host, port in [
+        ("alice", 22),
+        ("bob", 2222),
+        ("127.0.0.1", 8888),
+        ("localhost", 80),
+        ("10.1.2.4", 8888),
+        ("notebook", 0),
+    ]:
         with pytest.raises(ForwardRefused):
             decide_forward(host, port, **kw)
     kw["local_forwarding"] = False
@@ -72,15 +77,17 @@ def test_failure_limiter_blocks_then_forgets():
 
 def test_pod_selector_uses_kubespawner_labels():
     assert pod_selector(Target("alice", "gpu")) == (
-        "component=singleuser-server,hub.jupyter.org/username=alice,"
-        "hub.jupyter.org/servername=gpu")
+        "component=singleuser-server,hub.jupyter.org/username=alice,hub.jupyter.org/servername=gpu"
+    )
 
 
 def test_pod_additions():
     add = ssh_pod_additions("ssh-ed25519 AAAA gw\n", gateway_from="10.0.0.0/8")
-    assert add["env"] == [{"name": "MLOPS_SSH_GATEWAY_KEY", "value": "ssh-ed25519 AAAA gw"},
-                          {"name": "MLOPS_SSHD_PORT", "value": "2222"},
-                          {"name": "MLOPS_SSH_GATEWAY_FROM", "value": "10.0.0.0/8"}]
+    assert add["env"] == [
+        {"name": "MLOPS_SSH_GATEWAY_KEY", "value": "ssh-ed25519 AAAA gw"},
+        {"name": "MLOPS_SSHD_PORT", "value": "2222"},
+        {"name": "MLOPS_SSH_GATEWAY_FROM", "value": "10.0.0.0/8"},
+    ]
     assert add["ports"] == [{"name": "ssh", "containerPort": 2222, "protocol": "TCP"}]
     # Users' keys reach the pod through the gateway, not through a mount of
     # a ConfigMap that may live in another namespace.
@@ -94,16 +101,26 @@ def test_push_command_writes_the_keys_atomically(tmp_path):
 
     target = tmp_path / "user_keys"
     target.write_text("restrict ssh-ed25519 OLD\n")
-    run = subprocess.run(["sh", "-c", PUSH_USER_KEYS_COMMAND], input="restrict ssh-ed25519 NEW\n",
-                         env={"MLOPS_SSHD_USER_KEYS": str(target), "PATH": "/usr/bin:/bin"},
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["sh", "-c", PUSH_USER_KEYS_COMMAND],
+        input="restrict ssh-ed25519 NEW\n",
+        env={"MLOPS_SSHD_USER_KEYS": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert target.read_text() == "restrict ssh-ed25519 NEW\n"
     assert oct(target.stat().st_mode & 0o777) == "0o600"
     assert not (tmp_path / "user_keys.new").exists()
     # Without the entrypoint's variable it writes nothing anywhere.
-    run = subprocess.run(["sh", "-c", PUSH_USER_KEYS_COMMAND], input="x\n", cwd=tmp_path,
-                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    run = subprocess.run(
+        ["sh", "-c", PUSH_USER_KEYS_COMMAND],
+        input="x\n",
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode != 0 and "MLOPS_SSHD_USER_KEYS" in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["user_keys"]
 
@@ -192,8 +209,11 @@ def test_generate_config(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "jupyterhub_mlops.ssh", "--generate-config",
-                          f"--config={tmp_path / 'c.py'}"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "jupyterhub_mlops.ssh", "--generate-config", f"--config={tmp_path / 'c.py'}"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "c.py").read_text()
     assert "c.SSHGatewayApp.port = 2222" in text and "c.SSHGatewayApp.storage" in text

@@ -21,13 +21,27 @@ WEBHOOK = "validator.pytorchjob.training-operator.kubeflow.org"
 
 def pytorchjob(name: str, container: str = "pytorch", master_replicas: int = 1) -> dict:
     def replica(count: int) -> dict:
-        return {"replicas": count, "restartPolicy": "OnFailure", "template": {"spec": {
-            "containers": [{"name": container, "image": "python:3.12-slim",
-                            "command": ["python", "-c", "print('hi')"]}]}}}
+        return {
+            "replicas": count,
+            "restartPolicy": "OnFailure",
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": container, "image": "python:3.12-slim", "command": ["python", "-c", "print('hi')"]}
+                    ]
+                }
+            },
+        }
 
-    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": name},
-            "spec": {"runPolicy": {"backoffLimit": 1, "suspend": True},
-                     "pytorchReplicaSpecs": {"Master": replica(master_replicas)}}}
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {"name": name},
+        "spec": {
+            "runPolicy": {"backoffLimit": 1, "suspend": True},
+            "pytorchReplicaSpecs": {"Master": replica(master_replicas)},
+        },
+    }
 
 
 def create(api_client, namespace: str, body: dict) -> dict:
@@ -46,10 +60,13 @@ def exists(api_client, namespace: str, name: str) -> bool:
         raise
 
 
-@pytest.mark.parametrize(("fields", "rule"), [
-    ({"container": "trainer"}, "must have at least one container with name pytorch"),
-    ({"master_replicas": 2}, "must be 1"),
-])
+@pytest.mark.parametrize(
+    ("fields", "rule"),
+    [
+        ({"container": "trainer"}, "must have at least one container with name pytorch"),
+        ({"master_replicas": 2}, "must be 1"),
+    ],
+)
 def test_the_operators_webhook_refuses_what_its_rules_forbid(carol, fields, rule):
     name = "refused"
     with pytest.raises(kubernetes.client.ApiException) as refused:
@@ -66,4 +83,5 @@ def test_a_job_within_the_rules_is_admitted(carol):
     create(carol.api_client(), carol.namespace, pytorchjob(name))
     assert exists(carol.api_client(), carol.namespace, name)
     kubernetes.client.CustomObjectsApi(carol.api_client()).delete_namespaced_custom_object(
-        *GROUP, carol.namespace, "pytorchjobs", name)
+        *GROUP, carol.namespace, "pytorchjobs", name
+    )

@@ -77,9 +77,7 @@ class AsyncKubeClient:
         """
         ns = namespace or self.namespace
         path = resource.path(ns, name, subresource)
-        request = stream_request(
-            self._http, self.credentials, path, params, self.timeout, read_timeout
-        )
+        request = stream_request(self._http, self.credentials, path, params, self.timeout, read_timeout)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError as exc:
@@ -99,16 +97,12 @@ class AsyncKubeClient:
         except (httpx.TransportError, httpx.StreamError) as exc:
             raise unreachable(self.credentials, exc) from exc
 
-    async def _read(
-        self, verb: str, resource: Resource, namespace: str, name: str | None, path: str
-    ) -> dict:
+    async def _read(self, verb: str, resource: Resource, namespace: str, name: str | None, path: str) -> dict:
         """A GET, retried with backoff while the server is away or overloaded (as ``KubeClient``)."""
         for attempt in range(READ_RETRIES):
             last = attempt + 1 == READ_RETRIES
             try:
-                response = await self._http.get(
-                    path, timeout=self.timeout, headers=auth_headers(self.credentials)
-                )
+                response = await self._http.get(path, timeout=self.timeout, headers=auth_headers(self.credentials))
             except httpx.TransportError as exc:
                 if last:
                     raise unreachable(self.credentials, exc) from exc

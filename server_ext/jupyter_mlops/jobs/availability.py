@@ -115,8 +115,7 @@ class AvailabilityClient:
             response = httpx.get(self.url, headers=headers, timeout=self.timeout)
         except httpx.TransportError as exc:
             raise ClusterUnreachable(
-                f"The hub's GPU availability API at {self.url} did not answer "
-                f"({type(exc).__name__})."
+                f"The hub's GPU availability API at {self.url} did not answer ({type(exc).__name__})."
             ) from exc
         if response.status_code in (401, 403):
             try:

@@ -102,9 +102,7 @@ class JobsClient:
         API (called with the hub token), the shared volume and the Argo Server."""
         availability = None
         if settings.availability_url:
-            availability = AvailabilityClient(
-                settings.availability_url, settings.hub_api_token or None
-            )
+            availability = AvailabilityClient(settings.availability_url, settings.hub_api_token or None)
         shared = None
         if settings.shared_volume_claim:
             shared = SharedVolume(
@@ -293,9 +291,7 @@ class JobsClient:
         if not gpus:
             return []
         if self.availability is None:
-            return [
-                "GPU availability was not checked: the hub's availability API is not configured."
-            ]
+            return ["GPU availability was not checked: the hub's availability API is not configured."]
         try:
             snapshot = self.availability.snapshot()
         except JobsError as exc:
@@ -316,8 +312,7 @@ class JobsClient:
             return []
         if if_not_fits == "refuse":
             raise GpusUnavailable(
-                f"Not enough free GPUs now: {fit.message}. Submit with "
-                "if_not_fits='queue' to queue it anyway.",
+                f"Not enough free GPUs now: {fit.message}. Submit with if_not_fits='queue' to queue it anyway.",
                 reason=fit.message,
             )
         return [f"Queued: {fit.message}."]
@@ -353,9 +348,7 @@ class JobsClient:
         with self._rwx_lock:
             if claim not in self._rwx_cache:
                 pvc = self.kube.get(PVCS, claim)
-                self._rwx_cache[claim] = "ReadWriteMany" in (pvc.get("spec") or {}).get(
-                    "accessModes", []
-                )
+                self._rwx_cache[claim] = "ReadWriteMany" in (pvc.get("spec") or {}).get("accessModes", [])
             return self._rwx_cache[claim]
 
 

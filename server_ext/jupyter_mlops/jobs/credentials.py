@@ -47,15 +47,11 @@ class KubeCredentials:
             return self._cached[1]
         if self.token:
             return self.token
-        raise ClusterUnreachable(
-            "No Kubernetes token: the credentials have neither a token nor a token file."
-        )
+        raise ClusterUnreachable("No Kubernetes token: the credentials have neither a token nor a token file.")
 
     # ------------------------------------------------------------ sources
     @classmethod
-    def from_pod(
-        cls, host: str, port: str, secrets: Path = POD_SECRETS
-    ) -> KubeCredentials:
+    def from_pod(cls, host: str, port: str, secrets: Path = POD_SECRETS) -> KubeCredentials:
         """The pod's own service account; ``host``/``port``: ``KUBERNETES_SERVICE_HOST``/``_PORT``."""
         if not host or not (secrets / "token").exists():
             raise ClusterUnreachable(
@@ -75,17 +71,13 @@ class KubeCredentials:
     def from_kubeconfig(cls, path: str | Path, namespace: str | None = None) -> KubeCredentials:
         config = yaml.safe_load(Path(path).read_text())
         context_name = config.get("current-context")
-        context = next(
-            (c["context"] for c in config.get("contexts", []) if c["name"] == context_name), None
-        )
+        context = next((c["context"] for c in config.get("contexts", []) if c["name"] == context_name), None)
         if context is None:
             raise ClusterUnreachable(f"{path}: no current context")
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
         user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
         if not (user.get("token") or user.get("tokenFile")):
-            raise ClusterUnreachable(
-                f"{path}: the jobs API needs a bearer token (token or tokenFile)"
-            )
+            raise ClusterUnreachable(f"{path}: the jobs API needs a bearer token (token or tokenFile)")
         return cls(
             server=cluster["server"],
             namespace=namespace or context.get("namespace") or "default",
@@ -105,9 +97,7 @@ class KubeCredentials:
             return cls.from_kubeconfig(settings.kubeconfig, namespace)
         if settings.kube_server:
             if not settings.kube_token_file:
-                raise ClusterUnreachable(
-                    "MLOPS_KUBE_SERVER is set but MLOPS_KUBE_TOKEN_FILE is not"
-                )
+                raise ClusterUnreachable("MLOPS_KUBE_SERVER is set but MLOPS_KUBE_TOKEN_FILE is not")
             return cls(
                 server=settings.kube_server,
                 namespace=namespace or "default",

@@ -63,20 +63,14 @@ def attach_snapshot(pod_spec: dict, ref: SnapshotRef, wrap_commands: bool = True
         if not container.get("command"):
             continue
         if wrap_commands:
-            container["command"] = wrap_command(
-                list(container["command"]) + list(container.pop("args", []))
-            )
+            container["command"] = wrap_command(list(container["command"]) + list(container.pop("args", [])))
         container.setdefault("volumeMounts", []).extend(
             [
                 {"name": SNAPSHOT_VOLUME, "mountPath": SNAPSHOT_DIR, "readOnly": True, **mount_sub},
                 {"name": CODE_VOLUME, "mountPath": CODE_DIR},
             ]
         )
-        env = [
-            e
-            for e in container.get("env", [])
-            if e.get("name") not in ("MLOPS_SNAPSHOT", "PYTHONPATH")
-        ]
+        env = [e for e in container.get("env", []) if e.get("name") not in ("MLOPS_SNAPSHOT", "PYTHONPATH")]
         env += [
             {"name": "MLOPS_SNAPSHOT", "value": archive_path(ref)},
             {"name": "PYTHONPATH", "value": CODE_DIR},

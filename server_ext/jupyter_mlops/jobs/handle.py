@@ -85,9 +85,7 @@ class JobHandle:
                 raise NotFound(f"{self.kind.name} {self.name!r} was deleted while waiting for it.")
             if summary["state"] in until:
                 return summary
-        raise TimeoutError(
-            f"{self.kind.name} {self.name!r} did not reach {'/'.join(until)} within {timeout}s"
-        )
+        raise TimeoutError(f"{self.kind.name} {self.name!r} did not reach {'/'.join(until)} within {timeout}s")
 
     def events(self) -> list[dict]:
         """Kubernetes events of the job, its pods and its trials, oldest first."""
@@ -125,13 +123,14 @@ class JobHandle:
         else:
             matching = [p for p in pods if part in (self.kind.part_of_pod(p), p["metadata"]["name"])]
             # A part of several pods (a PyTorchJob trial): the one whose log is the part's.
-            pod = next((p for p in matching if {c["name"] for c in p["spec"]["containers"]}
-                        & set(self.kind.log_containers)), matching[0] if matching else None)
+            pod = next(
+                (p for p in matching if {c["name"] for c in p["spec"]["containers"]} & set(self.kind.log_containers)),
+                matching[0] if matching else None,
+            )
             if pod is None:
                 known = ", ".join(sorted({self.kind.part_of_pod(p) for p in pods}))
                 raise NotFound(
-                    f"{self.kind.name} {self.name!r} has no {self.kind.part_noun} "
-                    f"{part!r} with a pod; known: {known}."
+                    f"{self.kind.name} {self.name!r} has no {self.kind.part_noun} {part!r} with a pod; known: {known}."
                 )
         names = [c["name"] for c in pod["spec"]["containers"]]
         if container is None:
@@ -140,8 +139,7 @@ class JobHandle:
         elif container not in names:
             raise InvalidSpec(
                 "container",
-                f"pod {pod['metadata']['name']} has no container "
-                f"{container!r}; it has {', '.join(names)}",
+                f"pod {pod['metadata']['name']} has no container {container!r}; it has {', '.join(names)}",
             )
         return pod["metadata"]["name"], container
 
@@ -171,9 +169,7 @@ class JobHandle:
         tail_lines: int | None = None,
     ):
         """A ``Stream`` of log lines (``close()`` it when done), read through pods/log."""
-        pod, params = self.log_request(
-            part, container=container, follow=follow, tail_lines=tail_lines
-        )
+        pod, params = self.log_request(part, container=container, follow=follow, tail_lines=tail_lines)
         return self.client.kube.open_stream(
             "get", PODS, pod, subresource="log", params=params, namespace=self.namespace
         )
@@ -187,9 +183,7 @@ class JobHandle:
         tail_lines: int | None = None,
     ) -> Iterator[str]:
         """Log lines of a replica (``master-0``, ``worker-1``), trial or step; ``follow`` streams"""
-        with self.open_logs(
-            part, container=container, follow=follow, tail_lines=tail_lines
-        ) as stream:
+        with self.open_logs(part, container=container, follow=follow, tail_lines=tail_lines) as stream:
             yield from stream
 
     # ------------------------------------------------------------ actions
@@ -217,9 +211,7 @@ class JobHandle:
         obj = self.get()
         manifest = self.kind.resubmit_manifest(obj)
         snapshot = (obj["metadata"].get("annotations") or {}).get(SNAPSHOT_ANNOTATION)
-        return self.client.create_job(
-            self.kind, manifest, snapshot_configmap=snapshot, snapshot_is_new=False
-        )
+        return self.client.create_job(self.kind, manifest, snapshot_configmap=snapshot, snapshot_is_new=False)
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind.name, "name": self.name, "namespace": self.namespace})

@@ -43,9 +43,7 @@ def workflows_in(namespace: dict) -> dict:
     except ImportError:
         raise InvalidSpec("hera", "Hera is not installed in this Python environment: pip install hera") from None
     return {
-        name: value
-        for name, value in namespace.items()
-        if isinstance(value, Workflow) and not name.startswith("_")
+        name: value for name, value in namespace.items() if isinstance(value, Workflow) and not name.startswith("_")
     }
 
 

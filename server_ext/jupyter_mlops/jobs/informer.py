@@ -170,9 +170,7 @@ class KindInformer:
             before = known.get(name)
             if before is None:
                 changes.append(("ADDED", obj))
-            elif before["metadata"].get("resourceVersion") != obj["metadata"].get(
-                "resourceVersion"
-            ):
+            elif before["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
                 changes.append(("MODIFIED", obj))
         return changes
 

@@ -60,8 +60,7 @@ class KubeClient:
         self.namespace = credentials.namespace
         self.timeout = timeout
         self._http = httpx.Client(
-            base_url=credentials.server,
-            verify=tls_verify(credentials), limits=httpx.Limits(max_connections=32)
+            base_url=credentials.server, verify=tls_verify(credentials), limits=httpx.Limits(max_connections=32)
         )
 
     def close(self) -> None:
@@ -81,11 +80,7 @@ class KubeClient:
         field_selector: str | None = None,
     ) -> dict:
         ns = namespace or self.namespace
-        params = {
-            k: v
-            for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector))
-            if v
-        }
+        params = {k: v for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v}
         return self._call("GET", "list", resource, ns, None, resource.path(ns), params=params)
 
     def list_metadata(
@@ -95,9 +90,7 @@ class KubeClient:
         needs names or labels, the API server then encodes a fraction of each object."""
         ns = namespace or self.namespace
         params = {"labelSelector": label_selector} if label_selector else {}
-        answer = self._call(
-            "GET", "list", resource, ns, None, resource.path(ns), params=params, accept=METADATA_LIST
-        )
+        answer = self._call("GET", "list", resource, ns, None, resource.path(ns), params=params, accept=METADATA_LIST)
         return [item["metadata"] for item in answer["items"]]
 
     def create(self, resource: Resource, body: dict, namespace: str | None = None) -> dict:
@@ -238,7 +231,6 @@ class KubeClient:
         raise AssertionError("unreachable: the loop returns or raises")
 
 
-
 class Stream:
     """Lines of a streaming response; closing it (from any thread) ends the iteration."""
 
@@ -318,9 +310,7 @@ def tls_verify(credentials: KubeCredentials) -> ssl.SSLContext | bool:
     return True
 
 
-def watch_params(
-    resource_version: str | None, timeout_seconds: int, name: str | None = None
-) -> dict:
+def watch_params(resource_version: str | None, timeout_seconds: int, name: str | None = None) -> dict:
     """Query of a watch from ``resource_version`` (of one object when ``name`` is given)."""
     params = {"watch": "true", "timeoutSeconds": str(timeout_seconds)}
     if name:
@@ -380,23 +370,15 @@ def api_error(
         return NotFound(f"{what} not found in namespace {namespace!r}.")
     if code == 409:
         return AlreadyExists(
-            f"{what} already exists in namespace {namespace!r}; "
-            "choose another name or delete the old one."
+            f"{what} already exists in namespace {namespace!r}; choose another name or delete the old one."
         )
     if code in (400, 422):
         causes = ((status or {}).get("details") or {}).get("causes") or []
         if causes:
-            return InvalidSpec(
-                causes[0].get("field") or "spec", causes[0].get("message") or message
-            )
+            return InvalidSpec(causes[0].get("field") or "spec", causes[0].get("message") or message)
         return InvalidSpec("spec", message)
     if code in (429, 503, 504):
         return ClusterUnreachable(
-            f"The Kubernetes API server is overloaded or unavailable "
-            f"({code}: {message}). Try again in a moment."
+            f"The Kubernetes API server is overloaded or unavailable ({code}: {message}). Try again in a moment."
         )
-    return UpstreamError(
-        f"The Kubernetes API server answered {code} to {verb} {what}: {message}"
-    )
-
-
+    return UpstreamError(f"The Kubernetes API server answered {code} to {verb} {what}: {message}")

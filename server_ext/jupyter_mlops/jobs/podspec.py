@@ -73,18 +73,14 @@ def check_quantity(value, field: str) -> str | None:
         return None
     text = str(value)
     if not QUANTITY_RE.match(text):
-        raise InvalidSpec(
-            field, f"{text!r} is not a Kubernetes quantity (e.g. '4', '500m', '16Gi')"
-        )
+        raise InvalidSpec(field, f"{text!r} is not a Kubernetes quantity (e.g. '4', '500m', '16Gi')")
     return text
 
 
 def check_env(env, field: str = "env") -> dict[str, str]:
     if env is None:
         return {}
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
         raise InvalidSpec(field, "must map variable names to string values")
     return env
 

@@ -82,9 +82,7 @@ class PyTorchJob(Workload):
             "spec": self.job_spec(snapshot, notebook or NotebookPod()),
         }
 
-    def job_spec(
-        self, snapshot: SnapshotRef | None, notebook: NotebookPod, command: list[str] | None = None
-    ) -> dict:
+    def job_spec(self, snapshot: SnapshotRef | None, notebook: NotebookPod, command: list[str] | None = None) -> dict:
         """The PyTorchJob ``spec`` (also the trial template of a sweep, whose ``command``
         replaces ours and unpacks the snapshot itself: ``trial_command``)."""
         container = self.container(CONTAINER, command or self.command, notebook)
@@ -92,9 +90,7 @@ class PyTorchJob(Workload):
         if snapshot is not None:
             spec = attach_snapshot(spec, snapshot, wrap_commands=command is None)
         template = {"metadata": podspec.pod_metadata(notebook), "spec": spec}
-        replica_specs = {
-            "Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}
-        }
+        replica_specs = {"Master": {"replicas": 1, "restartPolicy": "OnFailure", "template": template}}
         if self.replicas > 1:
             replica_specs["Worker"] = {
                 "replicas": self.replicas - 1,
@@ -145,9 +141,7 @@ class PyTorchJobKind(JobKind):
                         "node": None,
                     },
                 )
-        return sorted(
-            by_name.values(), key=lambda p: (not p["name"].startswith("master"), p["name"])
-        )
+        return sorted(by_name.values(), key=lambda p: (not p["name"].startswith("master"), p["name"]))
 
     def cancel_patch(self, obj: dict) -> dict:
         # runPolicy.suspend makes the Training Operator delete the pods and keep the job.

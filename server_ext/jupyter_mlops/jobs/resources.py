@@ -31,9 +31,7 @@ class Resource:
         """``pytorchjobs.kubeflow.org`` — how RBAC rules and kubectl name it."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
-    def path(
-        self, namespace: str | None, name: str | None = None, subresource: str | None = None
-    ) -> str:
+    def path(self, namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         parts = [root]
         if namespace is not None:

@@ -101,7 +101,5 @@ class JobsSettings:
             image=self.notebook_image or None,
             owner_labels={OWNER_LABEL: value} if sep and value else {},
             workflow_service_account=self.workflow_service_account or None,
-            gpu_tolerations=(
-                json.loads(self.gpu_tolerations) if self.gpu_tolerations else default_gpu_tolerations()
-            ),
+            gpu_tolerations=(json.loads(self.gpu_tolerations) if self.gpu_tolerations else default_gpu_tolerations()),
         )

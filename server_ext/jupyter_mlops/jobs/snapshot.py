@@ -75,17 +75,13 @@ class Snapshot:
             prefix = "" if rel_dir == "." else rel_dir + "/"
             # Prune ignored directories unless an include pattern may reach into them.
             dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if included is not None or not ignored.match_file(prefix + d + "/")
+                d for d in dirnames if included is not None or not ignored.match_file(prefix + d + "/")
             )
             for name in filenames:
                 rel = prefix + name
                 if not os.path.isfile(os.path.join(dirpath, name)):
                     continue  # sockets, dangling links
-                if (included is not None and included.match_file(rel)) or not ignored.match_file(
-                    rel
-                ):
+                if (included is not None and included.match_file(rel)) or not ignored.match_file(rel):
                     chosen.append(rel)
         return sorted(chosen)
 
@@ -109,9 +105,7 @@ class Snapshot:
                     tar.addfile(info, handle)
                 total += stat.st_size
         data = buffer.getvalue()
-        return Archive(
-            data=data, digest=hashlib.sha256(data).hexdigest(), files=len(files), source_bytes=total
-        )
+        return Archive(data=data, digest=hashlib.sha256(data).hexdigest(), files=len(files), source_bytes=total)
 
     @staticmethod
     def _gitignore_lines(root: Path) -> list[str]:

@@ -61,9 +61,7 @@ class Parameter:
     def validate(self, field_name: str) -> None:
         """Check the dimension on its own; ``Sweep.validate`` checks it against the algorithm."""
         if not isinstance(self.name, str) or not PARAMETER_NAME.match(self.name):
-            raise InvalidSpec(
-                f"{field_name}.name", "must be ASCII letters, digits or '_', starting with a letter"
-            )
+            raise InvalidSpec(f"{field_name}.name", "must be ASCII letters, digits or '_', starting with a letter")
         if self.type not in PARAMETER_TYPES:
             raise InvalidSpec(f"{field_name}.type", f"must be one of {', '.join(PARAMETER_TYPES)}")
         if self.type in ("categorical", "discrete"):
@@ -101,18 +99,14 @@ class Parameter:
         if self.distribution is None:
             return
         if self.distribution not in DISTRIBUTIONS:
-            raise InvalidSpec(
-                f"{field_name}.distribution", f"must be one of {', '.join(DISTRIBUTIONS)}"
-            )
+            raise InvalidSpec(f"{field_name}.distribution", f"must be one of {', '.join(DISTRIBUTIONS)}")
         if self.type not in ("double", "int"):
             raise InvalidSpec(
                 f"{field_name}.distribution",
                 f"applies to double and int ranges, not to {self.type} values",
             )
         if self.distribution in LOG_DISTRIBUTIONS and (self.min is None or self.min <= 0):
-            raise InvalidSpec(
-                f"{field_name}.min", f"a {self.distribution} range needs min > 0 (got {self.min})"
-            )
+            raise InvalidSpec(f"{field_name}.min", f"a {self.distribution} range needs min > 0 (got {self.min})")
 
     def to_katib(self) -> dict:
         space: dict = {}
@@ -177,16 +171,14 @@ class Sweep(Workload):
         if not isinstance(self.parameters, list) or not self.parameters:
             raise InvalidSpec("parameters", "a sweep needs at least one parameter")
         self.parameters = [
-            p if isinstance(p, Parameter) else _parameter(p, f"parameters[{i}]")
-            for i, p in enumerate(self.parameters)
+            p if isinstance(p, Parameter) else _parameter(p, f"parameters[{i}]") for i, p in enumerate(self.parameters)
         ]
         for i, parameter in enumerate(self.parameters):
             parameter.validate(f"parameters[{i}]")
             if not any("{" + parameter.name + "}" in arg for arg in self.command):
                 raise InvalidSpec(
                     "command",
-                    f"does not use parameter {parameter.name!r}: "
-                    f"put {{{parameter.name}}} where its value goes",
+                    f"does not use parameter {parameter.name!r}: put {{{parameter.name}}} where its value goes",
                 )
         if not self.objective_metric or not isinstance(self.objective_metric, str):
             raise InvalidSpec("objective_metric", "name the metric the trials print")
@@ -220,9 +212,7 @@ class Sweep(Workload):
             try:
                 settings[name] = setting_text(value)
             except TypeError:
-                raise InvalidSpec(
-                    f"algorithm_settings.{name}", f"must be text or a number, got {value!r}"
-                ) from None
+                raise InvalidSpec(f"algorithm_settings.{name}", f"must be text or a number, got {value!r}") from None
             problem = setting_problem(self.algorithm, name, settings[name])
             if problem:
                 raise InvalidSpec(f"algorithm_settings.{name}", problem)
@@ -271,8 +261,7 @@ class Sweep(Workload):
             spec["maxFailedTrialCount"] = self.max_failed_trials
         if self.algorithm_settings:
             spec["algorithm"]["algorithmSettings"] = [
-                {"name": k, "value": setting_text(v)}
-                for k, v in sorted(self.algorithm_settings.items())
+                {"name": k, "value": setting_text(v)} for k, v in sorted(self.algorithm_settings.items())
             ]
         return {
             "apiVersion": "kubeflow.org/v1beta1",
@@ -285,13 +274,10 @@ class Sweep(Workload):
     def _trial_command(self, unpack: bool) -> list[str]:
         """The primary container's command (``trial_command``): Katib rewrites it."""
         # validate() made it a list (podspec.check_command); the field also takes a string.
-        return trial_command(podspec.check_command(self.command),
-                             [p.name for p in self.parameters], unpack)
+        return trial_command(podspec.check_command(self.command), [p.name for p in self.parameters], unpack)
 
     def _trial_job(self) -> PyTorchJob:
-        return PyTorchJob(
-            command=self.command, replicas=self.replicas, snapshot=self.snapshot, **self.workload()
-        )
+        return PyTorchJob(command=self.command, replicas=self.replicas, snapshot=self.snapshot, **self.workload())
 
     def _trial_template(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         job = self._trial_job()
@@ -316,9 +302,7 @@ class Sweep(Workload):
                 },
             )
             return template
-        main = self.container(
-            "training-container" if self.trial_kind == "pod" else "main", command, notebook
-        )
+        main = self.container("training-container" if self.trial_kind == "pod" else "main", command, notebook)
         pod = self.pod_spec([main], notebook, restart_policy="Never")
         if snapshot is not None:
             pod = attach_snapshot(pod, snapshot, wrap_commands=False)
@@ -346,9 +330,7 @@ class Sweep(Workload):
         for key in ("nodeSelector", "tolerations"):
             if key in pod:
                 step[key] = pod[key]
-        workflow_spec = run_steps_as_executor(
-            {"entrypoint": "main", "templates": [step]}, notebook
-        )
+        workflow_spec = run_steps_as_executor({"entrypoint": "main", "templates": [step]}, notebook)
         if pod.get("volumes"):
             workflow_spec["volumes"] = pod["volumes"]
         template.update(
@@ -393,19 +375,14 @@ class SweepKind(JobKind):
     def summary(self, obj: dict) -> dict:
         body = super().summary(obj)
         status = obj.get("status") or {}
-        body["trials"] = {
-            key: int(status.get(field) or 0) for key, field in jobs.TRIAL_COUNTS.items()
-        }
+        body["trials"] = {key: int(status.get(field) or 0) for key, field in jobs.TRIAL_COUNTS.items()}
         optimal = status.get("currentOptimalTrial") or {}
         if optimal.get("bestTrialName"):
             body["best_trial"] = {
                 "name": optimal["bestTrialName"],
-                "parameters": {
-                    a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []
-                },
+                "parameters": {a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []},
                 "metrics": {
-                    m["name"]: m.get("latest")
-                    for m in (optimal.get("observation") or {}).get("metrics") or []
+                    m["name"]: m.get("latest") for m in (optimal.get("observation") or {}).get("metrics") or []
                 },
             }
         return body
@@ -426,16 +403,10 @@ class SweepKind(JobKind):
 
     def own_pods(self, pods: list[dict]) -> list[dict]:
         """The trials' pods: the suggestion service's pod wears the experiment label too."""
-        return [
-            p
-            for p in pods
-            if jobs.SUGGESTION_POD_LABEL not in (p["metadata"].get("labels") or {})
-        ]
+        return [p for p in pods if jobs.SUGGESTION_POD_LABEL not in (p["metadata"].get("labels") or {})]
 
     def part_of_pod(self, pod: dict) -> str:
-        return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod[
-            "metadata"
-        ]["name"]
+        return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
         name = obj["metadata"]["name"]
@@ -457,8 +428,7 @@ class SweepKind(JobKind):
                     "state": state,
                     "message": message,
                     "parameters": {
-                        a["name"]: a["value"]
-                        for a in trial.get("spec", {}).get("parameterAssignments") or []
+                        a["name"]: a["value"] for a in trial.get("spec", {}).get("parameterAssignments") or []
                     },
                     "metrics": {m["name"]: m.get("latest") for m in metrics},
                     "pods": sorted(pods_by_trial.get(trial["metadata"]["name"], [])),

@@ -69,9 +69,7 @@ def axes_for(parameters: list[dict], trials: list[dict], metric: str) -> list[Ax
         name = parameter["name"]
         if space.get("list") is not None:
             values = [str(v) for v in space["list"]]
-            if parameter.get("parameterType") == "discrete" and all(
-                number(v) is not None for v in values
-            ):
+            if parameter.get("parameterType") == "discrete" and all(number(v) is not None for v in values):
                 values.sort(key=float)
             axes.append(Axis(name, "categorical", categories=values))
             continue
@@ -79,14 +77,10 @@ def axes_for(parameters: list[dict], trials: list[dict], metric: str) -> list[Ax
         if low is None or high is None:
             continue
         scale = (
-            "log"
-            if (space.get("distribution") or "").lower() in ("loguniform", "lognormal") and low > 0
-            else "linear"
+            "log" if (space.get("distribution") or "").lower() in ("loguniform", "lognormal") and low > 0 else "linear"
         )
         axes.append(Axis(name, scale, low, high))
-    observed = [
-        v for v in (number((t.get("metrics") or {}).get(metric)) for t in trials) if v is not None
-    ]
+    observed = [v for v in (number((t.get("metrics") or {}).get(metric)) for t in trials) if v is not None]
     if observed:
         axes.append(Axis(metric, "linear", min(observed), max(observed)))
     else:
@@ -141,8 +135,13 @@ def plot_data(
         if score is not None and objective == "minimize":
             score = 1 - score
         lines.append(
-            {"trial": str(trial.get("name")), "points": points, "complete": complete,
-             "score": score, "values": [None if v is None else str(v) for v in values]}
+            {
+                "trial": str(trial.get("name")),
+                "points": points,
+                "complete": complete,
+                "score": score,
+                "values": [None if v is None else str(v) for v in values],
+            }
         )
     return {
         "metric": metric,

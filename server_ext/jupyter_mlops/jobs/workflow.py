@@ -63,9 +63,7 @@ class ArgoWorkflow:
         if not isinstance(m, dict):
             raise InvalidSpec("manifest", "must be a Workflow object")
         if m.get("apiVersion") != WORKFLOWS.api_version or m.get("kind") != "Workflow":
-            raise InvalidSpec(
-                "manifest.kind", f"must be apiVersion {WORKFLOWS.api_version}, kind Workflow"
-            )
+            raise InvalidSpec("manifest.kind", f"must be apiVersion {WORKFLOWS.api_version}, kind Workflow")
         meta = m.get("metadata")
         if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
             raise InvalidSpec("manifest.metadata.name", "give the workflow a name or generateName")
@@ -75,9 +73,7 @@ class ArgoWorkflow:
         if not isinstance(spec, dict):
             raise InvalidSpec("manifest.spec", "is missing")
         if not (spec.get("templates") or spec.get("workflowTemplateRef")):
-            raise InvalidSpec(
-                "manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef"
-            )
+            raise InvalidSpec("manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef")
         names = {t.get("name") for t in spec.get("templates") or []}
         if spec.get("templates") and spec.get("entrypoint") not in names:
             raise InvalidSpec(
@@ -116,9 +112,7 @@ class ArgoWorkflow:
                         volumes = pod["volumes"]
             if volumes:
                 spec["volumes"] = [
-                    v
-                    for v in spec.get("volumes") or []
-                    if v["name"] not in {x["name"] for x in volumes}
+                    v for v in spec.get("volumes") or [] if v["name"] not in {x["name"] for x in volumes}
                 ] + volumes
         return manifest
 
@@ -128,12 +122,16 @@ def failed_steps_message(status: dict) -> str:
     names the failed child by node id (``child 'wf-4178200032' failed``), which tells a
     user nothing; the failed step nodes hold the name and the reason."""
     failed = sorted(
-        (n for n in (status.get("nodes") or {}).values()
-         if n.get("type") in STEP_NODE_TYPES and STEP_STATES.get(n.get("phase") or "") == "Failed"),
+        (
+            n
+            for n in (status.get("nodes") or {}).values()
+            if n.get("type") in STEP_NODE_TYPES and STEP_STATES.get(n.get("phase") or "") == "Failed"
+        ),
         key=lambda n: n.get("finishedAt") or "",
     )
-    return "; ".join(f"step {n.get('displayName') or n.get('name')} failed: "
-                     f"{n.get('message') or n.get('phase')}" for n in failed)
+    return "; ".join(
+        f"step {n.get('displayName') or n.get('name')} failed: {n.get('message') or n.get('phase')}" for n in failed
+    )
 
 
 class WorkflowKind(JobKind):
@@ -160,8 +158,7 @@ class WorkflowKind(JobKind):
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
         pods_by_node = {
-            (p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p["metadata"]["name"]
-            for p in pods
+            (p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p["metadata"]["name"] for p in pods
         }
         steps = []
         for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():

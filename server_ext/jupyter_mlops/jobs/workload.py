@@ -48,8 +48,7 @@ class Workload:
         if not image:
             raise InvalidSpec(
                 "image",
-                "no image given and the notebook's image is unknown "
-                "(JUPYTER_IMAGE_SPEC is not set)",
+                "no image given and the notebook's image is unknown (JUPYTER_IMAGE_SPEC is not set)",
             )
         return image
 
@@ -70,9 +69,7 @@ class Workload:
             env=self.env,
         )
 
-    def pod_spec(
-        self, containers: list[dict], notebook: NotebookPod, restart_policy: str | None = None
-    ) -> dict:
+    def pod_spec(self, containers: list[dict], notebook: NotebookPod, restart_policy: str | None = None) -> dict:
         """A pod spec placed on this workload's GPU type when it asks for GPUs."""
         return podspec.pod_spec(
             containers,

@@ -51,9 +51,7 @@ def write_cell_script(workdir: str | Path, source: str) -> str:
     return relative
 
 
-def cell_command(
-    script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()
-) -> list[str]:
+def cell_command(script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()) -> list[str]:
     """The container command of a cell: ``python <script>`` when each pod runs one
     process (at most one GPU per worker), ``torchrun`` only when it runs several.
 
@@ -64,14 +62,10 @@ def cell_command(
     """
     if gpus_per_worker <= 1:
         return ["python", script, *script_args]
-    return torchrun_command(
-        script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=script_args
-    )
+    return torchrun_command(script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=script_args)
 
 
-def torchrun_command(
-    script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()
-) -> list[str]:
+def torchrun_command(script: str, *, workers: int, gpus_per_worker: int, script_args: Sequence[str] = ()) -> list[str]:
     """The container command under ``torchrun``: over all workers, one process per GPU.
 
     The Training Operator gives every replica ``MASTER_ADDR``/``MASTER_PORT``
@@ -123,14 +117,11 @@ def sweep_script(cell: str, parameters: list, log_scaled: frozenset[str] = froze
     return "\n".join(lines) + "\n\n" + cell
 
 
-def sweep_command(
-    script: str, parameters: list, *, workers: int, gpus_per_worker: int
-) -> list[str]:
+def sweep_command(script: str, parameters: list, *, workers: int, gpus_per_worker: int) -> list[str]:
     """``python <script> lr={lr} bs={bs}``; the jobs API fills each ``{name}`` per trial.
 
     Trials with more than one GPU per worker start under ``torchrun`` instead
     (``cell_command``'s rule).
     """
     args = [f"{p.name}={{{p.name}}}" for p in parameters]
-    return cell_command(script, workers=workers, gpus_per_worker=gpus_per_worker,
-                        script_args=args)
+    return cell_command(script, workers=workers, gpus_per_worker=gpus_per_worker, script_args=args)

@@ -71,14 +71,11 @@ def ssh(magics, args, cell):
     """How to connect to this notebook server over SSH (through the hub's SSH gateway)."""
     user = os.environ.get("JUPYTERHUB_USER")
     if not user:
-        raise MagicInputError(
-            "%mlops ssh: this kernel is not in a JupyterHub server (JUPYTERHUB_USER is not set)."
-        )
+        raise MagicInputError("%mlops ssh: this kernel is not in a JupyterHub server (JUPYTERHUB_USER is not set).")
     host, port = gateway_address(magics.ssh_host, magics.ssh_port)
     if not host:
         raise MagicInputError(
-            "%mlops ssh: the hub's host name is unknown; set MLOPS_SSH_HOST "
-            "(or c.MlopsMagics.ssh_host)."
+            "%mlops ssh: the hub's host name is unknown; set MLOPS_SSH_HOST (or c.MlopsMagics.ssh_host)."
         )
     server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
     display(SshHelp(connection_help(user, server, host, port)))

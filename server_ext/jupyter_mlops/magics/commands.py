@@ -96,12 +96,8 @@ def find_job(client: JobsClient, name: str, kind: str | None = None) -> Notebook
                 raise
     if not found:
         what = f"{kind} " if kind else "job "
-        raise NotFound(
-            f"No {what}named {name!r} in namespace {client.namespace!r}; %mlops jobs lists yours."
-        )
+        raise NotFound(f"No {what}named {name!r} in namespace {client.namespace!r}; %mlops jobs lists yours.")
     if len(found) > 1:
         kinds_found = ", ".join(h.kind.name for h in found)
-        raise MagicInputError(
-            f"{name!r} names jobs of several kinds ({kinds_found}); add --kind to say which."
-        )
+        raise MagicInputError(f"{name!r} names jobs of several kinds ({kinds_found}); add --kind to say which.")
     return NotebookJob.of(found[0])

@@ -119,10 +119,7 @@ def follow(job: NotebookJob) -> JobView:
             return view
         return _track(job, output, view, server)
     except KeyboardInterrupt:
-        print(
-            f"Stopped watching; {job.kind.name} {job.name} keeps running "
-            f"(%mlops status {job.name})."
-        )
+        print(f"Stopped watching; {job.kind.name} {job.name} keeps running (%mlops status {job.name}).")
     return view
 
 
@@ -149,12 +146,7 @@ def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thre
     key = (job.kind.name, job.namespace, job.name)
     with _followed_lock:
         room = len(_followed) < max_followers
-        tracked = (
-            room
-            and server is not None
-            and view.status["state"] not in FINISHED
-            and key not in _followed
-        )
+        tracked = room and server is not None and view.status["state"] not in FINISHED and key not in _followed
         if tracked:
             _followed.add(key)
     if not room:
@@ -174,9 +166,7 @@ def follow_in_background(job: NotebookJob, max_followers: int) -> threading.Thre
             _track(job, output, view, server)
         except JobsError as exc:
             output.update(
-                _with_warning(
-                    view, f"Stopped updating: {exc.message} (%mlops status {job.name} shows it now)."
-                )
+                _with_warning(view, f"Stopped updating: {exc.message} (%mlops status {job.name} shows it now).")
             )
         finally:
             with _followed_lock:

@@ -95,10 +95,7 @@ class MlopsMagics(Magics):
                 "line of a cell, with the code below it."
             )
         if cell is not None and command.cell == NO_CELL:
-            raise UsageError(
-                f"%mlops {name} is a line magic: use %mlops {name} ... on its own "
-                "(without a cell below)."
-            )
+            raise UsageError(f"%mlops {name} is a line magic: use %mlops {name} ... on its own (without a cell below).")
         if {"-h", "--help"} & set(rest.split()):  # not "help": it may be a job's name
             print(command.run.__doc__)
             return None

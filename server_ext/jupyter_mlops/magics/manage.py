@@ -76,9 +76,7 @@ def logs(magics, args, cell):
                 f"{job.kind.name} (use --{job.kind.part_noun})."
             )
     try:
-        for line in job.logs(
-            part, container=args.container, follow=args.follow, tail_lines=args.tail
-        ):
+        for line in job.logs(part, container=args.container, follow=args.follow, tail_lines=args.tail):
             print(line, flush=args.follow)
     except KeyboardInterrupt:
         print("(stopped following)")

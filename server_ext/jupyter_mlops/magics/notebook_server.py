@@ -82,7 +82,7 @@ class NotebookServer:
                     for line in response.iter_lines():
                         if not line.startswith("data: "):
                             continue  # the event's name, a keep-alive comment, a blank line
-                        event = json.loads(line[len("data: "):])
+                        event = json.loads(line[len("data: ") :])
                         yield event
                         if event["type"] == "DELETED":
                             return
@@ -109,7 +109,6 @@ def refused(status: int, body: bytes, url: str) -> JobsError:
         return ClusterUnreachable(message)
     if status in (401, 403):
         return TokenRefused(
-            f"The notebook server at {url} refused this kernel's token ({message}); "
-            "restart the kernel."
+            f"The notebook server at {url} refused this kernel's token ({message}); restart the kernel."
         )
     return UpstreamError(message)

@@ -38,14 +38,10 @@ def parse_parameter(text: str) -> Parameter:
         )
     name, function, raw_args = match.groups()
     if keyword.iskeyword(name):
-        raise MagicInputError(
-            f"--param {name}: a Python keyword cannot be a variable of the "
-            "cell; choose another name"
-        )
+        raise MagicInputError(f"--param {name}: a Python keyword cannot be a variable of the cell; choose another name")
     if function not in DISTRIBUTIONS:
         raise MagicInputError(
-            f"--param {name}: unknown distribution {function!r}; "
-            f"use one of {', '.join(DISTRIBUTIONS)}"
+            f"--param {name}: unknown distribution {function!r}; use one of {', '.join(DISTRIBUTIONS)}"
         )
     values = [_literal(part) for part in _split_args(raw_args)]
     usage = DISTRIBUTIONS[function].split("  ")[0]
@@ -69,16 +65,12 @@ def parse_parameter(text: str) -> Parameter:
         raise MagicInputError(f"--param {name}: step must be positive")
     if function == "int":
         if not all(isinstance(v, int) for v in values):
-            raise MagicInputError(
-                f"--param {name}: int() takes whole numbers, e.g. {name}=int(1,8)"
-            )
+            raise MagicInputError(f"--param {name}: int() takes whole numbers, e.g. {name}=int(1,8)")
         return Parameter(name, "int", min=low, max=high, step=step[0] if step else None)
     if function == "loguniform":
         if low <= 0:
             raise MagicInputError(f"--param {name}: loguniform() needs low > 0 (got {low})")
-        return Parameter(
-            name, "double", min=float(low), max=float(high), distribution="loguniform"
-        )
+        return Parameter(name, "double", min=float(low), max=float(high), distribution="loguniform")
     return Parameter(
         name,
         "double",
@@ -95,8 +87,7 @@ def log_scale(parameter: Parameter) -> Parameter:
     even draw of the exponent is what loguniform means."""
     if parameter.min is None or parameter.max is None:  # parse_parameter always gives both
         raise MagicInputError(f"--param {parameter.name}: loguniform() needs low and high")
-    return Parameter(parameter.name, "double", min=math.log10(parameter.min),
-                     max=math.log10(parameter.max))
+    return Parameter(parameter.name, "double", min=math.log10(parameter.min), max=math.log10(parameter.max))
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, str | int | float]:
@@ -106,9 +97,7 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str | int | float]:
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
         if not sep or not name or not value:
-            raise MagicInputError(
-                f"--setting {pair!r}: write NAME=VALUE, e.g. --setting random_state=42"
-            )
+            raise MagicInputError(f"--setting {pair!r}: write NAME=VALUE, e.g. --setting random_state=42")
         settings[name] = value
     return settings
 
@@ -123,13 +112,11 @@ def parse_objective(text: str) -> tuple[str, str]:
         direction, metric = aliases[words[0].lower()], words[1]
     else:
         raise MagicInputError(
-            f'--objective {text!r}: write "maximize METRIC" or '
-            '"minimize METRIC", e.g. --objective "maximize accuracy"'
+            f'--objective {text!r}: write "maximize METRIC" or "minimize METRIC", e.g. --objective "maximize accuracy"'
         )
     if not METRIC_NAME.match(metric):
         raise MagicInputError(
-            f"--objective: {metric!r} is not a metric name Katib can read "
-            "(letters, digits, '_', '-')"
+            f"--objective: {metric!r} is not a metric name Katib can read (letters, digits, '_', '-')"
         )
     return direction, metric
 

@@ -45,15 +45,12 @@ def parallel_coordinates_svg(plot: dict, *, width: int = WIDTH, height: int = HE
         )
     for line in plot["lines"]:
         points = " ".join(
-            f"{x:.1f},{TOP + (1 - where) * plot_height:.1f}"
-            for x, where in zip(xs, line["points"], strict=False)
+            f"{x:.1f},{TOP + (1 - where) * plot_height:.1f}" for x, where in zip(xs, line["points"], strict=False)
         )
         is_best = line["trial"] == plot["best"] and line["complete"]
         colour = "#dc2626" if is_best else _colour(line["score"])
         dash = "" if line["complete"] else ' stroke-dasharray="4 3"'
-        described = ", ".join(
-            f"{a['name']}={v}" for a, v in zip(axes, line["values"], strict=True) if v is not None
-        )
+        described = ", ".join(f"{a['name']}={v}" for a, v in zip(axes, line["values"], strict=True) if v is not None)
         parts.append(
             f'<polyline class="trial{" best" if is_best else ""}" '
             f'data-trial="{escape(line["trial"])}" points="{points}" '
@@ -68,7 +65,5 @@ def parallel_coordinates_svg(plot: dict, *, width: int = WIDTH, height: int = HE
 def _colour(score: float | None) -> str:
     if score is None:
         return "#9ca3af"
-    r, g, b = (
-        round(low + (high - low) * score) for low, high in zip(LOW_COLOUR, HIGH_COLOUR, strict=True)
-    )
+    r, g, b = (round(low + (high - low) * score) for low, high in zip(LOW_COLOUR, HIGH_COLOUR, strict=True))
     return f"#{r:02x}{g:02x}{b:02x}"

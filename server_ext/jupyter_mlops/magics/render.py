@@ -26,10 +26,7 @@ STATE_COLOURS = {
 def table_html(headers: list[str], rows: list[list], css_class: str = "mlops-table") -> str:
     head = "".join(f"<th style='text-align:left'>{escape(str(h))}</th>" for h in headers)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td style='text-align:left'>{escape(_cell(v))}</td>" for v in row)
-        + "</tr>"
-        for row in rows
+        "<tr>" + "".join(f"<td style='text-align:left'>{escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows
     )
     return f"<table class='{css_class}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -37,10 +34,7 @@ def table_html(headers: list[str], rows: list[list], css_class: str = "mlops-tab
 def table_text(headers: list[str], rows: list[list]) -> str:
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    ]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -59,10 +53,7 @@ GPU_HEADERS = [
     "nodes",
     "unavailable",
 ]
-UNKNOWN = (
-    "GPU availability is unknown right now: the hub is catching up with the cluster; "
-    "try again in a moment."
-)
+UNKNOWN = "GPU availability is unknown right now: the hub is catching up with the cluster; try again in a moment."
 
 
 def gpu_rows(snapshot: dict) -> list[list]:
@@ -133,9 +124,7 @@ JOB_HEADERS = ["kind", "name", "state", "created", "message"]
 
 
 def jobs_rows(summaries: list[dict]) -> list[list]:
-    return [
-        [s["kind"], s["name"], s["state"], s.get("created"), s.get("message")] for s in summaries
-    ]
+    return [[s["kind"], s["name"], s["state"], s.get("created"), s.get("message")] for s in summaries]
 
 
 def jobs_html(summaries: list[dict]) -> str:
@@ -227,10 +216,7 @@ class WorkflowView(KindView):
     def parts_table(self, parts: list[dict]) -> tuple[list[str], list[list]]:
         return (
             ["step", "type", "state", "started", "finished"],
-            [
-                [p["name"], p.get("type"), p["state"], p.get("started"), p.get("finished")]
-                for p in parts
-            ],
+            [[p["name"], p.get("type"), p["state"], p.get("started"), p.get("finished")] for p in parts],
         )
 
 

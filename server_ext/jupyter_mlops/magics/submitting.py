@@ -86,8 +86,7 @@ def submit(magics, spec, args) -> NotebookJob:
     except GpusUnavailable as exc:
         reason = exc.details.get("reason") or exc.message
         raise GpusUnavailable(
-            f"Not enough free GPUs now: {reason}. Add --queue to submit it "
-            "anyway (it waits until they are free).",
+            f"Not enough free GPUs now: {reason}. Add --queue to submit it anyway (it waits until they are free).",
             reason=reason,
         ) from None
     except SnapshotTooLarge as exc:

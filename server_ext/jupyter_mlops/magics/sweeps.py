@@ -59,10 +59,7 @@ from .submitting import present, resource_arguments, submit, workload
     default=[],
     metavar="NAME=VALUE",
     help="an algorithm setting (repeatable), e.g. --setting random_state=42; "
-    + "; ".join(
-        f"{a.name}: {', '.join(s.name for s in a.settings) or 'none'}"
-        for a in SWEEP_ALGORITHMS.values()
-    ),
+    + "; ".join(f"{a.name}: {', '.join(s.name for s in a.settings) or 'none'}" for a in SWEEP_ALGORITHMS.values()),
 )
 @argument("--max-failed", type=int, metavar="N", help="stop the sweep after N failed trials")
 @output_argument()
@@ -83,9 +80,7 @@ def sweep(magics, args, cell):
     parameters = [parse_parameter(text) for text in args.param]
     names = [p.name for p in parameters]
     if len(set(names)) != len(names):
-        raise MagicInputError(
-            f"--param: {sorted(n for n in names if names.count(n) > 1)[0]} is given twice"
-        )
+        raise MagicInputError(f"--param: {sorted(n for n in names if names.count(n) > 1)[0]} is given twice")
     direction, metric = parse_objective(args.objective)
     settings = parse_settings(args.setting)
     log_scaled = frozenset(p.name for p in parameters if p.distribution == "loguniform")
@@ -123,8 +118,7 @@ class BestTrial:
         rows = [[name, value] for name, value in {**best["parameters"], **best["metrics"]}.items()]
         return (
             f"<p class='mlops-best'><b>best trial</b> <code>{escape(best['name'])}</code> of "
-            f"<code>{escape(self.status['name'])}</code></p>"
-            + render.table_html(["", "value"], rows)
+            f"<code>{escape(self.status['name'])}</code></p>" + render.table_html(["", "value"], rows)
         )
 
     def _repr_pretty_(self, printer, cycle) -> None:

@@ -32,9 +32,7 @@ def pytorchjob(magics, args, cell):
     torchrun starts one process per GPU and also sets LOCAL_RANK.
     """
     if not cell.strip():
-        raise MagicInputError(
-            "%%mlops pytorchjob: the cell is empty; write the training script in it."
-        )
+        raise MagicInputError("%%mlops pytorchjob: the cell is empty; write the training script in it.")
     workdir = os.getcwd()
     script = write_cell_script(workdir, cell)
     spec = PyTorchJob(

@@ -21,9 +21,7 @@ from .submitting import present, submit
 @magic_arguments("mlops workflow")
 @argument("action", nargs="?", help="submit (line form)")
 @argument("path", nargs="?", help="Python file that builds a hera.workflows.Workflow")
-@argument(
-    "--var", metavar="NAME", help="which Workflow variable to submit when several are defined"
-)
+@argument("--var", metavar="NAME", help="which Workflow variable to submit when several are defined")
 @argument(
     "--code",
     action="store_true",
@@ -59,16 +57,12 @@ def workflow(magics, args, cell):
                 "%%mlops workflow with the Workflow in the cell."
             )
         if not os.path.isfile(args.path):
-            raise MagicInputError(
-                f"%mlops workflow submit: no file {args.path!r} (in {os.getcwd()})."
-            )
+            raise MagicInputError(f"%mlops workflow submit: no file {args.path!r} (in {os.getcwd()}).")
         namespace = run_file(args.path)
         where = args.path
     else:
         if args.action or args.path:
-            raise MagicInputError(
-                f"%%mlops workflow takes its Workflow from the cell; drop {args.action!r}."
-            )
+            raise MagicInputError(f"%%mlops workflow takes its Workflow from the cell; drop {args.action!r}.")
         # The cell sees the notebook's variables; only Workflows it makes itself count.
         before = {id(v) for v in magics.shell.user_ns.values()}
         namespace = dict(magics.shell.user_ns)
@@ -100,7 +94,6 @@ def _pick_workflow(namespace: dict, variable: str | None, where: str):
         )
     if len(found) > 1:
         raise MagicInputError(
-            f"{where} defines {len(found)} Workflows "
-            f"({', '.join(sorted(found))}); choose one with --var NAME."
+            f"{where} defines {len(found)} Workflows ({', '.join(sorted(found))}); choose one with --var NAME."
         )
     return next(iter(found.values()))

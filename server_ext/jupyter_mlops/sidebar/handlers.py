@@ -52,8 +52,7 @@ class SidebarJobHandler(JobsHandler):
     async def get(self, collection: str, name: str) -> None:
         handle = self.job(collection, name)  # 404 for an unknown kind, 400 for a bad name
         obj = await self.call(handle.get)
-        self.send({**handle.kind.requested_gpus(obj), "conditions": conditions(obj),
-                   "objective": sweep_objective(obj)})
+        self.send({**handle.kind.requested_gpus(obj), "conditions": conditions(obj), "objective": sweep_objective(obj)})
 
 
 class WorkflowFromFileHandler(JobsHandler):
@@ -68,8 +67,10 @@ class WorkflowFromFileHandler(JobsHandler):
         folder = str(file.parent.relative_to(Path(root).resolve()))
         spec = spec_from_json("workflow", json.dumps({"manifest": manifest, "snapshot": {"path": folder}}), root)
         handle = await self.call(self.jobs.submit, spec, if_not_fits=if_not_fits)
-        self.send({"kind": "workflow", "name": handle.name, "namespace": handle.namespace,
-                   "warnings": handle.warnings}, status=201)
+        self.send(
+            {"kind": "workflow", "name": handle.name, "namespace": handle.namespace, "warnings": handle.warnings},
+            status=201,
+        )
 
 
 class SshHandler(JobsHandler):
@@ -88,8 +89,7 @@ class SshInfoHandler(SshHandler):
         ssh = self.ssh
         user = os.environ.get("JUPYTERHUB_USER") or getattr(self.current_user, "username", None) or ""
         server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
-        body = {"configured": bool(ssh["host"]), "keys_api": bool(ssh["keys_url"]),
-                "user": user, "server": server}
+        body = {"configured": bool(ssh["host"]), "keys_api": bool(ssh["keys_url"]), "user": user, "server": server}
         if ssh["host"]:
             body.update(connection_help(user, server, ssh["host"], ssh["port"], ssh["alias"]))
         self.send(body)
@@ -101,27 +101,31 @@ class SshGatewayHandler(SshHandler):
     async def gateway(self, method: str, path: str, payload: dict | None = None):
         ssh = self.ssh
         if not ssh["keys_url"]:
-            raise SshNotConfigured("This server does not know the SSH gateway's key API "
-                                   "(MlopsSsh.keys_url / MLOPS_SSH_KEYS_URL); ask your operator to "
-                                   "set it, or register keys on the hub.")
+            raise SshNotConfigured(
+                "This server does not know the SSH gateway's key API "
+                "(MlopsSsh.keys_url / MLOPS_SSH_KEYS_URL); ask your operator to "
+                "set it, or register keys on the hub."
+            )
         headers = {"Authorization": f"token {ssh['token']}"} if ssh["token"] else {}
         url = ssh["keys_url"].rstrip("/") + path
         try:
             async with httpx.AsyncClient(timeout=GATEWAY_TIMEOUT_SECONDS) as client:
                 response = await client.request(method, url, headers=headers, json=payload)
         except httpx.TransportError as exc:
-            raise ClusterUnreachable(f"The SSH gateway's key API at {url} did not answer "
-                                     f"({type(exc).__name__}); try again later.") from exc
+            raise ClusterUnreachable(
+                f"The SSH gateway's key API at {url} did not answer ({type(exc).__name__}); try again later."
+            ) from exc
         if response.status_code == 204:
             return None
         try:
             data = response.json()
         except json.JSONDecodeError:
-            raise UpstreamError(f"The SSH gateway's key API answered {response.status_code} "
-                                f"without JSON.") from None
+            raise UpstreamError(f"The SSH gateway's key API answered {response.status_code} without JSON.") from None
         if response.status_code >= 400:
-            raise GatewayAnswer(response.status_code if response.status_code < 500 else 502,
-                                f"The SSH gateway refused: {data.get('message') or response.reason_phrase}")
+            raise GatewayAnswer(
+                response.status_code if response.status_code < 500 else 502,
+                f"The SSH gateway refused: {data.get('message') or response.reason_phrase}",
+            )
         return data
 
 

@@ -32,6 +32,9 @@ def workflow_manifest(file: Path, timeout: float = 60) -> dict:
         raise InvalidSpec("path", f"{file.name} is not an existing .py file")
     workflows = list(run_in_child(file, timeout).values())
     if len(workflows) != 1:
-        raise InvalidSpec("path", f"{file.name} defines {len(workflows)} Hera Workflows at module "
-                                  "level; the sidebar submits a file that defines exactly one")
+        raise InvalidSpec(
+            "path",
+            f"{file.name} defines {len(workflows)} Hera Workflows at module "
+            "level; the sidebar submits a file that defines exactly one",
+        )
     return workflows[0]

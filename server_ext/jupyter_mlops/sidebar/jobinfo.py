@@ -11,9 +11,16 @@ def conditions(obj: dict) -> list[dict]:
     """The controller's conditions, oldest first, in the fields the detail view shows."""
     status = obj.get("status") or {}
     found = status.get("conditions") or []
-    return [{"type": c.get("type"), "status": c.get("status"), "reason": c.get("reason") or "",
-             "message": c.get("message") or "",
-             "time": c.get("lastTransitionTime") or c.get("lastUpdateTime")} for c in found]
+    return [
+        {
+            "type": c.get("type"),
+            "status": c.get("status"),
+            "reason": c.get("reason") or "",
+            "message": c.get("message") or "",
+            "time": c.get("lastTransitionTime") or c.get("lastUpdateTime"),
+        }
+        for c in found
+    ]
 
 
 def sweep_objective(obj: dict) -> dict | None:
@@ -25,12 +32,22 @@ def sweep_objective(obj: dict) -> dict | None:
     space = []
     for parameter in spec.get("parameters") or []:
         feasible = parameter.get("feasibleSpace") or {}
-        space.append({"name": parameter.get("name"), "type": parameter.get("parameterType"),
-                      "min": feasible.get("min"), "max": feasible.get("max"),
-                      "values": feasible.get("list")})
-    return {"metric": objective.get("objectiveMetricName"), "type": objective.get("type"),
-            "goal": objective.get("goal"),
-            "additional_metrics": objective.get("additionalMetricNames") or [],
-            "parameters": space,
-            "algorithm": (spec.get("algorithm") or {}).get("algorithmName"),
-            "max_trials": spec.get("maxTrialCount"), "parallel_trials": spec.get("parallelTrialCount")}
+        space.append(
+            {
+                "name": parameter.get("name"),
+                "type": parameter.get("parameterType"),
+                "min": feasible.get("min"),
+                "max": feasible.get("max"),
+                "values": feasible.get("list"),
+            }
+        )
+    return {
+        "metric": objective.get("objectiveMetricName"),
+        "type": objective.get("type"),
+        "goal": objective.get("goal"),
+        "additional_metrics": objective.get("additionalMetricNames") or [],
+        "parameters": space,
+        "algorithm": (spec.get("algorithm") or {}).get("algorithmName"),
+        "max_trials": spec.get("maxTrialCount"),
+        "parallel_trials": spec.get("parallelTrialCount"),
+    }

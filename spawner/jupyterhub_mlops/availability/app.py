@@ -96,9 +96,7 @@ class AvailabilityService(Application):
         namespaces. Kinds whose CRD is not installed are skipped.""",
     ).tag(config=True)
 
-    request_timeout = Float(
-        30, help="Timeout of each list request to the API server, seconds."
-    ).tag(config=True)
+    request_timeout = Float(30, help="Timeout of each list request to the API server, seconds.").tag(config=True)
 
     group_members_ttl = Float(
         30,

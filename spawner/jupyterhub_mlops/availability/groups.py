@@ -32,9 +32,7 @@ class GroupDirectory:
         self.timeout = timeout
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
 
-    async def members(
-        self, groups: Iterable[str], max_age: float | None = None
-    ) -> dict[str, frozenset[str] | None]:
+    async def members(self, groups: Iterable[str], max_age: float | None = None) -> dict[str, frozenset[str] | None]:
         """group -> owner label values of its members (see ``mlops_contract.labels.label_value``).
 
         A group the Hub does not know has no members. When the Hub cannot be

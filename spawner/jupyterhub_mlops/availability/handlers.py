@@ -55,17 +55,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if self.request.headers.get("Authorization"):
             raise web.HTTPError(
                 403,
-                "This JupyterHub token is not valid, or lacks the scope "
-                "access:services!service=%s.",
+                "This JupyterHub token is not valid, or lacks the scope access:services!service=%s.",
                 self.settings["service_name"],
             )
         raise web.HTTPError(401, "Log in to JupyterHub first.")
 
     def trusted(self, model: dict) -> bool:
-        return (
-            model.get("kind") == "service"
-            and model.get("name") in self.settings["trusted_services"]
-        )
+        return model.get("kind") == "service" and model.get("name") in self.settings["trusted_services"]
 
     def require_trusted(self) -> dict:
         model = self.caller()
@@ -87,9 +83,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if not self.trusted(model):
                 raise web.HTTPError(403, "Only the spawner may ask for another user's view.")
             user = self.get_query_argument("user")[:MAX_FIELD]
-            return label_value(user), [
-                g[:MAX_FIELD] for g in self.get_query_arguments("group")
-            ]
+            return label_value(user), [g[:MAX_FIELD] for g in self.get_query_arguments("group")]
         if model.get("kind") == "service":
             return "", []
         return label_value(model["name"]), list(model.get("groups") or [])
@@ -128,9 +122,7 @@ class EventsHandler(BaseHandler):
                 version = self.availability.version
                 if version != sent:
                     doc = self.availability.view_for(owner, groups, members)
-                    self.write(
-                        f"id: {doc['version']}\nevent: snapshot\ndata: {json.dumps(doc)}\n\n"
-                    )
+                    self.write(f"id: {doc['version']}\nevent: snapshot\ndata: {json.dumps(doc)}\n\n")
                     sent = version
                 else:
                     self.write(": keep-alive\n\n")
@@ -158,9 +150,7 @@ class ReservationsHandler(BaseHandler):
         for name in ("user", "profile", "pod"):
             value = body.get(name) if isinstance(body, dict) else None
             if not isinstance(value, str) or not value or len(value) > MAX_FIELD:
-                raise web.HTTPError(
-                    400, f"'{name}' must be a non-empty string of at most {MAX_FIELD} characters."
-                )
+                raise web.HTTPError(400, f"'{name}' must be a non-empty string of at most {MAX_FIELD} characters.")
             fields[name] = value
         groups = body.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
@@ -170,7 +160,10 @@ class ReservationsHandler(BaseHandler):
         members = await self.members(groups, max_age=0)
         try:
             res = self.availability.reserve(
-                label_value(fields["user"]), groups, fields["profile"], fields["pod"],
+                label_value(fields["user"]),
+                groups,
+                fields["profile"],
+                fields["pod"],
                 members,
             )
         except Refused as refused:
@@ -207,9 +200,7 @@ class MetricsHandler(BaseHandler):
         self.caller()
         a = self.availability
         c = a.computed()
-        metrics.set_gauges(
-            c.gpu_types, c.held_by_owner_and_type, a.reserved_by_type(), c.snapshot.in_sync
-        )
+        metrics.set_gauges(c.gpu_types, c.held_by_owner_and_type, a.reserved_by_type(), c.snapshot.in_sync)
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest())
 

@@ -39,9 +39,7 @@ class ReservationBook:
     def get(self, reservation_id: str) -> Reservation | None:
         return self._by_id.get(reservation_id)
 
-    def add(
-        self, owner: str, profile: Profile, inventory: GpuInventory, pod: str, ttl: float
-    ) -> Reservation:
+    def add(self, owner: str, profile: Profile, inventory: GpuInventory, pod: str, ttl: float) -> Reservation:
         found = shape_of(profile, inventory.snapshot())
         if found is None:
             raise ValueError(f"no node has {profile.gpu_type} GPUs")

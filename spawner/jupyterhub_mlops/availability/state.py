@@ -65,9 +65,7 @@ class _Computed:
 
 
 class Availability:
-    def __init__(
-        self, inventory: GpuInventory, profiles: GpuProfiles, reservation_ttl: float = 600
-    ):
+    def __init__(self, inventory: GpuInventory, profiles: GpuProfiles, reservation_ttl: float = 600):
         self.inventory = inventory
         self.profiles = profiles
         self.book = ReservationBook()
@@ -104,9 +102,7 @@ class Availability:
                         held[owner] = held.get(owner, 0) + amount
                         # A pending pod's type: the product its node selector asks for.
                         claim = pending.get(key) if not node else None
-                        type_id = type_of.get((node, resource)) or (
-                            claim.gpu_type if claim else resource
-                        )
+                        type_id = type_of.get((node, resource)) or (claim.gpu_type if claim else resource)
                         by_type = held_typed.setdefault(owner, {})
                         by_type[type_id] = by_type.get(type_id, 0) + amount
         for owner, gpus in self.book.gpus_by_owner(counted).items():
@@ -134,9 +130,7 @@ class Availability:
                 out[claim.gpu_type] = out.get(claim.gpu_type, 0) + claim.gpus
         return out
 
-    def limits_for(
-        self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]
-    ) -> UserLimits:
+    def limits_for(self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]) -> UserLimits:
         """The user's GPUs, cap and group quotas. ``members``: group -> owner
         label values of its members (None: unknown), for the user's groups
         that have a quota."""
@@ -150,9 +144,7 @@ class Availability:
             usage.append(GroupUsage(group, together, quota))
         return UserLimits(held.get(owner, 0), self.profiles.cap_for(groups), tuple(usage))
 
-    def view_for(
-        self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]
-    ) -> dict:
+    def view_for(self, owner: str, groups: list[str], members: Mapping[str, frozenset[str] | None]) -> dict:
         """The versioned JSON document for one user (``members``: see ``limits_for``)."""
         c = self.computed()
         limits = self.limits_for(owner, groups, members)
@@ -166,10 +158,7 @@ class Availability:
                 "owner": owner,
                 "held_gpus": limits.held,
                 "cap": limits.cap,
-                "groups": [
-                    {"name": u.group, "held_gpus": u.held, "quota": u.quota}
-                    for u in limits.groups
-                ],
+                "groups": [{"name": u.group, "held_gpus": u.held, "quota": u.quota} for u in limits.groups],
             },
         }
 

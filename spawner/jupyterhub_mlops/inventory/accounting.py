@@ -166,9 +166,7 @@ def _int_label(labels: Mapping[str, str], key: str) -> int | None:
         return None
 
 
-def node_gpu_types(
-    labels: Mapping[str, str], allocatable: Mapping[str, int]
-) -> tuple[GpuType, ...]:
+def node_gpu_types(labels: Mapping[str, str], allocatable: Mapping[str, int]) -> tuple[GpuType, ...]:
     """The GPU types a node offers, from GPU Operator labels and its resources."""
     product = labels.get(PRODUCT_LABEL) or "unknown-gpu"
     types = []
@@ -221,10 +219,7 @@ class NodeRecord:
             for t in spec.get("taints") or ()
             if t.get("effect") in ("NoSchedule", "NoExecute")
         )
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in status.get("conditions") or ()
-        )
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ())
         return cls(
             meta.get("name", ""),
             labels,

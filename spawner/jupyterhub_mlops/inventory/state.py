@@ -103,9 +103,7 @@ class Snapshot:
     in_sync: bool
     taken_at: float
     nodes: tuple[NodeView, ...]
-    pods_by_owner: Mapping[str, tuple[tuple[str, str, Requests, bool], ...]] = field(
-        default_factory=dict
-    )
+    pods_by_owner: Mapping[str, tuple[tuple[str, str, Requests, bool], ...]] = field(default_factory=dict)
     """owner label value -> ``(pod key, node, requests, holds)`` for every pod
     carrying the owner label that has not finished (bound or pending)."""
     pending: Mapping[str, PendingPod] = field(default_factory=dict)

@@ -49,8 +49,10 @@ class _Base(HubAuthenticated, web.RequestHandler):
     def require_user(self) -> dict:
         model = self.get_current_user()
         if not model:
-            raise web.HTTPError(403, "send a JupyterHub API token with access to this service "
-                                     "in the Authorization header ('token <token>')")
+            raise web.HTTPError(
+                403,
+                "send a JupyterHub API token with access to this service in the Authorization header ('token <token>')",
+            )
         return model
 
     def require_person(self) -> str:
@@ -89,10 +91,9 @@ class KeysHandler(_Base):
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            raise web.HTTPError(400, "the body must be JSON: {\"key\": \"ssh-ed25519 ...\"}") \
-                from None
+            raise web.HTTPError(400, 'the body must be JSON: {"key": "ssh-ed25519 ..."}') from None
         if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-            raise web.HTTPError(400, "the body must be JSON: {\"key\": \"ssh-ed25519 ...\"}")
+            raise web.HTTPError(400, 'the body must be JSON: {"key": "ssh-ed25519 ..."}')
         try:
             key = await self.key_store.add(user, body["key"])
         except KeyRegistrationError as exc:
@@ -119,12 +120,16 @@ class MetricsHandler(_Base):
         self.finish(generate_latest())
 
 
-def make_web_app(prefix: str, hub_auth, key_store: KeyStore,
-                 authenticate_prometheus: bool) -> web.Application:
+def make_web_app(prefix: str, hub_auth, key_store: KeyStore, authenticate_prometheus: bool) -> web.Application:
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
-    return web.Application([
-        (prefix + "api/keys", KeysHandler),
-        (prefix + r"api/keys/(.+)", KeyHandler),
-        (prefix + "metrics", MetricsHandler),
-        ("/metrics", MetricsHandler),
-    ], hub_auth=hub_auth, key_store=key_store, authenticate_prometheus=authenticate_prometheus)
+    return web.Application(
+        [
+            (prefix + "api/keys", KeysHandler),
+            (prefix + r"api/keys/(.+)", KeyHandler),
+            (prefix + "metrics", MetricsHandler),
+            ("/metrics", MetricsHandler),
+        ],
+        hub_auth=hub_auth,
+        key_store=key_store,
+        authenticate_prometheus=authenticate_prometheus,
+    )

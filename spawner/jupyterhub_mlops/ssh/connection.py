@@ -59,8 +59,11 @@ class GatewayConnection(asyncssh.SSHServer):
     # ---- bookkeeping -------------------------------------------------------
 
     def _fields(self, **extra) -> dict:
-        fields = {"session": self.id, "source": f"{self.peer[0]}:{self.peer[1]}",
-                  "login": printable(self.login) if self.login else None}
+        fields = {
+            "session": self.id,
+            "source": f"{self.peer[0]}:{self.peer[1]}",
+            "login": printable(self.login) if self.login else None,
+        }
         if self.target is not None:
             fields.update(user=self.target.user, server=self.target.server)
         fields.update(extra)
@@ -82,8 +85,7 @@ class GatewayConnection(asyncssh.SSHServer):
         metrics.LOGINS.labels(method, "refused").inc()
         if audit_now:
             self._failure_audited = True
-            audit("login", **self._fields(outcome="refused", method=method, reason=reason,
-                                          **extra))
+            audit("login", **self._fields(outcome="refused", method=method, reason=reason, **extra))
 
     # ---- asyncssh callbacks: connection and authentication -----------------
 
@@ -96,13 +98,11 @@ class GatewayConnection(asyncssh.SSHServer):
         self.login = username
         wait = self.gw.source_limiter.retry_after(self.peer[0])
         if wait:
-            self._refusal = (f"Too many failed logins from {self.peer[0]}; "
-                             f"try again in {int(wait) + 1} s.")
+            self._refusal = f"Too many failed logins from {self.peer[0]}; try again in {int(wait) + 1} s."
             self._fail("none", "rate-limited (source)", audit_now=True)
         else:
             try:
-                validate_login(username, self.gw.login_pattern, self.gw.max_login_length,
-                               self.gw.server_separator)
+                validate_login(username, self.gw.login_pattern, self.gw.max_login_length, self.gw.server_separator)
             except InvalidLogin as exc:
                 self._refusal = f"Invalid login name: {exc}."
                 self._fail("none", f"invalid login name: {exc}", audit_now=True)
@@ -119,8 +119,7 @@ class GatewayConnection(asyncssh.SSHServer):
             return False
         method = self._failure[0] if self._failure else "none"
         self._failure = (method, "too many authentication attempts")
-        self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
-                             "Too many authentication attempts.")
+        self.conn.disconnect(asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication attempts.")
         return True
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
@@ -132,8 +131,7 @@ class GatewayConnection(asyncssh.SSHServer):
             if any(k.matches(key) for k in self._keys_of[target.user]):
                 self.target, self.method = target, "publickey"
                 return True
-        self._failure = ("publickey", f"key {key.get_fingerprint('sha256')} not registered "
-                                      "to this user")
+        self._failure = ("publickey", f"key {key.get_fingerprint('sha256')} not registered to this user")
         return False
 
     def password_auth_supported(self) -> bool:
@@ -148,14 +146,18 @@ class GatewayConnection(asyncssh.SSHServer):
             # blocks token logins for that user but never their keys.
             self.conn.send_auth_banner(
                 f"Too many failed token logins for this user; try again in {int(wait) + 1} s, "
-                "or log in with your registered key.\r\n")
+                "or log in with your registered key.\r\n"
+            )
             self._fail("token", "rate-limited (user)", audit_now=True)
             return False
         owner = await token_owner(self.gw.hub_auth, password)
         target = reading_for_user(username, owner, self.gw.server_separator) if owner else None
         if target is None:
-            reason = ("token belongs to another user" if owner
-                      else "token unknown, expired, revoked or without access to this service")
+            reason = (
+                "token belongs to another user"
+                if owner
+                else "token unknown, expired, revoked or without access to this service"
+            )
             self._fail("token", reason, audit_now=True, token_owner=owner)
             return False
         self.target, self.method = target, "token"
@@ -203,11 +205,19 @@ class GatewayConnection(asyncssh.SSHServer):
     async def _connect_upstream(self) -> asyncssh.SSHClientConnection:
         pod = await self.pod()
         return await asyncssh.connect(
-            pod.ip, self.gw.pod_sshd_port, username=self.gw.pod_user,
-            client_keys=[self.gw.gateway_key], known_hosts=None, config=[],
-            agent_path=None, agent_forwarding=False, preferred_auth="publickey",
-            encryption_algs=self.gw.encryption_algs or (), connect_timeout=self.gw.connect_timeout,
-            keepalive_interval=30)
+            pod.ip,
+            self.gw.pod_sshd_port,
+            username=self.gw.pod_user,
+            client_keys=[self.gw.gateway_key],
+            known_hosts=None,
+            config=[],
+            agent_path=None,
+            agent_forwarding=False,
+            preferred_auth="publickey",
+            encryption_algs=self.gw.encryption_algs or (),
+            connect_timeout=self.gw.connect_timeout,
+            keepalive_interval=30,
+        )
 
     # ---- channels ----------------------------------------------------------
 
@@ -216,9 +226,15 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def _session_refused(self, kind: str, detail: str) -> None:
         metrics.CHANNELS.labels("refused").inc()
-        audit("channel", **self._fields(kind=kind, outcome="refused", detail=_short(detail),
-                                        reason=f"only the {'/'.join(SessionRelay.SUBSYSTEMS)} "
-                                               "subsystem is offered"))
+        audit(
+            "channel",
+            **self._fields(
+                kind=kind,
+                outcome="refused",
+                detail=_short(detail),
+                reason=f"only the {'/'.join(SessionRelay.SUBSYSTEMS)} subsystem is offered",
+            ),
+        )
 
     async def _open_session(self, relay: SessionRelay):
         kind, req = relay.kind or "shell", relay.request
@@ -226,64 +242,73 @@ class GatewayConnection(asyncssh.SSHServer):
         try:
             conn = await self.upstream()
             chan, _ = await conn.create_session(
-                lambda: UpstreamSession(relay), command=req.get("command"),
-                subsystem=req.get("subsystem"), term_type=req.get("term_type"),
-                term_size=req.get("term_size"), term_modes=req.get("term_modes", {}),
-                env=req.get("env", {}), encoding=None, window=self.gw.window,
-                max_pktsize=self.gw.max_pktsize)
+                lambda: UpstreamSession(relay),
+                command=req.get("command"),
+                subsystem=req.get("subsystem"),
+                term_type=req.get("term_type"),
+                term_size=req.get("term_size"),
+                term_modes=req.get("term_modes", {}),
+                env=req.get("env", {}),
+                encoding=None,
+                window=self.gw.window,
+                max_pktsize=self.gw.max_pktsize,
+            )
         except ServerNotRunning as exc:
             return self._refuse_session(relay, kind, str(exc), "server not running", detail)
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-            message = ("The gateway could not reach the sshd in your server "
-                       f"({type(exc).__name__}); is sshd running in the image?")
+            message = (
+                "The gateway could not reach the sshd in your server "
+                f"({type(exc).__name__}); is sshd running in the image?"
+            )
             return self._refuse_session(relay, kind, message, f"pod unreachable: {exc}", detail)
         metrics.CHANNELS.labels(kind).inc()
-        audit("channel", **self._fields(kind=kind, outcome="ok", detail=_short(detail),
-                                        pty=bool(req.get("term_type"))))
+        audit("channel", **self._fields(kind=kind, outcome="ok", detail=_short(detail), pty=bool(req.get("term_type"))))
         self.gw.touch(self)
         return chan
 
     def _refuse_session(self, relay, kind, message, reason, detail):
         metrics.CHANNELS.labels("refused").inc()
-        audit("channel", **self._fields(kind=kind, outcome="refused", reason=reason,
-                                        detail=_short(detail)))
+        audit("channel", **self._fields(kind=kind, outcome="refused", reason=reason, detail=_short(detail)))
         relay.chan.write_stderr(message.encode() + b"\r\n")
         relay.chan.exit(1)
         return None
 
-    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
-                             orig_port: int):
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
         return self._open_forward(dest_host, dest_port)
 
     async def _open_forward(self, dest_host: str, dest_port: int) -> TcpRelay:
         requested = f"{printable(dest_host, 60)}:{dest_port}"
         try:
             pod = await self.pod()
-            target = decide_forward(dest_host, dest_port, login=self.login, pod=pod,
-                                    aliases=self.gw.pod_aliases, sshd_port=self.gw.pod_sshd_port,
-                                    local_forwarding=self.gw.local_forwarding)
+            target = decide_forward(
+                dest_host,
+                dest_port,
+                login=self.login,
+                pod=pod,
+                aliases=self.gw.pod_aliases,
+                sshd_port=self.gw.pod_sshd_port,
+                local_forwarding=self.gw.local_forwarding,
+            )
         except (ForwardRefused, ServerNotRunning) as exc:
             metrics.CHANNELS.labels("refused").inc()
-            audit("channel", **self._fields(kind="forward", outcome="refused",
-                                            destination=requested, reason=str(exc)))
-            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
-                                            str(exc)) from None
+            audit("channel", **self._fields(kind="forward", outcome="refused", destination=requested, reason=str(exc)))
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, str(exc)) from None
         extra = {}
         if target.kind == "proxyjump":
             extra["user_keys"] = await self._push_user_keys()
         try:
-            relay = await TcpRelay.connect(target.host, target.port, self.traffic,
-                                           self.gw.connect_timeout)
+            relay = await TcpRelay.connect(target.host, target.port, self.traffic, self.gw.connect_timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             metrics.CHANNELS.labels("refused").inc()
-            audit("channel", **self._fields(kind=target.kind, outcome="failed",
-                                            destination=requested, reason=str(exc), **extra))
+            audit(
+                "channel",
+                **self._fields(kind=target.kind, outcome="failed", destination=requested, reason=str(exc), **extra),
+            )
             raise asyncssh.ChannelOpenError(
-                asyncssh.OPEN_CONNECT_FAILED,
-                f"nothing answers on port {dest_port} of your server") from None
+                asyncssh.OPEN_CONNECT_FAILED, f"nothing answers on port {dest_port} of your server"
+            ) from None
         metrics.CHANNELS.labels(target.kind).inc()
-        audit("channel", **self._fields(kind=target.kind, outcome="ok", destination=requested,
-                                        **extra))
+        audit("channel", **self._fields(kind=target.kind, outcome="ok", destination=requested, **extra))
         self.gw.touch(self)
         return relay
 
@@ -302,8 +327,8 @@ class GatewayConnection(asyncssh.SSHServer):
             conn = await self._connect_upstream()
             async with conn:
                 result = await asyncio.wait_for(
-                    conn.run(PUSH_USER_KEYS_COMMAND, input=authorized_keys_text(keys)),
-                    self.gw.connect_timeout)
+                    conn.run(PUSH_USER_KEYS_COMMAND, input=authorized_keys_text(keys)), self.gw.connect_timeout
+                )
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
             return f"not pushed: {type(exc).__name__}: {_short(str(exc))}"
         except Exception as exc:  # the key store's API errors: still try the jump
@@ -315,9 +340,15 @@ class GatewayConnection(asyncssh.SSHServer):
 
     def server_requested(self, listen_host: str, listen_port: int):
         metrics.CHANNELS.labels("refused").inc()
-        audit("channel", **self._fields(kind="remote-forward", outcome="refused",
-                                        destination=f"{printable(listen_host, 60)}:{listen_port}",
-                                        reason="remote forwarding (-R) is not offered"))
+        audit(
+            "channel",
+            **self._fields(
+                kind="remote-forward",
+                outcome="refused",
+                destination=f"{printable(listen_host, 60)}:{listen_port}",
+                reason="remote forwarding (-R) is not offered",
+            ),
+        )
         return False
 
 

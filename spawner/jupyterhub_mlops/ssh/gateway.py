@@ -57,14 +57,25 @@ class Gateway:
 
     async def start(self) -> None:
         self._server = await asyncssh.create_server(
-            lambda: GatewayConnection(self), self.ip, self.port,
-            server_host_keys=[self.host_key], login_timeout=self.login_timeout,
+            lambda: GatewayConnection(self),
+            self.ip,
+            self.port,
+            server_host_keys=[self.host_key],
+            login_timeout=self.login_timeout,
             # The relay passes bytes through untouched: no line editor, no
             # decoding, no agent or X11 forwarding, no built-in scp/sftp.
-            encoding=None, line_editor=False, agent_forwarding=False, x11_forwarding=False,
-            allow_scp=False, sftp_factory=None, kbdint_auth=False,
-            encryption_algs=self.encryption_algs or (), window=self.window,
-            max_pktsize=self.max_pktsize, keepalive_interval=60)
+            encoding=None,
+            line_editor=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
+            sftp_factory=None,
+            kbdint_auth=False,
+            encryption_algs=self.encryption_algs or (),
+            window=self.window,
+            max_pktsize=self.max_pktsize,
+            keepalive_interval=60,
+        )
         self._housekeeping = asyncio.ensure_future(self._housekeep())
         log.info("SSH gateway listening on %s:%s", self.ip, self.port)
 
@@ -97,10 +108,16 @@ class Gateway:
             for conn in list(self.connections):
                 idle = now - conn.last_traffic
                 if conn.login_ok and idle > self.idle_timeout:
-                    audit("logout", session=conn.id, user=conn.target.user,
-                          server=conn.target.server, reason=f"idle for {int(idle)} s")
-                    conn.conn.disconnect(asyncssh.DISC_BY_APPLICATION,
-                                         f"Idle for {int(idle)} s: disconnected by the gateway.")
+                    audit(
+                        "logout",
+                        session=conn.id,
+                        user=conn.target.user,
+                        server=conn.target.server,
+                        reason=f"idle for {int(idle)} s",
+                    )
+                    conn.conn.disconnect(
+                        asyncssh.DISC_BY_APPLICATION, f"Idle for {int(idle)} s: disconnected by the gateway."
+                    )
                 elif conn.login_ok and conn.last_traffic > last_flush:
                     self.touch(conn)
             if self.activity is not None and now - last_flush >= self.activity_interval:

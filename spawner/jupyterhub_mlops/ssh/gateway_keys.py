@@ -52,8 +52,7 @@ def load_file_keys(directory: Path) -> dict[str, asyncssh.SSHKey]:
     return keys
 
 
-async def load_secret_keys(core_v1, namespace: str, name: str,
-                           timeout: float = 10) -> dict[str, asyncssh.SSHKey]:
+async def load_secret_keys(core_v1, namespace: str, name: str, timeout: float = 10) -> dict[str, asyncssh.SSHKey]:
     """Read the keys from Secret ``namespace/name``, creating it or missing keys.
 
     If two gateways start at once, the one whose write loses (409) reads the
@@ -63,13 +62,14 @@ async def load_secret_keys(core_v1, namespace: str, name: str,
 
     for _attempt in range(3):
         try:
-            secret = await core_v1.read_namespaced_secret(name, namespace,
-                                                          _request_timeout=timeout)
+            secret = await core_v1.read_namespaced_secret(name, namespace, _request_timeout=timeout)
             data = dict(secret.data or {})
         except ApiException as exc:
             if exc.status == 403:
-                raise RuntimeError(f"the gateway may not read Secret {namespace}/{name}: "
-                                   "grant it get, create and update on secrets there") from exc
+                raise RuntimeError(
+                    f"the gateway may not read Secret {namespace}/{name}: "
+                    "grant it get, create and update on secrets there"
+                ) from exc
             if exc.status != 404:
                 raise
             secret, data = None, {}
@@ -78,17 +78,19 @@ async def load_secret_keys(core_v1, namespace: str, name: str,
             return {k: asyncssh.import_private_key(base64.b64decode(data[k])) for k in KEY_NAMES}
         for k in missing:
             data[k] = base64.b64encode(_new_key_text()).decode()
-        body: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name,
-                             "labels": {"app.kubernetes.io/component": "ssh-gateway"}},
-                "data": data}
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "ssh-gateway"}},
+            "data": data,
+        }
         try:
             if secret is None:
                 await core_v1.create_namespaced_secret(namespace, body, _request_timeout=timeout)
             else:
                 body["metadata"]["resourceVersion"] = secret.metadata.resource_version
-                await core_v1.replace_namespaced_secret(name, namespace, body,
-                                                        _request_timeout=timeout)
+                await core_v1.replace_namespaced_secret(name, namespace, body, _request_timeout=timeout)
             log.info("stored new SSH keys %s in Secret %s/%s", missing, namespace, name)
         except ApiException as exc:
             if exc.status != 409:

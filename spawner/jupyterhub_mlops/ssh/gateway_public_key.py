@@ -13,14 +13,15 @@ from .gateway_keys import GATEWAY_KEY
 from .pod_side import gateway_public_key
 
 
-async def read_from_secret(core_v1, namespace: str, name: str, log: logging.Logger,
-                           timeout: float = 10) -> str | None:
+async def read_from_secret(core_v1, namespace: str, name: str, log: logging.Logger, timeout: float = 10) -> str | None:
     """The public key from the gateway's Secret, or None (logged) if unreadable."""
     try:
         secret = await core_v1.read_namespaced_secret(name, namespace, _request_timeout=timeout)
     except ApiException as exc:
-        reason = {404: "does not exist yet (is the SSH gateway running?)",
-                  403: "is not readable by the hub (RBAC)"}.get(exc.status, f"answered {exc.status}")
+        reason = {
+            404: "does not exist yet (is the SSH gateway running?)",
+            403: "is not readable by the hub (RBAC)",
+        }.get(exc.status, f"answered {exc.status}")
         log.error("SSH gateway Secret %s/%s %s; starting the server without SSH", namespace, name, reason)
         return None
     if not secret.data or GATEWAY_KEY not in secret.data:

@@ -55,10 +55,14 @@ class ActivityReporter:
     @staticmethod
     def body(servers: dict[str, float]) -> dict:
         """The activity request body for one user (pure)."""
+
         def iso(t: float) -> str:
             return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
-        return {"last_activity": iso(max(servers.values())),
-                "servers": {name: {"last_activity": iso(t)} for name, t in servers.items()}}
+
+        return {
+            "last_activity": iso(max(servers.values())),
+            "servers": {name: {"last_activity": iso(t)} for name, t in servers.items()},
+        }
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
@@ -69,9 +73,12 @@ class ActivityReporter:
         for user, servers in by_user.items():
             try:
                 await client.fetch(
-                    f"{self.api_url}/users/{quote(user, safe='')}/activity", method="POST",
+                    f"{self.api_url}/users/{quote(user, safe='')}/activity",
+                    method="POST",
                     headers={"Authorization": f"token {self.api_token}"},
-                    body=json.dumps(self.body(servers)), request_timeout=self.request_timeout)
+                    body=json.dumps(self.body(servers)),
+                    request_timeout=self.request_timeout,
+                )
             except HTTPClientError as exc:
                 # 404/400: the user or server is gone; 403: the gateway's role
                 # lacks users:activity. Neither is worth retrying.

@@ -22,9 +22,15 @@ from mlops_contract.labels import KUBESPAWNER_USER_LABEL, label_value
 #: Label selecting the gateway's key ConfigMaps.
 KEYS_COMPONENT = "ssh-keys"
 MAX_KEYS_PER_USER = 50
-ALLOWED_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-                     "ecdsa-sha2-nistp521", "ssh-rsa", "sk-ssh-ed25519@openssh.com",
-                     "sk-ecdsa-sha2-nistp256@openssh.com")
+ALLOWED_KEY_TYPES = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+)
 MIN_RSA_BITS = 2048
 
 
@@ -52,24 +58,20 @@ def parse_public_key(text: str) -> RegisteredKey:
     """Validate one OpenSSH public key line; raise ``KeyRegistrationError(400)`` with a reason."""
     line = (text or "").strip()
     if not line or "\n" in line or len(line) > 16384:
-        raise KeyRegistrationError(400,
-            "send exactly one public key line, as in ~/.ssh/id_ed25519.pub")
+        raise KeyRegistrationError(400, "send exactly one public key line, as in ~/.ssh/id_ed25519.pub")
     if "PRIVATE KEY" in line:
-        raise KeyRegistrationError(400,
-            "this is a private key: send the .pub file, never the private key")
+        raise KeyRegistrationError(400, "this is a private key: send the .pub file, never the private key")
     try:
         key = asyncssh.import_public_key(line)
     except (asyncssh.KeyImportError, ValueError) as exc:
-        raise KeyRegistrationError(400,
-            f"not an OpenSSH public key ({exc})") from None
+        raise KeyRegistrationError(400, f"not an OpenSSH public key ({exc})") from None
     algorithm = key.get_algorithm()
     if algorithm not in ALLOWED_KEY_TYPES:
-        raise KeyRegistrationError(400,
-            f"key type {algorithm} is not accepted; "
-                             f"use one of: {', '.join(ALLOWED_KEY_TYPES)}")
+        raise KeyRegistrationError(
+            400, f"key type {algorithm} is not accepted; use one of: {', '.join(ALLOWED_KEY_TYPES)}"
+        )
     if algorithm == "ssh-rsa" and key.pyca_key.key_size < MIN_RSA_BITS:  # type: ignore[union-attr]  # an RSA key
-        raise KeyRegistrationError(400,
-            f"RSA keys need at least {MIN_RSA_BITS} bits")
+        raise KeyRegistrationError(400, f"RSA keys need at least {MIN_RSA_BITS} bits")
     comment = (key.get_comment() or "")[:200]
     key.set_comment(comment or None)
     return RegisteredKey(
@@ -87,11 +89,9 @@ def authorized_keys_text(keys: list[RegisteredKey]) -> str:
 
 def _added(existing: list[RegisteredKey], new: RegisteredKey) -> list[RegisteredKey]:
     if any(k.fingerprint == new.fingerprint for k in existing):
-        raise KeyRegistrationError(409,
-            f"key {new.fingerprint} is already registered to your account")
+        raise KeyRegistrationError(409, f"key {new.fingerprint} is already registered to your account")
     if len(existing) >= MAX_KEYS_PER_USER:
-        raise KeyRegistrationError(409,
-            f"you already have {MAX_KEYS_PER_USER} keys: delete one first")
+        raise KeyRegistrationError(409, f"you already have {MAX_KEYS_PER_USER} keys: delete one first")
     return [*existing, new]
 
 
@@ -151,8 +151,7 @@ class FileKeyStore(KeyStore):
             keys = data.get(user, [])
             kept = [k for k in keys if k["fingerprint"] != fingerprint]
             if len(kept) == len(keys):
-                raise KeyRegistrationError(404,
-            f"no key {fingerprint} is registered to your account")
+                raise KeyRegistrationError(404, f"no key {fingerprint} is registered to your account")
             data[user] = kept
             self._write(data)
 
@@ -169,8 +168,7 @@ def keys_configmap(user: str, keys: list[RegisteredKey]) -> dict:
         "kind": "ConfigMap",
         "metadata": {
             "name": configmap_name(user),
-            "labels": {"app.kubernetes.io/component": KEYS_COMPONENT,
-                       KUBESPAWNER_USER_LABEL: label_value(user)},
+            "labels": {"app.kubernetes.io/component": KEYS_COMPONENT, KUBESPAWNER_USER_LABEL: label_value(user)},
             "annotations": {KUBESPAWNER_USER_LABEL: user},
         },
         "data": {"keys.json": json.dumps([asdict(k) for k in keys], indent=1)},
@@ -190,7 +188,8 @@ class ConfigMapKeyStore(KeyStore):
 
         try:
             cm = await self.core_v1.read_namespaced_config_map(
-                configmap_name(user), self.namespace, _request_timeout=self.timeout)
+                configmap_name(user), self.namespace, _request_timeout=self.timeout
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None, []
@@ -212,18 +211,17 @@ class ConfigMapKeyStore(KeyStore):
             body = keys_configmap(user, change(keys))
             try:
                 if cm is None:
-                    await self.core_v1.create_namespaced_config_map(
-                        self.namespace, body, _request_timeout=self.timeout)
+                    await self.core_v1.create_namespaced_config_map(self.namespace, body, _request_timeout=self.timeout)
                 else:
                     body["metadata"]["resourceVersion"] = cm.metadata.resource_version
                     await self.core_v1.replace_namespaced_config_map(
-                        cm.metadata.name, self.namespace, body, _request_timeout=self.timeout)
+                        cm.metadata.name, self.namespace, body, _request_timeout=self.timeout
+                    )
                 return
             except ApiException as exc:
                 if exc.status != 409:  # 409: someone wrote in between; read again
                     raise
-        raise KeyRegistrationError(503,
-            "your keys changed concurrently too often; try again")
+        raise KeyRegistrationError(503, "your keys changed concurrently too often; try again")
 
     async def add(self, user: str, key_text: str) -> RegisteredKey:
         new = parse_public_key(key_text)
@@ -234,8 +232,7 @@ class ConfigMapKeyStore(KeyStore):
         def without(keys):
             kept = [k for k in keys if k.fingerprint != fingerprint]
             if len(kept) == len(keys):
-                raise KeyRegistrationError(404,
-            f"no key {fingerprint} is registered to your account")
+                raise KeyRegistrationError(404, f"no key {fingerprint} is registered to your account")
             return kept
 
         await self._store(user, without)

@@ -36,8 +36,12 @@ class Target:
         return f"{self.user}/{self.server}" if self.server else self.user
 
 
-def validate_login(login: str, pattern: str = DEFAULT_LOGIN_PATTERN,
-                   max_length: int = DEFAULT_MAX_LOGIN_LENGTH, separator: str = LOGIN_SEPARATOR) -> str:
+def validate_login(
+    login: str,
+    pattern: str = DEFAULT_LOGIN_PATTERN,
+    max_length: int = DEFAULT_MAX_LOGIN_LENGTH,
+    separator: str = LOGIN_SEPARATOR,
+) -> str:
     """Return ``login`` if it is acceptable, else raise ``InvalidLogin``.
 
     Refused: empty or over ``max_length`` characters, anything outside
@@ -61,7 +65,7 @@ def candidates(login: str, separator: str = LOGIN_SEPARATOR) -> list[Target]:
     readings = [Target(login)]
     start = 0
     while (i := login.find(separator, start)) != -1:
-        readings.append(Target(login[:i], login[i + 1:]))
+        readings.append(Target(login[:i], login[i + 1 :]))
         start = i + 1
     return readings
 

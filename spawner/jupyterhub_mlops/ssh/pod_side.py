@@ -39,8 +39,7 @@ def sshd_env(gateway_public_key: str, port: int = SSH_PORT, gateway_from: str = 
     return env
 
 
-def ssh_pod_additions(gateway_public_key: str, port: int = SSH_PORT,
-                      gateway_from: str = "") -> dict:
+def ssh_pod_additions(gateway_public_key: str, port: int = SSH_PORT, gateway_from: str = "") -> dict:
     """Everything to add to a notebook pod, as plain dicts.
 
     Keys: ``env`` and ``ports`` (for the notebook container), ``annotations``

@@ -38,9 +38,16 @@ class ForwardTarget:
     port: int
 
 
-def decide_forward(dest_host: str, dest_port: int, *, login: str, pod: PodAddress,
-                   aliases: tuple[str, ...] | list[str], sshd_port: int,
-                   local_forwarding: bool) -> ForwardTarget:
+def decide_forward(
+    dest_host: str,
+    dest_port: int,
+    *,
+    login: str,
+    pod: PodAddress,
+    aliases: tuple[str, ...] | list[str],
+    sshd_port: int,
+    local_forwarding: bool,
+) -> ForwardTarget:
     """Map a requested destination to the pod, or raise ``ForwardRefused``."""
     host = dest_host.strip().lower().rstrip(".")
     if not 0 < dest_port < 65536:
@@ -49,16 +56,19 @@ def decide_forward(dest_host: str, dest_port: int, *, login: str, pod: PodAddres
         if dest_port != sshd_port:
             raise ForwardRefused(
                 f"ProxyJump reaches only your server's sshd on port {sshd_port}: "
-                f"use -p {sshd_port} (or 'Port {sshd_port}' in ~/.ssh/config)")
+                f"use -p {sshd_port} (or 'Port {sshd_port}' in ~/.ssh/config)"
+            )
         return ForwardTarget("proxyjump", pod.ip, dest_port)
     if host in {a.lower() for a in aliases} or host in (pod.ip, pod.name):
         if dest_port == sshd_port:
             return ForwardTarget("proxyjump", pod.ip, dest_port)
         if not local_forwarding:
-            raise ForwardRefused("port forwarding is disabled on this gateway; "
-                                 f"only ProxyJump to port {sshd_port} is allowed")
+            raise ForwardRefused(
+                f"port forwarding is disabled on this gateway; only ProxyJump to port {sshd_port} is allowed"
+            )
         return ForwardTarget("forward", pod.ip, dest_port)
     names = ", ".join(repr(a) for a in aliases) or "your pod's IP"
     raise ForwardRefused(
         f"forwarding reaches only your own server: use {names} as host with ssh -L, "
-        f"or ProxyJump to host {login!r} port {sshd_port}")
+        f"or ProxyJump to host {login!r} port {sshd_port}"
+    )

@@ -14,8 +14,9 @@ class FailureLimiter:
     client that keeps failing stays blocked. ``clock`` is injectable for tests.
     """
 
-    def __init__(self, max_failures: int, window: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+    def __init__(
+        self, max_failures: int, window: float, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ):
         self.max_failures = max_failures
         self.window = window
         self._clock = clock

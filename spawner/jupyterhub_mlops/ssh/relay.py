@@ -73,8 +73,9 @@ class SessionRelay(asyncssh.SSHServerSession):
 
     SUBSYSTEMS = ("sftp",)
 
-    def __init__(self, open_upstream: Callable[..., Awaitable], traffic: Callable[[], None],
-                 refused: Callable[[str, str], None]):
+    def __init__(
+        self, open_upstream: Callable[..., Awaitable], traffic: Callable[[], None], refused: Callable[[str, str], None]
+    ):
         self._open_upstream = open_upstream
         self.traffic = traffic
         self._refused = refused
@@ -226,8 +227,7 @@ class TcpRelay(asyncssh.SSHTCPSession):
         socket_side.relay = self
 
     @classmethod
-    async def connect(cls, host: str, port: int, traffic: Callable[[], None],
-                      timeout: float) -> TcpRelay:
+    async def connect(cls, host: str, port: int, traffic: Callable[[], None], timeout: float) -> TcpRelay:
         """Open the TCP side; raises OSError or TimeoutError if the pod does not answer."""
         loop = asyncio.get_running_loop()
         _, side = await asyncio.wait_for(loop.create_connection(_SocketSide, host, port), timeout)
