@@ -12,12 +12,18 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+"""Loaded once, here: loading a library between fork and exec takes the dynamic loader's
+lock, which another thread of a busy parent (a test process, the pod runner) may hold at
+the fork; the child would then never exec, and the parent's Popen would wait for it
+for ever."""
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec. If the parent dies for any
     # reason (Ctrl-C, SIGKILL, a crashed test run), the kernel sends SIGKILL
     # to the child: no orphaned etcd or kube-apiserver is ever left behind.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def start(
