@@ -9,11 +9,10 @@ Chromium (ui-tests/playwright.config.js) through the projects ``fresh``
 (sidebar.spec.ts), ``jobs`` (jobs, sweep and workflow specs) and ``errors``;
 ``forbidden`` runs on a server of its own, for a researcher without rights.
 
-Argo's real workflow-controller runs the workflow spec's workflow and the real
-Training Operator the PyTorchJobs (the pods they create run as local processes
-by the pod runner). No Katib controller runs: the sweep spec writes what it
-would — trials, and status through the status subresource — with kubectl as
-admin (ui-tests/tests/cluster.ts).
+Argo's real workflow-controller runs the workflow spec's workflow, the real
+Training Operator the PyTorchJobs and the real Katib the sweep spec's sweep (the
+pods they create run as local processes by the pod runner); no spec writes a
+job's status.
 Screenshots go to test-artifacts/.
 """
 

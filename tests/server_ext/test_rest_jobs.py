@@ -4,8 +4,8 @@ Sweeps and workflows end to end (submit -> status transitions -> logs -> events 
 watch -> cancel -> resubmit -> delete -> gone), every response held to openapi.json.
 PyTorchJobs go through the same routes under the real Training Operator
 (here and in tests/training_operator/), workflows under Argo's real workflow-controller
-(``argo_workflows``). Katib does not run here: ``controller`` writes pods and status
-through the status subresource as it would (see tests/jobs_support.py).
+(``argo_workflows``), sweeps under the real Katib; ``controller`` only reads what they
+made (see tests/jobs_support.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 // The specs' hands on the real control plane, through kubectl with the admin
 // kubeconfig that pytest passes (tests/lab/test_sidebar_galata.py).
 //
-// Argo's real workflow-controller and the real Training Operator run in the
-// specs' cluster (their pods run as local processes). No Katib controller runs:
-// the specs play it here — they create the objects it would and write status
-// through the status subresource, as the real controller does.
+// Argo's real workflow-controller, the real Training Operator and the real Katib
+// run in the specs' cluster (their pods run as local processes); the specs read
+// what they made and never write a job's status.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 
