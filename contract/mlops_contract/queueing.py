@@ -1,0 +1,74 @@
+"""Kueue's names as the suite uses them, for the hub side and the notebook side.
+
+GPUs are handed out in line by Kueue: every user namespace has one LocalQueue,
+``LOCAL_QUEUE``, which points at the ClusterQueue of the user's JupyterHub group
+(``cluster_queue_name``); all of those ClusterQueues share one cohort,
+``COHORT``, so a group's idle quota is lent to the others. A workload joins the
+line by carrying ``QUEUE_NAME_LABEL`` and its class by ``PRIORITY_CLASS_LABEL``:
+notebooks above jobs above sweep trials (``WORKLOAD_PRIORITY_CLASSES``). Only
+GPUs are queued: CPU and memory are the scheduler's business (the Kueue
+configuration excludes them), so a workload without GPUs is never labelled.
+
+A GPU type is a ResourceFlavor named by ``resource_flavor_name`` whose node
+label is the GPU Operator's product label. Pure and stdlib-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
+"""The label that puts a workload (a pod, a Job, a PyTorchJob) in a LocalQueue."""
+PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
+"""The label naming a workload's WorkloadPriorityClass."""
+ADMISSION_GATE = "kueue.x-k8s.io/admission"
+"""The scheduling gate Kueue puts on a queued pod and lifts when it admits it."""
+
+LOCAL_QUEUE = "gpus"
+"""The LocalQueue of every user namespace (made with the namespace)."""
+COHORT = "jupyterhub-mlops"
+"""The cohort of every group's ClusterQueue: idle quota is lent within it."""
+SHARED_GROUP = "everyone"
+"""The ClusterQueue of users in no group with a quota (its quota: the GPUs no group holds)."""
+
+
+@dataclass(frozen=True)
+class WorkloadClass:
+    name: str
+    """The WorkloadPriorityClass's name (value of ``PRIORITY_CLASS_LABEL``)."""
+    value: int
+    description: str
+
+
+NOTEBOOK = WorkloadClass("jupyterhub-mlops-notebook", 1000, "Interactive notebook servers: never preempted.")
+JOB = WorkloadClass("jupyterhub-mlops-job", 100, "Training jobs and workflow steps.")
+TRIAL = WorkloadClass("jupyterhub-mlops-trial", 10, "Hyperparameter sweep trials: the first to yield.")
+WORKLOAD_PRIORITY_CLASSES = (NOTEBOOK, JOB, TRIAL)
+"""Highest first. Every ClusterQueue preempts only lower priorities, so the
+highest class, notebooks, is never preempted."""
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_MAX_NAME = 63
+
+
+def _dns_name(prefix: str, raw: str) -> str:
+    """``prefix-raw`` when that is a DNS label, else a readable stem and a hash of ``raw``."""
+    plain = f"{prefix}-{raw}"
+    if len(plain) <= _MAX_NAME and _DNS_LABEL.fullmatch(plain) and "--" not in raw:
+        return plain
+    digest = hashlib.sha256(raw.encode("utf8")).hexdigest()[:8]
+    stem = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
+    stem = stem[: _MAX_NAME - len(prefix) - len(digest) - 4].rstrip("-")
+    return f"{prefix}-{stem}--{digest}" if stem else f"{prefix}--{digest}"
+
+
+def cluster_queue_name(group: str) -> str:
+    """The ClusterQueue of a JupyterHub group (``SHARED_GROUP`` for users in none)."""
+    return _dns_name("jupyterhub-mlops", group)
+
+
+def resource_flavor_name(gpu_product: str) -> str:
+    """The ResourceFlavor of a GPU type, given its ``nvidia.com/gpu.product`` value."""
+    return _dns_name("gpu", gpu_product)
