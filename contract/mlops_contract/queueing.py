@@ -1,11 +1,15 @@
 """Kueue's names as the suite uses them, for the hub side and the notebook side.
 
-GPUs are handed out in line by Kueue: every user namespace has one LocalQueue,
-``LOCAL_QUEUE``, which points at the ClusterQueue of the user's JupyterHub group
-(``cluster_queue_name``); all of those ClusterQueues share one cohort,
-``COHORT``, so a group's idle quota is lent to the others. A workload joins the
-line by carrying ``QUEUE_NAME_LABEL`` and its class by ``PRIORITY_CLASS_LABEL``:
-notebooks above jobs above sweep trials (``WORKLOAD_PRIORITY_CLASSES``). Only
+GPUs are handed out in line by Kueue. Each JupyterHub group has two
+ClusterQueues in one cohort, ``COHORT``: the group's quota
+(``cluster_queue_name``), which notebooks use and never exceed, and a batch
+queue (``batch_queue_name``) with no quota of its own, where jobs and sweep
+trials borrow whatever GPUs are idle in the cohort and give them back, by
+preemption, when their owner's notebook or job arrives. Every user namespace
+has a LocalQueue for each: ``NOTEBOOK_QUEUE`` and ``LOCAL_QUEUE``. A workload
+joins a line by carrying ``QUEUE_NAME_LABEL``, and its class by
+``PRIORITY_CLASS_LABEL``: notebooks above jobs above sweep trials
+(``WORKLOAD_PRIORITY_CLASSES``). Only
 GPUs are queued: CPU and memory are the scheduler's business (the Kueue
 configuration excludes them), so a workload without GPUs is never labelled.
 
@@ -27,7 +31,9 @@ ADMISSION_GATE = "kueue.x-k8s.io/admission"
 """The scheduling gate Kueue puts on a queued pod and lifts when it admits it."""
 
 LOCAL_QUEUE = "gpus"
-"""The LocalQueue of every user namespace (made with the namespace)."""
+"""The LocalQueue of jobs, workflow steps and sweep trials in every user namespace."""
+NOTEBOOK_QUEUE = "notebooks"
+"""The LocalQueue of notebook servers in every user namespace."""
 COHORT = "jupyterhub-mlops"
 """The cohort of every group's ClusterQueue: idle quota is lent within it."""
 SHARED_GROUP = "everyone"
@@ -65,8 +71,13 @@ def _dns_name(prefix: str, raw: str) -> str:
 
 
 def cluster_queue_name(group: str) -> str:
-    """The ClusterQueue of a JupyterHub group (``SHARED_GROUP`` for users in none)."""
+    """The ClusterQueue holding a JupyterHub group's quota (``SHARED_GROUP``: users in none)."""
     return _dns_name("jupyterhub-mlops", group)
+
+
+def batch_queue_name(group: str) -> str:
+    """The ClusterQueue of a group's jobs and trials, which borrow idle GPUs of the cohort."""
+    return _dns_name("jupyterhub-mlops-batch", group)
 
 
 def resource_flavor_name(gpu_product: str) -> str:
