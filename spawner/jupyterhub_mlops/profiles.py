@@ -206,6 +206,8 @@ class Reservation:
     node_selector: Mapping[str, str]
     pod: str
     expires_at: float
+    queued: bool = False
+    """Nothing booked: the pod waits in Kueue's line (its id is empty)."""
 
     @property
     def claim(self) -> Claim:
@@ -541,6 +543,18 @@ class GpuProfiles(LoggingConfigurable):
         within each one's quota. Enforced by the availability service, which
         reads group members from the Hub API (its token needs the scope
         read:groups; jupyterhub_mlops.availability.configure_hub grants it).""",
+    ).tag(config=True)
+
+    queue_with_kueue = Bool(
+        False,
+        help="""
+        Hand GPUs out in line with Kueue (install it with helm-values/kueue.yaml).
+        GPU notebooks, jobs, workflow steps and sweep trials then carry a Kueue
+        queue: a spawn whose GPUs are not free may wait in line, its place shown
+        on the progress page; jobs wait instead of holding half their GPUs. The
+        availability service keeps Kueue's ResourceFlavors, ClusterQueues and
+        priority classes in step with group_gpu_quotas, and the hub gives every
+        user namespace its LocalQueues (jupyterhub_mlops.queues).""",
     ).tag(config=True)
 
     group_gpu_caps = Dict(

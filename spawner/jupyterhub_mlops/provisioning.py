@@ -132,10 +132,12 @@ async def ensure_user_namespace(
     cluster_role: str = USER_CLUSTER_ROLE,
     labels: dict | None = None,
     network_policies: Sequence[dict] = (),
+    local_queues: Sequence[dict] = (),
     timeout: float = 10.0,
 ) -> UserNamespace:
-    """Create the user's Namespace, ServiceAccount, RoleBinding and
-    ``network_policies`` (dicts naming their namespace) if missing.
+    """Create the user's Namespace, ServiceAccount, RoleBinding,
+    ``network_policies`` and Kueue ``local_queues`` (dicts naming their
+    namespace) if missing.
 
     ``api_client`` is a ``kubernetes_asyncio`` ApiClient of the hub's identity.
     Safe to call on every spawn and concurrently (409 counts as done).
@@ -166,6 +168,21 @@ async def ensure_user_namespace(
             ),
         )
         for policy in network_policies
+    ]
+    custom = k8s.CustomObjectsApi(api_client)
+    steps += [
+        (
+            f"Kueue LocalQueue {namespace}/{queue['metadata']['name']}",
+            lambda queue=queue: custom.create_namespaced_custom_object(  # type: ignore[misc]
+                "kueue.x-k8s.io",
+                queue["apiVersion"].split("/")[1],
+                namespace,
+                "localqueues",
+                queue,
+                _request_timeout=timeout,
+            ),
+        )
+        for queue in local_queues
     ]
     for what, create in steps:
         try:

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 HERE = Path(__file__).resolve().parent
 _ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 MAX_VALUE_LENGTH = 100
-ALLOWED_FIELDS = {"profile", "gpus"}
+ALLOWED_FIELDS = {"profile", "gpus", "queue"}
 # JupyterHub adds these to every spawn form post.
 IGNORED_FIELDS = {"_xsrf"}
 
@@ -44,6 +44,17 @@ STATUS_OF_REASON = {
     "unknown": 503,
     "unknown_profile": 400,
 }
+QUEUEABLE_REASONS = frozenset({"none_free", "over_group_quota"})
+"""Refusals a spawn may wait out in Kueue's line (``GpuProfiles.queue_with_kueue``): the
+GPUs exist but are taken. Never a user's own cap, nor a shape no server can hold."""
+
+
+def wants_queue(options: Mapping) -> bool:
+    """Whether the form ("on", "1", "true") or user_options (true) asks to wait in line."""
+    value = options.get("queue")
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else None
+    return value is True or (isinstance(value, str) and value.lower() in {"on", "1", "true"})
 
 
 def _single(options: Mapping, name: str):
@@ -55,11 +66,12 @@ def _single(options: Mapping, name: str):
     return value
 
 
-def validate_choice(options: Mapping, rows: Sequence[Mapping]) -> Mapping:
+def validate_choice(options: Mapping, rows: Sequence[Mapping], *, may_queue: bool = False) -> Mapping:
     """The row of the chosen profile, or ``FormError``.
 
     ``options`` is either the raw form (lists of strings) or user_options
-    from the REST API (plain values).
+    from the REST API (plain values). ``may_queue``: the hub queues spawns, so
+    a choice that asks to wait in line passes when its GPUs are only taken.
     """
     for name in options:
         if name not in ALLOWED_FIELDS and name not in IGNORED_FIELDS:
@@ -67,7 +79,7 @@ def validate_choice(options: Mapping, rows: Sequence[Mapping]) -> Mapping:
             raise FormError(
                 400,
                 "invalid_form",
-                f"Unexpected field '{shown}': the spawn form sends only 'profile' and 'gpus'.",
+                f"Unexpected field '{shown}': the spawn form sends only 'profile', 'gpus' and 'queue'.",
             )
     slug = _single(options, "profile")
     if not isinstance(slug, str) or not slug:
@@ -98,6 +110,8 @@ def validate_choice(options: Mapping, rows: Sequence[Mapping]) -> Mapping:
             )
     if row.get("reason_code"):
         code = row["reason_code"]
+        if may_queue and wants_queue(options) and code in QUEUEABLE_REASONS:
+            return row
         raise FormError(STATUS_OF_REASON.get(code, 409), code, row["disabled_reason"])
     return row
 

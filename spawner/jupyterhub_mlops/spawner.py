@@ -23,6 +23,7 @@ namespaces, SSH) can add theirs in a few lines.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -32,21 +33,26 @@ from kubernetes_asyncio.client.models import V1ContainerPort
 from kubespawner import KubeSpawner
 from mlops_contract.labels import OWNER_LABEL, owner_labels
 from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
+from mlops_contract.queueing import LOCAL_QUEUE
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Bool, Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Float, List, Unicode, default, observe
 
 from . import metrics
 from .availability.app import SERVICE_NAME
+from .inventory.accounting import is_gpu_resource
 from .network_policies import user_namespace_policies
 from .profiles import GpuProfiles
+from .progress_streams import merge_streams
 from .provisioning import (
     SERVICE_ACCOUNT,
     WORKFLOW_SERVICE_ACCOUNT,
     ProvisioningError,
     ensure_user_namespace,
 )
-from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice
+from .queue_position import QueuePlace, is_gated, queue_html_message, queue_labels, queue_message, read_place
+from .queues import local_queues, queue_group
+from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice, wants_queue
 from .ssh.gateway_public_key import read_from_dir, read_from_secret
 from .ssh.pod_side import ssh_pod_additions
 
@@ -224,6 +230,20 @@ class GPUKubeSpawner(KubeSpawner):
         Zero-to-JupyterHub) and the app and release labels of common_labels.""",
     ).tag(config=True)
 
+    queue_timeout = Float(
+        24 * 3600,
+        help="""
+        With GpuProfiles.queue_with_kueue: seconds a spawn that chose to wait in
+        line may wait for Kueue to admit it (it replaces start_timeout for that
+        spawn). The progress page shows its place meanwhile; its Stop Server
+        button leaves the line.""",
+    ).tag(config=True)
+
+    queue_poll_interval = Float(
+        3,
+        help="""Seconds between two reads of a queued spawn's place in line.""",
+    ).tag(config=True)
+
     katib_namespace = Unicode(
         "kubeflow",
         help="""
@@ -244,6 +264,16 @@ class GPUKubeSpawner(KubeSpawner):
             self.automount_service_account_token = True
         for warning in self.ignored_settings():
             self.log.warning(warning)
+
+    @observe("user_options")
+    def _timeout_of_queued_spawns(self, change) -> None:
+        # JupyterHub reads start_timeout right after it sets user_options and before
+        # start() runs: a spawn that waits in line gets its own, longer, timeout here.
+        self._configured_start_timeout = getattr(self, "_configured_start_timeout", self.start_timeout)
+        self.start_timeout = self.queue_timeout if self.wants_queue(change.new) else self._configured_start_timeout
+
+    def wants_queue(self, options: Mapping | None) -> bool:
+        return wants_queue(options or {}) and self.gpu_profiles().queue_with_kueue
 
     def gpu_profiles(self) -> GpuProfiles:
         """The ``GpuProfiles`` section of the hub's config, which the availability
@@ -332,11 +362,14 @@ class GPUKubeSpawner(KubeSpawner):
     async def options_from_form(self, formdata: dict) -> dict:
         """Validate the posted form against fresh rows; 400/403/409 with a reason."""
         row = self._checked_row(formdata, (await self.availability_view())["profiles"])
-        return {"profile": row["slug"], "gpus": row["gpus"]}
+        options = {"profile": row["slug"], "gpus": row["gpus"]}
+        if self.wants_queue(formdata):
+            options["queue"] = True
+        return options
 
     def _checked_row(self, options: dict, rows: list) -> Mapping:
         try:
-            return validate_choice(options, rows)
+            return validate_choice(options, rows, may_queue=self.gpu_profiles().queue_with_kueue)
         except FormError as refusal:
             metrics.SPAWN_REFUSALS.labels(refusal.code).inc()
             raise web.HTTPError(refusal.status, "%s", str(refusal)) from None
@@ -373,6 +406,7 @@ class GPUKubeSpawner(KubeSpawner):
             "groups": [g.name for g in self.user.groups],
             "profile": row["slug"],
             "pod": f"{self.namespace}/{self.pod_name}",
+            "queue": self.wants_queue(options),
         }
         code, granted = await self._availability("POST", "api/v1/reservations", body)
         if code == 409:
@@ -381,9 +415,13 @@ class GPUKubeSpawner(KubeSpawner):
         if code != 201:
             self.log.error("reservation refused with %s: %s", code, granted)
             raise web.HTTPError(503, "The GPU availability service could not reserve GPUs; try again in a minute.")
-        self.gpu_reservation = granted["id"]
+        self.gpu_reservation = granted["id"] or None  # a place in line books nothing
         self.gpu_profile = row["slug"]
-        self.log.info("reserved %s for %s (%s)", row["slug"], self._log_name, granted["id"])
+        self.queued_for = (granted["profile"]["gpus"], granted["profile"]["gpu_type"]) if granted["queued"] else None
+        if granted["queued"]:
+            self.log.info("%s waits in line for %s", self._log_name, row["slug"])
+        else:
+            self.log.info("reserved %s for %s (%s)", row["slug"], self._log_name, granted["id"])
         return self.profile_overrides(granted["profile"], granted["node_selector"], granted["gpu_resource"])
 
     def profile_overrides(self, profile: dict, node_selector: dict, gpu_resource: str) -> dict:
@@ -407,12 +445,21 @@ class GPUKubeSpawner(KubeSpawner):
                 prefix=self.user_namespace_prefix,
                 labels=dict(self.user_namespace_labels),
                 network_policies=self.network_policies(),
+                local_queues=self.local_queues(),
             )
         except ProvisioningError as exc:
             self.log.error("provisioning %s: %s", self._log_name, exc)
             raise web.HTTPError(
                 503, "Your namespace could not be prepared; ask your operator (the hub's log says why)."
             ) from None
+
+    def local_queues(self) -> list[dict]:
+        """The user namespace's Kueue LocalQueues (none unless queueing is on)."""
+        profiles = self.gpu_profiles()
+        if not profiles.queue_with_kueue:
+            return []
+        group = queue_group([g.name for g in self.user.groups], profiles.group_gpu_quotas)
+        return local_queues(self.namespace, group, owner_labels(self.user.name))
 
     def network_policies(self) -> list[dict]:
         if not self.user_network_policies:
@@ -499,6 +546,9 @@ class GPUKubeSpawner(KubeSpawner):
         env["MLOPS_GPU_TOLERATIONS"] = json.dumps(self.gpu_profiles().gpu_tolerations)
         # Workflow steps run as the account provisioning gave Argo's executor role.
         env["MLOPS_WORKFLOW_SERVICE_ACCOUNT"] = WORKFLOW_SERVICE_ACCOUNT
+        if self.gpu_profiles().queue_with_kueue:
+            # GPU jobs, workflow steps and trials then wait in the namespace's Kueue line.
+            env["MLOPS_KUEUE_QUEUE"] = LOCAL_QUEUE
         return env
 
     _ssh_ports: list = []
@@ -506,6 +556,12 @@ class GPUKubeSpawner(KubeSpawner):
     async def get_pod_manifest(self):
         pod = await super().get_pod_manifest()
         pod.metadata.labels = {**(pod.metadata.labels or {}), **self.pod_labels()}
+        if self.gpu_profiles().queue_with_kueue and any(
+            is_gpu_resource(r) for r in (pod.spec.containers[0].resources.limits or {})
+        ):
+            # Every GPU notebook goes through Kueue, queued or not: Kueue counts only
+            # what it admitted, so a notebook beside the line would be GPUs it lends twice.
+            pod.metadata.labels.update(queue_labels())
         notebook = pod.spec.containers[0]
         notebook.ports = [
             *(notebook.ports or []),
@@ -515,6 +571,45 @@ class GPUKubeSpawner(KubeSpawner):
             ),
         ]
         return pod
+
+    # ------------------------------------------------------------- progress
+    queued_for: tuple[int, str] | None = None
+    """(GPUs, GPU type) of a spawn that waits in Kueue's line."""
+
+    async def progress(self):
+        """KubeSpawner's events, and while Kueue holds the pod, its place in line."""
+        if not self.gpu_profiles().queue_with_kueue:
+            async for event in super().progress():
+                yield event
+            return
+        async for event in merge_streams(super().progress(), self.queue_progress()):
+            yield event
+
+    async def queue_progress(self):
+        """A message each time the pod's place in line changes, until Kueue admits it."""
+        key = f"{self.namespace}/{self.pod_name}"
+        said = None
+        while self._start_future is None or not self._start_future.done():
+            pod = self.pod_reflector.pods.get(key) if self.pod_reflector else None
+            if is_gated(pod):
+                place = await self._read_place(pod)
+                gpus, gpu_type = self.queued_for or (0, "GPU")
+                group = queue_group([g.name for g in self.user.groups], self.gpu_profiles().group_gpu_quotas)
+                text = queue_message(place, group, gpus, gpu_type)
+                if text != said:
+                    said = text
+                    yield {"message": text, "html_message": queue_html_message(text)}
+            elif said is not None and pod is not None:
+                yield {"message": "Kueue admitted the server: its GPUs are free; starting it."}
+                return
+            await asyncio.sleep(self.queue_poll_interval)
+
+    async def _read_place(self, pod: Mapping):
+        try:
+            return await read_place(self.api.api_client, self.namespace, pod["metadata"]["uid"])
+        except Exception as exc:  # the line is shown again on the next poll
+            self.log.warning("reading the place in line of %s: %s", self._log_name, exc)
+            return QueuePlace(None, "")
 
     # ---------------------------------------------------------------- state
     def get_state(self):

@@ -33,6 +33,7 @@ from ..jobs_metrics import JobsCollector, JobsWatcher
 from ..profiles import GpuProfiles
 from .groups import GroupDirectory
 from .handlers import Changes, routes
+from .queue_sync import QueueSync
 from .state import Availability
 
 SERVICE_NAME = "gpu-availability"
@@ -131,6 +132,12 @@ class AvailabilityService(Application):
         watcher = InventoryWatcher(inventory, api, request_timeout=self.request_timeout)
         watcher.on_change.append(availability.settle)
         watcher.on_change.append(changes.notify)
+        queue_sync = None
+        profiles = availability.profiles
+        if profiles.queue_with_kueue:
+            sync = QueueSync(api, profiles, inventory, timeout=self.request_timeout)
+            watcher.on_change.append(sync.on_change)
+            queue_sync = asyncio.ensure_future(sync.run())
         watcher.start()
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
@@ -161,8 +168,9 @@ class AvailabilityService(Application):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         server.stop()
-        if jobs_watch is not None:
-            jobs_watch.cancel()
+        for task in (jobs_watch, queue_sync):
+            if task is not None:
+                task.cancel()
         await watcher.stop()
         await api.close()
 

@@ -155,6 +155,13 @@ class ReservationsHandler(BaseHandler):
         groups = body.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise web.HTTPError(400, "'groups' must be a list of group names.")
+        queue = body.get("queue", False)
+        if not isinstance(queue, bool):
+            raise web.HTTPError(400, "'queue' must be true or false.")
+        if queue and not self.availability.profiles.queue_with_kueue:
+            raise web.HTTPError(
+                409, "This hub does not queue spawns (GpuProfiles.queue_with_kueue is off): choose GPUs that are free."
+            )
         # Current members (no cache), then the check and the booking with no
         # await between them: concurrent spawns of one group cannot both pass.
         members = await self.members(groups, max_age=0)
@@ -165,6 +172,7 @@ class ReservationsHandler(BaseHandler):
                 fields["profile"],
                 fields["pod"],
                 members,
+                queue=queue,
             )
         except Refused as refused:
             metrics.SPAWN_REFUSALS.labels(refused.code).inc()
@@ -177,6 +185,7 @@ class ReservationsHandler(BaseHandler):
         self.finish(
             {
                 "id": res.id,
+                "queued": res.queued,
                 "profile": res.profile.to_json(),
                 "node_selector": dict(res.node_selector),
                 "gpu_resource": res.shape.gpu_resource,

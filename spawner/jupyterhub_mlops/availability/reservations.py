@@ -57,6 +57,14 @@ class ReservationBook:
         self.generation += 1
         return reservation
 
+    def queued(self, owner: str, profile: Profile, inventory: GpuInventory, pod: str) -> Reservation:
+        """A grant that books nothing: the pod waits in Kueue's line (``Reservation.queued``)."""
+        found = shape_of(profile, inventory.snapshot())
+        if found is None:
+            raise ValueError(f"no node has {profile.gpu_type} GPUs")
+        shape, selector = found
+        return Reservation("", owner, profile, shape, selector, pod, time.time(), queued=True)
+
     def release(self, reservation_id: str) -> bool:
         """Forget a reservation; False when it was already gone."""
         if self._by_id.pop(reservation_id, None) is None:

@@ -38,6 +38,7 @@ from ..profiles import (
     evaluate,
     with_limits,
 )
+from ..spawn_form import QUEUEABLE_REASONS
 from .reservations import ReservationBook
 
 
@@ -169,9 +170,14 @@ class Availability:
         slug: str,
         pod: str,
         members: Mapping[str, frozenset[str] | None],
+        queue: bool = False,
     ):
         """Grant the profile to ``owner`` for ``pod`` or raise ``Refused``.
-        Synchronous: nothing else runs between the check and the booking."""
+        Synchronous: nothing else runs between the check and the booking.
+
+        ``queue``: when the GPUs are not free now (or the group's quota is in use),
+        grant a place in Kueue's line instead of refusing: nothing is booked, and
+        Kueue admits the pod when its GPUs are free (``queued`` on the grant)."""
         c = self.computed()
         rows = with_limits(c.rows, self.limits_for(owner, groups, members))
         row = next((r for r in rows if r.profile.slug == slug), None)
@@ -181,5 +187,7 @@ class Availability:
                 f"There is no profile {slug[:100]!r}; reload the spawn page and choose one listed.",
             )
         if row.reason_code is not None:
+            if queue and row.reason_code in QUEUEABLE_REASONS:
+                return self.book.queued(owner, row.profile, self.inventory, pod)
             raise Refused(row.reason_code, row.disabled_reason or "")
         return self.book.add(owner, row.profile, self.inventory, pod, self.reservation_ttl)
