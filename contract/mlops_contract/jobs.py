@@ -246,13 +246,19 @@ def _pytorchjob_gpus(spec: dict[str, Any]) -> tuple[int, str | None]:
     return total, gpu_type
 
 
+def template_gpus(template: dict[str, Any]) -> tuple[int, str | None]:
+    """GPUs of one Argo template's pod (its container or script) and the product it is pinned to."""
+    body = template.get("container") or template.get("script") or {}
+    gpus, _ = _pod_gpus({"containers": [body]})
+    return gpus, (template.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL)
+
+
 def _workflow_gpus(spec: dict[str, Any]) -> tuple[int, str | None]:
     best: tuple[int, str | None] = (0, None)
     for template in spec.get("templates") or []:
-        body = template.get("container") or template.get("script") or {}
-        gpus, _ = _pod_gpus({"containers": [body]})
-        if gpus > best[0]:
-            best = (gpus, (template.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL))
+        found = template_gpus(template)
+        if found[0] > best[0]:
+            best = found
     return best
 
 

@@ -894,3 +894,42 @@ def test_a_failed_workflow_says_which_step_failed_and_why():
     )
     obj["status"]["nodes"] = {}
     assert KINDS["workflow"].state(obj) == ("Failed", "child 'wf-4' failed")
+
+
+def test_gpu_work_waits_in_the_namespaces_kueue_line_with_its_class_and_cpu_work_never_does():
+    queued = JobsSettings.from_environment({"MLOPS_KUEUE_QUEUE": "gpus"}).notebook_pod()
+    job_class = {"kueue.x-k8s.io/queue-name": "gpus", "kueue.x-k8s.io/priority-class": "jupyterhub-mlops-job"}
+    trial_class = {**job_class, "kueue.x-k8s.io/priority-class": "jupyterhub-mlops-trial"}
+    # A PyTorchJob is queued whole (its own labels): Kueue admits all replicas or none.
+    gpu_job = PyTorchJob(command="python train.py", replicas=2, gpus=1, image=IMAGE)
+    assert job_class.items() <= gpu_job.to_manifest("ns", None, queued)["metadata"]["labels"].items()
+    cpu_job = PyTorchJob(command="python train.py", replicas=2, image=IMAGE)
+    assert "kueue.x-k8s.io/queue-name" not in cpu_job.to_manifest("ns", None, queued)["metadata"]["labels"]
+    # Without the hub's queue (no Kueue), nothing is labelled.
+    assert "kueue.x-k8s.io/queue-name" not in gpu_job.to_manifest("ns", None)["metadata"]["labels"]
+    # Trials, the lowest class: the Job or PyTorchJob Katib makes, or a workflow trial's step pod.
+    for kind in ("pod", "pytorchjob"):
+        spec = sweep(trial_kind=kind, gpus=1).to_manifest("ns", None, queued)["spec"]["trialTemplate"]["trialSpec"]
+        assert spec["metadata"]["labels"] == trial_class
+    argo = sweep(trial_kind="workflow", gpus=1).to_manifest("ns", None, queued)["spec"]["trialTemplate"]
+    assert trial_class.items() <= argo["trialSpec"]["spec"]["templates"][0]["metadata"]["labels"].items()
+    cpu_trial = sweep(trial_kind="pod").to_manifest("ns", None, queued)["spec"]["trialTemplate"]["trialSpec"]
+    assert "metadata" not in cpu_trial  # no empty map: Katib's webhook would refuse it
+    # A workflow: only its GPU steps wait in line.
+    workflow = ArgoWorkflow(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "w"},
+            "spec": {
+                "entrypoint": "train",
+                "templates": [
+                    {"name": "prep", "container": {"image": IMAGE}},
+                    {"name": "train", "container": {"image": IMAGE, "resources": {"limits": {"nvidia.com/gpu": 2}}}},
+                ],
+            },
+        }
+    )
+    prep, train = workflow.to_manifest("ns", None, queued)["spec"]["templates"]
+    assert "metadata" not in prep
+    assert train["metadata"]["labels"] == job_class

@@ -9,6 +9,7 @@ import re
 import shlex
 
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from mlops_contract.queueing import PRIORITY_CLASS_LABEL, QUEUE_NAME_LABEL, WorkloadClass
 
 from .errors import InvalidSpec
 from .settings import NotebookPod
@@ -26,6 +27,14 @@ def pod_metadata(notebook: NotebookPod, labels: dict | None = None) -> dict:
     kind and refuses it when that drops anything, an empty map included."""
     merged = {**notebook.owner_labels, **(labels or {})}
     return {"labels": merged} if merged else {}
+
+
+def queue_labels(notebook: NotebookPod, gpus: int, workload_class: WorkloadClass) -> dict:
+    """The labels that put a GPU workload in the namespace's Kueue line as ``workload_class``;
+    none without GPUs or when the hub does not queue (CPU work is the scheduler's alone)."""
+    if not gpus or not notebook.kueue_queue:
+        return {}
+    return {QUEUE_NAME_LABEL: notebook.kueue_queue, PRIORITY_CLASS_LABEL: workload_class.name}
 
 
 NAME_LIMIT = 52

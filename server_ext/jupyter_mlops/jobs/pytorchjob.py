@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlops_contract import jobs
+from mlops_contract.queueing import JOB
 
 from . import podspec
 from .entrypoint import attach_snapshot
@@ -75,11 +76,14 @@ class PyTorchJob(Workload):
         snapshot: SnapshotRef | None = None,
         notebook: NotebookPod | None = None,
     ) -> dict:
+        notebook = notebook or NotebookPod()
+        # Kueue admits a PyTorchJob whole: no replica holds a GPU until all of them fit.
+        labels = podspec.queue_labels(notebook, self.gpus, JOB)
         return {
             "apiVersion": "kubeflow.org/v1",
             "kind": "PyTorchJob",
-            "metadata": podspec.metadata(self.name, "pytorchjob", namespace),
-            "spec": self.job_spec(snapshot, notebook or NotebookPod()),
+            "metadata": podspec.metadata(self.name, "pytorchjob", namespace, labels),
+            "spec": self.job_spec(snapshot, notebook),
         }
 
     def job_spec(self, snapshot: SnapshotRef | None, notebook: NotebookPod, command: list[str] | None = None) -> dict:

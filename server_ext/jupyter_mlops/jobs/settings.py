@@ -33,6 +33,7 @@ ENVIRONMENT = {
     "owner_label": "MLOPS_OWNER_LABEL",
     "gpu_tolerations": "MLOPS_GPU_TOLERATIONS",
     "workflow_service_account": "MLOPS_WORKFLOW_SERVICE_ACCOUNT",
+    "kueue_queue": "MLOPS_KUEUE_QUEUE",
     "pod_api_host": "KUBERNETES_SERVICE_HOST",
     "pod_api_port": "KUBERNETES_SERVICE_PORT",
 }
@@ -56,6 +57,9 @@ class NotebookPod:
     gpu_tolerations: list[dict] = field(default_factory=default_gpu_tolerations)
     """Tolerations of job pods that ask for GPUs: the hub's ``GpuProfiles.gpu_tolerations``,
     so job pods go where the hub counts GPUs as free (the contract's default otherwise)."""
+    kueue_queue: str | None = None
+    """The namespace's Kueue LocalQueue for jobs (set when the hub queues GPUs with
+    Kueue): GPU jobs, workflow steps and sweep trials carry it and wait in line."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class JobsSettings:
     gpu_tolerations: str = ""
     """The hub's ``GpuProfiles.gpu_tolerations`` as a JSON list, as GPUKubeSpawner sets it."""
     workflow_service_account: str = ""
+    kueue_queue: str = ""
     pod_api_host: str = ""
     pod_api_port: str = ""
     notebook_image: str = ""
@@ -102,4 +107,5 @@ class JobsSettings:
             owner_labels={OWNER_LABEL: value} if sep and value else {},
             workflow_service_account=self.workflow_service_account or None,
             gpu_tolerations=(json.loads(self.gpu_tolerations) if self.gpu_tolerations else default_gpu_tolerations()),
+            kueue_queue=self.kueue_queue or None,
         )

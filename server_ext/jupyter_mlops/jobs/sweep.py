@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 
 from mlops_contract import jobs
 from mlops_contract.api import DISTRIBUTIONS, LOG_DISTRIBUTIONS, PARAMETER_TYPES
+from mlops_contract.queueing import TRIAL
 from mlops_contract.sweep_algorithms import (
     DEFAULT_ALGORITHM,
     SWEEP_ALGORITHMS,
@@ -282,6 +283,10 @@ class Sweep(Workload):
     def _trial_template(self, snapshot: SnapshotRef | None, notebook: NotebookPod) -> dict:
         job = self._trial_job()
         command = self._trial_command(unpack=snapshot is not None)
+        # Trials wait in the namespace's Kueue line as the lowest class: they run on
+        # idle GPUs and are the first to give them back.
+        queue = podspec.queue_labels(notebook, self.gpus, TRIAL)
+        queue_metadata = {"metadata": {"labels": queue}} if queue else {}
         template: dict = {
             "trialParameters": [{"name": p.name, "reference": p.name} for p in self.parameters],
             # Finished trials keep their job and pods, so their logs stay readable.
@@ -298,6 +303,7 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "kubeflow.org/v1",
                     "kind": "PyTorchJob",
+                    **queue_metadata,
                     "spec": job.job_spec(snapshot, notebook, command),
                 },
             )
@@ -312,6 +318,7 @@ class Sweep(Workload):
                 trialSpec={
                     "apiVersion": "batch/v1",
                     "kind": "Job",
+                    **queue_metadata,
                     "spec": {
                         "backoffLimit": 0,
                         "template": {"metadata": podspec.pod_metadata(notebook), "spec": pod},
@@ -323,7 +330,8 @@ class Sweep(Workload):
         # metrics from the pod labelled TRAINING_LABEL.
         step = {
             "name": "main",
-            "metadata": podspec.pod_metadata(notebook, {TRAINING_LABEL: "true"}),
+            # A workflow trial's step pod is the workload Kueue queues (its pod integration).
+            "metadata": podspec.pod_metadata(notebook, {TRAINING_LABEL: "true", **queue}),
             "container": copy.deepcopy(pod["containers"][0]),
         }
         step["container"].pop("name", None)

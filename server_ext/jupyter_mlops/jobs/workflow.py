@@ -12,6 +12,7 @@ import copy
 from dataclasses import dataclass
 
 from mlops_contract import jobs
+from mlops_contract.queueing import JOB
 
 from . import podspec
 from .argo_server import create_workflow
@@ -101,6 +102,13 @@ class ArgoWorkflow:
         if notebook.owner_labels:  # every step's pod, whatever the workflow says
             pod_meta = manifest.setdefault("spec", {}).setdefault("podMetadata", {})
             pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **notebook.owner_labels}
+        for template in manifest["spec"].get("templates") or []:
+            # Each GPU step's pod waits in the namespace's Kueue line (its pod integration).
+            gpus, _ = jobs.template_gpus(template)
+            labels = podspec.queue_labels(notebook, gpus, JOB)
+            if labels:
+                step_meta = template.setdefault("metadata", {})
+                step_meta["labels"] = {**(step_meta.get("labels") or {}), **labels}
         if snapshot is not None:
             spec = manifest["spec"]
             volumes = None
