@@ -36,7 +36,7 @@ v0.19's webhook accepts)."""
 LOG_DISTRIBUTIONS = ("loguniform", "lognormal")
 
 Kind = Literal["pytorchjob", "sweep", "workflow"]
-State = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
+State = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 IfNotFits = Literal["refuse", "queue"]
 """When the GPUs are not free now: refuse (409 gpus-unavailable) or queue."""
 IF_NOT_FITS = typing.get_args(IfNotFits)
@@ -184,6 +184,15 @@ TrialCounts = create_model(
 )
 
 
+class QueuePlace(BaseModel):
+    """Where a queued job stands in Kueue's line."""
+
+    position: int | None = Field(
+        ge=1, description="1 for first in line in the group's queue; null while Kueue has not ranked it"
+    )
+    reason: str = Field(description="why Kueue holds it, in Kueue's words")
+
+
 class JobSummary(BaseModel):
     """A job as lists and watch events show it."""
 
@@ -203,6 +212,7 @@ class JobSummary(BaseModel):
         description="Sweeps only, once Katib has one; in a sweep's detail, else the best trial "
         "that reported the objective metric so far."
     )
+    queue: QueuePlace = _absent(description="Queued jobs only: their place in Kueue's line.")
 
 
 class WatchEvent(BaseModel):

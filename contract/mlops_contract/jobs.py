@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from .queueing import QUEUE_NAME_LABEL
 from .sweep_algorithms import SWEEP_ALGORITHMS as SWEEP_ALGORITHMS  # re-exported: one name
 
-STATES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
-"""Every state a job is in: the REST API's ``State`` and the sidebar's ``JobState``."""
+STATES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled")
+"""Every state a job is in: the REST API's ``State`` and the sidebar's ``JobState``.
+Queued: waiting in Kueue's line, holding no GPU (``queueing``)."""
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 """States a job does not leave by itself."""
 CANCELLED_ANNOTATION = "jupyterhub-mlops/cancelled"
@@ -118,6 +120,15 @@ class PyTorchJobKind(ConditionsKind):
         # the pods, set Running False and Suspended True; the job stays to be read.
         "Suspended": "Cancelled",
     }
+
+    def controller_state(self, obj: dict[str, Any]) -> tuple[str, str]:
+        state, message = super().controller_state(obj)
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if state == "Cancelled" and QUEUE_NAME_LABEL in labels:
+            # Kueue suspends a job in its line until it admits it; the user's cancel
+            # is the annotation, which ``state`` reads above this.
+            return "Queued", "waiting in Kueue's line for its GPUs"
+        return state, message
 
     def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:
         """Every replica's GPUs."""

@@ -83,3 +83,15 @@ def batch_queue_name(group: str) -> str:
 def resource_flavor_name(gpu_product: str) -> str:
     """The ResourceFlavor of a GPU type, given its ``nvidia.com/gpu.product`` value."""
     return _dns_name("gpu", gpu_product)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def place_phrase(position: int | None) -> str:
+    """ "3rd in line", or what is said before Kueue has ranked a workload."""
+    return f"{ordinal(position)} in line" if position else "waiting for its place in line"

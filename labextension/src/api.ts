@@ -94,7 +94,7 @@ export interface IJobSummary {
   name: string;
   namespace: string;
   uid: string;
-  state: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+  state: 'Pending' | 'Queued' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
   message: string;
   created: string | null;
   started?: string | null;
@@ -107,6 +107,8 @@ export interface IJobSummary {
   trials?: ITrialCounts;
   /** Sweeps only, once Katib has one; in a sweep's detail, else the best trial that reported the objective metric so far. */
   best_trial?: IBestTrial;
+  /** Queued jobs only: their place in Kueue's line. */
+  queue?: IQueuePlace;
 }
 
 export type Kind = 'pytorchjob' | 'sweep' | 'workflow';
@@ -163,6 +165,14 @@ export interface IPyTorchJobSpec {
   backoff_limit?: number;
 }
 
+/** Where a queued job stands in Kueue's line. */
+export interface IQueuePlace {
+  /** 1 for first in line in the group's queue; null while Kueue has not ranked it */
+  position: number | null;
+  /** why Kueue holds it, in Kueue's words */
+  reason: string;
+}
+
 /** The code shipped with a job: a folder inside the server's root (its ``.gitignore`` honoured). Omitted: the root directory (none for workflows); null: no snapshot. */
 export interface ISnapshot {
   path?: string;
@@ -178,8 +188,8 @@ export interface ISshKey {
   added?: string;
 }
 
-export type State = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
-export const STATE_VALUES: readonly State[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
+export type State = 'Pending' | 'Queued' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+export const STATE_VALUES: readonly State[] = ['Pending', 'Queued', 'Running', 'Succeeded', 'Failed', 'Cancelled'];
 
 /** What identifies a job just created (submitted or resubmitted). */
 export interface ISubmitted {

@@ -17,7 +17,8 @@ import {
   JobState,
   jobKey,
   KIND_LABEL,
-  parseSse
+  parseSse,
+  placeInLine
 } from './model';
 import { requestAPI, streamAPI } from './request';
 
@@ -91,6 +92,11 @@ function JobRow(props: { job: IJobSummary; now: number; onOpen: () => void }): J
         <span className="jp-mlops-job-name">{job.name}</span>
       </button>
       <StateBadge state={job.state} />
+      {job.queue ? (
+        <span className="jp-mlops-queue-place" data-testid="mlops-queue-place">
+          {placeInLine(job.queue.position)}
+        </span>
+      ) : null}
       <span className="jp-mlops-job-meta">
         {KIND_LABEL[job.kind]} · {formatAge(job.created, props.now)} · {formatGpus(job.gpus, job.gpu_type)}
       </span>

@@ -122,6 +122,16 @@ export function formatCreated(iso: string | null | undefined, nowMs: number): st
 }
 
 /** "2 × A100-SXM4-80GB", "no GPU", or "…" while the figure is not known. */
+/** "3rd in line" for a queued job's place (1 = first); before Kueue ranks it, says so. */
+export function placeInLine(position: number | null | undefined): string {
+  if (!position) {
+    return 'waiting for its place in line';
+  }
+  const tens = position % 100;
+  const suffix = tens >= 10 && tens <= 20 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[position % 10] ?? 'th';
+  return `${position}${suffix} in line`;
+}
+
 export function formatGpus(gpus: number | undefined, gpuType?: string | null): string {
   if (gpus === undefined) {
     return '…';

@@ -18,6 +18,7 @@ import {
   ITrialPlot,
   parseSearchSpace,
   parseSse,
+  placeInLine,
   plotGeometry,
   profileFits,
   splitArgs,
@@ -86,6 +87,17 @@ describe('filterJobs', () => {
     assert.deepEqual(filterJobs(jobs, { kind: 'sweep', state: '' }).map(j => j.name), ['b']);
     assert.deepEqual(filterJobs(jobs, { kind: '', state: 'Running' }).map(j => j.name), ['a']);
     assert.deepEqual(filterJobs(jobs, { kind: 'sweep', state: 'Running' }), []);
+  });
+});
+
+describe('placeInLine', () => {
+  it('says a queued job\'s place with its ordinal, and when Kueue has not ranked it yet', () => {
+    assert.equal(placeInLine(1), '1st in line');
+    assert.equal(placeInLine(2), '2nd in line');
+    assert.equal(placeInLine(3), '3rd in line');
+    assert.equal(placeInLine(11), '11th in line');
+    assert.equal(placeInLine(22), '22nd in line');
+    assert.equal(placeInLine(null), 'waiting for its place in line');
   });
 });
 

@@ -28,6 +28,7 @@ from mlops_contract.queueing import (
     NOTEBOOK_QUEUE,
     PRIORITY_CLASS_LABEL,
     QUEUE_NAME_LABEL,
+    place_phrase,
 )
 
 KUEUE_GROUP = "kueue.x-k8s.io"
@@ -82,8 +83,7 @@ def place_of(workload: Mapping | None, pending: Mapping | None) -> QueuePlace:
 
 
 def queue_message(place: QueuePlace, group: str, gpus: int, gpu_type: str) -> str:
-    where = f"{ordinal(place.position)} in line" if place.position else "waiting for its place in line"
-    text = f"Queued: {where} in {group} for {gpus} × {gpu_type}."
+    text = f"Queued: {place_phrase(place.position)} in {group} for {gpus} × {gpu_type}."
     if place.reason:
         text += f" Kueue: {place.reason}"
     return text

@@ -528,6 +528,26 @@ def test_snapshot_of_a_missing_directory_is_an_invalid_spec(tmp_path):
             {"status": {"conditions": [{"type": "Suspended", "status": "True"}]}},
             "Cancelled",
         ),
+        # Kueue holds a job in its line suspended: Queued, until the user cancels it.
+        (
+            "pytorchjob",
+            {
+                "metadata": {"labels": {"kueue.x-k8s.io/queue-name": "gpus"}},
+                "status": {"conditions": [{"type": "Suspended", "status": "True"}]},
+            },
+            "Queued",
+        ),
+        (
+            "pytorchjob",
+            {
+                "metadata": {
+                    "labels": {"kueue.x-k8s.io/queue-name": "gpus"},
+                    "annotations": {"jupyterhub-mlops/cancelled": "true"},
+                },
+                "status": {"conditions": [{"type": "Suspended", "status": "True"}]},
+            },
+            "Cancelled",
+        ),
         (
             "pytorchjob",
             {

@@ -10,13 +10,12 @@ from jupyterhub_mlops.progress_streams import merge_streams
 from jupyterhub_mlops.queue_position import (
     QueuePlace,
     is_gated,
-    ordinal,
     place_of,
     queue_html_message,
     queue_message,
 )
 from jupyterhub_mlops.spawn_form import FormError, validate_choice
-from mlops_contract.queueing import ADMISSION_GATE
+from mlops_contract.queueing import ADMISSION_GATE, ordinal
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from .handle import JobHandle
 from .kind import SNAPSHOT_ANNOTATION, JobKind
 from .kinds import KINDS, kind_named
 from .kube import KubeClient, watch_event, watch_params
+from .kueue_line import with_places
 from .resources import CONFIGMAPS, PVCS
 from .settings import JobsSettings, NotebookPod
 from .snapshot import (
@@ -151,6 +152,7 @@ class JobsClient:
                     raise
                 continue
             summaries.extend(each.summary(obj) for obj in items)
+        summaries = with_places(summaries, self.kube, self.namespace)
         return sorted(summaries, key=lambda s: s["created"] or "", reverse=True)
 
     def watch_events(

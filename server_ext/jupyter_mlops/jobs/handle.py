@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from .errors import InvalidSpec, NotFound
 from .kind import FINISHED, SNAPSHOT_ANNOTATION, JobKind
+from .kueue_line import deactivate, in_line, with_places
 from .resources import EVENTS, PODS
 
 
@@ -48,7 +49,8 @@ class JobHandle:
     def status(self) -> dict:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""
         obj = self.get()
-        return {**self.kind.summary(obj), **self.kind.detail(obj, self.pods(), self.client.kube)}
+        (summary,) = with_places([self.kind.summary(obj)], self.client.kube, self.namespace)
+        return {**summary, **self.kind.detail(obj, self.pods(), self.client.kube)}
 
     def state(self) -> str:
         return self.kind.state(self.get())[0]
@@ -193,6 +195,9 @@ class JobHandle:
         patched = self.client.kube.patch(
             self.kind.resource, self.name, self.kind.cancel_patch(obj), namespace=self.namespace
         )
+        if in_line(obj):
+            # Kueue would start a job it admitted again: its Workload leaves the line.
+            deactivate(self.client.kube, self.namespace, obj["metadata"]["uid"])
         self.client.observe(self.kind, patched)
         return self.kind.summary(patched)
 

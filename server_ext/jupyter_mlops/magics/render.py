@@ -15,6 +15,7 @@ from .plot import parallel_coordinates_svg
 
 STATE_COLOURS = {
     "Pending": "#a16207",
+    "Queued": "#7c3aed",
     "Running": "#1d4ed8",
     "Succeeded": "#15803d",
     "Failed": "#b91c1c",

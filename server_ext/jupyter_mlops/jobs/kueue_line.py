@@ -1,0 +1,96 @@
+"""Where a user's queued jobs stand in Kueue's line, and how a queued job leaves it.
+
+When the hub queues GPUs with Kueue (``NotebookPod.kueue_queue``), a GPU job
+waits Queued (``mlops_contract.jobs``) until Kueue admits it. Kueue keeps a
+Workload per job (owned by it) whose ``QuotaReserved`` condition says why it
+waits, and its visibility API ranks the pending ones of a LocalQueue
+(``pendingworkloads``, an aggregated API of the API server). Both are read
+with the notebook's own identity, which may read them in its namespace only
+(the ClusterRole ``jupyterhub-mlops:user``): one list and one ranking per
+listing that shows a queued job, nothing when none is queued.
+
+Cancelling a job Kueue manages goes through its Workload too: Kueue starts an
+admitted job again if someone else suspends it, so the cancel deactivates the
+Workload (``spec.active: false``), Kueue's documented way to take a job out
+of the line for good while keeping it.
+"""
+
+from __future__ import annotations
+
+from mlops_contract.queueing import LOCAL_QUEUE, QUEUE_NAME_LABEL, place_phrase
+
+from .errors import ComponentMissing, NotFound, PermissionDenied
+from .resources import Resource
+
+WORKLOADS = Resource("kueue.x-k8s.io", "v1beta2", "workloads", "Workload", "Kueue")
+LOCAL_QUEUE_VISIBILITY = Resource("visibility.kueue.x-k8s.io", "v1beta2", "localqueues", "LocalQueue", "Kueue")
+JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+"""Kueue's label on a Workload: the UID of the job it stands for."""
+
+
+def in_line(obj: dict) -> bool:
+    """Whether Kueue manages the job (it carries a queue's label)."""
+    return QUEUE_NAME_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
+
+
+def _reason(workload: dict) -> str:
+    for condition in (workload.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
+            return condition.get("message") or condition.get("reason") or ""
+    return ""
+
+
+def _owner_uid(workload: dict) -> str | None:
+    owners = (workload.get("metadata") or {}).get("ownerReferences") or []
+    return owners[0].get("uid") if owners else None
+
+
+def places(workloads: list[dict], pending: dict) -> dict[str, dict]:
+    """Job UID -> ``{"position", "reason"}`` (``mlops_contract.api.QueuePlace``) for every
+    workload not yet admitted; ``position`` counts from 1 in the group's queue."""
+    ranked = {
+        item["metadata"]["name"]: item.get("positionInClusterQueue")
+        for item in pending.get("items") or []
+        if item.get("metadata", {}).get("name")
+    }
+    out: dict[str, dict] = {}
+    for workload in workloads:
+        uid = _owner_uid(workload)
+        if uid is None or (workload.get("status") or {}).get("admission"):
+            continue
+        position = ranked.get(workload["metadata"]["name"])
+        out[uid] = {
+            "position": position + 1 if isinstance(position, int) else None,
+            "reason": _reason(workload),
+        }
+    return out
+
+
+def with_places(summaries: list[dict], kube, namespace: str) -> list[dict]:
+    """``summaries`` with each Queued job's place in line (``queue``) and a message
+    that says it; read only when some job is Queued."""
+    if not any(s["state"] == "Queued" for s in summaries):
+        return summaries
+    try:
+        workloads = kube.list(WORKLOADS, namespace)["items"]
+        pending = kube.get(LOCAL_QUEUE_VISIBILITY, f"{LOCAL_QUEUE}/pendingworkloads", namespace)
+    except (ComponentMissing, NotFound, PermissionDenied):
+        return summaries  # Kueue away or not readable: the state still says Queued
+    found = places(workloads, pending)
+    out = []
+    for summary in summaries:
+        place = found.get(summary.get("uid") or "") if summary["state"] == "Queued" else None
+        if place is not None:
+            message = f"Queued: {place_phrase(place['position'])}"
+            message += f". Kueue: {place['reason']}" if place["reason"] else ""
+            summary = {**summary, "queue": place, "message": message}
+        out.append(summary)
+    return out
+
+
+def deactivate(kube, namespace: str, job_uid: str) -> bool:
+    """Take the job's Workload out of Kueue's line for good; False when it has none."""
+    workloads = kube.list(WORKLOADS, namespace, label_selector=f"{JOB_UID_LABEL}={job_uid}")["items"]
+    for workload in workloads:
+        kube.patch(WORKLOADS, workload["metadata"]["name"], {"spec": {"active": False}}, namespace=namespace)
+    return bool(workloads)
