@@ -41,6 +41,7 @@ STATUS_OF_REASON = {
     "none_free": 409,
     "no_node_large_enough": 409,
     "no_gpu_type": 409,
+    "servers_unavailable": 409,
     "unknown": 503,
     "unknown_profile": 400,
 }
