@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from jupyterhub_mlops.inventory.accounting import pod_requests, queued_gpu_type
 from jupyterhub_mlops.inventory.state import GpuInventory
+from mlops_contract.api import GpuType
 from mlops_contract.queueing import ADMISSION_GATE
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -67,6 +68,10 @@ def test_unavailable_servers_keep_their_gpus_and_say_why_but_offer_none():
             "unavailable": "taint maintenance=disk:NoExecute not tolerated",
         },
     ]
+    # The document as the contract describes it (what GET /gpus relays to notebooks).
+    served = GpuType.model_validate(entry)
+    assert [(s.node, s.unavailable) for s in served.servers][:2] == [("cordoned", "cordoned"), ("down", "not ready")]
+    assert served.queued == 0
     # Uncordoned: the same server offers its free GPUs again.
     inv.apply_node("MODIFIED", node("cordoned"))
     servers = {s["node"]: s for s in inv.snapshot().gpu_types()["RTX"]["servers"]}
