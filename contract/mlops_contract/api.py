@@ -229,11 +229,25 @@ class Submitted(BaseModel):
     warnings: list[str]
 
 
+class GpuServer(BaseModel):
+    """One server with GPUs of a type, in service or not."""
+
+    node: str
+    total: int = Field(ge=0, description="its GPUs of this type")
+    free: int = Field(ge=0, description="0 while unavailable: unavailable GPUs are never free")
+    unavailable: str | None = Field(
+        description="why it offers nothing now (cordoned, not ready, an untolerated taint); null when in service"
+    )
+
+
 class GpuType(BaseModel):
     model_config = ConfigDict(extra="allow")
     free: int = _absent()
-    total: int = _absent()
+    total: int = _absent(description="GPUs on the servers in service")
     free_per_node: list[int] = _absent()
+    unavailable: int = _absent(description="GPUs on servers out of service (see servers)")
+    queued: int = _absent(ge=0, description="pods waiting in Kueue's line for this type (its admission gate)")
+    servers: list[GpuServer] = _absent()
 
 
 class GpuAvailability(BaseModel):

@@ -52,10 +52,27 @@ export interface IGpuAvailability {
   [key: string]: unknown;
 }
 
+/** One server with GPUs of a type, in service or not. */
+export interface IGpuServer {
+  node: string;
+  /** its GPUs of this type */
+  total: number;
+  /** 0 while unavailable: unavailable GPUs are never free */
+  free: number;
+  /** why it offers nothing now (cordoned, not ready, an untolerated taint); null when in service */
+  unavailable: string | null;
+}
+
 export interface IGpuType {
   free?: number;
+  /** GPUs on the servers in service */
   total?: number;
   free_per_node?: Array<number>;
+  /** GPUs on servers out of service (see servers) */
+  unavailable?: number;
+  /** pods waiting in Kueue's line for this type (its admission gate) */
+  queued?: number;
+  servers?: Array<IGpuServer>;
   [key: string]: unknown;
 }
 

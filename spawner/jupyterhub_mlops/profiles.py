@@ -24,6 +24,7 @@ from traitlets import Bool, Dict, Int, List, Unicode, observe
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import LazyConfigValue
 
+from . import refusals
 from .inventory.accounting import (
     GPU_RESOURCE,
     PRODUCT_LABEL,
@@ -300,62 +301,62 @@ class ProfileStatus:
 
 
 def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapping[str, int]]):
-    """(free GPUs of the type, total, servers that fit, why none can start) ignoring caps."""
+    """(free GPUs of the type, total, servers that fit, why none can start) ignoring caps.
+
+    Why none can start names what is missing (``refusals``): a server of the
+    type that takes work at all, one with enough GPUs, that many free on one
+    server, or the CPU and memory beside them."""
     found = shape_of(profile, snapshot)
     if found is None:
-        return 0, 0, 0, ("no_gpu_type", f"No node in the cluster has {profile.gpu_type} GPUs.")
+        return 0, 0, 0, refusals.no_gpu_type(profile.gpu_type or "")
     shape, selector = found
-    free_gpus = total = fits = 0
+    free_gpus = total = fits = largest = largest_free = 0
     large_enough = False
+    unavailable = []  # (server, why) of servers of the type that offer it nothing
     for view in snapshot.nodes:
         alloc = view.record.allocatable
         if shape.gpus and not alloc.get(shape.gpu_resource):
             continue  # cheap test first: most nodes lack this GPU type
-        if node_offers(view.record, profile.tolerations, selector) is not None:
+        why = node_offers(view.record, profile.tolerations, selector)
+        if why is not None:
+            # Out of service for every GPU pod (not merely another pool than the profile's).
+            down = node_offers(view.record, profile.tolerations)
+            if down is not None and any(gpu.id == profile.gpu_type for gpu in view.record.gpu_types):
+                unavailable.append((view.record.name, down))
             continue
         node_free = free_after[view.record.name]
         if shape.gpus:
             total += alloc.get(shape.gpu_resource, 0)
-            free_gpus += max(0, node_free.get(shape.gpu_resource, 0))
+            here = max(0, node_free.get(shape.gpu_resource, 0))
+            free_gpus += here
+            largest = max(largest, alloc.get(shape.gpu_resource, 0))
+            if alloc.get(shape.gpu_resource, 0) >= shape.gpus:
+                largest_free = max(largest_free, here)
         if fits_on_node(shape, alloc):
             large_enough = True
             fits += fits_on_node(shape, node_free)
-    if not large_enough:
-        what = f"{profile.gpus} {profile.gpu_type} GPUs" if profile.gpus else "this shape"
-        return (
-            free_gpus,
-            total,
-            0,
-            (
-                "no_node_large_enough",
-                f"No node that accepts it is large enough for {what} "
-                f"with {profile.cpu} CPU and {profile.memory} memory.",
-            ),
-        )
-    if fits == 0:
-        if shape.gpus and free_gpus < profile.gpus:
-            why = f"None free: {free_gpus} of {total} {profile.gpu_type} GPUs are free."
-        else:
-            why = "No single node has room for this shape right now (GPUs, CPU or memory)."
-        return free_gpus, total, 0, ("none_free", why)
-    return free_gpus, total, fits, None
+    if fits:
+        return free_gpus, total, fits, None
+    gpu_type = profile.gpu_type or ""
+    if shape.gpus and not total and unavailable:
+        why = refusals.servers_unavailable(gpu_type, unavailable)
+    elif shape.gpus and total and largest < shape.gpus:
+        why = refusals.too_large(shape.gpus, gpu_type, largest)
+    elif not large_enough:
+        what = f"{profile.gpus} {gpu_type} GPUs" if profile.gpus else "this shape"
+        why = refusals.no_room_for_shape(what, profile.cpu, profile.memory)
+    elif shape.gpus and largest_free < shape.gpus:
+        why = refusals.too_few_free(shape.gpus, gpu_type, largest_free)
+    else:
+        why = refusals.no_cpu_or_memory(shape.gpus, profile.cpu, profile.memory)
+    return free_gpus, total, 0, why
 
 
 def evaluate(profiles: Sequence[Profile], snapshot: Snapshot, claims: Iterable[Claim]) -> list[ProfileStatus]:
     """One row per profile, for anyone (caps and quotas are applied by ``with_limits``)."""
     if not snapshot.in_sync:
-        return [
-            ProfileStatus(
-                p,
-                None,
-                None,
-                None,
-                "GPU availability is unknown right now "
-                "(the inventory is reconnecting to the cluster); try again in a minute.",
-                "unknown",
-            )
-            for p in profiles
-        ]
+        code, sentence = refusals.unknown()
+        return [ProfileStatus(p, None, None, None, sentence, code) for p in profiles]
     free_after = place_claims(snapshot, claims)
     rows = []
     for profile in profiles:
@@ -397,25 +398,12 @@ class UserLimits:
         if not gpus:
             return None
         if self.cap is not None and self.held + gpus > self.cap:
-            return (
-                "over_cap",
-                f"Over your cap: you hold {self.held} GPUs, this profile needs "
-                f"{gpus} more, and your limit is {self.cap}.",
-            )
+            return refusals.over_cap(self.held, gpus, self.cap)
         for usage in self.groups:
             if usage.held is None:
-                return (
-                    "group_quota_unknown",
-                    f"The GPU quota of your group {usage.group} cannot be checked right "
-                    "now (the hub does not answer); try again in a minute.",
-                )
+                return refusals.group_quota_unknown(usage.group)
             if usage.held + gpus > usage.quota:
-                return (
-                    "over_group_quota",
-                    f"Over your group's quota: your group {usage.group} holds "
-                    f"{usage.held} of its {usage.quota} GPUs, and this profile needs "
-                    f"{gpus} more.",
-                )
+                return refusals.over_group_quota(usage.group, usage.held, usage.quota, gpus)
         return None
 
 

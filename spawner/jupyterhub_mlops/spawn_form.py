@@ -1,6 +1,7 @@
 """The spawn page's GPU form: rendering and server-side validation (pure functions).
 
-Rows come from the availability service (``profiles`` of its snapshot); the
+Rows come from the availability service (``profiles`` of its snapshot), shown
+as cards (``spawn_cards``: one per GPU type, the count chosen inside); the
 form posts ``profile`` (a slug) and, optionally, ``gpus`` (must equal the
 profile's count). Anything else is refused with ``FormError``, which carries
 the HTTP status and a sentence the user can act on.
@@ -15,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .spawn_cards import group_cards, selected_slug
 
 HERE = Path(__file__).resolve().parent
 _ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
@@ -41,6 +44,7 @@ STATUS_OF_REASON = {
     "none_free": 409,
     "no_node_large_enough": 409,
     "no_gpu_type": 409,
+    "servers_unavailable": 409,
     "unknown": 503,
     "unknown_profile": 400,
 }
@@ -117,15 +121,20 @@ def validate_choice(options: Mapping, rows: Sequence[Mapping], *, may_queue: boo
 
 
 def render_form(doc: Mapping, events_url: str, snapshot_url: str) -> str:
-    """The HTML of the form for one user's snapshot document."""
-    rows = doc["profiles"]
-    enabled = [r for r in rows if not r["reason_code"]]
-    selected = next((r["slug"] for r in enabled if r.get("default")), enabled[0]["slug"] if enabled else None)
+    """The HTML of the form for one user's snapshot document (cards: ``spawn_cards``)."""
+    cards = group_cards(doc)
+    selected = selected_slug(cards)
+    rows = [row for card in cards for row in card.choices]
+    # Element ids for labels and descriptions: slugs come from config and need not be ids.
+    ids = {row["slug"]: f"mlops-gpu-choice-{i}" for i, row in enumerate(rows)}
+    ids.update({card.key: f"mlops-gpu-card-{i}" for i, card in enumerate(cards)})
     script = (HERE / "static" / "gpu_form.js").read_text()
     return _ENV.get_template("gpu_form.html").render(
         doc=doc,
-        rows=rows,
+        cards=cards,
+        ids=ids,
         selected=selected,
+        selected_gpus=next((row["gpus"] for row in rows if row["slug"] == selected), ""),
         script=script,
         # Inside <script>: JSON with "</" escaped cannot close the element.
         config=json.dumps({"events": events_url, "snapshot": snapshot_url, "version": doc["version"]}).replace(

@@ -3,6 +3,8 @@ the pod overrides (pure functions, no cluster)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from jupyterhub_mlops.availability.state import Availability, Refused
 from jupyterhub_mlops.inventory.state import GpuInventory
@@ -85,7 +87,67 @@ def test_fragmented_free_gpus_do_not_make_a_four_gpu_server_fit():
     row = evaluate([p], inv.snapshot(), [])[0]
     assert (row.free, row.total, row.fits) == (6, 16, 0)
     assert row.reason_code == "none_free"
-    assert "single node" in row.disabled_reason
+    assert row.disabled_reason == "Needs 4 on one server; at most 3 are free on any A100 server."
+
+
+def test_each_refusal_says_what_is_missing():
+    inv = inventory(
+        node("a", 8, cpu="6"),
+        node("b", 4),
+        pods=[gpu_pod("p1", "a", 1), gpu_pod("p2", "b", 4)],
+    )
+    rows = rows_by_slug(
+        evaluate(
+            [
+                profile_from_config({**A4, "slug": "a4"}),  # 7 free on a, but only 6 CPUs there
+                profile_from_config({**A4, "slug": "a8", "gpus": 8, "cpu": "1"}),
+                profile_from_config({**A4, "slug": "a16", "gpus": 16}),
+            ],
+            inv.snapshot(),
+            [],
+        )
+    )
+    assert (rows["a4"].reason_code, rows["a4"].disabled_reason) == (
+        "none_free",
+        "Needs 8 CPU and 32Gi memory beside 4 free GPUs on one server; no server has that much free right now.",
+    )
+    assert rows["a8"].disabled_reason == "Needs 8 on one server; at most 7 are free on any A100 server."
+    assert (rows["a16"].reason_code, rows["a16"].disabled_reason) == (
+        "no_node_large_enough",
+        "Needs 16 on one server; the largest A100 server that takes it has 8.",
+    )
+    full = inventory(node("a", 2), pods=[gpu_pod("p", "a", 2)])
+    row = evaluate([profile_from_config({**A4, "gpus": 1})], full.snapshot(), [])[0]
+    assert row.disabled_reason == "Needs 1 on one server; none is free on any A100 server."
+
+
+def test_a_type_whose_servers_are_all_out_of_service_says_why_each_is():
+    cordoned = node("v-0", 4, product="V100")
+    cordoned["spec"]["unschedulable"] = True
+    tainted = node("v-1", 4, product="V100", taints=GPU_TAINT + [{"key": "repair", "effect": "NoSchedule"}])
+    inv = inventory(node("a", 8), cordoned, tainted)
+    row = evaluate([profile_from_config({**A4, "gpu_type": "V100", "gpus": 1})], inv.snapshot(), [])[0]
+    assert (row.free, row.total, row.fits, row.reason_code) == (0, 0, 0, "servers_unavailable")
+    assert row.disabled_reason == (
+        "No V100 server takes new work now (v-0: cordoned; v-1: taint repair=:NoSchedule not tolerated)."
+    )
+    # A server of another pool (a node selector the profile sets) is not out of service.
+    pinned = profile_from_config({**A4, "slug": "pinned", "node_selector": {"zone": "z1"}})
+    assert evaluate([pinned], inv.snapshot(), [])[0].reason_code == "no_node_large_enough"
+
+
+def test_cap_and_quota_refusals_name_the_numbers():
+    limits = UserLimits(held=1, cap=2, groups=(GroupUsage("lab", 3, 4),))
+    assert limits.refusal(2) == (
+        "over_cap",
+        "Over your cap: you hold 1 GPUs, this profile needs 2 more, and your limit is 2.",
+    )
+    assert UserLimits(groups=(GroupUsage("lab", 3, 4),)).refusal(2) == (
+        "over_group_quota",
+        "Over your group's quota: your group lab holds 3 of its 4 GPUs, and this profile needs 2 more.",
+    )
+    assert UserLimits(groups=(GroupUsage("lab", None, 4),)).refusal(1)[0] == "group_quota_unknown"
+    assert limits.refusal(1) is None and limits.refusal(0) is None
 
 
 def test_untolerated_taints_and_selectors_limit_eligible_nodes():
@@ -347,7 +409,7 @@ def test_rendered_form_escapes_names_and_disables_with_reason():
     out = render_form(doc, "/s/api/v1/events", "/s/api/v1/snapshot")
     assert "<script>" not in out.split("mlops-gpu-config")[0].replace("<script type", "")
     assert "Four A100&lt;script&gt;" in out
-    assert 'value="full" disabled' in out and "None free." in out
+    assert re.search(r'value="full"[^>]* disabled', out) and "None free." in out
     assert "servers of this shape can start now" in out
 
 

@@ -72,21 +72,22 @@ def pods(core_v1, namespace):
 
 
 def cards(page: str) -> dict[str, dict]:
-    """slug -> the numbers and state shown on the spawn page."""
+    """slug -> the numbers and state the spawn page shows for that choice (a card of
+    its own, or a GPU count inside its type's card)."""
     out = {}
-    for block in re.findall(r'<label class="mlops-gpu-profile.*?</label>', page, re.S):
-        slug = re.search(r'data-slug="([^"]+)"', block).group(1)
+    for slug in re.findall(r'<input type="radio" name="profile" value="([^"]+)"', page):
+        quoted = re.escape(html.escape(slug))
 
-        def role(name, block=block):
-            m = re.search(rf'data-role="{name}"[^>]*>([^<]*)<', block)
+        def role(name, quoted=quoted):
+            m = re.search(rf'data-for="{quoted}" data-role="{name}">([^<]*)<', page)
             return html.unescape(m.group(1)).strip() if m else None
 
-        out[slug] = {
+        out[html.unescape(slug)] = {
             "free": role("free"),
             "total": role("total"),
             "fits": role("fits"),
             "reason": role("reason"),
-            "disabled": bool(re.search(r'type="radio"[^>]* disabled', block)),
+            "disabled": bool(re.search(rf'<input type="radio" name="profile" value="{quoted}"[^>]* disabled', page)),
         }
     return out
 
@@ -118,7 +119,7 @@ def test_spawn_page_shows_free_total_and_servers_that_fit(hub, core_v1):
     )
     assert shown["a100-4"]["fits"] == str(expected_fits)
     assert shown["a100-16"]["disabled"]
-    assert "large enough" in shown["a100-16"]["reason"]
+    assert shown["a100-16"]["reason"] == f"Needs 16 on one server; the largest {A100} server that takes it has 8."
     # Auto-derived profiles for each type present, e.g. 8 × A100 and MIG slices.
     assert any(slug.startswith("nvidia-a100-sxm4-80gb-mig-1g-10gb-x") for slug in shown)
     assert "servers of this shape can start now" in page

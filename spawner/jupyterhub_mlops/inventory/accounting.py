@@ -8,6 +8,7 @@ the live inventory, the brute-force oracle in the tests and the benchmarks.
 - ``NodeRecord.from_node``: what a node could offer, and its GPU types.
 - ``node_offers``: whether a node offers anything to a pod with given tolerations.
 - ``fits_on_node`` / ``servers_that_fit``: how many servers of a shape fit now.
+- ``queued_gpu_type``: the GPU type a pod waits for while Kueue holds it back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from mlops_contract.placement import GPU_PRODUCT_LABEL as PRODUCT_LABEL
 from mlops_contract.placement import GPU_RESOURCE
+from mlops_contract.queueing import ADMISSION_GATE
 
 from .quantity import QuantityError, resource_amount
 
@@ -133,6 +135,27 @@ def pod_holds_resources(pod: Mapping) -> bool:
     if not (pod.get("spec") or {}).get("nodeName"):
         return False
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def queued_gpu_type(pod: Mapping, requests: Requests) -> str | None:
+    """The GPU type id a pod waits in Kueue's line for, or None.
+
+    A queued pod carries Kueue's admission scheduling gate until Kueue admits
+    it; its type is the product its node selector names and the GPU resource it
+    requests. A gated pod that names no product (Kueue picks the flavor at
+    admission) or asks for no GPU waits for no type in particular: None.
+    """
+    spec = pod.get("spec") or {}
+    gates = spec.get("schedulingGates") or ()
+    if not any(g.get("name") == ADMISSION_GATE for g in gates):
+        return None
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return None
+    product = (spec.get("nodeSelector") or {}).get(PRODUCT_LABEL)
+    resource = next((r for r, a in requests if a > 0 and is_gpu_resource(r)), None)
+    if not product or resource is None:
+        return None
+    return gpu_type_id(resource, product)
 
 
 # ---------------------------------------------------------------------- nodes

@@ -12,6 +12,7 @@ Not thread-safe: one asyncio loop owns it (see ``watch.py``).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -27,6 +28,7 @@ from .accounting import (
     node_offers,
     pod_holds_resources,
     pod_requests,
+    queued_gpu_type,
 )
 
 
@@ -34,13 +36,15 @@ class PodRecord:
     """What the inventory keeps of a Pod (``__slots__``: 150,000 of them must fit in
     a few dozen MB)."""
 
-    __slots__ = ("node", "requests", "holds", "owner")
+    __slots__ = ("node", "requests", "holds", "owner", "queued")
 
-    def __init__(self, node: str, requests: Requests, holds: bool, owner: str | None):
+    def __init__(self, node: str, requests: Requests, holds: bool, owner: str | None, queued: str | None = None):
         self.node = node
         self.requests = requests
         self.holds = holds
         self.owner = owner
+        self.queued = queued
+        """The GPU type id the pod waits for in Kueue's line (``queued_gpu_type``)."""
 
 
 class PendingPod(NamedTuple):
@@ -67,11 +71,13 @@ def pending_pod(pod: Mapping, owner: str, requests: Requests) -> PendingPod:
 def slim_pod(pod: Mapping) -> PodRecord:
     spec = pod.get("spec") or {}
     labels = (pod.get("metadata") or {}).get("labels") or {}
+    requests = pod_requests(spec)
     return PodRecord(
         spec.get("nodeName") or "",
-        pod_requests(spec),
+        requests,
         pod_holds_resources(pod),
         labels.get(OWNER_LABEL),
+        queued_gpu_type(pod, requests),
     )
 
 
@@ -108,12 +114,17 @@ class Snapshot:
     carrying the owner label that has not finished (bound or pending)."""
     pending: Mapping[str, PendingPod] = field(default_factory=dict)
     """pod key -> the owned pods no node holds yet (see ``PendingPod``)."""
+    queued: Mapping[str, int] = field(default_factory=dict)
+    """GPU type id -> pods waiting in Kueue's line for it (``queued_gpu_type``)."""
 
     def gpu_types(self) -> dict[str, dict] | None:
         """Per GPU type: total, free and held GPUs on the nodes that offer them,
         the largest number free on one node and the free count of every node
-        that offers the type, the size of the largest node, and GPUs on nodes
-        that offer nothing now. ``None`` when not in sync."""
+        that offers the type, the size of the largest node, GPUs on nodes that
+        offer nothing now, the pods waiting in Kueue's line for the type
+        (``queued``) and every node with the type (``servers``: its GPUs, how
+        many are free, and why it offers nothing, or null). ``None`` when not
+        in sync."""
         if not self.in_sync:
             return None
         out: dict[str, dict] = {}
@@ -135,13 +146,18 @@ class Snapshot:
                         "nodes": 0,
                         "unavailable": 0,
                         "free_per_node": [],
+                        "queued": self.queued.get(gpu.id, 0),
+                        "servers": [],
                     },
                 )
                 allocatable = view.record.allocatable.get(gpu.resource, 0)
+                # Unavailable GPUs are listed with the reason, never counted as free.
+                free = 0 if view.unavailable_reason is not None else view.free.get(gpu.resource, 0)
+                server = {"node": view.record.name, "total": allocatable, "free": free}
+                entry["servers"].append({**server, "unavailable": view.unavailable_reason})
                 if view.unavailable_reason is not None:
                     entry["unavailable"] += allocatable
                     continue
-                free = view.free.get(gpu.resource, 0)
                 entry["nodes"] += 1
                 entry["total"] += allocatable
                 entry["free"] += free
@@ -152,6 +168,7 @@ class Snapshot:
                 entry["largest_node"] = max(entry["largest_node"], allocatable)
         for entry in out.values():
             entry["free_per_node"].sort(reverse=True)  # the same document however built
+            entry["servers"].sort(key=lambda server: server["node"])
         return out
 
 
@@ -173,6 +190,8 @@ class GpuInventory:
         nodes not seen yet: a pod's event may arrive before its node's)."""
         self.pending: dict[str, PendingPod] = {}
         """pod key -> owned pods waiting for a node (a few: the spawns in flight)."""
+        self.queued: dict[str, str] = {}
+        """pod key -> GPU type id of the pods Kueue holds back (the line, not the fleet)."""
         self.version = 0
         self._in_sync = {"nodes": False, "pods": False}
         self._snapshot: Snapshot | None = None
@@ -207,6 +226,7 @@ class GpuInventory:
                 del self.pods[key]
                 self._charge(old, -1)
                 self.pending.pop(key, None)
+                self.queued.pop(key, None)
                 self.version += 1
             return
         new = slim_pod(pod)
@@ -216,6 +236,7 @@ class GpuInventory:
                 and old.requests is new.requests
                 and old.holds == new.holds
                 and old.owner == new.owner
+                and old.queued == new.queued
             ):
                 return  # a status heartbeat: nothing the inventory counts changed
             self._charge(old, -1)
@@ -225,6 +246,10 @@ class GpuInventory:
             self.pending[key] = pending_pod(pod, new.owner, new.requests)
         elif self.pending:
             self.pending.pop(key, None)
+        if new.queued is not None:
+            self.queued[key] = new.queued
+        elif self.queued:
+            self.queued.pop(key, None)
         self.version += 1
 
     def _charge(self, record: PodRecord, sign: int) -> None:
@@ -282,6 +307,7 @@ class GpuInventory:
             tuple(views),
             {o: tuple(p) for o, p in by_owner.items()},
             dict(self.pending),
+            dict(Counter(self.queued.values())),
         )
         return self._snapshot
 

@@ -1,40 +1,91 @@
-// Live numbers for the GPU profiles of the spawn page: listen to the
-// availability service's server-sent events; fall back to polling its JSON
-// snapshot every 5 s when the stream is not available. Never reloads the page.
+// Live numbers for the GPU cards of the spawn page: listen to the availability
+// service's server-sent events; fall back to polling its JSON snapshot every 5 s
+// when the stream is not available. Never reloads the page: a choice that was
+// not there when it opened (a new GPU type, a server back in service) is
+// announced in the status line instead.
 (function () {
   const root = document.currentScript.closest(".mlops-gpu-form");
   const config = JSON.parse(root.querySelector(".mlops-gpu-config").textContent);
   let version = config.version;
 
-  function text(el, value) {
-    if (el) el.textContent = value === null || value === undefined ? "?" : String(value);
+  function shown(value) {
+    return value === null || value === undefined ? "?" : String(value);
+  }
+
+  function set(selector, value) {
+    for (const el of root.querySelectorAll(selector)) el.textContent = value;
+  }
+
+  function forSlug(slug, role) {
+    return '[data-for="' + CSS.escape(slug) + '"][data-role=' + role + "]";
+  }
+
+  // The same item as the template's server_item macro.
+  function serverItem(server) {
+    const text = server.unavailable
+      ? server.total + " unavailable: " + server.unavailable
+      : server.free + " of " + server.total + " free";
+    const item = document.createElement("li");
+    item.className = "mlops-gpu-server" + (server.unavailable ? " unavailable" : "");
+    item.dataset.server = server.node;
+    const name = document.createElement("span");
+    name.className = "mlops-gpu-server-name";
+    name.textContent = server.node;
+    const bar = document.createElement("span");
+    bar.className = "mlops-gpu-bar";
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", server.node + ": " + text);
+    const free = document.createElement("span");
+    free.className = "mlops-gpu-bar-free";
+    free.style.width = (server.total ? (100 * server.free) / server.total : 0) + "%";
+    bar.appendChild(free);
+    const label = document.createElement("span");
+    label.className = "mlops-gpu-server-text";
+    label.dataset.role = "server-text";
+    label.textContent = text;
+    item.append(name, bar, label);
+    return item;
+  }
+
+  function applyType(card, entry) {
+    card.querySelector("[data-role=free]").textContent = shown(entry.free);
+    card.querySelector("[data-role=total]").textContent = shown(entry.total);
+    card.querySelector("[data-role=unavailable]").textContent = shown(entry.unavailable);
+    card.querySelector("[data-role=queued]").textContent = (entry.queued || 0) + " waiting";
+    card.querySelector("[data-role=servers]").replaceChildren(...(entry.servers || []).map(serverItem));
   }
 
   function apply(doc) {
     if (doc.version <= version) return;
     version = doc.version;
     root.dataset.version = doc.version;
-    const status = root.querySelector("[data-role=status]");
     let line = doc.in_sync ? "" : "GPU availability is unknown right now; numbers will appear when the cluster answers again. ";
-    if (doc.user && doc.user.cap !== null) line += "You hold " + doc.user.held_gpus + " of your " + doc.user.cap + " GPUs.";
-    status.textContent = line;
+    if (doc.user && doc.user.cap !== null) line += "You hold " + doc.user.held_gpus + " of your " + doc.user.cap + " GPUs. ";
+    let appeared = false;
     for (const row of doc.profiles) {
-      const card = root.querySelector('[data-slug="' + CSS.escape(row.slug) + '"]');
-      if (!card) continue;
-      text(card.querySelector("[data-role=free]"), row.free);
-      text(card.querySelector("[data-role=total]"), row.total);
-      text(card.querySelector("[data-role=fits]"), row.fits);
-      card.querySelector("[data-role=reason]").textContent = row.disabled_reason || "";
-      const radio = card.querySelector("input[type=radio]");
+      const radio = root.querySelector('input[name=profile][value="' + CSS.escape(row.slug) + '"]');
+      if (!radio) {
+        appeared = true;
+        continue;
+      }
       radio.disabled = Boolean(row.reason_code);
-      card.style.opacity = row.reason_code ? ".55" : "1";
+      set(forSlug(row.slug, "free"), shown(row.free));
+      set(forSlug(row.slug, "total"), shown(row.total));
+      set(forSlug(row.slug, "fits"), shown(row.fits));
+      set(forSlug(row.slug, "reason"), row.disabled_reason || "");
+    }
+    if (appeared) line += "New choices are available: reload the page to see them.";
+    root.querySelector("[data-role=status]").textContent = line;
+    for (const card of root.querySelectorAll("[data-gpu-type]")) {
+      const entry = doc.gpu_types && doc.gpu_types[card.dataset.gpuType];
+      if (entry) applyType(card, entry);
     }
   }
 
   root.addEventListener("change", function (event) {
     if (event.target.name !== "profile") return;
-    const card = event.target.closest("[data-slug]");
-    root.querySelector("input[name=gpus]").value = card.dataset.gpus;
+    const option = event.target.closest("[data-slug]");
+    root.querySelector("input[name=gpus]").value = option.dataset.gpus;
   });
 
   let polling = null;
