@@ -242,7 +242,9 @@ class GpuInventory:
             self._charge(old, -1)
         self.pods[key] = new
         self._charge(new, +1)
-        if new.owner is not None and not new.node:
+        if new.owner is not None and not new.node and new.queued is None:
+            # A pod waiting for a node claims its GPUs; one waiting in Kueue's line
+            # holds none until Kueue admits it (then it claims, until it is bound).
             self.pending[key] = pending_pod(pod, new.owner, new.requests)
         elif self.pending:
             self.pending.pop(key, None)
