@@ -129,15 +129,24 @@ def render_form(doc: Mapping, events_url: str, snapshot_url: str) -> str:
     ids = {row["slug"]: f"mlops-gpu-choice-{i}" for i, row in enumerate(rows)}
     ids.update({card.key: f"mlops-gpu-card-{i}" for i, card in enumerate(cards)})
     script = (HERE / "static" / "gpu_form.js").read_text()
+    queueing = bool(doc.get("queueing"))
     return _ENV.get_template("gpu_form.html").render(
         doc=doc,
         cards=cards,
         ids=ids,
         selected=selected,
         selected_gpus=next((row["gpus"] for row in rows if row["slug"] == selected), ""),
+        # With Kueue, a choice whose GPUs are only taken stays open: it waits in line.
+        queueing=queueing,
+        waits={row["slug"] for row in rows if queueing and row.get("reason_code") in QUEUEABLE_REASONS},
         script=script,
         # Inside <script>: JSON with "</" escaped cannot close the element.
-        config=json.dumps({"events": events_url, "snapshot": snapshot_url, "version": doc["version"]}).replace(
-            "</", "<\\/"
-        ),
+        config=json.dumps(
+            {
+                "events": events_url,
+                "snapshot": snapshot_url,
+                "version": doc["version"],
+                "queueable": sorted(QUEUEABLE_REASONS) if queueing else [],
+            }
+        ).replace("</", "<\\/"),
     )

@@ -153,6 +153,7 @@ class Availability:
             "version": c.version,
             "in_sync": c.snapshot.in_sync,
             "taken_at": c.snapshot.taken_at,
+            "queueing": self.profiles.queue_with_kueue,
             "gpu_types": c.gpu_types,
             "profiles": [row.to_json() for row in with_limits(c.rows, limits)],
             "user": {

@@ -68,13 +68,16 @@
         appeared = true;
         continue;
       }
-      radio.disabled = Boolean(row.reason_code);
+      const waits = Boolean(row.reason_code) && config.queueable.includes(row.reason_code);
+      radio.disabled = Boolean(row.reason_code) && !waits;
+      radio.toggleAttribute("data-waits", waits);
       set(forSlug(row.slug, "free"), shown(row.free));
       set(forSlug(row.slug, "total"), shown(row.total));
       set(forSlug(row.slug, "fits"), shown(row.fits));
-      set(forSlug(row.slug, "reason"), row.disabled_reason || "");
+      set(forSlug(row.slug, "reason"), (row.disabled_reason || "") + (waits ? " Choose it to wait in line." : ""));
     }
     if (appeared) line += "New choices are available: reload the page to see them.";
+    setQueue();
     root.querySelector("[data-role=status]").textContent = line;
     for (const card of root.querySelectorAll("[data-gpu-type]")) {
       const entry = doc.gpu_types && doc.gpu_types[card.dataset.gpuType];
@@ -82,10 +85,18 @@
     }
   }
 
+  // The chosen GPUs, if taken, wait in Kueue's line (the hub queues with Kueue).
+  function setQueue() {
+    const queue = root.querySelector("input[name=queue]");
+    const chosen = root.querySelector("input[name=profile]:checked");
+    if (queue) queue.value = chosen && chosen.hasAttribute("data-waits") ? "on" : "";
+  }
+
   root.addEventListener("change", function (event) {
     if (event.target.name !== "profile") return;
     const option = event.target.closest("[data-slug]");
     root.querySelector("input[name=gpus]").value = option.dataset.gpus;
+    setQueue();
   });
 
   let polling = null;
