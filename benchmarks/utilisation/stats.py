@@ -31,10 +31,11 @@ class Started:
 
     @property
     def start(self) -> float | None:
-        """When the whole workload ran (its last pod's start), or None."""
+        """When the whole workload first ran: the start of its n-th pod, n being its
+        pod count (an evicted workload's later pods come after), or None."""
         if len(self.pods) < self.workload.pods:
             return None
-        return max(start for start, _ in self.pods)
+        return sorted(start for start, _ in self.pods)[self.workload.pods - 1]
 
 
 def from_placements(placements: list[Placement]) -> list[Started]:
