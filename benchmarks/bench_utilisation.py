@@ -1,0 +1,316 @@
+"""GPU utilisation of a small lab sharing its servers through the suite's Kueue queues.
+
+The case study's claim: a lab whose researchers each owned one GPU server used
+about a third of the GPU time it does once the servers are shared in line. This
+module replays two weeks of such a lab (``utilisation.trace``: 8 researchers in
+3 JupyterHub groups, one 4-GPU server each; notebooks with idle stretches,
+training jobs shaped by the Philly trace, some across two servers, and an
+800-trial sweep) on a cluster of its own with the real Kueue v0.19.2 and the
+real scheduler, the suite's Kueue objects (``jupyterhub_mlops.queues``: each
+group's quota is its researchers' servers) and KWOK pods that finish after their
+duration (``mlops_cluster.simulated_runs``), ``FACTOR`` times faster than the lab
+lived it: two weeks in 8.4 minutes.
+
+Every time comes from the API server: a workload arrives at its object's
+``creationTimestamp``, a pod starts at its ``status.startTime`` and stops at
+its finish (its trace duration after its start when it Succeeded, its deletion
+when Kueue evicted it), all relative to a marker ConfigMap created as the
+replay begins. Those timestamps have one-second resolution: ``FACTOR`` seconds
+(40 minutes) of lab time.
+
+Figures:
+
+- ``utilisation.vs_static``: GPU-hours used in the window with the queues,
+  over GPU-hours used by the static one-server-per-researcher allocation. The
+  static run is NOT on the cluster: it is ``offline.simulate(pinned=True)``,
+  computed in this process from the same trace (each researcher's work in line
+  on their own server, highest class first).
+- ``utilisation.vs_ideal``: the same GPU-hours over ``offline.ideal_gpu_hours``,
+  an upper bound no scheduler can beat (explained there).
+- ``utilisation.wait_<class>_median_h`` / ``_p95_h`` per class, the static
+  simulation's beside it, and ``utilisation.longest_wait_h``.
+
+``--quick`` replays the first two days only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import kubernetes
+import yaml
+from mlops_contract.queueing import JOB, NOTEBOOK, TRIAL
+
+from .harness import BenchContext, Figure
+from .utilisation import offline, stats
+from .utilisation.objects import HOUR_S, WORKLOAD_LABEL, workload_object
+from .utilisation.trace import HORIZON_H, Lab, Workload, lab_trace, small_lab
+
+FACTOR = 2400.0
+"""Lab seconds per replayed second: two weeks in 504 s."""
+SEED = 1
+QUICK_HORIZON_H = 48.0
+GPU_PRODUCT = "NVIDIA-A100-SXM4-80GB"
+CLASSES = (("notebook", NOTEBOOK.name), ("job", JOB.name), ("trial", TRIAL.name))
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    lab = small_lab()
+    horizon = QUICK_HORIZON_H if ctx.quick else HORIZON_H
+    workloads = lab_trace(lab, SEED, horizon)
+    static = stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=True))
+    pooled = stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=False))
+    ideal = offline.ideal_gpu_hours(workloads, lab.gpus, horizon)
+    queued = _replay_on_cluster(ctx, lab, workloads, horizon)
+    return figures(queued, static, pooled, ideal, horizon, lab)
+
+
+def figures(
+    queued: list[stats.Started],
+    static: list[stats.Started],
+    pooled: list[stats.Started],
+    ideal: float,
+    horizon: float,
+    lab: Lab,
+) -> list[Figure]:
+    used = stats.used_gpu_hours(queued, horizon)
+    static_used = stats.used_gpu_hours(static, horizon)
+    capacity = lab.gpus * horizon
+    out = [
+        Figure(
+            "utilisation.vs_static",
+            used / static_used,
+            "x",
+            ">= 3",
+            note=(
+                f"GPU-hours used in the window: queued {used:.0f} ({used / capacity:.0%} of {capacity:.0f}) "
+                f"on the cluster with Kueue, static {static_used:.0f} simulated in-process; "
+                f"busy-only ratio {stats.busy_gpu_hours(queued, horizon) / stats.busy_gpu_hours(static, horizon):.2f}"
+            ),
+        ),
+        Figure(
+            "utilisation.vs_ideal",
+            used / ideal,
+            "x",
+            ">= 0.9",
+            note=(
+                f"ideal bound {ideal:.0f} GPU-h (offline.ideal_gpu_hours); the same pooled policy "
+                f"simulated in-process reaches {stats.used_gpu_hours(pooled, horizon) / ideal:.2f}"
+            ),
+        ),
+    ]
+    for short, name in CLASSES:
+        ours, theirs = stats.wait_summary(queued, horizon, name), stats.wait_summary(static, horizon, name)
+        never = f"{ours.never_started} of {ours.count} never started (static: {theirs.never_started})"
+        out += [
+            Figure(
+                f"utilisation.wait_{short}_median_h",
+                ours.median,
+                "h",
+                comparison=theirs.median,
+                comparison_label="static",
+                note=never,
+            ),
+            Figure(f"utilisation.wait_{short}_p95_h", ours.p95, "h", comparison=theirs.p95, comparison_label="static"),
+        ]
+    longest, longest_static = stats.wait_summary(queued, horizon), stats.wait_summary(static, horizon)
+    out.append(
+        Figure(
+            "utilisation.longest_wait_h",
+            longest.longest,
+            "h",
+            comparison=longest_static.longest,
+            comparison_label="static",
+            note="a workload still waiting at the end counts as waiting until then",
+        )
+    )
+    return out
+
+
+# ------------------------------------------------------------------ the cluster
+def _fleet(lab: Lab) -> dict:
+    """One KWOK node per researcher's server, named as ``lab.servers``."""
+    prefix = lab.servers[0].rsplit("-", 1)[0]
+    if list(lab.servers) != [f"{prefix}-{i}" for i in range(len(lab.servers))]:
+        raise ValueError(f"servers must be named {prefix}-0..{len(lab.servers) - 1}: {lab.servers}")
+    gpu = {"product": GPU_PRODUCT, "count": lab.gpus_per_server, "memory": 81920, "family": "ampere"}
+    return {
+        "gpuTaint": {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        "nodes": [{"name": prefix, "count": len(lab.servers), "cpu": "64", "memory": "512Gi", "pods": 250, "gpu": gpu}],
+    }
+
+
+def _control_plane(run_dir: Path, fleet_file: Path):
+    from mlops_cluster import ControlPlane
+
+    if "kueue" not in {f.name for f in dataclasses.fields(ControlPlane)}:
+        raise RuntimeError(
+            "this checkout's ControlPlane has no kueue option: the utilisation benchmark needs "
+            "ControlPlane(kueue=True) (Kueue v0.19.2 on the local cluster)"
+        )
+    return ControlPlane(run_dir, fleet_file=fleet_file, kueue=True).start()
+
+
+def _queue_objects(lab: Lab) -> list[dict]:
+    """Namespaces as the hub makes them, and the suite's Kueue objects: each group's
+    quota is the GPUs of its researchers' servers (what they owned before)."""
+    from jupyterhub_mlops.provisioning import namespace_manifest
+    from jupyterhub_mlops.queues import cluster_objects, local_queues, queue_group
+    from mlops_contract.namespaces import user_namespace
+
+    quotas: dict[str, int] = {}
+    for r in lab.researchers:
+        quotas[r.group] = quotas.get(r.group, 0) + lab.gpus_per_server
+    objects = cluster_objects(quotas, {GPU_PRODUCT: lab.gpus})
+    for r in lab.researchers:
+        namespace = user_namespace(r.name)
+        objects.append(namespace_manifest(namespace, r.name))
+        objects += local_queues(namespace, queue_group([r.group], quotas))
+    return objects
+
+
+def _replay_on_cluster(ctx: BenchContext, lab: Lab, workloads: list[Workload], horizon: float) -> list[stats.Started]:
+    work = ctx.artifacts / "utilisation"
+    work.mkdir(parents=True, exist_ok=True)
+    fleet_file = work / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(_fleet(lab)))
+    cp = _control_plane(work / "cluster", fleet_file)
+    try:
+        objects = _queue_objects(lab)
+        cp.apply_objects([o for o in objects if o["kind"] == "Namespace"])
+        cp.apply_objects([o for o in objects if o["kind"] != "Namespace"])
+        api = cp.api_client()
+        core, batch = kubernetes.client.CoreV1Api(api), kubernetes.client.BatchV1Api(api)
+        _wait_for_default_accounts(core, {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"})
+        recorder = _PodRecorder(core)
+        recorder.start()
+        t0 = _marker(core)
+        _submit(core, batch, workloads, horizon)
+        _sleep_until(t0, horizon)
+        recorder.stop()
+        jobs = batch.list_job_for_all_namespaces(label_selector=WORKLOAD_LABEL).items
+        pods = recorder.pods()
+        (work / "replay.txt").write_text(f"t0 {t0.isoformat()}\npods seen {len(pods)}\njobs {len(jobs)}\n")
+        return measured_run(workloads, jobs, pods, t0, horizon)
+    finally:
+        cp.stop()
+
+
+def _wait_for_default_accounts(core, namespaces: set[str], timeout: float = 60) -> None:
+    """Pods are refused until the service-account controller made ``default`` there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        have = {sa.metadata.namespace for sa in core.list_service_account_for_all_namespaces().items}
+        if namespaces <= have:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"no default service account in {sorted(namespaces - have)} after {timeout:.0f}s")
+
+
+def _marker(core) -> datetime.datetime:
+    """The replay's time zero, as the API server stamps it."""
+    body = {"metadata": {"generateName": "utilisation-replay-"}}
+    return core.create_namespaced_config_map("default", body).metadata.creation_timestamp
+
+
+def _submit(core, batch, workloads: list[Workload], horizon: float) -> None:
+    """Create each workload at its arrival, ``FACTOR`` times faster than the trace; the
+    sweep's 800 trials go out together from a few threads, as Katib's controller would."""
+    began = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        for w in workloads:
+            if w.arrival >= horizon:
+                break
+            delay = began + w.arrival * HOUR_S / FACTOR - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            body = workload_object(w, FACTOR)
+            namespace = body["metadata"]["namespace"]
+            if body["kind"] == "Pod":
+                pool.submit(core.create_namespaced_pod, namespace, body)
+            else:
+                pool.submit(batch.create_namespaced_job, namespace, body)
+
+
+def _sleep_until(t0: datetime.datetime, horizon: float) -> None:
+    end = t0 + datetime.timedelta(seconds=horizon * HOUR_S / FACTOR)
+    while (left := (end - datetime.datetime.now(datetime.timezone.utc)).total_seconds()) > 0:
+        time.sleep(min(left, 5))
+
+
+class _PodRecorder(threading.Thread):
+    """The last state of every benchmark pod, deleted ones included (Kueue's evictions
+    delete pods; a list at the end would not see them). One watch, resumed from its
+    resourceVersion; relisted only when the server answers 410."""
+
+    def __init__(self, core):
+        super().__init__(daemon=True)
+        self._core, self._stop, self._pods, self._lock = core, threading.Event(), {}, threading.Lock()
+
+    def run(self) -> None:
+        version = None
+        while not self._stop.is_set():
+            if version is None:
+                listed = self._core.list_pod_for_all_namespaces(label_selector=WORKLOAD_LABEL)
+                with self._lock:
+                    for pod in listed.items:
+                        self._pods[pod.metadata.uid] = pod
+                version = listed.metadata.resource_version
+            try:
+                for event in kubernetes.watch.Watch().stream(
+                    self._core.list_pod_for_all_namespaces,
+                    label_selector=WORKLOAD_LABEL,
+                    resource_version=version,
+                    timeout_seconds=5,
+                ):
+                    pod = event["object"]
+                    with self._lock:
+                        self._pods[pod.metadata.uid] = pod
+                    version = pod.metadata.resource_version
+            except kubernetes.client.ApiException as error:
+                if error.status != 410:
+                    raise
+                version = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=30)
+
+    def pods(self) -> list:
+        with self._lock:
+            return list(self._pods.values())
+
+
+def measured_run(workloads: list[Workload], jobs: list, pods: list, t0: datetime.datetime, horizon: float):
+    """``stats.Started`` per workload from the API server's objects (see the module docstring)."""
+
+    def hours(ts: datetime.datetime) -> float:
+        return (ts - t0).total_seconds() * FACTOR / HOUR_S
+
+    created = {j.metadata.labels[WORKLOAD_LABEL]: j.metadata.creation_timestamp for j in jobs}
+    ran: dict[str, list[tuple[float, float]]] = {}
+    by_name = {w.name: w for w in workloads}
+    for pod in pods:
+        name = pod.metadata.labels[WORKLOAD_LABEL]
+        if pod.metadata.owner_references is None or not any(o.kind == "Job" for o in pod.metadata.owner_references):
+            created.setdefault(name, pod.metadata.creation_timestamp)
+        if pod.status.start_time is None:
+            continue
+        start = hours(pod.status.start_time)
+        if pod.status.phase == "Succeeded":
+            stop = start + by_name[name].duration
+        elif pod.metadata.deletion_timestamp is not None:
+            stop = hours(pod.metadata.deletion_timestamp)
+        else:
+            stop = horizon
+        ran.setdefault(name, []).append((start, stop))
+    return [
+        stats.Started(w, hours(created[w.name]), tuple(sorted(ran.get(w.name, ()))))
+        for w in workloads
+        if w.name in created
+    ]
