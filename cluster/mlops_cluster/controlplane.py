@@ -31,7 +31,7 @@ import yaml
 
 from . import argo_controller, binaries, fleet, identities, katib, pki, processes, training_operator
 from .argo_controller import ArgoController
-from .paths import CLUSTER_DIR, SUITE_RBAC
+from .paths import CLUSTER_DIR, SUITE_KUEUE_POLICIES, SUITE_RBAC
 from .ports import free_ports
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -428,6 +428,7 @@ class ControlPlane:
         """CRDs, the suite's cluster roles, the local identities' bindings, and the fleet."""
         self.apply_objects(katib.crds() + training_operator.crds())
         self.apply(SUITE_RBAC)
+        self.apply(SUITE_KUEUE_POLICIES)
         self.apply(CLUSTER_DIR / "kwok" / "crds")
         self.apply(CLUSTER_DIR / "manifests")
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")

@@ -10,6 +10,8 @@ CLUSTER_DIR = Path(__file__).resolve().parent.parent
 
 SUITE_RBAC = CLUSTER_DIR.parent / "helm-values" / "rbac.yaml"
 """The suite's cluster roles, the same file operators apply next to the Helm chart."""
+SUITE_KUEUE_POLICIES = CLUSTER_DIR.parent / "helm-values" / "kueue-policies.yaml"
+"""Who may stand where in Kueue's line: applied by every control plane, like the RBAC."""
 
 
 def cache_dir() -> Path:
