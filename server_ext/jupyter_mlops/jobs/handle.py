@@ -48,7 +48,7 @@ class JobHandle:
     def status(self) -> dict:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""
         obj = self.get()
-        return {**self.kind.summary(obj), **self.kind.detail(obj, self.pods(), self.client.kube)}
+        return {**self.kind.summary(obj), **self.kind.detail(obj, self.pods(), self.client)}
 
     def state(self) -> str:
         return self.kind.state(self.get())[0]
