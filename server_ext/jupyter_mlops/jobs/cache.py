@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 
 from .aiokube import AsyncKubeClient
-from .errors import ComponentMissing
+from .errors import ComponentMissing, JobsError
 from .informer import Informer, KindInformer, Subscription
 from .kind import JobKind
 from .resources import TRIALS
@@ -67,10 +67,33 @@ class JobCache:
     def objects(self, kind: JobKind) -> list[dict] | None:
         return self.informers[kind.name].snapshot()
 
-    def trials_of(self, experiment: str) -> list[dict] | None:
-        """The Trials of the sweep ``experiment`` (``trials.kept_of_trial``); None while not in sync."""
+    def trials_of(self, experiment: str, wait: float = 0) -> list[dict] | None:
+        """The Trials of the sweep ``experiment`` (``trials.kept_of_trial``); None while not in sync.
+
+        From a worker thread, ``wait`` seconds for the watch's first list if it is
+        still under way: a detail asked as the server starts then costs the API
+        server one list of the namespace's Trials, not that list and its own.
+        A watch that failed is not waited for (the caller asks the API server,
+        whose answer is the truthful one).
+        """
         trials = self.trials.snapshot()
+        if trials is None and wait > 0 and self.trials.error is None and self._from_another_thread():
+            first_sync = asyncio.run_coroutine_threadsafe(self.trials.ready(wait), self._loop)
+            try:
+                first_sync.result(wait + 1)
+            except (JobsError, TimeoutError):
+                return None
+            trials = self.trials.snapshot()
         return None if trials is None else of_experiment(trials, experiment)
+
+    def _from_another_thread(self) -> bool:
+        """Whether the caller may block on the informers' loop (it is not running on it)."""
+        if self._loop is None or self._loop.is_closed():
+            return False
+        try:
+            return asyncio.get_running_loop() is not self._loop
+        except RuntimeError:  # a worker thread: no loop of its own
+            return True
 
     async def subscribe(
         self,

@@ -175,7 +175,7 @@ class JobsClient:
         """None where the watch cannot answer: no cache, not in sync, or another namespace."""
         if self.cache is None or namespace != self.namespace:
             return None
-        return self.cache.trials_of(experiment)
+        return self.cache.trials_of(experiment, wait=self.kube.timeout)
 
     def watch_events(
         self,
