@@ -44,7 +44,6 @@ export function TrialsPlot(props: { plot: ITrialPlot | undefined; metric: string
     <svg
       className="jp-mlops-parcoords"
       data-testid="mlops-trials-plot"
-      data-lines={geometry.lines.length}
       viewBox={`0 0 ${SIZE.width} ${SIZE.height}`}
       role="img"
       aria-label={`Parallel coordinates of ${geometry.lines.length} trials`}

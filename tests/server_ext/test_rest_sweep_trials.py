@@ -16,7 +16,7 @@ import uuid
 import pytest
 from jupyter_mlops.jobs.errors import PermissionDenied
 
-from tests.jobs_support import IMAGE, on_server_loop, runs_locally, server_config
+from tests.jobs_support import LR_TRIAL, lr_sweep, on_server_loop, runs_locally, server_config, until
 from tests.jobs_support import call_api as call
 
 pytestmark = pytest.mark.cluster
@@ -24,11 +24,6 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 GROUP, VERSION = "kubeflow.org", "v1beta1"
 EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
-TRAIN = """\
-import sys
-lr = float(sys.argv[sys.argv.index("--lr") + 1])
-print(f"accuracy={1 - lr:.4f}")
-"""
 
 
 @pytest.fixture
@@ -70,21 +65,12 @@ def served(jp_serverapp):
     return jp_serverapp.web_app.settings["mlops_jobs_client"]
 
 
-async def until(predicate, what: str, timeout: float = 60) -> None:
-    """Wait on the server's loop (a blocking wait would stop the server being watched)."""
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
-
 @on_server_loop
 async def test_trials_katib_creates_and_moves_reach_the_detail_from_the_watch_alone(
     jp_fetch, jp_serverapp, jp_root_dir, project, control_plane, core_v1, admin_custom_objects, alice, bob, job_runner
 ):
     runs_locally(core_v1, alice.namespace)
-    (jp_root_dir / project / "train.py").write_text(TRAIN)
+    (jp_root_dir / project / "train.py").write_text(LR_TRIAL)
     name = f"watched-{uuid.uuid4().hex[:6]}"
     # Bob's namespace holds Trials labelled as alice's sweep: hers must never show them.
     bobs = [f"{name}-bob-{i}" for i in range(2)]
@@ -93,24 +79,8 @@ async def test_trials_katib_creates_and_moves_reach_the_detail_from_the_watch_al
             GROUP, VERSION, bob.namespace, "trials", bare_trial(trial, name)
         )
     try:
-        code, created = await call(
-            jp_fetch,
-            "POST",
-            "/jobs/sweeps",
-            "jobs",
-            "sweeps",
-            body={
-                "name": name,
-                "command": "python train.py --lr {lr}",
-                "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
-                "objective_metric": "accuracy",
-                "trial_kind": "pod",
-                "max_trials": 3,
-                "parallel_trials": 1,
-                "image": IMAGE,
-                "snapshot": {"path": project},
-            },
-        )
+        body = lr_sweep(name, project, "pod", max_trials=3, parallel_trials=1)  # one trial after the other
+        code, created = await call(jp_fetch, "POST", "/jobs/sweeps", "jobs", "sweeps", body=body)
         assert code == 201, created
         trials = served(jp_serverapp).cache.trials
         await until(lambda: trials.synced, what="the server's watch of Trials in sync")
