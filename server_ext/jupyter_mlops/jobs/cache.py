@@ -47,7 +47,7 @@ class JobCache:
         self._loop = asyncio.get_running_loop()
         self._tasks = [
             self._loop.create_task(informer.run(kube), name=f"mlops-informer-{name}")
-            for name, informer in [*self.informers.items(), ("trial", self.trials)]
+            for name, informer in [*self.informers.items(), (self.trials.label, self.trials)]
         ]
         return self
 

@@ -3,7 +3,7 @@
 
 Invariants a reader may rely on:
 
-- One coroutine per kind owns the watch: it lists once, watches from the
+- One coroutine per resource owns the watch: it lists once, watches from the
   listing's resourceVersion (bookmarks keep it fresh), and resumes from the
   last version it saw whenever a watch ends -- the server closing it, or the
   server away or refusing (then with backoff). It lists again only on 410
