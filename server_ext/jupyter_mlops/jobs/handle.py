@@ -12,7 +12,8 @@ from .resources import EVENTS, PODS
 
 
 class JobHandle:
-    """A job by kind, name and namespace. Cheap to make; every method asks the API server.
+    """A job by kind, name and namespace. Cheap to make; every method asks the API server
+    (a notebook server's client reads a sweep's Trials from its watch: ``JobsClient.trials``).
 
     ``warnings`` holds what submission wanted the user to know (e.g. the job
     did not fit on the free GPUs and is queued).
