@@ -18,6 +18,7 @@ a Workflow's or a PyTorchJob's status: their controllers do.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -297,6 +298,38 @@ def project(jp_root_dir, code_dir):
 
     shutil.copytree(code_dir, jp_root_dir / "project")
     return "project"
+
+
+LR_TRIAL = """\
+import sys
+lr = float(sys.argv[sys.argv.index("--lr") + 1])
+print(f"accuracy={1 - lr:.4f}")
+"""
+"""A sweep's trial over ``--lr``: prints the accuracy Katib's StdOut collector reads (1 - lr)."""
+
+
+def lr_sweep(name: str, project: str, trial_kind: str, max_trials: int, parallel_trials: int) -> dict:
+    """The REST body of a sweep of ``LR_TRIAL`` (as ``project``/train.py) over lr in [0.001, 0.1]."""
+    return {
+        "name": name,
+        "command": "python train.py --lr {lr}",
+        "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
+        "objective_metric": "accuracy",
+        "trial_kind": trial_kind,
+        "max_trials": max_trials,
+        "parallel_trials": parallel_trials,
+        "image": IMAGE,
+        "snapshot": {"path": project},
+    }
+
+
+async def until(predicate, what: str, timeout: float = 60) -> None:
+    """Wait on the server's loop (a blocking wait would stop the server being watched)."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 async def call_api(jp_fetch, method: str, template: str, *parts, body=None, params=None):

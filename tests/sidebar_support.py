@@ -127,7 +127,11 @@ def _die_with_parent() -> None:
 
 @contextlib.contextmanager
 def start_lab(
-    work_dir: Path, environment: dict[str, str], galata: bool = False, server_ext: Path = REPO / "server_ext"
+    work_dir: Path,
+    environment: dict[str, str],
+    galata: bool = False,
+    server_ext: Path = REPO / "server_ext",
+    labextension: Path = LABEXTENSION_BUILD,
 ):
     """``jupyter lab`` with this worktree's server extension and labextension; yields a ``Lab``.
 
@@ -137,18 +141,17 @@ def start_lab(
     Config, data, runtime, settings and workspaces are fresh folders, so nothing
     from ~/.jupyter changes what the browser sees. JUPYTER_PATH puts this
     worktree's labextension build ahead of the one installed in the virtualenv.
-    ``server_ext`` is where the server extension is imported from (a benchmark
-    puts an earlier revision's there, side by side).
+    ``server_ext`` is where the server extension is imported from, ``labextension``
+    the built labextension the page loads (a benchmark puts an earlier revision's
+    there, side by side).
     """
-    if not (LABEXTENSION_BUILD / "package.json").exists():
-        raise RuntimeError(
-            f"{LABEXTENSION_BUILD} is missing: build the labextension (cd labextension && npm run build)"
-        )
+    if not (labextension / "package.json").exists():
+        raise RuntimeError(f"{labextension} is missing: build the labextension (cd labextension && npm run build)")
     dirs = {name: work_dir / name for name in ("root", "config", "data", "runtime", "settings", "workspaces", "path")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
     (dirs["path"] / "labextensions").mkdir()
-    (dirs["path"] / "labextensions" / "jupyter-mlops").symlink_to(LABEXTENSION_BUILD)
+    (dirs["path"] / "labextensions" / "jupyter-mlops").symlink_to(labextension)
     news = dirs["settings"] / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
     (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')

@@ -334,6 +334,75 @@ export function plotGeometry(
   };
 }
 
+/**
+ * Trials up to this many are drawn one element each, with a title naming the
+ * trial under the pointer; beyond that the lines overlap too much for a title
+ * to help, and one path per colour band draws them at a fraction of the cost.
+ */
+export const LINES_EACH_UP_TO = 50;
+/** Colour bands of the shared paths: the score's hue in this many steps. */
+export const SHADE_BANDS = 12;
+
+/** The stroke of a line of `score` (0 worst, 1 best; null: not scored yet, mid hue). */
+export function lineColour(score: number | null): string {
+  return `hsl(${Math.round(220 - 180 * (score ?? 0.5))}, 70%, 45%)`;
+}
+
+export interface IPlotPath {
+  /** The band's colour (`lineColour` of its middle score). */
+  colour: string;
+  /** Unfinished trials are dashed. */
+  complete: boolean;
+  /** SVG path data: one `M … L …` run per line. */
+  d: string;
+  lines: number;
+}
+
+/**
+ * The lines other than the best one, grouped into one path per colour band
+ * and dash style (see LINES_EACH_UP_TO); the best line is drawn on its own.
+ */
+export function plotPaths(lines: IPlotGeometry['lines'], bands: number = SHADE_BANDS): IPlotPath[] {
+  const groups = new Map<string, { band: number; complete: boolean; runs: string[] }>();
+  for (const line of lines) {
+    if (line.best || line.points.length === 0) {
+      continue;
+    }
+    const band = Math.min(bands - 1, Math.floor((line.score ?? 0.5) * bands));
+    const key = `${band}/${line.complete}`;
+    const group = groups.get(key) ?? { band, complete: line.complete, runs: [] };
+    group.runs.push(
+      line.points.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)} ${y.toFixed(1)}`).join('')
+    );
+    groups.set(key, group);
+  }
+  return Array.from(groups.values())
+    .sort((a, b) => a.band - b.band || Number(a.complete) - Number(b.complete))
+    .map(g => ({
+      colour: lineColour((g.band + 0.5) / bands),
+      complete: g.complete,
+      d: g.runs.join(''),
+      lines: g.runs.length
+    }));
+}
+
+// ---------------------------------------------------------- trials table
+/**
+ * The rows of a scrolled table worth rendering: those in view plus `overscan`
+ * on either side, as [first, last). Rows all have `rowHeight` pixels.
+ */
+export function visibleRows(
+  scrollTop: number,
+  viewport: number,
+  rowHeight: number,
+  count: number,
+  overscan: number
+): { first: number; last: number } {
+  const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
+  const last = Math.min(count, Math.ceil((scrollTop + viewport) / rowHeight) + overscan);
+  return { first: Math.min(first, last), last };
+}
+
 // ---------------------------------------------------------------- submit
 /** The command that runs a file in the job, and the folder shipped as its code snapshot. */
 export function commandForFile(path: string, args: string): { command: string[]; folder: string } {

@@ -20,9 +20,11 @@ import {
   parseSse,
   placeInLine,
   plotGeometry,
+  plotPaths,
   profileFits,
   splitArgs,
-  sweepArguments
+  sweepArguments,
+  visibleRows
 } from '../src/model';
 
 function job(name: string, created: string, extra: Partial<IJobSummary> = {}): IJobSummary {
@@ -230,6 +232,41 @@ describe('trials plot', () => {
   it('a single axis sits mid-box', () => {
     const one: ITrialPlot = { ...plot, axes: [plot.axes[2]], lines: [{ ...plot.lines[1], points: [0.5] }] };
     assert.deepEqual(plotGeometry(one, size).lines[0].points, [[100, 60]]);
+  });
+
+  it('shares one path per colour band and dash style among all lines but the best', () => {
+    const many: ITrialPlot = {
+      ...plot,
+      lines: [
+        ...plot.lines,
+        { trial: 't3', points: [0, 0, 0.02], complete: true, score: 0.02, values: ['0.01', 'adam', '0.802'] }
+      ]
+    };
+    const paths = plotPaths(plotGeometry(many, size).lines, 4);
+    // t0 and t3 score in the lowest band; t2 is unfinished (mid band, dashed); t1 is the best.
+    assert.deepEqual(
+      paths.map(p => [p.colour, p.complete, p.lines]),
+      [
+        ['hsl(198, 70%, 45%)', true, 2],
+        ['hsl(108, 70%, 45%)', false, 1]
+      ]
+    );
+    assert.equal(paths[0].d, 'M10.0 110.0L100.0 10.0L190.0 110.0M10.0 110.0L100.0 110.0L190.0 108.0');
+    assert.equal(paths[1].d, 'M10.0 60.0L100.0 110.0');
+    assert.equal(paths.reduce((n, p) => n + p.lines, 0), many.lines.length - 1);
+  });
+});
+
+describe('visibleRows', () => {
+  it('takes the rows in view and the overscan around them', () => {
+    assert.deepEqual(visibleRows(0, 100, 20, 1000, 3), { first: 0, last: 8 });
+    assert.deepEqual(visibleRows(410, 100, 20, 1000, 3), { first: 17, last: 29 });
+  });
+
+  it('stays within the table at its end and when it is short', () => {
+    assert.deepEqual(visibleRows(19900, 100, 20, 1000, 3), { first: 992, last: 1000 });
+    assert.deepEqual(visibleRows(0, 300, 20, 4, 10), { first: 0, last: 4 });
+    assert.deepEqual(visibleRows(5000, 300, 20, 4, 10), { first: 4, last: 4 });
   });
 });
 

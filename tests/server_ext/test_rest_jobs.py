@@ -20,7 +20,7 @@ from jupyter_mlops.jobs import PyTorchJob, Snapshot
 from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
-from tests.jobs_support import API, IMAGE, on_server_loop, server_config
+from tests.jobs_support import API, IMAGE, LR_TRIAL, lr_sweep, on_server_loop, server_config
 from tests.jobs_support import call_api as call
 from tests.openapi_check import json_schema_of
 
@@ -64,38 +64,16 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-WORKFLOW_TRIAL = """\
-import sys
-lr = float(sys.argv[sys.argv.index("--lr") + 1])
-print(f"accuracy={1 - lr:.4f}")
-"""
-
-
 @on_server_loop
 async def test_sweep_with_workflow_trials_through_rest(
     jp_fetch, jp_root_dir, alice, controller, project, argo_workflows
 ):
     """Katib runs the trials as Argo Workflows (argo_workflows: their step pods run), the
     StdOut collector beside each step reads the metric, and REST shows what Katib found."""
-    (jp_root_dir / project / "train.py").write_text(WORKFLOW_TRIAL)
+    (jp_root_dir / project / "train.py").write_text(LR_TRIAL)
     name = unique("rest-sweep")
     code, created = await call(
-        jp_fetch,
-        "POST",
-        "/jobs/sweeps",
-        "jobs",
-        "sweeps",
-        body={
-            "name": name,
-            "command": "python train.py --lr {lr}",
-            "parameters": [{"name": "lr", "type": "double", "min": 0.001, "max": 0.1}],
-            "objective_metric": "accuracy",
-            "trial_kind": "workflow",
-            "max_trials": 2,
-            "parallel_trials": 2,
-            "image": IMAGE,
-            "snapshot": {"path": project},
-        },
+        jp_fetch, "POST", "/jobs/sweeps", "jobs", "sweeps", body=lr_sweep(name, project, "workflow", 2, 2)
     )
     assert code == 201, created
     experiment = controller.get("sweep", alice.namespace, name)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from jupyter_mlops.jobs import PyTorchJob
 
-from tests.jobs_support import IMAGE, namespaced_watches, on_server_loop, server_config
+from tests.jobs_support import IMAGE, namespaced_watches, on_server_loop, server_config, until
 from tests.jobs_support import call_api as call
 
 pytestmark = pytest.mark.cluster
@@ -43,15 +43,6 @@ def submit_job(user, prefix: str):
 
 def informers(jp_serverapp):
     return jp_serverapp.web_app.settings["mlops_jobs_client"].cache.informers
-
-
-async def until(predicate, what: str, timeout: float = 60) -> None:
-    """Wait on the server's loop (a blocking wait would stop the server being watched)."""
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 async def event_of(lines, name: str, event_type: str) -> dict:

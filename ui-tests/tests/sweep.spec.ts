@@ -35,6 +35,8 @@ test('a sweep from the form; its trials draw the plot and name the best', async 
   const plot = detail.getByTestId('mlops-trials-plot');
   await expect(plot.locator('polyline')).toHaveCount(3);
   await expect(detail.getByTestId('mlops-trial')).toHaveCount(3);
+  // The table says how many rows it has (it draws only those in view of a long sweep).
+  await expect(detail.getByTestId('mlops-trials-table')).toHaveAttribute('aria-rowcount', '4');
   await expect(plot.locator('.jp-mlops-axis-name')).toHaveText(['lr', 'batch', 'accuracy']);
 
   // The best trial is the one Katib named, with the accuracy its process printed.

@@ -8,6 +8,11 @@ Until a kind's informer is in sync -- and whenever it is not (a denied list,
 a missing CRD, the API server away) -- lists go to the API server, so its
 answer (403, 501, 503) is what the caller sees. Writes made through the API
 are applied at once, so a list right after a submit already shows the job.
+
+Katib's Trials are watched the same way (``trials``): a sweep's detail reads
+its trials from memory, not 1,000 objects from the API server per call.
+The watches use the user's own credentials in the user's namespace, so
+what the API server's RBAC lets them list is all they hold.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from __future__ import annotations
 import asyncio
 
 from .aiokube import AsyncKubeClient
-from .errors import ComponentMissing
-from .informer import KindInformer, Subscription
+from .errors import ComponentMissing, JobsError
+from .informer import Informer, KindInformer, Subscription
 from .kind import JobKind
+from .resources import TRIALS
+from .trials import kept_of_trial, of_experiment
 
 
 class JobCache:
@@ -27,6 +34,8 @@ class JobCache:
         self.kube = kube
         self.kinds = kinds
         self.informers = {k.name: KindInformer(k) for k in kinds}
+        self.trials = Informer(TRIALS, "trial", keep=kept_of_trial)
+        """The namespace's Katib Trials, trimmed to what a sweep's detail reads."""
         self._tasks: list[asyncio.Task] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -38,7 +47,7 @@ class JobCache:
         self._loop = asyncio.get_running_loop()
         self._tasks = [
             self._loop.create_task(informer.run(kube), name=f"mlops-informer-{name}")
-            for name, informer in self.informers.items()
+            for name, informer in [*self.informers.items(), (self.trials.label, self.trials)]
         ]
         return self
 
@@ -57,6 +66,34 @@ class JobCache:
     # ------------------------------------------------------------ reading
     def objects(self, kind: JobKind) -> list[dict] | None:
         return self.informers[kind.name].snapshot()
+
+    def trials_of(self, experiment: str, wait: float = 0) -> list[dict] | None:
+        """The Trials of the sweep ``experiment`` (``trials.kept_of_trial``); None while not in sync.
+
+        From a worker thread, ``wait`` seconds for the watch's first list if it is
+        still under way: a detail asked as the server starts then costs the API
+        server one list of the namespace's Trials, not that list and its own.
+        A watch that failed is not waited for (the caller asks the API server,
+        whose answer is the truthful one).
+        """
+        trials = self.trials.snapshot()
+        if trials is None and wait > 0 and self.trials.error is None and self._from_another_thread():
+            first_sync = asyncio.run_coroutine_threadsafe(self.trials.ready(wait), self._loop)
+            try:
+                first_sync.result(wait + 1)
+            except (JobsError, TimeoutError):
+                return None
+            trials = self.trials.snapshot()
+        return None if trials is None else of_experiment(trials, experiment)
+
+    def _from_another_thread(self) -> bool:
+        """Whether the caller may block on the informers' loop (it is not running on it)."""
+        if self._loop is None or self._loop.is_closed():
+            return False
+        try:
+            return asyncio.get_running_loop() is not self._loop
+        except RuntimeError:  # a worker thread: no loop of its own
+            return True
 
     async def subscribe(
         self,

@@ -34,7 +34,7 @@ from .kind import SNAPSHOT_ANNOTATION, JobKind
 from .kinds import KINDS, kind_named
 from .kube import KubeClient, watch_event, watch_params
 from .kueue_line import with_places
-from .resources import CONFIGMAPS, PVCS
+from .resources import CONFIGMAPS, PVCS, TRIALS
 from .settings import JobsSettings, NotebookPod
 from .snapshot import (
     CONFIGMAP_LIMIT,
@@ -45,6 +45,7 @@ from .snapshot import (
     configmap_manifest,
     too_large,
 )
+from .trials import selector
 
 
 class JobsClient:
@@ -154,6 +155,29 @@ class JobsClient:
             summaries.extend(each.summary(obj) for obj in items)
         summaries = with_places(summaries, self.kube, self.namespace)
         return sorted(summaries, key=lambda s: s["created"] or "", reverse=True)
+
+    def trials(self, experiment: str, namespace: str | None = None) -> builtins.list[dict]:
+        """The Katib Trials of the sweep ``experiment``: from the server's watch when it is in
+        sync (``start_cache``; trimmed to ``trials.kept_of_trial``), else listed."""
+        namespace = namespace or self.namespace
+        served = self._served_trials(experiment, namespace)
+        if served is not None:
+            return served
+        return self.kube.list(TRIALS, namespace, label_selector=selector(experiment))["items"]
+
+    def trial_names(self, experiment: str, namespace: str | None = None) -> set[str]:
+        """The names of the sweep's Trials: from the watch, else a metadata-only list."""
+        namespace = namespace or self.namespace
+        served = self._served_trials(experiment, namespace)
+        if served is not None:
+            return {t["metadata"]["name"] for t in served}
+        return {m["name"] for m in self.kube.list_metadata(TRIALS, namespace, label_selector=selector(experiment))}
+
+    def _served_trials(self, experiment: str, namespace: str) -> builtins.list[dict] | None:
+        """None where the watch cannot answer: no cache, not in sync, or another namespace."""
+        if self.cache is None or namespace != self.namespace:
+            return None
+        return self.cache.trials_of(experiment, wait=self.kube.timeout)
 
     def watch_events(
         self,

@@ -13,7 +13,8 @@ from .resources import EVENTS, PODS
 
 
 class JobHandle:
-    """A job by kind, name and namespace. Cheap to make; every method asks the API server.
+    """A job by kind, name and namespace. Cheap to make; every method asks the API server
+    (a notebook server's client reads a sweep's Trials from its watch: ``JobsClient.trials``).
 
     ``warnings`` holds what submission wanted the user to know (e.g. the job
     did not fit on the free GPUs and is queued).
@@ -50,7 +51,7 @@ class JobHandle:
         """Summary (state, message, times) plus ``parts``: replicas, trials or steps."""
         obj = self.get()
         (summary,) = with_places([self.kind.summary(obj)], self.client.kube, self.namespace)
-        return {**summary, **self.kind.detail(obj, self.pods(), self.client.kube)}
+        return {**summary, **self.kind.detail(obj, self.pods(), self.client)}
 
     def state(self) -> str:
         return self.kind.state(self.get())[0]

@@ -1,8 +1,9 @@
-"""``KindInformer``: one kind's jobs, kept current by one list/watch, fanned out to subscribers.
+"""``Informer``: one resource's objects in the namespace, kept current by one list/watch;
+``KindInformer``: one kind's jobs, fanned out to subscribers as well.
 
 Invariants a reader may rely on:
 
-- One coroutine per kind owns the watch: it lists once, watches from the
+- One coroutine per resource owns the watch: it lists once, watches from the
   listing's resourceVersion (bookmarks keep it fresh), and resumes from the
   last version it saw whenever a watch ends -- the server closing it, or the
   server away or refusing (then with backoff). It lists again only on 410
@@ -26,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from .aiokube import AsyncKubeClient
 from .errors import ClusterUnreachable, JobsError, UpstreamError
 from .kind import JobKind
 from .kube import watch_event, watch_params
+from .resources import Resource
 
 log = logging.getLogger(__name__)
 WATCH_SECONDS = 300
@@ -94,13 +97,28 @@ class Subscription:
         self.close()
 
 
-class KindInformer:
-    """The jobs of one kind in the client's namespace; ``objects`` while ``synced``."""
+class Informer:
+    """The objects of one resource in the client's namespace; ``objects`` while ``synced``.
 
-    def __init__(self, kind: JobKind, watch_seconds: int = WATCH_SECONDS):
-        self.kind = kind
+    ``keep`` trims each object before it is stored (None: kept whole): what a
+    reader needs of 1,000 Katib Trials is a fraction of each, and the server
+    holds them for as long as it runs. It must keep ``metadata.name`` and
+    ``metadata.resourceVersion``, which the store orders changes by.
+    """
+
+    def __init__(
+        self,
+        resource: Resource,
+        label: str,
+        watch_seconds: int = WATCH_SECONDS,
+        keep: Callable[[dict], dict] | None = None,
+    ):
+        self.resource = resource
+        self.label = label
+        """What the log calls it: ``pytorchjob``, ``trial``."""
         self.watch_seconds = watch_seconds
         """How long the API server keeps one watch open before the informer resumes anew."""
+        self.keep = keep
         self.objects: dict[str, dict] = {}
         self.synced = False
         self.error: JobsError | None = None
@@ -113,20 +131,20 @@ class KindInformer:
         self.watches_opened = 0
         self.watches_open = 0
         """API-server watches this informer holds now: 0 or 1."""
-        self._subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
         """Set to cut a backoff short."""
         self._attempted = asyncio.Event()
         """Set when the current attempt (list or resume) has ended; replaced for the next."""
         self._backoff = RETRY_SECONDS[0]
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
+    def _changed(self, event_type: str, obj: dict) -> None:
+        """Called on the loop for every change stored (a subclass fans it out)."""
 
     # ------------------------------------------------------------ the store
     def apply(self, event_type: str, obj: dict) -> bool:
         """Store one change; False when it is older than what is known (then it is dropped)."""
+        if self.keep is not None:
+            obj = self.keep(obj)
         name = obj["metadata"]["name"]
         with self.lock:
             known = self.objects.get(name)
@@ -157,6 +175,8 @@ class KindInformer:
         show the job.
         """
         listed_at = resource_version({"metadata": {"resourceVersion": version}})
+        if self.keep is not None:
+            items = [self.keep(o) for o in items]
         fresh = {o["metadata"]["name"]: o for o in items}
         with self.lock:
             for name, known_obj in self.objects.items():
@@ -173,20 +193,6 @@ class KindInformer:
             elif before["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
                 changes.append(("MODIFIED", obj))
         return changes
-
-    # ------------------------------------------------------------ subscribers
-    def attach(self, subscription: Subscription) -> list[dict]:
-        """Register ``subscription``; what exists now (synchronous: nothing happens between)."""
-        self._subscribers.add(subscription)
-        with self.lock:
-            return list(self.objects.values())
-
-    def detach(self, subscription: Subscription) -> None:
-        self._subscribers.discard(subscription)
-
-    def _fan_out(self, event_type: str, obj: dict) -> None:
-        for subscription in list(self._subscribers):
-            subscription.offer(self.kind, event_type, obj)
 
     async def ready(self, timeout: float) -> None:
         """Return once in sync; else raise why not, after one fresh attempt (not a stale error).
@@ -205,7 +211,7 @@ class KindInformer:
         if self.synced:
             return
         raise self.error or ClusterUnreachable(
-            f"The list of {self.kind.resource.qualified} is not available yet; try again in a moment."
+            f"The list of {self.resource.qualified} is not available yet; try again in a moment."
         )
 
     # ------------------------------------------------------------ the loop
@@ -216,12 +222,12 @@ class KindInformer:
             try:
                 if version is None:
                     self.lists += 1
-                    listing = await kube.list(self.kind.resource)
+                    listing = await kube.list(self.resource)
                     version = listing["metadata"]["resourceVersion"]
                     changes = self._replace(listing["items"], version)
                     self._now_synced()
                     for event_type, obj in changes:
-                        self._fan_out(event_type, obj)
+                        self._changed(event_type, obj)
                 version = await self._watch(kube, version)
             except (JobsError, ValueError, KeyError) as exc:
                 if not isinstance(exc, JobsError):
@@ -244,7 +250,7 @@ class KindInformer:
         self._settle()
         log.info(
             "jupyter_mlops: %s informer out of sync (%s); retrying in %.1fs",
-            self.kind.name,
+            self.label,
             exc.message,
             self._backoff,
         )
@@ -267,7 +273,7 @@ class KindInformer:
             "allowWatchBookmarks": "true",
         }
         async with kube.stream_lines(
-            "watch", self.kind.resource, None, params=params, read_timeout=self.watch_seconds + 30
+            "watch", self.resource, None, params=params, read_timeout=self.watch_seconds + 30
         ) as lines:
             self.watches_opened += 1
             self.watches_open += 1
@@ -286,7 +292,34 @@ class KindInformer:
                         raise UpstreamError(f"Unexpected watch event {event_type!r}.")
                     version = obj["metadata"]["resourceVersion"]
                     if event_type != "BOOKMARK" and self.apply(event_type, obj):
-                        self._fan_out(event_type, obj)
+                        self._changed(event_type, obj)
             finally:
                 self.watches_open -= 1
         return version
+
+
+class KindInformer(Informer):
+    """The jobs of one kind, whole, and their changes fanned out to subscriptions."""
+
+    def __init__(self, kind: JobKind, watch_seconds: int = WATCH_SECONDS):
+        super().__init__(kind.resource, kind.name, watch_seconds)
+        self.kind = kind
+        self._subscribers: set[Subscription] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    # ------------------------------------------------------------ subscribers
+    def attach(self, subscription: Subscription) -> list[dict]:
+        """Register ``subscription``; what exists now (synchronous: nothing happens between)."""
+        self._subscribers.add(subscription)
+        with self.lock:
+            return list(self.objects.values())
+
+    def detach(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    def _changed(self, event_type: str, obj: dict) -> None:
+        for subscription in list(self._subscribers):
+            subscription.offer(self.kind, event_type, obj)

@@ -90,7 +90,8 @@ class JobKind:
         return pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
-        """Replicas, trials or steps with their state; may read more objects through ``client``."""
+        """Replicas, trials or steps with their state; may read more objects through ``client``
+        (the ``JobsClient``)."""
         return [self.pod_part(pod) for pod in pods]
 
     def detail(self, obj: dict, pods: list[dict], client) -> dict:

@@ -29,11 +29,12 @@ from .entrypoint import attach_snapshot
 from .errors import InvalidSpec
 from .kind import CANCELLED, JobKind
 from .pytorchjob import PyTorchJob
-from .resources import EXPERIMENTS, TRIALS
+from .resources import EXPERIMENTS
 from .settings import NotebookPod
 from .snapshot import Snapshot, SnapshotRef
 from .trial_command import trial_command
 from .trial_plot import best_trial, sweep_plot_data
+from .trials import EXPERIMENT_LABEL
 from .workflow import run_steps_as_executor
 from .workload import Workload
 
@@ -372,7 +373,7 @@ class SweepKind(JobKind):
     contract = jobs.SWEEP
     collection = "sweeps"
     resource = EXPERIMENTS
-    pod_label = "katib.kubeflow.org/experiment"
+    pod_label = EXPERIMENT_LABEL
     primary_container = "training-container"
     log_containers = (jobs.METRICS_COLLECTOR_CONTAINER,)
     """Katib's StdOut collector sends the training container's output to a file and
@@ -417,12 +418,9 @@ class SweepKind(JobKind):
         return (pod["metadata"].get("labels") or {}).get("katib.kubeflow.org/trial") or pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
-        name = obj["metadata"]["name"]
-        trials = client.list(
-            TRIALS,
-            obj["metadata"]["namespace"],
-            label_selector=f"katib.kubeflow.org/experiment={name}",
-        )["items"]
+        """The trials, oldest first; from the server's watch of Trials where it has one
+        (``JobsClient.trials``), so a detail lists nothing from the API server."""
+        trials = client.trials(obj["metadata"]["name"], obj["metadata"]["namespace"])
         pods_by_trial: dict[str, list[str]] = {}
         for pod in self.own_pods(pods):
             pods_by_trial.setdefault(self.part_of_pod(pod), []).append(pod["metadata"]["name"])
@@ -488,11 +486,5 @@ class SweepKind(JobKind):
 
     def event_sources(self, handle, pods: list[dict]) -> set[str]:
         # Katib writes events on the trials too (created, running, metrics unavailable);
-        # their names are all this needs, so the list carries their metadata only.
-        trials = {
-            t["name"]
-            for t in handle.client.kube.list_metadata(
-                TRIALS, handle.namespace, label_selector=f"{self.pod_label}={handle.name}"
-            )
-        }
-        return super().event_sources(handle, pods) | trials
+        # their names are all this needs (from the watch, else a metadata-only list).
+        return super().event_sources(handle, pods) | handle.client.trial_names(handle.name, handle.namespace)
