@@ -102,16 +102,15 @@ def story(page, demo, tmp_path) -> None:
 
     # -- 2. the spawn page: GPU profiles with live numbers from the seeded fleet -----------
     page.wait_for_url(re.compile(r"/hub/spawn"))
-    rows = page.locator(".mlops-gpu-profile")
-    rows.first.wait_for(state="visible")
+    cards = page.locator("fieldset.mlops-gpu-card[data-gpu-type]")  # one card per GPU type
+    cards.first.wait_for(state="visible")
     shot(page, "2-spawn-form")
     numbers = [
-        (int(r.locator("[data-role=free]").inner_text()), int(r.locator("[data-role=total]").inner_text()))
-        for r in rows.all()
-        if r.locator("[data-role=free]").count()
+        (int(c.locator("[data-role=free]").inner_text()), int(c.locator("[data-role=total]").inner_text()))
+        for c in cards.all()
     ]
     assert numbers and any(free < total for free, total in numbers), numbers
-    page.locator(".mlops-gpu-profile:not(.disabled)[data-gpus='1'] input[name=profile]").first.check()
+    page.locator(".mlops-gpu-count[data-gpus='1'] input[name=profile]:not([disabled])").first.check()
     page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
 
     # -- 3. JupyterLab with the MLOps sidebar, connected as the user -----------------------

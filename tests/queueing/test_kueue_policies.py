@@ -15,14 +15,16 @@ pytestmark = pytest.mark.cluster
 
 
 def job(labels: dict) -> dict:
+    """A PyTorchJob, the kind a notebook's account may create, suspended: whether admission
+    lets it in is all these tests ask."""
+    template = {"spec": {"containers": [{"name": "pytorch", "image": "busybox", "command": ["true"]}]}}
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
         "metadata": {"name": f"line-{uuid.uuid4().hex[:6]}", "labels": labels},
         "spec": {
-            # Created suspended: whether admission lets it in is all this test asks.
-            "suspend": True,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}},
+            "runPolicy": {"suspend": True},
+            "pytorchReplicaSpecs": {"Master": {"replicas": 1, "restartPolicy": "Never", "template": template}},
         },
     }
 
@@ -41,14 +43,24 @@ def test_the_policies_name_the_contracts_labels_and_values():
     assert kinds.count("ValidatingAdmissionPolicy") == kinds.count("ValidatingAdmissionPolicyBinding") == 2
 
 
+PYTORCHJOBS = ("kubeflow.org", "v1", "pytorchjobs")
+
+
 def test_a_notebooks_job_may_not_take_the_notebook_class_or_queue(alice):
-    batch = kubernetes.client.BatchV1Api(alice.api_client())
+    custom = kubernetes.client.CustomObjectsApi(alice.api_client())
+
+    def create(labels):
+        return custom.create_namespaced_custom_object(*PYTORCHJOBS[:2], alice.namespace, PYTORCHJOBS[2], job(labels))
+
     for labels in ({QUEUE_NAME_LABEL: NOTEBOOK_QUEUE}, {PRIORITY_CLASS_LABEL: NOTEBOOK.name}):
-        error = refusal(lambda labels=labels: batch.create_namespaced_job(alice.namespace, job(labels)))
+        error = refusal(lambda labels=labels: create(labels))
         assert error.status == 403
         assert "belong to notebook servers" in error.body and "'gpus'" in error.body
     # The suite's own labels for a job pass.
-    made = batch.create_namespaced_job(alice.namespace, job({QUEUE_NAME_LABEL: "gpus", PRIORITY_CLASS_LABEL: JOB.name}))
-    batch.delete_namespaced_job(made.metadata.name, alice.namespace, propagation_policy="Background")
+    made = create({QUEUE_NAME_LABEL: "gpus", PRIORITY_CLASS_LABEL: JOB.name})
+    custom.delete_namespaced_custom_object(*PYTORCHJOBS[:2], alice.namespace, PYTORCHJOBS[2], made["metadata"]["name"])
     # The refusals made nothing.
-    assert not batch.list_namespaced_job(alice.namespace, label_selector=f"{QUEUE_NAME_LABEL}={NOTEBOOK_QUEUE}").items
+    left = custom.list_namespaced_custom_object(
+        *PYTORCHJOBS[:2], alice.namespace, PYTORCHJOBS[2], label_selector=f"{QUEUE_NAME_LABEL}={NOTEBOOK_QUEUE}"
+    )
+    assert not left["items"]
