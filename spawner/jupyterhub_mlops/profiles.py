@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlops_contract.placement import GPU_TOLERATION, default_gpu_tolerations
-from traitlets import Bool, Dict, Int, List, Unicode, observe
+from traitlets import Bool, Dict, Int, List, Unicode, Union, observe
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import LazyConfigValue
 
@@ -194,6 +194,11 @@ class Claim:
     @property
     def gpus(self) -> int:
         return sum(a for r, a in self.vector if is_gpu_resource(r))
+
+
+def quota_total(quota: int | Mapping[str, int]) -> int:
+    """A group quota's GPUs of all types together (it is a number, or one per GPU product)."""
+    return quota if isinstance(quota, int) else sum(quota.values())
 
 
 @dataclass(frozen=True)
@@ -523,14 +528,18 @@ class GpuProfiles(LoggingConfigurable):
     ).tag(config=True)
 
     group_gpu_quotas = Dict(
-        value_trait=Int(),
+        value_trait=Union([Int(), Dict(value_trait=Int())]),
         help="""
         Per JupyterHub group, the most GPUs ALL its members TOGETHER may hold at
-        once (running and pending servers and spawns in flight, of all GPU
-        types), e.g. {"vision-lab": 16}. A user in several such groups must stay
-        within each one's quota. Enforced by the availability service, which
-        reads group members from the Hub API (its token needs the scope
-        read:groups; jupyterhub_mlops.availability.configure_hub grants it).""",
+        once (running and pending servers and spawns in flight), e.g.
+        {"vision-lab": 16} (GPUs of any type), or per GPU product, e.g.
+        {"vision-lab": {"NVIDIA-A100-SXM4-80GB": 4}} (the total counts on the
+        spawn page; the types need queue_with_kueue, where Kueue holds them).
+        A user in several such groups must stay within each one's quota.
+        Enforced by the availability service, which reads group members from
+        the Hub API (its token needs the scope read:groups;
+        jupyterhub_mlops.availability.configure_hub grants it). With
+        queue_with_kueue these same numbers are Kueue's quotas.""",
     ).tag(config=True)
 
     queue_with_kueue = Bool(
@@ -617,5 +626,5 @@ class GpuProfiles(LoggingConfigurable):
         return self.user_gpu_cap or None
 
     def quotas_for(self, groups: Iterable[str]) -> dict[str, int]:
-        """group -> quota, for the groups of ``groups`` that have one."""
-        return {g: self.group_gpu_quotas[g] for g in groups if g in self.group_gpu_quotas}
+        """group -> quota (GPUs of all types together), for the groups of ``groups`` that have one."""
+        return {g: quota_total(self.group_gpu_quotas[g]) for g in groups if g in self.group_gpu_quotas}

@@ -45,6 +45,8 @@ from mlops_contract.queueing import (
     resource_flavor_name,
 )
 
+from .profiles import quota_total
+
 KUEUE_API = "kueue.x-k8s.io/v1beta2"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 GROUP_ANNOTATION = "jupyterhub-mlops/group"
@@ -98,17 +100,40 @@ def split_quota(quota: int, gpus_by_type: Mapping[str, int]) -> dict[str, int]:
     return shares
 
 
-def check_quotas(group_quotas: Mapping[str, int], gpus_by_type: Mapping[str, int]) -> None:
-    """Refuse quotas that promise more GPUs than the cluster has (``QuotaError``)."""
+Quota = int | Mapping[str, int]
+"""A group's quota: GPUs of any type, or GPUs per product (``GpuProfiles.group_gpu_quotas``)."""
+
+
+def check_quotas(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str, int]) -> None:
+    """Refuse quotas that promise more GPUs than the cluster has, in all or of one
+    type, or GPUs of a type it has none of (``QuotaError``)."""
     total = sum(gpus_by_type.values())
-    promised = sum(group_quotas.values())
+    promised = sum(quota_total(q) for q in group_quotas.values())
     if promised > total:
-        listed = ", ".join(f"{g} {n}" for g, n in sorted(group_quotas.items()))
+        listed = ", ".join(f"{g} {quota_total(q)}" for g, q in sorted(group_quotas.items()))
         raise QuotaError(
             f"GpuProfiles.group_gpu_quotas promise {promised} GPUs ({listed}) but the cluster has {total}: "
             f"lower the quotas by {promised - total} in all, or add GPUs. Idle quota is lent between groups, "
             "so quotas need not add up to the whole cluster."
         )
+    by_type: dict[str, int] = {}
+    for group, quota in sorted(group_quotas.items()):
+        if isinstance(quota, int):
+            continue
+        for gpu_type, n in quota.items():
+            if gpu_type not in gpus_by_type:
+                known = ", ".join(sorted(gpus_by_type)) or "none"
+                raise QuotaError(
+                    f"GpuProfiles.group_gpu_quotas give {group} {n} {gpu_type} GPUs, a type the cluster does not "
+                    f"have (its GPU types: {known}): name one of those, as its nodes' nvidia.com/gpu.product says."
+                )
+            by_type[gpu_type] = by_type.get(gpu_type, 0) + n
+    for gpu_type, n in sorted(by_type.items()):
+        if n > gpus_by_type[gpu_type]:
+            raise QuotaError(
+                f"GpuProfiles.group_gpu_quotas promise {n} {gpu_type} GPUs but the cluster has "
+                f"{gpus_by_type[gpu_type]}: lower the groups' quotas of that type by {n - gpus_by_type[gpu_type]}."
+            )
 
 
 def _cluster_queue(name: str, group: str, quotas: Mapping[str, int], *, borrows: bool) -> dict:
@@ -144,14 +169,21 @@ def group_queues(group: str, quotas: Mapping[str, int]) -> list[dict]:
     ]
 
 
-def cluster_queues(group_quotas: Mapping[str, int], gpus_by_type: Mapping[str, int]) -> list[dict]:
-    """The queues of every group with a quota, and ``SHARED_GROUP``'s with the rest."""
+def cluster_queues(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str, int]) -> list[dict]:
+    """The queues of every group with a quota, and ``SHARED_GROUP``'s with the rest.
+    Quotas per type are taken first, as given; quotas of any type share what is left."""
     check_quotas(group_quotas, gpus_by_type)
     out = []
     left = dict(gpus_by_type)
-    for group, quota in sorted(group_quotas.items()):
+    typed = {g: q for g, q in group_quotas.items() if not isinstance(q, int)}
+    for group, quota in sorted(typed.items()):
+        shares = {t: quota.get(t, 0) for t in gpus_by_type}
+        for gpu_type, n in shares.items():
+            left[gpu_type] -= n
+        out += group_queues(group, shares)
+    for group, quota in sorted((g, q) for g, q in group_quotas.items() if isinstance(q, int)):
         # A group's share of a type may take what an earlier group's rounding left.
-        shares = _fit_shares(split_quota(quota, gpus_by_type), left)
+        shares = _fit_shares(split_quota(quota, left), left)
         for gpu_type, n in shares.items():
             left[gpu_type] -= n
         out += group_queues(group, shares)
@@ -170,7 +202,7 @@ def _fit_shares(shares: Mapping[str, int], left: Mapping[str, int]) -> dict[str,
     return fitted
 
 
-def queue_group(user_groups: Iterable[str], group_quotas: Mapping[str, int]) -> str:
+def queue_group(user_groups: Iterable[str], group_quotas: Mapping[str, Quota]) -> str:
     """The group whose ClusterQueue a user's LocalQueue points at: the first (by name)
     of their groups with a quota, else ``SHARED_GROUP``."""
     with_quota = sorted(g for g in user_groups if g in group_quotas)
@@ -193,7 +225,7 @@ def local_queues(namespace: str, group: str, labels: Mapping[str, str] | None = 
     ]
 
 
-def cluster_objects(group_quotas: Mapping[str, int], gpus_by_type: Mapping[str, int]) -> list[dict]:
+def cluster_objects(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str, int]) -> list[dict]:
     """Every cluster-scoped Kueue object of the suite, in the order to apply them."""
     return [
         *workload_priority_classes(),

@@ -112,3 +112,28 @@ def test_priority_classes_rank_notebooks_above_jobs_above_trials():
     assert [f["spec"]["nodeLabels"] for f in flavors] == [{"nvidia.com/gpu.product": t} for t in sorted(FLEET)]
     kinds = [o["kind"] for o in objects]
     assert kinds.index("ResourceFlavor") < kinds.index("ClusterQueue")  # applied in order
+
+
+def test_a_quota_per_gpu_type_is_taken_as_given_and_the_rest_shared():
+    a100, h100 = sorted(FLEET)
+    queues = {q["metadata"]["name"]: q for q in cluster_queues({"lab-a": {a100: 4}, "nlp": 4}, FLEET)}
+    a100_flavor, h100_flavor = (resource_flavor_name(t) for t in (a100, h100))
+    assert quota_of(queues[cluster_queue_name("lab-a")]) == {a100_flavor: (4, 0), h100_flavor: (0, 0)}
+    # nlp's 4 of any type come from what lab-a left (8 A100, 4 H100), in proportion.
+    nlp = quota_of(queues[cluster_queue_name("nlp")])
+    assert nlp == {a100_flavor: (3, 0), h100_flavor: (1, 0)}
+    assert quota_of(queues[cluster_queue_name(SHARED_GROUP)]) == {a100_flavor: (5, 0), h100_flavor: (3, 0)}
+
+
+@pytest.mark.parametrize(
+    ("quotas", "said"),
+    [
+        ({"lab-a": {"NVIDIA-H100-80GB-HBM3": 5}}, "promise 5 NVIDIA-H100-80GB-HBM3 GPUs but the cluster has 4"),
+        ({"lab-a": {"NVIDIA-V100": 1}}, "a type the cluster does not have"),
+        ({"lab-a": {"NVIDIA-A100-SXM4-80GB": 12}, "nlp": 5}, "promise 17 GPUs"),
+    ],
+)
+def test_quotas_per_type_the_cluster_cannot_hold_are_refused_saying_what_to_change(quotas, said):
+    with pytest.raises(QuotaError) as refused:
+        check_quotas(quotas, FLEET)
+    assert said in str(refused.value)
