@@ -10,6 +10,7 @@ from jupyterhub_mlops.provisioning import namespace_manifest
 from mlops_cluster import kueue
 from mlops_contract.placement import GPU_RESOURCE
 
+
 def selects(selector: dict, labels: dict) -> bool:
     """A Kubernetes label selector's verdict on ``labels``."""
     if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
