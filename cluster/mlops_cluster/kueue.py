@@ -75,7 +75,7 @@ from pathlib import Path
 
 import yaml
 
-from . import go_modules, pki
+from . import go_modules, pki, processes
 from .binaries import KUEUE_VERSION as VERSION
 from .paths import CLUSTER_DIR
 from .ports import free_ports
@@ -311,25 +311,17 @@ class Kueue:
             mount_point.mkdir(parents=True, exist_ok=True)
         self.cp.start_process(
             self.name,
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                f'mount --bind "$0" {VISIBILITY_CERT_DIR} && mount --bind "$1" {METRICS_CERT_DIR} '
-                '&& shift && exec "$@"',
-                str(folders["visibility"]),
-                str(folders["metrics"]),
-                str(self.cp.bins.kueue),
-                f"--config={config_file}",
-                # A flag, not $KUBECONFIG: the visibility server's delegated authentication
-                # and authorization read the kubeconfig from this flag, else look for a pod's.
-                f"--kubeconfig={kubeconfig}",
-                "--zap-log-level=2",
-            ],
+            processes.with_own_mounts(
+                {VISIBILITY_CERT_DIR: folders["visibility"], METRICS_CERT_DIR: folders["metrics"]},
+                [
+                    str(self.cp.bins.kueue),
+                    f"--config={config_file}",
+                    # A flag, not $KUBECONFIG: the visibility server's delegated authentication
+                    # and authorization read the kubeconfig from this flag, else look for a pod's.
+                    f"--kubeconfig={kubeconfig}",
+                    "--zap-log-level=2",
+                ],
+            ),
             env={"PATH": "/usr/bin:/bin"},
         )
         self.cp.wait_http(f"http://{LOCAL_ADDRESS}:{health_port}/readyz", self.name, timeout=120)

@@ -87,12 +87,11 @@ def _ca(common_name: str, days: int, dns_name: str | None = None, key=None):
     return key, builder.sign(key, hashes.SHA256())
 
 
-def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str], days: int):
-    """A TLS server key and certificate for these names and IPs, signed by the CA."""
+def _signed_pair(ca_key, ca_cert, common_name: str, days: int, usage, sans=()):
+    """A key and a certificate for ``usage`` (an extended key usage), signed by the CA."""
     not_before, not_after = _validity(days)
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
         .issuer_name(ca_cert.subject)
@@ -100,29 +99,22 @@ def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: 
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False).sign(ca_key, hashes.SHA256())
     return key, cert
+
+
+def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str], days: int):
+    """A TLS server key and certificate for these names and IPs, signed by the CA."""
+    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    return _signed_pair(ca_key, ca_cert, common_name, days, x509.ExtendedKeyUsageOID.SERVER_AUTH, sans)
 
 
 def _client_pair(ca_key, ca_cert, common_name: str, days: int):
     """A TLS client key and certificate, signed by the CA."""
-    not_before, not_after = _validity(days)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return key, cert
+    return _signed_pair(ca_key, ca_cert, common_name, days, x509.ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def _pem_key(key) -> bytes:
