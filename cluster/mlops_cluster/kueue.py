@@ -109,6 +109,11 @@ def components() -> Path:
     return go_modules.module_dir(MODULE, VERSION) / "config" / "components"
 
 
+def chart() -> Path:
+    """Kueue's own Helm chart, which operators install with ``SUITE_FILE``."""
+    return go_modules.module_dir(MODULE, VERSION) / "charts" / "kueue"
+
+
 def _kustomization(folder: str) -> dict:
     return yaml.safe_load((components() / folder / "kustomization.yaml").read_text())
 

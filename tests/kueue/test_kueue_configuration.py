@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from jupyterhub_mlops.provisioning import namespace_manifest
-from mlops_cluster import kueue
+from mlops_cluster import helm, kueue
 from mlops_contract.placement import GPU_RESOURCE
 
 
@@ -70,3 +71,20 @@ def test_job_and_pod_webhooks_see_only_the_managed_namespaces():
         assert hooks[name]["clientConfig"]["url"].startswith("https://127.0.0.1:9443/")
     # Kueue's own cluster-scoped kinds keep upstream's (none).
     assert "namespaceSelector" not in hooks["vclusterqueue.kb.io"]
+
+
+def test_kueues_own_chart_installs_the_suites_configuration():
+    """What an operator's ``helm install -f helm-values/kueue.yaml`` creates: the manager
+    reads this Configuration, and the chart scopes the pod and job webhooks to the
+    namespaces Kueue manages."""
+    objects = helm.render(kueue.chart(), "kueue", kueue.NAMESPACE, [kueue.SUITE_FILE])
+    (config_map,) = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "kueue-manager-config"]
+    rendered = yaml.safe_load(config_map["data"]["controller_manager_config.yaml"])
+    # The chart adds its certificate management (its own rotator, or cert-manager).
+    assert {key: value for key, value in rendered.items() if key != "internalCertManagement"} == (
+        kueue.suite_configuration()
+    )
+    selector = kueue.suite_configuration()["managedJobsNamespaceSelector"]
+    hooks = {hook["name"]: hook for o in objects if o["kind"] in kueue.WEBHOOK_CONFIGURATIONS for hook in o["webhooks"]}
+    for name in ("mpod.kb.io", "vpod.kb.io", "mjob.kb.io", "mpytorchjob.kb.io"):
+        assert hooks[name]["namespaceSelector"] == selector
