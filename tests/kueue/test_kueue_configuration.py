@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from jupyterhub_mlops.provisioning import namespace_manifest
 from mlops_cluster import helm, kueue
@@ -73,6 +74,7 @@ def test_job_and_pod_webhooks_see_only_the_managed_namespaces():
     assert "namespaceSelector" not in hooks["vclusterqueue.kb.io"]
 
 
+@pytest.mark.cluster  # the Helm CLI built into the cluster's cache, as the deploy tests use it
 def test_kueues_own_chart_installs_the_suites_configuration():
     """What an operator's ``helm install -f helm-values/kueue.yaml`` creates: the manager
     reads this Configuration, and the chart scopes the pod and job webhooks to the
