@@ -70,7 +70,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
+import time
 from pathlib import Path
 
 import yaml
@@ -264,13 +266,28 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def install_crds(cp) -> None:
+def install_crds(cp, timeout: float = 60) -> None:
     """Server-side apply of the module's CRDs (the Workload CRD exceeds client-side
     apply's annotation limit), without conversion webhooks; waits until they are served."""
-    cp.apply_objects(crds())
-    cp.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c['metadata']['name']}" for c in crds())
-    )
+    objects = crds()
+    cp.apply_objects(objects)
+    # Polled, not `kubectl wait`: a CRD just created may have no conditions yet, which
+    # `kubectl wait` takes for an error rather than a reason to wait.
+    names = [f"crd/{crd['metadata']['name']}" for crd in objects]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = json.loads(cp.kubectl("get", *names, "-o", "json").stdout)["items"]
+        waiting = [crd["metadata"]["name"] for crd in found if not _established(crd)]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Kueue's CRDs were not established in {timeout:.0f}s: {', '.join(waiting)}")
+        time.sleep(0.2)
+
+
+def _established(crd: dict) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 class Kueue:
