@@ -336,3 +336,16 @@ def test_pending_workloads_are_served_through_the_aggregator_under_rbac(kueue_cl
         assert (allowed["kind"], allowed["items"]) == ("PendingWorkloadsSummary", [])
     finally:
         rbac.delete_cluster_role_binding(binding)
+
+
+def test_the_older_api_version_is_converted_by_kueues_webhook(kueue_cluster, kueue_custom, queue):
+    """ClusterQueues are stored as v1beta2; a v1beta1 read goes through Kueue's /convert,
+    which the API server calls at the local manager as upstream's CRD patch says."""
+    crd = json.loads(kueue_cluster.kubectl("get", "crd", f"clusterqueues.{GROUP}", "-o", "json").stdout)
+    assert crd["spec"]["conversion"]["strategy"] == "Webhook"
+    old = kueue_custom.get_cluster_custom_object(GROUP, "v1beta1", "clusterqueues", queue)
+    assert old["apiVersion"] == f"{GROUP}/v1beta1"
+    (group,) = old["spec"]["resourceGroups"]
+    (flavor,) = group["flavors"]
+    assert flavor["name"] == resource_flavor_name(PRODUCT)
+    assert flavor["resources"] == [{"name": GPU_RESOURCE, "nominalQuota": str(QUOTA)}]
