@@ -27,17 +27,17 @@ Certificates: Kueue's internal certificate management is off, and the control
 plane plays cert-manager (the chart's ``enableCertManager`` way): it makes a CA
 and serving pair for the webhooks and one for the visibility server, and
 injects each CA where cert-manager's CA injector would (the webhook
-configurations, the CRDs' conversion webhook, the APIServices). Kueue's own
-rotator was the other way; it was not taken because its visibility server then
-makes a self-signed certificate that the aggregator can only accept with
-upstream's ``insecureSkipTLSVerify: true``, while a CA the control plane made
-lets the aggregator verify it, and because the rotator's bootstrap manager and
-CA injection add seconds to every start. Kueue reads three pairs: the webhook
-pair from ``webhook.certDir`` (set per cluster), the visibility pair from
-``/visibility`` and a metrics pair from ``/etc/kueue/metrics/certs`` (both fixed
-upstream, the latter read even with metrics off). The manager runs in a mount
-namespace of its own where those two are its own folders, so two clusters on one
-machine never share a certificate.
+configurations, the CRDs' conversion webhook, the APIServices). Feeding Kueue's
+own rotator a Secret, as ``training_operator`` does, was the other way; it was not
+taken because the rotator leaves the visibility server to make a self-signed
+certificate, which the aggregator accepts only with upstream's
+``insecureSkipTLSVerify: true``, while a CA the control plane made lets the
+aggregator verify the server, as it does on a cluster with cert-manager.
+Kueue reads three pairs: the webhook pair from ``webhook.certDir`` (set per
+cluster), the visibility pair from ``/visibility`` and a metrics pair from
+``/etc/kueue/metrics/certs`` (both fixed upstream, the latter read even with
+metrics off). The manager runs in a mount namespace of its own where those two
+are its own folders, so two clusters on one machine never share a certificate.
 
 The visibility API (``visibility.kueue.x-k8s.io`` ``v1beta1`` and ``v1beta2``) is
 an aggregated API: the real API server's aggregator authenticates and authorizes
