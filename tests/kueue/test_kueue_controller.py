@@ -40,15 +40,19 @@ PENDING_VIEWER_ROLE = "kueue-pending-workloads-cq-viewer-role"
 
 
 @pytest.fixture(scope="module")
-def flavor(kueue_custom):
+def flavor(kueue_cluster):
+    """The GPU type's ResourceFlavor, as the suite names it (applied: other tests may share it)."""
     name = resource_flavor_name(PRODUCT)
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ResourceFlavor",
-        "metadata": {"name": name},
-        "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: PRODUCT}},
-    }
-    kueue_custom.create_cluster_custom_object(GROUP, VERSION, "resourceflavors", body)
+    kueue_cluster.apply_objects(
+        [
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ResourceFlavor",
+                "metadata": {"name": name},
+                "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: PRODUCT}},
+            }
+        ]
+    )
     return name
 
 
