@@ -24,6 +24,8 @@ TRAINING_OPERATOR_VERSION = "v1.9.4"
 KATIB_VERSION = "v0.19.0"
 """Katib release: its controller, db-manager, goptuna suggestion service and file
 metrics collector are built, its manifests read (``katib.VERSION``)."""
+KUEUE_VERSION = "v0.19.2"
+"""Kueue release whose manager is built and whose manifests are read (``kueue.VERSION``)."""
 
 
 def kubernetes_version() -> str:
@@ -50,6 +52,7 @@ class Binaries:
     katib_db_manager: Path
     katib_suggestion_goptuna: Path
     katib_metrics_collector: Path
+    kueue: Path
 
     def missing(self) -> list[Path]:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
@@ -87,6 +90,7 @@ def expected() -> Binaries:
         katib_db_manager=katib / "katib-db-manager",
         katib_suggestion_goptuna=katib / "suggestion-goptuna",
         katib_metrics_collector=katib / "file-metrics-collector",
+        kueue=root / f"kueue-{KUEUE_VERSION}" / "kueue",
     )
 
 
@@ -100,6 +104,7 @@ def ensure_built() -> Binaries:
             ARGO_VERSION=ARGO_VERSION,
             TRAINING_OPERATOR_VERSION=TRAINING_OPERATOR_VERSION,
             KATIB_VERSION=KATIB_VERSION,
+            KUEUE_VERSION=KUEUE_VERSION,
         )
         result = subprocess.run(["bash", str(BUILD_SCRIPT)], env=env, stdout=sys.stderr)
         if result.returncode != 0:

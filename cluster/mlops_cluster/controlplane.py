@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from . import argo_controller, binaries, fleet, identities, katib, pki, processes, training_operator
+from . import argo_controller, binaries, fleet, identities, katib, kueue, pki, processes, training_operator
 from .argo_controller import ArgoController
 from .paths import CLUSTER_DIR, SUITE_KUEUE_POLICIES, SUITE_RBAC
 from .ports import free_ports
@@ -89,6 +89,10 @@ class ControlPlane:
     """Run the real Katib (``katib``): controller and webhooks, db-manager on MariaDB,
     and the Service proxy its controller dials suggestion services through. Its
     suggestion and trial pods need a pod runner with ``pod_runner_options()``."""
+    kueue: bool = False
+    """Run the real Kueue (``kueue``): its manager, webhooks and visibility API (an
+    aggregated API, through this API server's aggregator). Its CRDs are installed
+    either way."""
     pod_cidr: str = field(default_factory=pod_cidr)
     """KWOK's pod IP range; a second cluster in the same process takes another part
     of ``pod_network()`` (see ``second_pod_cidr``)."""
@@ -162,12 +166,14 @@ class ControlPlane:
             self._start("kube-controller-manager", self._controller_manager_argv())
             self._start("kube-scheduler", self._scheduler_argv())
             self._bootstrap()
-            # Argo's full CRDs (~11 MB of schema) take the API server a while:
-            # installed while KWOK brings the nodes up.
-            argo_crds = _Background(argo_controller.install_crds, self)
+            # Argo's full CRDs (~11 MB of schema) and Kueue's (the Workload CRD
+            # alone is 1.4 MB) take the API server a while: installed while KWOK
+            # brings the nodes up.
+            crds = [_Background(install, self) for install in (argo_controller.install_crds, kueue.install_crds)]
             self._start("kwok", self._kwok_argv())
             self.wait_for_nodes_ready()
-            argo_crds.join()
+            for installing in crds:
+                installing.join()
             if self.argo_controller:
                 argo_controller.ArgoController(self).start()
             if self.training_operator:
@@ -179,6 +185,10 @@ class ControlPlane:
                 katib.Katib(self).start()
             else:
                 katib.remove_webhooks(self)
+            if self.kueue:
+                kueue.Kueue(self).start()
+            else:
+                kueue.remove(self)
         except BaseException:
             self.stop()
             raise
@@ -375,6 +385,16 @@ class ControlPlane:
                 # pods/log reaches the simulated kubelets (KWOK's server) at the
                 # nodes' InternalIP; the node names do not resolve.
                 "--kubelet-preferred-address-types=InternalIP",
+                # The aggregation layer (Kueue's visibility API): the aggregator proxies
+                # with the front-proxy client certificate and names the user in these
+                # headers, which extension API servers trust only from that certificate.
+                f"--requestheader-client-ca-file={self.pki.front_proxy_ca_cert}",
+                f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={self.pki.front_proxy_client_cert}",
+                f"--proxy-client-key-file={self.pki.front_proxy_client_key}",
                 "--v=1",
             ],
         )

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import yaml
 
-from . import go_modules, pki
+from . import go_modules, pki, processes
 from .binaries import KATIB_VERSION as VERSION
 from .katib_database import KatibDatabase
 from .paths import CLUSTER_DIR
@@ -220,19 +220,9 @@ class Katib:
         }
         self.cp.start_process(
             "katib-controller",
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                f'mount --bind "$0" {CERT_DIR} && exec "$@"',
-                str(cert_dir),
-                str(self.cp.bins.katib_controller),
-                f"--katib-config={config_file}",
-            ],
+            processes.with_own_mounts(
+                {CERT_DIR: cert_dir}, [str(self.cp.bins.katib_controller), f"--katib-config={config_file}"]
+            ),
             env=env,
         )
         self.cp.wait_http(f"http://127.0.0.1:{healthz_port}/readyz", "katib-controller", timeout=120)

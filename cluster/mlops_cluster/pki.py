@@ -1,8 +1,11 @@
 """Certificates and keys for a throw-away local control plane.
 
 One CA signs the API server's serving certificate; a separate RSA key signs
-service-account tokens. Everything is generated per run directory, so no secret
-outlives the cluster it belongs to.
+service-account tokens; a second CA, the front-proxy CA, signs the client
+certificate the API server's aggregator presents to extension API servers (Kueue's
+visibility API), which trust the user names in its request headers only from
+a certificate of that CA with ``FRONT_PROXY_CLIENT`` as its name. Everything is
+generated per run directory, so no secret outlives the cluster it belongs to.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ class Pki:
     serving_key: Path
     service_account_key: Path
     service_account_pub: Path
+    front_proxy_ca_cert: Path
+    front_proxy_client_cert: Path
+    front_proxy_client_key: Path
+
+
+FRONT_PROXY_CLIENT = "front-proxy-client"
+"""The aggregator's client certificate's name (``--requestheader-allowed-names``)."""
 
 
 def _write_key(path: Path, key) -> None:
@@ -77,12 +87,11 @@ def _ca(common_name: str, days: int, dns_name: str | None = None, key=None):
     return key, builder.sign(key, hashes.SHA256())
 
 
-def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str], days: int):
-    """A TLS server key and certificate for these names and IPs, signed by the CA."""
+def _signed_pair(ca_key, ca_cert, common_name: str, days: int, usage, sans=()):
+    """A key and a certificate for ``usage`` (an extended key usage), signed by the CA."""
     not_before, not_after = _validity(days)
     key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
         .issuer_name(ca_cert.subject)
@@ -90,11 +99,22 @@ def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: 
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False).sign(ca_key, hashes.SHA256())
     return key, cert
+
+
+def _serving_pair(ca_key, ca_cert, common_name: str, dns_names: list[str], ips: list[str], days: int):
+    """A TLS server key and certificate for these names and IPs, signed by the CA."""
+    sans = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    return _signed_pair(ca_key, ca_cert, common_name, days, x509.ExtendedKeyUsageOID.SERVER_AUTH, sans)
+
+
+def _client_pair(ca_key, ca_cert, common_name: str, days: int):
+    """A TLS client key and certificate, signed by the CA."""
+    return _signed_pair(ca_key, ca_cert, common_name, days, x509.ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def _pem_key(key) -> bytes:
@@ -147,6 +167,9 @@ def generate(directory: Path) -> Pki:
         serving_key=directory / "apiserver.key",
         service_account_key=directory / "sa.key",
         service_account_pub=directory / "sa.pub",
+        front_proxy_ca_cert=directory / "front-proxy-ca.crt",
+        front_proxy_client_cert=directory / "front-proxy-client.crt",
+        front_proxy_client_key=directory / "front-proxy-client.key",
     )
     if all(p.exists() for p in vars(pki).values()):
         return pki
@@ -162,6 +185,8 @@ def generate(directory: Path) -> Pki:
     )
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    front_proxy_ca_key, front_proxy_ca = _ca("jupyterhub-mlops front-proxy CA", days=365)
+    front_proxy_key, front_proxy_cert = _client_pair(front_proxy_ca_key, front_proxy_ca, FRONT_PROXY_CLIENT, days=365)
 
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     pki.serving_cert.write_bytes(serving_cert.public_bytes(serialization.Encoding.PEM))
@@ -170,4 +195,7 @@ def generate(directory: Path) -> Pki:
     pki.service_account_pub.write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+    pki.front_proxy_ca_cert.write_bytes(front_proxy_ca.public_bytes(serialization.Encoding.PEM))
+    pki.front_proxy_client_cert.write_bytes(front_proxy_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(pki.front_proxy_client_key, front_proxy_key)
     return pki

@@ -43,6 +43,25 @@ def start(
         log.close()
 
 
+def with_own_mounts(binds: dict[Path, Path], argv: list[str]) -> list[str]:
+    """``argv`` run in a mount namespace of its own where each folder ``binds[target]``
+    appears at ``target``: a program that reads fixed paths (a certificate folder) gets
+    its own, so two clusters on one machine never share them. The targets must exist."""
+    mounts = " && ".join(f'mount --bind "${i}" {target}' for i, target in enumerate(binds))
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        f'{mounts} && shift {len(binds) - 1} && exec "$@"',
+        *(str(source) for source in binds.values()),
+        *argv,
+    ]
+
+
 def start_piped(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
     """Like ``start``, with stdout and stderr together on the pipe ``proc.stdout``
     for the caller to read (and write where it needs them)."""

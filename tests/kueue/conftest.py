@@ -1,0 +1,52 @@
+"""A control plane of their own for the Kueue tests: Kueue's manager with its webhooks
+and visibility API, and the Training Operator for PyTorchJobs.
+
+Nothing here writes a Workload's, a Job's or a PyTorchJob's status: Kueue admits,
+the Job controller and the Training Operator make pods, the real scheduler binds
+them, KWOK runs and finishes them (``cluster/kwok/stages.yaml``).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import kubernetes
+import pytest
+from jupyterhub_mlops.provisioning import namespace_manifest
+from mlops_cluster import ControlPlane
+
+from tests.mlops_testing import create_namespace
+
+
+@pytest.fixture(scope="session")
+def kueue_cluster(tmp_path_factory):
+    cp = ControlPlane(tmp_path_factory.mktemp("kueue-cluster"), kueue=True, training_operator=True)
+    cp.start()
+    yield cp
+    cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kueue_core_v1(kueue_cluster):
+    return kubernetes.client.CoreV1Api(kueue_cluster.api_client("admin"))
+
+
+@pytest.fixture(scope="session")
+def kueue_custom(kueue_cluster):
+    return kubernetes.client.CustomObjectsApi(kueue_cluster.api_client("admin"))
+
+
+@pytest.fixture(scope="session")
+def kueue_batch_v1(kueue_cluster):
+    return kubernetes.client.BatchV1Api(kueue_cluster.api_client("admin"))
+
+
+@pytest.fixture
+def user_namespace(kueue_core_v1):
+    """A namespace as the hub provisions it for a user (the labels Kueue's
+    ``managedJobsNamespaceSelector`` selects), deleted afterwards."""
+    name = f"t-kueue-{uuid.uuid4().hex[:6]}"
+    labels = namespace_manifest(name, f"user-{name}")["metadata"]["labels"]
+    create_namespace(kueue_core_v1, name, labels=labels)
+    yield name
+    kueue_core_v1.delete_namespace(name)
