@@ -953,3 +953,32 @@ def test_gpu_work_waits_in_the_namespaces_kueue_line_with_its_class_and_cpu_work
     prep, train = workflow.to_manifest("ns", None, queued)["spec"]["templates"]
     assert "metadata" not in prep
     assert train["metadata"]["labels"] == job_class
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        ("workflow", "manifest.metadata.labels.kueue.x-k8s.io/queue-name"),
+        ("pods", "manifest.spec.podMetadata.labels.kueue.x-k8s.io/queue-name"),
+        ("step", "manifest.spec.templates[0].metadata.labels.kueue.x-k8s.io/queue-name"),
+    ],
+)
+def test_a_workflow_naming_a_kueue_queue_itself_is_refused_before_anything_is_created(where, field):
+    other_group = {"kueue.x-k8s.io/queue-name": "lab-b"}
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "w", **({"labels": other_group} if where == "workflow" else {})},
+        "spec": {
+            "entrypoint": "a",
+            "templates": [{"name": "a", "container": {"image": IMAGE}}],
+        },
+    }
+    if where == "pods":
+        manifest["spec"]["podMetadata"] = {"labels": other_group}
+    if where == "step":
+        manifest["spec"]["templates"][0]["metadata"] = {"labels": other_group}
+    with pytest.raises(InvalidSpec) as refused:
+        ArgoWorkflow(manifest).validate()
+    assert refused.value.details["field"] == field
+    assert "queue 'gpus'" in str(refused.value)

@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 
 from mlops_contract import jobs
-from mlops_contract.queueing import JOB
+from mlops_contract.queueing import JOB, LOCAL_QUEUE, PRIORITY_CLASS_LABEL, QUEUE_NAME_LABEL
 
 from . import podspec
 from .argo_server import create_workflow
@@ -75,6 +75,24 @@ class ArgoWorkflow:
             raise InvalidSpec("manifest.spec", "is missing")
         if not (spec.get("templates") or spec.get("workflowTemplateRef")):
             raise InvalidSpec("manifest.spec.templates", "a workflow needs templates or a workflowTemplateRef")
+        kueue_labels = (QUEUE_NAME_LABEL, PRIORITY_CLASS_LABEL)
+        for where, labels in [
+            ("manifest.metadata.labels", meta.get("labels")),
+            ("manifest.spec.podMetadata.labels", (spec.get("podMetadata") or {}).get("labels")),
+            *(
+                (f"manifest.spec.templates[{i}].metadata.labels", (t.get("metadata") or {}).get("labels"))
+                for i, t in enumerate(spec.get("templates") or [])
+            ),
+        ]:
+            for key in kueue_labels:
+                if key in (labels or {}):
+                    # A queue of another group, or the notebooks' class, would be refused
+                    # in the cluster only once Argo makes the step's pod: refused here, at once.
+                    raise InvalidSpec(
+                        f"{where}.{key}",
+                        "Kueue's line is the suite's to set: GPU steps wait in your namespace's queue "
+                        f"{LOCAL_QUEUE!r} with the job class by themselves; remove this label",
+                    )
         names = {t.get("name") for t in spec.get("templates") or []}
         if spec.get("templates") and spec.get("entrypoint") not in names:
             raise InvalidSpec(
