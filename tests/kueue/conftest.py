@@ -14,13 +14,18 @@ import kubernetes
 import pytest
 from jupyterhub_mlops.provisioning import namespace_manifest
 from mlops_cluster import ControlPlane
+from mlops_cluster.controlplane import second_pod_cidr
 
 from tests.mlops_testing import create_namespace
 
 
 @pytest.fixture(scope="session")
 def kueue_cluster(tmp_path_factory):
-    cp = ControlPlane(tmp_path_factory.mktemp("kueue-cluster"), kueue=True, training_operator=True)
+    # The upper half of the pod range: the session's cluster may run pods in the same
+    # worker, and no two processes may get the same pod IP.
+    cp = ControlPlane(
+        tmp_path_factory.mktemp("kueue-cluster"), kueue=True, training_operator=True, pod_cidr=second_pod_cidr()
+    )
     cp.start()
     yield cp
     cp.stop()

@@ -95,7 +95,9 @@ def _terminate_with_parent() -> None:
 class Hub:
     """``jupyterhub`` in a subprocess; ``url`` is the proxy's public URL."""
 
-    def __init__(self, run_dir: Path, control_plane, namespace: str, python: str = sys.executable):
+    def __init__(
+        self, run_dir: Path, control_plane, namespace: str, python: str = sys.executable, extra_config: str = ""
+    ):
         self.python = python
         """The interpreter whose JupyterHub and KubeSpawner run: the development
         virtualenv's (what pip resolves, JupyterHub 6) or the hub image's (5.5)."""
@@ -117,6 +119,8 @@ class Hub:
                 service_port=service_port,
                 kubeconfig=control_plane.kubeconfig("hub"),
             )
+            # A test's own settings, read after (and so over) the common ones.
+            + textwrap.dedent(extra_config)
         )
         self.proc: subprocess.Popen | None = None
 
