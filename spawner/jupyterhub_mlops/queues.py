@@ -232,3 +232,39 @@ def cluster_objects(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str
         *(resource_flavor(t) for t in sorted(gpus_by_type)),
         *cluster_queues(group_quotas, gpus_by_type),
     ]
+
+
+def stranded(wanted: list[dict], current_queues: list[dict]) -> list[str]:
+    """Why ``wanted`` may not replace the cluster's objects now: a group's new quota of a
+    GPU type below what its running notebooks hold (``status.flavorsUsage`` of its quota
+    queue, as Kueue counts it). Kueue would let them run on and hand the difference to no
+    one, and the group could start nothing until enough of them stop: say so instead."""
+    product_of = {
+        o["metadata"]["name"]: o["spec"]["nodeLabels"][GPU_PRODUCT_LABEL]
+        for o in wanted
+        if o["kind"] == "ResourceFlavor"
+    }
+    used: dict[str, dict[str, int]] = {}
+    for queue in current_queues:
+        for flavor in (queue.get("status") or {}).get("flavorsUsage") or []:
+            for resource in flavor.get("resources") or []:
+                if resource.get("name") == GPU_RESOURCE:
+                    used.setdefault(queue["metadata"]["name"], {})[flavor["name"]] = int(str(resource["total"]))
+    out = []
+    for queue in wanted:
+        if queue["kind"] != "ClusterQueue":
+            continue
+        group = queue["metadata"]["annotations"][GROUP_ANNOTATION]
+        for flavor in queue["spec"]["resourceGroups"][0]["flavors"]:
+            quota = flavor["resources"][0]
+            if "borrowingLimit" not in quota:
+                continue  # a batch queue: what runs there is borrowed, and preemptible
+            held = used.get(queue["metadata"]["name"], {}).get(flavor["name"], 0)
+            if held > quota["nominalQuota"]:
+                gpu_type = product_of.get(flavor["name"], flavor["name"])
+                out.append(
+                    f"{group}'s quota of {gpu_type} GPUs would be {quota['nominalQuota']}, but its running "
+                    f"notebooks hold {held}: keep it at {held} or more until notebooks holding "
+                    f"{held - quota['nominalQuota']} of those GPUs have stopped"
+                )
+    return out

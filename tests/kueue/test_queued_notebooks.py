@@ -127,7 +127,7 @@ def test_the_fifth_notebook_waits_in_line_on_the_progress_page_and_starts_when_o
     group, version = KUEUE_API.split("/")
     queue = kueue_custom.get_cluster_custom_object(group, version, "clusterqueues", cluster_queue_name(GROUP))
     (flavors,) = [g["flavors"] for g in queue["spec"]["resourceGroups"]]
-    assert [f["resources"][0]["nominalQuota"] for f in flavors if "a100" in f["name"]] == [4]
+    assert [str(f["resources"][0]["nominalQuota"]) for f in flavors if "a100" in f["name"]] == ["4"]
 
     for user in MEMBERS[:4]:
         assert hub.api("POST", f"/users/{user}/server", json={"profile": slug}).status_code in (201, 202)

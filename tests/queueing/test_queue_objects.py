@@ -11,6 +11,7 @@ from jupyterhub_mlops.queues import (
     local_queues,
     queue_group,
     split_quota,
+    stranded,
 )
 from mlops_contract.queueing import (
     COHORT,
@@ -137,3 +138,23 @@ def test_quotas_per_type_the_cluster_cannot_hold_are_refused_saying_what_to_chan
     with pytest.raises(QuotaError) as refused:
         check_quotas(quotas, FLEET)
     assert said in str(refused.value)
+
+
+def test_a_quota_below_what_a_groups_running_notebooks_hold_is_refused_with_what_to_do():
+    a100 = "NVIDIA-A100-SXM4-80GB"
+    flavor = resource_flavor_name(a100)
+    now = {
+        "metadata": {"name": cluster_queue_name("lab-a")},
+        "status": {"flavorsUsage": [{"name": flavor, "resources": [{"name": "nvidia.com/gpu", "total": "3"}]}]},
+    }
+    borrowed = {  # jobs on lent GPUs in the batch queue do not hold a quota up
+        "metadata": {"name": batch_queue_name("lab-a")},
+        "status": {"flavorsUsage": [{"name": flavor, "resources": [{"name": "nvidia.com/gpu", "total": "8"}]}]},
+    }
+    fleet = {a100: 16}
+    assert stranded(cluster_objects({"lab-a": {a100: 3}}, fleet), [now, borrowed]) == []
+    (refusal,) = stranded(cluster_objects({"lab-a": {a100: 2}}, fleet), [now, borrowed])
+    assert refusal == (
+        f"lab-a's quota of {a100} GPUs would be 2, but its running notebooks hold 3: "
+        "keep it at 3 or more until notebooks holding 1 of those GPUs have stopped"
+    )

@@ -8,9 +8,10 @@ types, and the priority classes. It applies them (server-side apply, one
 field manager) when it starts and whenever the GPUs per type change: a server
 that joins, leaves, is cordoned or comes back.
 
-Quotas that promise more GPUs than the cluster has are not applied: the error
-says what to change, once per distinct error, and the objects last applied
-stay. Objects the suite no longer wants (a GPU type that left) are not deleted:
+Quotas that promise more GPUs than the cluster has are not applied, nor
+quotas below what a group's running notebooks hold (``queues.stranded``): the
+error says what to change, once per distinct error, and the objects last
+applied stay. Objects the suite no longer wants (a GPU type that left) are not deleted:
 Kueue refuses to drop a flavor a ClusterQueue still names, and a queue
 emptied by the new quotas holds nothing anyway.
 """
@@ -25,7 +26,7 @@ from mlops_contract.placement import GPU_RESOURCE
 
 from ..inventory.state import GpuInventory
 from ..profiles import GpuProfiles
-from ..queues import KUEUE_API, QuotaError, cluster_objects
+from ..queues import KUEUE_API, MANAGED_BY, QuotaError, cluster_objects, stranded
 
 FIELD_MANAGER = "jupyterhub-mlops"
 PLURALS = {
@@ -82,9 +83,30 @@ class QueueSync:
             return
         if wanted is None or wanted == self.applied:
             return
+        refusals = stranded(wanted, await self.current_queues())
+        if refusals:
+            error = "quota edits refused: " + "; ".join(refusals) + "."
+            if self.error != error:
+                log.error("Kueue's quotas left as they were: %s", error)
+            self.error = error
+            return
         await self.apply(wanted)
         self.applied, self.error = wanted, None
         log.info("Kueue objects applied: %d (%s)", len(wanted), ", ".join(o["metadata"]["name"] for o in wanted))
+
+    async def current_queues(self) -> list[dict]:
+        """The suite's ClusterQueues as the cluster has them, with Kueue's usage."""
+        from kubernetes_asyncio import client as k8s
+
+        group, version = KUEUE_API.split("/")
+        found = await k8s.CustomObjectsApi(self.api_client).list_cluster_custom_object(
+            group,
+            version,
+            "clusterqueues",
+            label_selector=",".join(f"{k}={v}" for k, v in MANAGED_BY.items()),
+            _request_timeout=self.timeout,
+        )
+        return found.get("items") or []
 
     async def apply(self, objects: list[dict]) -> None:
         from kubernetes_asyncio import client as k8s
