@@ -36,6 +36,7 @@ from jupyterhub_mlops.provisioning import (
     ensure_user_namespace,
 )
 from mlops_cluster.pod_command import RUN_LOCALLY_ANNOTATION
+from mlops_contract.queueing import LOCAL_QUEUE
 
 from tests.mlops_testing import wait_for
 from tests.openapi_check import check
@@ -54,6 +55,9 @@ class User:
     workflow_service_account: str = WORKFLOW_SERVICE_ACCOUNT
     """What provisioning made for the user's workflow steps (GPUKubeSpawner hands it to
     the notebook as MLOPS_WORKFLOW_SERVICE_ACCOUNT)."""
+    kueue_queue: str | None = None
+    """The LocalQueue of the user's jobs when the hub queues GPUs with Kueue (GPUKubeSpawner
+    hands it to the notebook as MLOPS_KUEUE_QUEUE)."""
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A ``kubernetes`` client with this user's token, straight at the API server."""
@@ -76,21 +80,30 @@ class User:
         return JobsClient.from_environment(self.environment(namespace))
 
     def environment(self, namespace: str | None = None) -> dict[str, str]:
-        return {
+        env = {
             "MLOPS_KUBE_SERVER": self.server,
             "MLOPS_KUBE_TOKEN_FILE": str(self.token_file),
             "MLOPS_KUBE_CA_FILE": self.ca_file,
             "MLOPS_NAMESPACE": namespace or self.namespace,
             "MLOPS_WORKFLOW_SERVICE_ACCOUNT": self.workflow_service_account,
         }
+        if self.kueue_queue:
+            env["MLOPS_KUEUE_QUEUE"] = self.kueue_queue
+        return env
 
 
-async def provision(control_plane, username: str) -> UserNamespace:
+async def provision(control_plane, username: str, group: str | None = None) -> UserNamespace:
+    """The user's namespace as the hub provisions it; with ``group``, also the LocalQueues
+    that put the user's notebooks and jobs in that group's Kueue line."""
+    from jupyterhub_mlops.queues import local_queues
     from kubernetes_asyncio import config as async_config
+    from mlops_contract.namespaces import user_namespace
 
+    prefix = f"mlops-{uuid.uuid4().hex[:4]}-"
+    queues = local_queues(user_namespace(username, prefix), group) if group else ()
     api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     async with api:
-        return await ensure_user_namespace(api, username, prefix=f"mlops-{uuid.uuid4().hex[:4]}-")
+        return await ensure_user_namespace(api, username, prefix=prefix, local_queues=queues)
 
 
 def service_account_token(core_v1, namespace: str, service_account: str) -> str:
@@ -100,8 +113,10 @@ def service_account_token(core_v1, namespace: str, service_account: str) -> str:
     return core_v1.create_namespaced_service_account_token(service_account, namespace, request).status.token
 
 
-async def make_user(control_plane, core_v1, tmp_dir: Path, username: str) -> User:
-    provisioned = await provision(control_plane, username)
+async def make_user(control_plane, core_v1, tmp_dir: Path, username: str, group: str | None = None) -> User:
+    """``username`` with a provisioned namespace and the notebook's token; with ``group``,
+    in that group's Kueue line as a notebook of a hub that queues GPUs is."""
+    provisioned = await provision(control_plane, username, group)
     token_file = tmp_dir / f"{username}.token"
     token_file.write_text(service_account_token(core_v1, provisioned.namespace, provisioned.service_account))
     return User(
@@ -111,6 +126,7 @@ async def make_user(control_plane, core_v1, tmp_dir: Path, username: str) -> Use
         token_file,
         control_plane.server,
         str(control_plane.ca_file),
+        kueue_queue=LOCAL_QUEUE if group else None,
     )
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from jupyter_mlops.jobs.handle import JobHandle
+from jupyter_mlops.jobs.kinds import kind_named
 from jupyter_mlops.jobs.kueue_line import in_line, places, with_places
+from mlops_contract.queueing import QUEUE_NAME_LABEL
 
 
 def workload(name: str, owner_uid: str, *, admitted: bool = False, reason: str | None = None) -> dict:
@@ -69,3 +74,38 @@ def test_a_listing_reads_the_line_only_when_a_job_is_queued_and_says_the_place()
 def test_only_jobs_with_a_queue_label_are_in_line():
     assert in_line({"metadata": {"labels": {"kueue.x-k8s.io/queue-name": "gpus"}}})
     assert not in_line({"metadata": {"labels": {"team": "x"}}}) and not in_line({})
+
+
+class CancelKube:
+    """A queued PyTorchJob and its Workload; records the writes a cancel makes, in order."""
+
+    JOB = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {"name": "ddp", "namespace": "ns", "uid": "uid-ddp", "labels": {QUEUE_NAME_LABEL: "gpus"}},
+        "spec": {"runPolicy": {}},
+    }
+
+    def __init__(self):
+        self.writes: list[tuple[str, dict]] = []
+
+    def get(self, resource, name, namespace=None):
+        return self.JOB
+
+    def list(self, resource, namespace, label_selector=None):
+        assert (resource.plural, label_selector) == ("workloads", "kueue.x-k8s.io/job-uid=uid-ddp")
+        return {"items": [{"metadata": {"name": "pytorchjob-ddp-1"}}]}
+
+    def patch(self, resource, name, body, namespace=None):
+        self.writes.append((resource.plural, body))
+        return self.JOB
+
+
+def test_a_cancel_takes_the_job_out_of_kueues_line_before_suspending_it():
+    """Kueue unsuspends an admitted job that is suspended while its Workload is active."""
+    kube = CancelKube()
+    client = SimpleNamespace(kube=kube, namespace="ns", observe=lambda kind, obj: None)
+    JobHandle(client, kind_named("pytorchjob"), "ddp").cancel()
+    assert [plural for plural, _ in kube.writes] == ["workloads", "pytorchjobs"]
+    assert kube.writes[0][1] == {"spec": {"active": False}}
+    assert kube.writes[1][1]["spec"] == {"runPolicy": {"suspend": True}}

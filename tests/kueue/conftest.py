@@ -55,3 +55,13 @@ def user_namespace(kueue_core_v1):
     create_namespace(kueue_core_v1, name, labels=labels)
     yield name
     kueue_core_v1.delete_namespace(name)
+
+
+@pytest.fixture
+def lines(kueue_cluster, tmp_path):
+    """Groups' Kueue lines and their members, made afresh for one test (``tests/kueue/lines.py``)."""
+    from tests.kueue.lines import Lines
+
+    made = Lines(kueue_cluster, tmp_path)
+    yield made
+    made.close()

@@ -20,21 +20,17 @@ import uuid
 import kubernetes
 import pytest
 from mlops_cluster import training_operator
+from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import ADMISSION_GATE, LOCAL_QUEUE, QUEUE_NAME_LABEL, resource_flavor_name
 
+from tests.kueue.lines import GROUP, HOLD, PRODUCT, VERSION, condition, running_on_flavor
 from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
 
-GROUP, VERSION = "kueue.x-k8s.io", "v1beta2"
 VISIBILITY = "visibility.kueue.x-k8s.io"
-PRODUCT = "NVIDIA-RTX-A6000"
-"""Two nodes of 4 GPUs in cluster/fleet.yaml."""
 QUOTA = 4
-SIMULATE = "jupyterhub-mlops.local/simulate"
-HOLD = {SIMULATE: "hold"}
-"""KWOK keeps such a pod Running, even a Job's, until the annotation says succeed."""
 PENDING_VIEWER_ROLE = "kueue-pending-workloads-cq-viewer-role"
 """Upstream's ClusterRole for reading a ClusterQueue's pending workloads."""
 
@@ -141,13 +137,6 @@ def pytorchjob(name: str, gpus_per_replica: int) -> dict:
 
 
 # ------------------------------------------------------------------ reading
-def condition(obj: dict, kind: str, status: str = "True") -> dict | None:
-    for found in (obj.get("status") or {}).get("conditions") or []:
-        if found["type"] == kind and found["status"] == status:
-            return found
-    return None
-
-
 def workload_of(custom, namespace: str, owner: str) -> dict | None:
     """The Workload Kueue made for the object named ``owner``."""
     for workload in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "workloads")["items"]:
@@ -167,21 +156,12 @@ def pods(core_v1, namespace: str, selector: str = "") -> list:
     return core_v1.list_namespaced_pod(namespace, label_selector=selector, _request_timeout=10).items
 
 
-def running_on_flavor(pod) -> bool:
-    """Bound by the scheduler to a node of the flavor Kueue assigned, and Running there."""
-    return (
-        pod.status.phase == "Running"
-        and (pod.spec.node_selector or {}).get(GPU_PRODUCT_LABEL) == PRODUCT
-        and pod.spec.node_name.startswith("gpu-rtx-")
-    )
-
-
 def gates(pod) -> list[str]:
     return [gate.name for gate in pod.spec.scheduling_gates or []]
 
 
 def finish(core_v1, namespace: str, pod_name: str) -> None:
-    core_v1.patch_namespaced_pod(pod_name, namespace, {"metadata": {"annotations": {SIMULATE: "succeed"}}})
+    core_v1.patch_namespaced_pod(pod_name, namespace, {"metadata": {"annotations": {SIMULATE_ANNOTATION: "succeed"}}})
 
 
 def get_raw(cp, identity: str, path: str) -> tuple[int, dict]:

@@ -193,12 +193,14 @@ class JobHandle:
     def cancel(self) -> dict:
         """Stop the job but keep it (status, logs) to look at; return its summary."""
         obj = self.get()
+        if in_line(obj):
+            # Kueue starts a job it admitted again when someone else suspends it: its
+            # Workload leaves the line first (Kueue then suspends it itself), so the
+            # cancel's own suspend cannot bring its pods back for a moment.
+            deactivate(self.client.kube, self.namespace, obj["metadata"]["uid"])
         patched = self.client.kube.patch(
             self.kind.resource, self.name, self.kind.cancel_patch(obj), namespace=self.namespace
         )
-        if in_line(obj):
-            # Kueue would start a job it admitted again: its Workload leaves the line.
-            deactivate(self.client.kube, self.namespace, obj["metadata"]["uid"])
         self.client.observe(self.kind, patched)
         return self.kind.summary(patched)
 
