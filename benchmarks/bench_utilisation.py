@@ -20,15 +20,26 @@ replay begins. Those timestamps have one-second resolution: ``FACTOR`` seconds
 
 Figures:
 
+The static one-server-per-researcher allocation runs on the same cluster at
+the same time, read the same way: the same trace on eight more servers of its
+own, each researcher's pods pinned to their server, no Kueue
+(``objects.workload_object(pinned_to=...)``), lined up by the scheduler. A job
+wider than one server is not submitted there (its two pods cannot both run on
+one server; the first would hold the server for nothing): it never starts, as in
+``offline.simulate(pinned=True)``. A workload of the trace that has no object
+(not submitted, or not created by the horizon) counts as arrived at its trace
+time and never started.
+
+Figures:
+
 - ``utilisation.vs_static``: GPU-hours used in the window with the queues,
-  over GPU-hours used by the static one-server-per-researcher allocation. The
-  static run is NOT on the cluster: it is ``offline.simulate(pinned=True)``,
-  computed in this process from the same trace (each researcher's work in line
-  on their own server, highest class first).
-- ``utilisation.vs_ideal``: the same GPU-hours over ``offline.ideal_gpu_hours``,
-  an upper bound no scheduler can beat (explained there).
+  over GPU-hours used by the static run. Printed beside it, as a cross-check:
+  the same two policies replayed in this process (``offline.simulate``).
+- ``utilisation.vs_ideal``: the queued GPU-hours over
+  ``offline.ideal_gpu_hours``, an upper bound no scheduler can beat
+  (explained there).
 - ``utilisation.wait_<class>_median_h`` / ``_p95_h`` per class, the static
-  simulation's beside it, and ``utilisation.longest_wait_h``.
+  run's beside it, and ``utilisation.longest_wait_h``.
 
 ``--quick`` replays the first two days only.
 """
@@ -48,7 +59,7 @@ from mlops_contract.queueing import JOB, NOTEBOOK, TRIAL
 
 from .harness import BenchContext, Figure
 from .utilisation import offline, stats
-from .utilisation.objects import HOUR_S, WORKLOAD_LABEL, workload_object
+from .utilisation.objects import HOUR_S, STATIC_TAINT, WORKLOAD_LABEL, static_namespace, workload_object
 from .utilisation.trace import HORIZON_H, Lab, Workload, lab_trace, small_lab
 
 FACTOR = 2400.0
@@ -63,23 +74,36 @@ def run(ctx: BenchContext) -> list[Figure]:
     lab = small_lab()
     horizon = QUICK_HORIZON_H if ctx.quick else HORIZON_H
     workloads = lab_trace(lab, SEED, horizon)
-    static = stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=True))
-    pooled = stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=False))
+    replayed = Replayed(
+        static=stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=True)),
+        pooled=stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=False)),
+    )
     ideal = offline.ideal_gpu_hours(workloads, lab.gpus, horizon)
-    queued = _replay_on_cluster(ctx, lab, workloads, horizon)
-    return figures(queued, static, pooled, ideal, horizon, lab)
+    queued, static = _replay_on_cluster(ctx, lab, workloads, horizon)
+    return figures(queued, static, replayed, ideal, horizon, lab)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replayed:
+    """The in-process replays of both policies (``offline.simulate``): a cross-check."""
+
+    static: list[stats.Started]
+    pooled: list[stats.Started]
 
 
 def figures(
     queued: list[stats.Started],
     static: list[stats.Started],
-    pooled: list[stats.Started],
+    replayed: Replayed,
     ideal: float,
     horizon: float,
     lab: Lab,
 ) -> list[Figure]:
+    """``queued`` and ``static``: the two runs measured on the cluster."""
     used = stats.used_gpu_hours(queued, horizon)
     static_used = stats.used_gpu_hours(static, horizon)
+    replayed_used = stats.used_gpu_hours(replayed.pooled, horizon)
+    replayed_static = stats.used_gpu_hours(replayed.static, horizon)
     capacity = lab.gpus * horizon
     out = [
         Figure(
@@ -88,9 +112,11 @@ def figures(
             "x",
             ">= 3",
             note=(
-                f"GPU-hours used in the window: queued {used:.0f} ({used / capacity:.0%} of {capacity:.0f}) "
-                f"on the cluster with Kueue, static {static_used:.0f} simulated in-process; "
-                f"busy-only ratio {stats.busy_gpu_hours(queued, horizon) / stats.busy_gpu_hours(static, horizon):.2f}"
+                f"GPU-hours used in the window, on the cluster: queued with Kueue {used:.0f} "
+                f"({used / capacity:.0%} of {capacity:.0f}), static {static_used:.0f}; "
+                f"busy-only ratio {stats.busy_gpu_hours(queued, horizon) / stats.busy_gpu_hours(static, horizon):.2f}; "
+                f"replayed in-process: pooled {replayed_used:.0f}, static {replayed_static:.0f}, "
+                f"x{replayed_used / replayed_static:.2f}"
             ),
         ),
         Figure(
@@ -99,14 +125,18 @@ def figures(
             "x",
             ">= 0.9",
             note=(
-                f"ideal bound {ideal:.0f} GPU-h (offline.ideal_gpu_hours); the same pooled policy "
-                f"simulated in-process reaches {stats.used_gpu_hours(pooled, horizon) / ideal:.2f}"
+                f"queued {used:.0f} GPU-h over the ideal bound {ideal:.0f} (offline.ideal_gpu_hours); "
+                f"the pooled policy replayed in-process reaches {replayed_used / ideal:.2f}"
             ),
         ),
     ]
     for short, name in CLASSES:
         ours, theirs = stats.wait_summary(queued, horizon, name), stats.wait_summary(static, horizon, name)
-        never = f"{ours.never_started} of {ours.count} never started (static: {theirs.never_started})"
+        sim = stats.wait_summary(replayed.pooled, horizon, name)
+        never = (
+            f"{ours.never_started} of {ours.count} never started (static: {theirs.never_started}); "
+            f"replayed in-process: median {sim.median:.1f} h, p95 {sim.p95:.1f} h, {sim.never_started} never started"
+        )
         out += [
             Figure(
                 f"utilisation.wait_{short}_median_h",
@@ -133,15 +163,25 @@ def figures(
 
 
 # ------------------------------------------------------------------ the cluster
+def static_server(server: str) -> str:
+    """The static run's copy of a researcher's server."""
+    return f"static-{server}"
+
+
 def _fleet(lab: Lab) -> dict:
-    """One KWOK node per researcher's server, named as ``lab.servers``."""
+    """One KWOK node per researcher's server, named as ``lab.servers``, for the queued
+    run, and a copy of each (``static_server``), tainted, for the static run."""
     prefix = lab.servers[0].rsplit("-", 1)[0]
     if list(lab.servers) != [f"{prefix}-{i}" for i in range(len(lab.servers))]:
         raise ValueError(f"servers must be named {prefix}-0..{len(lab.servers) - 1}: {lab.servers}")
     gpu = {"product": GPU_PRODUCT, "count": lab.gpus_per_server, "memory": 81920, "family": "ampere"}
+    server = {"count": len(lab.servers), "cpu": "64", "memory": "512Gi", "pods": 250, "gpu": gpu}
     return {
         "gpuTaint": {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
-        "nodes": [{"name": prefix, "count": len(lab.servers), "cpu": "64", "memory": "512Gi", "pods": 250, "gpu": gpu}],
+        "nodes": [
+            {"name": prefix, **server},
+            {"name": static_server(prefix), **server, "taints": [STATIC_TAINT]},
+        ],
     }
 
 
@@ -171,10 +211,14 @@ def _queue_objects(lab: Lab) -> list[dict]:
         namespace = user_namespace(r.name)
         objects.append(namespace_manifest(namespace, r.name))
         objects += local_queues(namespace, queue_group([r.group], quotas))
+        objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": static_namespace(r.name)}})
     return objects
 
 
-def _replay_on_cluster(ctx: BenchContext, lab: Lab, workloads: list[Workload], horizon: float) -> list[stats.Started]:
+def _replay_on_cluster(
+    ctx: BenchContext, lab: Lab, workloads: list[Workload], horizon: float
+) -> tuple[list[stats.Started], list[stats.Started]]:
+    """The queued run and the static run, side by side on one cluster: (queued, static)."""
     work = ctx.artifacts / "utilisation"
     work.mkdir(parents=True, exist_ok=True)
     fleet_file = work / "fleet.yaml"
@@ -190,13 +234,25 @@ def _replay_on_cluster(ctx: BenchContext, lab: Lab, workloads: list[Workload], h
         recorder = _PodRecorder(core)
         recorder.start()
         t0 = _marker(core)
-        _submit(core, batch, workloads, horizon)
-        _sleep_until(t0, horizon)
+        owners = {r.name: r.server for r in lab.researchers}
+
+        def static_node(w: Workload) -> str | None:
+            return static_server(owners[w.owner]) if w.gpus <= lab.gpus_per_server else None
+
+        _submit(core, batch, workloads, horizon, static_node, t0)
         recorder.stop()
         jobs = batch.list_job_for_all_namespaces(label_selector=WORKLOAD_LABEL).items
         pods = recorder.pods()
         (work / "replay.txt").write_text(f"t0 {t0.isoformat()}\npods seen {len(pods)}\njobs {len(jobs)}\n")
-        return measured_run(workloads, jobs, pods, t0, horizon)
+        # Kueue's side of the run (admission and finish times), for reading the figures.
+        for kind in ("workloads", "clusterqueues"):
+            (work / f"{kind}.json").write_text(cp.kubectl("get", kind, "-A", "-o", "json").stdout)
+        static = {static_namespace(r.name) for r in lab.researchers}
+        runs = []
+        for is_static in (False, True):
+            mine = [o for o in (*jobs, *pods) if (o.metadata.namespace in static) == is_static]
+            runs.append(measured_run(workloads, mine, t0, horizon))
+        return runs[0], runs[1]
     finally:
         cp.stop()
 
@@ -218,23 +274,28 @@ def _marker(core) -> datetime.datetime:
     return core.create_namespaced_config_map("default", body).metadata.creation_timestamp
 
 
-def _submit(core, batch, workloads: list[Workload], horizon: float) -> None:
-    """Create each workload at its arrival, ``FACTOR`` times faster than the trace; the
-    sweep's 800 trials go out together from a few threads, as Katib's controller would."""
+def _submit(core, batch, workloads: list[Workload], horizon: float, static_node, t0: datetime.datetime) -> None:
+    """Create each workload at its arrival, ``FACTOR`` times faster than the trace, twice:
+    queued, and pinned to ``static_node(workload)`` unless that is None; the sweep's 800 trials go out
+    together from a few threads, as Katib's controller would. Returns at the horizon;
+    a creation the API server refused is raised then."""
     began = time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
+    created = []
+    with ThreadPoolExecutor(16) as pool:
         for w in workloads:
             if w.arrival >= horizon:
                 break
             delay = began + w.arrival * HOUR_S / FACTOR - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            body = workload_object(w, FACTOR)
-            namespace = body["metadata"]["namespace"]
-            if body["kind"] == "Pod":
-                pool.submit(core.create_namespaced_pod, namespace, body)
-            else:
-                pool.submit(batch.create_namespaced_job, namespace, body)
+            node = static_node(w)
+            for body in [workload_object(w, FACTOR)] + ([workload_object(w, FACTOR, pinned_to=node)] if node else []):
+                namespace = body["metadata"]["namespace"]
+                create = core.create_namespaced_pod if body["kind"] == "Pod" else batch.create_namespaced_job
+                created.append(pool.submit(create, namespace, body))
+        _sleep_until(t0, horizon)
+    for creation in created:
+        creation.result()
 
 
 def _sleep_until(t0: datetime.datetime, horizon: float) -> None:
@@ -250,11 +311,12 @@ class _PodRecorder(threading.Thread):
 
     def __init__(self, core):
         super().__init__(daemon=True)
-        self._core, self._stop, self._pods, self._lock = core, threading.Event(), {}, threading.Lock()
+        # Not ``_stop``: threading.Thread has a method of that name.
+        self._core, self._stopping, self._pods, self._lock = core, threading.Event(), {}, threading.Lock()
 
     def run(self) -> None:
         version = None
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             if version is None:
                 listed = self._core.list_pod_for_all_namespaces(label_selector=WORKLOAD_LABEL)
                 with self._lock:
@@ -278,7 +340,7 @@ class _PodRecorder(threading.Thread):
                 version = None
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join(timeout=30)
 
     def pods(self) -> list:
@@ -286,16 +348,17 @@ class _PodRecorder(threading.Thread):
             return list(self._pods.values())
 
 
-def measured_run(workloads: list[Workload], jobs: list, pods: list, t0: datetime.datetime, horizon: float):
-    """``stats.Started`` per workload from the API server's objects (see the module docstring)."""
+def measured_run(workloads: list[Workload], objects: list, t0: datetime.datetime, horizon: float):
+    """``stats.Started`` per workload from one run's Jobs and pods (see the module docstring)."""
 
     def hours(ts: datetime.datetime) -> float:
         return (ts - t0).total_seconds() * FACTOR / HOUR_S
 
+    jobs = [o for o in objects if isinstance(o, kubernetes.client.V1Job)]
     created = {j.metadata.labels[WORKLOAD_LABEL]: j.metadata.creation_timestamp for j in jobs}
     ran: dict[str, list[tuple[float, float]]] = {}
     by_name = {w.name: w for w in workloads}
-    for pod in pods:
+    for pod in (o for o in objects if isinstance(o, kubernetes.client.V1Pod)):
         name = pod.metadata.labels[WORKLOAD_LABEL]
         if pod.metadata.owner_references is None or not any(o.kind == "Job" for o in pod.metadata.owner_references):
             created.setdefault(name, pod.metadata.creation_timestamp)
@@ -311,6 +374,8 @@ def measured_run(workloads: list[Workload], jobs: list, pods: list, t0: datetime
         ran.setdefault(name, []).append((start, stop))
     return [
         stats.Started(w, hours(created[w.name]), tuple(sorted(ran.get(w.name, ()))))
-        for w in workloads
         if w.name in created
+        else stats.Started(w, w.arrival, ())
+        for w in workloads
+        if w.name in created or w.arrival < horizon
     ]

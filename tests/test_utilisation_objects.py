@@ -8,7 +8,7 @@ from mlops_cluster.paths import CLUSTER_DIR
 from mlops_cluster.simulated_runs import DURATION_ANNOTATION, FOR_DURATION, SIMULATE_ANNOTATION, run_for
 from mlops_contract.queueing import JOB, LOCAL_QUEUE, NOTEBOOK, NOTEBOOK_QUEUE, PRIORITY_CLASS_LABEL, QUEUE_NAME_LABEL
 
-from benchmarks.utilisation.objects import WORKLOAD_LABEL, workload_object
+from benchmarks.utilisation.objects import STATIC_TAINT, WORKLOAD_LABEL, workload_object
 from benchmarks.utilisation.trace import Workload
 
 WIDE = Workload("job-1-3", "researcher1", JOB, 5, 2.0, 2, 4)
@@ -41,6 +41,12 @@ def test_a_notebook_is_a_pod_in_the_notebook_queue_and_static_work_is_pinned_and
     assert pinned["metadata"]["labels"] == {WORKLOAD_LABEL: "job-1-3"}
     assert pinned["spec"]["suspend"] is False
     assert pinned["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "lab-gpu-0"}
+    # Outside the namespaces the hub provisions, where Kueue's webhooks act.
+    assert pinned["metadata"]["namespace"] == "static-mlops-researcher1"
+    assert {**STATIC_TAINT, "operator": "Equal"} in pinned["spec"]["template"]["spec"]["tolerations"]
+    assert len(pod["spec"]["tolerations"]) == 1
+    # The hub's notebook pods have no owner: the admission policy gives only those the notebook class.
+    assert "ownerReferences" not in pod["metadata"]
 
 
 def test_the_kwok_stage_reads_the_annotations_run_for_writes():

@@ -8,8 +8,11 @@ duration divided by the time-compression factor (``mlops_cluster.simulated_runs`
 
 Queued (``pinned_to=None``): the workload carries its LocalQueue and priority
 class (the LocalQueue names are the contract's: notebooks to the group's quota,
-the rest to its batch queue). Static (``pinned_to=<node>``): no queue label,
-and the pods may only go to that server, where the scheduler lines them up.
+the rest to its batch queue), in its owner's namespace, which the hub would
+have made. Static (``pinned_to=<node>``): no queue label, in a namespace
+outside Kueue's reach (``static_namespace``), and the pods may only go to that
+server, which they alone tolerate (``STATIC_TAINT``), where the scheduler lines
+them up. Both runs share one cluster and one clock, on nodes of their own.
 """
 
 from __future__ import annotations
@@ -25,12 +28,21 @@ WORKLOAD_LABEL = "benchmarks.jupyterhub-mlops/workload"
 """On every pod (and Job): the trace workload it plays, to read the run back."""
 IMAGE = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
 HOUR_S = 3600.0
+STATIC_TAINT = {"key": "benchmarks.jupyterhub-mlops/static", "value": "true", "effect": "NoSchedule"}
+"""On the static run's servers: the queued run's pods, which Kueue sends to any
+server of the GPU type, stay off them."""
+
+
+def static_namespace(owner: str) -> str:
+    """The static run's namespace of ``owner``: not one the hub provisions, so Kueue's
+    webhooks and the suite's admission policies leave it alone, as before the suite."""
+    return f"static-{user_namespace(owner)}"
 
 
 def _pod_spec(workload: Workload, pinned_to: str | None, restart: str) -> dict:
     spec: dict = {
         "restartPolicy": restart,
-        "tolerations": default_gpu_tolerations(),
+        "tolerations": default_gpu_tolerations() + ([dict(STATIC_TAINT, operator="Equal")] if pinned_to else []),
         "containers": [
             {
                 "name": "main",
@@ -57,8 +69,8 @@ def _labels(workload: Workload, pinned_to: str | None) -> dict[str, str]:
 
 def workload_object(workload: Workload, factor: float, pinned_to: str | None = None) -> dict:
     """The pod (notebook) or Job (job, trial) that plays ``workload``, ``factor`` times
-    faster than the lab lived it, in its owner's namespace."""
-    namespace = user_namespace(workload.owner)
+    faster than the lab lived it, in its owner's namespace (static: ``static_namespace``)."""
+    namespace = static_namespace(workload.owner) if pinned_to else user_namespace(workload.owner)
     labels = _labels(workload, pinned_to)
     annotations = run_for(workload.duration * HOUR_S / factor)
     if workload.workload_class == NOTEBOOK:
