@@ -13,6 +13,7 @@ from jupyter_mlops.jobs.entrypoint import attach_snapshot
 from jupyter_mlops.jobs.kinds import KINDS, kind_named
 from jupyter_mlops.jobs.settings import JobsSettings
 from jupyter_mlops.jobs.snapshot import SnapshotRef, configmap_manifest
+from jupyter_mlops.jobs.sweep import in_spec_order
 from jupyterhub_mlops.provisioning import (
     WORKFLOW_EXECUTOR_CLUSTER_ROLE,
     WORKFLOW_SERVICE_ACCOUNT,
@@ -982,3 +983,10 @@ def test_a_workflow_naming_a_kueue_queue_itself_is_refused_before_anything_is_cr
         ArgoWorkflow(manifest).validate()
     assert refused.value.details["field"] == field
     assert "queue 'gpus'" in str(refused.value)
+
+
+def test_a_trials_parameters_are_in_the_sweeps_order_whatever_katibs_order():
+    experiment = {"spec": {"parameters": [{"name": "lr"}, {"name": "bs"}, {"name": "wd"}]}}
+    shuffled = [{"name": "wd", "value": "0"}, {"name": "bs", "value": "32"}, {"name": "lr", "value": "0.1"}]
+    assert list(in_spec_order(experiment, shuffled)) == ["lr", "bs", "wd"]
+    assert in_spec_order(experiment, None) == {}

@@ -62,6 +62,12 @@ class Lines:
         self.namespaces: list[str] = []
         cluster.apply_objects([*workload_priority_classes(), resource_flavor(PRODUCT)])
         wait_for(lambda: not self.busy_gpu_pods(), timeout=90, what="earlier tests' pods to leave the RTX GPUs")
+        # Any other ClusterQueue in the cohort would lend its quota to this test's groups.
+        wait_for(
+            lambda: not self.custom.list_cluster_custom_object(GROUP, VERSION, "clusterqueues")["items"],
+            timeout=120,
+            what="earlier tests' ClusterQueues to be gone",
+        )
 
     # ------------------------------------------------------------ setting up
     def group(self, quota: int) -> str:

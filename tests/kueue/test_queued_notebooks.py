@@ -17,12 +17,14 @@ the server's address as "up").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
+import kubernetes
 import pytest
 from jupyterhub_mlops.queues import KUEUE_API
 from mlops_cluster.pod_runner import INHERITED_ENV, PodRunner
@@ -78,13 +80,32 @@ def pod_runner(kueue_cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def hub(kueue_cluster, kueue_core_v1, pod_runner, tmp_path_factory):
+def hub(kueue_cluster, kueue_core_v1, kueue_custom, pod_runner, tmp_path_factory):
     release = create_namespace(kueue_core_v1, f"q-hub-{int(time.time()) % 100000}")
     h = Hub(tmp_path_factory.mktemp("hub"), kueue_cluster, release, extra_config=EXTRA_CONFIG).start()
     yield h
     for user in MEMBERS:
         h.api("DELETE", f"/users/{user}/server")
     h.stop()
+    # The queues the availability service made would lend their GPUs to the other Kueue
+    # tests' groups in the same cohort: gone with the users' namespaces.
+    for user in MEMBERS:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            kueue_core_v1.delete_namespace(user_namespace(user, PREFIX))
+    group, version = KUEUE_API.split("/")
+    kueue_custom.delete_collection_cluster_custom_object(
+        group, version, "clusterqueues", label_selector="app.kubernetes.io/managed-by=jupyterhub-mlops"
+    )
+    wait_for(
+        lambda: (
+            not any(
+                q["metadata"]["name"].startswith("jupyterhub-mlops-")
+                for q in kueue_custom.list_cluster_custom_object(group, version, "clusterqueues")["items"]
+            )
+        ),
+        timeout=120,
+        what="the hub's ClusterQueues gone",
+    )
 
 
 def a100_slug(hub) -> str:

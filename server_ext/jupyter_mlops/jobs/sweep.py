@@ -356,6 +356,16 @@ class Sweep(Workload):
         return template
 
 
+def in_spec_order(experiment: dict, assignments: list[dict] | None) -> dict[str, str]:
+    """Parameter name -> value, in the order the sweep declares its parameters. Katib's
+    assignments come in no fixed order (its suggestion services fill them from maps), and
+    tables, the best trial's line and the plot must not reorder from trial to trial."""
+    declared = [p.get("name") for p in (experiment.get("spec") or {}).get("parameters") or []]
+    rank = {name: i for i, name in enumerate(declared)}
+    ordered = sorted(assignments or [], key=lambda a: rank.get(a["name"], len(rank)))
+    return {a["name"]: a["value"] for a in ordered}
+
+
 def _parameter(value, field_name: str) -> Parameter:
     if not isinstance(value, dict):
         raise InvalidSpec(field_name, "must be an object with name, type and min/max or values")
@@ -389,7 +399,7 @@ class SweepKind(JobKind):
         if optimal.get("bestTrialName"):
             body["best_trial"] = {
                 "name": optimal["bestTrialName"],
-                "parameters": {a["name"]: a["value"] for a in optimal.get("parameterAssignments") or []},
+                "parameters": in_spec_order(obj, optimal.get("parameterAssignments")),
                 "metrics": {
                     m["name"]: m.get("latest") for m in (optimal.get("observation") or {}).get("metrics") or []
                 },
@@ -433,9 +443,7 @@ class SweepKind(JobKind):
                     "name": trial["metadata"]["name"],
                     "state": state,
                     "message": message,
-                    "parameters": {
-                        a["name"]: a["value"] for a in trial.get("spec", {}).get("parameterAssignments") or []
-                    },
+                    "parameters": in_spec_order(obj, trial.get("spec", {}).get("parameterAssignments")),
                     "metrics": {m["name"]: m.get("latest") for m in metrics},
                     "pods": sorted(pods_by_trial.get(trial["metadata"]["name"], [])),
                 }
