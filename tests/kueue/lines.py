@@ -23,6 +23,7 @@ from jupyterhub_mlops.queue_position import queue_labels
 from jupyterhub_mlops.queues import group_queues, resource_flavor, workload_priority_classes
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
+from mlops_contract.queueing import COHORT
 
 from tests.jobs_support import IMAGE, User, make_user
 from tests.mlops_testing import wait_for
@@ -64,9 +65,15 @@ class Lines:
         wait_for(lambda: not self.busy_gpu_pods(), timeout=90, what="earlier tests' pods to leave the RTX GPUs")
         # Any other ClusterQueue in the cohort would lend its quota to this test's groups.
         wait_for(
-            lambda: not self.custom.list_cluster_custom_object(GROUP, VERSION, "clusterqueues")["items"],
+            lambda: (
+                not [
+                    q
+                    for q in self.custom.list_cluster_custom_object(GROUP, VERSION, "clusterqueues")["items"]
+                    if q["spec"].get("cohortName") == COHORT
+                ]
+            ),
             timeout=120,
-            what="earlier tests' ClusterQueues to be gone",
+            what="earlier tests' ClusterQueues in the cohort to be gone",
         )
 
     # ------------------------------------------------------------ setting up
