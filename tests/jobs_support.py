@@ -1,19 +1,15 @@
-"""For tests/jobs and tests/server_ext: users with service-account tokens, stand-in controllers.
+"""For tests/jobs and tests/server_ext: users with service-account tokens, the pod runner for the controllers.
 
 Identity is what a notebook pod has: alice's and bob's namespaces, service
 accounts and role bindings are provisioned by the suite's own provisioning
 code acting as the ``hub`` identity; each user's token comes from the
 TokenRequest API, as the kubelet mounts it into a pod.
 
-Argo's real workflow-controller and the real Training Operator run in the
-session's cluster; ``job_runner`` (tests/conftest.py) is the pod runner that
-runs the pods they create, here in alice's and bob's namespaces
-(``argo_workflows`` for workflows, ``training_jobs`` for PyTorchJobs). No
-Katib controller runs: ``Controller`` does what it would do, as the admin
-identity: it creates a trial's pods with the labels Katib sets, writes the
-Experiment's and Trials' status through the status subresource, and (playing
-the kubelet) serves container logs through KWOK's Logs objects. It never writes
-a Workflow's or a PyTorchJob's status: their controllers do.
+Argo's real workflow-controller, the real Training Operator and the real Katib run
+in the session's cluster; ``job_runner`` (tests/conftest.py) is the pod runner that
+runs the pods they create, here in alice's and bob's namespaces (``argo_workflows``
+for workflows, ``training_jobs`` for PyTorchJobs, Katib's suggestion and trial pods).
+Nothing here writes a controller's status.
 """
 
 from __future__ import annotations
