@@ -384,13 +384,14 @@ class _PodRecorder(threading.Thread):
     """The last state of every benchmark pod, deleted ones included (Kueue's evictions
     delete pods; a list at the end would not see them). One watch, resumed from its
     resourceVersion; relisted only when the server answers 410. ``on_succeeded(pod)``
-    is called, on this thread, once per pod the first time it is seen Succeeded."""
+    is called, on this thread, once per pod the first time it is seen Succeeded. An
+    error that ends the watch is raised by ``stop``: the sweeps wait on this thread."""
 
     def __init__(self, core, on_succeeded):
         super().__init__(daemon=True)
         # Not ``_stop``: threading.Thread has a method of that name.
         self._core, self._stopping, self._pods, self._lock = core, threading.Event(), {}, threading.Lock()
-        self._on_succeeded, self._succeeded = on_succeeded, set()
+        self._on_succeeded, self._succeeded, self._error = on_succeeded, set(), None
 
     def _saw(self, pod) -> None:
         with self._lock:
@@ -400,6 +401,12 @@ class _PodRecorder(threading.Thread):
             self._on_succeeded(pod)
 
     def run(self) -> None:
+        try:
+            self._watch()
+        except Exception as error:  # handed to stop(), which raises it in the driver
+            self._error = error
+
+    def _watch(self) -> None:
         version = None
         while not self._stopping.is_set():
             if version is None:
@@ -425,6 +432,8 @@ class _PodRecorder(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=30)
+        if self._error is not None:
+            raise RuntimeError("the benchmark's watch on its pods failed") from self._error
 
     def pods(self) -> list:
         with self._lock:
