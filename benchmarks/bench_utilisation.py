@@ -277,6 +277,8 @@ def _replay_on_cluster(
             mine = [o for o in (*jobs, *pods) if (o.metadata.namespace in static) == is_static]
             runs.append(measured_run(workloads, mine, t0, horizon))
         as_json = [api.sanitize_for_serialization(p) for p in pods]
+        # Every pod's last state (deleted ones included), for reading where a run's time went.
+        (work / "pods.json").write_text(json.dumps(as_json))
         machine = _machine_lag(workloads, as_json, dumped["workloads"], static)
         print(f"utilisation: the cluster's own lag: {machine}", flush=True)
         with (work / "replay.txt").open("a") as out:
