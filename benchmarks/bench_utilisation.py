@@ -15,10 +15,10 @@ Every time is one the API server holds: a workload arrives at its object's
 ``creationTimestamp``, a pod starts at its ``status.startTime`` (when KWOK, the
 stand-in kubelet, made it Running) and stops when its container finished
 (``finishedAt``, once it Succeeded) or at its deletion (Kueue evicted it), all
-relative to a marker ConfigMap created as the replay begins. KWOK's stage
-finishes a pod its duration after that same ``startTime``, not after it
-happened to see the pod, so a busy KWOK does not stretch the runs. Those
-timestamps have one-second resolution: ``FACTOR`` seconds (40 minutes) of lab
+relative to a marker ConfigMap created as the replay begins. KWOK counts a
+pod's duration from when it handled the pod's Running update (the moment
+``startTime`` keeps to the second), so a pod counts for what the cluster held,
+KWOK's lag included (``utilisation.lag`` prints it). Those timestamps have one-second resolution: ``FACTOR`` seconds (40 minutes) of lab
 time.
 
 A sweep's trials are created as Katib creates them (``utilisation.sweeps``):
