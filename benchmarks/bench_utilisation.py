@@ -5,20 +5,27 @@ about a third of the GPU time it does once the servers are shared in line. This
 module replays two weeks of such a lab (``utilisation.trace``: 8 researchers in
 3 JupyterHub groups, one 4-GPU server each; notebooks with idle stretches,
 training jobs shaped by the Philly trace, some across two servers, and an
-800-trial sweep) on a cluster of its own with the real Kueue v0.19.2 and the
+800-trial Katib sweep with 12 trials in flight) on a cluster of its own with the real Kueue v0.19.2 and the
 real scheduler, the suite's Kueue objects (``jupyterhub_mlops.queues``: each
 group's quota is its researchers' servers) and KWOK pods that finish after their
 duration (``mlops_cluster.simulated_runs``), ``FACTOR`` times faster than the lab
 lived it: two weeks in 8.4 minutes.
 
-Every time comes from the API server: a workload arrives at its object's
-``creationTimestamp``, a pod starts at its ``status.startTime`` and stops at
-its finish (its trace duration after its start when it Succeeded, its deletion
-when Kueue evicted it), all relative to a marker ConfigMap created as the
-replay begins. Those timestamps have one-second resolution: ``FACTOR`` seconds
-(40 minutes) of lab time.
+Every time is one the API server holds: a workload arrives at its object's
+``creationTimestamp``, a pod starts at its ``status.startTime`` (when KWOK, the
+stand-in kubelet, made it Running) and stops when its container finished
+(``finishedAt``, once it Succeeded) or at its deletion (Kueue evicted it), all
+relative to a marker ConfigMap created as the replay begins. KWOK counts a
+pod's duration from when it handled the pod's Running update (the moment
+``startTime`` keeps to the second), so a pod counts for what the cluster held,
+KWOK's lag included (``utilisation.lag`` prints it). Those timestamps have one-second resolution: ``FACTOR`` seconds (40 minutes) of lab
+time.
 
-Figures:
+A sweep's trials are created as Katib creates them (``utilisation.sweeps``):
+the next one of a run when one of that run's trials has a Succeeded pod. Katib
+itself waits further, for the Job's condition and its Trial's status; at
+``FACTOR`` those seconds would be hours of the lab's, spent by the compressed
+cluster rather than by the policy.
 
 The static one-server-per-researcher allocation runs on the same cluster at
 the same time, read the same way: the same trace on eight more servers of its
@@ -28,7 +35,8 @@ wider than one server is not submitted there (its two pods cannot both run on
 one server; the first would hold the server for nothing): it never starts, as in
 ``offline.simulate(pinned=True)``. A workload of the trace that has no object
 (not submitted, or not created by the horizon) counts as arrived at its trace
-time and never started.
+time and never started, except a sweep's trial that its sweep had not created
+yet: that one never arrived.
 
 Figures:
 
@@ -46,8 +54,11 @@ Figures:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
+import json
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -57,9 +68,10 @@ import kubernetes
 import yaml
 from mlops_contract.queueing import JOB, NOTEBOOK, TRIAL
 
-from .harness import BenchContext, Figure
-from .utilisation import offline, stats
+from .harness import BenchContext, Figure, median, percentile
+from .utilisation import lag, offline, stats
 from .utilisation.objects import HOUR_S, STATIC_TAINT, WORKLOAD_LABEL, static_namespace, workload_object
+from .utilisation.sweeps import SweepGate
 from .utilisation.trace import HORIZON_H, Lab, Workload, lab_trace, small_lab
 
 FACTOR = 2400.0
@@ -79,8 +91,8 @@ def run(ctx: BenchContext) -> list[Figure]:
         pooled=stats.from_placements(offline.simulate(lab, workloads, horizon, pinned=False)),
     )
     ideal = offline.ideal_gpu_hours(workloads, lab.gpus, horizon)
-    queued, static = _replay_on_cluster(ctx, lab, workloads, horizon)
-    return figures(queued, static, replayed, ideal, horizon, lab)
+    queued, static, machine = _replay_on_cluster(ctx, lab, workloads, horizon)
+    return figures(queued, static, replayed, ideal, horizon, lab, machine)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +110,10 @@ def figures(
     ideal: float,
     horizon: float,
     lab: Lab,
+    machine: str = "",
 ) -> list[Figure]:
-    """``queued`` and ``static``: the two runs measured on the cluster."""
+    """``queued`` and ``static``: the two runs measured on the cluster; ``machine``: what
+    the compressed cluster added to them (``utilisation.lag``), for the notes."""
     used = stats.used_gpu_hours(queued, horizon)
     static_used = stats.used_gpu_hours(static, horizon)
     replayed_used = stats.used_gpu_hours(replayed.pooled, horizon)
@@ -127,6 +141,7 @@ def figures(
             note=(
                 f"queued {used:.0f} GPU-h over the ideal bound {ideal:.0f} (offline.ideal_gpu_hours); "
                 f"the pooled policy replayed in-process reaches {replayed_used / ideal:.2f}"
+                + (f"; the cluster's own lag: {machine}" if machine else "")
             ),
         ),
     ]
@@ -137,6 +152,9 @@ def figures(
             f"{ours.never_started} of {ours.count} never started (static: {theirs.never_started}); "
             f"replayed in-process: median {sim.median:.1f} h, p95 {sim.p95:.1f} h, {sim.never_started} never started"
         )
+        if name == TRIAL.name:
+            # A run creates its sweep's trials only as fast as they finish there.
+            never = f"trials created: {ours.count}, static {theirs.count}, in-process {sim.count}; " + never
         out += [
             Figure(
                 f"utilisation.wait_{short}_median_h",
@@ -217,8 +235,9 @@ def _queue_objects(lab: Lab) -> list[dict]:
 
 def _replay_on_cluster(
     ctx: BenchContext, lab: Lab, workloads: list[Workload], horizon: float
-) -> tuple[list[stats.Started], list[stats.Started]]:
-    """The queued run and the static run, side by side on one cluster: (queued, static)."""
+) -> tuple[list[stats.Started], list[stats.Started], str]:
+    """The queued run and the static run, side by side on one cluster, and what the
+    cluster itself added to them: (queued, static, ``_machine_lag``)."""
     work = ctx.artifacts / "utilisation"
     work.mkdir(parents=True, exist_ok=True)
     fleet_file = work / "fleet.yaml"
@@ -231,7 +250,11 @@ def _replay_on_cluster(
         api = cp.api_client()
         core, batch = kubernetes.client.CoreV1Api(api), kubernetes.client.BatchV1Api(api)
         _wait_for_default_accounts(core, {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"})
-        recorder = _PodRecorder(core)
+        static = {static_namespace(r.name) for r in lab.researchers}
+        succeeded: queue.Queue[tuple[bool, str]] = queue.Queue()
+        recorder = _PodRecorder(
+            core, lambda pod: succeeded.put((pod.metadata.namespace in static, pod.metadata.labels[WORKLOAD_LABEL]))
+        )
         recorder.start()
         t0 = _marker(core)
         owners = {r.name: r.server for r in lab.researchers}
@@ -239,22 +262,49 @@ def _replay_on_cluster(
         def static_node(w: Workload) -> str | None:
             return static_server(owners[w.owner]) if w.gpus <= lab.gpus_per_server else None
 
-        _submit(core, batch, workloads, horizon, static_node, t0)
+        _submit(core, batch, workloads, horizon, static_node, t0, succeeded)
         recorder.stop()
         jobs = batch.list_job_for_all_namespaces(label_selector=WORKLOAD_LABEL).items
         pods = recorder.pods()
         (work / "replay.txt").write_text(f"t0 {t0.isoformat()}\npods seen {len(pods)}\njobs {len(jobs)}\n")
         # Kueue's side of the run (admission and finish times), for reading the figures.
+        dumped = {}
         for kind in ("workloads", "clusterqueues"):
-            (work / f"{kind}.json").write_text(cp.kubectl("get", kind, "-A", "-o", "json").stdout)
-        static = {static_namespace(r.name) for r in lab.researchers}
+            dumped[kind] = cp.kubectl("get", kind, "-A", "-o", "json").stdout
+            (work / f"{kind}.json").write_text(dumped[kind])
         runs = []
         for is_static in (False, True):
             mine = [o for o in (*jobs, *pods) if (o.metadata.namespace in static) == is_static]
             runs.append(measured_run(workloads, mine, t0, horizon))
-        return runs[0], runs[1]
+        as_json = [api.sanitize_for_serialization(p) for p in pods]
+        # Every pod's last state (deleted ones included), for reading where a run's time went.
+        (work / "pods.json").write_text(json.dumps(as_json))
+        machine = _machine_lag(workloads, as_json, dumped["workloads"], static)
+        print(f"utilisation: the cluster's own lag: {machine}", flush=True)
+        with (work / "replay.txt").open("a") as out:
+            out.write(f"lag {machine}\n")
+        return runs[0], runs[1], machine
     finally:
         cp.stop()
+
+
+def _machine_lag(workloads: list[Workload], pods: list[dict], kueue_json: str, static: set[str]) -> str:
+    """What KWOK and Kueue's controllers added to the runs, in one line (``utilisation.lag``)."""
+    durations = {w.name: w.duration * HOUR_S / FACTOR for w in workloads}
+    overruns = {
+        is_static: lag.pod_overruns_s(
+            [p for p in pods if (p["metadata"]["namespace"] in static) == is_static], durations, WORKLOAD_LABEL
+        )
+        for is_static in (False, True)
+    }
+    if not overruns[False] or not overruns[True]:
+        return "no pod Succeeded in one of the runs"
+    quota = lag.quota_lag(json.loads(kueue_json)["items"], {w.name: w for w in workloads}, durations)
+    return (
+        f"pods ran past their duration by a median {median(overruns[False]):.2f} s, p90 "
+        f"{percentile(overruns[False], 90):.2f} s (static {median(overruns[True]):.2f} / "
+        f"{percentile(overruns[True], 90):.2f} s); Kueue, {quota.summary(FACTOR)}"
+    )
 
 
 def _wait_for_default_accounts(core, namespaces: set[str], timeout: float = 60) -> None:
@@ -274,25 +324,53 @@ def _marker(core) -> datetime.datetime:
     return core.create_namespaced_config_map("default", body).metadata.creation_timestamp
 
 
-def _submit(core, batch, workloads: list[Workload], horizon: float, static_node, t0: datetime.datetime) -> None:
-    """Create each workload at its arrival, ``FACTOR`` times faster than the trace, twice:
-    queued, and pinned to ``static_node(workload)`` unless that is None; the sweep's 800 trials go out
-    together from a few threads, as Katib's controller would. Returns at the horizon;
-    a creation the API server refused is raised then."""
+def _submit(
+    core,
+    batch,
+    workloads: list[Workload],
+    horizon: float,
+    static_node,
+    t0: datetime.datetime,
+    succeeded: queue.Queue[tuple[bool, str]],
+) -> None:
+    """Create each workload when it arrives, ``FACTOR`` times faster than the trace, twice:
+    queued, and pinned to ``static_node(workload)`` unless that is None. A sweep's trials
+    go out as each run's own ``SweepGate`` lets them, as Katib's controller would: the
+    first with the sweep, then the next one each time a trial of that run finishes, which
+    ``succeeded`` reports as (static?, workload) per pod that Succeeded. Returns at the
+    horizon; a creation the API server refused is raised then."""
+    gates = {False: SweepGate(workloads), True: SweepGate(workloads)}
+    by_name = {w.name: w for w in workloads}
+    pods_done: dict[tuple[bool, str], int] = {}
+    timed = collections.deque(w for w in gates[False].initial() if w.arrival < horizon)
     began = time.monotonic()
+    end = began + horizon * HOUR_S / FACTOR
     created = []
     with ThreadPoolExecutor(16) as pool:
-        for w in workloads:
-            if w.arrival >= horizon:
-                break
-            delay = began + w.arrival * HOUR_S / FACTOR - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            node = static_node(w)
-            for body in [workload_object(w, FACTOR)] + ([workload_object(w, FACTOR, pinned_to=node)] if node else []):
-                namespace = body["metadata"]["namespace"]
-                create = core.create_namespaced_pod if body["kind"] == "Pod" else batch.create_namespaced_job
-                created.append(pool.submit(create, namespace, body))
+
+        def create(w: Workload, is_static: bool) -> None:
+            node = static_node(w) if is_static else None
+            if is_static and node is None:
+                return
+            body = workload_object(w, FACTOR, pinned_to=node)
+            call = core.create_namespaced_pod if body["kind"] == "Pod" else batch.create_namespaced_job
+            created.append(pool.submit(call, body["metadata"]["namespace"], body))
+
+        while (now := time.monotonic()) < end:
+            due = began + timed[0].arrival * HOUR_S / FACTOR if timed else end
+            if now >= due:
+                w = timed.popleft()
+                create(w, False)
+                create(w, True)
+                continue
+            try:
+                is_static, name = succeeded.get(timeout=min(due, end) - now)
+            except queue.Empty:
+                continue
+            w = by_name[name]
+            pods_done[is_static, name] = pods_done.get((is_static, name), 0) + 1
+            if pods_done[is_static, name] == w.pods and (following := gates[is_static].finished(w)):
+                create(following, is_static)
         _sleep_until(t0, horizon)
     for creation in created:
         creation.result()
@@ -307,21 +385,36 @@ def _sleep_until(t0: datetime.datetime, horizon: float) -> None:
 class _PodRecorder(threading.Thread):
     """The last state of every benchmark pod, deleted ones included (Kueue's evictions
     delete pods; a list at the end would not see them). One watch, resumed from its
-    resourceVersion; relisted only when the server answers 410."""
+    resourceVersion; relisted only when the server answers 410. ``on_succeeded(pod)``
+    is called, on this thread, once per pod the first time it is seen Succeeded. An
+    error that ends the watch is raised by ``stop``: the sweeps wait on this thread."""
 
-    def __init__(self, core):
+    def __init__(self, core, on_succeeded):
         super().__init__(daemon=True)
         # Not ``_stop``: threading.Thread has a method of that name.
         self._core, self._stopping, self._pods, self._lock = core, threading.Event(), {}, threading.Lock()
+        self._on_succeeded, self._succeeded, self._error = on_succeeded, set(), None
+
+    def _saw(self, pod) -> None:
+        with self._lock:
+            self._pods[pod.metadata.uid] = pod
+        if pod.status.phase == "Succeeded" and pod.metadata.uid not in self._succeeded:
+            self._succeeded.add(pod.metadata.uid)
+            self._on_succeeded(pod)
 
     def run(self) -> None:
+        try:
+            self._watch()
+        except Exception as error:  # handed to stop(), which raises it in the driver
+            self._error = error
+
+    def _watch(self) -> None:
         version = None
         while not self._stopping.is_set():
             if version is None:
                 listed = self._core.list_pod_for_all_namespaces(label_selector=WORKLOAD_LABEL)
-                with self._lock:
-                    for pod in listed.items:
-                        self._pods[pod.metadata.uid] = pod
+                for pod in listed.items:
+                    self._saw(pod)
                 version = listed.metadata.resource_version
             try:
                 for event in kubernetes.watch.Watch().stream(
@@ -331,8 +424,7 @@ class _PodRecorder(threading.Thread):
                     timeout_seconds=5,
                 ):
                     pod = event["object"]
-                    with self._lock:
-                        self._pods[pod.metadata.uid] = pod
+                    self._saw(pod)
                     version = pod.metadata.resource_version
             except kubernetes.client.ApiException as error:
                 if error.status != 410:
@@ -342,6 +434,8 @@ class _PodRecorder(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=30)
+        if self._error is not None:
+            raise RuntimeError("the benchmark's watch on its pods failed") from self._error
 
     def pods(self) -> list:
         with self._lock:
@@ -366,7 +460,12 @@ def measured_run(workloads: list[Workload], objects: list, t0: datetime.datetime
             continue
         start = hours(pod.status.start_time)
         if pod.status.phase == "Succeeded":
-            stop = start + by_name[name].duration
+            finished = [
+                c.state.terminated.finished_at
+                for c in pod.status.container_statuses or ()
+                if c.state.terminated and c.state.terminated.finished_at
+            ]
+            stop = hours(max(finished)) if finished else start + by_name[name].duration
         elif pod.metadata.deletion_timestamp is not None:
             stop = hours(pod.metadata.deletion_timestamp)
         else:
@@ -377,5 +476,6 @@ def measured_run(workloads: list[Workload], objects: list, t0: datetime.datetime
         if w.name in created
         else stats.Started(w, w.arrival, ())
         for w in workloads
-        if w.name in created or w.arrival < horizon
+        # A trial its sweep did not create by the end never arrived: nobody waited for it.
+        if w.name in created or (w.arrival < horizon and w.sweep is None)
     ]

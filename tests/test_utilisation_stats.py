@@ -58,6 +58,9 @@ def test_waits_per_class_and_the_unstarted_wait_until_the_end():
 
 
 def test_a_simulated_placement_reads_like_a_measured_run():
-    run = from_placements([Placement(WIDE, 1.0), Placement(NB, None)])
-    assert run[0] == Started(WIDE, 0, ((1.0, 11.0), (1.0, 11.0)))
+    uncreated = Workload("t9", "ada", TRIAL, 0, 1, 1, 1)
+    run = from_placements([Placement(WIDE, 1.0, 0.5), Placement(NB, None, 1), Placement(uncreated, None, None)])
+    assert run[0] == Started(WIDE, 0.5, ((1.0, 11.0), (1.0, 11.0)))
     assert run[1].start is None and run[1].arrival == 1
+    # A trial its sweep never created is not waited for.
+    assert len(run) == 2

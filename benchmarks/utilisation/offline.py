@@ -11,7 +11,8 @@ here as a cross-check of the measured run, not as its substitute.
 
 Both are greedy at every event: a workload that fits starts even when an older
 one that does not fit is waiting (the scheduler's and Kueue's BestEffortFIFO
-behaviour); nothing is preempted.
+behaviour); nothing is preempted. A sweep's trials arrive as Katib would create
+them (``sweeps.SweepGate``): its next trial when one of its trials finishes.
 
 ``ideal_gpu_hours`` is an offline upper bound on the GPU-hours any scheduler
 could deliver from the trace on the lab's GPUs within the window (see there).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
+from .sweeps import SweepGate, earliest_arrivals
 from .trace import Lab, Workload
 
 
@@ -30,6 +32,9 @@ class Placement:
     workload: Workload
     start: float | None
     """Hours from the window's start; None when it never started within the window."""
+    arrival: float | None
+    """When it arrived: its trace time, or for a sweep's trial when the gate created
+    it; None when it was never created within the window."""
 
 
 def _fit(free: dict[str, int], workload: Workload, servers: list[str]) -> dict[str, int] | None:
@@ -46,29 +51,35 @@ def _fit(free: dict[str, int], workload: Workload, servers: list[str]) -> dict[s
 
 
 def simulate(lab: Lab, workloads: list[Workload], horizon: float, pinned: bool) -> list[Placement]:
-    """When each workload starts, in the order given."""
+    """When each workload arrives and starts, in the order given. A sweep's trials
+    arrive as ``sweeps.SweepGate`` creates them, on this run's finishes."""
     owner_server = {r.name: r.server for r in lab.researchers}
+    index = {w.name: i for i, w in enumerate(workloads)}
     free = {s: lab.gpus_per_server for s in lab.servers}
-    arrivals = sorted(range(len(workloads)), key=lambda i: workloads[i].arrival)
+    gate = SweepGate(workloads)
+    arriving = [(w.arrival, index[w.name]) for w in gate.initial()]
+    heapq.heapify(arriving)
     finishing: list[tuple[float, int, dict[str, int]]] = []
     pending: list[int] = []
+    arrivals: dict[int, float] = {}
     starts: dict[int, float] = {}
-    next_arrival = 0
     while True:
-        candidates = [workloads[arrivals[next_arrival]].arrival] if next_arrival < len(arrivals) else []
-        if finishing:
-            candidates.append(finishing[0][0])
+        candidates = [t[0] for t in (arriving[:1] + finishing[:1])]
         if not candidates or min(candidates) >= horizon:
             break
         now = min(candidates)
         while finishing and finishing[0][0] <= now:
-            _, _, taken = heapq.heappop(finishing)
+            at, i, taken = heapq.heappop(finishing)
             for server, gpus in taken.items():
                 free[server] += gpus
-        while next_arrival < len(arrivals) and workloads[arrivals[next_arrival]].arrival <= now:
-            pending.append(arrivals[next_arrival])
-            next_arrival += 1
-        pending.sort(key=lambda i: (-workloads[i].workload_class.value, workloads[i].arrival, i))
+            following = gate.finished(workloads[i])
+            if following is not None:
+                heapq.heappush(arriving, (at, index[following.name]))
+        while arriving and arriving[0][0] <= now:
+            at, i = heapq.heappop(arriving)
+            arrivals[i] = at
+            pending.append(i)
+        pending.sort(key=lambda i: (-workloads[i].workload_class.value, arrivals[i], i))
         still = []
         for i in pending:
             w = workloads[i]
@@ -82,7 +93,7 @@ def simulate(lab: Lab, workloads: list[Workload], horizon: float, pinned: bool) 
             starts[i] = now
             heapq.heappush(finishing, (now + w.duration, i, taken))
         pending = still
-    return [Placement(w, starts.get(i)) for i, w in enumerate(workloads)]
+    return [Placement(w, starts.get(i), arrivals.get(i)) for i, w in enumerate(workloads)]
 
 
 def ideal_gpu_hours(workloads: list[Workload], gpus: int, horizon: float) -> float:
@@ -97,12 +108,17 @@ def ideal_gpu_hours(workloads: list[Workload], gpus: int, horizon: float) -> flo
     real scheduler beats it; with s = horizon it is the demand that fits in the
     window, with s = 0 the capacity. The sum over workloads is piecewise linear
     in s, so its minimum is at a breakpoint (an arrival or an ideal finish).
+
+    A sweep's trial counts from the earliest any run could create it
+    (``sweeps.earliest_arrivals``), so the bound holds for every run's trials.
     """
+    arrivals = earliest_arrivals(workloads)
     events: list[tuple[float, int]] = []
     for w in workloads:
-        if w.arrival < horizon:
-            events.append((w.arrival, w.gpus))
-            events.append((w.arrival + w.duration, -w.gpus))
+        arrival = arrivals[w.name]
+        if arrival < horizon:
+            events.append((arrival, w.gpus))
+            events.append((arrival + w.duration, -w.gpus))
     events.sort()
     best = gpus * horizon  # s = 0
     done, width, at = 0.0, 0, 0.0

@@ -1,7 +1,8 @@
 """The figures of a run, from when each workload's pods started and stopped.
 
-A run is a list of ``Started``: one per workload, with the hour it arrived (on
-the cluster: its object's creation time), and per pod the hours it ran. The
+A run is a list of ``Started``: one per workload that arrived, with the hour it
+arrived (on the cluster: its object's creation time; a sweep's trial arrives
+when that run's sweep created it), and per pod the hours it ran. The
 same functions read the measured run and the simulated ones, so the ratios
 compare like with like.
 
@@ -39,14 +40,16 @@ class Started:
 
 
 def from_placements(placements: list[Placement]) -> list[Started]:
-    """A simulated run in the shape of a measured one."""
+    """A simulated run in the shape of a measured one; a trial its sweep never created
+    is not in it (nobody waited for it)."""
     return [
         Started(
             p.workload,
-            p.workload.arrival,
+            p.arrival,
             () if p.start is None else ((p.start, p.start + p.workload.duration),) * p.workload.pods,
         )
         for p in placements
+        if p.arrival is not None
     ]
 
 

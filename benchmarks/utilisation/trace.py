@@ -3,7 +3,8 @@
 ``lab_trace(lab, seed)`` is pure and seeded: the same lab and seed give the
 same workloads, so the queued run on the cluster, the static baseline and the
 offline bound all read one trace. Times are hours from Monday 00:00 of the
-first week.
+first week. A sweep's trials are the one part whose arrival the run decides:
+see "The sweep" below.
 
 Where the shape comes from (figures cited in our words, never copied):
 
@@ -37,9 +38,19 @@ Where the shape comes from (figures cited in our words, never copied):
   Third-party analyses of both traces find long idle stretches inside GPU
   reservations (a quarter to a half of the reserved time idle in Philly); we
   give each session busy stretches that cover ``NOTEBOOK_BUSY_SHARE`` of it.
-- **The sweep**: 800 one-GPU trials launched together (a Katib sweep whose
-  parallelism the queue, not the user, limits); trial lengths log-normal
-  around 40 minutes (our assumption: trials are short, similar runs).
+- **The sweep**: one Katib Experiment of 800 one-GPU trials, submitted on
+  Tuesday 10:00 with ``parallelTrialCount`` = ``SWEEP_PARALLEL_TRIALS`` (12:
+  our choice for one researcher's sweep in a 32-GPU lab; Katib's default is
+  3). Katib never creates a sweep's trials all at once: its experiment
+  controller (v0.19, ``ReconcileTrials``) counts the Experiment's pending and
+  running trials and creates new ones until they are ``parallelTrialCount``
+  again, so a new trial follows each one that finishes. The trace therefore gives each trial the sweep's
+  submission time as ``arrival`` (the earliest it could be created) and the
+  ``Sweep`` it belongs to; ``sweeps.SweepGate`` creates them in the trace's
+  order as trials finish, in the run on the cluster and in the in-process
+  replays alike, so every run sees the same workload and a slower schedule
+  also creates its trials later. Trial lengths are log-normal around
+  40 minutes (our assumption: trials are short, similar runs).
 """
 
 from __future__ import annotations
@@ -76,6 +87,7 @@ JOBS_PER_WEEK = 450
 the sweep and the notebooks are added over two weeks."""
 NOTEBOOK_BUSY_SHARE = 0.4
 SWEEP_TRIALS = 800
+SWEEP_PARALLEL_TRIALS = 12
 SWEEP_TRIAL_MEDIAN_H = 40 / 60
 SWEEP_ARRIVAL_H = 24 + 10.0
 """Tuesday 10:00 of the first week."""
@@ -113,6 +125,15 @@ def small_lab() -> Lab:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """A Katib Experiment: its trials are created one after another, at most
+    ``parallel_trials`` of them pending or running at once."""
+
+    name: str
+    parallel_trials: int
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str
     owner: str
@@ -125,6 +146,9 @@ class Workload:
     gpus_per_pod: int
     busy: tuple[tuple[float, float], ...] = ()
     """A notebook's busy stretches, (from, to) in hours after its start."""
+    sweep: Sweep | None = None
+    """The sweep whose trial this is: then ``arrival`` is the sweep's submission, and
+    the trial is created when the sweep has room for it (``sweeps.SweepGate``)."""
 
     @property
     def gpus(self) -> int:
@@ -220,9 +244,13 @@ def lab_trace(lab: Lab, seed: int = 1, horizon: float = HORIZON_H) -> list[Workl
             workloads.append(Workload(f"job-{rank + 1}-{i}", researcher.name, JOB, arrival, duration, pods, per_pod))
     sweeper = lab.researchers[1].name
     if SWEEP_ARRIVAL_H < horizon:
+        sweep = Sweep("sweep", SWEEP_PARALLEL_TRIALS)
+        width = len(str(SWEEP_TRIALS - 1))
         for i in range(SWEEP_TRIALS):
             duration = max(MIN_DURATION_H, rng.lognormvariate(math.log(SWEEP_TRIAL_MEDIAN_H), 0.5))
-            workloads.append(Workload(f"trial-{i}", sweeper, TRIAL, SWEEP_ARRIVAL_H, duration, 1, 1))
+            # Zero-padded, so that the sort below keeps the trials in the order Katib creates them.
+            name = f"trial-{i:0{width}d}"
+            workloads.append(Workload(name, sweeper, TRIAL, SWEEP_ARRIVAL_H, duration, 1, 1, sweep=sweep))
     return sorted(workloads, key=lambda w: (w.arrival, w.name))
 
 
