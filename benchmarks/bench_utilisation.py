@@ -18,8 +18,8 @@ stand-in kubelet, made it Running) and stops when its container finished
 relative to a marker ConfigMap created as the replay begins. KWOK counts a
 pod's duration from when it handled the pod's Running update (the moment
 ``startTime`` keeps to the second), so a pod counts for what the cluster held,
-KWOK's lag included (``utilisation.lag`` prints it). Those timestamps have one-second resolution: ``FACTOR`` seconds (40 minutes) of lab
-time.
+KWOK's lag included (``utilisation.lag`` prints it). Those timestamps have
+one-second resolution: ``FACTOR`` seconds (40 minutes) of lab time.
 
 A sweep's trials are created as Katib creates them (``utilisation.sweeps``):
 the next one of a run when one of that run's trials has a Succeeded pod. Katib

@@ -344,17 +344,17 @@ def capacity(profile: Profile, snapshot: Snapshot, free_after: Mapping[str, Mapp
         return free_gpus, total, fits, None
     gpu_type = profile.gpu_type or ""
     if shape.gpus and not total and unavailable:
-        why = refusals.servers_unavailable(gpu_type, unavailable)
+        refusal = refusals.servers_unavailable(gpu_type, unavailable)
     elif shape.gpus and total and largest < shape.gpus:
-        why = refusals.too_large(shape.gpus, gpu_type, largest)
+        refusal = refusals.too_large(shape.gpus, gpu_type, largest)
     elif not large_enough:
         what = f"{profile.gpus} {gpu_type} GPUs" if profile.gpus else "this shape"
-        why = refusals.no_room_for_shape(what, profile.cpu, profile.memory)
+        refusal = refusals.no_room_for_shape(what, profile.cpu, profile.memory)
     elif shape.gpus and largest_free < shape.gpus:
-        why = refusals.too_few_free(shape.gpus, gpu_type, largest_free)
+        refusal = refusals.too_few_free(shape.gpus, gpu_type, largest_free)
     else:
-        why = refusals.no_cpu_or_memory(shape.gpus, profile.cpu, profile.memory)
-    return free_gpus, total, 0, why
+        refusal = refusals.no_cpu_or_memory(shape.gpus, profile.cpu, profile.memory)
+    return free_gpus, total, 0, refusal
 
 
 def evaluate(profiles: Sequence[Profile], snapshot: Snapshot, claims: Iterable[Claim]) -> list[ProfileStatus]:

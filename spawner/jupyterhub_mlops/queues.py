@@ -176,14 +176,15 @@ def cluster_queues(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str,
     out = []
     left = dict(gpus_by_type)
     typed = {g: q for g, q in group_quotas.items() if not isinstance(q, int)}
-    for group, quota in sorted(typed.items()):
-        shares = {t: quota.get(t, 0) for t in gpus_by_type}
+    for group, per_type in sorted(typed.items()):
+        shares = {t: per_type.get(t, 0) for t in gpus_by_type}
         for gpu_type, n in shares.items():
             left[gpu_type] -= n
         out += group_queues(group, shares)
-    for group, quota in sorted((g, q) for g, q in group_quotas.items() if isinstance(q, int)):
+    any_type = {g: q for g, q in group_quotas.items() if isinstance(q, int)}
+    for group, total in sorted(any_type.items()):
         # A group's share of a type may take what an earlier group's rounding left.
-        shares = _fit_shares(split_quota(quota, left), left)
+        shares = _fit_shares(split_quota(total, left), left)
         for gpu_type, n in shares.items():
             left[gpu_type] -= n
         out += group_queues(group, shares)

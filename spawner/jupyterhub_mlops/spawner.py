@@ -269,7 +269,7 @@ class GPUKubeSpawner(KubeSpawner):
     def _timeout_of_queued_spawns(self, change) -> None:
         # JupyterHub reads start_timeout right after it sets user_options and before
         # start() runs: a spawn that waits in line gets its own, longer, timeout here.
-        self._configured_start_timeout = getattr(self, "_configured_start_timeout", self.start_timeout)
+        self._configured_start_timeout = getattr(self, "_configured_start_timeout", self.start_timeout)  # type: ignore[has-type]
         self.start_timeout = self.queue_timeout if self.wants_queue(change.new) else self._configured_start_timeout
 
     def wants_queue(self, options: Mapping | None) -> bool:
@@ -591,7 +591,7 @@ class GPUKubeSpawner(KubeSpawner):
         said = None
         while self._start_future is None or not self._start_future.done():
             pod = self.pod_reflector.pods.get(key) if self.pod_reflector else None
-            if is_gated(pod):
+            if pod is not None and is_gated(pod):
                 place = await self._read_place(pod)
                 gpus, gpu_type = self.queued_for or (0, "GPU")
                 group = queue_group([g.name for g in self.user.groups], self.gpu_profiles().group_gpu_quotas)

@@ -77,8 +77,9 @@ class JobCache:
         whose answer is the truthful one).
         """
         trials = self.trials.snapshot()
-        if trials is None and wait > 0 and self.trials.error is None and self._from_another_thread():
-            first_sync = asyncio.run_coroutine_threadsafe(self.trials.ready(wait), self._loop)
+        loop = self._loop
+        if trials is None and wait > 0 and self.trials.error is None and loop and self._from_another_thread():
+            first_sync = asyncio.run_coroutine_threadsafe(self.trials.ready(wait), loop)
             try:
                 first_sync.result(wait + 1)
             except (JobsError, TimeoutError):

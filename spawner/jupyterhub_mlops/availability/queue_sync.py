@@ -122,7 +122,9 @@ class QueueSync:
                 obj,
                 field_manager=FIELD_MANAGER,
                 force=True,
-                _content_type="application/apply-patch+yaml",
+                # Server-side apply; the generated client takes the content type at run
+                # time, though its signature does not list it.
+                _content_type="application/apply-patch+yaml",  # type: ignore[call-arg]
                 _request_timeout=self.timeout,
             )
 
