@@ -21,8 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+KUEUE_GROUP = "kueue.x-k8s.io"
+KUEUE_VERSION = "v1beta2"
+"""The Kueue API both sides read and write (Kueue v0.19's storage version)."""
+VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
+"""Kueue's visibility API (an aggregated API), same version: where a workload stands in line."""
+JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
+"""Kueue's label on a Workload: the UID of the pod or job it stands for."""
 QUEUE_NAME_LABEL = "kueue.x-k8s.io/queue-name"
 """The label that puts a workload (a pod, a Job, a PyTorchJob) in a LocalQueue."""
 PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
@@ -95,3 +103,30 @@ def ordinal(n: int) -> str:
 def place_phrase(position: int | None) -> str:
     """ "3rd in line", or what is said before Kueue has ranked a workload."""
     return f"{ordinal(position)} in line" if position else "waiting for its place in line"
+
+
+def is_gated(pod: Mapping | None) -> bool:
+    """Whether Kueue still holds the pod back (its admission gate is on)."""
+    gates = ((pod or {}).get("spec") or {}).get("schedulingGates") or ()
+    return any(gate.get("name") == ADMISSION_GATE for gate in gates)
+
+
+def waiting_reason(workload: Mapping) -> str:
+    """Why Kueue holds a Workload, in Kueue's words: its ``QuotaReserved`` condition while
+    false ("" when Kueue has said nothing yet)."""
+    for condition in (workload.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
+            return condition.get("message") or condition.get("reason") or ""
+    return ""
+
+
+def ranks(pending: Mapping | None) -> dict[str, int | None]:
+    """Workload name -> its place in its ClusterQueue's line, counted from 1, from a
+    ``pendingworkloads`` document of the visibility API (None where Kueue gave none)."""
+    out: dict[str, int | None] = {}
+    for item in (pending or {}).get("items") or []:
+        name = (item.get("metadata") or {}).get("name")
+        position = item.get("positionInClusterQueue")
+        if name:
+            out[name] = position + 1 if isinstance(position, int) else None
+    return out

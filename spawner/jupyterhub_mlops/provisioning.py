@@ -21,6 +21,7 @@ from typing import Any
 
 from mlops_contract.labels import owner_labels
 from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
+from mlops_contract.queueing import KUEUE_GROUP, KUEUE_VERSION
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 USER_CLUSTER_ROLE = "jupyterhub-mlops:user"
@@ -174,8 +175,8 @@ async def ensure_user_namespace(
         (
             f"Kueue LocalQueue {namespace}/{queue['metadata']['name']}",
             lambda queue=queue: custom.create_namespaced_custom_object(  # type: ignore[misc]
-                "kueue.x-k8s.io",
-                queue["apiVersion"].split("/")[1],
+                KUEUE_GROUP,
+                KUEUE_VERSION,
                 namespace,
                 "localqueues",
                 queue,

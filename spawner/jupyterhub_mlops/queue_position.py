@@ -23,37 +23,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlops_contract.queueing import (
-    ADMISSION_GATE,
+    JOB_UID_LABEL,
+    KUEUE_GROUP,
+    KUEUE_VERSION,
     NOTEBOOK,
     NOTEBOOK_QUEUE,
     PRIORITY_CLASS_LABEL,
     QUEUE_NAME_LABEL,
+    VISIBILITY_GROUP,
     place_phrase,
+    ranks,
+    waiting_reason,
 )
-
-KUEUE_GROUP = "kueue.x-k8s.io"
-KUEUE_VERSION = "v1beta2"
-VISIBILITY_GROUP = "visibility.kueue.x-k8s.io"
-VISIBILITY_VERSION = "v1beta2"
-JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
-"""Kueue's label on a Workload: the UID of the object (here: the pod) it stands for."""
 
 
 def queue_labels() -> dict[str, str]:
     """The labels that put a GPU notebook pod in its namespace's notebooks LocalQueue."""
     return {QUEUE_NAME_LABEL: NOTEBOOK_QUEUE, PRIORITY_CLASS_LABEL: NOTEBOOK.name}
-
-
-def is_gated(pod: Mapping | None) -> bool:
-    """Whether Kueue still holds the pod back (its admission gate is on)."""
-    gates = ((pod or {}).get("spec") or {}).get("schedulingGates") or []
-    return any(gate.get("name") == ADMISSION_GATE for gate in gates)
-
-
-def ordinal(n: int) -> str:
-    if 10 <= n % 100 <= 20:
-        return f"{n}th"
-    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
 @dataclass(frozen=True)
@@ -68,18 +54,7 @@ def place_of(workload: Mapping | None, pending: Mapping | None) -> QueuePlace:
     """The place of ``workload`` in the ``pendingworkloads`` document of its LocalQueue."""
     if workload is None:
         return QueuePlace(None, "")
-    name = workload["metadata"]["name"]
-    position = None
-    for item in (pending or {}).get("items") or []:
-        if item.get("metadata", {}).get("name") == name:
-            position = item.get("positionInClusterQueue")
-            position = position + 1 if isinstance(position, int) else None
-            break
-    reason = ""
-    for condition in (workload.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
-            reason = condition.get("message") or condition.get("reason") or ""
-    return QueuePlace(position, reason)
+    return QueuePlace(ranks(pending).get(workload["metadata"]["name"]), waiting_reason(workload))
 
 
 def queue_message(place: QueuePlace, group: str, gpus: int, gpu_type: str) -> str:
@@ -116,7 +91,7 @@ async def read_place(api_client, namespace: str, pod_uid: str, timeout: float = 
         return QueuePlace(None, "")
     # A subresource path: the generated clients would escape its slash.
     pending = await api_client.call_api(
-        f"/apis/{VISIBILITY_GROUP}/{VISIBILITY_VERSION}/namespaces/{{namespace}}/localqueues/{NOTEBOOK_QUEUE}"
+        f"/apis/{VISIBILITY_GROUP}/{KUEUE_VERSION}/namespaces/{{namespace}}/localqueues/{NOTEBOOK_QUEUE}"
         "/pendingworkloads",
         "GET",
         path_params={"namespace": namespace},

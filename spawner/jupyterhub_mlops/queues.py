@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
 from mlops_contract.queueing import (
     COHORT,
+    KUEUE_GROUP,
+    KUEUE_VERSION,
     LOCAL_QUEUE,
     NOTEBOOK_QUEUE,
     SHARED_GROUP,
@@ -47,7 +49,7 @@ from mlops_contract.queueing import (
 
 from .profiles import quota_total
 
-KUEUE_API = "kueue.x-k8s.io/v1beta2"
+KUEUE_API = f"{KUEUE_GROUP}/{KUEUE_VERSION}"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 GROUP_ANNOTATION = "jupyterhub-mlops/group"
 """On a ClusterQueue: the JupyterHub group it serves (names are slugs, this is the name)."""

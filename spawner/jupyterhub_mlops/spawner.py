@@ -33,7 +33,7 @@ from kubernetes_asyncio.client.models import V1ContainerPort
 from kubespawner import KubeSpawner
 from mlops_contract.labels import OWNER_LABEL, owner_labels
 from mlops_contract.namespaces import NAMESPACE_PREFIX, user_namespace
-from mlops_contract.queueing import LOCAL_QUEUE
+from mlops_contract.queueing import LOCAL_QUEUE, is_gated
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Dict, Float, List, Unicode, default, observe
@@ -50,7 +50,7 @@ from .provisioning import (
     ProvisioningError,
     ensure_user_namespace,
 )
-from .queue_position import QueuePlace, is_gated, queue_html_message, queue_labels, queue_message, read_place
+from .queue_position import QueuePlace, queue_html_message, queue_labels, queue_message, read_place
 from .queues import local_queues, queue_group
 from .spawn_form import STATUS_OF_REASON, FormError, render_form, validate_choice, wants_queue
 from .ssh.gateway_public_key import read_from_dir, read_from_secret

@@ -23,12 +23,12 @@ from jupyterhub_mlops.queue_position import queue_labels
 from jupyterhub_mlops.queues import group_queues, resource_flavor, workload_priority_classes
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
-from mlops_contract.queueing import COHORT
+from mlops_contract.queueing import COHORT, KUEUE_GROUP, KUEUE_VERSION
 
 from tests.jobs_support import IMAGE, User, make_user
 from tests.mlops_testing import wait_for
 
-GROUP, VERSION = "kueue.x-k8s.io", "v1beta2"
+GROUP, VERSION = KUEUE_GROUP, KUEUE_VERSION
 PRODUCT = "NVIDIA-RTX-A6000"
 """Two nodes of 4 GPUs in cluster/fleet.yaml."""
 HOLD = {SIMULATE_ANNOTATION: "hold"}

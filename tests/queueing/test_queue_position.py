@@ -9,13 +9,12 @@ from jupyterhub_mlops.availability.queue_sync import gpus_by_type
 from jupyterhub_mlops.progress_streams import merge_streams
 from jupyterhub_mlops.queue_position import (
     QueuePlace,
-    is_gated,
     place_of,
     queue_html_message,
     queue_message,
 )
 from jupyterhub_mlops.spawn_form import FormError, validate_choice
-from mlops_contract.queueing import ADMISSION_GATE, ordinal
+from mlops_contract.queueing import ADMISSION_GATE, is_gated, ordinal
 
 
 @pytest.mark.parametrize(

@@ -17,27 +17,28 @@ of the line for good while keeping it.
 
 from __future__ import annotations
 
-from mlops_contract.queueing import LOCAL_QUEUE, QUEUE_NAME_LABEL, place_phrase
+from mlops_contract.queueing import (
+    JOB_UID_LABEL,
+    KUEUE_GROUP,
+    KUEUE_VERSION,
+    LOCAL_QUEUE,
+    QUEUE_NAME_LABEL,
+    VISIBILITY_GROUP,
+    place_phrase,
+    ranks,
+    waiting_reason,
+)
 
 from .errors import ComponentMissing, NotFound, PermissionDenied
 from .resources import Resource
 
-WORKLOADS = Resource("kueue.x-k8s.io", "v1beta2", "workloads", "Workload", "Kueue")
-LOCAL_QUEUE_VISIBILITY = Resource("visibility.kueue.x-k8s.io", "v1beta2", "localqueues", "LocalQueue", "Kueue")
-JOB_UID_LABEL = "kueue.x-k8s.io/job-uid"
-"""Kueue's label on a Workload: the UID of the job it stands for."""
+WORKLOADS = Resource(KUEUE_GROUP, KUEUE_VERSION, "workloads", "Workload", "Kueue")
+LOCAL_QUEUE_VISIBILITY = Resource(VISIBILITY_GROUP, KUEUE_VERSION, "localqueues", "LocalQueue", "Kueue")
 
 
 def in_line(obj: dict) -> bool:
     """Whether Kueue manages the job (it carries a queue's label)."""
     return QUEUE_NAME_LABEL in ((obj.get("metadata") or {}).get("labels") or {})
-
-
-def _reason(workload: dict) -> str:
-    for condition in (workload.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "QuotaReserved" and condition.get("status") == "False":
-            return condition.get("message") or condition.get("reason") or ""
-    return ""
 
 
 def _owner_uid(workload: dict) -> str | None:
@@ -48,21 +49,13 @@ def _owner_uid(workload: dict) -> str | None:
 def places(workloads: list[dict], pending: dict) -> dict[str, dict]:
     """Job UID -> ``{"position", "reason"}`` (``mlops_contract.api.QueuePlace``) for every
     workload not yet admitted; ``position`` counts from 1 in the group's queue."""
-    ranked = {
-        item["metadata"]["name"]: item.get("positionInClusterQueue")
-        for item in pending.get("items") or []
-        if item.get("metadata", {}).get("name")
-    }
+    ranked = ranks(pending)
     out: dict[str, dict] = {}
     for workload in workloads:
         uid = _owner_uid(workload)
         if uid is None or (workload.get("status") or {}).get("admission"):
             continue
-        position = ranked.get(workload["metadata"]["name"])
-        out[uid] = {
-            "position": position + 1 if isinstance(position, int) else None,
-            "reason": _reason(workload),
-        }
+        out[uid] = {"position": ranked.get(workload["metadata"]["name"]), "reason": waiting_reason(workload)}
     return out
 
 

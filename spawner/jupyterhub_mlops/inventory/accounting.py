@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mlops_contract.placement import GPU_PRODUCT_LABEL as PRODUCT_LABEL
 from mlops_contract.placement import GPU_RESOURCE
-from mlops_contract.queueing import ADMISSION_GATE
+from mlops_contract.queueing import is_gated
 
 from .quantity import QuantityError, resource_amount
 
@@ -145,10 +145,9 @@ def queued_gpu_type(pod: Mapping, requests: Requests) -> str | None:
     requests. A gated pod that names no product (Kueue picks the flavor at
     admission) or asks for no GPU waits for no type in particular: None.
     """
-    spec = pod.get("spec") or {}
-    gates = spec.get("schedulingGates") or ()
-    if not any(g.get("name") == ADMISSION_GATE for g in gates):
+    if not is_gated(pod):
         return None
+    spec = pod.get("spec") or {}
     if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
         return None
     product = (spec.get("nodeSelector") or {}).get(PRODUCT_LABEL)
