@@ -455,11 +455,13 @@ class GPUKubeSpawner(KubeSpawner):
 
     def local_queues(self) -> list[dict]:
         """The user namespace's Kueue LocalQueues (none unless queueing is on)."""
-        profiles = self.gpu_profiles()
-        if not profiles.queue_with_kueue:
+        if not self.gpu_profiles().queue_with_kueue:
             return []
-        group = queue_group([g.name for g in self.user.groups], profiles.group_gpu_quotas)
-        return local_queues(self.namespace, group, owner_labels(self.user.name))
+        return local_queues(self.namespace, self.line_group(), owner_labels(self.user.name))
+
+    def line_group(self) -> str:
+        """The group whose ClusterQueues this user's LocalQueues point at."""
+        return queue_group([g.name for g in self.user.groups], self.gpu_profiles().group_gpu_quotas)
 
     def network_policies(self) -> list[dict]:
         if not self.user_network_policies:
@@ -594,8 +596,7 @@ class GPUKubeSpawner(KubeSpawner):
             if pod is not None and is_gated(pod):
                 place = await self._read_place(pod)
                 gpus, gpu_type = self.queued_for or (0, "GPU")
-                group = queue_group([g.name for g in self.user.groups], self.gpu_profiles().group_gpu_quotas)
-                text = queue_message(place, group, gpus, gpu_type)
+                text = queue_message(place, self.line_group(), gpus, gpu_type)
                 if text != said:
                     said = text
                     yield {"message": text, "html_message": queue_html_message(text)}
