@@ -88,14 +88,15 @@ class User:
         return env
 
 
-async def provision(control_plane, username: str, group: str | None = None) -> UserNamespace:
-    """The user's namespace as the hub provisions it; with ``group``, also the LocalQueues
-    that put the user's notebooks and jobs in that group's Kueue line."""
+async def provision(control_plane, username: str, group: str | None = None, prefix: str | None = None) -> UserNamespace:
+    """The user's namespace as the hub provisions it (under a fresh prefix unless one is
+    given); with ``group``, also the LocalQueues that put the user's notebooks and jobs in
+    that group's Kueue line."""
     from jupyterhub_mlops.queues import local_queues
     from kubernetes_asyncio import config as async_config
     from mlops_contract.namespaces import user_namespace
 
-    prefix = f"mlops-{uuid.uuid4().hex[:4]}-"
+    prefix = prefix or f"mlops-{uuid.uuid4().hex[:4]}-"
     queues = local_queues(user_namespace(username, prefix), group) if group else ()
     api = await async_config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     async with api:

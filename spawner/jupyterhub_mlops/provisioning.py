@@ -9,7 +9,8 @@ the user's own namespace, so the API server's RBAC keeps users apart.
 
 Builders are pure functions (tested as dicts); ``ensure_user_namespace``
 creates what is missing and is idempotent (409 means already there: an object
-that exists is left as it is).
+that exists is left as it is, but for a LocalQueue pointing at another group's line,
+which ``ensure_local_queue`` repoints).
 """
 
 from __future__ import annotations
@@ -174,14 +175,7 @@ async def ensure_user_namespace(
     steps += [
         (
             f"Kueue LocalQueue {namespace}/{queue['metadata']['name']}",
-            lambda queue=queue: custom.create_namespaced_custom_object(  # type: ignore[misc]
-                KUEUE_GROUP,
-                KUEUE_VERSION,
-                namespace,
-                "localqueues",
-                queue,
-                _request_timeout=timeout,
-            ),
+            lambda queue=queue: ensure_local_queue(custom, namespace, queue, timeout),  # type: ignore[misc]
         )
         for queue in local_queues
     ]
@@ -202,3 +196,34 @@ async def ensure_user_namespace(
                 f"creating {what} failed: the API server did not answer ({type(exc).__name__})"
             ) from exc
     return UserNamespace(namespace, service_account)
+
+
+async def ensure_local_queue(custom, namespace: str, queue: dict, timeout: float) -> None:
+    """Create ``queue``, or repoint the LocalQueue of that name at ``queue``'s ClusterQueue.
+
+    A user whose group changed keeps their namespace, and its LocalQueues still point at
+    the old group's line. Kueue makes ``spec.clusterQueue`` immutable, so the queue is
+    deleted (only the one read, by its uid) and made again: workloads waiting in it keep
+    their queue name and join the new group's line; admitted ones keep running on the
+    quota that admitted them.
+    """
+    from kubernetes_asyncio import client as k8s
+
+    name = queue["metadata"]["name"]
+    args = (KUEUE_GROUP, KUEUE_VERSION, namespace, "localqueues")
+    try:
+        await custom.create_namespaced_custom_object(*args, queue, _request_timeout=timeout)
+        return
+    except k8s.ApiException as exc:
+        if exc.status != 409:
+            raise
+    current = await custom.get_namespaced_custom_object(*args, name, _request_timeout=timeout)
+    if current["spec"].get("clusterQueue") == queue["spec"]["clusterQueue"]:
+        return
+    await custom.delete_namespaced_custom_object(
+        *args,
+        name,
+        body={"preconditions": {"uid": current["metadata"]["uid"]}},
+        _request_timeout=timeout,
+    )
+    await custom.create_namespaced_custom_object(*args, queue, _request_timeout=timeout)

@@ -22,10 +22,11 @@ import kubernetes
 from jupyterhub_mlops.queue_position import queue_labels
 from jupyterhub_mlops.queues import group_queues, resource_flavor, workload_priority_classes
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
+from mlops_contract.namespaces import user_namespace
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import COHORT, KUEUE_GROUP, KUEUE_VERSION
 
-from tests.jobs_support import IMAGE, User, make_user
+from tests.jobs_support import IMAGE, User, make_user, provision
 from tests.mlops_testing import wait_for
 
 GROUP, VERSION = KUEUE_GROUP, KUEUE_VERSION
@@ -97,6 +98,13 @@ class Lines:
         user = asyncio.run(make_user(self.cluster, self.core, self.tmp_dir, username, group))
         self.namespaces.append(user.namespace)
         return user
+
+    def move(self, user: User, group: str) -> None:
+        """Provision ``user`` again as a member of ``group``, as the hub does on their next
+        spawn after an operator moved them (same namespace, the new group's line)."""
+        prefix = user.namespace.removesuffix(user.name)
+        assert user_namespace(user.name, prefix) == user.namespace
+        asyncio.run(provision(self.cluster, user.name, group, prefix=prefix))
 
     def notebook(self, user: User, gpus: int) -> str:
         """The user's notebook pod as the hub makes it (no owner, the notebook labels, in
