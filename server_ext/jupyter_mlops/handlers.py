@@ -31,6 +31,7 @@ from .jobs.client import JobsClient
 from .jobs.errors import InvalidSpec, JobsError, NotFound
 from .jobs.informer import resource_version
 from .jobs.kinds import BY_COLLECTION, KINDS, kind_named
+from .jobs.kueue_line import any_queued, with_places
 from .jobs.pytorchjob import PyTorchJob
 from .jobs.resources import PODS
 from .jobs.snapshot import Snapshot
@@ -426,21 +427,33 @@ class WatchHandler(JobsHandler):
                 initial = subscription.initial
             else:
                 initial = [(kinds[0], await async_kube.get(kinds[0].resource, name))]
-            await self.relay(_job_events(initial, subscription), "text/event-stream", _sse, deadline)
+            events = _job_events(initial, subscription, self.placed)
+            await self.relay(events, "text/event-stream", _sse, deadline)
         if subscription.overflowed:
             self.log.warning("jupyter_mlops: a watch stream fell behind and was ended")
 
+    async def placed(self, summaries: list[dict]) -> list[dict]:
+        """``summaries`` with each Queued job's place in line, as ``GET /jobs`` gives them: a
+        client that applies the events over the list must not lose the place. Kueue is asked
+        (off the loop) only when some job is Queued."""
+        if not any_queued(summaries):
+            return summaries
+        return await self.call(with_places, summaries, self.jobs.kube, self.jobs.namespace)
 
-async def _job_events(initial, subscription) -> AsyncIterator[tuple[str, dict]]:
-    """``("job", {"type", "job"})``: the initial objects as ADDED, then every change after them."""
+
+async def _job_events(initial, subscription, placed) -> AsyncIterator[tuple[str, dict]]:
+    """``("job", {"type", "job"})``: the initial objects as ADDED, then every change after them;
+    ``placed`` completes the summaries of queued jobs."""
     known = {}
     for kind, obj in initial:
         known[(kind.name, obj["metadata"]["name"])] = resource_version(obj)
-        yield "job", {"type": "ADDED", "job": kind.summary(obj)}
+    for summary in await placed([kind.summary(obj) for kind, obj in initial]):
+        yield "job", {"type": "ADDED", "job": summary}
     async for kind, event_type, obj in subscription:
         if resource_version(obj) <= known.get((kind.name, obj["metadata"]["name"]), 0):
             continue  # already part of the initial state
-        yield "job", {"type": event_type, "job": kind.summary(obj)}
+        (summary,) = await placed([kind.summary(obj)])
+        yield "job", {"type": event_type, "job": summary}
         if subscription.name is not None and event_type == "DELETED":
             return
 

@@ -19,8 +19,10 @@ import uuid
 from pathlib import Path
 
 import kubernetes
+from jupyter_mlops.jobs import PyTorchJob
 from jupyterhub_mlops.queue_position import queue_labels
 from jupyterhub_mlops.queues import group_queues, resource_flavor, workload_priority_classes
+from mlops_cluster import training_operator
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.namespaces import user_namespace
 from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
@@ -41,6 +43,18 @@ def condition(obj: dict, kind: str, status: str = "True") -> dict | None:
         if found["type"] == kind and found["status"] == status:
             return found
     return None
+
+
+def ddp(name: str, gpus: int) -> PyTorchJob:
+    """Two replicas of ``gpus`` RTX GPUs each, running as long as the test lets them."""
+    return PyTorchJob(
+        name=name, command="python train.py", replicas=2, gpus=gpus, gpu_type=PRODUCT, image=IMAGE, snapshot=None
+    )
+
+
+def replicas(name: str) -> str:
+    """The label selector of a PyTorchJob's replica pods."""
+    return f"{training_operator.JOB_NAME_LABEL}={name}"
 
 
 def running_on_flavor(pod) -> bool:
@@ -159,6 +173,12 @@ class Lines:
             if any(ref["uid"] == owner_uid for ref in workload["metadata"].get("ownerReferences") or []):
                 return workload
         return None
+
+    def held_back(self, namespace: str, uid: str) -> dict | None:
+        """The job's Workload once Kueue has tried and found no quota for it."""
+        workload = self.workload_of(namespace, uid)
+        refused = workload and condition(workload, "QuotaReserved", "False")
+        return workload if refused and "insufficient unused quota" in refused["message"] else None
 
     def finish(self, namespace: str, pod: str) -> None:
         self.core.patch_namespaced_pod(pod, namespace, {"metadata": {"annotations": {SIMULATE_ANNOTATION: "succeed"}}})

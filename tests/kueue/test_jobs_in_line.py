@@ -13,11 +13,8 @@ import json
 
 import kubernetes
 import pytest
-from jupyter_mlops.jobs import PyTorchJob
-from mlops_cluster import training_operator
 
-from tests.jobs_support import IMAGE
-from tests.kueue.lines import GROUP, PRODUCT, VERSION, condition
+from tests.kueue.lines import GROUP, VERSION, condition, ddp, replicas
 from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -26,24 +23,6 @@ POLICY_CHANGE_REFUSED = (
     "A notebook may change nothing of a Workload but spec.active; its line and priority are Kueue's."
 )
 """helm-values/kueue-policies.yaml's sentence for a notebook's change to a Workload's line."""
-
-
-def ddp(name: str, gpus: int) -> PyTorchJob:
-    """Two replicas of ``gpus`` RTX GPUs each, running as long as the test lets them."""
-    return PyTorchJob(
-        name=name, command="python train.py", replicas=2, gpus=gpus, gpu_type=PRODUCT, image=IMAGE, snapshot=None
-    )
-
-
-def replicas(name: str) -> str:
-    return f"{training_operator.JOB_NAME_LABEL}={name}"
-
-
-def held_back(lines, namespace: str, uid: str) -> dict | None:
-    """The job's Workload once Kueue has tried and found no quota for it."""
-    workload = lines.workload_of(namespace, uid)
-    refused = workload and condition(workload, "QuotaReserved", "False")
-    return workload if refused and "insufficient unused quota" in refused["message"] else None
 
 
 def listed(client, name: str) -> dict:
@@ -63,7 +42,7 @@ def test_a_pytorchjob_holds_no_gpu_until_all_its_replicas_fit(lines):
     handle = ddp("ddp", gpus=4).submit(client, if_not_fits="queue")
     job = handle.get()
     assert job["spec"]["runPolicy"]["suspend"] is True  # Kueue's webhook, on the way in
-    wait_for(lambda: held_back(lines, user.namespace, job["metadata"]["uid"]), timeout=30, what="Kueue to hold it")
+    wait_for(lambda: lines.held_back(user.namespace, job["metadata"]["uid"]), timeout=30, what="Kueue to hold it")
 
     assert lines.pods(user.namespace, replicas("ddp")) == []
     summary = listed(client, "ddp")
@@ -97,7 +76,7 @@ def test_a_cancelled_job_leaves_the_line_for_good(lines):
     wait_for(lambda: len(lines.running(user.namespace, replicas("admitted"))) == 2, timeout=90, what="it to run")
     waiting = ddp("waiting", gpus=2).submit(client, if_not_fits="queue")
     waiting_uid = waiting.get()["metadata"]["uid"]
-    wait_for(lambda: held_back(lines, user.namespace, waiting_uid), timeout=30, what="Kueue to hold it")
+    wait_for(lambda: lines.held_back(user.namespace, waiting_uid), timeout=30, what="Kueue to hold it")
     assert listed(client, "waiting")["state"] == "Queued"
 
     for handle in (waiting, admitted):

@@ -59,10 +59,15 @@ def places(workloads: list[dict], pending: dict) -> dict[str, dict]:
     return out
 
 
+def any_queued(summaries: list[dict]) -> bool:
+    """Whether ``with_places`` has anything to read for ``summaries``."""
+    return any(s["state"] == "Queued" for s in summaries)
+
+
 def with_places(summaries: list[dict], kube, namespace: str) -> list[dict]:
     """``summaries`` with each Queued job's place in line (``queue``) and a message
     that says it; read only when some job is Queued."""
-    if not any(s["state"] == "Queued" for s in summaries):
+    if not any_queued(summaries):
         return summaries
     try:
         workloads = kube.list(WORKLOADS, namespace)["items"]
