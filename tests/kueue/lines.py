@@ -42,6 +42,14 @@ def condition(obj: dict, kind: str, status: str = "True") -> dict | None:
     return None
 
 
+def held_back(lines: Lines, namespace: str, uid: str) -> dict | None:
+    """The Workload of the object ``uid`` (a job, a pod) once Kueue has tried and found
+    no quota for it."""
+    workload = lines.workload_of(namespace, uid)
+    refused = workload and condition(workload, "QuotaReserved", "False")
+    return workload if refused and "insufficient unused quota" in refused["message"] else None
+
+
 def running_on_flavor(pod) -> bool:
     """Bound by the scheduler to a node of the GPU type, and Running there."""
     return (

@@ -17,7 +17,7 @@ from jupyter_mlops.jobs import PyTorchJob
 from mlops_cluster import training_operator
 
 from tests.jobs_support import IMAGE
-from tests.kueue.lines import GROUP, PRODUCT, VERSION, condition
+from tests.kueue.lines import GROUP, PRODUCT, VERSION, condition, held_back
 from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -37,13 +37,6 @@ def ddp(name: str, gpus: int) -> PyTorchJob:
 
 def replicas(name: str) -> str:
     return f"{training_operator.JOB_NAME_LABEL}={name}"
-
-
-def held_back(lines, namespace: str, uid: str) -> dict | None:
-    """The job's Workload once Kueue has tried and found no quota for it."""
-    workload = lines.workload_of(namespace, uid)
-    refused = workload and condition(workload, "QuotaReserved", "False")
-    return workload if refused and "insufficient unused quota" in refused["message"] else None
 
 
 def listed(client, name: str) -> dict:
