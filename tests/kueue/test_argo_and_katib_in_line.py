@@ -18,7 +18,7 @@ from hera.workflows import Container, Resources, Steps, Workflow
 from hera.workflows.models import Toleration
 from jupyter_mlops.jobs import Parameter, Snapshot, Sweep, submit_workflow
 from mlops_contract.jobs import FINISHED
-from mlops_contract.placement import GPU_PRODUCT_LABEL, default_gpu_tolerations
+from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import (
     JOB,
     LOCAL_QUEUE,
@@ -27,6 +27,7 @@ from mlops_contract.queueing import (
     TRIAL,
     WAITING_IN_LINE,
     is_gated,
+    resource_flavor_name,
 )
 
 from tests.jobs_support import IMAGE, LR_TRIAL, runs_locally
@@ -163,8 +164,17 @@ def test_sweep_trials_take_turns_on_the_groups_gpu(lines, kueue_job_runner, code
         assert trial["state"] == "Succeeded", trial
         assert float(trial["metrics"]["accuracy"]) == pytest.approx(1 - float(trial["parameters"]["lr"]), abs=1e-4)
     # Every trial went through Kueue: each Job's Workload was admitted on the RTX flavor.
-    for job in batch.list_namespaced_job(user.namespace).items:
-        workload = lines.workload_of(user.namespace, job.metadata.uid)
-        assert condition(workload, "Admitted") and condition(workload, "Finished"), job.metadata.name
-        assert job.metadata.name in trials
+    jobs = batch.list_namespaced_job(user.namespace).items
+    assert sorted(j.metadata.name for j in jobs) == sorted(trials)
+    for job in jobs:
+        workload = wait_for(
+            lambda uid=job.metadata.uid: (
+                (w := lines.workload_of(user.namespace, uid)) and condition(w, "Finished") and w
+            ),
+            timeout=30,
+            what=f"Kueue to see trial {job.metadata.name} finished",
+        )
+        assert condition(workload, "Admitted"), job.metadata.name
+        (assigned,) = workload["status"]["admission"]["podSetAssignments"]
+        assert assigned["flavors"] == {GPU_RESOURCE: resource_flavor_name(PRODUCT)}, job.metadata.name
     assert waiting.metadata.name in trials and running.metadata.name in trials
