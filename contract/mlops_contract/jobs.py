@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .placement import GPU_PRODUCT_LABEL, GPU_RESOURCE
-from .queueing import QUEUE_NAME_LABEL
+from .queueing import QUEUE_NAME_LABEL, WAITING_IN_LINE
 from .sweep_algorithms import SWEEP_ALGORITHMS as SWEEP_ALGORITHMS  # re-exported: one name
 
 STATES = ("Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled")
@@ -127,7 +127,7 @@ class PyTorchJobKind(ConditionsKind):
         if state == "Cancelled" and QUEUE_NAME_LABEL in labels:
             # Kueue suspends a job in its line until it admits it; the user's cancel
             # is the annotation, which ``state`` reads above this.
-            return "Queued", "waiting in Kueue's line for its GPUs"
+            return "Queued", WAITING_IN_LINE
         return state, message
 
     def requested_gpus(self, obj: dict[str, Any]) -> tuple[int, str | None]:

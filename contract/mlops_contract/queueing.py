@@ -37,6 +37,8 @@ PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"
 """The label naming a workload's WorkloadPriorityClass."""
 ADMISSION_GATE = "kueue.x-k8s.io/admission"
 """The scheduling gate Kueue puts on a queued pod and lifts when it admits it."""
+WAITING_IN_LINE = "waiting in Kueue's line for its GPUs"
+"""What a Queued job or workflow step says before Kueue says why."""
 
 LOCAL_QUEUE = "gpus"
 """The LocalQueue of jobs, workflow steps and sweep trials in every user namespace."""

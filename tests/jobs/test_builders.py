@@ -855,6 +855,28 @@ def test_workflow_steps_are_the_nodes_that_run_not_the_groups_around_them():
     assert steps[3]["message"] == "when 'false' evaluated false"
 
 
+def test_a_workflow_step_behind_kueues_gate_reads_queued():
+    """Argo calls a step Pending, with no message, while Kueue's admission gate holds its
+    pod; once the gate is lifted, Pending is Argo's again (the pod is being scheduled)."""
+    kind = KINDS["workflow"]
+    nodes = {
+        "wf": {"id": "wf", "displayName": "wf", "type": "Steps", "phase": "Running"},
+        "wf-1": {"id": "wf-1", "displayName": "train", "type": "Pod", "phase": "Pending"},
+    }
+    obj = {"metadata": {"name": "wf"}, "spec": {}, "status": {"phase": "Running", "nodes": nodes}}
+    pod = {"metadata": {"name": "wf-train-1", "annotations": {"workflows.argoproj.io/node-id": "wf-1"}}, "spec": {}}
+    gated = {**pod, "spec": {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}}
+
+    (step,) = kind.parts(obj, [gated], None)
+    assert (step["state"], step["message"], step["pod"]) == (
+        "Queued",
+        "waiting in Kueue's line for its GPUs",
+        "wf-train-1",
+    )
+    (step,) = kind.parts(obj, [pod], None)
+    assert (step["state"], step["message"]) == ("Pending", "")
+
+
 def test_workflow_steps_run_as_the_executor_account():
     manifest = {
         "apiVersion": "argoproj.io/v1alpha1",

@@ -1,9 +1,12 @@
 """A control plane of their own for the Kueue tests: Kueue's manager with its webhooks
-and visibility API, and the Training Operator for PyTorchJobs.
+and visibility API, the Training Operator for PyTorchJobs, Argo's workflow-controller
+for workflows and Katib for sweeps.
 
-Nothing here writes a Workload's, a Job's or a PyTorchJob's status: Kueue admits,
-the Job controller and the Training Operator make pods, the real scheduler binds
-them, KWOK runs and finishes them (``cluster/kwok/stages.yaml``).
+Nothing here writes a Workload's, a Job's, a PyTorchJob's, a Workflow's or an
+Experiment's status: Kueue admits, the Job controller, the Training Operator, Argo
+and Katib make pods, the real scheduler binds them, KWOK runs and finishes them
+(``cluster/kwok/stages.yaml``), or, for the namespaces a test opts in
+(``kueue_job_runner``), the pod runner runs them as local processes.
 """
 
 from __future__ import annotations
@@ -24,11 +27,29 @@ def kueue_cluster(tmp_path_factory):
     # The upper half of the pod range: the session's cluster may run pods in the same
     # worker, and no two processes may get the same pod IP.
     cp = ControlPlane(
-        tmp_path_factory.mktemp("kueue-cluster"), kueue=True, training_operator=True, pod_cidr=second_pod_cidr()
+        tmp_path_factory.mktemp("kueue-cluster"),
+        kueue=True,
+        training_operator=True,
+        argo_controller=True,
+        katib=True,
+        pod_cidr=second_pod_cidr(),
     )
     cp.start()
     yield cp
     cp.stop()
+
+
+@pytest.fixture(scope="session")
+def kueue_job_runner(kueue_cluster, tmp_path_factory):
+    """The kubelet's part for the pods Argo and Katib make in this cluster (steps, trials,
+    suggestion services), in namespaces labelled ``RUN_LOCALLY``
+    (``tests.jobs_support.runs_locally``): the session's ``job_runner`` for this cluster.
+    A pod Kueue holds back has no node and no IP, so it runs only once admitted."""
+    from tests.jobs_support import controllers_pod_runner
+
+    runner = controllers_pod_runner(kueue_cluster, tmp_path_factory.mktemp("kueue-job-pods"))
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,14 @@ import copy
 from dataclasses import dataclass
 
 from mlops_contract import jobs
-from mlops_contract.queueing import JOB, LOCAL_QUEUE, PRIORITY_CLASS_LABEL, QUEUE_NAME_LABEL
+from mlops_contract.queueing import (
+    JOB,
+    LOCAL_QUEUE,
+    PRIORITY_CLASS_LABEL,
+    QUEUE_NAME_LABEL,
+    WAITING_IN_LINE,
+    is_gated,
+)
 
 from . import podspec
 from .argo_server import create_workflow
@@ -183,23 +190,27 @@ class WorkflowKind(JobKind):
         return node_name.rsplit(".", 1)[-1] if node_name else pod["metadata"]["name"]
 
     def parts(self, obj: dict, pods: list[dict], client) -> list[dict]:
-        pods_by_node = {
-            (p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p["metadata"]["name"] for p in pods
-        }
+        pods_by_node = {(p["metadata"].get("annotations") or {}).get(NODE_ID_ANNOTATION): p for p in pods}
         steps = []
         for node_id, node in ((obj.get("status") or {}).get("nodes") or {}).items():
             if node.get("type") not in STEP_NODE_TYPES:
                 continue
+            pod = pods_by_node.get(node_id)
+            state = STEP_STATES.get(node.get("phase") or "", "Pending")
+            message = node.get("message") or ""
+            if state == "Pending" and is_gated(pod):
+                # Argo reads a pod behind Kueue's admission gate as merely Pending, no reason given.
+                state, message = "Queued", WAITING_IN_LINE
             steps.append(
                 {
                     "name": node.get("displayName") or node.get("name") or node_id,
                     "id": node_id,
                     "type": node.get("type"),
-                    "state": STEP_STATES.get(node.get("phase") or "", "Pending"),
-                    "message": node.get("message") or "",
+                    "state": state,
+                    "message": message,
                     "started": node.get("startedAt"),
                     "finished": node.get("finishedAt"),
-                    "pod": pods_by_node.get(node_id),
+                    "pod": pod["metadata"]["name"] if pod else None,
                 }
             )
         return sorted(steps, key=lambda s: (s["started"] or "", s["name"]))
