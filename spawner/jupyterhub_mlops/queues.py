@@ -5,7 +5,10 @@ The same numbers become Kueue's quotas, so jobs, sweeps and notebooks wait in
 one line under the same limits:
 
 - a ResourceFlavor per GPU type of the cluster (``resource_flavor``), which
-  Kueue pins to the nodes with that ``nvidia.com/gpu.product`` label;
+  Kueue pins to the nodes with that ``nvidia.com/gpu.product`` label, and the
+  one Topology all of them name (``server_topology``): its only level is the
+  server, so Kueue admits a workload only when each of its pods fits on one
+  server, not merely in the quota (topology-aware scheduling; see below);
 - per group with a quota, two ClusterQueues in one cohort
   (``cluster_queues``): the group's quota, where its notebooks run and which
   they never exceed (``borrowingLimit: 0``), and a batch queue with no quota of
@@ -22,6 +25,14 @@ ever takes a lower priority, and notebooks are the highest), so a GPU lent to
 a notebook could not be taken back. Jobs and trials only ever run on lent
 GPUs, and yield them (by preemption) when the lending group's notebook
 arrives; a job also preempts its own group's trials.
+
+Why a topology: without one, Kueue counts a flavor's GPUs as one pool. A 4-GPU
+pod is admitted when 4 of the quota are free, even spread 1 + 1 + 2 over three
+servers; it then waits as a Pending pod, holding quota that smaller workloads
+could have run on. With every flavor naming the server topology, Kueue tracks
+what each node has free (its own workloads and every other pod) and admits
+only what a node can hold; it also picks that node, so the scheduler has no
+second opinion to disagree with.
 
 Quotas that promise more GPUs than the cluster has are refused
 (``QuotaError``): Kueue would then admit notebooks no node can hold, and they
@@ -50,6 +61,9 @@ from mlops_contract.queueing import (
 from .profiles import quota_total
 
 KUEUE_API = f"{KUEUE_GROUP}/{KUEUE_VERSION}"
+SERVER_TOPOLOGY = "jupyterhub-mlops-servers"
+SERVER_LEVEL = "kubernetes.io/hostname"
+"""The node label that names a server; the topology's one level."""
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyterhub-mlops"}
 GROUP_ANNOTATION = "jupyterhub-mlops/group"
 """On a ClusterQueue: the JupyterHub group it serves (names are slugs, this is the name)."""
@@ -72,13 +86,24 @@ def workload_priority_classes() -> list[dict]:
     ]
 
 
+def server_topology() -> dict:
+    """Servers as Kueue's topology: a workload's pods must each fit on one node."""
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "Topology",
+        "metadata": {"name": SERVER_TOPOLOGY, "labels": dict(MANAGED_BY)},
+        "spec": {"levels": [{"nodeLabel": SERVER_LEVEL}]},
+    }
+
+
 def resource_flavor(gpu_product: str) -> dict:
-    """The flavor of one GPU type. No tolerations: the suite's GPU pods carry them already."""
+    """The flavor of one GPU type, placed server by server (``server_topology``).
+    No tolerations: the suite's GPU pods carry them already."""
     return {
         "apiVersion": KUEUE_API,
         "kind": "ResourceFlavor",
         "metadata": {"name": resource_flavor_name(gpu_product), "labels": dict(MANAGED_BY)},
-        "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: gpu_product}},
+        "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: gpu_product}, "topologyName": SERVER_TOPOLOGY},
     }
 
 
@@ -232,6 +257,7 @@ def cluster_objects(group_quotas: Mapping[str, Quota], gpus_by_type: Mapping[str
     """Every cluster-scoped Kueue object of the suite, in the order to apply them."""
     return [
         *workload_priority_classes(),
+        server_topology(),
         *(resource_flavor(t) for t in sorted(gpus_by_type)),
         *cluster_queues(group_quotas, gpus_by_type),
     ]

@@ -21,7 +21,7 @@ from pathlib import Path
 import kubernetes
 from jupyter_mlops.jobs import PyTorchJob
 from jupyterhub_mlops.queue_position import queue_labels
-from jupyterhub_mlops.queues import group_queues, resource_flavor, workload_priority_classes
+from jupyterhub_mlops.queues import group_queues, resource_flavor, server_topology, workload_priority_classes
 from mlops_cluster import training_operator
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.namespaces import user_namespace
@@ -76,7 +76,7 @@ class Lines:
         self.hub_core = kubernetes.client.CoreV1Api(cluster.api_client("hub"))
         self.cluster_queues: list[str] = []
         self.namespaces: list[str] = []
-        cluster.apply_objects([*workload_priority_classes(), resource_flavor(PRODUCT)])
+        cluster.apply_objects([*workload_priority_classes(), server_topology(), resource_flavor(PRODUCT)])
         wait_for(lambda: not self.busy_gpu_pods(), timeout=90, what="earlier tests' pods to leave the RTX GPUs")
         # Any other ClusterQueue in the cohort would lend its quota to this test's groups.
         wait_for(

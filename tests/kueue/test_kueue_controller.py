@@ -19,9 +19,10 @@ import uuid
 
 import kubernetes
 import pytest
+from jupyterhub_mlops.queues import resource_flavor, server_topology
 from mlops_cluster import training_operator
 from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
-from mlops_contract.placement import GPU_PRODUCT_LABEL, GPU_RESOURCE, default_gpu_tolerations
+from mlops_contract.placement import GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import ADMISSION_GATE, LOCAL_QUEUE, QUEUE_NAME_LABEL, resource_flavor_name
 
 from tests.kueue.lines import GROUP, HOLD, PRODUCT, VERSION, condition, running_on_flavor
@@ -38,18 +39,8 @@ PENDING_VIEWER_ROLE = "kueue-pending-workloads-cq-viewer-role"
 @pytest.fixture(scope="module")
 def flavor(kueue_cluster):
     """The GPU type's ResourceFlavor, as the suite names it (applied: other tests may share it)."""
-    name = resource_flavor_name(PRODUCT)
-    kueue_cluster.apply_objects(
-        [
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ResourceFlavor",
-                "metadata": {"name": name},
-                "spec": {"nodeLabels": {GPU_PRODUCT_LABEL: PRODUCT}},
-            }
-        ]
-    )
-    return name
+    kueue_cluster.apply_objects([server_topology(), resource_flavor(PRODUCT)])
+    return resource_flavor_name(PRODUCT)
 
 
 @pytest.fixture

@@ -112,7 +112,17 @@ def test_priority_classes_rank_notebooks_above_jobs_above_trials():
     flavors = [o for o in objects if o["kind"] == "ResourceFlavor"]
     assert [f["spec"]["nodeLabels"] for f in flavors] == [{"nvidia.com/gpu.product": t} for t in sorted(FLEET)]
     kinds = [o["kind"] for o in objects]
-    assert kinds.index("ResourceFlavor") < kinds.index("ClusterQueue")  # applied in order
+    assert kinds.index("Topology") < kinds.index("ResourceFlavor") < kinds.index("ClusterQueue")  # applied in order
+
+
+def test_every_flavor_places_workloads_server_by_server():
+    """Each GPU type's flavor names the one topology, whose only level is the server: Kueue
+    then admits a workload only where each of its pods fits on a node."""
+    objects = cluster_objects({"vision": 4}, FLEET)
+    (topology,) = [o for o in objects if o["kind"] == "Topology"]
+    assert topology["spec"]["levels"] == [{"nodeLabel": "kubernetes.io/hostname"}]
+    flavors = [o for o in objects if o["kind"] == "ResourceFlavor"]
+    assert flavors and {f["spec"]["topologyName"] for f in flavors} == {topology["metadata"]["name"]}
 
 
 def test_a_quota_per_gpu_type_is_taken_as_given_and_the_rest_shared():

@@ -30,6 +30,7 @@ from ..queues import KUEUE_API, MANAGED_BY, QuotaError, cluster_objects, strande
 
 FIELD_MANAGER = "jupyterhub-mlops"
 PLURALS = {
+    "Topology": "topologies",
     "ResourceFlavor": "resourceflavors",
     "ClusterQueue": "clusterqueues",
     "WorkloadPriorityClass": "workloadpriorityclasses",
