@@ -57,6 +57,18 @@ def replicas(name: str) -> str:
     return f"{training_operator.JOB_NAME_LABEL}={name}"
 
 
+def busy_gpu_pods(core) -> list[str]:
+    """Pods that hold (or will hold) an RTX GPU: bound there and not finished. Kueue places
+    workloads server by server, so an earlier test's pod still on a server takes room
+    from the next test's, whatever queue it came from."""
+    pods = core.list_pod_for_all_namespaces(_request_timeout=10).items
+    return [
+        f"{p.metadata.namespace}/{p.metadata.name}"
+        for p in pods
+        if (p.spec.node_name or "").startswith("gpu-rtx-") and p.status.phase not in ("Succeeded", "Failed")
+    ]
+
+
 def running_on_flavor(pod) -> bool:
     """Bound by the scheduler to a node of the GPU type, and Running there."""
     return (
@@ -156,13 +168,7 @@ class Lines:
         return [p for p in self.pods(namespace, selector) if running_on_flavor(p)]
 
     def busy_gpu_pods(self) -> list[str]:
-        """Pods that hold (or will hold) an RTX GPU: bound there and not finished."""
-        pods = self.core.list_pod_for_all_namespaces(_request_timeout=10).items
-        return [
-            f"{p.metadata.namespace}/{p.metadata.name}"
-            for p in pods
-            if (p.spec.node_name or "").startswith("gpu-rtx-") and p.status.phase not in ("Succeeded", "Failed")
-        ]
+        return busy_gpu_pods(self.core)
 
     def workloads(self, namespace: str) -> list[dict]:
         return self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "workloads")["items"]

@@ -25,7 +25,7 @@ from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.placement import GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import ADMISSION_GATE, LOCAL_QUEUE, QUEUE_NAME_LABEL, resource_flavor_name
 
-from tests.kueue.lines import GROUP, HOLD, PRODUCT, VERSION, condition, running_on_flavor
+from tests.kueue.lines import GROUP, HOLD, PRODUCT, VERSION, busy_gpu_pods, condition, running_on_flavor
 from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -44,9 +44,10 @@ def flavor(kueue_cluster):
 
 
 @pytest.fixture
-def queue(kueue_custom, flavor, user_namespace):
+def queue(kueue_core_v1, kueue_custom, flavor, user_namespace):
     """A ClusterQueue of ``QUOTA`` GPUs for ``user_namespace`` and its LocalQueue; the name
-    of the ClusterQueue."""
+    of the ClusterQueue. Made once no earlier test's pod is left on the RTX servers."""
+    wait_for(lambda: not busy_gpu_pods(kueue_core_v1), timeout=90, what="earlier tests' pods to leave the RTX GPUs")
     name = f"t-{uuid.uuid4().hex[:6]}"
     cluster_queue = {
         "apiVersion": f"{GROUP}/{VERSION}",
