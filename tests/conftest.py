@@ -21,6 +21,7 @@ from mlops_cluster.fleet import DEFAULT_FLEET
 from mlops_contract.jobs import JOB_KINDS
 
 from tests.mlops_testing import ARTIFACTS, create_namespace
+from tests.worker_schedule import SuiteScheduling, order_slow_first
 
 # The session-wide fixtures the areas share (alice and bob, the job controllers'
 # helpers, the hub's availability service), registered here once: each starts at
@@ -53,16 +54,18 @@ _worker_pod_range()
 def control_plane(request, tmp_path_factory) -> ControlPlane:
     run_dir = Path(os.environ.get("MLOPS_TEST_RUN_DIR") or tmp_path_factory.mktemp("cluster"))
     # The overrides exist for tests/cluster/test_smoke_premises.py, which breaks
-    # a premise on purpose and checks that the smoke tests notice.
+    # a premise on purpose and checks that the smoke tests notice; the smoke tests
+    # need no job controller, so it asks for a bare cluster, which starts sooner.
+    controllers = os.environ.get("MLOPS_TEST_BARE_CLUSTER") != "1"
     cp = ControlPlane(
         run_dir,
         fleet_file=Path(os.environ.get("MLOPS_TEST_FLEET") or DEFAULT_FLEET),
         authorization_mode=os.environ.get("MLOPS_TEST_AUTHORIZATION_MODE", "RBAC"),
         # Jobs move as on a real cluster: Argo's own controller runs Workflows, the
         # Training Operator PyTorchJobs, Katib sweeps (job_runner below runs their pods).
-        argo_controller=True,
-        training_operator=True,
-        katib=True,
+        argo_controller=controllers,
+        training_operator=controllers,
+        katib=controllers,
     )
     began = time.monotonic()
     cp.start()
@@ -140,8 +143,16 @@ def namespace(request, control_plane, core_v1) -> str:
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Every test has a node id of its own: pytest-xdist schedules by node id, so tests
-    sharing one would silently run only once."""
+    sharing one would silently run only once. The long ones go first (tests/worker_schedule.py)."""
     seen: set[str] = set()
     shared = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
     if shared:
         raise pytest.UsageError(f"tests share a node id and would not all run under pytest-xdist: {shared}")
+    order_slow_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadfile":
+        return SuiteScheduling(config, log)
+    return None

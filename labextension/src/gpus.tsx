@@ -5,7 +5,7 @@ import { Poll } from '@lumino/polling';
 import * as React from 'react';
 
 import { Empty, ErrorMessage } from './common';
-import { availabilityUnknown, errorText, gpuBars, IGpuBar, profileFits, shortGpuName } from './model';
+import { availabilityUnknown, errorText, gpuBars, gpusNotice, IGpuBar, profileFits, shortGpuName } from './model';
 import { requestAPI } from './request';
 
 export const GPU_POLL_MS = 5000;
@@ -65,6 +65,7 @@ export function GpusPanel(): JSX.Element {
   const { snapshot, error } = useGpuSnapshot();
   const bars = gpuBars(snapshot);
   const fits = profileFits(snapshot);
+  const notice = gpusNotice(snapshot);
   return (
     <section className="jp-mlops-section" data-testid="mlops-gpus">
       <h3>Cluster GPUs</h3>
@@ -75,9 +76,7 @@ export function GpusPanel(): JSX.Element {
           The hub is catching up with the cluster; GPU counts are unknown for a moment.
         </p>
       )}
-      {snapshot !== null && !availabilityUnknown(snapshot) && bars.length === 0 && (
-        <Empty>The cluster reports no GPUs. Ask your operator whether GPU nodes are up.</Empty>
-      )}
+      {notice && <Empty>{notice}</Empty>}
       <ul className="jp-mlops-gpus">
         {bars.map(bar => (
           <GpuBar key={bar.type} bar={bar} />

@@ -208,6 +208,23 @@ export function availabilityUnknown(snapshot: any): boolean {
   return !!snapshot && (snapshot.in_sync === false || snapshot.gpu_types === null);
 }
 
+export const NO_GPUS = 'The cluster reports no GPUs. Ask your operator whether GPU nodes are up.';
+
+/**
+ * What the GPU panel says instead of bars, or null when it draws bars (or is still
+ * asking). A server without an availability service says so: it knows nothing of the
+ * cluster's GPUs, which is not the same as a cluster without GPUs.
+ */
+export function gpusNotice(snapshot: any): string | null {
+  if (!snapshot || availabilityUnknown(snapshot)) {
+    return null;
+  }
+  if (snapshot.configured === false) {
+    return snapshot.message || 'GPU availability is not configured on this server.';
+  }
+  return gpuBars(snapshot).length === 0 ? NO_GPUS : null;
+}
+
 /**
  * Per profile, how many servers fit now. Uses the snapshot's own answer
  * (`fits`) when the hub gives one; otherwise packs the shape onto the free

@@ -14,7 +14,9 @@ import {
   formatCreated,
   formatGpus,
   gpuBars,
+  gpusNotice,
   IJobSummary,
+  NO_GPUS,
   ITrialPlot,
   parseSearchSpace,
   parseSse,
@@ -173,6 +175,14 @@ describe('the hub availability service format', () => {
     assert.equal(availabilityUnknown({ in_sync: false, gpu_types: null, profiles: [] }), true);
     assert.deepEqual(gpuBars({ in_sync: false, gpu_types: null }), []);
     assert.equal(availabilityUnknown(null), false);
+  });
+  it('tells a server without an availability service from a cluster without GPUs', () => {
+    const unconfigured = { configured: false, message: 'GPU availability is not configured on this server (X).' };
+    assert.equal(gpusNotice(unconfigured), unconfigured.message);
+    assert.equal(gpusNotice({ configured: true, in_sync: true, gpu_types: {} }), NO_GPUS);
+    assert.equal(gpusNotice({ configured: true, in_sync: false, gpu_types: null }), null);
+    assert.equal(gpusNotice({ configured: true, gpu_types: { T: { free: 1, total: 2 } } }), null);
+    assert.equal(gpusNotice(null), null);
   });
   it('says why a profile cannot start', () => {
     const fits = profileFits({

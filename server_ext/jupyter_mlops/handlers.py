@@ -29,7 +29,7 @@ from tornado.iostream import StreamClosedError
 
 from .jobs.client import JobsClient
 from .jobs.errors import InvalidSpec, JobsError, NotFound
-from .jobs.informer import resource_version
+from .jobs.job_events import job_events
 from .jobs.kinds import BY_COLLECTION, KINDS, kind_named
 from .jobs.kueue_line import any_queued, with_places
 from .jobs.pytorchjob import PyTorchJob
@@ -405,7 +405,8 @@ class WatchHandler(JobsHandler):
     ``GET /jobs/watch`` watches every kind, ``GET /jobs/{kind}/{name}/watch`` one job.
     The stream starts with the current state (type ``ADDED``). Streams share
     the informers: opening one asks the API server nothing for a kind in
-    sync, except the named job's current state.
+    sync, except the named job's current state. A Queued job is sent again when
+    its place in line moves (``jobs/job_events.py``).
     """
 
     @tornado.web.authenticated
@@ -427,7 +428,7 @@ class WatchHandler(JobsHandler):
                 initial = subscription.initial
             else:
                 initial = [(kinds[0], await async_kube.get(kinds[0].resource, name))]
-            events = _job_events(initial, subscription, self.placed)
+            events = job_events(initial, subscription, self.placed)
             await self.relay(events, "text/event-stream", _sse, deadline)
         if subscription.overflowed:
             self.log.warning("jupyter_mlops: a watch stream fell behind and was ended")
@@ -439,23 +440,6 @@ class WatchHandler(JobsHandler):
         if not any_queued(summaries):
             return summaries
         return await self.call(with_places, summaries, self.jobs.kube, self.jobs.namespace)
-
-
-async def _job_events(initial, subscription, placed) -> AsyncIterator[tuple[str, dict]]:
-    """``("job", {"type", "job"})``: the initial objects as ADDED, then every change after them;
-    ``placed`` completes the summaries of queued jobs."""
-    known = {}
-    for kind, obj in initial:
-        known[(kind.name, obj["metadata"]["name"])] = resource_version(obj)
-    for summary in await placed([kind.summary(obj) for kind, obj in initial]):
-        yield "job", {"type": "ADDED", "job": summary}
-    async for kind, event_type, obj in subscription:
-        if resource_version(obj) <= known.get((kind.name, obj["metadata"]["name"]), 0):
-            continue  # already part of the initial state
-        (summary,) = await placed([kind.summary(obj)])
-        yield "job", {"type": event_type, "job": summary}
-        if subscription.name is not None and event_type == "DELETED":
-            return
 
 
 ROUTES = [

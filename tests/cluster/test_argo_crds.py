@@ -13,7 +13,7 @@ import yaml
 from mlops_cluster import argo_controller
 from mlops_cluster.paths import CLUSTER_DIR
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def test_the_argo_crds_are_the_modules_full_ones(control_plane):

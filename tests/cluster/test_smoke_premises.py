@@ -1,7 +1,8 @@
 """The smoke tests can fail: break each one's premise and watch it fail.
 
 Each case runs tests/cluster/test_smoke.py in a child pytest against a cluster
-started with a broken premise (its own control plane, on its own ports).
+started with a broken premise (its own control plane, on its own ports, without the
+job controllers the smoke tests do not use).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def run_smoke(
     if authorization_mode is not None:
         env["MLOPS_TEST_AUTHORIZATION_MODE"] = authorization_mode
     env.pop("MLOPS_TEST_RUN_DIR", None)
+    env["MLOPS_TEST_BARE_CLUSTER"] = "1"
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=120", f"{SMOKE}::{test_name}"],
         env=env,

@@ -35,7 +35,7 @@ from tests.deploy.deploy_support import HELM_VALUES, RELEASE_NAMESPACE
 from tests.deploy.network_policy_model import Endpoint, admits
 from tests.mlops_testing import wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 VALUES = yaml.safe_load((HELM_VALUES / "values.yaml").read_text())
 USERS = {hub_image.IMAGE: "alice", hub_image.NEXT_MAJOR: "bob"}

@@ -36,7 +36,7 @@ from mlops_cluster import ControlPlane
 from tests.jobs_support import IMAGE, make_user
 from tests.mlops_testing import closed_port
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 def unique(prefix: str) -> str:

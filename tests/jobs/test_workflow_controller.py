@@ -21,7 +21,7 @@ from jupyter_mlops.jobs import NotFound, PermissionDenied, submit_workflow
 
 from tests.mlops_testing import wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 IMAGE = "python:3.12-slim"
 PYTHON = sys.executable
 """Steps run as local processes: this machine's Python stands in for the image's."""

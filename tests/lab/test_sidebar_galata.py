@@ -29,7 +29,7 @@ from mlops_cluster.ports import free_port
 from tests.jobs_support import IMAGE, make_user, runs_locally
 from tests.sidebar_support import cluster_environment, remove_namespace, run_galata, start_lab
 
-pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+pytestmark = [pytest.mark.browser, pytest.mark.cluster, pytest.mark.slow]
 
 # The specs of the projects fresh + jobs + errors (playwright.config.js).
 SPECS = 11

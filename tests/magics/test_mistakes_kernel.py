@@ -15,7 +15,7 @@ from tests.hub_availability import USER_GPU_CAP
 from tests.magics.magics_checks import assert_one_line, cell, job_names, serves_experiments
 from tests.mlops_testing import wait_for
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 A100 = "NVIDIA-A100-SXM4-80GB"
 RTX = "NVIDIA-RTX-A6000"
 SWEEP = '%%mlops sweep --objective "maximize accuracy" '

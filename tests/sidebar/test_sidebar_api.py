@@ -20,7 +20,7 @@ from tests.mlops_testing import wait_for
 from tests.openapi_check import check
 from tests.sidebar_support import remove_namespace, start_lab
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 RTX = "NVIDIA-RTX-A6000"
 
 HERA_FILE = """

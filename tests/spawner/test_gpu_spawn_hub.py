@@ -20,7 +20,7 @@ from tests.inventory.gpu_oracle import recompute
 from tests.mlops_testing import wait_for
 from tests.spawner.gpu_hub import Hub
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 RTX = "NVIDIA-RTX-A6000"
 A100 = "NVIDIA-A100-SXM4-80GB"

@@ -15,7 +15,7 @@ import asyncssh
 import pytest
 from jupyterhub_mlops.ssh.names import printable
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 _sources = (f"127.0.1.{i}" for i in itertools.count(2))
 
