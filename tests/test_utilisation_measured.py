@@ -65,7 +65,7 @@ def pod(name, created, phase, start=None, finished=None, deleted=None, owned=Tru
 def test_a_run_reads_arrivals_from_creation_and_pods_from_start_to_finish():
     objects = [
         job("job-a", 1),
-        # Evicted, then ran again; it finished a second past its 2 h (3 s) duration.
+        # Evicted, then ran again.
         pod("job-a", 1, "Running", start=2, deleted=3),
         pod("job-a", 1, "Succeeded", start=5, finished=9),
         pod("nb", 2, "Running", start=3, owned=False),
