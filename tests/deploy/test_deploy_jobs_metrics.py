@@ -142,12 +142,9 @@ def create_job(control_plane, kind: str, namespace: str, name: str, spec: dict |
     )
 
 
-def counted_elsewhere(control_plane, namespaces) -> collections.Counter:
+def counted_elsewhere(custom, namespaces) -> collections.Counter:
     """(kind, state) -> jobs outside ``namespaces``, as the API server has them now: the
     session's cluster holds other tests' jobs, and the watcher counts every namespace."""
-    import kubernetes
-
-    custom = kubernetes.client.CustomObjectsApi(control_plane.api_client("admin"))
     counts: collections.Counter = collections.Counter()
     for kind in JOB_KINDS:
         for obj in custom.list_cluster_custom_object(kind.group, kind.version, kind.plural)["items"]:
@@ -181,13 +178,15 @@ def running_namespaces(user_namespaces, core_v1, job_runner):
 
 
 @pytest.mark.cluster
-async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane, running_namespaces):
+async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(
+    control_plane, admin_custom_objects, running_namespaces
+):
     alice, bob = running_namespaces
     api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(control_plane.kubeconfig("hub")))
     watcher = JobsWatcher(api, watch_seconds=5)
 
     def elsewhere() -> collections.Counter:
-        return counted_elsewhere(control_plane, running_namespaces)
+        return counted_elsewhere(admin_custom_objects, running_namespaces)
 
     registry = CollectorRegistry()
     registry.register(JobsCollector(watcher.table))
@@ -246,7 +245,7 @@ async def test_watcher_follows_jobs_in_every_namespace_as_the_hub(control_plane,
 
 @pytest.mark.cluster
 async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothing(
-    control_plane, user_namespaces, caplog
+    control_plane, admin_custom_objects, user_namespaces, caplog
 ):
     """Argo missing from a cluster, or a hub without the rights: the other kinds go on."""
     alice, _ = user_namespaces
@@ -270,7 +269,7 @@ async def test_a_kind_not_installed_or_not_allowed_counts_zero_and_spoils_nothin
             await eventually(
                 registries[0],
                 {("pytorchjob", "Cancelled"): 1},
-                elsewhere=lambda: counted_elsewhere(control_plane, user_namespaces),
+                elsewhere=lambda: counted_elsewhere(admin_custom_objects, user_namespaces),
             )
             deadline = asyncio.get_running_loop().time() + 30
             while not ("not installed" in caplog.text and "may not list" in caplog.text):

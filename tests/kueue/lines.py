@@ -57,6 +57,12 @@ def replicas(name: str) -> str:
     return f"{training_operator.JOB_NAME_LABEL}={name}"
 
 
+def refused_for_quota(workload: dict | None) -> dict | None:
+    """``workload`` once Kueue has tried and found no quota for it."""
+    refused = workload and condition(workload, "QuotaReserved", "False")
+    return workload if refused and "insufficient unused quota" in refused["message"] else None
+
+
 def busy_gpu_pods(core) -> list[str]:
     """Pods that hold (or will hold) an RTX GPU: bound there and not finished. Kueue places
     workloads server by server, so an earlier test's pod still on a server takes room
@@ -182,9 +188,7 @@ class Lines:
 
     def held_back(self, namespace: str, uid: str) -> dict | None:
         """The job's Workload once Kueue has tried and found no quota for it."""
-        workload = self.workload_of(namespace, uid)
-        refused = workload and condition(workload, "QuotaReserved", "False")
-        return workload if refused and "insufficient unused quota" in refused["message"] else None
+        return refused_for_quota(self.workload_of(namespace, uid))
 
     def finish(self, namespace: str, pod: str) -> None:
         self.core.patch_namespaced_pod(pod, namespace, {"metadata": {"annotations": {SIMULATE_ANNOTATION: "succeed"}}})

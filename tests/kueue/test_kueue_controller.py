@@ -25,7 +25,16 @@ from mlops_cluster.simulated_runs import SIMULATE_ANNOTATION
 from mlops_contract.placement import GPU_RESOURCE, default_gpu_tolerations
 from mlops_contract.queueing import ADMISSION_GATE, LOCAL_QUEUE, QUEUE_NAME_LABEL, resource_flavor_name
 
-from tests.kueue.lines import GROUP, HOLD, PRODUCT, VERSION, busy_gpu_pods, condition, running_on_flavor
+from tests.kueue.lines import (
+    GROUP,
+    HOLD,
+    PRODUCT,
+    VERSION,
+    busy_gpu_pods,
+    condition,
+    refused_for_quota,
+    running_on_flavor,
+)
 from tests.mlops_testing import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -139,9 +148,7 @@ def workload_of(custom, namespace: str, owner: str) -> dict | None:
 
 def held_back(custom, namespace: str, owner: str) -> dict | None:
     """``owner``'s Workload once Kueue has tried and found no quota for it."""
-    workload = workload_of(custom, namespace, owner)
-    refused = workload and condition(workload, "QuotaReserved", "False")
-    return workload if refused and "insufficient unused quota" in refused["message"] else None
+    return refused_for_quota(workload_of(custom, namespace, owner))
 
 
 def pods(core_v1, namespace: str, selector: str = "") -> list:

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .informer import resource_version
+from .kueue_line import is_queued
 
 PLACE_REFRESH_SECONDS = 10.0
 """How stale a queued job's place may get on an open stream; one ranking read per
@@ -35,7 +36,7 @@ async def job_events(
 
     def sent(event_type: str, summary: dict) -> tuple[str, dict]:
         key = (summary["kind"], summary["name"])
-        if summary["state"] == "Queued" and event_type != "DELETED":
+        if is_queued(summary) and event_type != "DELETED":
             queued[key] = summary
         else:
             queued.pop(key, None)

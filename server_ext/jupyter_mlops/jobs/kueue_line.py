@@ -59,9 +59,14 @@ def places(workloads: list[dict], pending: dict) -> dict[str, dict]:
     return out
 
 
+def is_queued(summary: dict) -> bool:
+    """Whether ``summary`` is of a job waiting in Kueue's line: one that has a place."""
+    return summary["state"] == "Queued"
+
+
 def any_queued(summaries: list[dict]) -> bool:
     """Whether ``with_places`` has anything to read for ``summaries``."""
-    return any(s["state"] == "Queued" for s in summaries)
+    return any(is_queued(s) for s in summaries)
 
 
 def with_places(summaries: list[dict], kube, namespace: str) -> list[dict]:
@@ -77,7 +82,7 @@ def with_places(summaries: list[dict], kube, namespace: str) -> list[dict]:
     found = places(workloads, pending)
     out = []
     for summary in summaries:
-        place = found.get(summary.get("uid") or "") if summary["state"] == "Queued" else None
+        place = found.get(summary.get("uid") or "") if is_queued(summary) else None
         if place is not None:
             message = f"Queued: {place_phrase(place['position'])}"
             message += f". Kueue: {place['reason']}" if place["reason"] else ""
