@@ -184,12 +184,19 @@ class SweepKind(ConditionsKind):
             return state, message
         status = obj.get("status") or {}
         active = int(status.get("trialsRunning") or 0) + int(status.get("trialsPending") or 0)
-        if state in FINISHED or not active:
+        if state in FINISHED:
             return "Cancelled", "cancelled by the user; the trials that were running have ended"
-        return "Cancelled", (
-            f"cancelled by the user; {active} trial{'s' if active != 1 else ''} still "
-            "running to their end (Katib cannot stop a trial)"
-        )
+        if active:
+            return "Cancelled", (
+                f"cancelled by the user; {active} trial{'s' if active != 1 else ''} still "
+                "running to their end (Katib cannot stop a trial)"
+            )
+        # No trial active, but Katib has not ended the Experiment: it counts the ended
+        # trials before it makes the next, so the one more trial the cancel allows may be
+        # about to start, and "ended" would be premature.
+        if int(status.get("trials") or 0) < int((obj.get("spec") or {}).get("maxTrialCount") or 0):
+            return "Cancelled", "cancelled by the user; Katib may start the one more trial the cancel allows"
+        return "Cancelled", "cancelled by the user; Katib is ending the sweep"
 
     def trial_state(self, trial: dict[str, Any]) -> tuple[str, str]:
         return condition_state((trial.get("status") or {}).get("conditions"), self.TRIAL_CONDITIONS)

@@ -245,6 +245,19 @@ def test_a_cancelled_sweep_stays_cancelled_when_katib_ends_it_at_the_lowered_cou
     assert state == "Cancelled" and "2 trials still running" in message
 
 
+def test_a_cancelled_sweep_between_its_trials_is_not_said_to_have_ended():
+    """Katib counts the trials that just ended before it makes the one more the cancel
+    allows: for that moment no trial runs, yet the sweep has not ended."""
+    between = experiment({"trials": 2, "trialsSucceeded": 2}, spec={"maxTrialCount": 3})
+    between["metadata"]["annotations"] = {jobs.CANCELLED_ANNOTATION: "true"}
+    state, message = jobs.SWEEP.state(between)
+    assert state == "Cancelled" and "ended" not in message and "one more trial" in message
+    katib_ended = [{"type": "Succeeded", "status": "True"}]
+    ended = experiment({"trials": 3, "trialsSucceeded": 3}, spec={"maxTrialCount": 3}, conditions=katib_ended)
+    ended["metadata"]["annotations"] = {jobs.CANCELLED_ANNOTATION: "true"}
+    assert jobs.SWEEP.state(ended) == ("Cancelled", "cancelled by the user; the trials that were running have ended")
+
+
 def test_summary_counts_every_trial_katib_counts():
     status = {
         "trials": 8,
