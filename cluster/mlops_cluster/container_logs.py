@@ -23,6 +23,11 @@ def cri_line(text: bytes, stream: str = "stdout") -> bytes:
     return f"{stamp} {stream} F ".encode() + text.rstrip(b"\n") + b"\n"
 
 
+COPIER_THREAD_PREFIX = "log "
+"""Names an ``OutputCopier``'s thread: one per process the pod runner starts, so a test
+that counts its own threads in the runner's process can tell these apart."""
+
+
 class OutputCopier:
     """Copies a pipe into ``plain`` (appended, as printed) and ``cri`` (CRI format)
     on a thread of its own until the pipe closes."""
@@ -31,7 +36,7 @@ class OutputCopier:
         self._pipe, self.plain, self.cri = pipe, plain, cri
         self.closed_at: float | None = None
         """``time.monotonic()`` when the pipe closed, i.e. when the process exited."""
-        self._thread = threading.Thread(target=self._copy, name=f"log {cri.name}", daemon=True)
+        self._thread = threading.Thread(target=self._copy, name=f"{COPIER_THREAD_PREFIX}{cri.name}", daemon=True)
         cri.parent.mkdir(parents=True, exist_ok=True)
         cri.touch()
         self._thread.start()
