@@ -75,8 +75,10 @@ WATCH_SECONDS = 30
 """Server-side length of one watch request; the next resumes where it ended."""
 MAX_GRACE_SECONDS = 10
 """A stopping process gets the pod's terminationGracePeriodSeconds, at most this."""
-LOG_SERVED_WAIT_SECONDS = 5
-"""How long a finished pod's status waits for KWOK to serve its log (``_await_log_served``)."""
+LOG_SERVED_WAIT_SECONDS = 30
+"""How long a finished pod's status waits at most for KWOK to serve its log
+(``_await_log_served``). It usually serves it at once; with two test workers' clusters on
+two cores it was seen to take more than 5 s to see a new ``Logs`` object."""
 EXIT_BATCH_SECONDS = 0.2
 """How long exits are gathered before they are reported (see ``_notice_exits``)."""
 NAMESPACE_LABELS_SECONDS = 5.0
@@ -104,6 +106,8 @@ class LocalProcess:
     previous_log: Path | None = None
     copier: container_logs.OutputCopier | None = field(repr=False, default=None)
     other_logs: dict[str, Path] = field(default_factory=dict)
+    log_served: bool = False
+    """Whether KWOK was told to serve this start's log (``PodRunner._serve_log``)."""
     """The logs of the pod's other containers, when all of them run (``_every_container``)."""
 
 
@@ -589,6 +593,7 @@ class PodRunner:
                 self._custom.patch_namespaced_custom_object(
                     *args, local.name, {"spec": body["spec"]}, _request_timeout=API_TIMEOUT
                 )
+            local.log_served = True
         except self._api_exception as error:
             log.warning(
                 "pod %s/%s: its log is not served (%s %s)", local.namespace, local.name, error.status, error.reason
@@ -599,6 +604,8 @@ class PodRunner:
         before it reports the container terminated, and a client that reads the log
         of a finished pod must get it (KWOK sees a new ``Logs`` object a moment late
         when the machine is busy)."""
+        if not local.log_served:
+            return  # KWOK was never told of it (logged when that failed): nothing to wait for
         deadline = time.monotonic() + LOG_SERVED_WAIT_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -613,7 +620,13 @@ class PodRunner:
             except self._api_exception as error:
                 if error.status != 400:  # 400: "no logs found" until KWOK has the Logs object
                     return
-            time.sleep(0.1)
+            time.sleep(0.2)
+        log.warning(
+            "pod %s/%s: KWOK serves no log for it after %d s; reporting it finished anyway",
+            local.namespace,
+            local.name,
+            LOG_SERVED_WAIT_SECONDS,
+        )
 
     def _write_status(self, local: LocalProcess, patch: dict) -> None:
         """What the kubelet reports: the container's state and the pod's phase."""
