@@ -106,9 +106,9 @@ class LocalProcess:
     previous_log: Path | None = None
     copier: container_logs.OutputCopier | None = field(repr=False, default=None)
     other_logs: dict[str, Path] = field(default_factory=dict)
+    """The logs of the pod's other containers, when all of them run (``_every_container``)."""
     log_served: bool = False
     """Whether KWOK was told to serve this start's log (``PodRunner._serve_log``)."""
-    """The logs of the pod's other containers, when all of them run (``_every_container``)."""
 
 
 class PodRunner:
